@@ -1,3 +1,29 @@
-"""mlircost_classic: predict hardware costs of MLIR programs with classical ML."""
+"""mlircost_classic: predict hardware costs of MLIR programs with classical ML.
+
+The MLIR reader lives in :mod:`mlircost_classic.mlir`, the scikit-learn
+transformers in :mod:`mlircost_classic.featurize`, the dataset in
+:mod:`mlircost_classic.datasets` and the (optional) collector in
+:mod:`mlircost_classic.collect`. The names most users need are re-exported here.
+"""
+
+from .featurize import (
+    MLIRFeaturizer,
+    OpcodeCounter,
+    OpNgramTfidf,
+    ShapeFeatures,
+    load_catalog,
+)
+from .mlir import MLIRSyntaxError, parse
 
 __version__ = "0.1.0.dev0"
+
+__all__ = [
+    "MLIRFeaturizer",
+    "MLIRSyntaxError",
+    "OpNgramTfidf",
+    "OpcodeCounter",
+    "ShapeFeatures",
+    "__version__",
+    "load_catalog",
+    "parse",
+]

@@ -159,6 +159,8 @@ class Op:
         1-based line where the op starts.
     generic : bool
         True when written in generic ``"dialect.op"(...)`` form.
+    symbol : str or None
+        The op's own symbol name (``"main"`` for ``func.func @main``), if any.
     """
 
     name: str
@@ -174,6 +176,7 @@ class Op:
     num_regions: int = 0
     line: int = 0
     generic: bool = False
+    symbol: str | None = None
 
 
 @dataclass(slots=True)

@@ -1,0 +1,44 @@
+"""Scikit-learn transformers that turn MLIR texts into feature matrices.
+
+:class:`OpcodeCounter`, :class:`OpNgramTfidf` and :class:`ShapeFeatures` each
+read MLIR documents with :mod:`mlircost_classic.mlir`; :class:`MLIRFeaturizer`
+is their union, reading each document once. The op catalog (families, FLOP and
+byte rules) is loaded with :func:`load_catalog`.
+"""
+
+from ._analysis import LOG_FEATURES, SHAPE_FEATURES
+from ._base import BaseMLIRFeaturizer, MLIRReadWarning
+from ._catalog import (
+    BYTE_RULES,
+    FAMILIES,
+    FLOP_RULES,
+    Catalog,
+    CatalogError,
+    OpSpec,
+    Rule,
+    load_catalog,
+)
+from ._ngram import OpNgramTfidf, op_ngrams
+from ._opcode import OpcodeCounter
+from ._shape import ShapeFeatures
+from ._union import MLIRFeaturizer
+
+__all__ = [
+    "BYTE_RULES",
+    "FAMILIES",
+    "FLOP_RULES",
+    "LOG_FEATURES",
+    "SHAPE_FEATURES",
+    "BaseMLIRFeaturizer",
+    "Catalog",
+    "CatalogError",
+    "MLIRFeaturizer",
+    "MLIRReadWarning",
+    "OpNgramTfidf",
+    "OpSpec",
+    "OpcodeCounter",
+    "Rule",
+    "ShapeFeatures",
+    "load_catalog",
+    "op_ngrams",
+]

@@ -1,0 +1,376 @@
+"""One walk over a parsed module that computes the :class:`ShapeFeatures` columns.
+
+The reader gives ops as a flat list in program order with their region depth;
+the enclosing op of each op is recovered with a stack. Costs of ops inside loops
+are multiplied by the loops' constant trip counts; ops inside the payload region
+of a structured op (the body of ``linalg.generic``) are not costed on their own,
+their work is part of the structured op's rule.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from ..mlir._ir import Op, ParsedModule
+from ._catalog import FAMILIES, PAYLOAD_FAMILIES, Catalog
+from ._rules import OpContext, conv_attributes, nbytes, op_bytes, op_flops
+
+__all__ = ["SHAPE_FEATURES", "LOG_FEATURES", "analyze"]
+
+_FLOP_FAMILIES = (
+    "matmul",
+    "batch_matmul",
+    "conv",
+    "pool",
+    "elementwise",
+    "reduction",
+    "generic",
+    "data_movement",
+    "memory",
+    "other",
+)
+_BYTE_FAMILIES = _FLOP_FAMILIES + ("constant", "unknown")
+_ELEMENT_CLASSES = (
+    "f64",
+    "f32",
+    "f16",
+    "bf16",
+    "f8",
+    "i64",
+    "i32",
+    "i16",
+    "i8",
+    "i1",
+    "index",
+    "complex",
+    "other",
+)
+
+SHAPE_FEATURES: tuple[str, ...] = (
+    "ops",
+    "functions",
+    "regions",
+    "blocks",
+    "max region depth",
+    "loops",
+    "loop nest depth",
+    "loops with constant trip count",
+    "loop trip count max",
+    "loop iterations max",
+    "shaped values",
+    "rank max",
+    "rank mean",
+    "dynamic dims",
+    "dynamic values",
+    "elements total",
+    "largest tensor elements",
+    "largest tensor bytes",
+    "bytes total",
+    *(f"bytes {c}" for c in _ELEMENT_CLASSES),
+    *(f"ops {f}" for f in FAMILIES),
+    "FLOPs total",
+    *(f"{f} FLOPs" for f in _FLOP_FAMILIES),
+    "bytes moved total",
+    *(f"bytes moved {f}" for f in _BYTE_FAMILIES),
+    "arithmetic intensity",
+    "ops with unknown FLOPs",
+    "conv stride max",
+    "conv dilation max",
+    "conv groups max",
+    "strided convs",
+    "dilated convs",
+    "grouped convs",
+)
+"""Names of the :class:`ShapeFeatures` columns before the log-scaled ones.
+
+Value statistics (ranks, elements, ``bytes <element type>``) count every SSA
+value once, with the type the text gives it. ``ops <family>`` counts all ops;
+FLOPs and bytes moved are per execution, multiplied by constant loop trip
+counts. ``arithmetic intensity`` is ``FLOPs total / bytes moved total``.
+"""
+
+LOG_FEATURES: tuple[str, ...] = (
+    "loop trip count max",
+    "loop iterations max",
+    "elements total",
+    "largest tensor elements",
+    "largest tensor bytes",
+    "bytes total",
+    "FLOPs total",
+    *(f"{f} FLOPs" for f in _FLOP_FAMILIES),
+    "bytes moved total",
+    *(f"bytes moved {f}" for f in _BYTE_FAMILIES),
+    "arithmetic intensity",
+)
+"""Heavy-tailed columns that also get a ``log1p <name>`` column."""
+
+_INDEX = {name: i for i, name in enumerate(SHAPE_FEATURES)}
+
+_LOOPS = frozenset(
+    {
+        "affine.for",
+        "affine.parallel",
+        "scf.for",
+        "scf.forall",
+        "scf.parallel",
+        "scf.while",
+    }
+)
+_FOR_RE = re.compile(
+    r"=\s*(.+?)\s+to\s+(.+?)(?:\s+step\s+(\S+))?\s*(?:iter_args|:|\{|$)"
+)
+_TUPLE_RE = re.compile(r"=\s*\(([^)]*)\)\s+to\s+\(([^)]*)\)(?:\s+step\s+\(([^)]*)\))?")
+_IN_RE = re.compile(r"\)\s+in\s+\(([^)]*)\)")
+_CONST_RE = re.compile(r"(?:arith\.constant|torch\.constant\.int)\s+(-?\d+)(?![\w.])")
+
+
+def _element_class(element: str) -> str:
+    if element in (
+        "f64",
+        "f32",
+        "f16",
+        "bf16",
+        "i64",
+        "i32",
+        "i16",
+        "i8",
+        "i1",
+        "index",
+    ):
+        return element
+    if element.startswith("f8"):
+        return "f8"
+    if element.startswith(("si", "ui")) and element[2:] in ("8", "16", "32", "64"):
+        return "i" + element[2:]
+    if element.startswith("complex"):
+        return "complex"
+    return "other"
+
+
+class _Resolver:
+    """Integer values of SSA names defined by constants, per function."""
+
+    def __init__(self):
+        self.values: dict[tuple[str | None, str], int | list[int]] = {}
+        self.function: str | None = None
+
+    def add(self, op: Op) -> None:
+        if not op.results:
+            return
+        name = op.name
+        if name in ("arith.constant", "torch.constant.int"):
+            value = op.attributes.get("value")
+            m = _CONST_RE.search(op.text) if value is None else None
+            text = m.group(1) if m else (value or "").split(":")[0].strip()
+            try:
+                self.values[(op.function, op.results[0])] = int(text)
+            except ValueError:
+                pass
+        elif name == "torch.prim.ListConstruct":
+            items = [self.values.get((op.function, v)) for v in op.operands]
+            if all(isinstance(v, int) for v in items):
+                self.values[(op.function, op.results[0])] = items
+
+    def __call__(self, name: str) -> int | list[int] | None:
+        return self.values.get((self.function, name))
+
+    def bound(self, token: str) -> int | None:
+        token = token.strip()
+        if token.lstrip("-").isdigit():
+            return int(token)
+        value = self(token)
+        return value if isinstance(value, int) else None
+
+
+def _trip_count(op: Op, resolve: _Resolver) -> int | None:
+    """Constant trip count of a loop op (product over its induction variables)."""
+    text = op.text
+    if op.name == "scf.while":
+        return None
+    m = _IN_RE.search(text)
+    if m and op.name == "scf.forall":
+        ubs = [resolve.bound(t) for t in m.group(1).split(",")]
+        return math.prod(ubs) if all(u is not None for u in ubs) else None
+    m = _TUPLE_RE.search(text)
+    if m:
+        lbs, ubs = m.group(1).split(","), m.group(2).split(",")
+        steps = m.group(3).split(",") if m.group(3) else ["1"] * len(lbs)
+        if not (len(lbs) == len(ubs) == len(steps)):
+            return None
+        triple = list(zip(lbs, ubs, steps, strict=True))
+    else:
+        m = _FOR_RE.search(text)
+        if not m:
+            return None
+        triple = [(m.group(1), m.group(2), m.group(3) or "1")]
+    total = 1
+    for lb, ub, step in triple:
+        lo, hi, st = resolve.bound(lb), resolve.bound(ub), resolve.bound(step)
+        if lo is None or hi is None or not st or st <= 0:
+            return None
+        total *= max(0, -(-(hi - lo) // st))
+    return total
+
+
+def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
+    """The :data:`SHAPE_FEATURES` row of one module (without log-scaled columns)."""
+    row = np.zeros(len(SHAPE_FEATURES))
+    ops = module.ops
+    lookup = catalog.lookup
+    specs = [lookup(op.name) for op in ops]
+    n = len(ops)
+
+    # Enclosing op of each op, and scalar work of payload bodies.
+    parent = [-1] * n
+    stack: list[int] = []
+    body_work = [0.0] * n
+    for i, op in enumerate(ops):
+        while stack and ops[stack[-1]].depth >= op.depth:
+            stack.pop()
+        if stack:
+            parent[i] = stack[-1]
+            spec = specs[i]
+            if spec.flops.name == "elementwise":
+                body_work[stack[-1]] += spec.flops.params.get("per_element", 1)
+        if op.num_regions:
+            stack.append(i)
+
+    resolver = _Resolver()
+    ctx = OpContext(0.0, resolver, module.attribute_aliases)
+    multiplier = [1.0] * n  # product of enclosing constant trip counts
+    loop_depth = [0] * n  # loops enclosing op i, itself included
+    in_payload = [False] * n
+    flops_by_family = dict.fromkeys(_FLOP_FAMILIES, 0.0)
+    bytes_by_family = dict.fromkeys(_BYTE_FAMILIES, 0.0)
+    family_counts = dict.fromkeys(FAMILIES, 0)
+    flops_total = bytes_total = 0.0
+    loops = const_loops = max_nest = unknown_flops = 0
+    trip_max = iterations_max = 0.0
+    stride_max = dilation_max = groups_max = 1
+    strided = dilated = grouped = 0
+
+    for i, op in enumerate(ops):
+        spec = specs[i]
+        family = spec.family
+        family_counts[family] += 1
+        p = parent[i]
+        resolver.function = op.function
+        resolver.add(op)
+        if p >= 0:
+            multiplier[i] = multiplier[p]
+            loop_depth[i] = loop_depth[p]
+            in_payload[i] = in_payload[p] or specs[p].family in PAYLOAD_FAMILIES
+        trips = None
+        if op.name in _LOOPS:
+            loops += 1
+            loop_depth[i] += 1
+            max_nest = max(max_nest, loop_depth[i])
+            trips = _trip_count(op, resolver)
+            if trips is not None:
+                const_loops += 1
+                trip_max = max(trip_max, trips)
+                iterations_max = max(iterations_max, multiplier[i] * trips)
+        if in_payload[i]:
+            continue
+        if spec.flops.name != "none":
+            ctx.body_work = body_work[i]
+            flops = op_flops(op, spec.flops, ctx)
+            if flops is None:
+                unknown_flops += 1
+            elif flops:
+                flops *= multiplier[i]
+                flops_total += flops
+                if family in flops_by_family:
+                    flops_by_family[family] += flops
+        if spec.bytes.name != "none":
+            moved = op_bytes(op, spec.bytes) * multiplier[i]
+            bytes_total += moved
+            if family in bytes_by_family:
+                bytes_by_family[family] += moved
+        if family == "conv":
+            stride, dilation, groups = conv_attributes(op, spec.flops, ctx)
+            stride_max = max(stride_max, stride)
+            dilation_max = max(dilation_max, dilation)
+            groups_max = max(groups_max, groups)
+            strided += stride > 1
+            dilated += dilation > 1
+            grouped += groups > 1 or "depthwise" in op.name
+        if trips is not None:
+            # The loop's own cost is paid once; its body runs `trips` times.
+            multiplier[i] *= trips
+
+    # Every SSA value once, with the first type the text gives it.
+    values = {}
+    for op in ops:
+        fn = op.function
+        for name, t in zip(op.results, op.result_types, strict=False):
+            values.setdefault((fn, name), t)
+        for name, t in zip(op.operands, op.operand_types, strict=False):
+            values.setdefault((fn, name), t)
+    ranks = []
+    dyn_dims = dyn_values = 0
+    elements = largest_elems = largest_bytes = total_bytes = 0.0
+    bytes_by_class = dict.fromkeys(_ELEMENT_CLASSES, 0.0)
+    for t in values.values():
+        if t.shape is None or t.kind == "scalar":
+            continue
+        ranks.append(len(t.shape))
+        dyn = sum(d is None for d in t.shape)
+        dyn_dims += dyn
+        dyn_values += dyn > 0
+        if dyn:
+            continue
+        numel = math.prod(t.shape)
+        elements += numel
+        largest_elems = max(largest_elems, numel)
+        nb = nbytes(t)
+        largest_bytes = max(largest_bytes, nb)
+        total_bytes += nb
+        bytes_by_class[_element_class(t.element)] += nb
+
+    set_ = row.__setitem__
+    idx = _INDEX
+    for name, value in (
+        ("ops", n),
+        ("functions", len(module.functions)),
+        ("regions", module.num_regions),
+        ("blocks", module.num_blocks),
+        ("max region depth", module.max_depth),
+        ("loops", loops),
+        ("loop nest depth", max_nest),
+        ("loops with constant trip count", const_loops),
+        ("loop trip count max", trip_max),
+        ("loop iterations max", iterations_max),
+        ("shaped values", len(ranks)),
+        ("rank max", max(ranks, default=0)),
+        ("rank mean", float(np.mean(ranks)) if ranks else 0.0),
+        ("dynamic dims", dyn_dims),
+        ("dynamic values", dyn_values),
+        ("elements total", elements),
+        ("largest tensor elements", largest_elems),
+        ("largest tensor bytes", largest_bytes),
+        ("bytes total", total_bytes),
+        ("FLOPs total", flops_total),
+        ("bytes moved total", bytes_total),
+        ("arithmetic intensity", flops_total / bytes_total if bytes_total else 0.0),
+        ("ops with unknown FLOPs", unknown_flops),
+        ("conv stride max", stride_max if family_counts["conv"] else 0),
+        ("conv dilation max", dilation_max if family_counts["conv"] else 0),
+        ("conv groups max", groups_max if family_counts["conv"] else 0),
+        ("strided convs", strided),
+        ("dilated convs", dilated),
+        ("grouped convs", grouped),
+    ):
+        set_(idx[name], value)
+    for c, value in bytes_by_class.items():
+        set_(idx[f"bytes {c}"], value)
+    for f, value in family_counts.items():
+        set_(idx[f"ops {f}"], value)
+    for f, value in flops_by_family.items():
+        set_(idx[f"{f} FLOPs"], value)
+    for f, value in bytes_by_family.items():
+        set_(idx[f"bytes moved {f}"], value)
+    return row

@@ -1,0 +1,262 @@
+"""The template every MLIR featurizer follows.
+
+:class:`BaseMLIRFeaturizer` validates the documents, reads each one once with the
+MLIR reader, applies the ``on_error`` policy and hands the parsed modules to the
+two methods a family implements: ``_fit_modules`` (learn state) and ``_extract``
+(one row per module). Rows of documents that could not be read are zeros, and a
+``parse_error`` column marks them when errors are not raised.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from numbers import Integral
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ..mlir import ParsedModule, parse, read_source
+
+__all__ = ["BaseMLIRFeaturizer", "MLIRReadWarning"]
+
+
+class MLIRReadWarning(UserWarning):
+    """A document could not be read; its row is zeros and ``parse_error`` is 1."""
+
+
+def _read_document(doc, input: str) -> ParsedModule:
+    if isinstance(doc, ParsedModule):
+        return doc
+    if not isinstance(doc, (str, bytes, os.PathLike)):
+        raise TypeError(
+            "each document must be MLIR text (str or bytes), a file name "
+            f"(with input='filename') or a ParsedModule, got {type(doc).__name__}"
+        )
+    return parse(read_source(doc, input=input))
+
+
+def _read_or_error(doc, input: str):
+    try:
+        return _read_document(doc, input), None
+    except Exception as exc:  # noqa: BLE001 - the on_error policy decides
+        return None, exc
+
+
+def _check_documents(X) -> list:
+    """``X`` as a list of documents; a bare string or a non-iterable is refused.
+
+    A one-column 2-D container (what ``ColumnTransformer`` passes for a list of
+    one column) is read as that column.
+    """
+    if isinstance(X, (str, bytes)):
+        raise ValueError(
+            "Iterable over raw text documents expected, string object received. "
+            "Pass a list of MLIR texts, e.g. [text]."
+        )
+    if isinstance(X, ParsedModule):
+        raise ValueError(
+            "Iterable over documents expected, a single ParsedModule received."
+        )
+    ndim = getattr(X, "ndim", 1)
+    if ndim == 2:
+        if X.shape[1] != 1:
+            raise ValueError(
+                "expected one column of MLIR documents, got an array of shape "
+                f"{X.shape}"
+            )
+        X = X.iloc[:, 0] if hasattr(X, "iloc") else np.asarray(X)[:, 0]
+    elif ndim != 1:
+        raise ValueError(f"expected a 1-D iterable of MLIR documents, got ndim={ndim}")
+    try:
+        return list(X)
+    except TypeError:
+        raise TypeError(
+            f"expected an iterable of MLIR documents, got {type(X).__name__}"
+        ) from None
+
+
+class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
+    """Base class of the MLIR featurizers (template method).
+
+    Subclasses implement ``_fit_modules(modules)``, ``_extract(modules)``
+    (a 2-D array or sparse matrix with one row per module) and
+    ``_feature_names()``; everything else (validation, reading, errors, the
+    ``parse_error`` column, ``fit_transform`` reading once) happens here.
+
+    Parameters
+    ----------
+    input : {"content", "filename"}, default="content"
+        Whether documents are MLIR texts or paths of files holding them.
+    on_error : {"raise", "warn", "ignore"}, default="raise"
+        What to do with a document that cannot be read. ``"raise"`` re-raises
+        the reader's error (:class:`~mlircost_classic.mlir.MLIRSyntaxError`,
+        :class:`OSError`, ...); ``"warn"`` and ``"ignore"`` give it a row of
+        zeros and add a ``parse_error`` column that is 1 on such rows,
+        ``"warn"`` also emitting an :class:`MLIRReadWarning`.
+    n_jobs : int, default=None
+        Documents read in parallel with joblib (``None`` means 1).
+    """
+
+    _parameter_constraints: dict = {
+        "input": [StrOptions({"content", "filename"})],
+        "on_error": [StrOptions({"raise", "warn", "ignore"})],
+        "n_jobs": [Integral, None],
+    }
+    _sparse = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+    # -- hooks for subclasses -------------------------------------------------
+    def _fit_modules(self, modules: list[ParsedModule]) -> None:
+        """Learn state from the parsed training modules (default: nothing)."""
+
+    def _extract(self, modules: list[ParsedModule]):
+        raise NotImplementedError
+
+    def _feature_names(self) -> list[str]:
+        raise NotImplementedError
+
+    # -- template -------------------------------------------------------------
+    def _read(self, X) -> list[ParsedModule | None]:
+        docs = _check_documents(X)
+        if self.n_jobs is None or self.n_jobs == 1 or len(docs) < 2:
+            results = [_read_or_error(doc, self.input) for doc in docs]
+        else:
+            results = Parallel(n_jobs=self.n_jobs)(
+                delayed(_read_or_error)(doc, self.input) for doc in docs
+            )
+        modules = []
+        for i, (module, exc) in enumerate(results):
+            if exc is not None:
+                if self.on_error == "raise":
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(f"while reading document {i}")
+                    raise exc
+                if self.on_error == "warn":
+                    warnings.warn(
+                        f"document {i} could not be read ({type(exc).__name__}: "
+                        f"{exc}); its row is zeros and parse_error is 1",
+                        MLIRReadWarning,
+                        stacklevel=3,
+                    )
+            modules.append(module)
+        return modules
+
+    def _fit_read(self, modules: list[ParsedModule | None]) -> None:
+        good = [m for m in modules if m is not None]
+        if not modules:
+            raise ValueError("fit needs at least one MLIR document, got none")
+        if not good:
+            raise ValueError(
+                f"none of the {len(modules)} documents could be read; nothing to fit on"
+            )
+        self.parse_error_column_ = self.on_error != "raise"
+        self._fit_modules(good)
+
+    def _transform_read(self, modules: list[ParsedModule | None]):
+        ok = [i for i, m in enumerate(modules) if m is not None]
+        n = len(modules)
+        if ok:
+            block = self._extract([modules[i] for i in ok])
+        else:
+            width = len(self._feature_names())
+            block = (
+                sparse.csr_matrix((0, width)) if self._sparse else np.zeros((0, width))
+            )
+        if len(ok) < n:
+            if sparse.issparse(block):
+                select = sparse.csr_matrix(
+                    (np.ones(len(ok), dtype=block.dtype), (ok, np.arange(len(ok)))),
+                    shape=(n, len(ok)),
+                )
+                block = (select @ block).tocsr()
+            else:
+                full = np.zeros((n, block.shape[1]), dtype=block.dtype)
+                full[ok] = block
+                block = full
+        if not self.parse_error_column_:
+            return block
+        flag = np.ones((n, 1), dtype=block.dtype)
+        flag[ok] = 0
+        if sparse.issparse(block):
+            return sparse.hstack([block, sparse.csr_matrix(flag)], format="csr")
+        return np.hstack([block, flag])
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn what the featurizer needs from the documents.
+
+        Parameters
+        ----------
+        X : iterable of str, bytes, path or ParsedModule
+            MLIR documents (texts, or file names with ``input="filename"``).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        self._fit_read(self._read(X))
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit and transform, reading every document once.
+
+        Parameters
+        ----------
+        X : iterable of str, bytes, path or ParsedModule
+            MLIR documents.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray or sparse matrix of shape (n_documents, n_features)
+        """
+        modules = self._read(X)
+        self._fit_read(modules)
+        return self._transform_read(modules)
+
+    def transform(self, X):
+        """Featurize documents.
+
+        Parameters
+        ----------
+        X : iterable of str, bytes, path or ParsedModule
+            MLIR documents.
+
+        Returns
+        -------
+        ndarray or sparse matrix of shape (n_documents, n_features)
+        """
+        check_is_fitted(self, "parse_error_column_")
+        return self._transform_read(self._read(X))
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns, in order.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; documents have no input feature names.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self, "parse_error_column_")
+        names = list(self._feature_names())
+        if self.parse_error_column_:
+            names.append("parse_error")
+        return np.asarray(names, dtype=object)

@@ -1,0 +1,197 @@
+"""TF-IDF over op-sequence n-grams: sklearn's ``TfidfVectorizer`` with an MLIR analyzer."""
+
+from __future__ import annotations
+
+import functools
+from itertools import groupby
+from numbers import Integral
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from ..mlir._ir import Op, ParsedModule
+from ._base import BaseMLIRFeaturizer
+
+__all__ = ["OpNgramTfidf", "op_ngrams"]
+
+_PASSTHROUGH = (
+    "min_df",
+    "max_df",
+    "max_features",
+    "sublinear_tf",
+    "norm",
+    "use_idf",
+    "smooth_idf",
+    "dtype",
+)
+
+
+def _op_token(op: Op, type_classes: bool) -> str:
+    if not type_classes:
+        return op.name
+    types = op.result_types or op.operand_types
+    if not types:
+        return op.name
+    t = types[0]
+    element = t.element or t.kind
+    if t.shape is None or t.kind == "scalar":
+        return f"{op.name}:{element}"
+    return f"{op.name}:{element}x{len(t.shape)}"
+
+
+def _function_of(op: Op) -> str | None:
+    # A function op belongs with its body, whose ops name it as their function.
+    return op.function if op.function is not None else op.symbol
+
+
+def op_ngrams(
+    module: ParsedModule,
+    ngram_range: tuple[int, int] = (1, 2),
+    type_classes: bool = False,
+) -> list[str]:
+    """The n-gram strings of a module's op sequence (the analyzer of :class:`OpNgramTfidf`).
+
+    Ops are taken in program order within each function, so no n-gram spans two
+    functions; with ``type_classes`` each op carries its first result's (else
+    operand's) element type and rank, as in ``linalg.matmul:f32x2``.
+
+    Examples
+    --------
+    >>> from mlircost_classic.mlir._ir import Op, ParsedModule
+    >>> m = ParsedModule(ops=[Op("linalg.fill", "linalg"), Op("linalg.matmul", "linalg")])
+    >>> op_ngrams(m, (1, 2))
+    ['ngram linalg.fill', 'ngram linalg.matmul', 'ngram linalg.fill linalg.matmul']
+    """
+    lo, hi = ngram_range
+    grams = []
+    for _, group in groupby(module.ops, key=_function_of):
+        tokens = [_op_token(op, type_classes) for op in group]
+        for n in range(lo, hi + 1):
+            grams.extend(
+                "ngram " + " ".join(tokens[i : i + n])
+                for i in range(len(tokens) - n + 1)
+            )
+    return grams
+
+
+class OpNgramTfidf(BaseMLIRFeaturizer, auto_wrap_output_keys=None):
+    """TF-IDF of op-sequence n-grams (``ngram linalg.fill linalg.matmul``).
+
+    A thin layer over :class:`sklearn.feature_extraction.text.TfidfVectorizer`
+    whose analyzer is :func:`op_ngrams`; its TF-IDF parameters pass through
+    unchanged. Output is a sparse matrix, as for ``TfidfVectorizer``.
+
+    Parameters
+    ----------
+    ngram_range : tuple (min_n, max_n), default=(1, 2)
+        Lengths of op n-grams.
+    type_classes : bool, default=False
+        Suffix each op with its element type and rank (``linalg.matmul:f32x2``).
+    min_df, max_df, max_features, sublinear_tf, norm, use_idf, smooth_idf, dtype
+        As in :class:`~sklearn.feature_extraction.text.TfidfVectorizer`.
+    input : {"content", "filename"}, default="content"
+        Whether documents are MLIR texts or file names.
+    on_error : {"raise", "warn", "ignore"}, default="raise"
+        What to do with unreadable documents, see :class:`BaseMLIRFeaturizer`.
+    n_jobs : int, default=None
+        Documents read in parallel with joblib.
+
+    Attributes
+    ----------
+    vectorizer_ : TfidfVectorizer or None
+        The fitted vectorizer; None when the training documents hold no op at
+        all, and then the output has no n-gram columns.
+    vocabulary_ : dict of str -> int
+        N-gram -> column index.
+    parse_error_column_ : bool
+        Whether the output ends with a ``parse_error`` column.
+
+    Examples
+    --------
+    >>> from mlircost_classic.featurize import OpNgramTfidf
+    >>> text = '''func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> {
+    ...   %0 = arith.addf %a, %a : tensor<4xf32>
+    ...   return %0 : tensor<4xf32>
+    ... }'''
+    >>> tfidf = OpNgramTfidf(ngram_range=(2, 2)).fit([text])
+    >>> list(tfidf.get_feature_names_out())
+    ['ngram arith.addf func.return', 'ngram func.func arith.addf']
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMLIRFeaturizer._parameter_constraints,
+        "ngram_range": [tuple],
+        "type_classes": ["boolean"],
+        **{k: TfidfVectorizer._parameter_constraints[k] for k in _PASSTHROUGH},
+    }
+    _sparse = True
+
+    def __init__(
+        self,
+        *,
+        ngram_range=(1, 2),
+        type_classes=False,
+        min_df=1,
+        max_df=1.0,
+        max_features=None,
+        sublinear_tf=False,
+        norm="l2",
+        use_idf=True,
+        smooth_idf=True,
+        dtype=np.float64,
+        input="content",
+        on_error="raise",
+        n_jobs=None,
+    ):
+        self.ngram_range = ngram_range
+        self.type_classes = type_classes
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_features = max_features
+        self.sublinear_tf = sublinear_tf
+        self.norm = norm
+        self.use_idf = use_idf
+        self.smooth_idf = smooth_idf
+        self.dtype = dtype
+        self.input = input
+        self.on_error = on_error
+        self.n_jobs = n_jobs
+
+    def _fit_modules(self, modules: list[ParsedModule]) -> None:
+        lo, hi = self.ngram_range
+        if not (
+            isinstance(lo, Integral) and isinstance(hi, Integral) and 1 <= lo <= hi
+        ):
+            raise ValueError(
+                f"ngram_range must be (min_n, max_n) with 1 <= min_n <= max_n, "
+                f"got {self.ngram_range!r}"
+            )
+        params = {k: getattr(self, k) for k in _PASSTHROUGH}
+        self.vectorizer_ = TfidfVectorizer(
+            analyzer=functools.partial(
+                op_ngrams, ngram_range=(lo, hi), type_classes=self.type_classes
+            ),
+            **params,
+        )
+        try:
+            self.vectorizer_.fit(modules)
+        except ValueError as exc:
+            if "empty vocabulary" not in str(exc):
+                raise
+            # No op at all in the training documents: no columns rather than a
+            # failed run (min_df/max_df pruning everything still raises).
+            self.vectorizer_ = None
+            self.vocabulary_ = {}
+            return
+        self.vocabulary_ = self.vectorizer_.vocabulary_
+
+    def _extract(self, modules: list[ParsedModule]):
+        if self.vectorizer_ is None:
+            return sparse.csr_matrix((len(modules), 0))
+        return self.vectorizer_.transform(modules)
+
+    def _feature_names(self) -> list[str]:
+        if self.vectorizer_ is None:
+            return []
+        return list(self.vectorizer_.get_feature_names_out())

@@ -1,0 +1,364 @@
+"""Evaluation of the catalog's named FLOP and byte rules on one op.
+
+The vocabulary itself (names, parameters, formulas) is documented in
+:mod:`mlircost_classic.featurize._catalog`. Every rule returns ``None`` when the
+text does not state the shapes it needs, so that callers can count such ops
+instead of silently treating them as free.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ..mlir._ir import Op, ShapedType, element_bits
+from ._catalog import Rule
+
+__all__ = [
+    "OpContext",
+    "conv_attributes",
+    "nbytes",
+    "op_bytes",
+    "op_flops",
+    "parse_ints",
+]
+
+
+@dataclass
+class OpContext:
+    """What a rule may need beyond the op itself.
+
+    Parameters
+    ----------
+    body_work : float
+        Scalar work of one execution of the op's payload region (sum of the
+        per-element costs of the elementwise ops in its body).
+    resolve : callable
+        SSA value name -> integer or list of integers it is known to hold
+        (``arith.constant``, ``torch.constant.int``, ``torch.prim.ListConstruct``),
+        or None.
+    aliases : mapping
+        Attribute aliases of the module (``#map`` -> ``affine_map<...>``).
+    """
+
+    body_work: float = 0.0
+    resolve: Callable[[str], int | list[int] | None] = field(default=lambda name: None)
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+
+_INT_RE = re.compile(r"-?\d+")
+
+
+def parse_ints(text: str | None) -> list[int] | None:
+    """Integers of an attribute value (``dense<[2, 2]> : tensor<2xi64>``, ``array<i64: 2, 2>``, ``[2, 2]``, ``2 : i64``)."""
+    if not text:
+        return None
+    text = text.strip()
+    if text.startswith("array<"):
+        text = text[text.find(":") + 1 :]
+    else:
+        # Drop a trailing type (": tensor<2xi64>") whose digits are not values.
+        depth = 0
+        for i, ch in enumerate(text):
+            if ch in "<[({":
+                depth += 1
+            elif ch in ">])}":
+                depth -= 1
+            elif ch == ":" and depth == 0:
+                text = text[:i]
+                break
+    values = [int(v) for v in _INT_RE.findall(text)]
+    return values or None
+
+
+_CLOSE = {"[": "]", "<": ">", "(": ")", "{": "}"}
+
+
+def _balanced_value(text: str, start: int) -> str:
+    """The attribute value starting at ``text[start]``, up to a top-level ``,`` or ``}``."""
+    depth = 0
+    i = start
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in _CLOSE:
+            depth += 1
+        elif ch in ">])}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif ch == "," and depth == 0:
+            break
+        i += 1
+    return text[start:i].strip()
+
+
+def _attr(op: Op, names: tuple[str, ...]) -> str | None:
+    """Raw value of the first attribute in ``names``, from the dictionary or the op text."""
+    for name in names:
+        value = op.attributes.get(name)
+        if value is not None:
+            return value
+    for name in names:
+        m = re.search(rf"(?<![\w.]){re.escape(name)}\s*=\s*", op.text)
+        if m:
+            return _balanced_value(op.text, m.end())
+    return None
+
+
+def _output(op: Op) -> ShapedType | None:
+    """The op's output: its first shaped result, else its last (destination) operand."""
+    for t in op.result_types:
+        if t.shape is not None:
+            return t
+    if op.operand_types and op.operand_types[-1].shape is not None:
+        return op.operand_types[-1]
+    return None
+
+
+def _numel(t: ShapedType | None) -> int | None:
+    return None if t is None else t.numel
+
+
+def _operand(op: Op, index: int) -> ShapedType | None:
+    try:
+        return op.operand_types[index]
+    except IndexError:
+        return None
+
+
+def _dims(t: ShapedType | None, dims) -> int | None:
+    """Product of ``t.shape[d]`` for ``d`` in dims; None if unknown."""
+    if t is None or t.shape is None:
+        return None
+    total = 1
+    for d in dims:
+        try:
+            size = t.shape[d]
+        except IndexError:
+            return None
+        if size is None:
+            return None
+        total *= size
+    return total
+
+
+def _mul(*values) -> float | None:
+    if any(v is None for v in values):
+        return None
+    return float(math.prod(values))
+
+
+def _elementwise(op, p, ctx):
+    return _mul(p.get("per_element", 1), _numel(_output(op)))
+
+
+def _reduction(op, p, ctx):
+    return _mul(p.get("per_element", 1), _numel(_operand(op, p.get("operand", 0))))
+
+
+def _matmul(op, p, ctx):
+    if _attr(op, ("indexing_maps",)) is not None:
+        return _generic(op, {"per_iteration": p.get("per_mac", 2)}, ctx)
+    k = _dims(_operand(op, p.get("k_operand", 0)), p.get("k_dims", [-1]))
+    return _mul(p.get("per_mac", 2), _numel(_output(op)), k)
+
+
+_CONTRACT_RE = re.compile(
+    r"(?:lhs_contracting_dimensions|contracting_dims)\s*=\s*\[([^\]]*)\]"
+)
+
+
+def _dot_general(op, p, ctx):
+    text = " ".join(op.attributes.values()) + " " + op.text
+    m = _CONTRACT_RE.search(text)
+    dims = [int(v) for v in _INT_RE.findall(m.group(1))] if m else [-1]
+    return _mul(p.get("per_mac", 2), _numel(_output(op)), _dims(_operand(op, 0), dims))
+
+
+def _conv_macs(op, filter_operand, out_dims, per_mac):
+    filt = _operand(op, filter_operand)
+    total = _dims(filt, range(filt.rank or 0)) if filt is not None else None
+    outs = _dims(filt, out_dims)
+    if total is None or not outs:
+        return None
+    return _mul(per_mac, _numel(_output(op)), total / outs)
+
+
+def _conv(op, p, ctx):
+    return _conv_macs(
+        op, p.get("filter_operand", 1), p["filter_out_dims"], p.get("per_mac", 2)
+    )
+
+
+_KERNEL_LAYOUT_RE = re.compile(r"\]\s*x\s*\[([^\]]*)\]")
+_KERNEL_OUT_RE = re.compile(r"kernel_output_feature_dimension\s*=\s*(\d+)")
+
+
+def _conv_dim_numbers(op, p, ctx):
+    text = " ".join(op.attributes.values()) + " " + op.text
+    m = _KERNEL_OUT_RE.search(text)
+    if m:
+        out_dim = int(m.group(1))
+    else:
+        m = _KERNEL_LAYOUT_RE.search(text)
+        layout = [s.strip() for s in m.group(1).split(",")] if m else []
+        out_dim = layout.index("o") if "o" in layout else -1
+    return _conv_macs(op, 1, [out_dim], p.get("per_mac", 2))
+
+
+def _transpose_conv(op, p, ctx):
+    filt = _operand(op, p.get("filter_operand", 1))
+    total = _dims(filt, range(filt.rank or 0)) if filt is not None else None
+    ins = _dims(filt, p["filter_in_dims"])
+    if total is None or not ins:
+        return None
+    return _mul(p.get("per_mac", 2), _numel(_operand(op, 0)), total / ins)
+
+
+def _pool(op, p, ctx):
+    window = None
+    if "window_operand" in p:
+        window = _numel(_operand(op, p["window_operand"]))
+    elif "window_attr" in p:
+        values = parse_ints(_attr(op, (p["window_attr"],)))
+        window = math.prod(values) if values else None
+    elif "window_list_operand" in p and len(op.operands) > p["window_list_operand"]:
+        values = ctx.resolve(op.operands[p["window_list_operand"]])
+        if isinstance(values, list):
+            window = math.prod(values)
+    return _mul(p.get("per_element", 1), _numel(_output(op)), window)
+
+
+_MAP_RE = re.compile(r"affine_map<\s*\(([^)]*)\)(?:\[[^\]]*\])?\s*->\s*\((.*?)\)\s*>")
+
+
+def _maps(op: Op, ctx: OpContext) -> list[tuple[list[str], list[str]]] | None:
+    raw = _attr(op, ("indexing_maps",))
+    if raw is None:
+        return None
+    raw = re.sub(r"#[\w.$-]+", lambda m: ctx.aliases.get(m.group(0), m.group(0)), raw)
+    maps = []
+    for m in _MAP_RE.finditer(raw):
+        dims = [d.strip() for d in m.group(1).split(",") if d.strip()]
+        results = (
+            [r.strip() for r in m.group(2).split(",")] if m.group(2).strip() else []
+        )
+        maps.append((dims, results))
+    return maps or None
+
+
+def _domain(op: Op, ctx: OpContext) -> int | None:
+    """Iteration-domain size of a structured op, from indexing maps and operand shapes."""
+    maps = _maps(op, ctx)
+    if maps is None:
+        return None
+    dims = maps[0][0]
+    sizes: dict[str, int] = {}
+    for (_, results), t in zip(maps, op.operand_types, strict=False):
+        if t.shape is None or len(t.shape) != len(results):
+            continue
+        for expr, size in zip(results, t.shape, strict=True):
+            if size is not None and expr in dims:
+                sizes.setdefault(expr, size)
+    if any(d not in sizes for d in dims):
+        return None
+    return math.prod(sizes[d] for d in dims)
+
+
+def _generic(op, p, ctx):
+    work = p.get("per_iteration", max(ctx.body_work, 1.0))
+    domain = _domain(op, ctx)
+    if domain is None:
+        sizes = [t.numel for t in (*op.operand_types, *op.result_types)]
+        known = [s for s in sizes if s is not None]
+        domain = max(known) if known else None
+    return _mul(work, domain)
+
+
+def _attention(op, p, ctx):
+    key = _operand(op, 1)
+    s = _dims(key, [-2])
+    q, out = _numel(_operand(op, 0)), _numel(_output(op))
+    if s is None or q is None or out is None:
+        return None
+    return float(p.get("per_mac", 2) * s * (q + out))
+
+
+_FLOPS: dict[str, Callable] = {
+    "none": lambda op, p, ctx: 0.0,
+    "elementwise": _elementwise,
+    "reduction": _reduction,
+    "matmul": _matmul,
+    "dot_general": _dot_general,
+    "conv": _conv,
+    "conv_dim_numbers": _conv_dim_numbers,
+    "transpose_conv": _transpose_conv,
+    "pool": _pool,
+    "generic": _generic,
+    "attention": _attention,
+}
+
+
+def op_flops(op: Op, rule: Rule, ctx: OpContext) -> float | None:
+    """FLOPs of one execution of ``op`` under ``rule``; None when shapes are unknown."""
+    return _FLOPS[rule.name](op, rule.params, ctx)
+
+
+_element_bits = functools.lru_cache(maxsize=None)(element_bits)
+
+
+def nbytes(t: ShapedType) -> float:
+    """Static size of ``t`` in bytes, 0 when unknown (a faster ``ShapedType.nbytes``)."""
+    shape = t.shape
+    if shape is None or None in shape:
+        return 0.0
+    bits = _element_bits(t.element)
+    return math.prod(shape) * bits / 8 if bits is not None else 0.0
+
+
+def _sum_bytes(types) -> float:
+    return float(sum(nbytes(t) for t in types))
+
+
+def op_bytes(op: Op, rule: Rule) -> float:
+    """Bytes read and written by one execution of ``op`` (static sizes only)."""
+    name = rule.name
+    if name == "none":
+        return 0.0
+    if name == "operands_results":
+        return _sum_bytes(op.operand_types) + _sum_bytes(op.result_types)
+    if name == "results":
+        return _sum_bytes(op.result_types)
+    if name == "operands":
+        return _sum_bytes(op.operand_types)
+    t = _operand(op, rule.params.get("index", 0))
+    return nbytes(t) if t is not None else 0.0
+
+
+_STRIDES = ("strides", "stride", "window_strides")
+_DILATIONS = ("dilations", "dilation", "rhs_dilation", "rhs_dilate")
+_GROUPS = ("groups", "feature_group_count", "group")
+
+
+def _max_int(op, names, operand, ctx) -> int:
+    values = None
+    if operand is not None and len(op.operands) > operand:
+        resolved = ctx.resolve(op.operands[operand])
+        values = [resolved] if isinstance(resolved, int) else resolved
+    if values is None:
+        values = parse_ints(_attr(op, names))
+    return max(values) if values else 1
+
+
+def conv_attributes(op: Op, rule: Rule, ctx: OpContext) -> tuple[int, int, int]:
+    """Largest stride, largest dilation and group count of a convolution (1 when absent)."""
+    p = rule.params
+    return (
+        _max_int(op, _STRIDES, p.get("stride_operand"), ctx),
+        _max_int(op, _DILATIONS, p.get("dilation_operand"), ctx),
+        _max_int(op, _GROUPS, p.get("groups_operand"), ctx),
+    )

@@ -1,0 +1,107 @@
+"""Shape, loop and cost features read from types and the op catalog."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..mlir._ir import ParsedModule
+from ._analysis import LOG_FEATURES, SHAPE_FEATURES, analyze
+from ._base import BaseMLIRFeaturizer
+from ._catalog import load_catalog
+
+__all__ = ["ShapeFeatures"]
+
+_LOG_INDEX = [SHAPE_FEATURES.index(name) for name in LOG_FEATURES]
+
+
+class ShapeFeatures(BaseMLIRFeaturizer):
+    """A fixed, documented list of numeric features per module.
+
+    Structure (ops, functions, regions, blocks, region depth, loops, loop nest
+    depth and constant trip counts of ``affine.for`` / ``scf.for`` / ...),
+    values (ranks, element counts, bytes per element type, dynamic dimensions,
+    the largest tensor), op counts per catalog family, and estimated FLOPs and
+    bytes moved per family from the catalog's rules (matmuls, convolutions with
+    their strides / dilations / groups, pooling, elementwise ops, reductions,
+    ``linalg.generic`` over its iteration domain, data movement) with the
+    arithmetic intensity. The column list is
+    :data:`~mlircost_classic.featurize.SHAPE_FEATURES`, followed by
+    ``log1p <name>`` for the heavy-tailed ones
+    (:data:`~mlircost_classic.featurize.LOG_FEATURES`) when ``log_scale``.
+    Output is dense, so ``set_output(transform="pandas")`` works.
+
+    Parameters
+    ----------
+    catalog : path or list of paths, default=None
+        Extra catalog TOML files or folders, read after the shipped ones (see
+        :func:`~mlircost_classic.featurize.load_catalog`).
+    log_scale : bool, default=True
+        Append ``log1p`` columns of the heavy-tailed features.
+    input : {"content", "filename"}, default="content"
+        Whether documents are MLIR texts or file names.
+    on_error : {"raise", "warn", "ignore"}, default="raise"
+        What to do with unreadable documents, see :class:`BaseMLIRFeaturizer`.
+    n_jobs : int, default=None
+        Documents read in parallel with joblib.
+
+    Attributes
+    ----------
+    catalog_ : Catalog
+        The catalog used.
+    parse_error_column_ : bool
+        Whether the output ends with a ``parse_error`` column.
+
+    Examples
+    --------
+    >>> from mlircost_classic.featurize import ShapeFeatures
+    >>> text = '''func.func @mm(%a: tensor<8x4xf32>, %b: tensor<4x16xf32>,
+    ...                        %c: tensor<8x16xf32>) -> tensor<8x16xf32> {
+    ...   %0 = linalg.matmul ins(%a, %b : tensor<8x4xf32>, tensor<4x16xf32>)
+    ...                      outs(%c : tensor<8x16xf32>) -> tensor<8x16xf32>
+    ...   return %0 : tensor<8x16xf32>
+    ... }'''
+    >>> shapes = ShapeFeatures().fit([text])
+    >>> names = list(shapes.get_feature_names_out())
+    >>> float(shapes.transform([text])[0, names.index("matmul FLOPs")])  # 2*8*16*4
+    1024.0
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMLIRFeaturizer._parameter_constraints,
+        "catalog": [str, os.PathLike, list, tuple, None],
+        "log_scale": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        catalog=None,
+        log_scale=True,
+        input="content",
+        on_error="raise",
+        n_jobs=None,
+    ):
+        self.catalog = catalog
+        self.log_scale = log_scale
+        self.input = input
+        self.on_error = on_error
+        self.n_jobs = n_jobs
+
+    def _fit_modules(self, modules: list[ParsedModule]) -> None:
+        self.catalog_ = load_catalog(self.catalog)
+
+    def _extract(self, modules: list[ParsedModule]) -> np.ndarray:
+        rows = np.array(
+            [analyze(m, self.catalog_) for m in modules], dtype=float
+        ).reshape(len(modules), len(SHAPE_FEATURES))
+        if self.log_scale:
+            rows = np.hstack([rows, np.log1p(rows[:, _LOG_INDEX])])
+        return rows
+
+    def _feature_names(self) -> list[str]:
+        names = list(SHAPE_FEATURES)
+        if self.log_scale:
+            names += [f"log1p {name}" for name in LOG_FEATURES]
+        return names

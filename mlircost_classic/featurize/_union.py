@@ -1,0 +1,126 @@
+"""The default featurizer: opcode counts, op n-gram TF-IDF and shape features."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import clone
+from sklearn.utils._param_validation import StrOptions
+
+from ..mlir._ir import ParsedModule
+from ._base import BaseMLIRFeaturizer
+from ._ngram import OpNgramTfidf
+from ._opcode import OpcodeCounter
+from ._shape import ShapeFeatures
+
+__all__ = ["MLIRFeaturizer"]
+
+_PARTS = (
+    ("opcodes", OpcodeCounter),
+    ("ngrams", OpNgramTfidf),
+    ("shapes", ShapeFeatures),
+)
+
+
+class MLIRFeaturizer(BaseMLIRFeaturizer):
+    """Union of :class:`OpcodeCounter`, :class:`OpNgramTfidf` and :class:`ShapeFeatures`.
+
+    Unlike a :class:`~sklearn.pipeline.FeatureUnion` of the three, every
+    document is read once and the parsed module is shared by the parts. The
+    parts' own ``input``, ``on_error`` and ``n_jobs`` are not used: this
+    featurizer's apply. Feature names are prefixed with the part's name
+    (``opcodes__op linalg.matmul``, ``shapes__matmul FLOPs``).
+
+    The output is a CSR sparse matrix when a sparse part (the n-grams) is
+    active, else a dense array (then ``set_output(transform="pandas")`` works).
+
+    Parameters
+    ----------
+    opcodes : OpcodeCounter, "drop" or None, default=None
+        Opcode counts; None means ``OpcodeCounter()``, ``"drop"`` leaves it out.
+    ngrams : OpNgramTfidf, "drop" or None, default=None
+        Op n-gram TF-IDF; None means ``OpNgramTfidf()``.
+    shapes : ShapeFeatures, "drop" or None, default=None
+        Shape and cost features; None means ``ShapeFeatures()``.
+    input : {"content", "filename"}, default="content"
+        Whether documents are MLIR texts or file names.
+    on_error : {"raise", "warn", "ignore"}, default="raise"
+        What to do with unreadable documents, see :class:`BaseMLIRFeaturizer`.
+    n_jobs : int, default=None
+        Documents read in parallel with joblib.
+
+    Attributes
+    ----------
+    transformers_ : list of (str, BaseMLIRFeaturizer)
+        The fitted parts that are not dropped, in column order.
+    parse_error_column_ : bool
+        Whether the output ends with a ``parse_error`` column.
+
+    Examples
+    --------
+    >>> from mlircost_classic.featurize import MLIRFeaturizer
+    >>> text = '''func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> {
+    ...   %0 = arith.addf %a, %a : tensor<4xf32>
+    ...   return %0 : tensor<4xf32>
+    ... }'''
+    >>> X = MLIRFeaturizer(ngrams="drop").fit_transform([text, text])
+    >>> X.shape[0]
+    2
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMLIRFeaturizer._parameter_constraints,
+        "opcodes": [OpcodeCounter, StrOptions({"drop"}), None],
+        "ngrams": [OpNgramTfidf, StrOptions({"drop"}), None],
+        "shapes": [ShapeFeatures, StrOptions({"drop"}), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        opcodes=None,
+        ngrams=None,
+        shapes=None,
+        input="content",
+        on_error="raise",
+        n_jobs=None,
+    ):
+        self.opcodes = opcodes
+        self.ngrams = ngrams
+        self.shapes = shapes
+        self.input = input
+        self.on_error = on_error
+        self.n_jobs = n_jobs
+
+    @property
+    def _sparse(self) -> bool:
+        return any(part._sparse for _, part in getattr(self, "transformers_", ()))
+
+    def _fit_modules(self, modules: list[ParsedModule]) -> None:
+        parts = []
+        for name, default in _PARTS:
+            value = getattr(self, name)
+            if isinstance(value, str):  # "drop"
+                continue
+            part = default() if value is None else clone(value)
+            part._fit_modules(modules)
+            part.parse_error_column_ = False
+            parts.append((name, part))
+        if not parts:
+            raise ValueError(
+                "all parts are dropped; keep at least one of opcodes, ngrams, shapes"
+            )
+        self.transformers_ = parts
+
+    def _extract(self, modules: list[ParsedModule]):
+        blocks = [part._extract(modules) for _, part in self.transformers_]
+        if any(sparse.issparse(b) for b in blocks):
+            return sparse.hstack(blocks, format="csr", dtype=np.float64)
+        return np.hstack(blocks)
+
+    def _feature_names(self) -> list[str]:
+        return [
+            f"{name}__{feature}"
+            for name, part in self.transformers_
+            for feature in part._feature_names()
+        ]

@@ -1,0 +1,23 @@
+"""Reading MLIR text: op records, types, shapes, regions and attributes.
+
+:func:`parse` reads MLIR text (any dialect, custom or generic syntax) into a
+:class:`ParsedModule` of :class:`Op` records; :func:`read_source` is the shared
+input handling (text, bytes or a file name) with clear errors; :func:`parse_type`
+reads one type into a :class:`ShapedType`. Nothing here needs MLIR's own
+libraries.
+"""
+
+from ._ir import MLIRSyntaxError, Op, ParsedModule, ShapedType, element_bits
+from ._reader import parse, read_source
+from ._types import parse_type
+
+__all__ = [
+    "MLIRSyntaxError",
+    "Op",
+    "ParsedModule",
+    "ShapedType",
+    "element_bits",
+    "parse",
+    "parse_type",
+    "read_source",
+]

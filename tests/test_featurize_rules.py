@@ -1,0 +1,289 @@
+"""FLOP / byte rules and shape features on hand-built modules with hand-computed counts."""
+
+import pytest
+
+from mlircost_classic.featurize import ShapeFeatures
+from mlircost_classic.featurize._rules import parse_ints
+from mlircost_classic.mlir._ir import Op, ParsedModule, ShapedType
+
+
+def t(*shape, element="f32", kind="tensor"):
+    return ShapedType(kind, tuple(shape), element)
+
+
+def op(name, operands=(), results=(), attributes=None, text="", depth=1, regions=0):
+    return Op(
+        name,
+        name.split(".")[0],
+        results=tuple(f"%r{i}_{id(results)}" for i in range(len(results))),
+        operands=tuple(f"%o{i}_{id(operands)}" for i in range(len(operands))),
+        result_types=tuple(results),
+        operand_types=tuple(operands),
+        attributes=attributes or {},
+        text=text,
+        depth=depth,
+        function="f",
+        num_regions=regions,
+    )
+
+
+def features(*ops, **module_kw):
+    module = ParsedModule(ops=list(ops), **module_kw)
+    shapes = ShapeFeatures(log_scale=False).fit([module])
+    row = shapes.transform([module])[0]
+    return dict(zip(shapes.get_feature_names_out(), row, strict=True))
+
+
+def test_linalg_matmul_is_2mnk():
+    mm = op("linalg.matmul", [t(8, 4), t(4, 16), t(8, 16)], [t(8, 16)])
+    f = features(mm)
+    assert f["matmul FLOPs"] == 2 * 8 * 16 * 4
+    assert f["bytes moved matmul"] == 4 * (8 * 4 + 4 * 16 + 8 * 16 + 8 * 16)
+    assert f["arithmetic intensity"] == f["FLOPs total"] / f["bytes moved total"]
+
+
+def test_matmul_without_result_type_uses_destination_operand():
+    mm = op("linalg.matmul", [t(8, 4), t(4, 16), t(8, 16)], [])
+    assert features(mm)["matmul FLOPs"] == 2 * 8 * 16 * 4
+
+
+def test_transposed_and_batched_matmuls():
+    ta = op("linalg.matmul_transpose_a", [t(4, 8), t(4, 16), t(8, 16)], [t(8, 16)])
+    assert features(ta)["matmul FLOPs"] == 2 * 8 * 16 * 4
+    bmm = op(
+        "linalg.batch_matmul", [t(3, 8, 4), t(3, 4, 16), t(3, 8, 16)], [t(3, 8, 16)]
+    )
+    assert features(bmm)["batch_matmul FLOPs"] == 2 * 3 * 8 * 16 * 4
+    brm = op(
+        "linalg.batch_reduce_matmul", [t(3, 8, 4), t(3, 4, 16), t(8, 16)], [t(8, 16)]
+    )
+    assert features(brm)["batch_matmul FLOPs"] == 2 * 3 * 8 * 16 * 4
+    aten = op("torch.aten.mm", [t(8, 4, kind="vtensor"), t(4, 16, kind="vtensor")],
+              [t(8, 16, kind="vtensor")])  # fmt: skip
+    assert features(aten)["matmul FLOPs"] == 2 * 8 * 16 * 4
+    addmm = op("torch.aten.addmm", [t(16), t(8, 4), t(4, 16)], [t(8, 16)])
+    assert features(addmm)["matmul FLOPs"] == 2 * 8 * 16 * 4
+
+
+def test_matmul_with_indexing_maps_uses_iteration_domain():
+    maps = (
+        "[affine_map<(d0, d1, d2) -> (d2, d0)>, affine_map<(d0, d1, d2) -> (d2, d1)>,"
+        " affine_map<(d0, d1, d2) -> (d0, d1)>]"
+    )
+    mm = op("linalg.matmul", [t(4, 8), t(4, 16), t(8, 16)], [t(8, 16)],
+            attributes={"indexing_maps": maps})  # fmt: skip
+    assert features(mm)["matmul FLOPs"] == 2 * 8 * 16 * 4
+
+
+def test_stablehlo_dot_general_reads_contracting_dims():
+    dot = op("stablehlo.dot_general", [t(2, 5, 8), t(2, 8, 3)], [t(2, 5, 3)],
+             text="stablehlo.dot_general %a, %b, batching_dims = [0] x [0], "
+                  "contracting_dims = [2] x [1]")  # fmt: skip
+    assert features(dot)["matmul FLOPs"] == 2 * 2 * 5 * 3 * 8
+    generic = op("stablehlo.dot_general", [t(5, 8), t(8, 3)], [t(5, 3)],
+                 attributes={"dot_dimension_numbers": "#stablehlo.dot<"
+                             "lhs_contracting_dimensions = [1], "
+                             "rhs_contracting_dimensions = [0]>"})  # fmt: skip
+    assert features(generic)["matmul FLOPs"] == 2 * 5 * 3 * 8
+
+
+def test_conv_with_stride_counts_output_positions():
+    # 32x32 input, 3x3 kernel, stride 2 -> 15x15 outputs, each C*KH*KW = 27 MACs.
+    conv = op("linalg.conv_2d_nchw_fchw",
+              [t(1, 3, 32, 32), t(8, 3, 3, 3), t(1, 8, 15, 15)], [t(1, 8, 15, 15)],
+              attributes={"strides": "dense<2> : tensor<2xi64>",
+                          "dilations": "dense<[1, 1]> : tensor<2xi64>"})  # fmt: skip
+    f = features(conv)
+    assert f["conv FLOPs"] == 2 * 8 * 15 * 15 * 3 * 3 * 3
+    assert f["conv stride max"] == 2
+    assert f["conv dilation max"] == 1
+    assert f["strided convs"] == 1
+    assert f["dilated convs"] == 0
+
+
+def test_conv_with_dilation_nhwc():
+    # 3x3 kernel dilated by 2 on 16x16 -> 12x12 outputs; MACs per output unchanged.
+    conv = op("linalg.conv_2d_nhwc_hwcf",
+              [t(1, 16, 16, 4), t(3, 3, 4, 6), t(1, 12, 12, 6)], [t(1, 12, 12, 6)],
+              attributes={"strides": "dense<1> : tensor<2xi64>",
+                          "dilations": "dense<2> : tensor<2xi64>"})  # fmt: skip
+    f = features(conv)
+    assert f["conv FLOPs"] == 2 * 12 * 12 * 6 * 3 * 3 * 4
+    assert f["conv dilation max"] == 2
+    assert f["dilated convs"] == 1
+
+
+def test_grouped_and_depthwise_convs():
+    grouped = op("linalg.conv_2d_ngchw_fgchw",
+                 [t(1, 2, 4, 10, 10), t(3, 2, 4, 3, 3), t(1, 2, 3, 8, 8)],
+                 [t(1, 2, 3, 8, 8)])  # fmt: skip
+    assert features(grouped)["conv FLOPs"] == 2 * (2 * 3 * 8 * 8) * (4 * 3 * 3)
+    dw = op("linalg.depthwise_conv_2d_nhwc_hwc",
+            [t(1, 10, 10, 5), t(3, 3, 5), t(1, 8, 8, 5)], [t(1, 8, 8, 5)])  # fmt: skip
+    f = features(dw)
+    assert f["conv FLOPs"] == 2 * 8 * 8 * 5 * 3 * 3
+    assert f["grouped convs"] == 1
+
+
+def test_torch_convolution_reads_groups_stride_from_constants():
+    def const(name, value):
+        o = Op("torch.constant.int", "torch", results=(name,),
+               text=f"{name} = torch.constant.int {value}", depth=1, function="f")  # fmt: skip
+        return o
+
+    ops = [
+        const("%int2", 2),
+        const("%int1", 1),
+        const("%int4", 4),
+        Op("torch.prim.ListConstruct", "torch", results=("%stride",),
+           operands=("%int2", "%int2"), depth=1, function="f"),
+        Op("torch.prim.ListConstruct", "torch", results=("%dil",),
+           operands=("%int1", "%int1"), depth=1, function="f"),
+        # weight [Cout=8, Cin/groups=2, 3, 3]; groups=4 -> Cin=8.
+        Op("torch.aten.convolution", "torch", results=("%y",),
+           operands=("%x", "%w", "%none", "%stride", "%pad", "%dil", "%false",
+                     "%opad", "%int4"),
+           operand_types=(t(1, 8, 16, 16, kind="vtensor"), t(8, 2, 3, 3, kind="vtensor")),
+           result_types=(t(1, 8, 7, 7, kind="vtensor"),), depth=1, function="f"),
+    ]  # fmt: skip
+    f = features(*ops)
+    assert f["conv FLOPs"] == 2 * 8 * 7 * 7 * 2 * 3 * 3
+    assert f["conv stride max"] == 2
+    assert f["conv groups max"] == 4
+    assert f["grouped convs"] == 1
+
+
+def test_tosa_and_stablehlo_convs():
+    tosa = op("tosa.conv2d", [t(1, 10, 10, 3), t(8, 3, 3, 3), t(8)], [t(1, 4, 4, 8)],
+              attributes={"stride": "array<i64: 2, 2>", "dilation": "array<i64: 1, 1>"})  # fmt: skip
+    f = features(tosa)
+    assert f["conv FLOPs"] == 2 * 4 * 4 * 8 * 3 * 3 * 3
+    assert f["conv stride max"] == 2
+    hlo = op("stablehlo.convolution", [t(1, 10, 10, 3), t(3, 3, 3, 8)], [t(1, 8, 8, 8)],
+             text="stablehlo.convolution(%a, %b) dim_numbers = [b, 0, 1, f]x[0, 1, i, o]"
+                  "->[b, 0, 1, f], window = {stride = [1, 1], rhs_dilate = [1, 1]}")  # fmt: skip
+    assert features(hlo)["conv FLOPs"] == 2 * 8 * 8 * 8 * 3 * 3 * 3
+
+
+def test_pooling_window():
+    pool = op("linalg.pooling_nhwc_max", [t(1, 8, 8, 4), t(2, 2), t(1, 4, 4, 4)],
+              [t(1, 4, 4, 4)])  # fmt: skip
+    assert features(pool)["pool FLOPs"] == 4 * 4 * 4 * 4
+    tosa = op("tosa.max_pool2d", [t(1, 8, 8, 4)], [t(1, 2, 2, 4)],
+              attributes={"kernel": "array<i64: 3, 3>"})  # fmt: skip
+    assert features(tosa)["pool FLOPs"] == 2 * 2 * 4 * 9
+
+
+def test_elementwise_and_reduction():
+    add = op("arith.addf", [t(4, 8), t(4, 8)], [t(4, 8)])
+    exp = op("math.exp", [t(4, 8)], [t(4, 8)])
+    red = op("tosa.reduce_sum", [t(4, 8)], [t(1, 8)])
+    f = features(add, exp, red)
+    assert f["elementwise FLOPs"] == 32 + 4 * 32
+    assert f["reduction FLOPs"] == 32
+
+
+def test_generic_uses_iteration_domain_and_body_ops():
+    maps = "[#map, #map1]"
+    aliases = {
+        "#map": "affine_map<(d0, d1) -> (d0, d1)>",
+        "#map1": "affine_map<(d0, d1) -> (d0)>",
+    }
+    generic = op("linalg.generic", [t(6, 10), t(6)], [t(6)], regions=1,
+                 attributes={"indexing_maps": maps,
+                             "iterator_types": '["parallel", "reduction"]'})  # fmt: skip
+    body = [
+        op(
+            "arith.mulf",
+            [t(element="f32", kind="scalar")] * 2,
+            [t(kind="scalar")],
+            depth=2,
+        ),
+        op("arith.addf", [t(kind="scalar")] * 2, [t(kind="scalar")], depth=2),
+        op("linalg.yield", [t(kind="scalar")], depth=2),
+    ]
+    f = features(generic, *body, attribute_aliases=aliases)
+    # 6 * 10 iterations, 2 arithmetic ops each; the body ops are not counted again.
+    assert f["generic FLOPs"] == 2 * 60
+    assert f["elementwise FLOPs"] == 0
+
+
+def test_affine_loop_trip_counts_multiply_body_costs():
+    s = t(kind="scalar")
+    ops = [
+        op("affine.for", text="affine.for %i = 0 to 128 step 4", depth=1, regions=1),
+        op("affine.for", text="affine.for %j = 0 to 10", depth=2, regions=1),
+        op("affine.load", [t(128, 10, kind="memref")], [s], depth=3),
+        op("arith.addf", [s, s], [s], depth=3),
+        op("affine.store", [s, t(128, 10, kind="memref")], depth=3),
+    ]
+    f = features(*ops)
+    assert f["loops"] == 2
+    assert f["loop nest depth"] == 2
+    assert f["loop trip count max"] == 32
+    assert f["loop iterations max"] == 320
+    assert f["loops with constant trip count"] == 2
+    assert f["elementwise FLOPs"] == 320
+    assert f["bytes moved memory"] == 2 * 4 * 320
+
+
+def test_scf_for_bounds_from_arith_constants():
+    s = t(kind="scalar")
+    idx = ShapedType("scalar", (), "index")
+    ops = [
+        Op("arith.constant", "arith", results=("%c0",), result_types=(idx,),
+           attributes={"value": "0 : index"}, depth=1, function="f"),
+        Op("arith.constant", "arith", results=("%c64",), result_types=(idx,),
+           text="%c64 = arith.constant 64 : index", depth=1, function="f"),
+        Op("arith.constant", "arith", results=("%c8",), result_types=(idx,),
+           text="%c8 = arith.constant 8 : index", depth=1, function="f"),
+        Op("scf.for", "scf", text="scf.for %i = %c0 to %c64 step %c8",
+           depth=1, num_regions=1, function="f"),
+        op("arith.mulf", [s, s], [s], depth=2),
+        Op("scf.for", "scf", text="scf.for %j = %c0 to %n step %c8",
+           depth=1, num_regions=1, function="f"),
+    ]  # fmt: skip
+    f = features(*ops)
+    assert f["loops"] == 2
+    assert f["loops with constant trip count"] == 1
+    assert f["loop trip count max"] == 8
+    assert f["elementwise FLOPs"] == 8
+
+
+def test_unknown_shapes_are_counted_not_guessed():
+    dyn = ShapedType("tensor", (None, 4), "f32")
+    mm = op("linalg.matmul", [dyn, t(4, 4), dyn], [dyn])
+    f = features(mm)
+    assert f["matmul FLOPs"] == 0
+    assert f["ops with unknown FLOPs"] == 1
+    # Three distinct values (lhs, init, result) with one dynamic dim each.
+    assert f["dynamic dims"] == 3
+    assert f["dynamic values"] == 3
+
+
+def test_value_statistics():
+    a = op(
+        "arith.addf", [t(2, 3), t(2, 3, element="f16")], [t(4, 5, 6, element="bf16")]
+    )
+    f = features(a)
+    assert f["rank max"] == 3
+    assert f["bytes f32"] == 24
+    assert f["bytes f16"] == 12
+    assert f["bytes bf16"] == 240
+    assert f["largest tensor elements"] == 120
+    assert f["elements total"] == 6 + 6 + 120
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("dense<[2, 2]> : tensor<2xi64>", [2, 2]),
+        ("dense<3> : tensor<2xi64>", [3]),
+        ("array<i64: 1, 2, 3>", [1, 2, 3]),
+        ("[2, 2]", [2, 2]),
+        ("4 : i64", [4]),
+        ("", None),
+    ],
+)
+def test_parse_ints(text, expected):
+    assert parse_ints(text) == expected
