@@ -9,17 +9,18 @@ brackets, an unterminated string or resource block, binary data) is an error.
 
 How it reads
 ------------
-One compiled regular expression finds the few tokens that carry structure
-(newlines with the first word of the next line, comments, strings, SSA names,
-``%results =``, block labels, symbols, alias definitions, brackets, ``:``,
-``->`` and dotted words) and a small state machine over a stack of open
+One compiled regular expression, whose every branch starts with a literal
+character so that the engine skips plain text in C, finds the few tokens that
+carry structure (a newline with the head of the next line, comments, strings,
+SSA names, ``%results =``, block labels, symbols, brackets, ``:`` and ``->``
+with the simple types after them); a small state machine over a stack of open
 brackets does the rest, so the work is linear in the text and nothing
 recurses. An op starts at a statement start:
 
 * ``%r = name`` / ``%a, %b = name`` / ``%r:2 = name`` (name bare or quoted);
-* a dotted word (``func.return``, ``memref.store``) that begins a line, opens a
-  region, follows a block label, or follows a complete ``: type`` on the same
-  line;
+* a dotted word (``func.return``, ``memref.store``) that begins a line, or
+  begins a region on the brace's line, or follows the op's complete trailing
+  types on the same line (``... : f32 func.return``; also ``return``);
 * a bare word that begins a line when it is one of ``module``, ``func``,
   ``return``, ``call``, ``call_indirect``, ``constant``, or when the enclosing
   op sets a default dialect (``pdl.pattern`` -> ``operation``, ``rewrite``);
@@ -528,8 +529,15 @@ class _Reader:
             if depth > max_depth:
                 max_depth = depth
             cur = start_op(
-                start, results, name, generic, name_end, line, depth,
-                rfunc[-1], rdd[-1],
+                start,
+                results,
+                name,
+                generic,
+                name_end,
+                line,
+                depth,
+                rfunc[-1],
+                rdd[-1],
             )
 
         # The first line is read as if a newline preceded it.
@@ -661,7 +669,9 @@ class _Reader:
                         # '{ scf.yield }': an op on the same line as the brace
                         first = _SAME_LINE_OP.match(text, pos)
                         if first is not None:
-                            begin(first.start(1), (), first.group(1), False, first.end())
+                            begin(
+                                first.start(1), (), first.group(1), False, first.end()
+                            )
                             pos = first.end()
                         m = search(text, pos)
                         if m is None:
@@ -705,7 +715,7 @@ class _Reader:
                     ):
                         begin(line_start, (), word, False, pos)
             elif k == _COLON:
-                if cur is not None and text[m.start() + 1] != ":":
+                if cur is not None and not text.startswith("::", m.start()):
                     st = m.start()
                     if top == "R":
                         cur.colon = st
@@ -797,8 +807,7 @@ class _Reader:
         functions = [
             op.symbol
             for op in ops
-            if op.symbol is not None
-            and op.name.rsplit(".", 1)[-1] in _FUNCTION_LIKE
+            if op.symbol is not None and op.name.rsplit(".", 1)[-1] in _FUNCTION_LIKE
         ]
         return ParsedModule(
             ops=ops,
@@ -838,7 +847,8 @@ class _Reader:
         word = m.group(4)
         if word:
             if word[-1] == ":":
-                return "d"
+                # 'default: ^bb1' is custom syntax, 'test.op : () -> ()' an op
+                return "R" if "." in word else "d"
             return "D" if word[-1] in "=,}" else "R"
         return "D"
 
@@ -976,9 +986,10 @@ def parse(text: str) -> ParsedModule:
       (``None`` for the function op itself at top level); ``symbol`` is the
       op's own ``@name``. ``depth`` counts enclosing regions.
     * Ops written one after another on a single line are split at
-      ``%r = name``, generic ``"name"(`` and dotted names that follow a type;
-      a result-less bare-word op mid-line (``... : i32 return``) stays part
-      of the op before it.
+      ``%r = name``, at generic ``"name"(`` after an op's ``:``, and at a
+      dotted name or ``return`` right after an op's trailing types; other
+      result-less ops in mid-line (a bare word after a block label, say) stay
+      part of the op before them.
 
     Examples
     --------
@@ -1074,7 +1085,9 @@ def read_source(
         source = source.read()
     if isinstance(source, bytes):
         if b"\x00" in source:
-            raise MLIRSyntaxError(f"{origin} holds binary data (NUL bytes), not MLIR text")
+            raise MLIRSyntaxError(
+                f"{origin} holds binary data (NUL bytes), not MLIR text"
+            )
         try:
             source = source.decode(encoding)
         except UnicodeDecodeError as exc:
