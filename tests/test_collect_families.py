@@ -1,0 +1,154 @@
+"""Tests of the program families and the seeded spec sampler."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mlircost_classic.collect._families import (
+    FAMILIES,
+    MAX_ELEMENTS,
+    Family,
+    ProgramSpec,
+    _Draw,
+    sample_specs,
+)
+
+# The families the issue asks for, by what they cover.
+REQUIRED = {
+    "mlp",
+    "conv2d",
+    "resblock",
+    "dwsep",
+    "pooling",
+    "mha",
+    "encoder",
+    "decoder",
+    "norm_chain",
+    "rnn",
+    "embedding",
+    "bmm",
+    "reduction",
+    "elementwise",
+    "data_movement",
+    "upsample",
+}
+
+
+def test_family_table():
+    assert len(FAMILIES) >= 15
+    assert REQUIRED <= set(FAMILIES)
+    for name, family in FAMILIES.items():
+        assert family.name == name
+        assert family.description
+
+
+def test_importing_needs_no_torch():
+    code = (
+        "import sys\n"
+        "import mlircost_classic.collect._families\n"
+        "import mlircost_classic.collect._lower\n"
+        "import mlircost_classic.collect._resources\n"
+        "print('torch' in sys.modules, 'torch_mlir' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("small", [True, False])
+def test_sample_is_deterministic_and_json(name, small):
+    family = FAMILIES[name]
+    a = family.sample(np.random.default_rng(3), small=small)
+    b = family.sample(np.random.default_rng(3), small=small)
+    assert a == b
+    assert json.loads(json.dumps(a)) == a
+    assert a["dtype"] in ("f32", "f16")
+
+
+def test_draw_sizes_span_orders_of_magnitude():
+    d = _Draw(np.random.default_rng(0), small=False)
+    sizes = [d.dim(1, 4096) for _ in range(400)]
+    assert min(sizes) >= 1 and max(sizes) <= 4096
+    assert min(sizes) < 8 and max(sizes) > 1024
+    assert any(s & (s - 1) for s in sizes)  # not only powers of two
+    small = _Draw(np.random.default_rng(0), small=True)
+    assert max(small.dim(4, 4096) for _ in range(100)) <= 8
+
+
+def test_spec_key_is_canonical():
+    a = ProgramSpec("mlp", {"b": 1, "a": [2, 3], "dtype": "f32"})
+    b = ProgramSpec("mlp", {"dtype": "f32", "a": [2, 3], "b": 1})
+    assert a.key() == b.key()
+    assert hash(a) == hash(b)
+    assert json.loads(a.key()) == {"family": "mlp", "params": a.params}
+
+
+def test_sample_specs_reproducible_distinct_balanced():
+    specs = sample_specs(None, 2 * len(FAMILIES), seed=11, small=True)
+    again = sample_specs(None, 2 * len(FAMILIES), seed=11, small=True)
+    assert [s.key() for s in specs] == [s.key() for s in again]
+    assert len({s.key() for s in specs}) == len(specs)
+    counts = {name: 0 for name in FAMILIES}
+    for s in specs:
+        counts[s.family] += 1
+    assert set(counts.values()) == {2}
+    other = sample_specs(None, 2 * len(FAMILIES), seed=12, small=True)
+    assert {s.key() for s in other} != {s.key() for s in specs}
+
+
+def test_family_stream_independent_of_other_families():
+    alone = sample_specs(["conv2d"], 3, seed=5)
+    mixed = [
+        s for s in sample_specs(None, 3 * len(FAMILIES), seed=5) if s.family == "conv2d"
+    ]
+    assert alone == mixed
+
+
+def test_sample_specs_rejects_bad_input():
+    with pytest.raises(ValueError, match="unknown families"):
+        sample_specs(["no_such_family"], 1, seed=0)
+    with pytest.raises(ValueError, match="no family"):
+        sample_specs([], 1, seed=0)
+
+
+def test_exhausted_family_is_an_error(monkeypatch):
+    # one parameter set in two dtypes: two distinct programs at most
+    constant = Family("constant", "one program", lambda d: {"x": 1}, None)
+    monkeypatch.setitem(FAMILIES, "constant", constant)
+    specs = sample_specs(["constant"], 2, seed=0)
+    assert {s.params["dtype"] for s in specs} == {"f32", "f16"}
+    with pytest.raises(ValueError, match="2 distinct specs for 3"):
+        sample_specs(["constant"], 3, seed=0)
+
+
+@pytest.mark.collect
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_build_is_seeded_and_within_budget(name):
+    torch = pytest.importorskip("torch")
+    family = FAMILIES[name]
+    params = family.sample(np.random.default_rng(0))
+    module, inputs = family.build(params)
+    again, inputs_again = family.build(params)
+    assert not module.training
+    dtype = {"f32": torch.float32, "f16": torch.float16}[params["dtype"]]
+    for x, y in zip(inputs, inputs_again, strict=True):
+        assert torch.equal(x, y)
+        assert x.numel() <= MAX_ELEMENTS
+        if x.is_floating_point():
+            assert x.dtype == dtype
+    state, state_again = module.state_dict(), again.state_dict()
+    assert state.keys() == state_again.keys()
+    for key, value in state.items():
+        assert torch.equal(value, state_again[key])
+        assert value.numel() <= MAX_ELEMENTS
+    # building must not disturb the caller's random stream
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    family.build(params)
+    assert torch.equal(torch.rand(3), expected)
