@@ -1,0 +1,173 @@
+"""Compile MLIR text with ``iree-compile`` for one backend, keeping its dumps.
+
+Each backend is a fixed list of flags (:data:`BACKEND_FLAGS`), recorded as is
+in the provenance. Besides the module (``.vmfb``) a compile keeps what the
+measurements read: each executable's source MLIR (one per dispatch, the text
+of a kernel record), the executable binaries (embedded ELF, system shared
+library, PTX) and intermediates (the ROCm assembly with its metadata).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._toolchain import find_tools, run_tool
+
+__all__ = [
+    "BACKEND_FLAGS",
+    "INPUT_TYPES",
+    "Compiled",
+    "compile_mlir",
+    "export_names",
+]
+
+_CPU = [
+    "--iree-hal-target-device=local",
+    "--iree-hal-local-target-device-backends=llvm-cpu",
+    "--iree-llvmcpu-target-triple=x86_64-unknown-linux-gnu",
+    "--iree-llvmcpu-target-cpu=x86-64-v3",
+]
+
+#: Flags per backend. ``llvm-cpu`` is the module as deployed (embedded ELF);
+#: ``llvm-cpu-system`` links each executable as a system shared library so that
+#: valgrind sees the dispatch functions' symbols. IREE 3.13 has no sm_90 CUDA
+#: target ("missing GPU target"), so PTX is made for sm_80 and assembled by
+#: ptxas for both sm_80 and sm_90.
+BACKEND_FLAGS: dict[str, tuple[str, ...]] = {
+    "llvm-cpu": tuple(_CPU),
+    "llvm-cpu-system": (*_CPU, "--iree-llvmcpu-link-embedded=false"),
+    "cuda": ("--iree-hal-target-device=cuda", "--iree-cuda-target=sm_80"),
+    "rocm": ("--iree-hal-target-device=hip", "--iree-rocm-target=gfx942"),
+}
+
+#: ``--iree-input-type`` per input level; linalg needs no conversion and
+#: ``auto`` leaves it as is.
+INPUT_TYPES = {
+    "linalg": "auto",
+    "torch": "torch",
+    "stablehlo": "stablehlo",
+    "tosa": "tosa",
+}
+
+_EXPORT = re.compile(r"hal\.executable\.export\s+(?:public\s+|private\s+)?@([\w$.-]+)")
+
+
+@dataclass
+class Compiled:
+    """The outputs of one ``iree-compile`` run.
+
+    Attributes
+    ----------
+    backend : str
+        Key of :data:`BACKEND_FLAGS`.
+    vmfb : Path
+        The compiled module.
+    sources : dict
+        Export (dispatch function) name -> executable source MLIR.
+    binaries : list of Path
+        Dumped executable binaries (``.so``, ``.ptx``, ``.hsaco``).
+    intermediates : list of Path
+        Dumped intermediates (``.ll``, ``.rocmasm``).
+    flags : list of str
+        The exact flags (dump folders are relative to the output folder).
+    seconds : float
+        Wall time of the compile.
+    """
+
+    backend: str
+    vmfb: Path
+    sources: dict[str, str]
+    binaries: list[Path]
+    intermediates: list[Path] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def export_names(source: str) -> list[str]:
+    """Names of the ``hal.executable.export`` ops of an executable source."""
+    return _EXPORT.findall(source)
+
+
+def compile_mlir(
+    source: str | Path,
+    backend: str,
+    out_dir: str | Path,
+    *,
+    input_level: str = "linalg",
+    timeout: float = 600.0,
+) -> Compiled:
+    """Compile an MLIR file for one backend.
+
+    Parameters
+    ----------
+    source : path
+        The MLIR text file.
+    backend : str
+        A key of :data:`BACKEND_FLAGS`.
+    out_dir : path
+        Folder for the module and the dumps (created).
+    input_level : str, default "linalg"
+        A key of :data:`INPUT_TYPES`.
+    timeout : float, default 600
+        Seconds before ``iree-compile`` is killed.
+
+    Returns
+    -------
+    Compiled
+
+    Raises
+    ------
+    ToolError
+        If ``iree-compile`` is missing, fails or times out.
+    ValueError
+        For an unknown backend or input level.
+    """
+    if backend not in BACKEND_FLAGS:
+        raise ValueError(
+            f"unknown backend {backend!r}; choose from {list(BACKEND_FLAGS)}"
+        )
+    if input_level not in INPUT_TYPES:
+        raise ValueError(
+            f"unknown input level {input_level!r}; choose from {list(INPUT_TYPES)}"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # Only the ROCm measurement reads intermediates (its assembly's metadata).
+    kinds = ("sources", "binaries", "intermediates" if backend == "rocm" else "")
+    dumps = {name: out / name for name in kinds if name}
+    flags = [
+        f"--iree-input-type={INPUT_TYPES[input_level]}",
+        *BACKEND_FLAGS[backend],
+        *(f"--iree-hal-dump-executable-{n}-to={n}" for n in dumps),
+    ]
+    vmfb = out / "module.vmfb"
+    # Relative paths from inside ``out``: the module embeds the source and dump
+    # paths (debug locations), and the same program must give the same bytes
+    # whatever folder it is compiled in.
+    args = [
+        find_tools().require("iree_compile"),
+        os.path.relpath(source, out),
+        *flags,
+        "-o",
+        vmfb.name,
+    ]
+    run = run_tool(args, timeout=timeout, cwd=out)
+    sources = {}
+    for path in sorted(dumps["sources"].glob("*.mlir")):
+        text = path.read_text(encoding="utf-8")
+        for name in export_names(text):
+            sources[name] = text
+    return Compiled(
+        backend=backend,
+        vmfb=vmfb,
+        sources=sources,
+        binaries=sorted(p for p in dumps["binaries"].glob("*") if p.is_file()),
+        intermediates=sorted(
+            p for p in out.joinpath("intermediates").glob("*") if p.is_file()
+        ),
+        flags=flags,
+        seconds=run.seconds,
+    )

@@ -1,0 +1,535 @@
+"""Compile an MLIR program for every requested hardware and measure it.
+
+:func:`measure` is the collector's one entry to the toolchain. It compiles the
+text once per IREE backend that the requested hardware needs, runs the
+measurements of :mod:`._measure_cpu` and :mod:`._measure_gpu`, and returns
+module-level targets, one :class:`KernelResult` per dispatch (matched across
+backends by export name) and the failures of the stages that did not succeed.
+
+Module targets aggregate the kernels: registers, stack, shared memory, LDS,
+scratch, VGPRs and SGPRs are the maximum over kernels, spills the sum and
+occupancy the minimum; CPU instructions are counted for the whole invocation
+and code bytes for the whole deployed module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ._compile import BACKEND_FLAGS, INPUT_TYPES, Compiled, compile_mlir
+from ._measure_cpu import (
+    INSTRUCTION_REGION,
+    count_instructions,
+    elf_code_bytes,
+    elf_function_sizes,
+    entry_function,
+    measure_latency,
+    write_inputs,
+)
+from ._measure_gpu import (
+    AMD_LIMITS,
+    NVIDIA_LIMITS,
+    amd_occupancy,
+    amdgpu_metadata,
+    nvidia_gpu_name,
+    nvidia_occupancy,
+    ptx_threads_per_block,
+    ptxas_usage,
+)
+from ._targets import HARDWARE
+from ._toolchain import ToolError, find_tools, host_cpu, toolchain_versions
+
+__all__ = [
+    "DEFAULT_TIMEOUTS",
+    "KernelResult",
+    "MeasureResult",
+    "host_cpu",
+    "measure",
+    "toolchain_versions",
+]
+
+#: Seconds allowed per stage: one ``iree-compile``; ``iree-dump-module``;
+#: one callgrind run; one benchmark; one ``ptxas``.
+DEFAULT_TIMEOUTS = {
+    "compile": 600.0,
+    "inspect": 60.0,
+    "callgrind": 900.0,
+    "benchmark": 600.0,
+    "ptxas": 120.0,
+}
+
+# Backends each hardware's measurements read, in compile order.
+_BACKENDS = {
+    "cpu_x86_64_v3": ("llvm-cpu", "llvm-cpu-system"),
+    "cpu_host": ("llvm-cpu",),
+    "nvidia_sm80": ("cuda",),
+    "nvidia_sm90": ("cuda",),
+    "amd_gfx942": ("rocm",),
+    "nvidia_h100": ("cuda",),
+}
+_NVIDIA_ARCH = {"nvidia_sm80": "sm_80", "nvidia_sm90": "sm_90"}
+_AGGREGATE = {
+    "registers": max,
+    "spill_bytes": sum,
+    "stack_bytes": max,
+    "shared_bytes": max,
+    "vgprs": max,
+    "sgprs": max,
+    "spills": sum,
+    "lds_bytes": max,
+    "scratch_bytes": max,
+    "occupancy": min,
+}
+_INPUT_SEED = 0
+# Errors that mean a tool or its output let a stage down, not a bug here.
+_STAGE_ERRORS = (ToolError, OSError, ValueError)
+
+
+@dataclass
+class KernelResult:
+    """One IREE dispatch.
+
+    Attributes
+    ----------
+    name : str
+        Export (dispatch function) name, the same on every backend.
+    source : str or None
+        Its executable source MLIR (``--iree-hal-dump-executable-sources-to``),
+        from the first backend compiled of llvm-cpu, cuda, rocm.
+    targets : dict
+        Per-kernel metrics, e.g. ``"nvidia_sm80.registers"``.
+    """
+
+    name: str
+    source: str | None
+    targets: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class MeasureResult:
+    """What :func:`measure` found.
+
+    Attributes
+    ----------
+    targets : dict
+        Module-level target name -> value.
+    kernels : list of KernelResult
+        One per dispatch, merged across hardware.
+    failures : list of (str, str)
+        ``(stage, message)`` of each stage that failed, the stage named
+        ``"<step>:<hardware>"`` (``"compile:nvidia_sm80"``).
+    provenance : dict
+        Tool versions, exact flags and commands, host CPU, date, seconds per
+        stage, how each measurement was made.
+    """
+
+    targets: dict[str, float]
+    kernels: list[KernelResult]
+    failures: list[tuple[str, str]]
+    provenance: dict
+
+
+class _Session:
+    """The state of one :func:`measure` call."""
+
+    def __init__(self, root: Path, timeouts: dict[str, float]):
+        self.root = root
+        self.timeouts = timeouts
+        self.targets: dict[str, float] = {}
+        self.kernels: dict[str, KernelResult] = {}
+        self.failures: list[tuple[str, str]] = []
+        self.seconds: dict[str, float] = {}
+        self.commands: dict[str, list[str]] = {}
+        self.compiled: dict[str, Compiled] = {}
+        self.details: dict[str, dict] = {}
+
+    @contextlib.contextmanager
+    def stage(self, step: str, hardware: Sequence[str], timing: str) -> Iterator[None]:
+        """Time a stage; record a failure for each hardware it serves."""
+        start = time.perf_counter()
+        try:
+            yield
+        except _STAGE_ERRORS as exc:
+            message = str(exc) if isinstance(exc, ToolError) else _describe(exc)
+            self.failures += [(f"{step}:{hw}", message) for hw in hardware]
+        finally:
+            self.seconds[timing] = self.seconds.get(timing, 0.0) + (
+                time.perf_counter() - start
+            )
+
+    def command(self, key: str, args: Sequence[str]) -> None:
+        """Record a command, without this call's folder or tool locations."""
+        tools = {p for p in vars(find_tools()).values() if p}
+        self.commands[key] = [
+            Path(a).name if a in tools else a.replace(str(self.root), "<workdir>")
+            for a in args
+        ]
+
+    def kernel_metric(self, name: str, target: str, value: float) -> None:
+        kernel = self.kernels.setdefault(name, KernelResult(name, None))
+        kernel.targets[target] = value
+
+    def aggregate(self, hw: str, per_kernel: dict[str, dict[str, float]]) -> None:
+        for kernel, metrics in per_kernel.items():
+            for metric, value in metrics.items():
+                self.kernel_metric(kernel, f"{hw}.{metric}", value)
+        for metric in HARDWARE[hw].metrics:
+            values = [m[metric] for m in per_kernel.values() if metric in m]
+            if values:
+                self.targets[f"{hw}.{metric}"] = _AGGREGATE[metric](values)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def _folder(workdir: str | Path | None) -> Iterator[Path]:
+    if workdir is not None:
+        path = Path(workdir)
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+    else:
+        with tempfile.TemporaryDirectory(prefix="mlircost-measure-") as tmp:
+            yield Path(tmp)
+
+
+def measure(
+    mlir_text: str,
+    hardware: Sequence[str],
+    *,
+    input_level: str = "linalg",
+    workdir: str | Path | None = None,
+    timeouts: dict[str, float] | None = None,
+    repeats: int = 5,
+) -> MeasureResult:
+    """Compile an MLIR program and measure it on the requested hardware.
+
+    Every number comes from a real tool run (iree-compile, valgrind, ptxas,
+    iree-benchmark-module); occupancy is derived from them by the documented
+    formulas of :mod:`._measure_gpu`.
+
+    Parameters
+    ----------
+    mlir_text : str
+        The program, at ``input_level``; resource blobs must be present.
+    hardware : sequence of str
+        Names from :data:`~._targets.HARDWARE`.
+    input_level : {"linalg", "torch", "stablehlo", "tosa"}, default "linalg"
+        The dialect level of ``mlir_text``.
+    workdir : path, optional
+        Folder for modules, dumps and tool outputs, kept afterwards; a
+        temporary folder (removed) by default.
+    timeouts : dict, optional
+        Seconds per stage, overriding :data:`DEFAULT_TIMEOUTS` (keys
+        ``compile``, ``inspect``, ``callgrind``, ``benchmark``, ``ptxas``).
+    repeats : int, default 5
+        Benchmark repetitions of latency targets.
+
+    Returns
+    -------
+    MeasureResult
+        A failed compile, tool or timeout is one of its ``failures``; the
+        targets of the other hardware are still measured.
+
+    Raises
+    ------
+    ValueError
+        For unknown hardware, input level or timeout keys.
+    TypeError
+        If ``hardware`` is a single string.
+    """
+    if isinstance(hardware, str):
+        raise TypeError("hardware must be a sequence of names, not a single str")
+    unknown = [hw for hw in hardware if hw not in HARDWARE]
+    if unknown:
+        raise ValueError(f"unknown hardware {unknown}; choose from {sorted(HARDWARE)}")
+    if input_level not in INPUT_TYPES:
+        raise ValueError(
+            f"unknown input level {input_level!r}; choose from {list(INPUT_TYPES)}"
+        )
+    bad = sorted(set(timeouts or {}) - set(DEFAULT_TIMEOUTS))
+    if bad:
+        raise ValueError(
+            f"unknown timeout keys {bad}; choose from {list(DEFAULT_TIMEOUTS)}"
+        )
+    hardware = list(dict.fromkeys(hardware))
+    with _folder(workdir) as root:
+        session = _Session(root, {**DEFAULT_TIMEOUTS, **(timeouts or {})})
+        if "nvidia_h100" in hardware and not _has_h100(session):
+            hardware.remove("nvidia_h100")
+        source = root / "input.mlir"
+        source.write_text(mlir_text, encoding="utf-8")
+        _compile_all(session, source, hardware, input_level)
+        entry = _entry(session, hardware)
+        if "cpu_x86_64_v3" in hardware:
+            _measure_cpu(session, entry)
+        if "cpu_host" in hardware:
+            _measure_latency(
+                session, "cpu_host", "llvm-cpu", "local-sync", entry, repeats
+            )
+        for hw in ("nvidia_sm80", "nvidia_sm90"):
+            if hw in hardware:
+                _measure_nvidia(session, hw)
+        if "amd_gfx942" in hardware:
+            _measure_amd(session)
+        if "nvidia_h100" in hardware:
+            _measure_latency(session, "nvidia_h100", "cuda", "cuda", entry, repeats)
+        provenance = _provenance(session, hardware, input_level, entry, repeats)
+    return MeasureResult(
+        targets=session.targets,
+        kernels=list(session.kernels.values()),
+        failures=session.failures,
+        provenance=provenance,
+    )
+
+
+def _compile_all(
+    session: _Session, source: Path, hardware: list[str], input_level: str
+) -> None:
+    for backend in BACKEND_FLAGS:
+        users = [hw for hw in hardware if backend in _BACKENDS[hw]]
+        if not users:
+            continue
+        if backend == "llvm-cpu-system" and "llvm-cpu" not in session.compiled:
+            continue  # the same program failed for llvm-cpu, and is recorded
+        with session.stage("compile", users, f"compile:{backend}"):
+            compiled = compile_mlir(
+                source,
+                backend,
+                session.root / backend,
+                input_level=input_level,
+                timeout=session.timeouts["compile"],
+            )
+            session.compiled[backend] = compiled
+            session.commands[f"compile:{backend}"] = compiled.flags
+        if backend in session.compiled and backend != "llvm-cpu-system":
+            for name, text in session.compiled[backend].sources.items():
+                kernel = session.kernels.setdefault(name, KernelResult(name, None))
+                kernel.source = kernel.source or text
+
+
+def _entry(session: _Session, hardware: list[str]) -> tuple | None:
+    """The entry function and ``--input`` values, if anything runs the module."""
+    runners = [
+        hw for hw in ("cpu_x86_64_v3", "cpu_host", "nvidia_h100") if hw in hardware
+    ]
+    built = [
+        b for b in ("llvm-cpu", "llvm-cpu-system", "cuda") if b in session.compiled
+    ]
+    if not runners or not built:
+        return None
+    result = None
+    with session.stage("inputs", runners, "inputs"):
+        vmfb = session.compiled[built[0]].vmfb
+        source = (session.root / "input.mlir").read_text(encoding="utf-8")
+        name, types = entry_function(vmfb, source, timeout=session.timeouts["inspect"])
+        result = name, types, write_inputs(types, session.root / "inputs", _INPUT_SEED)
+    return result
+
+
+def _measure_cpu(session: _Session, entry: tuple | None) -> None:
+    hw = "cpu_x86_64_v3"
+    deployed = session.compiled.get("llvm-cpu")
+    system = session.compiled.get("llvm-cpu-system")
+    if deployed is not None:
+        with session.stage("code_bytes", [hw], "code_bytes"):
+            elves = [b for b in deployed.binaries if b.suffix == ".so"]
+            if deployed.sources and not elves:
+                raise ToolError("iree-compile dumped no executable ELF")
+            session.targets[f"{hw}.code_bytes"] = sum(map(elf_code_bytes, elves))
+            session.targets[f"{hw}.dispatches"] = len(deployed.sources)
+    if system is None:
+        return
+    kernels = sorted(system.sources)
+    with session.stage("code_bytes", [hw], "code_bytes"):
+        sizes: dict[str, int] = {}
+        for lib in (b for b in system.binaries if b.suffix == ".so"):
+            sizes.update(elf_function_sizes(lib))
+        for name in kernels:
+            if name in sizes:
+                session.kernel_metric(name, f"{hw}.code_bytes", sizes[name])
+    if entry is None:
+        return
+    with session.stage("callgrind", [hw], "callgrind"):
+        name, _, inputs = entry
+        count = count_instructions(
+            system.vmfb,
+            name,
+            inputs,
+            kernels=kernels,
+            inputs_dir=session.root / "inputs",
+            timeout=session.timeouts["callgrind"],
+        )
+        session.command("callgrind", count.args)
+        session.targets[f"{hw}.instructions"] = count.total
+        for kernel, value in count.kernels.items():
+            session.kernel_metric(kernel, f"{hw}.instructions", value)
+
+
+def _measure_latency(
+    session: _Session,
+    hw: str,
+    backend: str,
+    device: str,
+    entry: tuple | None,
+    repeats: int,
+) -> None:
+    if backend not in session.compiled or entry is None:
+        return
+    with session.stage("benchmark", [hw], f"benchmark:{hw}"):
+        name, _, inputs = entry
+        latency = measure_latency(
+            session.compiled[backend].vmfb,
+            name,
+            inputs,
+            cwd=session.root / "inputs",
+            device=device,
+            repeats=repeats,
+            timeout=session.timeouts["benchmark"],
+        )
+        session.command(f"benchmark:{hw}", latency.args)
+        session.targets[f"{hw}.latency_us"] = latency.median_us
+        session.targets[f"{hw}.latency_us_spread"] = latency.spread
+        session.details.setdefault(hw, {}).update(
+            device=device,
+            samples_us=[round(s, 3) for s in latency.samples_us],
+            loadavg=[round(x, 2) for x in latency.loadavg],
+        )
+
+
+def _measure_nvidia(session: _Session, hw: str) -> None:
+    compiled = session.compiled.get("cuda")
+    if compiled is None:
+        return
+    arch = _NVIDIA_ARCH[hw]
+    with session.stage("ptxas", [hw], f"ptxas:{arch}"):
+        ptx_files = [b for b in compiled.binaries if b.suffix == ".ptx"]
+        if not ptx_files:
+            raise ToolError("iree-compile dumped no PTX")
+        per_kernel: dict[str, dict[str, float]] = {}
+        for ptx in ptx_files:
+            threads = ptx_threads_per_block(ptx.read_text(encoding="utf-8"))
+            usage, args = ptxas_usage(
+                ptx, arch, workdir=ptx.parent, timeout=session.timeouts["ptxas"]
+            )
+            session.command(f"ptxas:{arch}", args)
+            for kernel, metrics in usage.items():
+                per_kernel[kernel] = dict(metrics)
+                if kernel in threads:
+                    per_kernel[kernel]["occupancy"] = nvidia_occupancy(
+                        arch,
+                        metrics["registers"],
+                        metrics["shared_bytes"],
+                        threads[kernel],
+                    )
+        session.aggregate(hw, per_kernel)
+
+
+def _measure_amd(session: _Session) -> None:
+    hw = "amd_gfx942"
+    compiled = session.compiled.get("rocm")
+    if compiled is None:
+        return
+    with session.stage("metadata", [hw], "metadata:gfx942"):
+        listings = [p for p in compiled.intermediates if p.suffix == ".rocmasm"]
+        if not listings:
+            raise ToolError("iree-compile dumped no ROCm assembly")
+        per_kernel: dict[str, dict[str, float]] = {}
+        for listing in listings:
+            for kernel, meta in amdgpu_metadata(listing.read_text("utf-8")).items():
+                metrics = {
+                    "vgprs": meta.get("vgpr_count", 0),
+                    "sgprs": meta.get("sgpr_count", 0),
+                    "spills": meta.get("vgpr_spill_count", 0)
+                    + meta.get("sgpr_spill_count", 0),
+                    "lds_bytes": meta.get("group_segment_fixed_size", 0),
+                    "scratch_bytes": meta.get("private_segment_fixed_size", 0),
+                }
+                if meta["threads_per_block"]:
+                    metrics["occupancy"] = amd_occupancy(
+                        "gfx942",
+                        metrics["vgprs"],
+                        metrics["sgprs"],
+                        metrics["lds_bytes"],
+                        meta["threads_per_block"],
+                    )
+                per_kernel[kernel] = metrics
+        session.aggregate(hw, per_kernel)
+
+
+def _has_h100(session: _Session) -> bool:
+    """Whether this host has an H100; if not, record why it is not measured."""
+    gpu = nvidia_gpu_name()
+    if gpu is None or "H100" not in gpu:
+        found = f"found {gpu}" if gpu else "no NVIDIA GPU"
+        message = f"no NVIDIA H100 on this host ({found}); not measured"
+        session.failures.append(("benchmark:nvidia_h100", message))
+        return False
+    session.details["nvidia_h100"] = {"gpu": gpu}
+    return True
+
+
+def _provenance(
+    session: _Session,
+    hardware: list[str],
+    input_level: str,
+    entry: tuple | None,
+    repeats: int,
+) -> dict:
+    provenance = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host_cpu": host_cpu(),
+        "tools": toolchain_versions(),
+        "input_level": input_level,
+        "commands": session.commands,
+        "seconds": {k: round(v, 3) for k, v in session.seconds.items()},
+    }
+    if entry is not None:
+        provenance["inputs"] = {
+            "function": entry[0],
+            "types": entry[1],
+            "seed": _INPUT_SEED,
+            "data": "standard normal floats, integers in {0, 1}",
+        }
+    if "cpu_x86_64_v3" in hardware:
+        provenance["cpu_x86_64_v3"] = {
+            "instructions": (
+                f"callgrind inclusive count of {INSTRUCTION_REGION} in iree-run-module "
+                "--device=local-sync, module linked as system libraries "
+                "(--iree-llvmcpu-link-embedded=false), run in "
+                "/tmp/mlircost-cg-XXXXXXXX with relative paths and the environment LD_BIND_NOW=1 "
+                "PATH=/bin:/usr/bin only; two identical runs required"
+            ),
+            "code_bytes": "executable sections of the embedded ELF(s) of the module; "
+            "kernel: dispatch function symbol size in the system library",
+            "dispatches": "number of executable exports (dispatch functions)",
+        }
+    for hw in ("cpu_host", "nvidia_h100"):
+        if hw in hardware:
+            provenance[hw] = {
+                "latency_us": f"median over {repeats} iree-benchmark-module "
+                "repetitions (--benchmark_min_time=0.2s)",
+                "latency_us_spread": "(75th - 25th percentile) / median",
+                **session.details.get(hw, {}),
+            }
+    derived = {}
+    for hw, arch in _NVIDIA_ARCH.items():
+        if hw in hardware:
+            derived[f"{hw}.occupancy"] = (
+                f"_measure_gpu.nvidia_occupancy with {NVIDIA_LIMITS[arch]}"
+            )
+    if "amd_gfx942" in hardware:
+        derived["amd_gfx942.occupancy"] = (
+            f"_measure_gpu.amd_occupancy with {AMD_LIMITS['gfx942']}"
+        )
+    if derived:
+        provenance["derived"] = derived
+        provenance["aggregation"] = {k: f.__name__ for k, f in _AGGREGATE.items()}
+    return provenance

@@ -1,0 +1,277 @@
+"""The real tools the collector runs, and a safe way to run them.
+
+IREE's Python packages put Python wrappers called ``iree-compile`` and so on on
+``PATH``; the collector runs the native binaries inside the packages instead
+(``iree/compiler/_mlir_libs`` and ``iree/_runtime_libs``), so that a timeout
+kills the tool itself and valgrind instruments the runtime, not a Python
+interpreter. ``valgrind`` and ``ptxas`` come from ``PATH``.
+
+:func:`run_tool` runs one command in its own process group with a timeout; on
+expiry the whole group is killed. Any failure (missing tool, timeout, non-zero
+exit) raises :class:`ToolError` whose message says what happened, for the
+caller to record as a failed stage.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ToolError",
+    "ToolRun",
+    "Toolchain",
+    "find_tools",
+    "host_cpu",
+    "run_tool",
+    "toolchain_versions",
+]
+
+_STDERR_LINES = 15
+
+# A seccomp filter that makes io_uring_setup (syscall 425 on every Linux
+# architecture) fail with ENOSYS, then execs the command. IREE's runtime then
+# falls back to its portable POSIX proactor. Under valgrind the io_uring
+# proactor deadlocks: valgrind does not treat io_uring_enter as a blocking
+# call, so the proactor thread sleeps in the kernel holding valgrind's lock.
+_WITHOUT_IO_URING = """\
+import ctypes, os, struct, sys
+def ins(code, jt, jf, k):
+    return struct.pack("HBBI", code, jt, jf, k)
+prog = b"".join([
+    ins(0x20, 0, 0, 0),                 # load the syscall number
+    ins(0x15, 0, 1, 425),               # io_uring_setup?
+    ins(0x06, 0, 0, 0x00050000 | 38),   # then fail with ENOSYS
+    ins(0x06, 0, 0, 0x7FFF0000),        # else allow
+])
+buf = ctypes.create_string_buffer(prog)
+class FProg(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+fprog = FProg(len(prog) // 8, ctypes.addressof(buf))
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(fprog), 0, 0):
+    sys.exit("cannot install the seccomp filter: errno %d" % ctypes.get_errno())
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+
+
+class ToolError(RuntimeError):
+    """A tool was missing, timed out or failed; the message says which."""
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """Paths of the tools (``None`` where a tool is not installed)."""
+
+    iree_compile: str | None
+    iree_run_module: str | None
+    iree_benchmark_module: str | None
+    iree_dump_module: str | None
+    valgrind: str | None
+    ptxas: str | None
+
+    def require(self, name: str) -> str:
+        """The path of tool ``name`` (a field name), or raise :class:`ToolError`."""
+        path = getattr(self, name)
+        if path is None:
+            raise ToolError(f"{name.replace('_', '-')} is not installed")
+        return path
+
+
+@dataclass
+class ToolRun:
+    """A finished, successful tool run."""
+
+    args: list[str]
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def _package_dir(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except ImportError:
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _executable(directory: Path | None, name: str) -> str | None:
+    if directory is None:
+        return None
+    path = directory / name
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
+@functools.lru_cache(maxsize=1)
+def find_tools() -> Toolchain:
+    """Locate the native IREE binaries, valgrind and ptxas.
+
+    Returns
+    -------
+    Toolchain
+        Absolute paths; a tool that is not installed is ``None``.
+    """
+    compiler = _package_dir("iree.compiler._mlir_libs")
+    runtime = _package_dir("iree._runtime_libs")
+    return Toolchain(
+        iree_compile=_executable(compiler, "iree-compile"),
+        iree_run_module=_executable(runtime, "iree-run-module"),
+        iree_benchmark_module=_executable(runtime, "iree-benchmark-module"),
+        iree_dump_module=_executable(runtime, "iree-dump-module"),
+        valgrind=shutil.which("valgrind"),
+        ptxas=shutil.which("ptxas"),
+    )
+
+
+def _tail(text: str, lines: int = _STDERR_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_tool(
+    args: list[str],
+    *,
+    timeout: float,
+    cwd: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    inherit_env: bool = True,
+    without_io_uring: bool = False,
+) -> ToolRun:
+    """Run a command with a timeout that kills its whole process group.
+
+    Parameters
+    ----------
+    args : list of str
+        The command; ``args[0]`` is the tool's path.
+    timeout : float
+        Seconds before the process group is killed.
+    cwd : path, optional
+        Working directory.
+    env : dict, optional
+        Environment variables, added to the current environment.
+    inherit_env : bool, default True
+        If False, ``env`` is the whole environment.
+    without_io_uring : bool, default False
+        Deny the ``io_uring_setup`` system call (seccomp) so that IREE's
+        runtime uses its POSIX event loop; needed to run it under valgrind.
+
+    Returns
+    -------
+    ToolRun
+
+    Raises
+    ------
+    ToolError
+        If the tool is missing, runs past ``timeout`` ("timed out after N s")
+        or exits with a non-zero status (the status and the last stderr lines).
+    """
+    name = Path(args[0]).name
+    command = list(args)
+    if without_io_uring:
+        command = [sys.executable, "-c", _WITHOUT_IO_URING, *command]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env={**(os.environ if inherit_env else {}), **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise ToolError(f"{name} could not start: {exc}") from exc
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise ToolError(f"{name} timed out after {timeout:g} s") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    if proc.returncode != 0:
+        raise ToolError(
+            f"{name} exited with status {proc.returncode}: {_tail(stderr or stdout)}"
+        )
+    return ToolRun(list(args), stdout, stderr, time.perf_counter() - start)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
+def _version(args: list[str], pick) -> str:
+    try:
+        run = run_tool(args, timeout=60)
+    except ToolError as exc:
+        return f"unavailable ({exc})"
+    return pick((run.stdout + run.stderr).strip().splitlines())
+
+
+@functools.lru_cache(maxsize=1)
+def toolchain_versions() -> dict[str, str]:
+    """Versions of the tools that make the labels.
+
+    Returns
+    -------
+    dict
+        ``iree-compile``, ``iree-runtime``, ``ptxas``, ``valgrind`` -> version
+        line; ``"missing"`` for a tool that is not installed.
+    """
+    tools = find_tools()
+    versions = {}
+    if tools.iree_compile:
+        versions["iree-compile"] = _version(
+            [tools.iree_compile, "--version"],
+            lambda lines: next((ln.strip() for ln in lines if "version" in ln), ""),
+        )
+    try:
+        from iree._runtime_libs.version import REVISIONS, VERSION
+    except ImportError:
+        versions["iree-runtime"] = "missing"
+    else:
+        versions["iree-runtime"] = f"{VERSION} @ {REVISIONS.get('IREE', '?')}"
+    if tools.ptxas:
+        versions["ptxas"] = _version(
+            [tools.ptxas, "--version"],
+            lambda lines: next((ln for ln in lines if "release" in ln), lines[-1]),
+        )
+    if tools.valgrind:
+        versions["valgrind"] = _version([tools.valgrind, "--version"], lambda x: x[0])
+    for name in ("iree-compile", "ptxas", "valgrind"):
+        versions.setdefault(name, "missing")
+    return versions
+
+
+@functools.lru_cache(maxsize=1)
+def host_cpu() -> str:
+    """The host CPU model (``model name`` of ``/proc/cpuinfo``) and core count."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine()
+    return f"{model} ({os.cpu_count()} logical CPUs)"

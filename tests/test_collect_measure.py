@@ -1,0 +1,182 @@
+"""End-to-end tests of ``measure`` with the real IREE toolchain, valgrind and ptxas.
+
+A tiny matmul + relu keeps callgrind fast; the whole file runs in well under
+a minute.
+"""
+
+import shutil
+
+import pytest
+
+pytest.importorskip("iree.compiler")
+pytest.importorskip("iree.runtime")
+
+from mlircost_classic.collect._measure import measure  # noqa: E402
+from mlircost_classic.collect._measure_gpu import nvidia_gpu_name  # noqa: E402
+from mlircost_classic.collect._toolchain import find_tools  # noqa: E402
+
+pytestmark = pytest.mark.collect
+
+MATMUL_RELU = """
+func.func @main(%a: tensor<8x16xf32>, %b: tensor<16x8xf32>) -> tensor<8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %init = tensor.empty() : tensor<8x8xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %mm = linalg.matmul ins(%a, %b : tensor<8x16xf32>, tensor<16x8xf32>)
+                      outs(%acc : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %relu = linalg.generic {
+      indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+      iterator_types = ["parallel", "parallel"]}
+      ins(%mm : tensor<8x8xf32>) outs(%init : tensor<8x8xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %y = arith.maximumf %x, %zero : f32
+    linalg.yield %y : f32
+  } -> tensor<8x8xf32>
+  return %relu : tensor<8x8xf32>
+}
+"""
+
+STATIC = ["cpu_x86_64_v3", "nvidia_sm80", "nvidia_sm90", "amd_gfx942"]
+
+
+def _require_tools():
+    tools = find_tools()
+    for name in ("iree_compile", "iree_run_module", "iree_dump_module", "valgrind"):
+        if getattr(tools, name) is None:
+            pytest.skip(f"{name} is not installed")
+    if tools.ptxas is None:
+        pytest.skip("ptxas is not installed")
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    _require_tools()
+    return measure(MATMUL_RELU, STATIC, workdir=tmp_path_factory.mktemp("measure-a"))
+
+
+def test_every_static_target_is_measured(measured):
+    assert measured.failures == []
+    targets = measured.targets
+    instructions = targets["cpu_x86_64_v3.instructions"]
+    assert isinstance(instructions, int) and instructions > 0
+    assert targets["cpu_x86_64_v3.dispatches"] >= 1
+    assert targets["cpu_x86_64_v3.code_bytes"] > 0
+    for hw in ("nvidia_sm80", "nvidia_sm90"):
+        assert targets[f"{hw}.registers"] > 0
+        assert targets[f"{hw}.spill_bytes"] >= 0
+        assert 0 < targets[f"{hw}.occupancy"] <= 1
+    assert targets["amd_gfx942.vgprs"] > 0
+    assert targets["amd_gfx942.sgprs"] > 0
+    assert 0 < targets["amd_gfx942.occupancy"] <= 1
+
+
+def test_kernels_carry_sources_and_metrics(measured):
+    assert len(measured.kernels) == measured.targets["cpu_x86_64_v3.dispatches"]
+    total = 0
+    for kernel in measured.kernels:
+        assert "hal.executable" in kernel.source
+        assert f"@{kernel.name}" in kernel.source
+        assert kernel.targets["nvidia_sm80.registers"] > 0
+        assert kernel.targets["amd_gfx942.vgprs"] > 0
+        assert kernel.targets["cpu_x86_64_v3.code_bytes"] > 0
+        total += kernel.targets["cpu_x86_64_v3.instructions"]
+    # The runtime's own work is outside every kernel.
+    assert 0 < total < measured.targets["cpu_x86_64_v3.instructions"]
+    registers = [k.targets["nvidia_sm80.registers"] for k in measured.kernels]
+    assert measured.targets["nvidia_sm80.registers"] == max(registers)
+
+
+def test_provenance_records_tools_flags_and_seconds(measured):
+    prov = measured.provenance
+    assert "IREE compiler version" in prov["tools"]["iree-compile"]
+    assert prov["host_cpu"]
+    assert "--iree-cuda-target=sm_80" in prov["commands"]["compile:cuda"]
+    assert "--iree-llvmcpu-target-cpu=x86-64-v3" in prov["commands"]["compile:llvm-cpu"]
+    assert "--toggle-collect=iree_vm_invoke" in prov["commands"]["callgrind"]
+    assert prov["seconds"]["compile:llvm-cpu"] > 0
+    assert "nvidia_sm80.occupancy" in prov["derived"]
+
+
+def test_deterministic_targets_repeat_in_another_folder(measured, tmp_path):
+    again = measure(
+        MATMUL_RELU, STATIC, workdir=tmp_path / "a much longer folder name" / "b"
+    )
+    assert again.failures == []
+    assert again.targets == measured.targets
+    assert {k.name: k.targets for k in again.kernels} == {
+        k.name: k.targets for k in measured.kernels
+    }
+
+
+def test_latency_is_measured_on_the_host(tmp_path):
+    _require_tools()
+    result = measure(MATMUL_RELU, ["cpu_host"], workdir=tmp_path, repeats=2)
+    assert result.failures == []
+    assert result.targets["cpu_host.latency_us"] > 0
+    assert result.targets["cpu_host.latency_us_spread"] >= 0
+    assert len(result.provenance["cpu_host"]["samples_us"]) == 2
+
+
+TORCH_RELU = """
+func.func @main(%x: !torch.vtensor<[4,16],f32>, %i: !torch.vtensor<[4],si64>)
+    -> !torch.vtensor<[4,16],f32> {
+  %0 = torch.aten.relu %x : !torch.vtensor<[4,16],f32> -> !torch.vtensor<[4,16],f32>
+  return %0 : !torch.vtensor<[4,16],f32>
+}
+"""
+
+
+def test_torch_level_input_is_compiled_and_run(tmp_path):
+    _require_tools()
+    result = measure(
+        TORCH_RELU, ["cpu_x86_64_v3"], input_level="torch", workdir=tmp_path
+    )
+    assert result.failures == []
+    assert result.targets["cpu_x86_64_v3.instructions"] > 0
+    assert result.provenance["inputs"]["types"] == [
+        "tensor<4x16xf32>",
+        "tensor<4xsi64>",
+    ]
+
+
+def test_a_program_that_fails_to_compile_is_recorded(tmp_path):
+    _require_tools()
+    broken = MATMUL_RELU.replace("tensor<16x8xf32>)\n", "tensor<16x9xf32>)\n", 1)
+    result = measure(broken, ["cpu_x86_64_v3", "nvidia_sm80"], workdir=tmp_path)
+    stages = [stage for stage, _ in result.failures]
+    assert stages == ["compile:cpu_x86_64_v3", "compile:nvidia_sm80"]
+    assert all("iree-compile exited with status" in m for _, m in result.failures)
+    assert all("error" in m for _, m in result.failures)
+    assert result.targets == {} and result.kernels == []
+
+
+def test_a_stage_timeout_is_recorded_not_raised(tmp_path):
+    _require_tools()
+    result = measure(
+        MATMUL_RELU, ["amd_gfx942"], workdir=tmp_path, timeouts={"compile": 0.01}
+    )
+    assert result.failures == [
+        ("compile:amd_gfx942", "iree-compile timed out after 0.01 s")
+    ]
+    assert result.targets == {}
+
+
+@pytest.mark.skipif(
+    nvidia_gpu_name() is not None or shutil.which("nvidia-smi") is not None,
+    reason="this host has an NVIDIA GPU",
+)
+def test_gpu_latency_is_absent_without_a_gpu(tmp_path):
+    result = measure(MATMUL_RELU, ["nvidia_h100"], workdir=tmp_path)
+    assert "nvidia_h100.latency_us" not in result.targets
+    assert [s for s, _ in result.failures] == ["benchmark:nvidia_h100"]
+
+
+def test_programmer_errors_raise():
+    with pytest.raises(ValueError, match="unknown hardware"):
+        measure(MATMUL_RELU, ["tpu_v5"])
+    with pytest.raises(ValueError, match="unknown input level"):
+        measure(MATMUL_RELU, ["cpu_x86_64_v3"], input_level="onnx")
+    with pytest.raises(ValueError, match="unknown timeout keys"):
+        measure(MATMUL_RELU, ["cpu_x86_64_v3"], timeouts={"compil": 1})
+    with pytest.raises(TypeError):
+        measure(MATMUL_RELU, "cpu_x86_64_v3")

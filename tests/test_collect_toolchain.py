@@ -1,0 +1,349 @@
+"""Tests of the collector's tool runner, target table and output parsers.
+
+These need no IREE: the parsers read text in the formats the real tools
+write (ptxas -v, AMDGPU metadata, callgrind, Google Benchmark JSON).
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mlircost_classic.collect._measure_cpu import (
+    benchmark_samples_us,
+    elf_code_bytes,
+    read_callgrind,
+    write_inputs,
+)
+from mlircost_classic.collect._measure_gpu import (
+    amd_occupancy,
+    amdgpu_metadata,
+    nvidia_occupancy,
+    ptx_threads_per_block,
+)
+from mlircost_classic.collect._targets import HARDWARE, target_names
+from mlircost_classic.collect._toolchain import ToolError, host_cpu, run_tool
+
+# --- run_tool ---------------------------------------------------------------
+
+
+def test_run_tool_returns_output():
+    run = run_tool([sys.executable, "-c", "print('hello')"], timeout=60)
+    assert run.stdout.strip() == "hello"
+    assert run.seconds >= 0
+
+
+def test_run_tool_reports_exit_status_and_stderr_tail():
+    code = "import sys; print('first'); sys.stderr.write('boom\\n'); sys.exit(3)"
+    with pytest.raises(ToolError, match=r"exited with status 3: boom"):
+        run_tool([sys.executable, "-c", code], timeout=60)
+
+
+def test_run_tool_kills_the_process_group_on_timeout(tmp_path):
+    marker = tmp_path / "child-survived"
+    child = tmp_path / "child.py"
+    child.write_text(f"import time\ntime.sleep(1.5)\nopen({str(marker)!r}, 'w')\n")
+    parent = tmp_path / "parent.py"
+    # The child outlives its parent unless the whole group is killed.
+    parent.write_text(
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, {str(child)!r}])\n"
+        "time.sleep(30)\n"
+    )
+    start = time.perf_counter()
+    with pytest.raises(ToolError, match=r"timed out after 0.5 s"):
+        run_tool([sys.executable, str(parent)], timeout=0.5)
+    assert time.perf_counter() - start < 10
+    time.sleep(2)
+    assert not marker.exists()
+
+
+def test_run_tool_missing_binary_is_a_tool_error(tmp_path):
+    with pytest.raises(ToolError, match="could not start"):
+        run_tool([str(tmp_path / "no-such-tool")], timeout=5)
+
+
+def test_run_tool_without_io_uring_denies_the_syscall():
+    code = (
+        "import ctypes; libc = ctypes.CDLL(None, use_errno=True);"
+        "r = libc.syscall(425, 4, ctypes.c_void_p(0));"
+        "print(r, ctypes.get_errno())"
+    )
+    run = run_tool([sys.executable, "-c", code], timeout=60, without_io_uring=True)
+    assert run.stdout.split() == ["-1", "38"]  # ENOSYS
+
+
+def test_host_cpu_names_a_model():
+    assert host_cpu().strip()
+    assert "logical CPUs" in host_cpu()
+
+
+# --- targets ----------------------------------------------------------------
+
+
+def test_hardware_table_matches_design():
+    assert set(HARDWARE) == {
+        "cpu_x86_64_v3",
+        "cpu_host",
+        "nvidia_sm80",
+        "nvidia_sm90",
+        "amd_gfx942",
+        "nvidia_h100",
+    }
+    assert HARDWARE["cpu_x86_64_v3"].deterministic == {
+        "instructions",
+        "code_bytes",
+        "dispatches",
+    }
+    assert HARDWARE["cpu_host"].needs == "cpu_timing"
+    assert HARDWARE["nvidia_h100"].needs == "cuda"
+    assert not HARDWARE["cpu_host"].deterministic
+    for spec in HARDWARE.values():
+        assert spec.deterministic <= set(spec.metrics)
+        assert set(spec.kernel_metrics) <= set(spec.metrics)
+
+
+def test_target_names():
+    assert target_names(["nvidia_sm80"]) == [
+        "nvidia_sm80.registers",
+        "nvidia_sm80.spill_bytes",
+        "nvidia_sm80.stack_bytes",
+        "nvidia_sm80.shared_bytes",
+        "nvidia_sm80.occupancy",
+    ]
+    assert len(target_names()) == sum(len(h.metrics) for h in HARDWARE.values())
+    with pytest.raises(ValueError, match="unknown hardware"):
+        target_names(["tpu"])
+    with pytest.raises(TypeError):
+        target_names("cpu_host")
+
+
+# --- GPU parsers and occupancy -----------------------------------------------
+
+PTX = """
+.visible .entry k_a(
+\t.param .u64 .ptr .global .align 16 k_a_param_0
+)
+.maxntid 32, 8, 1
+{
+\tret;
+}
+.visible .entry k_b(
+\t.param .u64 k_b_param_0
+)
+.reqntid 64, 1, 1
+{
+\tret;
+}
+.visible .entry k_c()
+{
+\tret;
+}
+"""
+
+
+def test_ptx_threads_per_block():
+    assert ptx_threads_per_block(PTX) == {"k_a": 256, "k_b": 64}
+
+
+@pytest.mark.parametrize(
+    ("arch", "regs", "smem", "threads", "expected"),
+    [
+        # 8 warps; 43 regs -> 1536 per warp -> 5 blocks by registers: 40/64.
+        ("sm_80", 43, 0, 256, 40 / 64),
+        # 32 regs, 4 warps: 16 blocks fit every limit -> full occupancy.
+        ("sm_80", 32, 0, 128, 1.0),
+        # 48 KiB + 1 KiB reserved: 3 blocks on sm_80 (164 KiB), 4 on sm_90.
+        ("sm_80", 32, 48 * 1024, 128, 12 / 64),
+        ("sm_90", 32, 48 * 1024, 128, 16 / 64),
+        # One thread per block is capped by the 32 blocks per SM.
+        ("sm_90", 16, 0, 1, 32 / 64),
+        # 255 registers and 1024 threads do not fit on an SM.
+        ("sm_80", 255, 0, 1024, 0.0),
+    ],
+)
+def test_nvidia_occupancy(arch, regs, smem, threads, expected):
+    assert nvidia_occupancy(arch, regs, smem, threads) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("vgprs", "sgprs", "lds", "threads", "expected"),
+    [
+        (17, 18, 0, 64, 1.0),
+        (141, 24, 0, 256, 3 / 8),  # 512 // 144 = 3 waves
+        (17, 18, 2304, 64, 7 / 8),  # 28 groups * 1 wave / 4 SIMDs
+        (36, 23, 50176, 256, 1 / 8),  # one group of 4 waves over 4 SIMDs
+    ],
+)
+def test_amd_occupancy(vgprs, sgprs, lds, threads, expected):
+    assert amd_occupancy("gfx942", vgprs, sgprs, lds, threads) == pytest.approx(
+        expected
+    )
+
+
+ROCM_ASM = """
+\t.amdgcn_target "amdgpu9.42-amd-amdhsa-unknown-gfx942"
+\t.amdgpu_metadata
+---
+amdhsa.kernels:
+  - .agpr_count:     0
+    .args:
+      - .actual_access:  read_only
+        .offset:         0
+        .size:           8
+    .group_segment_fixed_size: 2304
+    .max_flat_workgroup_size: 64
+    .name:           disp_0
+    .private_segment_fixed_size: 16
+    .reqd_workgroup_size:
+      - 64
+      - 2
+      - 1
+    .sgpr_count:     18
+    .sgpr_spill_count: 1
+    .vgpr_count:     17
+    .vgpr_spill_count: 2
+    .wavefront_size: 64
+  - .name:           disp_1
+    .max_flat_workgroup_size: 256
+    .vgpr_count:     40
+    .sgpr_count:     20
+amdhsa.target:   amdgpu9.42-amd-amdhsa-unknown-gfx942
+amdhsa.version:
+  - 1
+  - 2
+...
+\t.end_amdgpu_metadata
+"""
+
+
+def test_amdgpu_metadata():
+    meta = amdgpu_metadata(ROCM_ASM)
+    assert set(meta) == {"disp_0", "disp_1"}
+    assert meta["disp_0"]["vgpr_count"] == 17
+    assert meta["disp_0"]["sgpr_count"] == 18
+    assert meta["disp_0"]["vgpr_spill_count"] == 2
+    assert meta["disp_0"]["group_segment_fixed_size"] == 2304
+    assert meta["disp_0"]["private_segment_fixed_size"] == 16
+    assert meta["disp_0"]["threads_per_block"] == 128
+    assert "size" not in meta["disp_0"]  # argument fields are not kernel fields
+    assert meta["disp_1"]["threads_per_block"] == 256
+
+
+def test_amdgpu_metadata_missing_is_a_tool_error():
+    with pytest.raises(ToolError, match="no amdhsa.kernels"):
+        amdgpu_metadata("\t.text\n")
+
+
+# --- CPU parsers -------------------------------------------------------------
+
+CALLGRIND = """# callgrind format
+version: 1
+positions: line
+events: Ir
+summary: 1000
+
+fl=(1) rt.c
+fn=(1) iree_vm_invoke
+5 100
+cfi=(2) k.mlir
+cfn=(2) disp_0
+calls=3 0
+7 600
+cfn=(3) disp_1
+calls=1 0
++1 250
++1 50
+
+fl=(2)
+fn=(2)
+0 500
+fi=(3) inlined.h
+0 60
+cfn=(4) memset
+calls=1 0
+0 40
+
+fn=(3) disp_1
+0 250
+
+totals: 1000
+"""
+
+
+def test_read_callgrind_inclusive_counts(tmp_path):
+    path = tmp_path / "callgrind.out"
+    path.write_text(CALLGRIND)
+    total, inclusive = read_callgrind(path, ["disp_0", "disp_1", "iree_vm_invoke"])
+    assert total == 1000
+    # self 500 + inlined 60 + call to memset 40
+    assert inclusive == {"disp_0": 600, "disp_1": 250, "iree_vm_invoke": 1000}
+
+
+def test_read_callgrind_without_total_is_a_tool_error(tmp_path):
+    path = tmp_path / "callgrind.out"
+    path.write_text("events: Ir\n")
+    with pytest.raises(ToolError, match="no total"):
+        read_callgrind(path)
+
+
+def test_write_inputs_is_deterministic(tmp_path):
+    types = ["tensor<2x3xf32>", "tensor<4xi64>", "tensor<2xbf16>", "i32", "f32"]
+    flags = write_inputs(types, tmp_path / "a", seed=0)
+    again = write_inputs(types, tmp_path / "b", seed=0)
+    assert (
+        flags
+        == again
+        == [
+            "2x3xf32=@input0.bin",
+            "4xi64=@input1.bin",
+            "2xbf16=@input2.bin",
+            "1",
+            "0.5",
+        ]
+    )
+    for name in ("input0.bin", "input1.bin", "input2.bin"):
+        assert (tmp_path / "a" / name).read_bytes() == (
+            tmp_path / "b" / name
+        ).read_bytes()
+    floats = np.fromfile(tmp_path / "a" / "input0.bin", dtype=np.float32)
+    assert floats.shape == (6,) and len(set(floats.tolist())) == 6
+    ints = np.fromfile(tmp_path / "a" / "input1.bin", dtype=np.int64)
+    assert set(ints.tolist()) <= {0, 1}
+    assert (tmp_path / "a" / "input2.bin").stat().st_size == 4
+
+
+@pytest.mark.parametrize("bad", ["tensor<?x4xf32>", "tensor<4xcomplex<f32>>"])
+def test_write_inputs_rejects_what_it_cannot_make(tmp_path, bad):
+    with pytest.raises(ToolError, match="cannot make an input"):
+        write_inputs([bad], tmp_path)
+
+
+def test_elf_code_bytes_of_the_python_binary():
+    assert elf_code_bytes(sys.executable) > 0
+
+
+def test_elf_code_bytes_rejects_other_files(tmp_path):
+    path = tmp_path / "x.so"
+    path.write_bytes(b"not an elf file")
+    with pytest.raises(ValueError, match="ELF"):
+        elf_code_bytes(path)
+
+
+def test_benchmark_samples_us():
+    report = {
+        "context": {},
+        "benchmarks": [
+            {"run_type": "iteration", "real_time": 0.5, "time_unit": "ms"},
+            {"run_type": "iteration", "real_time": 700.0, "time_unit": "ns"},
+            {"run_type": "aggregate", "real_time": 0.6, "time_unit": "ms"},
+        ],
+    }
+    text = "some banner\n" + json.dumps(report)
+    assert benchmark_samples_us(text) == pytest.approx([500.0, 0.7])
+    with pytest.raises(ToolError):
+        benchmark_samples_us('{"benchmarks": []}')
+    with pytest.raises(ToolError):
+        benchmark_samples_us("no json here")
