@@ -126,9 +126,13 @@ def _import(program, level: str) -> str:
             decomposition_table={},
             fx_importer=FxImporter(context=context),
         )
+        # torch-mlir's TOSA custom syntax (e.g. tosa.const_shape) is newer than
+        # what IREE's parser accepts; the generic form reads in both.
         return strip_resources(
             module.operation.get_asm(
-                large_elements_limit=ELIDE_LIMIT, large_resource_limit=ELIDE_LIMIT
+                large_elements_limit=ELIDE_LIMIT,
+                large_resource_limit=ELIDE_LIMIT,
+                print_generic_op_form=level == "tosa",
             )
         )
     except Exception as exc:  # torch-mlir raises plain Exceptions

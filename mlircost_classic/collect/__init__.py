@@ -1,0 +1,63 @@
+"""Collect labelled MLIR programs with real toolchains (the ``[collect]`` extra).
+
+Model families (``FAMILIES``, ``sample_specs``) are lowered to MLIR at several
+levels (``lower_spec``), compiled and measured for the hardware of
+``HARDWARE`` (``measure``), and recorded (``collect``, ``collect_files``);
+``verify`` re-collects records to check their labels.
+
+Every name is imported on first use, so ``import mlircost_classic.collect``
+works without torch, torch-mlir or IREE installed.
+
+Examples
+--------
+>>> from mlircost_classic.collect import collect        # doctest: +SKIP
+>>> collect(["mlp"], count=4, seed=0, hardware=["cpu_x86_64_v3"],
+...         out_dir="runs/demo")                         # doctest: +SKIP
+"""
+
+from importlib import import_module
+
+# Public name -> private module defining it.
+_EXPORTS = {
+    "CollectSummary": "_runner",
+    "DEFAULT_TIMEOUTS": "_runner",
+    "collect": "_runner",
+    "collect_files": "_runner",
+    "detect_level": "_runner",
+    "VerifyReport": "_verify",
+    "verify": "_verify",
+    "FAMILIES": "_families",
+    "Family": "_families",
+    "ProgramSpec": "_families",
+    "sample_specs": "_families",
+    "LEVELS": "_lower",
+    "Lowered": "_lower",
+    "lower_module": "_lower",
+    "lower_spec": "_lower",
+    "fill_missing_resources": "_resources",
+    "strip_resources": "_resources",
+    "HARDWARE": "_targets",
+    "HardwareSpec": "_targets",
+    "target_names": "_targets",
+    "KernelResult": "_measure",
+    "MeasureResult": "_measure",
+    "host_cpu": "_toolchain",
+    "measure": "_measure",
+    "toolchain_versions": "_toolchain",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

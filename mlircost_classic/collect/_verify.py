@@ -1,0 +1,185 @@
+"""Re-collect stored records and compare: how trustworthy are the labels?
+
+:func:`verify` takes a sample of module records, measures their stored
+compiled-level text again on the same hardware (filling the stripped weights
+the way the collector did), and compares target by target: deterministic
+targets (instruction counts, registers, spills, VGPRs, code bytes ...) must
+be equal; timings are reported as the ratio new / stored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..datasets import iter_dataset
+
+__all__ = ["VerifyReport", "verify"]
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify`.
+
+    Attributes
+    ----------
+    checked : list of str
+        Ids of the records re-collected.
+    rows : list of dict
+        One per (record, target): ``id``, ``target``, ``stored``, ``measured``
+        (None when the new run did not produce it), ``deterministic`` and
+        ``match`` (deterministic targets) or ``ratio`` (the others).
+    failures : dict
+        Record id -> failures of the new run, ``[{stage, message}]``.
+    notes : list of str
+        Differences of set-up, such as compiler flags that changed.
+    """
+
+    checked: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    failures: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    @property
+    def mismatches(self) -> list[dict]:
+        """Deterministic targets that differ or were not measured again."""
+        return [r for r in self.rows if r["deterministic"] and not r["match"]]
+
+    @property
+    def passed(self) -> bool:
+        """True when every deterministic target was reproduced exactly."""
+        return bool(self.checked) and not self.mismatches
+
+    def ratios(self) -> dict[str, list[float]]:
+        """Non-deterministic target -> ratios new / stored."""
+        out: dict[str, list[float]] = {}
+        for r in self.rows:
+            if not r["deterministic"] and r.get("ratio") is not None:
+                out.setdefault(r["target"], []).append(r["ratio"])
+        return out
+
+    def to_text(self) -> str:
+        """Plain-text summary for terminals and the datasheet."""
+        exact = [r for r in self.rows if r["deterministic"]]
+        lines = [
+            f"verified {len(self.checked)} records: "
+            f"{len(exact) - len(self.mismatches)}/{len(exact)} deterministic "
+            f"targets reproduced exactly -> {'PASS' if self.passed else 'FAIL'}"
+        ]
+        for r in self.mismatches:
+            lines.append(
+                f"  MISMATCH {r['id'][:12]} {r['target']}: stored {r['stored']}, "
+                f"measured {r['measured']}"
+            )
+        for target, values in sorted(self.ratios().items()):
+            lines.append(
+                f"  {target}: ratio new/stored median {np.median(values):.3f} "
+                f"(min {min(values):.3f}, max {max(values):.3f}, n={len(values)})"
+            )
+        for rid, failures in self.failures.items():
+            for f in failures:
+                lines.append(f"  failure {rid[:12]} {f['stage']}: {f['message'][:200]}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _records(records_or_dataset) -> list[dict]:
+    if records_or_dataset is None or isinstance(records_or_dataset, str | os.PathLike):
+        return list(iter_dataset("modules", records_or_dataset))
+    return list(records_or_dataset)
+
+
+def verify(
+    records_or_dataset: Iterable[Mapping] | str | os.PathLike | None = None,
+    sample: int = 3,
+    seed: int = 0,
+    *,
+    timeouts: Mapping[str, float] | None = None,
+    _stages=None,
+) -> VerifyReport:
+    """Re-collect ``sample`` module records and compare their targets.
+
+    Parameters
+    ----------
+    records_or_dataset : iterable of dict, path-like or None, default=None
+        Module records, or a folder read like ``load_dataset(data_home=...)``
+        (shards or a collection run); None for the bundled dataset.
+    sample : int, default=3
+        Number of records drawn (without replacement) among those with
+        targets; all of them if fewer.
+    seed : int, default=0
+        Seed of the draw.
+    timeouts : mapping, optional
+        Passed to ``measure``.
+
+    Returns
+    -------
+    VerifyReport
+        ``report.passed`` tells whether every deterministic target was
+        reproduced exactly; ``report.to_text()`` prints the comparison.
+    """
+    from ._runner import _real_stages, _run_measure
+
+    stages = _stages if _stages is not None else _real_stages()
+    candidates = [
+        r
+        for r in _records(records_or_dataset)
+        if r.get("kind") == "module" and r.get("targets") and r.get("compiled_level")
+    ]
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(
+        len(candidates), size=min(sample, len(candidates)), replace=False
+    )
+    report = VerifyReport()
+    for index in sorted(picked):
+        rec = candidates[index]
+        level = rec["compiled_level"]
+        # The collector compiled the stored (weights-stripped) text after
+        # filling it; doing the same reproduces its input byte for byte.
+        text = stages.fill(rec["ir"][level])
+        hardware = sorted({name.split(".", 1)[0] for name in rec["targets"]})
+        unknown = [hw for hw in hardware if hw not in stages.needs]
+        if unknown:
+            report.notes.append(f"{rec['id'][:12]}: hardware {unknown} is unknown here")
+        groups: dict = {}
+        for hw in hardware:
+            if hw not in unknown:
+                groups.setdefault(stages.needs[hw], []).append(hw)
+        results = []
+        results = [
+            _run_measure(stages, text, hws, level, timeouts) for hws in groups.values()
+        ]
+        measured, failures, flags = {}, [], {}
+        for result in results:
+            measured.update(result["targets"])
+            failures += result["failures"]
+            flags.update(result["provenance"].get("commands", {}))
+        report.checked.append(rec["id"])
+        if failures:
+            report.failures[rec["id"]] = failures
+        stored_flags = rec.get("provenance", {}).get("commands")
+        if stored_flags and flags and stored_flags != flags:
+            report.notes.append(
+                f"{rec['id'][:12]}: compiler flags differ from the record's"
+            )
+        for target, stored in sorted(rec["targets"].items()):
+            hw, metric = target.split(".", 1)
+            if hw in unknown:
+                continue
+            new = measured.get(target)
+            row = {
+                "id": rec["id"],
+                "target": target,
+                "stored": stored,
+                "measured": new,
+                "deterministic": metric in stages.deterministic.get(hw, ()),
+            }
+            if row["deterministic"]:
+                row["match"] = new is not None and new == stored
+            else:
+                row["ratio"] = None if new is None or stored == 0 else new / stored
+            report.rows.append(row)
+    return report

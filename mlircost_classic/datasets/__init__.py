@@ -1,0 +1,50 @@
+"""Records, dataset files and ``load_dataset``.
+
+A record is one JSON object (layout in :data:`FIELDS`, checked by
+:func:`validate_record`); collection runs append them to JSON Lines files
+(:func:`append_records`), :func:`pack` adds new ones to the bundled,
+append-only shards, and :func:`load_dataset` serves them the scikit-learn way.
+"""
+
+from ._jsonl import append_records, iter_records, read_records
+from ._load import DatasetInfo, dataset_info, load_dataset
+from ._schema import (
+    FIELDS,
+    KERNEL_LEVEL,
+    LEVELS,
+    SCHEMA_VERSION,
+    STATUSES,
+    canonical_json,
+    complete_record,
+    kernel_record_id,
+    module_record_id,
+    record_id,
+    validate_record,
+)
+from ._shards import KINDS, PackResult, get_data_home, iter_dataset, pack, shard_paths
+
+__all__ = [
+    "FIELDS",
+    "KERNEL_LEVEL",
+    "KINDS",
+    "LEVELS",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "DatasetInfo",
+    "PackResult",
+    "append_records",
+    "canonical_json",
+    "complete_record",
+    "dataset_info",
+    "get_data_home",
+    "iter_dataset",
+    "iter_records",
+    "kernel_record_id",
+    "load_dataset",
+    "module_record_id",
+    "pack",
+    "read_records",
+    "record_id",
+    "shard_paths",
+    "validate_record",
+]

@@ -1,0 +1,250 @@
+"""``load_dataset`` and ``dataset_info``: the dataset as users see it."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._schema import KERNEL_LEVEL, LEVELS
+from ._shards import KINDS, get_data_home, iter_dataset, shard_paths
+
+__all__ = ["load_dataset", "dataset_info", "DatasetInfo"]
+
+
+def _default_level(kind: str, level: str | None) -> str:
+    levels = (KERNEL_LEVEL,) if kind == "kernels" else LEVELS
+    if level is None:
+        return levels[0] if kind == "kernels" else "linalg"
+    if level not in levels:
+        raise ValueError(
+            f"level for kind={kind!r} must be one of {levels}, got {level!r}"
+        )
+    return level
+
+
+def _select_targets(requested, available: list[str]) -> list[str]:
+    if requested is None:
+        return available
+    if isinstance(requested, str):
+        requested = [requested]
+    chosen: list[str] = []
+    for name in requested:
+        # A bare hardware name ("cpu_x86_64_v3") stands for all its metrics.
+        matches = (
+            [name]
+            if name in available
+            else [t for t in available if "." not in name and t.startswith(name + ".")]
+        )
+        if not matches:
+            raise ValueError(
+                f"unknown target {name!r}; targets in this dataset: {available}"
+            )
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
+def _read_descr(data_home: Path, summary: str) -> str:
+    sheet = data_home / "DATASET.md"
+    if sheet.is_file():
+        return sheet.read_text(encoding="utf-8")
+    return summary
+
+
+def load_dataset(
+    kind: str = "modules",
+    level: str | None = None,
+    *,
+    targets=None,
+    as_frame: bool = False,
+    data_home: str | os.PathLike | None = None,
+    return_X_y: bool = False,
+):
+    """Load the MLIR cost dataset (no network access).
+
+    Parameters
+    ----------
+    kind : {"modules", "kernels"}, default="modules"
+        Whole programs, or IREE dispatches (kernels) cut out of them.
+    level : str, optional
+        Which MLIR text to return. Modules: ``"linalg"`` (default), ``"torch"``,
+        ``"stablehlo"``, ``"tosa"`` or ``"affine"``; kernels: ``"dispatch"``
+        (their only level). Records without that level are dropped, as are
+        failed records (they carry no target).
+    targets : str or list of str, optional
+        Target names (``"cpu_x86_64_v3.instructions"``) or hardware names
+        (``"nvidia_sm80"``: all its metrics) to return; default all targets
+        present, sorted.
+    as_frame : bool, default=False
+        Return ``data`` as a pandas Series of texts, ``target`` as a DataFrame,
+        and fill ``frame`` (needs pandas).
+    data_home : path-like, optional
+        Folder with shard files; default the dataset bundled in the package.
+        A collection run's folder (``modules.jsonl``) is read too.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch.
+
+    Returns
+    -------
+    Bunch
+        ``data`` (list of MLIR texts), ``target`` (2-D float array, NaN where a
+        record lacks a target), ``target_names``, ``groups`` (family of each
+        record, for ``GroupKFold``), ``ids`` (content ids), ``frame``
+        (DataFrame with id, family, text and targets when ``as_frame``, else
+        None) and ``DESCR``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When no dataset file exists.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    level = _default_level(kind, level)
+    if as_frame:
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError(
+                "load_dataset(as_frame=True) needs pandas: pip install pandas"
+            ) from exc
+    home = get_data_home(data_home)
+    records = [
+        rec
+        for rec in iter_dataset(kind, home)
+        if rec.get("status") != "failed" and level in rec.get("ir", {})
+    ]
+    available = sorted({name for rec in records for name in rec["targets"]})
+    names = _select_targets(targets, available)
+    target = np.full((len(records), len(names)), np.nan)
+    column = {name: j for j, name in enumerate(names)}
+    for i, rec in enumerate(records):
+        for name, value in rec["targets"].items():
+            if name in column:
+                target[i, column[name]] = value
+    data = [rec["ir"][level] for rec in records]
+    groups = np.array([rec["family"] for rec in records], dtype=object)
+    ids = np.array([rec["id"] for rec in records], dtype=object)
+    frame = None
+    if as_frame:
+        target = pd.DataFrame(target, columns=names)
+        data = pd.Series(data, name="text", dtype=object)
+        frame = pd.concat(
+            [pd.DataFrame({"id": ids, "family": groups}), data, target], axis=1
+        )
+    if return_X_y:
+        return data, target
+    summary = (
+        f"MLIR cost dataset: {len(records)} {kind} at level {level!r}, "
+        f"{len(names)} targets, {len(set(groups))} families, read from {home}."
+    )
+    return Bunch(
+        data=data,
+        target=target,
+        target_names=names,
+        groups=groups,
+        ids=ids,
+        frame=frame,
+        DESCR=_read_descr(home, summary),
+    )
+
+
+@dataclass
+class DatasetInfo:
+    """Summary of a dataset, what ``mlircost dataset info`` prints.
+
+    Attributes
+    ----------
+    data_home : Path
+    shards : dict
+        kind -> list of shard file names.
+    counts : dict
+        kind -> {"records", "unique_ir" (distinct compiled texts), "status":
+        {status: n}, "family": {family: n}, "level": {level: n},
+        "failures": {stage: n}}.
+    targets : dict
+        kind -> {target: {"count", "min", "median", "max"}}.
+    problems : list of str
+        Unreadable lines met while reading.
+    """
+
+    data_home: Path
+    shards: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    targets: dict = field(default_factory=dict)
+    problems: list = field(default_factory=list)
+
+    def to_text(self) -> str:
+        """Plain-text rendering for terminals and DATASET.md."""
+        out = [f"dataset in {self.data_home}"]
+        for kind, c in self.counts.items():
+            out.append(
+                f"\n{kind}: {c['records']} records ({c['unique_ir']} distinct "
+                f"compiled texts) in {len(self.shards.get(kind, []))} shard(s)"
+            )
+            for title in ("status", "family", "level", "failures"):
+                items = ", ".join(f"{k} {v}" for k, v in sorted(c[title].items()))
+                out.append(f"  {title}: {items or '-'}")
+            for name, s in self.targets.get(kind, {}).items():
+                out.append(
+                    f"  {name}: n={s['count']} min={s['min']:.6g} "
+                    f"median={s['median']:.6g} max={s['max']:.6g}"
+                )
+        if self.problems:
+            out.append(f"\n{len(self.problems)} unreadable line(s) skipped")
+        return "\n".join(out)
+
+
+def dataset_info(data_home: str | os.PathLike | None = None) -> DatasetInfo:
+    """Counts per family, level and status, failures per stage and target
+    ranges of the dataset in ``data_home`` (default the bundled one).
+
+    Raises
+    ------
+    FileNotFoundError
+        When no dataset file exists.
+    """
+    home = get_data_home(data_home)
+    info = DatasetInfo(data_home=home)
+    found = False
+    for kind in KINDS:
+        try:
+            records = list(iter_dataset(kind, home, info.problems))
+        except FileNotFoundError:
+            continue
+        found = True
+        info.shards[kind] = [p.name for p in shard_paths(kind, home)]
+        failures = Counter(
+            f["stage"] for rec in records for f in rec.get("failures", [])
+        )
+        values: dict[str, list[float]] = {}
+        for rec in records:
+            for name, value in rec.get("targets", {}).items():
+                values.setdefault(name, []).append(value)
+        info.counts[kind] = {
+            "records": len(records),
+            "unique_ir": len(
+                {rec["ir"].get(rec.get("compiled_level") or "") for rec in records}
+                - {None}
+            ),
+            "status": dict(Counter(rec.get("status") for rec in records)),
+            "family": dict(Counter(rec.get("family") for rec in records)),
+            "level": dict(Counter(lv for rec in records for lv in rec.get("ir", {}))),
+            "failures": dict(failures),
+        }
+        info.targets[kind] = {
+            name: {
+                "count": len(v),
+                "min": float(np.min(v)),
+                "median": float(np.median(v)),
+                "max": float(np.max(v)),
+            }
+            for name, v in sorted(values.items())
+        }
+    if not found:
+        raise FileNotFoundError(f"no dataset files in {home}")
+    return info

@@ -1,0 +1,385 @@
+"""Tests of mlircost_classic.datasets: schema, JSON Lines, shards, load_dataset."""
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mlircost_classic.datasets import (
+    FIELDS,
+    SCHEMA_VERSION,
+    append_records,
+    complete_record,
+    dataset_info,
+    kernel_record_id,
+    load_dataset,
+    module_record_id,
+    pack,
+    read_records,
+    shard_paths,
+    validate_record,
+)
+
+LINALG = "func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> {{ return %a : tensor<4xf32> }} // {}"
+
+
+def module(n=0, family="mlp", targets=None, levels=("linalg", "torch"), **extra):
+    rec = {
+        "kind": "module",
+        "key": f"k{n}",
+        "family": family,
+        "params": {"width": n, "dtype": "f32"},
+        "ir": {lv: LINALG.format(f"{lv}{n}") for lv in levels},
+        "compiled_level": "linalg" if "linalg" in levels else levels[0],
+        "targets": {"cpu_x86_64_v3.instructions": 100.0 + n}
+        if targets is None
+        else targets,
+        "kernels": [],
+        "provenance": {"date": "2026-01-01T00:00:00Z", "seed": 0},
+        "status": "ok",
+        "failures": [],
+        "seconds": {"lower": 1.5},
+    }
+    rec.update(extra)
+    return complete_record(rec)
+
+
+def kernel(n=0, module_id="0" * 64):
+    return complete_record(
+        {
+            "kind": "kernel",
+            "key": "k0",
+            "name": f"dispatch_{n}",
+            "module_id": module_id,
+            "family": "mlp",
+            "params": {},
+            "ir": {"dispatch": f"hal.executable @e{n} {{}}"},
+            "compiled_level": "dispatch",
+            "targets": {"nvidia_sm80.registers": 32.0 + n},
+            "provenance": {"hardware": ["nvidia_sm80"]},
+            "status": "ok",
+            "failures": [],
+            "seconds": {},
+        }
+    )
+
+
+# --- schema ------------------------------------------------------------------
+
+
+def test_good_records_validate():
+    assert validate_record(module()) == []
+    assert validate_record(kernel()) == []
+    assert module()["schema_version"] == SCHEMA_VERSION
+
+
+def test_fields_table_documents_every_field():
+    for rec in (module(), kernel()):
+        assert set(rec) <= set(FIELDS)
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda r: r.pop("targets"), "missing field: targets"),
+        (lambda r: r.update(kind="program"), "kind:"),
+        (lambda r: r.update(status="done"), "status:"),
+        (lambda r: r.update(status="partial"), "status 'partial'"),
+        (lambda r: r.update(targets={}), "status 'ok' needs targets"),
+        (lambda r: r["targets"].update({"instructions": 1.0}), "<hardware>.<metric>"),
+        (lambda r: r["targets"].update({"a.b": float("nan")}), "finite number"),
+        (lambda r: r["targets"].update({"a.b": True}), "finite number"),
+        (lambda r: r["ir"].update(mhlo="x"), "unknown level 'mhlo'"),
+        (lambda r: r.update(compiled_level="tosa"), "has no text"),
+        (lambda r: r.update(compiled_level=None), "targets without a compiled_level"),
+        (lambda r: r.update(failures=[{"stage": 1}]), "failures[0]"),
+        (lambda r: r.update(kernels=["abc"]), "kernels:"),
+        (lambda r: r.update(schema_version=99), "schema_version 99"),
+        (lambda r: r.update(params=[]), "params: expected dict"),
+        (lambda r: r["seconds"].update(lower=-1), "seconds['lower']"),
+    ],
+)
+def test_bad_records_are_reported(change, expected):
+    rec = module()
+    change(rec)
+    problems = validate_record(rec)
+    assert any(expected in p for p in problems), problems
+
+
+def test_edited_content_breaks_the_id():
+    rec = module()
+    rec["ir"]["linalg"] += " "
+    assert validate_record(rec) == ["id: does not match the record content"]
+
+
+def test_not_a_mapping():
+    assert validate_record([1]) == ["a record is a JSON object, got list"]
+
+
+def test_failed_record_needs_failures_and_no_targets():
+    rec = module(
+        targets={}, status="failed", failures=[{"stage": "lower", "message": "x"}]
+    )
+    assert validate_record(rec) == []
+    rec = module(targets={}, status="failed")
+    assert any("status 'failed'" in p for p in validate_record(rec))
+
+
+def test_ids_are_content_hashes():
+    a = module_record_id("mlp", {"a": 1, "b": 2}, "linalg", "text")
+    assert a == module_record_id("mlp", {"b": 2, "a": 1}, "linalg", "text")
+    assert (
+        len(
+            {
+                a,
+                module_record_id("mlp", {"a": 1, "b": 2}, "linalg", "text2"),
+                module_record_id("cnn", {"a": 1, "b": 2}, "linalg", "text"),
+                module_record_id("mlp", {"a": 1, "b": 3}, "linalg", "text"),
+            }
+        )
+        == 4
+    )
+    assert kernel_record_id("s", ["b", "a"]) == kernel_record_id("s", ["a", "b"])
+    assert kernel_record_id("s", ["a"]) != kernel_record_id("s", ["a", "b"])
+    assert int(a, 16) and len(a) == 64
+    # Kernel ids ignore the module they came from: same source, same record.
+    assert kernel(0, "1" * 64)["id"] == kernel(0, "2" * 64)["id"]
+    # Provenance (date, host) is not content.
+    other = module(provenance={"date": "2030-01-01T00:00:00Z"})
+    assert other["id"] == module()["id"]
+
+
+# --- JSON Lines ----------------------------------------------------------------
+
+
+def test_append_and_read_round_trip(tmp_path):
+    path = tmp_path / "modules.jsonl"
+    recs = [module(i) for i in range(3)]
+    assert append_records(path, recs[:2]) == 2
+    assert append_records(path, recs[2:]) == 1
+    assert append_records(path, []) == 0
+    assert read_records(path) == recs
+    assert read_records(tmp_path / "absent.jsonl") == []
+
+
+def test_refuses_nan(tmp_path):
+    with pytest.raises(ValueError):
+        append_records(tmp_path / "x.jsonl", [{"a": float("nan")}])
+
+
+def test_torn_last_line_is_skipped_reported_and_healed(tmp_path):
+    path = tmp_path / "modules.jsonl"
+    append_records(path, [module(0)])
+    with open(path, "ab") as fh:
+        fh.write(json.dumps(module(1)).encode()[:40])  # a writer killed mid-line
+    problems = []
+    assert read_records(path, problems) == [module(0)]
+    assert len(problems) == 1 and "torn last line" in problems[0]
+    append_records(path, [module(2)])
+    problems = []
+    assert read_records(path, problems) == [module(0), module(2)]
+    assert len(problems) == 1 and ":2: not a JSON object" in problems[0]
+
+
+def test_concurrent_appenders_keep_lines_whole(tmp_path):
+    path = tmp_path / "modules.jsonl"
+    code = (
+        "import sys; from mlircost_classic.datasets import append_records\n"
+        "for i in range(40):\n"
+        "    append_records(sys.argv[1], [{'w': sys.argv[2], 'i': i, 'pad': 'x' * 70000}])\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), w]) for w in "ab"]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    problems = []
+    recs = read_records(path, problems)
+    assert problems == []
+    assert sorted((r["w"], r["i"]) for r in recs) == sorted(
+        (w, i) for w in "ab" for i in range(40)
+    )
+
+
+# --- shards ----------------------------------------------------------------------
+
+
+def _digest(paths):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_pack_is_append_only(tmp_path):
+    run, home = tmp_path / "run", tmp_path / "data"
+    run.mkdir()
+    append_records(run / "modules.jsonl", [module(i) for i in range(3)])
+    append_records(run / "kernels.jsonl", [kernel(0)])
+    first = pack(run, home)
+    assert first.added == {"modules": 3, "kernels": 1}
+    assert [p.name for p in first.new_shards] == [
+        "modules-00000.jsonl.gz",
+        "kernels-00000.jsonl.gz",
+    ]
+    before = _digest(home.iterdir())
+
+    again = pack(run, home)
+    assert again.new_shards == [] and again.added == {"modules": 0, "kernels": 0}
+    assert again.already_bundled == {"modules": 3, "kernels": 1}
+    assert _digest(home.iterdir()) == before
+
+    append_records(run / "modules.jsonl", [module(i) for i in range(3, 8)])
+    grown = pack(run, home, shard_records=3)
+    assert [p.name for p in grown.new_shards] == [
+        "modules-00001.jsonl.gz",
+        "modules-00002.jsonl.gz",
+    ]
+    after = _digest(home.iterdir())
+    assert {k: after[k] for k in before} == before
+    ids = [r["id"] for p in shard_paths("modules", home) for r in read_records(p)]
+    assert len(ids) == len(set(ids)) == 8
+    with gzip.open(home / "modules-00002.jsonl.gz", "rt") as fh:
+        assert len(fh.readlines()) == 2
+
+
+def test_pack_refuses_invalid_records(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    bad = module(1)
+    bad["ir"]["linalg"] += "\n"  # edited after hashing: the id is stale
+    append_records(run / "modules.jsonl", [module(0), bad, kernel(0)])
+    result = pack(run, tmp_path / "data")
+    assert result.added["modules"] == 1
+    assert len(result.invalid) == 2
+    assert "a kernel record in modules.jsonl" in result.invalid[1]
+
+
+def test_pack_is_reproducible(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    append_records(run / "modules.jsonl", [module(i) for i in range(4)])
+    pack(run, tmp_path / "a")
+    pack(run, tmp_path / "b")
+    assert (tmp_path / "a/modules-00000.jsonl.gz").read_bytes() == (
+        tmp_path / "b/modules-00000.jsonl.gz"
+    ).read_bytes()
+
+
+# --- load_dataset ------------------------------------------------------------------
+
+
+@pytest.fixture
+def home(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    recs = [
+        module(0, family="mlp"),
+        module(1, family="conv", targets={"nvidia_sm80.registers": 40.0}),
+        module(2, family="conv", levels=("torch",)),  # no linalg text
+        module(
+            3,
+            family="mlp",
+            targets={},
+            status="failed",
+            failures=[{"stage": "compile:cpu_x86_64_v3", "message": "boom"}],
+        ),
+    ]
+    append_records(run / "modules.jsonl", recs)
+    append_records(run / "kernels.jsonl", [kernel(0), kernel(1)])
+    pack(run, tmp_path / "data")
+    return tmp_path / "data"
+
+
+def test_load_dataset_bunch(home):
+    ds = load_dataset(data_home=home)
+    assert ds.target_names == ["cpu_x86_64_v3.instructions", "nvidia_sm80.registers"]
+    assert ds.target.shape == (2, 2)
+    np.testing.assert_array_equal(ds.target[0], [100.0, np.nan])
+    np.testing.assert_array_equal(ds.target[1], [np.nan, 40.0])
+    assert ds.data == [LINALG.format("linalg0"), LINALG.format("linalg1")]
+    assert list(ds.groups) == ["mlp", "conv"]
+    assert list(ds.ids) == [
+        module(0)["id"],
+        module(1, family="conv", targets={"nvidia_sm80.registers": 40.0})["id"],
+    ]
+    assert ds.frame is None
+    assert "2 modules" in ds.DESCR
+
+
+def test_load_dataset_levels_and_targets(home):
+    torch = load_dataset(level="torch", data_home=home)
+    assert len(torch.data) == 3  # the record without linalg has torch text
+    only = load_dataset(targets="nvidia_sm80", data_home=home)
+    assert only.target_names == ["nvidia_sm80.registers"]
+    X, y = load_dataset(
+        targets=["cpu_x86_64_v3.instructions"], data_home=home, return_X_y=True
+    )
+    assert len(X) == 2 and y.shape == (2, 1)
+    with pytest.raises(ValueError, match="unknown target 'amd'"):
+        load_dataset(targets=["amd"], data_home=home)
+    with pytest.raises(ValueError, match="level for kind='modules'"):
+        load_dataset(level="mhlo", data_home=home)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        load_dataset(kind="programs", data_home=home)
+
+
+def test_load_dataset_kernels(home):
+    ds = load_dataset("kernels", data_home=home)
+    assert ds.data == ["hal.executable @e0 {}", "hal.executable @e1 {}"]
+    np.testing.assert_array_equal(ds.target[:, 0], [32.0, 33.0])
+    with pytest.raises(ValueError, match="'dispatch'"):
+        load_dataset("kernels", level="linalg", data_home=home)
+
+
+def test_load_dataset_as_frame(home):
+    pd = pytest.importorskip("pandas")
+    ds = load_dataset(as_frame=True, data_home=home)
+    assert isinstance(ds.frame, pd.DataFrame)
+    assert list(ds.frame.columns) == ["id", "family", "text", *ds.target_names]
+    assert isinstance(ds.data, pd.Series) and list(ds.data) == ds.frame["text"].tolist()
+    assert ds.target.shape == (2, 2) and np.isnan(ds.target.iloc[0, 1])
+
+
+def test_descr_from_datasheet(home):
+    (home / "DATASET.md").write_text("# Datasheet\n")
+    assert load_dataset(data_home=home).DESCR == "# Datasheet\n"
+
+
+def test_load_run_folder_and_missing(tmp_path, home):
+    assert len(load_dataset(data_home=tmp_path / "run").data) == 2
+    with pytest.raises(FileNotFoundError, match="no modules dataset"):
+        load_dataset(data_home=tmp_path / "empty")
+    with pytest.raises(FileNotFoundError):
+        dataset_info(tmp_path / "empty")
+
+
+def test_dataset_info(home):
+    info = dataset_info(home)
+    m = info.counts["modules"]
+    assert m["records"] == 4
+    assert m["status"] == {"ok": 3, "failed": 1}
+    assert m["family"] == {"mlp": 2, "conv": 2}
+    assert m["level"] == {"linalg": 3, "torch": 4}
+    assert m["failures"] == {"compile:cpu_x86_64_v3": 1}
+    assert m["unique_ir"] == 4
+    assert info.targets["modules"]["cpu_x86_64_v3.instructions"] == {
+        "count": 2,
+        "min": 100.0,
+        "median": 101.0,
+        "max": 102.0,
+    }
+    assert info.counts["kernels"]["records"] == 2
+    assert info.shards["modules"] == ["modules-00000.jsonl.gz"]
+    text = info.to_text()
+    assert "modules: 4 records" in text and "compile:cpu_x86_64_v3 1" in text
+
+
+def test_no_network_and_no_pickle_in_loading(home, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_dataset must not use the network")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    assert len(load_dataset(data_home=home).data) == 2
+    assert os.path.isdir(home)
