@@ -55,18 +55,18 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
 
         writer = csv.writer(sys.stdout)
         writer.writerow(["file", *columns])
-        for name, row in zip(names, X):
+        for name, row in zip(names, X, strict=True):
             writer.writerow([name, *(f"{v:.6g}" for v in row)])
     elif args.format == "json":
         out = [
-            {"file": name, "features": {c: float(v) for c, v in zip(columns, row) if v}}
-            for name, row in zip(names, X)
+            {"file": name, "features": {c: float(v) for c, v in zip(columns, row, strict=True) if v}}
+            for name, row in zip(names, X, strict=True)
         ]
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        for name, row in zip(names, X):
-            nonzero = [(c, v) for c, v in zip(columns, row) if v]
+        for name, row in zip(names, X, strict=True):
+            nonzero = [(c, v) for c, v in zip(columns, row, strict=True) if v]
             print(f"{name}: {len(nonzero)} non-zero of {len(columns)} features")
             width = max((len(c) for c, _ in nonzero), default=0)
             shown = nonzero if args.all else nonzero[: args.top]
@@ -75,6 +75,73 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
             if len(shown) < len(nonzero):
                 print(f"  ... {len(nonzero) - len(shown)} more (--all shows them)")
     return 0
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from mlircost_classic.collect import collect, collect_files
+
+    timeouts = dict(args.timeout or [])
+    if args.input:
+        summary = collect_files(
+            args.input,
+            args.targets,
+            args.out,
+            level=args.level,
+            resume=args.resume,
+            n_jobs=args.jobs,
+            timeouts=timeouts or None,
+            progress=not args.quiet,
+        )
+    else:
+        if args.count is None:
+            raise UserError("give --count N (programs to sample) or --input FILE")
+        summary = collect(
+            args.families or None,
+            args.count,
+            args.seed,
+            args.targets,
+            args.out,
+            resume=args.resume,
+            n_jobs=args.jobs,
+            timeouts=timeouts or None,
+            progress=not args.quiet,
+        )
+    print(summary.to_text())
+    return 0
+
+
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    from mlircost_classic import datasets
+
+    if args.action == "info":
+        print(datasets.dataset_info(args.data_home).to_text())
+        return 0
+    if args.action == "pack":
+        result = datasets.pack(args.run_dir, args.data_home)
+        added = ", ".join(f"{n} {kind}" for kind, n in result.added.items()) or "nothing"
+        print(f"added {added} in {len(result.new_shards)} new shard(s)")
+        for shard in result.new_shards:
+            print(f"  {shard}")
+        for problem in [*result.invalid, *result.problems]:
+            print(f"  skipped: {problem}")
+        return 0
+    from mlircost_classic.collect import verify
+
+    report = verify(args.data_home, sample=args.sample, seed=args.seed)
+    print(report.to_text())
+    return 0 if report.passed else 1
+
+
+def _timeout(text: str) -> tuple[str, float]:
+    stage, sep, seconds = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return stage, float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected STAGE=SECONDS (e.g. compile=300), got {text!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +174,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=25, help="rows per file in the table")
     p.add_argument("--all", action="store_true", help="show every non-zero feature")
     p.set_defaults(func=_cmd_featurize)
+
+    p = sub.add_parser(
+        "collect",
+        help="lower, compile and measure programs with real tools (extra [collect])",
+        description="Sample programs from the model families (or read your own MLIR "
+        "with --input), lower them with torch-mlir, compile them with IREE and "
+        "measure them with valgrind, iree-benchmark-module and ptxas. Records are "
+        "appended to OUT/modules.jsonl and OUT/kernels.jsonl as they finish.",
+    )
+    p.add_argument("--families", nargs="+", metavar="FAMILY", help="default: all")
+    p.add_argument("--count", type=int, help="programs to sample")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input", nargs="+", metavar="FILE", help="label these MLIR files")
+    p.add_argument(
+        "--level",
+        choices=["torch", "linalg", "stablehlo", "tosa"],
+        help="level of the --input files (default: detected from their dialects)",
+    )
+    p.add_argument(
+        "--targets",
+        nargs="+",
+        metavar="HARDWARE",
+        default=["cpu_x86_64_v3", "nvidia_sm80", "nvidia_sm90", "amd_gfx942"],
+        help="hardware to measure (default: the deterministic ones: cpu_x86_64_v3 "
+        "nvidia_sm80 nvidia_sm90 amd_gfx942; add cpu_host for latency)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--resume", action="store_true", help="skip programs already in OUT")
+    p.add_argument("--jobs", type=int, default=1, help="parallel compiles")
+    p.add_argument(
+        "--timeout",
+        type=_timeout,
+        action="append",
+        metavar="STAGE=SECONDS",
+        help="per-stage timeout, repeatable (lower, compile, inspect, callgrind, "
+        "benchmark, ptxas)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser("dataset", help="inspect, verify or grow the dataset")
+    dsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    d = dsub.add_parser("info", help="summary of the bundled dataset")
+    d.add_argument("--data-home", help="a dataset folder or a collection run folder")
+    d = dsub.add_parser(
+        "verify",
+        help="re-collect K records and compare (deterministic targets must match)",
+    )
+    d.add_argument("--sample", type=int, default=3, metavar="K")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--data-home", help="a dataset folder or a collection run folder")
+    d = dsub.add_parser("pack", help="add a collection run's new records as shards")
+    d.add_argument("run_dir", metavar="RUN_DIR")
+    d.add_argument("--data-home", help="where the shards go (default: the package's)")
+    p.set_defaults(func=_cmd_dataset)
     return parser
 
 
