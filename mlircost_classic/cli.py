@@ -30,6 +30,22 @@ def _read_inputs(paths: Sequence[str]) -> tuple[list[str], list[str]]:
     return names, texts
 
 
+# The union's parts, in the order a reader wants them: costs first.
+_GROUP_ORDER = ("shapes", "opcodes", "ngrams")
+
+
+def _groups(named: list[tuple[str, float]]) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Split ``part__feature`` names of a feature union into per-part lists."""
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for column, value in named:
+        part, sep, feature = column.partition("__")
+        if not sep:
+            part, feature = "", column
+        groups.setdefault(part, []).append((feature, value))
+    rank = {part: i for i, part in enumerate(_GROUP_ORDER)}
+    return sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
+
+
 def _cmd_featurize(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -68,12 +84,15 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
         for name, row in zip(names, X, strict=True):
             nonzero = [(c, v) for c, v in zip(columns, row, strict=True) if v]
             print(f"{name}: {len(nonzero)} non-zero of {len(columns)} features")
-            width = max((len(c) for c, _ in nonzero), default=0)
-            shown = nonzero if args.all else nonzero[: args.top]
-            for c, v in shown:
-                print(f"  {c:<{width}}  {v:>14.6g}")
-            if len(shown) < len(nonzero):
-                print(f"  ... {len(nonzero) - len(shown)} more (--all shows them)")
+            for group, rows in _groups(nonzero):
+                if group:
+                    print(f"  [{group}]")
+                shown = rows if args.all else rows[: args.top]
+                width = max(len(c) for c, _ in shown)
+                for c, v in shown:
+                    print(f"    {c:<{width}}  {v:>14.6g}")
+                if len(shown) < len(rows):
+                    print(f"    ... {len(rows) - len(shown)} more (--all shows them)")
     return 0
 
 
