@@ -175,6 +175,8 @@ def test_nvidia_occupancy(arch, regs, smem, threads, expected):
         (141, 24, 0, 256, 3 / 8),  # 512 // 144 = 3 waves
         (17, 18, 2304, 64, 7 / 8),  # 28 groups * 1 wave / 4 SIMDs
         (36, 23, 50176, 256, 1 / 8),  # one group of 4 waves over 4 SIMDs
+        (36, 23, 50176, 64, 1 / 8),  # one single-wave group still fills a SIMD
+        (36, 23, 70000, 64, 0.0),  # more LDS than a CU has: cannot launch
     ],
 )
 def test_amd_occupancy(vgprs, sgprs, lds, threads, expected):

@@ -138,7 +138,7 @@ def amd_occupancy(
     Waves per SIMD are the minimum of ``max_waves_per_simd``,
     ``floor(vgprs_per_simd / round_up(vgprs, vgpr_granule))``,
     ``floor(sgprs_per_simd / round_up(sgprs, sgpr_granule))`` and, when the
-    kernel uses LDS, ``floor(floor(lds_per_cu / lds) * ceil(threads /
+    kernel uses LDS, ``ceil(floor(lds_per_cu / lds) * ceil(threads /
     wave_size) / simds_per_cu)``; occupancy is that over ``max_waves_per_simd``.
 
     Parameters
@@ -166,7 +166,9 @@ def amd_occupancy(
     if lds_bytes > 0:
         groups = lim.lds_per_cu // lds_bytes
         wg_waves = -(-threads_per_block // lim.wave_size)
-        waves.append(groups * wg_waves // lim.simds_per_cu)
+        # A resident workgroup puts its waves on the CU's SIMDs; even one wave
+        # occupies a SIMD, so round up rather than down.
+        waves.append(-(-(groups * wg_waves) // lim.simds_per_cu))
     return min(waves) / lim.max_waves_per_simd
 
 
