@@ -6,6 +6,7 @@ transformers in :mod:`mlircost_classic.featurize`, the dataset in
 :mod:`mlircost_classic.collect`. The names most users need are re-exported here.
 """
 
+from .datasets import dataset_info, load_dataset
 from .featurize import (
     MLIRFeaturizer,
     OpcodeCounter,
@@ -24,6 +25,8 @@ __all__ = [
     "OpcodeCounter",
     "ShapeFeatures",
     "__version__",
+    "dataset_info",
+    "load_dataset",
     "load_catalog",
     "parse",
 ]

@@ -65,13 +65,24 @@ def op_ngrams(
     """
     lo, hi = ngram_range
     grams = []
+    extend = grams.extend
     for _, group in groupby(module.ops, key=_function_of):
-        tokens = [_op_token(op, type_classes) for op in group]
+        if type_classes:
+            tokens = [_op_token(op, True) for op in group]
+        else:
+            tokens = [op.name for op in group]
         for n in range(lo, hi + 1):
-            grams.extend(
-                "ngram " + " ".join(tokens[i : i + n])
-                for i in range(len(tokens) - n + 1)
-            )
+            if n == 1:
+                extend(["ngram " + t for t in tokens])
+            elif n == 2:
+                extend(
+                    [f"ngram {a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+                )
+            else:
+                extend(
+                    "ngram " + " ".join(tokens[i : i + n])
+                    for i in range(len(tokens) - n + 1)
+                )
     return grams
 
 

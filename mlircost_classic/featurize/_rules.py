@@ -47,6 +47,8 @@ class OpContext:
     body_work: float = 0.0
     resolve: Callable[[str], int | list[int] | None] = field(default=lambda name: None)
     aliases: Mapping[str, str] = field(default_factory=dict)
+    # indexing_maps text -> parsed maps, for the module these aliases belong to
+    maps_cache: dict = field(default_factory=dict, repr=False)
 
 
 _INT_RE = re.compile(r"-?\d+")
@@ -240,7 +242,15 @@ def _maps(op: Op, ctx: OpContext) -> list[tuple[list[str], list[str]]] | None:
     raw = _attr(op, ("indexing_maps",))
     if raw is None:
         return None
-    raw = re.sub(r"#[\w.$-]+", lambda m: ctx.aliases.get(m.group(0), m.group(0)), raw)
+    cache = ctx.maps_cache
+    if raw in cache:
+        return cache[raw]
+    maps = cache[raw] = _parse_maps(raw, ctx.aliases)
+    return maps
+
+
+def _parse_maps(raw: str, aliases: Mapping[str, str]):
+    raw = re.sub(r"#[\w.$-]+", lambda m: aliases.get(m.group(0), m.group(0)), raw)
     maps = []
     for m in _MAP_RE.finditer(raw):
         dims = [d.strip() for d in m.group(1).split(",") if d.strip()]

@@ -15,7 +15,10 @@ carry structure (a newline with the head of the next line, comments, strings,
 SSA names, ``%results =``, block labels, symbols, brackets, ``:`` and ``->``
 with the simple types after them); a small state machine over a stack of open
 brackets does the rest, so the work is linear in the text and nothing
-recurses. An op starts at a statement start:
+recurses. Most machine-printed lines (an op with its operands, attribute
+dictionary, typed ``ins``/``outs`` groups and trailing types; a ``} -> T``
+region end; a block label) are read by one match of a first branch that
+takes the whole line; lines it does not recognise go through the tokens. An op starts at a statement start:
 
 * ``%r = name`` / ``%a, %b = name`` / ``%r:2 = name`` (name bare or quoted);
 * a dotted word (``func.return``, ``memref.store``) that begins a line, or
@@ -38,7 +41,7 @@ from __future__ import annotations
 import os
 import re
 
-from ._ir import MLIRSyntaxError, Op, ParsedModule, ShapedType
+from ._ir import MLIRSyntaxError, Op, ParsedModule
 from ._types import parse_type, signature_types, split_signature, type_list
 
 __all__ = ["parse", "read_source"]
@@ -115,8 +118,96 @@ _BRANCHES = [
     (">()", _CLOSE),
     (":(:?" + _TYPE_WORDS + ")", _COLON),
 ]
-_MASTER = re.compile("|".join(branch for branch, _ in _BRANCHES))
-_KIND = (None, *(kind for _, kind in _BRANCHES))
+
+# The fast path: a whole line read with one match of the master expression.
+# Three shapes: an op ('%r = name operands {attrs} ins(%a : T) -> T : types',
+# maybe ending in a '{' left to the general scan), a region end ('} -> T') and
+# a block label ('^bb0(%a: f32):'). Each part stands for exactly the tokens the
+# general scan would find there: SSA names that are not results, balanced
+# brackets with nothing inside that changes state, one '->' and one trailing
+# ':'. Anything else (strings outside attribute dictionaries, symbols,
+# comments, '=>' and '>=', glued ops) makes the shapes fail, and the general
+# branches read the line token by token.
+_FAST_SSA = r"(?>%" + _ID + r"(?:#\d+)?)(?!(?::\d+)?[ \t]*=)"
+_BINDS = r"(?!\s*(?:in\b|=(?![=>])))"
+
+
+def _nested(items: str, depth: int) -> str:
+    """``items`` or balanced ``<>``/``()``/``[]`` groups of them, ``depth`` deep."""
+    if not depth:
+        return items
+    sub = _nested(items, depth - 1)
+    return items + rf"|<(?:{sub})*+>(?!=)|\((?:{sub})*+\)|\[(?:{sub})*+\]"
+
+
+# inside brackets of types: no SSA name, no '='
+_IN_TYPE = _nested(r'[^<>(){}\[\]"%@^\n=/\-]++|->?', 3)
+_TYPE_GROUP = rf"<(?:{_IN_TYPE})*+>(?!=)|\((?:{_IN_TYPE})*+\)|\[(?:{_IN_TYPE})*+\]"
+# inside operand brackets: SSA names, no ':'
+_IN_OPERANDS = r'[^<>(){}\[\]"%@^\n/\-:]++|->?|' + _FAST_SSA
+_IN_OPERANDS += (
+    rf"|<(?:{_IN_TYPE})*+>(?!=)|\[(?:{_IN_OPERANDS})*+\]|\((?:{_IN_OPERANDS})*+\)"
+)
+# an operand group with types, 'ins(%a, %b : T, U)'
+_TYPED_GROUP = (
+    r"(?:(?<=[^\w$.\-^]ins)|(?<=[^\w$.\-^]outs)|(?<=[^\w$.\-^]inits))\([ \t]*"
+    + _FAST_SSA
+    + r"(?:[ \t]*,[ \t]*"
+    + _FAST_SSA
+    + rf")*+[ \t]*:(?:{_IN_TYPE})*+\)"
+    + _BINDS
+)
+# an attribute dictionary on one line (what _brace_kind reads as one)
+_IN_DICT = _nested(
+    r'[^<>(){}\[\]"%@^\n=/\-]++|->?|=(?![=>])|"[^"\\\n%]*"|%(?![\w$.\-])|' + _FAST_SSA,
+    2,
+)
+_DICT = r"\{(?=[ \t]*+(?:\}|[A-Za-z_][\w$.]*+[ \t]*+[=,}]))(?:" + _IN_DICT + r")*+\}"
+_OP_BODY = (
+    r'(?:[^<>(){}\[\]"%@^\n/\-:]++|-(?!>)|'
+    + _FAST_SSA
+    + "|"
+    + _TYPED_GROUP
+    + rf"|\((?:{_IN_OPERANDS})*+\){_BINDS}"
+    + rf"|\[(?:{_IN_OPERANDS})*+\]|<(?:{_IN_TYPE})*+>(?!=)|{_DICT})*+"
+)
+_ARROW_TYPES = r'(?:[^<>(){}\[\]"%@^\n=/\-:]++|-(?!>)|' + _TYPE_GROUP + ")*+"
+# After the trailing ':', a bare dotted word or 'return' after a blank would be
+# an op glued to this one ('... : f32 func.return').
+_COLON_TYPES = (
+    r'(?:[^<>(){}\[\]"%@^\n=/\-: \t]++|->?|[ \t]++(?![A-Za-z_][\w$]*\.'
+    r"|return(?![\w$.]))|" + _TYPE_GROUP + ")*+"
+)
+_OP_LINE = (
+    "("
+    + _RESULT_LIST
+    + r")?[ \t]*+([A-Za-z_][\w$.]*+)"
+    + "("
+    + _OP_BODY
+    + ")"
+    + "(?:(->)"
+    + _ARROW_TYPES
+    + ")?"
+    + "(?:(:)"
+    + _COLON_TYPES
+    + r")?(?=[ \t]*+(?:\{[ \t]*+)?(?:\n|\Z))"
+)
+_CLOSE_LINE = r"\}(?:[ \t]*+(->)" + _ARROW_TYPES + r")?[ \t]*+(?=\n|\Z)"
+_IN_LABEL = _nested(r'[^<>(){}\[\]"@^%\n=/\-]++|->?|(?>%[\w$.\-]*)', 3)
+_LABEL_LINE = r"\^" + _ID + rf"(?:\((?:{_IN_LABEL})*+\))?(?:[ \t]*:)?[ \t]*+(?=\n|\Z)"
+_FAST_BRANCH = rf"\n\s*+(?:({_OP_LINE})|({_CLOSE_LINE})|({_LABEL_LINE}))"
+_OP, _ENDLINE, _LABEL = 15, 16, 17
+# group numbers inside _FAST_BRANCH
+_F_RES, _F_NAME, _F_BODY, _F_ARROW, _F_COLON = 2, 3, 4, 5, 6
+_ENDLINE_GROUP, _F_CLOSE_ARROW, _LABEL_GROUP = 7, 8, 9
+_MASTER = re.compile("|".join([_FAST_BRANCH] + [b for b, _ in _BRANCHES]))
+_KIND = (None, _OP, None, None, None, None, None, _ENDLINE, None, _LABEL)
+_KIND += tuple(kind for _, kind in _BRANCHES)
+assert len(_KIND) == _MASTER.groups + 1
+_NL_TOKEN = re.compile("\n(" + _LINE_HEAD + ")")
+_SSA_NAME = re.compile("%" + _ID + r"(?:#\d+)?")
+_TYPED_GROUP_RE = re.compile(_TYPED_GROUP)
+_DICT_RE = re.compile(_DICT)
 _LEADING = re.compile("(" + _LINE_HEAD + ")")
 # An op name right after a complete type on the same line ('... : f32 return').
 _GLUED_OP = re.compile(r"[ \t]+([A-Za-z_][\w$]*\.[\w$.]*|return)(?![\w$.])")
@@ -312,6 +403,28 @@ def _add_entry(text: str, start: int, eq: int, end: int, into: dict) -> None:
         into.setdefault(key, value)
 
 
+# Caches shared by all readers, for what does not depend on a module's type
+# aliases; cleared when they grow past _CACHE_CAP entries.
+_CACHE_CAP = 1 << 15
+_NAMES: dict = {}  # (name as written, generic, default dialect) -> full, dialect
+_SHARED_SIGNATURES: dict = {}  # see _Reader._types
+_SHARED_TYPE_LISTS: dict = {}  # type list text -> tuple of ShapedType
+
+
+def _full_name(name: str, generic: bool, dd) -> tuple[str, str]:
+    if generic or "." in name:
+        full = name
+    elif dd:
+        full = f"{dd}.{name}"
+    else:
+        full = _BARE_OPS.get(name, "builtin." + name)
+    dialect = full.split(".", 1)[0] if "." in full else "builtin"
+    if len(_NAMES) >= _CACHE_CAP:
+        _NAMES.clear()
+    _NAMES[name, generic, dd] = full, dialect
+    return full, dialect
+
+
 class _Reader:
     def __init__(self, text: str):
         self.text = text
@@ -319,49 +432,40 @@ class _Reader:
         self.type_aliases: dict[str, str] = {}
         self.attribute_aliases: dict[str, str] = {}
         self.num_blocks = 0
+        # Per module, a type text is resolved against the aliases known when it
+        # is first seen; the shared caches serve modules without type aliases.
         self._signatures: dict = {}
+        self._type_lists: dict = _SHARED_TYPE_LISTS
 
     # -- ops ------------------------------------------------------------------
 
     def start(self, start, results, name, generic, name_end, line, depth, fn, dd):
-        if generic:
-            full = name
-        elif "." in name:
-            full = name
-        elif dd:
-            full = f"{dd}.{name}"
-        else:
-            full = _BARE_OPS.get(name, "builtin." + name)
-        dialect = full.split(".", 1)[0] if "." in full else "builtin"
-        op = Op(
-            name=full,
-            dialect=dialect,
-            results=results,
-            depth=depth,
-            function=fn,
-            line=line,
-            generic=generic,
-        )
+        full, dialect = _NAMES.get((name, generic, dd)) or _full_name(name, generic, dd)
+        op = Op(full, dialect, results, (), (), (), {}, "", depth, fn, 0, line, generic)
         self.ops.append(op)
         return _Builder(op, start, name_end)
 
     def finish(self, b: _Builder, end: int) -> None:
         text = self.text
-        end = _trim_end(text, b.seg_start, end)
+        start = b.seg_start
+        end = _trim_end(text, start, end)
         if b.alias is not None:
-            value = _cap(text[b.seg_start : end].strip())
+            value = _cap(text[start:end].strip())
             if b.alias.startswith("!"):
                 self.type_aliases[b.alias] = value
+                self._type_lists = {}
             else:
                 self.attribute_aliases[b.alias] = value
             return
         op = b.op
         segs = b.segs
-        start = b.seg_start
-        segs.append((start, max(end, start)))
-        if len(segs) == 1:
+        if end < start:
+            end = start
+        if not segs:
             op.text = text[start : min(end, start + _TEXT_CAP)]
+            first_end = end
         else:
+            segs.append((start, end))
             pieces = []
             room = _TEXT_CAP
             for a, z in segs:
@@ -372,14 +476,17 @@ class _Reader:
                 room -= len(piece) + 1
             op.text = "…".join(pieces)[:_TEXT_CAP]
             op.num_regions = len(segs) - 1
-        op.operands = tuple(b.operands)
-        self._types(b, segs)
+            first_end = segs[0][1]
+        if b.operands:
+            op.operands = tuple(b.operands)
+        if b.colon >= 0 or b.arrow >= 0 or b.sig is not None or b.ptypes:
+            self._types(b, segs or ((start, end),))
         if b.dicts:
             attrs = op.attributes
             for a, z in b.dicts:
                 _parse_attr_dict(text, a, z, attrs)
         if not op.generic and ("constant" in op.name or "cmp" in op.name):
-            self._inline_attributes(b, segs[0][1])
+            self._inline_attributes(b, first_end)
 
     def _inline_attributes(self, b: _Builder, first_end: int) -> None:
         op = b.op
@@ -405,10 +512,20 @@ class _Reader:
     def _type(self, t: str):
         return parse_type(self._resolve(t))
 
+    def _type_list(self, s: str) -> tuple:
+        """The types at the start of ``s``, parsed (cached)."""
+        cache = self._type_lists
+        parsed = cache.get(s)
+        if parsed is None:
+            if len(cache) >= _CACHE_CAP:
+                cache.clear()
+            T = self._type
+            parsed = cache[s] = tuple(T(t) for t in type_list(s))
+        return parsed
+
     def _types(self, b: _Builder, segs) -> None:
         op = b.op
         text = self.text
-        T = self._type
         operand_types: tuple = ()
         result_types: tuple = ()
         if b.colon >= 0:
@@ -418,11 +535,19 @@ class _Reader:
             key = (text[b.colon + 1 : z], op.name, len(op.results), len(op.operands))
             cached = self._signatures.get(key)
             if cached is None:
-                cached = self._signature(op, key[0].strip())
-                cached = (
-                    tuple(T(t) for t in cached[0]),
-                    tuple(T(t) for t in cached[1]),
-                )
+                shared = not self.type_aliases
+                cached = _SHARED_SIGNATURES.get(key) if shared else None
+                if cached is None:
+                    T = self._type
+                    cached = self._signature(op, key[0].strip())
+                    cached = (
+                        tuple(T(t) for t in cached[0]),
+                        tuple(T(t) for t in cached[1]),
+                    )
+                    if shared:
+                        if len(_SHARED_SIGNATURES) >= _CACHE_CAP:
+                            _SHARED_SIGNATURES.clear()
+                        _SHARED_SIGNATURES[key] = cached
                 self._signatures[key] = cached
             op.operand_types, op.result_types = cached
             if cached[0] or not (b.sig is not None or b.ptypes):
@@ -432,18 +557,21 @@ class _Reader:
             for a, z in segs:
                 if a <= b.arrow < z:
                     break
-            result_types = type_list(text[b.arrow + 2 : z])
-        if not operand_types:
-            if b.sig is not None:
-                operand_types = signature_types(text[b.sig[0] : b.sig[1]])
-            elif b.ptypes:
-                operand_types = tuple(
-                    t for a, z in b.ptypes for t in type_list(text[a:z])
-                )
-        op.operand_types = tuple(T(t) for t in operand_types)
-        op.result_types = tuple(
-            t if isinstance(t, ShapedType) else T(t) for t in result_types
-        )
+            result_types = self._type_list(text[b.arrow + 2 : z])
+        if b.sig is not None:
+            T = self._type
+            operand_types = tuple(
+                T(t) for t in signature_types(text[b.sig[0] : b.sig[1]])
+            )
+        elif b.ptypes:
+            TL = self._type_list
+            if len(b.ptypes) == 1:
+                a, z = b.ptypes[0]
+                operand_types = TL(text[a:z])
+            else:
+                operand_types = tuple(t for a, z in b.ptypes for t in TL(text[a:z]))
+        op.operand_types = operand_types
+        op.result_types = result_types
 
     def _signature(self, op: Op, types: str) -> tuple[tuple, tuple]:
         """Operand and result type texts from the text after the trailing ``:``."""
@@ -545,7 +673,96 @@ class _Reader:
         k = _NL
         while True:
             pos = m.end()
-            if k == _SSA:
+            if k == _OP:
+                st = m.start(1)
+                res = m.group(_F_RES)
+                name = m.group(_F_NAME)
+                name_end = m.end(_F_NAME)
+                body_end = m.end(_F_BODY)
+                if (
+                    top == "R"
+                    and (
+                        res is not None
+                        or "." in name
+                        or cur is None
+                        or name in _BARE_OPS
+                        or (
+                            rdd[-1] is not None
+                            and rdd[-1] != "func"
+                            and name not in _CONTINUATION
+                            and text[name_end : name_end + 1] not in "({<[="
+                        )
+                    )
+                    and (
+                        # a module's '{' is always its region
+                        text.find("{", name_end, body_end) < 0
+                        or not name.endswith("module")
+                    )
+                ):
+                    line += text.count("\n", m.start(), st)
+                    line_start = st
+                    begin(
+                        st, () if res is None else _results(res), name, False, name_end
+                    )
+                    if name_end < body_end:
+                        b = cur
+                        b.operands = _SSA_NAME.findall(text, name_end, body_end)
+                        if text.find(":", name_end, body_end) >= 0:
+                            for g in _TYPED_GROUP_RE.finditer(text, name_end, body_end):
+                                b.ptypes.append(
+                                    (text.index(":", g.start()) + 1, g.end() - 1)
+                                )
+                        if text.find("{", name_end, body_end) >= 0:
+                            for g in _DICT_RE.finditer(text, name_end, body_end):
+                                b.dicts.append((g.start() + 1, g.end() - 1))
+                    cur.arrow = m.start(_F_ARROW)
+                    cur.colon = m.start(_F_COLON)
+                else:
+                    m = _NL_TOKEN.match(text, m.start())
+                    k = _NL
+                    continue
+            elif k == _ENDLINE:
+                arrow = m.start(_F_CLOSE_ARROW)
+                if (
+                    top == "R"
+                    and len(kinds) > 1
+                    and (arrow < 0 or owners[-1] is None or owners[-1].colon < 0)
+                ):
+                    st = m.start(_ENDLINE_GROUP)
+                    line += text.count("\n", m.start(), st)
+                    line_start = st
+                    if cur is not None:
+                        finish(cur, st)
+                    cur = owners.pop()
+                    if cur is not None:
+                        cur.seg_start = st
+                    rfunc.pop()
+                    rdd.pop()
+                    rblk.pop()
+                    kinds.pop()
+                    opens.pop()
+                    top = kinds[-1]
+                    if arrow >= 0 and cur is not None and top == "R":
+                        cur.arrow = arrow
+                else:
+                    m = _NL_TOKEN.match(text, m.start())
+                    k = _NL
+                    continue
+            elif k == _LABEL:
+                if top == "R":
+                    st = m.start(_LABEL_GROUP)
+                    line += text.count("\n", m.start(), st)
+                    line_start = st
+                    if cur is not None:
+                        finish(cur, st)
+                        cur = None
+                    self.num_blocks += 1
+                    rblk[-1] = True
+                else:
+                    m = _NL_TOKEN.match(text, m.start())
+                    k = _NL
+                    continue
+            elif k == _SSA:
                 if cur is not None:
                     tok = m.group()
                     if "," in tok:
