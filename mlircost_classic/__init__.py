@@ -15,10 +15,14 @@ from .featurize import (
     load_catalog,
 )
 from .mlir import MLIRSyntaxError, parse
+from .models import CostModel, RooflineBaseline, evaluate
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CostModel",
+    "RooflineBaseline",
+    "evaluate",
     "MLIRFeaturizer",
     "MLIRSyntaxError",
     "OpNgramTfidf",

@@ -1,0 +1,217 @@
+"""What every per-target cost model shares: targets, featurizing once, NaN rows.
+
+:class:`PerTargetRegressor` is the template of :class:`CostModel` and
+:class:`RooflineBaseline`: it checks the targets, fits the featurizer once on
+all documents, then fits one regressor per target column on the rows where that
+target is measured. Subclasses say which featurizer, which regressor per target
+and which targets go on the log scale.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy import sparse
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.utils import check_random_state, get_tags
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["PerTargetRegressor", "check_targets", "log_wrapped"]
+
+
+def check_targets(y, target_names=None) -> tuple[np.ndarray, list[str], int]:
+    """Targets as a 2-D float array with their names and the input's ``ndim``.
+
+    A DataFrame or named Series gives the names when ``target_names`` is None;
+    otherwise they are ``target0``, ``target1`` ... NaN marks a missing value;
+    infinities are refused.
+    """
+    if target_names is None:
+        if hasattr(y, "columns"):
+            target_names = [str(c) for c in y.columns]
+        elif getattr(y, "name", None) is not None:
+            target_names = [str(y.name)]
+    Y = np.asarray(y, dtype=float)
+    ndim = Y.ndim
+    if ndim == 1:
+        Y = Y[:, None]
+    elif ndim != 2:
+        raise ValueError(f"y must be 1-D or 2-D, got an array of shape {Y.shape}")
+    if np.isinf(Y).any():
+        raise ValueError("y holds infinite values; mark a missing target with NaN")
+    if target_names is None:
+        target_names = [f"target{j}" for j in range(Y.shape[1])]
+    target_names = [str(name) for name in target_names]
+    if len(target_names) != Y.shape[1]:
+        raise ValueError(
+            f"{len(target_names)} target names for {Y.shape[1]} target columns"
+        )
+    if len(set(target_names)) != len(target_names):
+        raise ValueError(f"target names are not unique: {target_names}")
+    return Y, target_names, ndim
+
+
+def log_wrapped(regressor) -> TransformedTargetRegressor:
+    """``regressor`` fitted on ``log1p(y)``, predicting ``expm1`` of its output."""
+    return TransformedTargetRegressor(
+        regressor=regressor, func=np.log1p, inverse_func=np.expm1, check_inverse=False
+    )
+
+
+class PerTargetRegressor(RegressorMixin, BaseEstimator):
+    """Base of the per-target cost models (template method).
+
+    Subclasses implement ``_make_featurizer()`` (a fresh, unfitted transformer),
+    ``_log_flags(Y)`` (one bool per target column) and
+    ``_make_estimator(log, seed)`` (a fresh regressor for one target), and may
+    override ``_fit_target`` to change how one target is fitted (the default fits
+    on all its rows). ``_make_estimator`` runs after the featurizer is fitted, so
+    it may read ``featurizer_``. Parameters ``n_jobs`` and ``random_state`` are
+    used when the subclass has them; ``_parameter_constraints`` validates the
+    parameters at fit.
+
+    Fitted attributes: ``featurizer_``, ``target_names_``, ``log_targets_``,
+    ``estimators_`` (one per target, None for a target without a measured row)
+    and ``n_features_``; what ``_fit_target`` returns besides the estimator is kept
+    per target in ``_target_states`` for the subclass.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.target_tags.two_d_labels = True
+        return tags
+
+    # -- hooks ------------------------------------------------------------------
+    def _make_featurizer(self):
+        raise NotImplementedError
+
+    def _log_flags(self, Y: np.ndarray) -> list[bool]:
+        raise NotImplementedError
+
+    def _make_estimator(self, log: bool, seed: int | None):
+        raise NotImplementedError
+
+    def _fit_target(self, estimator, F, y, rng):
+        """Fit ``estimator`` on one target's rows; returns (fitted, extra state)."""
+        return estimator.fit(F, y), None
+
+    # -- template ---------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, target_names=None):
+        """Featurize the documents once and fit one regressor per target.
+
+        Parameters
+        ----------
+        X : iterable of str or ParsedModule
+            MLIR documents.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Measured costs; NaN where a document lacks a target. Each target is
+            fitted on its own measured rows.
+        target_names : list of str, optional
+            One name per target column (default: the DataFrame's columns, else
+            ``target0``, ``target1``, ...).
+
+        Returns
+        -------
+        self
+        """
+        Y, names, ndim = check_targets(y, target_names)
+        self.featurizer_ = self._make_featurizer()
+        F = self.featurizer_.fit_transform(X)
+        if F.shape[0] != Y.shape[0]:
+            raise ValueError(
+                f"X has {F.shape[0]} documents but y has {Y.shape[0]} rows"
+            )
+        self.target_names_ = names
+        self._y_ndim = ndim
+        self.n_features_ = F.shape[1]
+        self.log_targets_ = [bool(flag) for flag in self._log_flags(Y)]
+        random_state = getattr(self, "random_state", None)
+        rng = check_random_state(random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=Y.shape[1])
+        inputs = _Inputs(F)
+        tasks = []
+        for j, name in enumerate(names):
+            rows = ~np.isnan(Y[:, j])
+            if not rows.any():
+                warnings.warn(
+                    f"target {name!r} has no measured row; its predictions are NaN",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                continue
+            seed = int(seeds[j]) if random_state is not None else None
+            tasks.append((j, self._make_estimator(self.log_targets_[j], seed), rows))
+        # A generator, so that joblib slices the rows of one target at a time.
+        fitted = Parallel(n_jobs=getattr(self, "n_jobs", None))(
+            delayed(self._fit_target)(
+                est,
+                inputs.for_estimator(est)[rows],
+                Y[rows, j],
+                np.random.RandomState(seeds[j]),
+            )
+            for j, est, rows in tasks
+        )
+        self.estimators_ = [None] * len(names)
+        self._target_states = [None] * len(names)
+        for (j, *_), (estimator, state) in zip(tasks, fitted, strict=True):
+            self.estimators_[j] = estimator
+            self._target_states[j] = state
+        return self
+
+    def _predict_features(self, F) -> np.ndarray:
+        out = np.full((F.shape[0], len(self.target_names_)), np.nan)
+        inputs = _Inputs(F)
+        for j, estimator in enumerate(self.estimators_):
+            if estimator is not None:
+                out[:, j] = estimator.predict(inputs.for_estimator(estimator))
+        return out
+
+    def _shaped(self, out: np.ndarray) -> np.ndarray:
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    def predict(self, X) -> np.ndarray:
+        """Predict every target.
+
+        Parameters
+        ----------
+        X : iterable of str or ParsedModule
+            MLIR documents.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_targets), or (n_samples,) when fitted on 1-D y
+            Columns in the order of ``target_names_``; NaN for a target that had
+            no measured row in fit.
+        """
+        check_is_fitted(self, "estimators_")
+        return self._shaped(self._predict_features(self.featurizer_.transform(X)))
+
+
+def _accepts_sparse(estimator) -> bool:
+    try:
+        return get_tags(estimator).input_tags.sparse
+    except Exception:  # noqa: BLE001 - a third-party estimator without tags
+        return False
+
+
+class _Inputs:
+    """The feature matrix, densified once for the estimators that need it."""
+
+    def __init__(self, F):
+        self.F = F
+        self._dense = None
+
+    def for_estimator(self, estimator):
+        if sparse.issparse(self.F) and not _accepts_sparse(estimator):
+            if self._dense is None:
+                self._dense = self.F.toarray()
+            return self._dense
+        return self.F

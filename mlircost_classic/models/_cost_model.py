@@ -1,0 +1,348 @@
+"""The cost model: MLIR text -> one regressor per hardware target."""
+
+from __future__ import annotations
+
+import math
+import os
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import stats
+from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from xgboost import XGBRegressor
+
+from ..featurize import MLIRFeaturizer
+from . import _serialize
+from ._base import PerTargetRegressor, _Inputs, log_wrapped
+
+__all__ = ["CostModel", "default_estimator"]
+
+# Families of estimators whose fit depends on the scale of the features; tree
+# ensembles (xgboost, sklearn.ensemble) do not care.
+_SCALE_SENSITIVE = (
+    "sklearn.linear_model",
+    "sklearn.svm",
+    "sklearn.neighbors",
+    "sklearn.kernel_ridge",
+    "sklearn.gaussian_process",
+    "sklearn.neural_network",
+)
+
+#: Skewness above which a non-negative target is fitted on the log scale when
+#: ``log_target="auto"``.
+SKEW_THRESHOLD = 1.0
+
+
+def default_estimator() -> XGBRegressor:
+    """The regressor :class:`CostModel` fits per target when given none.
+
+    Shallow trees, a small learning rate and row / column subsampling: the
+    dataset has tens to thousands of modules, and most features are sparse
+    counts. One thread per booster; :class:`CostModel` fits targets in
+    parallel instead (``n_jobs``).
+    """
+    return XGBRegressor(
+        n_estimators=300,
+        learning_rate=0.05,
+        max_depth=4,
+        min_child_weight=1.0,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        tree_method="hist",
+        n_jobs=1,
+    )
+
+
+def _scale_sensitive(estimator) -> bool:
+    return type(estimator).__module__.startswith(_SCALE_SENSITIVE)
+
+
+def _conformal_quantile(scores: np.ndarray, confidence: float) -> float:
+    """The ``ceil((n + 1) * confidence)``-th smallest score; inf when n is too small."""
+    k = math.ceil((len(scores) + 1) * confidence)
+    if k > len(scores):
+        return math.inf
+    return float(np.sort(scores)[k - 1])
+
+
+def _margin(estimator, F) -> np.ndarray:
+    """Prediction on the scale the model was fitted on (log1p for log targets)."""
+    if isinstance(estimator, TransformedTargetRegressor):
+        return estimator.regressor_.predict(F)
+    return estimator.predict(F)
+
+
+class CostModel(PerTargetRegressor):
+    """Predict hardware costs of MLIR programs: one regressor per target.
+
+    The documents are featurized once (:class:`~mlircost_classic.MLIRFeaturizer`
+    by default) and one clone of ``estimator`` is fitted per target column, on
+    the rows where that target is measured (NaN elsewhere). Skewed non-negative
+    targets (instruction counts, latencies) are fitted on ``log1p`` of their
+    values through :class:`~sklearn.compose.TransformedTargetRegressor`, so that
+    every module weighs the same whatever its size. Estimators that depend on
+    the feature scale (linear models, SVMs, neighbours, ...) get a
+    ``StandardScaler(with_mean=False)`` in front, which keeps the n-gram block
+    sparse.
+
+    Prediction intervals (``intervals="conformal"``) are split conformal: for
+    each target a random ``calibration_size`` share of its rows is held out, the
+    regressor is fitted on the rest, and the interval half-width is the
+    ``ceil((n_cal + 1) * confidence)``-th smallest absolute residual on the
+    held-out rows (on the log scale for log targets, giving multiplicative
+    intervals). This guarantees a marginal coverage of at least ``confidence``
+    for new modules exchangeable with the training ones, which modules of an
+    unseen family are not: measure it with
+    :func:`~mlircost_classic.models.interval_coverage`. The price is that the
+    point model sees only the training share of the rows. When too few rows are
+    held out for the confidence asked, the interval is unbounded.
+
+    Parameters
+    ----------
+    featurizer : transformer, default=None
+        Turns documents into a feature matrix; None means ``MLIRFeaturizer()``.
+        Cloned at fit, never shared.
+    estimator : regressor, default=None
+        Fitted per target (cloned); None means :func:`default_estimator`
+        (an ``XGBRegressor``). Any sklearn regressor works; only xgboost and
+        ``sklearn.linear_model`` regressors can be saved.
+    log_target : "auto" or bool, default="auto"
+        Fit on ``log1p(y)``: ``"auto"`` does it for targets that are
+        non-negative with a sample skewness above 1 (:data:`SKEW_THRESHOLD`),
+        True for every target (all must be non-negative), False for none.
+    intervals : {"conformal"} or None, default=None
+        Whether to calibrate prediction intervals (:meth:`predict_interval`).
+    confidence : float, default=0.9
+        Target coverage of the intervals.
+    calibration_size : float, default=0.2
+        Share of each target's rows held out for calibration.
+    n_jobs : int, default=None
+        Targets fitted in parallel with joblib.
+    random_state : int, RandomState or None, default=None
+        Seeds the calibration split and every per-target estimator that has a
+        ``random_state`` parameter (one seed per target).
+
+    Attributes
+    ----------
+    featurizer_ : transformer
+        The fitted featurizer.
+    target_names_ : list of str
+        Target names, in column order.
+    log_targets_ : list of bool
+        Whether each target is fitted on the log scale.
+    estimators_ : list
+        The fitted regressor of each target; None for a target with no
+        measured row (its predictions are NaN).
+    conformal_quantiles_ : list of float
+        Interval half-width of each target (log scale for log targets); only
+        with ``intervals="conformal"``.
+    n_features_ : int
+        Number of features the regressors see.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Ridge
+    >>> from mlircost_classic.models import CostModel
+    >>> texts = [f'''func.func @f(%a: tensor<{n}xf32>) -> tensor<{n}xf32> {{
+    ...   %0 = arith.addf %a, %a : tensor<{n}xf32>
+    ...   return %0 : tensor<{n}xf32>
+    ... }}''' for n in (4, 8, 16, 32)]
+    >>> model = CostModel(estimator=Ridge()).fit(texts, [[4.0], [8.0], [16.0], [32.0]])
+    >>> model.predict(texts[:1]).shape
+    (1, 1)
+    """
+
+    _parameter_constraints: dict = {
+        "featurizer": [HasMethods(["fit_transform", "transform"]), None],
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "log_target": [StrOptions({"auto"}), "boolean"],
+        "intervals": [StrOptions({"conformal"}), None],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+        "calibration_size": [Interval(Real, 0, 1, closed="neither")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        featurizer=None,
+        estimator=None,
+        log_target="auto",
+        intervals=None,
+        confidence=0.9,
+        calibration_size=0.2,
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.featurizer = featurizer
+        self.estimator = estimator
+        self.log_target = log_target
+        self.intervals = intervals
+        self.confidence = confidence
+        self.calibration_size = calibration_size
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # -- hooks of PerTargetRegressor -------------------------------------------
+    def _make_featurizer(self):
+        return MLIRFeaturizer() if self.featurizer is None else clone(self.featurizer)
+
+    def _log_flags(self, Y: np.ndarray) -> list[bool]:
+        flags = []
+        for j in range(Y.shape[1]):
+            y = Y[~np.isnan(Y[:, j]), j]
+            non_negative = y.size > 0 and bool((y >= 0).all())
+            if self.log_target == "auto":
+                skewed = y.size > 2 and np.ptp(y) > 0 and stats.skew(y) > SKEW_THRESHOLD
+                flags.append(non_negative and bool(skewed))
+            elif self.log_target:
+                if y.size and not non_negative:
+                    raise ValueError(
+                        f"log_target=True needs non-negative targets; column {j} "
+                        f"has a minimum of {y.min()}"
+                    )
+                flags.append(True)
+            else:
+                flags.append(False)
+        return flags
+
+    def _make_estimator(self, log: bool, seed: int | None):
+        base = default_estimator() if self.estimator is None else clone(self.estimator)
+        if seed is not None and "random_state" in base.get_params(deep=False):
+            base.set_params(random_state=seed)
+        if _scale_sensitive(base):
+            base = make_pipeline(StandardScaler(with_mean=False), base)
+        return log_wrapped(base) if log else base
+
+    def _fit_target(self, estimator, F, y, rng):
+        if self.intervals is None:
+            return estimator.fit(F, y), None
+        n_cal = round(self.calibration_size * len(y))
+        if n_cal < 1 or n_cal >= len(y):
+            return estimator.fit(F, y), math.inf
+        order = rng.permutation(len(y))
+        calibration, train = order[:n_cal], order[n_cal:]
+        estimator.fit(F[train], y[train])
+        truth = y[calibration]
+        if isinstance(estimator, TransformedTargetRegressor):
+            truth = np.log1p(truth)
+        scores = np.abs(truth - _margin(estimator, F[calibration]))
+        return estimator, _conformal_quantile(scores, self.confidence)
+
+    # -- public -----------------------------------------------------------------
+    def fit(self, X, y, target_names=None):
+        """Featurize the documents once and fit one regressor per target.
+
+        Parameters
+        ----------
+        X : iterable of str or ParsedModule
+            MLIR documents.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Measured costs; NaN where a document lacks a target. Each target is
+            fitted on its own measured rows.
+        target_names : list of str, optional
+            One name per target column (default: the DataFrame's columns, else
+            ``target0``, ``target1``, ...).
+
+        Returns
+        -------
+        self
+        """
+        super().fit(X, y, target_names=target_names)
+        if self.intervals is not None:
+            self.conformal_quantiles_ = [
+                math.inf if q is None else q for q in self._target_states
+            ]
+        elif hasattr(self, "conformal_quantiles_"):
+            del self.conformal_quantiles_
+        return self
+
+    def predict_interval(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Split-conformal prediction intervals (see the class description).
+
+        Parameters
+        ----------
+        X : iterable of str or ParsedModule
+            MLIR documents.
+
+        Returns
+        -------
+        lower, upper : ndarray of the shape :meth:`predict` returns
+            Interval bounds; ``(-inf, inf)`` (``(-1, inf)`` for log targets)
+            where calibration had too few rows.
+        """
+        check_is_fitted(self, "estimators_")
+        if self.intervals is None:
+            raise ValueError(
+                "this CostModel was fitted without intervals; "
+                "fit it with intervals='conformal' to get predict_interval"
+            )
+        F = self.featurizer_.transform(X)
+        inputs = _Inputs(F)
+        lower = np.full((F.shape[0], len(self.target_names_)), np.nan)
+        upper = lower.copy()
+        for j, estimator in enumerate(self.estimators_):
+            if estimator is None:
+                continue
+            q = self.conformal_quantiles_[j]
+            margin = _margin(estimator, inputs.for_estimator(estimator))
+            lower[:, j], upper[:, j] = margin - q, margin + q
+            if self.log_targets_[j]:
+                lower[:, j], upper[:, j] = np.expm1(lower[:, j]), np.expm1(upper[:, j])
+        return self._shaped(lower), self._shaped(upper)
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+        """Write the fitted model without pickle.
+
+        The result is a folder (or, when ``path`` ends in ``.zip``, a zip file)
+        holding ``manifest.json`` (format version, package version, target
+        names, log flags, conformal quantiles, the featurizer's parameters and
+        learned state, linear coefficients) and one xgboost model per target in
+        UBJSON. Loading it runs no code from the file.
+
+        Parameters
+        ----------
+        path : path-like
+            Folder or ``.zip`` file to write.
+        overwrite : bool, default=False
+            Replace an existing model at ``path``.
+
+        Raises
+        ------
+        TypeError
+            If the featurizer or an estimator cannot be written (only the
+            package's featurizers, xgboost and ``sklearn.linear_model``
+            regressors can).
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is False.
+        """
+        check_is_fitted(self, "estimators_")
+        _serialize.save_cost_model(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CostModel:
+        """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+            The folder or ``.zip`` file.
+
+        Returns
+        -------
+        CostModel
+
+        Raises
+        ------
+        ValueError
+            If the file is not a saved cost model or has a format version this
+            release cannot read.
+        """
+        return _serialize.load_cost_model(cls, path)

@@ -1,0 +1,266 @@
+"""The evaluation protocol: the same folds for every model, a tidy table out.
+
+:func:`evaluate` cross-validates several models on the same splits (by family
+with :class:`~sklearn.model_selection.GroupKFold` for the headline figure: a
+compiler meets architectures it has never seen; or random), computes every
+metric of :data:`~mlircost_classic.models.METRICS` per target on the pooled
+out-of-fold predictions, and times fitting and prediction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import GroupKFold, KFold
+from sklearn.pipeline import Pipeline
+
+from ..featurize import BaseMLIRFeaturizer
+from ..mlir import parse
+from ._base import PerTargetRegressor, check_targets
+from ._metrics import METRICS, interval_coverage
+
+__all__ = ["evaluate"]
+
+ALL_TARGETS = "*"
+
+
+def _takes_parsed(model) -> bool:
+    """Whether the model's featurizer reads :class:`ParsedModule` documents."""
+    if isinstance(model, PerTargetRegressor):
+        featurizer = model.featurizer
+        return featurizer is None or isinstance(featurizer, BaseMLIRFeaturizer)
+    if isinstance(model, Pipeline):
+        return isinstance(model.steps[0][1], BaseMLIRFeaturizer)
+    return False
+
+
+def _parse_or_keep(text):
+    try:
+        return parse(text)
+    except Exception:  # noqa: BLE001 - the model's featurizer applies its own policy
+        return text
+
+
+def _splits(cv, n_splits: int, groups, n: int, random_state) -> list:
+    dummy = np.zeros((n, 1))
+    if isinstance(cv, str):
+        if cv == "group":
+            if groups is None:
+                raise ValueError("cv='group' needs groups (the family of each row)")
+            n_groups = len(np.unique(groups))
+            if n_groups < 2:
+                raise ValueError(f"cv='group' needs at least 2 groups, got {n_groups}")
+            splitter = GroupKFold(n_splits=min(n_splits, n_groups))
+            return list(splitter.split(dummy, groups=groups))
+        if cv == "random":
+            splitter = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+            return list(splitter.split(dummy))
+    elif hasattr(cv, "split"):
+        return list(cv.split(dummy, groups=groups))
+    raise ValueError(f"cv must be 'group', 'random' or a CV splitter, got {cv!r}")
+
+
+def _fit_predict(model, X, Y, names, train, test):
+    """Fit a clone on ``train`` and predict ``test``.
+
+    Returns the fitted model(s), the seconds fitting took, the predictions and
+    the prediction intervals (None for a model without).
+    """
+    start = time.perf_counter()
+    if isinstance(model, PerTargetRegressor):
+        fitted = clone(model).fit([X[i] for i in train], Y[train], target_names=names)
+        seconds = time.perf_counter() - start
+        test_docs = [X[i] for i in test]
+        pred = fitted.predict(test_docs).reshape(len(test), -1)
+        interval = None
+        if getattr(fitted, "intervals", None) is not None:
+            lower, upper = fitted.predict_interval(test_docs)
+            interval = (lower.reshape(len(test), -1), upper.reshape(len(test), -1))
+        return fitted, seconds, pred, interval
+    # Any other regressor: one clone per target on that target's measured rows.
+    fitted = []
+    for j in range(Y.shape[1]):
+        rows = train[~np.isnan(Y[train, j])]
+        fitted.append(
+            clone(model).fit([X[i] for i in rows], Y[rows, j]) if rows.size else None
+        )
+    seconds = time.perf_counter() - start
+    test_docs = [X[i] for i in test]
+    pred = np.full((len(test), Y.shape[1]), np.nan)
+    for j, estimator in enumerate(fitted):
+        if estimator is not None:
+            pred[:, j] = np.asarray(estimator.predict(test_docs)).reshape(len(test))
+    return fitted, seconds, pred, None
+
+
+def _predict_texts(fitted, texts):
+    if isinstance(fitted, list):
+        return [est.predict(texts) for est in fitted if est is not None]
+    return fitted.predict(texts)
+
+
+def _median_seconds(function, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def evaluate(
+    models: Mapping[str, object],
+    X,
+    Y,
+    target_names=None,
+    groups=None,
+    *,
+    cv="group",
+    n_splits: int = 5,
+    random_state=0,
+    latency_repeats: int = 20,
+    batch_size: int = 1000,
+    batch_repeats: int = 3,
+    as_frame="auto",
+    return_predictions: bool = False,
+):
+    """Cross-validate models on the same folds; metrics per model and target.
+
+    Every model is cloned and fitted on each training fold and predicts the
+    test fold. :class:`CostModel`-like models (subclasses of
+    :class:`~mlircost_classic.models.PerTargetRegressor`) get all targets at
+    once; any other regressor (e.g. a ``Pipeline`` of a featurizer and a
+    regressor) is fitted once per target on the rows that have it. Metrics are
+    computed per target on the out-of-fold predictions of all folds pooled,
+    ignoring rows that lack the target. The MLIR texts are read once for all
+    models and folds when a model's featurizer accepts parsed modules.
+
+    Parameters
+    ----------
+    models : mapping of str -> regressor
+        Name -> unfitted model taking MLIR documents.
+    X : sequence of str
+        MLIR texts.
+    Y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Measured targets, NaN where missing.
+    target_names : list of str, optional
+        Names of the target columns.
+    groups : array-like of shape (n_samples,), optional
+        Family of each row; needed by ``cv="group"``, and used by the pairwise
+        ranking accuracy (all pairs when None).
+    cv : {"group", "random"} or CV splitter, default="group"
+        ``GroupKFold`` by ``groups`` (the headline protocol; at most one fold
+        per group), shuffled ``KFold``, or any splitter.
+    n_splits : int, default=5
+        Number of folds.
+    random_state : int, default=0
+        Shuffling of ``cv="random"``.
+    latency_repeats : int, default=20
+        Timed predictions of one module (featurize + predict from text, after
+        three warm-up calls); the median is reported.
+    batch_size : int, default=1000
+        Modules per batch for the batch latency (the texts repeated as needed).
+    batch_repeats : int, default=3
+        Timed batch predictions after one warm-up; the median is reported.
+    as_frame : "auto" or bool, default="auto"
+        Return a pandas DataFrame ("auto": when pandas is installed) or a list
+        of dicts.
+    return_predictions : bool, default=False
+        Also return the out-of-fold predictions.
+
+    Returns
+    -------
+    table : DataFrame or list of dict
+        One row per model, target and metric with columns ``model``,
+        ``target``, ``metric``, ``value`` and ``n``. Per-target metrics are
+        those of :data:`METRICS` (``n``: rows measured), plus ``coverage`` of
+        the prediction intervals for models fitted with intervals. Timings have
+        target ``"*"``: ``fit_seconds`` (mean over folds, all targets; ``n``:
+        folds), ``latency_one_ms`` (one module of median text length; ``n``:
+        repeats) and ``latency_batch_ms`` (``n``: batch size), measured on the
+        model of the last fold.
+    predictions : dict of str -> ndarray of shape (n_samples, n_targets)
+        Out-of-fold predictions per model; only with ``return_predictions``.
+    """
+    texts = list(X)
+    if any(not isinstance(t, str) for t in texts):
+        raise TypeError("evaluate takes MLIR texts (str)")
+    Y, names, _ = check_targets(Y, target_names)
+    if len(texts) != Y.shape[0]:
+        raise ValueError(f"{len(texts)} texts but {Y.shape[0]} target rows")
+    if groups is not None:
+        groups = np.asarray(groups)
+    folds = _splits(cv, n_splits, groups, len(texts), random_state)
+    parsed = None
+    if any(_takes_parsed(model) for model in models.values()):
+        parsed = [_parse_or_keep(t) for t in texts]
+    one = [texts[int(np.argsort([len(t) for t in texts])[len(texts) // 2])]]
+    batch = [texts[i % len(texts)] for i in range(batch_size)]
+
+    rows: list[dict] = []
+    predictions = {}
+    for model_name, model in models.items():
+        docs = parsed if _takes_parsed(model) else texts
+        oof = np.full(Y.shape, np.nan)
+        lower = np.full(Y.shape, np.nan)
+        upper = np.full(Y.shape, np.nan)
+        fit_seconds = []
+        fitted = None
+        for train, test in folds:
+            fitted, seconds, pred, interval = _fit_predict(
+                model, docs, Y, names, train, test
+            )
+            fit_seconds.append(seconds)
+            oof[test] = pred
+            if interval is not None:
+                lower[test], upper[test] = interval
+        predictions[model_name] = oof
+
+        def add(target, metric, value, n, model_name=model_name):
+            rows.append(
+                {
+                    "model": model_name,
+                    "target": target,
+                    "metric": metric,
+                    "value": float(value),
+                    "n": int(n),
+                }
+            )
+
+        has_intervals = not np.isnan(lower).all()
+        for j, target in enumerate(names):
+            measured = int((~np.isnan(Y[:, j])).sum())
+            for metric, function in METRICS.items():
+                add(target, metric, function(Y[:, j], oof[:, j], groups), measured)
+            if has_intervals:
+                coverage = interval_coverage(Y[:, j], lower[:, j], upper[:, j])
+                add(target, "coverage", coverage, measured)
+        add(ALL_TARGETS, "fit_seconds", np.mean(fit_seconds), len(folds))
+        one_s = _median_seconds(
+            lambda f=fitted: _predict_texts(f, one), latency_repeats, warmup=3
+        )
+        add(ALL_TARGETS, "latency_one_ms", 1e3 * one_s, latency_repeats)
+        batch_s = _median_seconds(
+            lambda f=fitted: _predict_texts(f, batch), batch_repeats, warmup=1
+        )
+        add(ALL_TARGETS, "latency_batch_ms", 1e3 * batch_s, batch_size)
+
+    table = rows
+    if as_frame is True or as_frame == "auto":
+        try:
+            import pandas as pd
+        except ImportError:
+            if as_frame is True:
+                raise ImportError("evaluate(as_frame=True) needs pandas") from None
+        else:
+            table = pd.DataFrame(
+                rows, columns=["model", "target", "metric", "value", "n"]
+            )
+    if return_predictions:
+        return table, predictions
+    return table

@@ -1,0 +1,246 @@
+"""Accuracy and ranking metrics of cost predictions, per target.
+
+Every metric takes 1-D ``y_true`` and ``y_pred`` and ignores rows where either
+is NaN (a record that lacks the target, or a target a model could not fit), so
+a column of the dataset's 2-D target can be passed as it is. A metric with no
+row left is NaN.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import mean_absolute_percentage_error, r2_score
+
+__all__ = [
+    "METRICS",
+    "interval_coverage",
+    "kendall",
+    "mape",
+    "median_ape",
+    "pairwise_ranking_accuracy",
+    "r2_log",
+    "spearman",
+]
+
+
+def _paired(y_true, y_pred, *others) -> tuple[np.ndarray, ...]:
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    if y_true.ndim != 1 or y_true.shape != y_pred.shape:
+        raise ValueError(
+            "y_true and y_pred must be 1-D arrays of the same length, got shapes "
+            f"{y_true.shape} and {y_pred.shape}"
+        )
+    keep = ~(np.isnan(y_true) | np.isnan(y_pred))
+    rest = []
+    for other in others:
+        other = np.asarray(other)
+        if other.shape[:1] != y_true.shape:
+            raise ValueError(
+                f"expected {len(y_true)} values per row, got an array of shape "
+                f"{other.shape}"
+            )
+        rest.append(other[keep])
+    return (y_true[keep], y_pred[keep], *rest)
+
+
+def _relative_errors(y_true, y_pred) -> np.ndarray:
+    y_true, y_pred = _paired(y_true, y_pred)
+    # Relative error is undefined where the truth is 0 (a module with no spill);
+    # sklearn would divide by machine epsilon and report ~1e15 instead.
+    nonzero = y_true != 0
+    return np.abs(y_pred[nonzero] - y_true[nonzero]) / np.abs(y_true[nonzero])
+
+
+def mape(y_true, y_pred) -> float:
+    """Mean absolute percentage error, as a fraction (0.1 is 10%).
+
+    Rows whose true value is 0 are left out: their relative error is undefined.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Measured and predicted values; NaN rows are ignored.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> mape([100.0, 200.0, 0.0], [110.0, 150.0, 3.0])
+    0.175
+    """
+    y_true, y_pred = _paired(y_true, y_pred)
+    nonzero = y_true != 0
+    if not nonzero.any():
+        return float("nan")
+    return float(mean_absolute_percentage_error(y_true[nonzero], y_pred[nonzero]))
+
+
+def median_ape(y_true, y_pred) -> float:
+    """Median absolute percentage error, as a fraction; rows with a true 0 left out.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Measured and predicted values; NaN rows are ignored.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> median_ape([100.0, 200.0, 50.0], [110.0, 150.0, 50.0])
+    0.1
+    """
+    errors = _relative_errors(y_true, y_pred)
+    return float(np.median(errors)) if errors.size else float("nan")
+
+
+def _correlation(function, y_true, y_pred) -> float:
+    y_true, y_pred = _paired(y_true, y_pred)
+    if y_true.size < 2:
+        return float("nan")
+    with warnings.catch_warnings():
+        # A constant column has no rank correlation: scipy warns and returns NaN.
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(function(y_true, y_pred).statistic)
+
+
+def spearman(y_true, y_pred) -> float:
+    """Spearman rank correlation (:func:`scipy.stats.spearmanr`).
+
+    NaN when fewer than two rows are left or either side is constant.
+
+    Examples
+    --------
+    >>> round(spearman([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 40.0, 30.0]), 4)
+    0.8
+    """
+    return _correlation(stats.spearmanr, y_true, y_pred)
+
+
+def kendall(y_true, y_pred) -> float:
+    """Kendall's tau-b rank correlation (:func:`scipy.stats.kendalltau`).
+
+    Examples
+    --------
+    >>> round(kendall([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 40.0, 30.0]), 4)
+    0.6667
+    """
+    return _correlation(stats.kendalltau, y_true, y_pred)
+
+
+def r2_log(y_true, y_pred) -> float:
+    """Coefficient of determination of ``log1p(y_pred)`` against ``log1p(y_true)``.
+
+    Costs span orders of magnitude; on the log scale every module weighs the
+    same. Negative predictions (a linear model on the raw scale) are clipped to
+    0 first. NaN when a true value is negative: the log scale does not apply to
+    such a target.
+
+    Examples
+    --------
+    >>> r2_log([0.0, 9.0, 99.0], [0.0, 9.0, 99.0])
+    1.0
+    """
+    y_true, y_pred = _paired(y_true, y_pred)
+    if y_true.size < 2 or (y_true < 0).any():
+        return float("nan")
+    return float(r2_score(np.log1p(y_true), np.log1p(np.clip(y_pred, 0, None))))
+
+
+def pairwise_ranking_accuracy(y_true, y_pred, groups=None) -> float:
+    """Fraction of pairs of modules ordered as measured, within each group.
+
+    A compiler that chooses between variants of one model family needs the
+    order, not the values. Over all pairs ``(i, j)`` in the same group whose
+    true values differ, a pair counts 1 when the predictions order it the same
+    way, 0.5 when the predictions tie, 0 otherwise.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Measured and predicted values; NaN rows are ignored.
+    groups : array-like of shape (n_samples,), default=None
+        Group of each row (the model family); None compares all pairs.
+
+    Returns
+    -------
+    float
+        NaN when no group holds a pair with different true values.
+
+    Examples
+    --------
+    >>> groups = ["a", "a", "a", "b", "b"]
+    >>> pairwise_ranking_accuracy([1, 2, 3, 1, 2], [1, 3, 2, 5, 6], groups)
+    0.75
+    """
+    if groups is None:
+        groups = np.zeros(len(np.asarray(y_true)), dtype=int)
+    y_true, y_pred, groups = _paired(y_true, y_pred, groups)
+    right = 0.0
+    pairs = 0
+    for group in np.unique(groups):
+        t = y_true[groups == group]
+        p = y_pred[groups == group]
+        upper = np.triu_indices(len(t), k=1)
+        true_sign = np.sign(t[:, None] - t[None, :])[upper]
+        pred_sign = np.sign(p[:, None] - p[None, :])[upper]
+        counted = true_sign != 0
+        agree = np.where(pred_sign == 0, 0.5, (true_sign == pred_sign).astype(float))
+        right += agree[counted].sum()
+        pairs += int(counted.sum())
+    return float(right / pairs) if pairs else float("nan")
+
+
+def interval_coverage(y_true, lower, upper) -> float | np.ndarray:
+    """Fraction of measured values inside their prediction interval.
+
+    Parameters
+    ----------
+    y_true, lower, upper : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Measured values and the interval bounds
+        (:meth:`CostModel.predict_interval`); NaN rows are ignored per column.
+
+    Returns
+    -------
+    float or ndarray of shape (n_targets,)
+        Coverage per column (one float for 1-D input); NaN for a column with no
+        measured value.
+
+    Examples
+    --------
+    >>> interval_coverage([1.0, 5.0, float("nan"), 9.0], [0, 0, 0, 0], [2, 4, 6, 10])
+    0.6666666666666666
+    """
+    y_true = np.asarray(y_true, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    upper = np.asarray(upper, dtype=float)
+    if not (y_true.shape == lower.shape == upper.shape):
+        raise ValueError(
+            f"y_true, lower and upper must have one shape, got {y_true.shape}, "
+            f"{lower.shape} and {upper.shape}"
+        )
+    measured = ~np.isnan(y_true)
+    inside = (lower <= y_true) & (y_true <= upper) & measured
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coverage = inside.sum(axis=0) / measured.sum(axis=0)
+    return float(coverage) if np.ndim(coverage) == 0 else coverage
+
+
+#: The per-target metrics :func:`evaluate` reports, by name. Each takes
+#: ``(y_true, y_pred, groups)``.
+METRICS = {
+    "mape": lambda t, p, g: mape(t, p),
+    "median_ape": lambda t, p, g: median_ape(t, p),
+    "spearman": lambda t, p, g: spearman(t, p),
+    "kendall": lambda t, p, g: kendall(t, p),
+    "r2_log": lambda t, p, g: r2_log(t, p),
+    "pairwise_accuracy": pairwise_ranking_accuracy,
+}
