@@ -141,8 +141,43 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
         print(f"added {added} in {len(result.new_shards)} new shard(s)")
         for shard in result.new_shards:
             print(f"  {shard}")
+        print(
+            f"  amendments: {result.amendments_added} added, "
+            f"{len(result.amendments_waiting)} waiting for their record"
+        )
         for problem in [*result.invalid, *result.problems]:
             print(f"  skipped: {problem}")
+        return 0
+    if args.action == "gpu-export":
+        from mlircost_classic.collect import export_gpu_batch
+
+        m = export_gpu_batch(
+            args.run_dir,
+            args.out,
+            max_bytes=int(args.max_mib * 2**20),
+            limit=args.limit,
+            seed=args.seed,
+        )
+        print(
+            f"{len(m['modules'])} modules ({m['bytes'] / 2**20:.1f} MiB) in {args.out}; "
+            f"{len(m['skipped'])} skipped, {len(m['deferred'])} left for a later batch"
+        )
+        for skipped in m["skipped"]:
+            print(f"  skipped {skipped['id']}: {skipped['reason'][:200]}")
+        print(
+            "on the GPU host: python3 mlircost_classic/collect/_gpu_runner.py "
+            f"{args.out} results.jsonl --benchmark-binary PATH/iree-benchmark-module"
+        )
+        return 0
+    if args.action == "gpu-import":
+        from mlircost_classic.collect import import_gpu_results
+
+        r = import_gpu_results(args.results, args.run_dir, manifest=args.manifest)
+        print(
+            f"{r['written']} amendments written ({', '.join(r['targets']) or '-'}), "
+            f"{r['already']} already there, {len(r['unknown'])} unknown ids, "
+            f"{len(r['errors'])} runner errors"
+        )
         return 0
     from mlircost_classic.collect import verify
 
@@ -247,6 +282,23 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("pack", help="add a collection run's new records as shards")
     d.add_argument("run_dir", metavar="RUN_DIR")
     d.add_argument("--data-home", help="where the shards go (default: the package's)")
+    d = dsub.add_parser(
+        "gpu-export",
+        help="compile a run's module records for CUDA into a batch to time on a GPU host",
+    )
+    d.add_argument("run_dir", metavar="RUN_DIR")
+    d.add_argument("--out", required=True, metavar="BATCH", help="batch folder (created)")
+    d.add_argument("--max-mib", type=float, default=60.0, help="batch size limit")
+    d.add_argument("--limit", type=int, help="most modules in the batch")
+    d.add_argument(
+        "--seed", type=int, default=0, help="input data seed (0 = the CPU inputs)"
+    )
+    d = dsub.add_parser(
+        "gpu-import", help="append a GPU batch's timings to RUN_DIR/amendments.jsonl"
+    )
+    d.add_argument("results", metavar="RESULTS_JSONL")
+    d.add_argument("run_dir", metavar="RUN_DIR")
+    d.add_argument("--manifest", help="the batch's manifest.json (compile provenance)")
     p.set_defaults(func=_cmd_dataset)
     return parser
 

@@ -11,17 +11,20 @@ import numpy as np
 import pytest
 
 from mlircost_classic.datasets import (
+    AMENDMENT_FIELDS,
     FIELDS,
     SCHEMA_VERSION,
     append_records,
     complete_record,
     dataset_info,
+    iter_dataset,
     kernel_record_id,
     load_dataset,
     module_record_id,
     pack,
     read_records,
     shard_paths,
+    validate_amendment,
     validate_record,
 )
 
@@ -383,3 +386,128 @@ def test_no_network_and_no_pickle_in_loading(home, monkeypatch):
     monkeypatch.setattr(socket, "socket", refuse)
     assert len(load_dataset(data_home=home).data) == 2
     assert os.path.isdir(home)
+
+
+# --- amendments ----------------------------------------------------------------------
+
+
+def amendment(rec, targets, **provenance):
+    return {
+        "kind": "amendment",
+        "id": rec["id"],
+        "targets": targets,
+        "provenance": {"gpu": "NVIDIA H100 80GB HBM3", **provenance},
+    }
+
+
+def test_amendment_validation():
+    good = amendment(module(0), {"nvidia_h100.latency_us": 12.5})
+    assert validate_amendment(good) == []
+    assert validate_amendment([]) == ["an amendment is a JSON object, got list"]
+    assert validate_amendment({**good, "kind": "module"})[0].startswith("kind:")
+    assert validate_amendment({**good, "id": "x"}) == ["id: not a record id"]
+    assert validate_amendment({**good, "targets": {}}) == [
+        "targets: expected a non-empty object"
+    ]
+    bad = validate_amendment({**good, "targets": {"latency": float("nan")}})
+    assert len(bad) == 2
+    assert validate_amendment({**good, "record_kind": "x"})[0].startswith("record_kind")
+    assert set(AMENDMENT_FIELDS) >= set(good) | {"record_kind"}
+
+
+def test_amendments_merge_by_id(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    recs = [module(0), module(1)]
+    failed = module(
+        2,
+        targets={},
+        status="failed",
+        failures=[{"stage": "compile:cpu_x86_64_v3", "message": "boom"}],
+    )
+    append_records(run / "modules.jsonl", [*recs, failed])
+    append_records(
+        run / "amendments.jsonl",
+        [
+            amendment(recs[0], {"nvidia_h100.latency_us": 10.0}, date="d1"),
+            amendment(recs[0], {"nvidia_h100.latency_us": 11.0}, date="d2"),
+            amendment(failed, {"nvidia_h100.latency_us": 1.0}),
+            {**amendment(recs[1], {"nvidia_h100.latency_us": 3.0}), "id": "e" * 64},
+            {"kind": "amendment", "id": "broken"},
+        ],
+    )
+    problems = []
+    merged = list(iter_dataset("modules", run, problems))
+    assert [r["id"] for r in merged] == [r["id"] for r in [*recs, failed]]
+    first = merged[0]
+    assert first["targets"] == {
+        "cpu_x86_64_v3.instructions": 100.0,
+        "nvidia_h100.latency_us": 11.0,
+    }
+    assert [a["date"] for a in first["provenance"]["amendments"]] == ["d1", "d2"]
+    assert first["provenance"]["amendments"][0]["targets"] == ["nvidia_h100.latency_us"]
+    assert validate_record(first) == []
+    assert merged[1] == recs[1] and merged[2] == failed
+    assert len(problems) == 3
+    assert "amendment broken skipped" in problems[0]
+    assert f"failed module record {failed['id']} not applied" in problems[1]
+    assert f"unknown module record {'e' * 64}" in problems[2]
+    # Kernels are not amended by module amendments, and nothing is reported.
+    append_records(run / "kernels.jsonl", [kernel(0)])
+    kernel_problems = []
+    assert list(iter_dataset("kernels", run, kernel_problems)) == [kernel(0)]
+    assert kernel_problems == [
+        "amendments.jsonl: amendment broken skipped: "
+        "missing field: targets; missing field: provenance"
+    ]
+
+    ds = load_dataset(data_home=run, targets="nvidia_h100.latency_us")
+    np.testing.assert_array_equal(ds.target[:, 0], [11.0, np.nan])
+    info = dataset_info(run)
+    assert info.counts["modules"]["amended"] == 1
+    assert "1 amended" in info.to_text()
+
+
+def test_pack_adds_amendments_append_only(tmp_path):
+    run, home = tmp_path / "run", tmp_path / "data"
+    run.mkdir()
+    recs = [module(i) for i in range(3)]
+    append_records(run / "modules.jsonl", recs[:2])
+    append_records(
+        run / "amendments.jsonl",
+        [
+            amendment(recs[0], {"nvidia_h100.latency_us": 10.0}),
+            amendment(recs[2], {"nvidia_h100.latency_us": 30.0}),  # not yet bundled
+        ],
+    )
+    first = pack(run, home)
+    assert first.amendments_added == 1
+    assert first.amendments_waiting == [recs[2]["id"]]
+    assert [p.name for p in first.new_shards][-1] == "amendments-00000.jsonl.gz"
+    before = _digest(home.iterdir())
+
+    again = pack(run, home)
+    assert again.amendments_added == 0 and again.new_shards == []
+    assert _digest(home.iterdir()) == before
+
+    append_records(run / "modules.jsonl", [recs[2]])
+    append_records(
+        run / "amendments.jsonl",
+        [amendment(recs[1], {"nvidia_h100.latency_us": 20.0})],
+    )
+    grown = pack(run, home)
+    assert grown.amendments_added == 2 and grown.amendments_waiting == []
+    assert [p.name for p in grown.new_shards] == [
+        "modules-00001.jsonl.gz",
+        "amendments-00001.jsonl.gz",
+    ]
+    after = _digest(home.iterdir())
+    assert {k: after[k] for k in before} == before
+    ds = load_dataset(data_home=home, targets="nvidia_h100.latency_us")
+    np.testing.assert_array_equal(ds.target[:, 0], [10.0, 20.0, 30.0])
+    info = dataset_info(home)
+    assert info.shards["amendments"] == [
+        "amendments-00000.jsonl.gz",
+        "amendments-00001.jsonl.gz",
+    ]
+    assert info.counts["modules"]["amended"] == 3

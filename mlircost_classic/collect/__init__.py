@@ -44,6 +44,9 @@ _EXPORTS = {
     "host_cpu": "_toolchain",
     "measure": "_measure",
     "toolchain_versions": "_toolchain",
+    "export_gpu_batch": "_gpu_batch",
+    "gpu_hardware_name": "_gpu_batch",
+    "import_gpu_results": "_gpu_batch",
 }
 
 __all__ = sorted(_EXPORTS)

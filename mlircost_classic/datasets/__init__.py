@@ -9,21 +9,36 @@ append-only shards, and :func:`load_dataset` serves them the scikit-learn way.
 from ._jsonl import append_records, iter_records, read_records
 from ._load import DatasetInfo, dataset_info, load_dataset
 from ._schema import (
+    AMENDMENT_FIELDS,
     FIELDS,
     KERNEL_LEVEL,
     LEVELS,
     SCHEMA_VERSION,
     STATUSES,
+    amendment_key,
     canonical_json,
     complete_record,
     kernel_record_id,
     module_record_id,
     record_id,
+    validate_amendment,
     validate_record,
 )
-from ._shards import KINDS, PackResult, get_data_home, iter_dataset, pack, shard_paths
+from ._shards import (
+    AMENDMENTS,
+    KINDS,
+    PackResult,
+    apply_amendments,
+    get_data_home,
+    iter_amendments,
+    iter_dataset,
+    pack,
+    shard_paths,
+)
 
 __all__ = [
+    "AMENDMENTS",
+    "AMENDMENT_FIELDS",
     "FIELDS",
     "KERNEL_LEVEL",
     "KINDS",
@@ -32,11 +47,14 @@ __all__ = [
     "STATUSES",
     "DatasetInfo",
     "PackResult",
+    "amendment_key",
     "append_records",
+    "apply_amendments",
     "canonical_json",
     "complete_record",
     "dataset_info",
     "get_data_home",
+    "iter_amendments",
     "iter_dataset",
     "iter_records",
     "kernel_record_id",
@@ -46,5 +64,6 @@ __all__ = [
     "read_records",
     "record_id",
     "shard_paths",
+    "validate_amendment",
     "validate_record",
 ]

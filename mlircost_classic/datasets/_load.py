@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._schema import KERNEL_LEVEL, LEVELS
-from ._shards import KINDS, get_data_home, iter_dataset, shard_paths
+from ._shards import AMENDMENTS, KINDS, get_data_home, iter_dataset, shard_paths
 
 __all__ = ["load_dataset", "dataset_info", "DatasetInfo"]
 
@@ -161,11 +161,11 @@ class DatasetInfo:
     ----------
     data_home : Path
     shards : dict
-        kind -> list of shard file names.
+        kind (and ``"amendments"``) -> list of shard file names.
     counts : dict
         kind -> {"records", "unique_ir" (distinct compiled texts), "status":
         {status: n}, "family": {family: n}, "level": {level: n},
-        "failures": {stage: n}}.
+        "failures": {stage: n}, "amended" (records with amendments merged)}.
     targets : dict
         kind -> {target: {"count", "min", "median", "max"}}.
     problems : list of str
@@ -184,7 +184,8 @@ class DatasetInfo:
         for kind, c in self.counts.items():
             out.append(
                 f"\n{kind}: {c['records']} records ({c['unique_ir']} distinct "
-                f"compiled texts) in {len(self.shards.get(kind, []))} shard(s)"
+                f"compiled texts) in {len(self.shards.get(kind, []))} shard(s), "
+                f"{c['amended']} amended"
             )
             for title in ("status", "family", "level", "failures"):
                 items = ", ".join(f"{k} {v}" for k, v in sorted(c[title].items()))
@@ -218,6 +219,7 @@ def dataset_info(data_home: str | os.PathLike | None = None) -> DatasetInfo:
             continue
         found = True
         info.shards[kind] = [p.name for p in shard_paths(kind, home)]
+        info.shards[AMENDMENTS] = [p.name for p in shard_paths(AMENDMENTS, home)]
         failures = Counter(
             f["stage"] for rec in records for f in rec.get("failures", [])
         )
@@ -235,6 +237,9 @@ def dataset_info(data_home: str | os.PathLike | None = None) -> DatasetInfo:
             "family": dict(Counter(rec.get("family") for rec in records)),
             "level": dict(Counter(lv for rec in records for lv in rec.get("ir", {}))),
             "failures": dict(failures),
+            "amended": sum(
+                bool(rec.get("provenance", {}).get("amendments")) for rec in records
+            ),
         }
         info.targets[kind] = {
             name: {

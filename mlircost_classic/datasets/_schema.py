@@ -28,6 +28,9 @@ __all__ = [
     "canonical_json",
     "complete_record",
     "validate_record",
+    "AMENDMENT_FIELDS",
+    "amendment_key",
+    "validate_amendment",
 ]
 
 #: Version of the layout below; bumped when a field changes meaning.
@@ -76,6 +79,19 @@ FIELDS = {
     "failures": "list of {stage, message}: every stage that failed, e.g. "
     "{'stage': 'compile:nvidia_sm80', 'message': 'timed out after 120 s'}.",
     "seconds": "object stage -> wall seconds spent in it.",
+}
+
+#: Field name -> meaning of an *amendment*: targets measured later for a
+#: record already collected (a GPU latency timed on another machine, say).
+#: Amendments are stored beside the records and merged by ``id`` on loading.
+AMENDMENT_FIELDS = {
+    "kind": '"amendment".',
+    "record_kind": '"module" (default) or "kernel": the kind of record amended.',
+    "id": "the id of the record it amends.",
+    "targets": "object '<hardware>.<metric>' -> finite number, each from a real "
+    "tool run; merged into the record's targets (a later amendment wins).",
+    "provenance": "object: how the targets were measured (device, driver, "
+    "command, date, inputs); kept in the record's provenance['amendments'].",
 }
 
 _COMMON = ("id", "schema_version", "kind", "key", "family", "params", "ir")
@@ -272,4 +288,45 @@ def validate_record(rec) -> list[str]:
         else:
             if rec["id"] != expected:
                 problems.append("id: does not match the record content")
+    return problems
+
+
+def amendment_key(amendment: Mapping) -> str:
+    """Content hash of an amendment (what :func:`pack` deduplicates on)."""
+    return _sha256(["amendment", dict(amendment)])
+
+
+def validate_amendment(amendment) -> list[str]:
+    """List what is wrong with an amendment; empty when it is valid.
+
+    Examples
+    --------
+    >>> validate_amendment({"kind": "amendment"})[0]
+    'missing field: id'
+    """
+    if not isinstance(amendment, Mapping):
+        return [f"an amendment is a JSON object, got {type(amendment).__name__}"]
+    if amendment.get("kind") != "amendment":
+        return [f"kind: expected 'amendment', got {amendment.get('kind')!r}"]
+    problems = [
+        f"missing field: {f}"
+        for f in ("id", "targets", "provenance")
+        if f not in amendment
+    ]
+    if problems:
+        return problems
+    if amendment.get("record_kind", "module") not in _REQUIRED:
+        problems.append("record_kind: expected 'module' or 'kernel'")
+    if not _HEX64.fullmatch(str(amendment["id"])):
+        problems.append("id: not a record id")
+    if not isinstance(amendment["provenance"], dict):
+        problems.append("provenance: expected an object")
+    targets = amendment["targets"]
+    if not isinstance(targets, dict) or not targets:
+        return [*problems, "targets: expected a non-empty object"]
+    for name, value in targets.items():
+        if not _TARGET.fullmatch(name):
+            problems.append(f"targets: name {name!r} is not '<hardware>.<metric>'")
+        if not _is_number(value):
+            problems.append(f"targets[{name!r}]: expected a finite number")
     return problems

@@ -6,6 +6,12 @@ the dataset adds shard files; a committed shard is never rewritten, so the
 history of the data stays reviewable and a wheel built from an older commit
 holds a prefix of the newer dataset. :func:`pack` turns a collection run's
 JSON Lines files into new shards holding only records not bundled yet.
+
+Targets measured after a record was bundled (a GPU latency timed later on
+another machine) do not rewrite it: they are *amendments* (see
+``AMENDMENT_FIELDS``), kept in a run folder's ``amendments.jsonl`` and packed
+into their own append-only shards ``amendments-<nnnnn>.jsonl.gz``.
+:func:`iter_dataset` merges them into the records by id.
 """
 
 from __future__ import annotations
@@ -19,19 +25,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._jsonl import iter_records, read_records
-from ._schema import canonical_json, validate_record
+from ._schema import (
+    amendment_key,
+    canonical_json,
+    validate_amendment,
+    validate_record,
+)
 
 __all__ = [
+    "AMENDMENTS",
     "KINDS",
     "PackResult",
+    "apply_amendments",
     "get_data_home",
     "shard_paths",
+    "iter_amendments",
     "iter_dataset",
     "pack",
 ]
 
 #: Dataset kinds: the plural used in file names and ``load_dataset``.
 KINDS = ("modules", "kernels")
+#: File-name stem of amendment shards and of a run's amendments file.
+AMENDMENTS = "amendments"
 _RECORD_KIND = {"modules": "module", "kernels": "kernel"}
 
 
@@ -48,8 +64,9 @@ def _check_kind(kind: str) -> None:
 
 
 def shard_paths(kind: str, data_home: str | os.PathLike | None = None) -> list[Path]:
-    """The shard files of one kind, in the order they were added."""
-    _check_kind(kind)
+    """The shard files of one kind (or ``"amendments"``), in the order added."""
+    if kind != AMENDMENTS:
+        _check_kind(kind)
     pattern = re.compile(rf"{kind}-(\d{{5}})\.jsonl\.gz")
     home = get_data_home(data_home)
     if not home.is_dir():
@@ -68,6 +85,9 @@ def iter_dataset(
     Reads the shards of ``data_home``; a folder without shards but with a
     collection run's ``<kind>.jsonl`` (what :func:`~mlircost_classic.collect.collect`
     writes) is read instead, so a fresh run can be loaded before packing.
+    The amendments of the same source (amendment shards, or the run's
+    ``amendments.jsonl``) are merged in (:func:`apply_amendments`); those
+    that match no record are reported in ``problems``.
 
     Raises
     ------
@@ -84,8 +104,86 @@ def iter_dataset(
             f"'{kind}-00000.jsonl.gz' (made by mlircost_classic.datasets.pack) "
             f"or a collection run's '{kind}.jsonl'"
         )
-    for path in paths:
-        yield from iter_records(path, problems)
+    run = home / f"{kind}.jsonl"
+    amendments = list(iter_amendments(home, problems, from_run=paths == [run]))
+    records = (rec for path in paths for rec in iter_records(path, problems))
+    yield from apply_amendments(records, amendments, _RECORD_KIND[kind], problems)
+
+
+def iter_amendments(
+    data_home: str | os.PathLike | None = None,
+    problems: list[str] | None = None,
+    *,
+    from_run: bool = False,
+) -> Iterator[dict]:
+    """Yield the valid amendments of a shard folder, or of a run folder.
+
+    Parameters
+    ----------
+    data_home : path-like, optional
+        Shard folder (default the bundled one) or, with ``from_run``, a
+        collection run folder (its ``amendments.jsonl``).
+    problems : list of str, optional
+        Receives a line per invalid or unreadable amendment (skipped).
+    from_run : bool, default=False
+        Read ``amendments.jsonl`` instead of the amendment shards.
+    """
+    home = get_data_home(data_home)
+    run = home / f"{AMENDMENTS}.jsonl"
+    paths = ([run] if run.is_file() else []) if from_run else None
+    for path in shard_paths(AMENDMENTS, home) if paths is None else paths:
+        for amendment in iter_records(path, problems):
+            bad = validate_amendment(amendment)
+            if not bad:
+                yield amendment
+            elif problems is not None:
+                problems.append(
+                    f"{path.name}: amendment {amendment.get('id')} skipped: "
+                    + "; ".join(bad)
+                )
+
+
+def apply_amendments(
+    records,
+    amendments: list[dict],
+    record_kind: str = "module",
+    problems: list[str] | None = None,
+) -> Iterator[dict]:
+    """Yield ``records`` with the amendments of their ids merged in.
+
+    An amendment's targets update the record's (in order: a later one wins)
+    and its provenance, with the names of its targets, is appended to the
+    record's ``provenance["amendments"]``. Failed records are not amended (a
+    failed record has no targets). Amendments for ids not met, or for failed
+    records, are reported in ``problems`` once the records are exhausted.
+    """
+    by_id: dict[str, list[dict]] = {}
+    for a in amendments:
+        if a.get("record_kind", "module") == record_kind:
+            by_id.setdefault(a["id"], []).append(a)
+    for rec in records:
+        found = by_id.pop(rec.get("id"), None)
+        if found and rec.get("status") == "failed":
+            if problems is not None:
+                problems.append(
+                    f"{len(found)} amendment(s) of failed {record_kind} record "
+                    f"{rec['id']} not applied"
+                )
+            found = None
+        if found:
+            rec = dict(rec)
+            rec["targets"] = dict(rec["targets"])
+            notes = list(rec.get("provenance", {}).get("amendments", []))
+            for a in found:
+                rec["targets"].update(a["targets"])
+                notes.append({"targets": sorted(a["targets"]), **a["provenance"]})
+            rec["provenance"] = {**rec.get("provenance", {}), "amendments": notes}
+        yield rec
+    if problems is not None:
+        problems += [
+            f"{len(v)} amendment(s) of unknown {record_kind} record {k}, not applied"
+            for k, v in by_id.items()
+        ]
 
 
 @dataclass
@@ -104,11 +202,18 @@ class PackResult:
         Records refused by :func:`validate_record`, with the reason.
     problems : list of str
         Unreadable lines of the input (torn last line ...), skipped.
+    amendments_added : int
+        Amendments packed into a new shard.
+    amendments_waiting : list of str
+        Ids of amendments not packed because their record is not bundled
+        (yet); a later pack adds them once it is.
     """
 
     new_shards: list[Path] = field(default_factory=list)
     added: dict[str, int] = field(default_factory=dict)
     already_bundled: dict[str, int] = field(default_factory=dict)
+    amendments_added: int = 0
+    amendments_waiting: list[str] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -141,7 +246,8 @@ def pack(
     Parameters
     ----------
     run_dir : path-like
-        Folder holding ``modules.jsonl`` and/or ``kernels.jsonl``.
+        Folder holding ``modules.jsonl`` and/or ``kernels.jsonl``, and
+        possibly ``amendments.jsonl``.
     data_home : path-like, optional
         Shard folder; default the package's ``data/`` folder.
     shard_records : int, default=2000
@@ -158,8 +264,9 @@ def pack(
     home = get_data_home(data_home)
     home.mkdir(parents=True, exist_ok=True)
     result = PackResult()
+    ids: dict[str, set] = {}
     for kind in KINDS:
-        bundled = set()
+        bundled = ids[_RECORD_KIND[kind]] = set()
         for path in shard_paths(kind, home):
             bundled.update(rec.get("id") for rec in iter_records(path))
         fresh, skipped = [], 0
@@ -174,15 +281,52 @@ def pack(
             else:
                 bundled.add(rec["id"])
                 fresh.append(rec)
-        existing = shard_paths(kind, home)
-        number = 0
-        if existing:
-            number = int(existing[-1].name[len(kind) + 1 : len(kind) + 6]) + 1
-        for start in range(0, len(fresh), shard_records):
-            path = home / f"{kind}-{number:05d}.jsonl.gz"
-            _write_shard(path, fresh[start : start + shard_records])
-            result.new_shards.append(path)
-            number += 1
+        _write_shards(home, kind, fresh, shard_records, result)
         result.added[kind] = len(fresh)
         result.already_bundled[kind] = skipped
+    _pack_amendments(Path(run_dir), home, ids, shard_records, result)
     return result
+
+
+def _write_shards(
+    home: Path, kind: str, fresh: list[dict], shard_records: int, result: PackResult
+) -> None:
+    existing = shard_paths(kind, home)
+    number = 0
+    if existing:
+        number = int(existing[-1].name[len(kind) + 1 : len(kind) + 6]) + 1
+    for start in range(0, len(fresh), shard_records):
+        path = home / f"{kind}-{number:05d}.jsonl.gz"
+        _write_shard(path, fresh[start : start + shard_records])
+        result.new_shards.append(path)
+        number += 1
+
+
+def _pack_amendments(
+    run_dir: Path,
+    home: Path,
+    ids: dict[str, set],
+    shard_records: int,
+    result: PackResult,
+) -> None:
+    """Pack the run's new amendments whose record is bundled."""
+    bundled = {
+        amendment_key(a)
+        for path in shard_paths(AMENDMENTS, home)
+        for a in iter_records(path)
+    }
+    fresh = []
+    for a in read_records(run_dir / f"{AMENDMENTS}.jsonl", result.problems):
+        problems = validate_amendment(a)
+        key = None if problems else amendment_key(a)
+        if problems:
+            result.invalid.append(f"amendments {a.get('id')}: {'; '.join(problems)}")
+        elif key in bundled:
+            continue
+        elif a["id"] not in ids[a.get("record_kind", "module")]:
+            result.amendments_waiting.append(a["id"])
+        else:
+            bundled.add(key)
+            fresh.append(a)
+    _write_shards(home, AMENDMENTS, fresh, shard_records, result)
+    result.amendments_added = len(fresh)
