@@ -49,7 +49,7 @@ def plot_targets(kind: str, data_home, out: Path) -> Path:
 
 
 def main(argv: list[str]) -> None:
-    data_home = argv[1] if len(argv) > 1 else None
+    data_home = argv[1] if len(argv) > 1 and argv[1] else None
     out = Path(argv[2] if len(argv) > 2 else "docs/dataset")
     out.mkdir(parents=True, exist_ok=True)
     for kind in ("modules", "kernels"):
