@@ -21,6 +21,9 @@ _PARTS = (
     ("shapes", ShapeFeatures),
 )
 
+# Below this many output cells, blocks are stacked dense, then made sparse.
+_DENSE_STACK_CELLS = 1 << 16
+
 
 class MLIRFeaturizer(BaseMLIRFeaturizer):
     """Union of :class:`OpcodeCounter`, :class:`OpNgramTfidf` and :class:`ShapeFeatures`.
@@ -114,9 +117,15 @@ class MLIRFeaturizer(BaseMLIRFeaturizer):
 
     def _extract(self, modules: list[ParsedModule]):
         blocks = [part._extract(modules) for _, part in self.transformers_]
-        if any(sparse.issparse(b) for b in blocks):
-            return sparse.hstack(blocks, format="csr", dtype=np.float64)
-        return np.hstack(blocks)
+        if not any(sparse.issparse(b) for b in blocks):
+            return np.hstack(blocks)
+        width = sum(b.shape[1] for b in blocks)
+        if len(modules) * width <= _DENSE_STACK_CELLS:
+            # A few rows (a compiler asking about one module): stacking dense and
+            # converting once is ~4x faster than sparse.hstack, same matrix.
+            dense = [b.toarray() if sparse.issparse(b) else b for b in blocks]
+            return sparse.csr_matrix(np.hstack(dense), dtype=np.float64)
+        return sparse.hstack(blocks, format="csr", dtype=np.float64)
 
     def _feature_names(self) -> list[str]:
         return [

@@ -19,6 +19,7 @@ from xgboost import XGBRegressor
 from ..featurize import MLIRFeaturizer
 from . import _serialize
 from ._base import PerTargetRegressor, _Inputs, log_wrapped
+from ._forest import compile_forest
 
 __all__ = ["CostModel", "default_estimator"]
 
@@ -32,6 +33,11 @@ _SCALE_SENSITIVE = (
     "sklearn.gaussian_process",
     "sklearn.neural_network",
 )
+
+#: Up to this many rows, xgboost models predict through one
+#: :class:`~mlircost_classic.models._forest.CompiledForest` for all targets
+#: instead of one xgboost call per target (whose fixed cost dominates then).
+FAST_PATH_ROWS = 32
 
 #: Skewness above which a non-negative target is fitted on the log scale when
 #: ``log_target="auto"``.
@@ -264,6 +270,24 @@ class CostModel(PerTargetRegressor):
             del self.conformal_quantiles_
         return self
 
+    def _forest(self):
+        """The compiled forest of the fitted boosters (built once), or None."""
+        cached = self.__dict__.get("_compiled_forest")
+        if cached is None or cached[0] is not self.estimators_:
+            cached = (
+                self.estimators_,
+                compile_forest(self.estimators_, self.n_features_),
+            )
+            self._compiled_forest = cached
+        return cached[1]
+
+    def _predict_features(self, F) -> np.ndarray:
+        if F.shape[0] <= FAST_PATH_ROWS:
+            forest = self._forest()
+            if forest is not None:
+                return forest.predict(F)
+        return super()._predict_features(F)
+
     def predict_interval(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Split-conformal prediction intervals (see the class description).
 
@@ -286,13 +310,18 @@ class CostModel(PerTargetRegressor):
             )
         F = self.featurizer_.transform(X)
         inputs = _Inputs(F)
+        forest = self._forest() if F.shape[0] <= FAST_PATH_ROWS else None
+        margins = forest.margins(F) if forest is not None else None
         lower = np.full((F.shape[0], len(self.target_names_)), np.nan)
         upper = lower.copy()
         for j, estimator in enumerate(self.estimators_):
             if estimator is None:
                 continue
             q = self.conformal_quantiles_[j]
-            margin = _margin(estimator, inputs.for_estimator(estimator))
+            if margins is not None:
+                margin = margins[:, j]
+            else:
+                margin = _margin(estimator, inputs.for_estimator(estimator))
             lower[:, j], upper[:, j] = margin - q, margin + q
             if self.log_targets_[j]:
                 lower[:, j], upper[:, j] = np.expm1(lower[:, j]), np.expm1(upper[:, j])

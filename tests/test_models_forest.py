@@ -1,0 +1,143 @@
+"""The compiled forest (fast path for a few rows) gives xgboost's predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from xgboost import XGBRegressor
+
+from mlircost_classic import load_dataset
+from mlircost_classic.featurize import MLIRFeaturizer
+from mlircost_classic.models import CostModel, _cost_model
+from mlircost_classic.models._forest import CompiledForest, compile_forest
+
+
+def small_xgb(**kw):
+    return XGBRegressor(n_estimators=40, max_depth=5, learning_rate=0.2, n_jobs=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    bunch = load_dataset("kernels")
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(bunch.data), size=160, replace=False)
+    texts = [bunch.data[i] for i in rows]
+    Y = bunch.target[rows]
+    # Keep a mix: log-scale counts, NaN-holding columns, a signed-free small one.
+    keep = [
+        j
+        for j, name in enumerate(bunch.target_names)
+        if name.endswith((".instructions", ".registers", ".latency_us", ".occupancy"))
+    ]
+    return texts, Y[:, keep], [bunch.target_names[j] for j in keep]
+
+
+@pytest.fixture(scope="module")
+def fitted(kernels):
+    texts, Y, names = kernels
+    return CostModel(estimator=small_xgb(), random_state=0).fit(texts, Y, names)
+
+
+def reference(model, texts, monkeypatch):
+    """Predictions through xgboost itself (fast path off)."""
+    monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", -1)
+    try:
+        return model.predict(texts)
+    finally:
+        monkeypatch.undo()
+
+
+def test_forest_matches_xgboost_on_real_kernels(fitted, kernels, monkeypatch):
+    texts, Y, names = kernels
+    assert any(np.isnan(Y).any(axis=0)), "the sample should hold missing targets"
+    assert any(fitted.log_targets_) and not all(fitted.log_targets_)
+    F = fitted.featurizer_.transform(texts)
+    forest = compile_forest(fitted.estimators_, F.shape[1])
+    assert isinstance(forest, CompiledForest)
+    got = forest.predict(F)
+    ref = reference(fitted, texts, monkeypatch)
+    np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
+    # One row at a time takes the 1-D branch.
+    for i in (0, 7, 99):
+        np.testing.assert_allclose(
+            fitted.predict(texts[i : i + 1])[0], ref[i], rtol=2e-5
+        )
+
+
+def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
+    texts, _, _ = kernels
+    calls = []
+    real = CompiledForest.predict
+    monkeypatch.setattr(
+        CompiledForest,
+        "predict",
+        lambda self, F: calls.append(F.shape) or real(self, F),
+    )
+    fitted.predict(texts[:3])
+    assert calls == [(3, fitted.n_features_)]
+    fitted.predict(texts[: _cost_model.FAST_PATH_ROWS + 1])
+    assert len(calls) == 1
+
+
+def test_intervals_agree_between_paths(kernels, monkeypatch):
+    texts, Y, names = kernels
+    model = CostModel(estimator=small_xgb(), intervals="conformal", random_state=1)
+    model.fit(texts, Y, names)
+    fast = model.predict_interval(texts[:5])
+    monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", -1)
+    slow = model.predict_interval(texts[:5])
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+
+
+def test_dense_features_treat_zero_as_a_value(kernels, monkeypatch):
+    # Without the sparse n-gram block the featurizer is dense: zeros are values.
+    texts, Y, names = kernels
+    model = CostModel(
+        featurizer=MLIRFeaturizer(ngrams="drop"), estimator=small_xgb(), random_state=0
+    ).fit(texts, Y, names)
+    assert isinstance(model.featurizer_.transform(texts[:2]), np.ndarray)
+    ref = reference(model, texts[:20], monkeypatch)
+    got = np.vstack([model.predict([t]) for t in texts[:20]])
+    np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
+
+
+def test_target_without_rows_stays_nan(kernels):
+    texts, Y, names = kernels
+    Y = Y.copy()
+    Y[:, 0] = np.nan
+    with pytest.warns(UserWarning, match="no measured row"):
+        model = CostModel(estimator=small_xgb(), random_state=0).fit(texts, Y, names)
+    out = model.predict(texts[:2])
+    assert np.isnan(out[:, 0]).all() and np.isfinite(out[:, 1:]).all()
+
+
+def test_refit_recompiles(kernels):
+    texts, Y, names = kernels
+    model = CostModel(estimator=small_xgb(), random_state=0).fit(texts, Y, names)
+    before = model.predict(texts[:1])
+    model.fit(texts, Y * 2.0 + 1.0, names)
+    after = model.predict(texts[:1])
+    assert not np.allclose(before, after)
+
+
+def test_unsupported_estimators_fall_back(kernels):
+    texts, Y, names = kernels
+    model = CostModel(estimator=Ridge(), random_state=0).fit(texts, Y, names)
+    assert compile_forest(model.estimators_, model.n_features_) is None
+    one = model.predict(texts[:1])
+    assert one.shape == (1, len(names)) and np.isfinite(one).all()
+
+
+def test_saved_and_loaded_model_predicts_the_same(fitted, kernels, tmp_path):
+    texts, _, _ = kernels
+    fitted.save(tmp_path / "m")
+    loaded = CostModel.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict(texts[:4]), fitted.predict(texts[:4]))
+
+
+def test_wrong_width_is_refused(fitted):
+    forest = compile_forest(fitted.estimators_, fitted.n_features_)
+    with pytest.raises(ValueError, match="features"):
+        forest.predict(np.zeros((1, fitted.n_features_ + 1)))
