@@ -14,8 +14,15 @@ from .featurize import (
     ShapeFeatures,
     load_catalog,
 )
-from .mlir import MLIRSyntaxError, parse
-from .models import CostModel, RooflineBaseline, evaluate
+from .mlir import MLIRSyntaxError, detect_level, parse
+from .models import (
+    CostModel,
+    RooflineBaseline,
+    evaluate,
+    explain,
+    load_pretrained,
+    target_unit,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -23,6 +30,10 @@ __all__ = [
     "CostModel",
     "RooflineBaseline",
     "evaluate",
+    "detect_level",
+    "explain",
+    "load_pretrained",
+    "target_unit",
     "MLIRFeaturizer",
     "MLIRSyntaxError",
     "OpNgramTfidf",

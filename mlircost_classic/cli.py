@@ -34,7 +34,9 @@ def _read_inputs(paths: Sequence[str]) -> tuple[list[str], list[str]]:
 _GROUP_ORDER = ("shapes", "opcodes", "ngrams")
 
 
-def _groups(named: list[tuple[str, float]]) -> list[tuple[str, list[tuple[str, float]]]]:
+def _groups(
+    named: list[tuple[str, float]],
+) -> list[tuple[str, list[tuple[str, float]]]]:
     """Split ``part__feature`` names of a feature union into per-part lists."""
     groups: dict[str, list[tuple[str, float]]] = {}
     for column, value in named:
@@ -75,7 +77,12 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
             writer.writerow([name, *(f"{v:.6g}" for v in row)])
     elif args.format == "json":
         out = [
-            {"file": name, "features": {c: float(v) for c, v in zip(columns, row, strict=True) if v}}
+            {
+                "file": name,
+                "features": {
+                    c: float(v) for c, v in zip(columns, row, strict=True) if v
+                },
+            }
             for name, row in zip(names, X, strict=True)
         ]
         json.dump(out, sys.stdout, indent=2)
@@ -100,12 +107,35 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     from mlircost_classic.collect import collect, collect_files
 
     timeouts = dict(args.timeout or [])
+    if args.input and args.suite == "ood":
+        raise UserError("--input labels your files; it does not go with --suite ood")
     if args.input:
         summary = collect_files(
             args.input,
             args.targets,
             args.out,
             level=args.level,
+            resume=args.resume,
+            n_jobs=args.jobs,
+            timeouts=timeouts or None,
+            progress=not args.quiet,
+        )
+    elif args.suite == "ood":
+        import importlib.util
+
+        from mlircost_classic.collect import collect_specs, ood_specs
+
+        specs = ood_specs(args.families or None)
+        # Checked here: without it every program would be recorded as failed.
+        if importlib.util.find_spec("transformers") is None:
+            raise UserError(
+                "--suite ood builds transformers models: "
+                "pip install 'mlircost_classic[ood]'"
+            )
+        summary = collect_specs(
+            specs,
+            args.targets,
+            args.out,
             resume=args.resume,
             n_jobs=args.jobs,
             timeouts=timeouts or None,
@@ -133,11 +163,15 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     from mlircost_classic import datasets
 
     if args.action == "info":
-        print(datasets.dataset_info(args.data_home).to_text())
+        print(datasets.dataset_info(args.data_home, suite=args.suite).to_text())
         return 0
     if args.action == "pack":
-        result = datasets.pack(args.run_dir, args.data_home)
-        added = ", ".join(f"{n} {kind}" for kind, n in result.added.items()) or "nothing"
+        result = datasets.pack(
+            args.run_dir, datasets.get_data_home(args.data_home, args.suite)
+        )
+        added = (
+            ", ".join(f"{n} {kind}" for kind, n in result.added.items()) or "nothing"
+        )
         print(f"added {added} in {len(result.new_shards)} new shard(s)")
         for shard in result.new_shards:
             print(f"  {shard}")
@@ -186,6 +220,32 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+# What --quick reports on: one CPU and one GPU target, present for modules and kernels.
+_QUICK_TARGETS = ("cpu_x86_64_v3.instructions", "nvidia_sm80.registers")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    try:
+        from mlircost_classic.report import build_report
+
+        page = build_report(
+            args.out,
+            kind=args.kind,
+            level=args.level,
+            targets=args.targets or (list(_QUICK_TARGETS) if args.quick else None),
+            max_rows=args.max_rows or (150 if args.quick else None),
+            n_repeats=2 if args.quick else args.repeats,
+            random_state=args.seed,
+            n_jobs=args.jobs,
+            data_home=args.data_home,
+            progress=not args.quiet,
+        )
+    except ImportError as exc:  # matplotlib missing: say which extra to install
+        raise UserError(str(exc)) from None
+    print(page)
+    return 0
+
+
 def _timeout(text: str) -> tuple[str, float]:
     stage, sep, seconds = text.partition("=")
     try:
@@ -205,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlircost",
         description="Predict hardware costs of MLIR programs from their text.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -229,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="show every non-zero feature")
     p.set_defaults(func=_cmd_featurize)
 
+    from mlircost_classic._cli_predict import add_commands
+
+    add_commands(sub)  # predict, explain, train
+
     p = sub.add_parser(
         "collect",
         help="lower, compile and measure programs with real tools (extra [collect])",
@@ -239,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--families", nargs="+", metavar="FAMILY", help="default: all")
     p.add_argument("--count", type=int, help="programs to sample")
+    p.add_argument(
+        "--suite",
+        choices=["main", "ood"],
+        default="main",
+        help="main: sample the training families; ood: every size of the "
+        "evaluation-only transformers architectures (hf_*; extra [ood]), "
+        "--families selects among them and --count is not used",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input", nargs="+", metavar="FILE", help="label these MLIR files")
     p.add_argument(
@@ -272,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     d = dsub.add_parser("info", help="summary of the bundled dataset")
     d.add_argument("--data-home", help="a dataset folder or a collection run folder")
+    d.add_argument(
+        "--suite",
+        choices=["main", "ood"],
+        default="main",
+        help="ood: the evaluation-only suite, in the data home's ood/ folder",
+    )
     d = dsub.add_parser(
         "verify",
         help="re-collect K records and compare (deterministic targets must match)",
@@ -282,12 +362,20 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("pack", help="add a collection run's new records as shards")
     d.add_argument("run_dir", metavar="RUN_DIR")
     d.add_argument("--data-home", help="where the shards go (default: the package's)")
+    d.add_argument(
+        "--suite",
+        choices=["main", "ood"],
+        default="main",
+        help="ood: pack a 'collect --suite ood' run into the data home's ood/ folder",
+    )
     d = dsub.add_parser(
         "gpu-export",
         help="compile a run's module records for CUDA into a batch to time on a GPU host",
     )
     d.add_argument("run_dir", metavar="RUN_DIR")
-    d.add_argument("--out", required=True, metavar="BATCH", help="batch folder (created)")
+    d.add_argument(
+        "--out", required=True, metavar="BATCH", help="batch folder (created)"
+    )
     d.add_argument("--max-mib", type=float, default=60.0, help="batch size limit")
     d.add_argument("--limit", type=int, help="most modules in the batch")
     d.add_argument(
@@ -300,6 +388,37 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("run_dir", metavar="RUN_DIR")
     d.add_argument("--manifest", help="the batch's manifest.json (compile provenance)")
     p.set_defaults(func=_cmd_dataset)
+
+    p = sub.add_parser(
+        "report",
+        help="HTML report of feature importance and held-out accuracy per target",
+        description="Split the dataset by family, fit the xgboost and linear cost "
+        "models on the training part and write, per target, held-out metrics, "
+        "predicted-vs-measured plots and feature importance (gain, permutation, "
+        "SHAP values, coefficients) to OUT/index.html (needs matplotlib, extra "
+        "[report]).",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--kind", choices=["modules", "kernels"], default="modules")
+    p.add_argument("--level", help="MLIR level (default: linalg; kernels: dispatch)")
+    p.add_argument(
+        "--targets",
+        nargs="+",
+        metavar="TARGET",
+        help="target or hardware names (default: all)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a quick look: 150 records, 2 targets unless --targets, 2 repeats",
+    )
+    p.add_argument("--max-rows", type=int, metavar="N", help="a random sample of N")
+    p.add_argument("--repeats", type=int, default=5, help="permutation repeats")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, help="targets fitted in parallel")
+    p.add_argument("--data-home", help="a dataset folder or a collection run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -30,15 +30,26 @@ def plot_targets(kind: str, data_home, out: Path) -> Path:
     for ax, name, column in zip(axes.flat, names, ds.target.T, strict=False):
         values = column[~np.isnan(column)]
         positive = values[values > 0]
-        use_log = positive.size == values.size and values.size and values.max() > 100 * values.min()
+        use_log = (
+            positive.size == values.size
+            and values.size
+            and values.max() > 100 * values.min()
+        )
         data = np.log10(values) if use_log else values
         ax.hist(data, bins=30, color="#4477aa")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel(("log10 " if use_log else "") + name.split(".", 1)[1], fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.text(0.98, 0.95, f"n={values.size}", transform=ax.transAxes, ha="right",
-                va="top", fontsize=7)
-    for ax in list(axes.flat)[len(names):]:
+        ax.text(
+            0.98,
+            0.95,
+            f"n={values.size}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=7,
+        )
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.suptitle(f"{kind}: {len(ds.data)} records, target distributions", fontsize=11)
     fig.tight_layout()

@@ -64,7 +64,9 @@ def test_collect_needs_count_or_input(tmp_path, capsys):
 
 def test_bad_timeout_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        main(["collect", "--count", "1", "--out", str(tmp_path), "--timeout", "compile"])
+        main(
+            ["collect", "--count", "1", "--out", str(tmp_path), "--timeout", "compile"]
+        )
     assert info.value.code == 2
     assert "STAGE=SECONDS" in capsys.readouterr().err
 

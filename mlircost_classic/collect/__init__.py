@@ -1,9 +1,11 @@
 """Collect labelled MLIR programs with real toolchains (the ``[collect]`` extra).
 
-Model families (``FAMILIES``, ``sample_specs``) are lowered to MLIR at several
-levels (``lower_spec``), compiled and measured for the hardware of
-``HARDWARE`` (``measure``), and recorded (``collect``, ``collect_files``);
-``verify`` re-collects records to check their labels.
+Model families (``FAMILIES``, ``sample_specs``; the evaluation-only suite of
+``transformers`` architectures: ``OOD_FAMILIES``, ``ood_specs``) are lowered
+to MLIR at several levels (``lower_spec``), compiled and measured for the
+hardware of ``HARDWARE`` (``measure``), and recorded (``collect``,
+``collect_specs``, ``collect_files``); ``verify`` re-collects records to check
+their labels.
 
 Every name is imported on first use, so ``import mlircost_classic.collect``
 works without torch, torch-mlir or IREE installed.
@@ -23,6 +25,7 @@ _EXPORTS = {
     "DEFAULT_TIMEOUTS": "_runner",
     "collect": "_runner",
     "collect_files": "_runner",
+    "collect_specs": "_runner",
     "detect_level": "_runner",
     "VerifyReport": "_verify",
     "verify": "_verify",
@@ -30,6 +33,9 @@ _EXPORTS = {
     "Family": "_families",
     "ProgramSpec": "_families",
     "sample_specs": "_families",
+    "OOD_FAMILIES": "_ood",
+    "OOD_SIZES": "_ood",
+    "ood_specs": "_ood",
     "LEVELS": "_lower",
     "Lowered": "_lower",
     "lower_module": "_lower",

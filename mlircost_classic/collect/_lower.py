@@ -261,7 +261,8 @@ def lower_spec(spec: ProgramSpec, levels: Sequence[str] = LEVELS) -> Lowered:
     Parameters
     ----------
     spec : ProgramSpec
-        Family name and parameters.
+        Family name (of ``FAMILIES`` or of the OOD suite's ``OOD_FAMILIES``)
+        and parameters.
     levels : sequence of str, default=LEVELS
         Levels to print.
 
@@ -272,8 +273,10 @@ def lower_spec(spec: ProgramSpec, levels: Sequence[str] = LEVELS) -> Lowered:
         ``"build: ..."``, with the build time under ``seconds["export"]``.
     """
     from ._families import FAMILIES
+    from ._ood import OOD_FAMILIES
 
-    family = FAMILIES[spec.family]
+    # Training families and the evaluation-only OOD suite lower alike.
+    family = FAMILIES.get(spec.family) or OOD_FAMILIES[spec.family]
     start = time.perf_counter()
     try:
         with _quiet_torch():

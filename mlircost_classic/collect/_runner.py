@@ -63,6 +63,7 @@ __all__ = [
     "CollectSummary",
     "collect",
     "collect_files",
+    "collect_specs",
     "detect_level",
 ]
 
@@ -656,7 +657,49 @@ def collect(
     """
     from ._families import sample_specs
 
-    specs = sample_specs(families, count, seed, small=small)
+    return collect_specs(
+        sample_specs(families, count, seed, small=small),
+        hardware,
+        out_dir,
+        seed=seed,
+        resume=resume,
+        n_jobs=n_jobs,
+        timeouts=timeouts,
+        progress=progress,
+    )
+
+
+def collect_specs(
+    specs: Iterable,
+    hardware: Sequence[str],
+    out_dir: str | os.PathLike,
+    *,
+    seed: int | None = None,
+    resume: bool = False,
+    n_jobs: int | None = 1,
+    timeouts: Mapping[str, float] | None = None,
+    progress: bool = True,
+) -> CollectSummary:
+    """Collect labelled records for the given program specs.
+
+    :func:`collect` samples its specs; this takes a list made elsewhere, such
+    as the out-of-distribution suite's (``ood_specs()``).
+
+    Parameters
+    ----------
+    specs : iterable of ProgramSpec
+        Specs of the training families (``FAMILIES``) or of the OOD suite
+        (``OOD_FAMILIES``).
+    hardware, out_dir, resume, n_jobs, timeouts, progress
+        As in :func:`collect`.
+    seed : int, optional
+        The seed the specs were sampled with, recorded in provenance (None
+        for a fixed list; builds are seeded from each spec anyway).
+
+    Returns
+    -------
+    CollectSummary
+    """
     items = [
         {"key": s.key(), "family": s.family, "params": s.params, "spec": s}
         for s in specs

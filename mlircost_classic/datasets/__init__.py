@@ -27,6 +27,7 @@ from ._schema import (
 from ._shards import (
     AMENDMENTS,
     KINDS,
+    SUITES,
     PackResult,
     apply_amendments,
     get_data_home,
@@ -45,6 +46,7 @@ __all__ = [
     "LEVELS",
     "SCHEMA_VERSION",
     "STATUSES",
+    "SUITES",
     "DatasetInfo",
     "PackResult",
     "amendment_key",

@@ -63,6 +63,7 @@ def load_dataset(
     as_frame: bool = False,
     data_home: str | os.PathLike | None = None,
     return_X_y: bool = False,
+    suite: str = "main",
 ):
     """Load the MLIR cost dataset (no network access).
 
@@ -87,6 +88,10 @@ def load_dataset(
         A collection run's folder (``modules.jsonl``) is read too.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
+    suite : {"main", "ood"}, default="main"
+        ``"main"``: the training families. ``"ood"``: the out-of-distribution
+        suite of third-party architectures (``hf_bert``, ``hf_vit`` ...),
+        read from the ``ood`` folder of the data home; for evaluation only.
 
     Returns
     -------
@@ -101,9 +106,12 @@ def load_dataset(
     ------
     FileNotFoundError
         When no dataset file exists.
+    ValueError
+        If ``kind``, ``level`` or ``suite`` is unknown.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    home = get_data_home(data_home, suite)
     level = _default_level(kind, level)
     if as_frame:
         try:
@@ -112,7 +120,6 @@ def load_dataset(
             raise ImportError(
                 "load_dataset(as_frame=True) needs pandas: pip install pandas"
             ) from exc
-    home = get_data_home(data_home)
     records = [
         rec
         for rec in iter_dataset(kind, home)
@@ -142,6 +149,7 @@ def load_dataset(
         f"MLIR cost dataset: {len(records)} {kind} at level {level!r}, "
         f"{len(names)} targets, {len(set(groups))} families, read from {home}."
     )
+    # The datasheet (one for both suites) sits in the data home.
     return Bunch(
         data=data,
         target=target,
@@ -149,7 +157,7 @@ def load_dataset(
         groups=groups,
         ids=ids,
         frame=frame,
-        DESCR=_read_descr(home, summary),
+        DESCR=_read_descr(get_data_home(data_home), summary),
     )
 
 
@@ -200,16 +208,23 @@ class DatasetInfo:
         return "\n".join(out)
 
 
-def dataset_info(data_home: str | os.PathLike | None = None) -> DatasetInfo:
+def dataset_info(
+    data_home: str | os.PathLike | None = None, *, suite: str = "main"
+) -> DatasetInfo:
     """Counts per family, level and status, failures per stage and target
     ranges of the dataset in ``data_home`` (default the bundled one).
+
+    ``suite="ood"`` summarizes the out-of-distribution suite (the ``ood``
+    folder of the data home) instead of the training one.
 
     Raises
     ------
     FileNotFoundError
         When no dataset file exists.
+    ValueError
+        If ``suite`` is unknown.
     """
-    home = get_data_home(data_home)
+    home = get_data_home(data_home, suite)
     info = DatasetInfo(data_home=home)
     found = False
     for kind in KINDS:

@@ -35,6 +35,7 @@ from ._schema import (
 __all__ = [
     "AMENDMENTS",
     "KINDS",
+    "SUITES",
     "PackResult",
     "apply_amendments",
     "get_data_home",
@@ -49,13 +50,28 @@ KINDS = ("modules", "kernels")
 #: File-name stem of amendment shards and of a run's amendments file.
 AMENDMENTS = "amendments"
 _RECORD_KIND = {"modules": "module", "kernels": "kernel"}
+#: Suite -> its sub-folder of the data home. "main" holds the training
+#: families; "ood" the evaluation-only records of third-party architectures
+#: (the collector's ``ood_specs``), kept apart so that nothing trains on them.
+SUITES = {"main": "", "ood": "ood"}
 
 
-def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
-    """The folder holding the shards: ``data_home`` or the bundled one."""
+def get_data_home(
+    data_home: str | os.PathLike | None = None, suite: str = "main"
+) -> Path:
+    """The folder holding a suite's shards: in ``data_home`` or the bundled one.
+
+    Raises
+    ------
+    ValueError
+        If ``suite`` is not one of :data:`SUITES`.
+    """
+    if suite not in SUITES:
+        raise ValueError(f"suite must be one of {tuple(SUITES)}, got {suite!r}")
+    home = Path(__file__).resolve().parent.parent / "data"
     if data_home is not None:
-        return Path(data_home)
-    return Path(__file__).resolve().parent.parent / "data"
+        home = Path(data_home)
+    return home / SUITES[suite]
 
 
 def _check_kind(kind: str) -> None:

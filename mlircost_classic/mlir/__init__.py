@@ -3,11 +3,13 @@
 :func:`parse` reads MLIR text (any dialect, custom or generic syntax) into a
 :class:`ParsedModule` of :class:`Op` records; :func:`read_source` is the shared
 input handling (text, bytes or a file name) with clear errors; :func:`parse_type`
-reads one type into a :class:`ShapedType`. Nothing here needs MLIR's own
-libraries.
+reads one type into a :class:`ShapedType`; :func:`detect_level` tells the level
+(torch, linalg, stablehlo, tosa, affine) from the dialects used. Nothing here
+needs MLIR's own libraries.
 """
 
 from ._ir import MLIRSyntaxError, Op, ParsedModule, ShapedType, element_bits
+from ._level import detect_level
 from ._reader import parse, read_source
 from ._types import parse_type
 
@@ -16,6 +18,7 @@ __all__ = [
     "Op",
     "ParsedModule",
     "ShapedType",
+    "detect_level",
     "element_bits",
     "parse",
     "parse_type",

@@ -4,12 +4,16 @@
 regressor per target over :class:`~mlircost_classic.MLIRFeaturizer` features,
 split-conformal intervals, saving without pickle); :class:`RooflineBaseline` is
 the fitted analytical baseline; :func:`evaluate` compares models on the same
-folds with the metrics of :data:`METRICS`.
+folds with the metrics of :data:`METRICS`;
+:class:`NeuralTextRegressor` is the neural text baseline (needs torch);
+:func:`load_pretrained` reads the shipped default models (:func:`train_pretrained`
+rebuilds them) and :func:`explain` splits a prediction into feature contributions.
 """
 
 from ._base import PerTargetRegressor
 from ._cost_model import SKEW_THRESHOLD, CostModel, default_estimator
 from ._evaluate import evaluate
+from ._explain import Contribution, Explanation, explain, resolve_target
 from ._metrics import (
     METRICS,
     interval_coverage,
@@ -20,14 +24,39 @@ from ._metrics import (
     r2_log,
     spearman,
 )
+from ._names import readable_feature_name, readable_feature_names
+from ._neural import NeuralTextRegressor
+from ._pretrained import (
+    DEFAULT_MODELS,
+    PRETRAINED_DIR,
+    UNITS,
+    load_pretrained,
+    pretrained_info,
+    pretrained_name,
+    target_unit,
+    train_pretrained,
+)
 from ._roofline import RooflineBaseline
 from ._serialize import FORMAT_VERSION, featurizer_from_dict, featurizer_to_dict
 
 __all__ = [
+    "Contribution",
+    "DEFAULT_MODELS",
+    "Explanation",
+    "PRETRAINED_DIR",
+    "UNITS",
+    "explain",
+    "load_pretrained",
+    "pretrained_info",
+    "pretrained_name",
+    "resolve_target",
+    "target_unit",
+    "train_pretrained",
     "FORMAT_VERSION",
     "METRICS",
     "SKEW_THRESHOLD",
     "CostModel",
+    "NeuralTextRegressor",
     "PerTargetRegressor",
     "RooflineBaseline",
     "default_estimator",
@@ -40,5 +69,7 @@ __all__ = [
     "median_ape",
     "pairwise_ranking_accuracy",
     "r2_log",
+    "readable_feature_name",
+    "readable_feature_names",
     "spearman",
 ]

@@ -37,6 +37,13 @@ def _takes_parsed(model) -> bool:
     return False
 
 
+def _fits_all_targets(model) -> bool:
+    """Whether ``fit(X, Y, target_names=...)`` takes all targets, NaN and all."""
+    return isinstance(model, PerTargetRegressor) or getattr(
+        model, "_fits_all_targets", False
+    )
+
+
 def _parse_or_keep(text):
     try:
         return parse(text)
@@ -70,7 +77,7 @@ def _fit_predict(model, X, Y, names, train, test):
     the prediction intervals (None for a model without).
     """
     start = time.perf_counter()
-    if isinstance(model, PerTargetRegressor):
+    if _fits_all_targets(model):
         fitted = clone(model).fit([X[i] for i in train], Y[train], target_names=names)
         seconds = time.perf_counter() - start
         test_docs = [X[i] for i in test]
@@ -133,8 +140,9 @@ def evaluate(
 
     Every model is cloned and fitted on each training fold and predicts the
     test fold. :class:`CostModel`-like models (subclasses of
-    :class:`~mlircost_classic.models.PerTargetRegressor`) get all targets at
-    once; any other regressor (e.g. a ``Pipeline`` of a featurizer and a
+    :class:`~mlircost_classic.models.PerTargetRegressor`, and models that set
+    ``_fits_all_targets = True`` such as the neural baselines) get all targets
+    at once; any other regressor (e.g. a ``Pipeline`` of a featurizer and a
     regressor) is fitted once per target on the rows that have it. Metrics are
     computed per target on the out-of-fold predictions of all folds pooled,
     ignoring rows that lack the target. The MLIR texts are read once for all

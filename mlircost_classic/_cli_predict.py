@@ -1,0 +1,332 @@
+"""``mlircost train``, ``predict`` and ``explain``: the pretrained models' commands."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+
+from .models._pretrained import DEFAULT_MODELS
+
+_MODEL_NAMES = [f"{kind}-{level}" for kind, level in DEFAULT_MODELS]
+
+
+class _FileError(Exception):
+    """A file that could not be read or predicted: reported, the run goes on."""
+
+
+def _read(path: str, error_type):
+    from mlircost_classic.mlir import read_source
+
+    try:
+        if path == "-":
+            return "<stdin>", read_source(sys.stdin.buffer.read(), input="content")
+        return path, read_source(path, input="filename")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise error_type(f"{path}: {exc}") from None
+
+
+def _choose_model(text: str, args):
+    """(kind, level) for one text: --kind/--level, else its detected level."""
+    from mlircost_classic.mlir import detect_level
+
+    if args.kind == "kernels":
+        return "kernels", "dispatch"
+    return "modules", args.level or detect_level(text)
+
+
+def _plain(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _non_negative(value: float) -> float:
+    """Every metric the models predict is a count, size or share: never below 0."""
+    return max(0.0, value) if math.isfinite(value) else value
+
+
+def _matching(names: list[str], target: str) -> list[int]:
+    """Columns a --targets word selects: its full name, its metric or hardware."""
+    found = [j for j, name in enumerate(names) if target in (name, *name.split("."))]
+    if not found:
+        raise _FileError(
+            f"unknown target {target!r}; the model has: {', '.join(names)}"
+        )
+    return found
+
+
+def _predict_one(name: str, text: str, args, selected) -> dict:
+    from mlircost_classic.mlir import parse
+    from mlircost_classic.models import load_pretrained, target_unit
+
+    kind, level = _choose_model(text, args)
+    try:
+        model = load_pretrained(kind, level, path=args.model_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _FileError(f"{name}: {exc}") from None
+    try:
+        parsed = parse(text)
+    except ValueError as exc:  # MLIRSyntaxError
+        raise _FileError(f"{name}: {exc}") from None
+    names = list(model.target_names_)
+    columns = range(len(names))
+    if selected:
+        columns = sorted({j for t in selected for j in _matching(names, t)})
+    point = model.predict([parsed]).reshape(1, -1)[0]
+    lower = upper = None
+    if getattr(model, "conformal_quantiles_", None) is not None:
+        lo, hi = model.predict_interval([parsed])
+        lower, upper = lo.reshape(1, -1)[0], hi.reshape(1, -1)[0]
+    rows = []
+    for j in columns:
+        rows.append(
+            {
+                "target": names[j],
+                "prediction": _plain(_non_negative(point[j])),
+                "lower": None if lower is None else _plain(_non_negative(lower[j])),
+                "upper": None if upper is None else _plain(_capped(names[j], upper[j])),
+                "unit": target_unit(names[j]),
+            }
+        )
+    return {
+        "file": name,
+        "kind": kind,
+        "level": level,
+        "model": f"{kind}-{level}",
+        "confidence": getattr(model, "confidence", None) if lower is not None else None,
+        "predictions": rows,
+    }
+
+
+def _capped(target: str, value: float) -> float:
+    """Occupancy is a share of the maximum: an interval above 1 means 1."""
+    return min(value, 1.0) if target.endswith(".occupancy") else value
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == 0 or 1e-3 <= abs(value) < 1e6:
+        return f"{value:.4g}"
+    return f"{value:.3g}"
+
+
+def _print_table(result: dict) -> None:
+    confidence = result["confidence"]
+    head = f"{result['file']}  (level {result['level']}, model {result['model']}"
+    print(head + (f", {confidence:.0%} intervals)" if confidence else ")"))
+    rows = result["predictions"]
+    width = max(len("target"), *(len(r["target"]) for r in rows))
+    interval = f"{confidence:.0%} interval" if confidence else "interval"
+    print(f"  {'target':<{width}}  {'prediction':>10}  {interval:>21}  unit")
+    for r in rows:
+        span = "-"
+        if r["lower"] is not None:
+            span = f"[{_number(r['lower'])}, {_number(r['upper'])}]"
+        print(
+            f"  {r['target']:<{width}}  {_number(r['prediction']):>10}  "
+            f"{span:>21}  {r['unit']}"
+        )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    results, failed = [], 0
+    for path in args.files:
+        try:
+            name, text = _read(path, _FileError)
+            results.append(_predict_one(name, text, args, args.targets))
+        except _FileError as exc:
+            failed += 1
+            print(f"mlircost predict: error: {exc}", file=sys.stderr)
+            results.append({"file": path, "error": str(exc)})
+    ok = [r for r in results if "error" not in r]
+    if args.format == "json":
+        json.dump(results, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(
+            ["file", "level", "target", "prediction", "lower", "upper", "unit"]
+        )
+        for r in ok:
+            for p in r["predictions"]:
+                writer.writerow(
+                    [
+                        r["file"],
+                        r["level"],
+                        p["target"],
+                        "" if p["prediction"] is None else f"{p['prediction']:.6g}",
+                        "" if p["lower"] is None else f"{p['lower']:.6g}",
+                        "" if p["upper"] is None else f"{p['upper']:.6g}",
+                        p["unit"],
+                    ]
+                )
+    else:
+        for i, r in enumerate(ok):
+            if i:
+                print()
+            _print_table(r)
+    return 2 if failed else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from mlircost_classic.cli import UserError
+    from mlircost_classic.mlir import parse
+    from mlircost_classic.models import explain, load_pretrained, target_unit
+
+    name, text = _read(args.file, UserError)
+    kind, level = _choose_model(text, args)
+    try:
+        model = load_pretrained(kind, level, path=args.model_dir)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        parsed = parse(text)
+    except ValueError as exc:
+        raise UserError(f"{name}: {exc}") from None
+    result = explain(model, parsed, args.target, top=args.top)
+    if args.format == "json":
+        out = {"file": name, "level": level, "model": f"{kind}-{level}"}
+        out.update(result.to_dict())
+        out["unit"] = target_unit(result.target)
+        json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    unit = target_unit(result.target)
+    print(f"{name}  (level {level}, model {kind}-{level})")
+    text = str(result).replace(
+        f"{result.target} = {result.prediction:.4g}",
+        f"{result.target} = {_number(_non_negative(result.prediction))} {unit}",
+        1,
+    )
+    print(text)
+    if result.log_scale:
+        print(
+            "  (a contribution c multiplies 1 + prediction by exp(c): "
+            "+0.69 doubles it, -0.69 halves it)"
+        )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mlircost_classic.models import pretrained_name, train_pretrained
+
+    models = []
+    for name in args.models or _MODEL_NAMES:
+        kind, _, level = name.partition("-")
+        pretrained_name(kind, level)  # a ValueError for an unknown name
+        models.append((kind, level))
+    infos = train_pretrained(
+        args.out,
+        models=models,
+        data_home=args.data_home,
+        n_splits=args.cv_folds,
+        max_rows=args.max_rows,
+        random_state=args.seed,
+        n_jobs=args.jobs,
+        progress=not args.quiet,
+    )
+    for info in infos:
+        if "skipped" in info:
+            print(f"{info['name']}: skipped, {info['skipped']}")
+            continue
+        metrics = info["cv"]["metrics"]
+        rhos = [m.get("spearman") for m in metrics.values() if m.get("spearman")]
+        summary = (
+            f", median held-out-family Spearman {sorted(rhos)[len(rhos) // 2]:.3f}"
+        )
+        print(
+            f"{info['name']}: {info['dataset']['records']} records, "
+            f"{len(info['targets'])} targets, {info['seconds']} s"
+            + (summary if rhos else "")
+            + f" -> {args.out}/{info['name']}.zip"
+        )
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Add train, predict and explain to the ``mlircost`` subcommands."""
+    p = sub.add_parser(
+        "predict",
+        help="predict the costs of MLIR files with the pretrained models",
+        description="Predict every hardware target of MLIR files with the "
+        "pretrained cost models (or those of --model-dir): one table per file "
+        "with the prediction, its split-conformal interval and the unit. The "
+        "model is chosen by the file's level (torch, linalg, stablehlo, tosa, "
+        "affine), detected from its dialects unless --level is given.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="MLIR file, or - for stdin")
+    _common(p)
+    p.add_argument(
+        "--targets",
+        nargs="+",
+        metavar="TARGET",
+        help="only these targets (full names or unambiguous parts: instructions, "
+        "nvidia_sm80.registers)",
+    )
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "explain",
+        help="why a pretrained model predicts what it does for one file",
+        description="Split one prediction into signed per-feature contributions "
+        "(xgboost pred_contribs: SHAP values) and show the largest, with "
+        "readable feature names.",
+    )
+    p.add_argument("file", metavar="FILE", help="MLIR file, or - for stdin")
+    p.add_argument(
+        "--target",
+        required=True,
+        help="target name or an unambiguous part of it (e.g. instructions)",
+    )
+    p.add_argument("--top", type=int, default=10, help="contributions shown")
+    _common(p)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser(
+        "train",
+        help="fit the default cost models on the dataset and save them",
+        description="Fit one xgboost CostModel (with 90%% split-conformal "
+        "intervals) per level on the bundled dataset (or --data-home) and save "
+        "it without pickle as OUT/<kind>-<level>.zip, with OUT/<kind>-<level>.json "
+        "recording the dataset version, the settings and GroupKFold-by-family "
+        "metrics. The shipped defaults are built with "
+        "`mlircost train --out mlircost_classic/data/pretrained`.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=_MODEL_NAMES,
+        metavar="NAME",
+        help=f"default: all of {', '.join(_MODEL_NAMES)}",
+    )
+    p.add_argument("--cv-folds", type=int, default=5, help="0 skips the evaluation")
+    p.add_argument("--max-rows", type=int, metavar="N", help="a random sample of N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, help="targets fitted in parallel")
+    p.add_argument("--data-home", help="a dataset folder or a collection run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def _common(p) -> None:
+    p.add_argument(
+        "--level",
+        choices=["torch", "linalg", "stablehlo", "tosa", "affine"],
+        help="level of the MLIR (default: detected from its dialects)",
+    )
+    p.add_argument(
+        "--kind",
+        choices=["modules", "kernels"],
+        default="modules",
+        help="kernels: the text is an IREE dispatch region",
+    )
+    p.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="models written by `mlircost train --out DIR` (default: the shipped ones)",
+    )

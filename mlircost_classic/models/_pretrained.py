@@ -1,0 +1,364 @@
+"""Pretrained default cost models: shipped in the package, rebuilt by one command.
+
+:func:`train_pretrained` (``mlircost train --out DIR``) fits one
+:class:`CostModel` (xgboost, split-conformal 90% intervals) per program level
+of the bundled dataset (modules at the torch, linalg, stablehlo, tosa and affine
+levels; kernels at IREE's dispatch level) on every module-level target except
+the repeat spreads, and writes beside each model a ``training.json`` with the
+dataset version (a hash of the shard files), the command's settings and the
+model's cross-validated metrics (GroupKFold by family). :func:`load_pretrained`
+reads the shipped ones, from ``mlircost_classic/data/pretrained/``, without
+running code from the files (xgboost UBJSON and plain JSON, see
+:meth:`CostModel.save`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "PRETRAINED_DIR",
+    "UNITS",
+    "load_pretrained",
+    "pretrained_info",
+    "pretrained_name",
+    "target_unit",
+    "train_pretrained",
+]
+
+#: Folder of the shipped models (``<kind>-<level>.zip`` + ``.json``).
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "data" / "pretrained"
+
+#: (kind, level) of every default model, in the order they are trained.
+DEFAULT_MODELS = (
+    ("modules", "linalg"),
+    ("modules", "torch"),
+    ("modules", "stablehlo"),
+    ("modules", "tosa"),
+    ("modules", "affine"),
+    ("kernels", "dispatch"),
+)
+
+#: Metric (the part of a target name after the hardware) -> unit.
+UNITS = {
+    "instructions": "instructions",
+    "code_bytes": "bytes",
+    "dispatches": "dispatches",
+    "latency_us": "µs",
+    "latency_us_spread": "IQR / median",
+    "registers": "registers / thread",
+    "spill_bytes": "bytes",
+    "stack_bytes": "bytes / thread",
+    "shared_bytes": "bytes / block",
+    "occupancy": "fraction of max warps",
+    "vgprs": "VGPRs",
+    "sgprs": "SGPRs",
+    "spills": "registers spilled",
+    "lds_bytes": "bytes",
+    "scratch_bytes": "bytes / lane",
+}
+
+_CONFIDENCE = 0.9
+_MIN_ROWS = 20
+
+
+def target_unit(target: str) -> str:
+    """The unit of a target name such as ``cpu_x86_64_v3.instructions`` ("" if unknown)."""
+    return UNITS.get(target.partition(".")[2], "")
+
+
+def pretrained_name(kind: str = "modules", level: str | None = None) -> str:
+    """File stem of a default model: ``modules-linalg``, ``kernels-dispatch`` ..."""
+    if kind == "kernels":
+        level = level or "dispatch"
+    elif kind != "modules":
+        raise ValueError(f"kind must be 'modules' or 'kernels', got {kind!r}")
+    level = level or "linalg"
+    if (kind, level) not in DEFAULT_MODELS:
+        known = ", ".join(f"{k}-{lv}" for k, lv in DEFAULT_MODELS)
+        raise ValueError(
+            f"no default model for {kind} at level {level!r}; known: {known}"
+        )
+    return f"{kind}-{level}"
+
+
+def _model_path(name: str, path) -> Path:
+    folder = PRETRAINED_DIR if path is None else Path(path)
+    for candidate in (folder / f"{name}.zip", folder / name):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(
+        f"no pretrained model {name!r} in {folder}; build it with "
+        f"`mlircost train --out {folder}`"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _load(name: str, path: str | None):
+    from ._cost_model import CostModel
+
+    return CostModel.load(_model_path(name, path))
+
+
+def load_pretrained(
+    kind: str = "modules",
+    level: str | None = None,
+    *,
+    path: str | os.PathLike | None = None,
+):
+    """A default :class:`CostModel`, fitted on the bundled dataset.
+
+    Parameters
+    ----------
+    kind : {"modules", "kernels"}, default="modules"
+        Whole programs, or IREE dispatch regions (``level="dispatch"``).
+    level : str, optional
+        Program level (``torch``, ``linalg``, ``stablehlo``, ``tosa``,
+        ``affine``; default ``linalg``). :func:`~mlircost_classic.mlir.detect_level`
+        tells it from a text.
+    path : path-like, optional
+        Folder written by ``mlircost train --out``; default the shipped models.
+
+    Returns
+    -------
+    CostModel
+        Fitted with ``intervals="conformal"`` (90%). Loaded once per process
+        and shared: do not refit it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the model file is missing.
+    """
+    name = pretrained_name(kind, level)
+    return _load(name, None if path is None else str(Path(path).resolve()))
+
+
+def pretrained_info(
+    kind: str = "modules",
+    level: str | None = None,
+    *,
+    path: str | os.PathLike | None = None,
+) -> dict:
+    """The ``training.json`` of a default model: data version, settings, metrics."""
+    name = pretrained_name(kind, level)
+    folder = PRETRAINED_DIR if path is None else Path(path)
+    with open(folder / f"{name}.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _dataset_version(data_home) -> dict:
+    """Hash and counts of the shard files a model is trained on."""
+    from ..datasets import KINDS, get_data_home, shard_paths
+
+    digest = hashlib.sha256()
+    files = []
+    for kind in (*KINDS, "amendments"):
+        for p in shard_paths(kind, data_home):
+            digest.update(p.name.encode())
+            digest.update(hashlib.sha256(p.read_bytes()).digest())
+            files.append(p.name)
+    return {
+        "data_home": "bundled" if data_home is None else str(get_data_home(data_home)),
+        "files": files,
+        "sha256": digest.hexdigest(),
+    }
+
+
+def _host() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next(
+                (
+                    ln.split(":", 1)[1].strip()
+                    for ln in f
+                    if ln.startswith("model name")
+                ),
+                cpu,
+            )
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def _write_json(path: Path, info: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
+def _targets_to_fit(bunch) -> list[int]:
+    keep = []
+    for j, name in enumerate(bunch.target_names):
+        measured = int(np.isfinite(bunch.target[:, j]).sum())
+        if not name.endswith("_spread") and measured >= _MIN_ROWS:
+            keep.append(j)
+    return keep
+
+
+def _cv_metrics(model, X, Y, names, groups, n_splits: int) -> dict:
+    from ._evaluate import evaluate
+
+    n_groups = len(set(groups))
+    if n_splits < 2 or n_groups < 2:
+        return {}
+    table = evaluate(
+        {"model": model},
+        X,
+        Y,
+        target_names=names,
+        groups=groups,
+        cv="group",
+        n_splits=min(n_splits, n_groups),
+        latency_repeats=5,
+        batch_size=100,
+        batch_repeats=1,
+        as_frame=False,
+    )
+    out: dict = {}
+    for row in table:
+        value = row["value"]
+        out.setdefault(row["target"], {})[row["metric"]] = (
+            None if not np.isfinite(value) else round(value, 6)
+        )
+    return out
+
+
+def train_pretrained(
+    out: str | os.PathLike,
+    *,
+    models: Sequence[tuple[str, str]] = DEFAULT_MODELS,
+    data_home: str | os.PathLike | None = None,
+    estimator=None,
+    n_splits: int = 5,
+    max_rows: int | None = None,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Fit and save the default models (what ``mlircost train`` runs).
+
+    Parameters
+    ----------
+    out : path-like
+        Folder to write ``<kind>-<level>.zip`` and ``<kind>-<level>.json`` to.
+    models : sequence of (kind, level), default=DEFAULT_MODELS
+        Which models.
+    data_home : path-like, optional
+        Dataset folder (default the bundled one).
+    estimator : regressor, optional
+        Per-target regressor (xgboost or ``sklearn.linear_model``, so that the
+        model can be saved); default :func:`default_estimator`.
+    n_splits : int, default=5
+        Folds of the GroupKFold-by-family evaluation recorded in the JSON;
+        0 skips it.
+    max_rows : int, optional
+        Fit on a random sample of this many records (for a quick try).
+    random_state : int, default=0
+        Seeds the sample, the calibration split and the boosters.
+    n_jobs : int, optional
+        Targets fitted in parallel.
+    progress : bool, default=False
+        A progress bar over the models, on stderr.
+
+    Returns
+    -------
+    list of dict
+        The ``training.json`` contents, one per model. A level with no
+        records is skipped with a note in its entry (``"skipped"``).
+    """
+    from tqdm import tqdm
+
+    from .. import __version__
+    from ..datasets import load_dataset
+    from ._cost_model import CostModel
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    version = _dataset_version(data_home)
+    written = []
+    bar = tqdm(list(models), disable=not progress, unit="model", desc="train")
+    for kind, level in bar:
+        name = pretrained_name(kind, level)
+        bar.set_postfix_str(name)
+        start = time.perf_counter()
+        bunch = load_dataset(kind, level=level, data_home=data_home)
+        index = np.arange(len(bunch.data))
+        if max_rows is not None and len(index) > max_rows:
+            rng = np.random.default_rng(random_state)
+            index = np.sort(rng.choice(index, max_rows, replace=False))
+        keep = _targets_to_fit(bunch) if len(index) else []
+        info = {
+            "name": name,
+            "kind": kind,
+            "level": level,
+            "package_version": __version__,
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "host": _host(),
+            "dataset": {**version, "records": int(len(index))},
+        }
+        if not keep:
+            info["skipped"] = f"fewer than {_MIN_ROWS} records with a target"
+            _write_json(out / f"{name}.json", info)
+            written.append(info)
+            continue
+        X = [bunch.data[i] for i in index]
+        Y = bunch.target[np.ix_(index, keep)]
+        names = [bunch.target_names[j] for j in keep]
+        groups = np.asarray(bunch.groups)[index]
+        model = CostModel(
+            estimator=estimator,
+            intervals="conformal",
+            confidence=_CONFIDENCE,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+        metrics = _cv_metrics(model, X, Y, names, groups, n_splits)
+        fitted = model.fit(X, Y, target_names=names)
+        fitted.save(out / f"{name}.zip", overwrite=True)
+        info.update(
+            {
+                "model": {
+                    "class": "CostModel",
+                    "estimator": "default_estimator()"
+                    if estimator is None
+                    else repr(estimator),
+                    "intervals": "conformal",
+                    "confidence": _CONFIDENCE,
+                    "random_state": random_state,
+                },
+                "families": sorted(set(groups.tolist())),
+                "targets": {
+                    t: {
+                        "unit": target_unit(t),
+                        "rows": int(np.isfinite(Y[:, j]).sum()),
+                        "log_scale": bool(fitted.log_targets_[j]),
+                    }
+                    for j, t in enumerate(names)
+                },
+                "cv": {
+                    "protocol": f"GroupKFold by family, {n_splits} folds"
+                    if metrics
+                    else "none",
+                    "metrics": metrics,
+                },
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+        _write_json(out / f"{name}.json", info)
+        written.append(info)
+    bar.close()
+    _load.cache_clear()
+    return written

@@ -1,0 +1,232 @@
+"""The out-of-distribution suite: its specs, its CLI, and its bundled shards kept apart."""
+
+import collections
+import json
+
+import pytest
+
+from mlircost_classic.cli import build_parser, main
+from mlircost_classic.collect import (
+    FAMILIES,
+    HARDWARE,
+    OOD_FAMILIES,
+    OOD_SIZES,
+    ProgramSpec,
+    ood_specs,
+)
+from mlircost_classic.datasets import (
+    append_records,
+    complete_record,
+    dataset_info,
+    get_data_home,
+    iter_dataset,
+    load_dataset,
+    pack,
+    shard_paths,
+    validate_record,
+)
+
+DETERMINISTIC = {
+    f"{hw.name}.{metric}" for hw in HARDWARE.values() for metric in hw.deterministic
+}
+OOD_HOME = get_data_home(suite="ood")
+bundled = pytest.mark.skipif(
+    not shard_paths("modules", OOD_HOME), reason="no bundled ood shards"
+)
+
+
+# --- specs -------------------------------------------------------------------
+
+
+def test_ood_specs_cover_every_size_of_every_family_in_f32():
+    specs = ood_specs()
+    assert [s.family for s in specs] == sorted(s.family for s in specs)
+    assert set(OOD_SIZES) == set(OOD_FAMILIES) == {s.family for s in specs}
+    assert len(specs) == sum(len(sizes) for sizes in OOD_SIZES.values())
+    assert all(s.params["dtype"] == "f32" for s in specs)
+    assert len({s.key() for s in specs}) == len(specs)
+    for spec in specs:
+        json.loads(spec.key())  # parameters stay JSON-serialisable
+
+
+def test_ood_specs_are_deterministic_and_selectable():
+    assert [s.key() for s in ood_specs()] == [s.key() for s in ood_specs()]
+    picked = ood_specs(["hf_vit", "hf_bert", "hf_vit"])
+    assert [s.family for s in picked] == ["hf_vit"] * len(OOD_SIZES["hf_vit"]) + [
+        "hf_bert"
+    ] * len(OOD_SIZES["hf_bert"])
+
+
+def test_ood_families_are_not_training_families():
+    assert not set(OOD_FAMILIES) & set(FAMILIES)
+    assert all(name.startswith("hf_") for name in OOD_FAMILIES)
+
+
+def test_unknown_ood_family_is_rejected():
+    with pytest.raises(ValueError, match="unknown OOD families"):
+        ood_specs(["mlp"])
+
+
+# --- CLI ---------------------------------------------------------------------
+
+
+def test_collect_suite_parses(tmp_path):
+    parser = build_parser()
+    args = parser.parse_args(["collect", "--suite", "ood", "--out", str(tmp_path)])
+    assert args.suite == "ood"
+    assert parser.parse_args(["collect", "--out", str(tmp_path)]).suite == "main"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["collect", "--suite", "zoo", "--out", str(tmp_path)])
+
+
+def test_collect_suite_ood_collects_the_ood_specs(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    class Summary:
+        def to_text(self):
+            return "done"
+
+    def fake_collect_specs(specs, hardware, out_dir, **kwargs):
+        seen.update(specs=list(specs), hardware=hardware, kwargs=kwargs)
+        return Summary()
+
+    monkeypatch.setattr(
+        "mlircost_classic.collect.collect_specs", fake_collect_specs, raising=False
+    )
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
+    argv = ["collect", "--suite", "ood", "--families", "hf_gpt2", "--out"]
+    assert main([*argv, str(tmp_path), "--resume", "--quiet"]) == 0
+    assert seen["specs"] == ood_specs(["hf_gpt2"])
+    assert seen["kwargs"]["resume"] is True
+
+
+def test_collect_suite_ood_errors(tmp_path, monkeypatch, capsys):
+    out = ["--out", str(tmp_path)]
+    assert main(["collect", "--suite", "ood", "--input", "x.mlir", *out]) == 2
+    assert "--input" in capsys.readouterr().err
+    assert main(["collect", "--suite", "ood", "--families", "mlp", *out]) == 2
+    assert "unknown OOD families" in capsys.readouterr().err
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert main(["collect", "--suite", "ood", *out]) == 2
+    assert "[ood]" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+# --- suites in a data home ---------------------------------------------------
+
+
+def _module(n: int, family: str) -> dict:
+    text = "func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> { return %a : tensor<4xf32> }"
+    return complete_record(
+        {
+            "kind": "module",
+            "key": f"k{n}",
+            "family": family,
+            "params": {"n": n, "dtype": "f32"},
+            "ir": {"linalg": f"{text} // {n}"},
+            "compiled_level": "linalg",
+            "targets": {"cpu_x86_64_v3.instructions": 100.0 + n},
+            "kernels": [],
+            "provenance": {},
+            "status": "ok",
+            "failures": [],
+            "seconds": {},
+        }
+    )
+
+
+def test_suites_are_read_apart(tmp_path, capsys):
+    for name, recs in [("main", [_module(0, "mlp")]), ("ood", [_module(1, "hf_bert")])]:
+        run = tmp_path / name
+        run.mkdir()
+        append_records(run / "modules.jsonl", recs)
+    home = tmp_path / "data"
+    pack(tmp_path / "main", home)
+    argv = ["dataset", "pack", str(tmp_path / "ood"), "--data-home", str(home)]
+    assert main([*argv, "--suite", "ood"]) == 0
+    assert shard_paths("modules", home / "ood")
+
+    assert load_dataset(data_home=home).groups == ["mlp"]
+    assert load_dataset(data_home=home, suite="ood").groups == ["hf_bert"]
+    assert dataset_info(home, suite="ood").counts["modules"]["family"] == {
+        "hf_bert": 1
+    }
+    assert main(["dataset", "info", "--data-home", str(home), "--suite", "ood"]) == 0
+    out = capsys.readouterr().out
+    assert "hf_bert 1" in out and "mlp" not in out
+
+
+def test_unknown_suite_is_rejected():
+    with pytest.raises(ValueError, match="suite must be one of"):
+        load_dataset(suite="zoo")
+    with pytest.raises(ValueError, match="suite must be one of"):
+        dataset_info(suite="zoo")
+
+
+# --- the bundled ood shards --------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["modules", "kernels"])
+def ood_records(request):
+    return list(iter_dataset(request.param, OOD_HOME))
+
+
+@bundled
+def test_bundled_ood_records_validate_and_are_unique(ood_records):
+    problems = {r["id"][:12]: validate_record(r) for r in ood_records}
+    assert {k: v for k, v in problems.items() if v} == {}
+    counts = collections.Counter(r["id"] for r in ood_records)
+    assert [i for i, n in counts.items() if n > 1] == []
+    assert {r["family"] for r in ood_records} <= set(OOD_FAMILIES)
+
+
+@bundled
+def test_bundled_ood_records_have_a_deterministic_target(ood_records):
+    lacking = [
+        r["id"][:12]
+        for r in ood_records
+        if r["status"] == "ok" and not DETERMINISTIC & set(r["targets"])
+    ]
+    assert lacking == []
+    assert any(r["status"] == "ok" for r in ood_records)
+
+
+@bundled
+def test_bundled_ood_records_stay_out_of_the_main_dataset(ood_records):
+    kind = "modules" if ood_records[0]["kind"] == "module" else "kernels"
+    main_records = list(iter_dataset(kind))
+    assert not {r["id"] for r in ood_records} & {r["id"] for r in main_records}
+    assert not {r["family"] for r in main_records} & set(OOD_FAMILIES)
+
+
+@bundled
+def test_bundled_ood_modules_link_to_ood_kernels():
+    kernel_ids = {r["id"] for r in iter_dataset("kernels", OOD_HOME)}
+    modules = list(iter_dataset("modules", OOD_HOME))
+    assert [k for r in modules for k in r["kernels"] if k not in kernel_ids] == []
+
+
+@bundled
+def test_load_dataset_ood():
+    ds = load_dataset(suite="ood")
+    assert len(ds.data) == len(ds.groups) == ds.target.shape[0] > 0
+    assert set(ds.groups) <= set(OOD_FAMILIES)
+    assert not set(ds.ids) & set(load_dataset().ids)
+
+
+# --- building and lowering ---------------------------------------------------
+
+
+@pytest.mark.collect
+def test_smallest_ood_program_builds_and_lowers():
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch_mlir")
+    from mlircost_classic.collect import lower_spec
+
+    spec = ood_specs(["hf_bert"])[0]
+    assert isinstance(spec, ProgramSpec)
+    lowered = lower_spec(spec, ["torch", "linalg"])
+    assert lowered.errors == {}
+    assert "torch.aten" in lowered.texts["torch"]
+    assert "linalg.batch_matmul" in lowered.texts["linalg"]
+    assert "dialect_resources" not in lowered.texts["linalg"]
