@@ -244,6 +244,8 @@ def _write_shard(path: Path, records: list[dict]) -> None:
                 gz.write(data)
             raw.flush()
             os.fsync(raw.fileno())
+        # mkstemp makes the file private; a shard is package data.
+        os.chmod(tmp, 0o644)
         # link() fails if the name exists, so a committed shard is never
         # replaced even by two packers racing for the same number.
         os.link(tmp, path)
