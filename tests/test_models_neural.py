@@ -104,6 +104,9 @@ def test_every_arch_fits_and_predicts_all_targets(arch, two_targets):
     assert len(model.loss_curve_) == model.n_epochs_
     assert np.isfinite(model.loss_curve_).all()
     assert np.isfinite(model.validation_loss_curve_).all()
+    # Padding is invisible: a text alone is predicted as among longer ones.
+    alone = np.vstack([model.predict([text]) for text in texts[:3]])
+    assert np.allclose(alone, model.predict(texts)[:3], rtol=1e-4)
 
 
 def test_lstm_with_odd_width():
@@ -177,14 +180,16 @@ def test_same_random_state_gives_identical_predictions(two_targets):
     pred = first.fit(texts, Y).predict(texts)
     assert np.array_equal(pred, second.fit(texts, Y).predict(texts))
     assert not np.allclose(pred, other.fit(texts, Y).predict(texts))
-    # A fit does not move torch's global RNG nor its thread count.
+    # A fit leaves torch's global RNG, thread count and determinism as it found them.
     threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
     first.fit(texts, Y)
     assert torch.equal(torch.rand(3), expected)
     assert torch.get_num_threads() == threads
+    assert torch.are_deterministic_algorithms_enabled() == deterministic
 
 
 def test_clone_params_and_pickle(corpus):

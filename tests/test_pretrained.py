@@ -67,6 +67,8 @@ def test_units_and_names():
     assert target_unit("cpu_x86_64_v3.instructions") == "instructions"
     assert target_unit("nvidia_h100.latency_us") == "µs"
     assert target_unit("nvidia_sm80.registers") == "registers / thread"
+    assert target_unit("amd_gfx942.occupancy") == "fraction of max waves"
+    assert target_unit("nvidia_sm80.occupancy") == "fraction of max warps"
     assert target_unit("made_up.thing") == ""
     assert pretrained_name() == "modules-linalg"
     assert pretrained_name("kernels") == "kernels-dispatch"
@@ -116,6 +118,8 @@ def test_load_pretrained_predicts(trained):
     assert np.isfinite(pred).all()
     lower, upper = model.predict_interval([MATMUL])
     assert (lower <= pred + 1e-9).all() and (pred <= upper + 1e-9).all()
+    logs = np.asarray(model.log_targets_)
+    assert logs.any() and (lower[:, logs] >= 0).all()
     with pytest.raises(FileNotFoundError, match="mlircost train"):
         load_pretrained("modules", "tosa", path=out)
 

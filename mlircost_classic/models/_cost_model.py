@@ -299,8 +299,9 @@ class CostModel(PerTargetRegressor):
         Returns
         -------
         lower, upper : ndarray of the shape :meth:`predict` returns
-            Interval bounds; ``(-inf, inf)`` (``(-1, inf)`` for log targets)
-            where calibration had too few rows.
+            Interval bounds; ``(-inf, inf)`` (``(0, inf)`` for log targets,
+            whose lower bounds are never below 0) where calibration had too
+            few rows.
         """
         check_is_fitted(self, "estimators_")
         if self.intervals is None:
@@ -324,7 +325,9 @@ class CostModel(PerTargetRegressor):
                 margin = _margin(estimator, inputs.for_estimator(estimator))
             lower[:, j], upper[:, j] = margin - q, margin + q
             if self.log_targets_[j]:
-                lower[:, j], upper[:, j] = np.expm1(lower[:, j]), np.expm1(upper[:, j])
+                # A log target was non-negative in training: so are its bounds.
+                lower[:, j] = np.maximum(np.expm1(lower[:, j]), 0.0)
+                upper[:, j] = np.expm1(upper[:, j])
         return self._shaped(lower), self._shaped(upper)
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:

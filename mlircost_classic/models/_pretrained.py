@@ -75,7 +75,10 @@ _MIN_ROWS = 20
 
 def target_unit(target: str) -> str:
     """The unit of a target name such as ``cpu_x86_64_v3.instructions`` ("" if unknown)."""
-    return UNITS.get(target.partition(".")[2], "")
+    hardware, _, metric = target.partition(".")
+    if metric == "occupancy" and hardware.startswith("amd"):
+        return "fraction of max waves"
+    return UNITS.get(metric, "")
 
 
 def pretrained_name(kind: str = "modules", level: str | None = None) -> str:
