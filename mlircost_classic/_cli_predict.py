@@ -85,7 +85,9 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
                 "target": names[j],
                 "prediction": _plain(_non_negative(point[j])),
                 "lower": None if lower is None else _plain(_non_negative(lower[j])),
-                "upper": None if upper is None else _plain(_capped(names[j], upper[j])),
+                "upper": None
+                if upper is None
+                else _plain(_non_negative(_capped(names[j], upper[j]))),
                 "unit": target_unit(names[j]),
             }
         )

@@ -232,3 +232,34 @@ def test_cli_train_rejects_unknown_model(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["train", "--out", str(tmp_path), "--models", "modules-llvm"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, level", mc.models.DEFAULT_MODELS)
+def test_shipped_defaults(kind, level):
+    """Every default model ships, loads without pickle and knows its training data."""
+    from mlircost_classic.datasets import get_data_home
+
+    info = pretrained_info(kind, level)
+    assert info["name"] == pretrained_name(kind, level)
+    bundled = {p.name for p in get_data_home().iterdir()}
+    assert set(info["dataset"]["files"]) <= bundled, "trained on bundled shards"
+    model = load_pretrained(kind, level)
+    assert model.target_names_ == list(info["targets"])
+    assert model.intervals == "conformal"
+    assert all(t in model.target_names_ for t in ("cpu_x86_64_v3.instructions",))
+    if kind == "modules":
+        bunch = mc.load_dataset(kind, level=level)
+        pred = model.predict(bunch.data[:3])
+        assert pred.shape == (3, len(model.target_names_))
+        assert np.isfinite(pred).all()
+
+
+def test_quickstart_command(capsys):
+    """The README's first command: a prediction table for the example module."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "mlp_linalg.mlir"
+    assert main(["predict", str(example)]) == 0
+    out = capsys.readouterr().out
+    assert "model modules-linalg, 90% intervals" in out
+    assert "cpu_x86_64_v3.instructions" in out and "registers / thread" in out
