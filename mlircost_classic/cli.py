@@ -246,6 +246,41 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlircost_classic.report import run_benchmark, update_readme
+
+    chosen = {
+        name: value
+        for name, value in (
+            ("kinds", args.kinds),
+            ("models", args.models),
+            ("protocols", args.protocols),
+        )
+        if value
+    }
+    try:
+        run_benchmark(
+            args.out,
+            quick=args.quick,
+            n_jobs=args.jobs,
+            neural_seconds=args.neural_seconds,
+            random_state=args.seed,
+            data_home=args.data_home,
+            progress=not args.quiet,
+            **chosen,
+        )
+    except ImportError as exc:  # torch or matplotlib missing: say which extra
+        raise UserError(str(exc)) from None
+    results = Path(args.out) / "results.md"
+    print(f"wrote {results} (tables, goals), results.csv and plots")
+    if args.readme:
+        changed = update_readme(args.readme, results)
+        print(f"{args.readme}: benchmark block {'updated' if changed else 'unchanged'}")
+    return 0
+
+
 def _timeout(text: str) -> tuple[str, float]:
     stage, sep, seconds = text.partition("=")
     try:
@@ -419,6 +454,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-home", help="a dataset folder or a collection run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "benchmark",
+        help="compare the cost models and baselines on the same folds",
+        description="Cross-validate xgboost and ridge cost models, the fitted "
+        "roofline and the neural text baselines on the bundled dataset (by family "
+        "and random; out of distribution when the OOD suite has records) and write "
+        "OUT/results.csv, OUT/results.md (tables, goals, date and machine) and "
+        "plots (needs matplotlib; the neural models need torch, extra [neural]).",
+    )
+    p.add_argument("--out", default="benchmarks", metavar="DIR")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 8 modules and 12 kernels per family, 3 folds, "
+        "neural fits cut at 6 s (minutes, not hours; not the benchmark's figures)",
+    )
+    p.add_argument("--kinds", nargs="+", choices=["modules", "kernels"])
+    # mlircost_classic.report._benchmark.MODEL_NAMES (a test checks they agree).
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=["xgboost", "ridge", "roofline", "transformer", "lstm", "cnn"],
+        help="default: xgboost ridge roofline transformer lstm",
+    )
+    p.add_argument("--protocols", nargs="+", choices=["group", "random"])
+    p.add_argument(
+        "--readme",
+        metavar="README",
+        help="also put the headline tables between the <!-- benchmark:start --> "
+        "and <!-- benchmark:end --> markers of this file",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help="targets fitted in parallel, and torch threads of the neural models",
+    )
+    p.add_argument(
+        "--neural-seconds",
+        type=float,
+        metavar="S",
+        help="wall-clock budget of one neural fit (default: none, 6 with --quick)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-home", help="a dataset folder or a collection run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_benchmark)
     return parser
 
 

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 from scipy import stats
-from sklearn.metrics import mean_absolute_percentage_error, r2_score
+from sklearn.metrics import r2_score
 
 __all__ = [
     "METRICS",
@@ -25,6 +25,8 @@ __all__ = [
     "spearman",
 ]
 
+_LARGEST = np.finfo(float).max
+
 
 def _paired(y_true, y_pred, *others) -> tuple[np.ndarray, ...]:
     y_true = np.asarray(y_true, dtype=float)
@@ -34,6 +36,9 @@ def _paired(y_true, y_pred, *others) -> tuple[np.ndarray, ...]:
             "y_true and y_pred must be 1-D arrays of the same length, got shapes "
             f"{y_true.shape} and {y_pred.shape}"
         )
+    # A model on the log scale can overflow expm1 to inf: the largest float keeps
+    # such a prediction the miss it is, and every metric finite or NaN.
+    y_pred = np.clip(y_pred, -_LARGEST, _LARGEST)
     keep = ~(np.isnan(y_true) | np.isnan(y_pred))
     rest = []
     for other in others:
@@ -52,7 +57,8 @@ def _relative_errors(y_true, y_pred) -> np.ndarray:
     # Relative error is undefined where the truth is 0 (a module with no spill);
     # sklearn would divide by machine epsilon and report ~1e15 instead.
     nonzero = y_true != 0
-    return np.abs(y_pred[nonzero] - y_true[nonzero]) / np.abs(y_true[nonzero])
+    with np.errstate(over="ignore"):
+        return np.abs(y_pred[nonzero] - y_true[nonzero]) / np.abs(y_true[nonzero])
 
 
 def mape(y_true, y_pred) -> float:
@@ -74,11 +80,8 @@ def mape(y_true, y_pred) -> float:
     >>> mape([100.0, 200.0, 0.0], [110.0, 150.0, 3.0])
     0.175
     """
-    y_true, y_pred = _paired(y_true, y_pred)
-    nonzero = y_true != 0
-    if not nonzero.any():
-        return float("nan")
-    return float(mean_absolute_percentage_error(y_true[nonzero], y_pred[nonzero]))
+    errors = _relative_errors(y_true, y_pred)
+    return float(np.mean(errors)) if errors.size else float("nan")
 
 
 def median_ape(y_true, y_pred) -> float:

@@ -1,12 +1,16 @@
-"""Reports on fitted cost models: importance, explanations, plots.
+"""Reports on fitted cost models: importance, explanations, plots, benchmark.
 
 :func:`build_report` fits the cost models on part of the dataset and writes,
 per target, held-out metrics, predicted-against-measured plots, feature
 importance (xgboost gain, permutation importance, SHAP values, linear
 coefficients) and one HTML page tying them together. The figures need
 matplotlib (extra ``[report]``); the importance functions do not.
+:func:`run_benchmark` compares every model (:func:`benchmark_models`) on the
+same folds and writes ``results.csv``, ``results.md`` and plots;
+:func:`update_readme` copies its headline tables into the README.
 """
 
+from ._benchmark import benchmark_models, run_benchmark, update_readme
 from ._importance import (
     gain_importance,
     linear_coefficients,
@@ -18,9 +22,12 @@ from ._report import IMPORTANCE_COLUMNS, METRIC_COLUMNS, build_report
 __all__ = [
     "IMPORTANCE_COLUMNS",
     "METRIC_COLUMNS",
+    "benchmark_models",
     "build_report",
     "gain_importance",
     "linear_coefficients",
     "permutation_importances",
+    "run_benchmark",
     "shap_values",
+    "update_readme",
 ]
