@@ -17,8 +17,20 @@ collector lowers, compiles and measures them with the same tools and flags
 ``mlircost_classic/data/ood/``, and read only by
 ``load_dataset(..., suite="ood")``: they are for evaluation, never training.
 
-``transformers`` (the ``[ood]`` extra) and torch are imported only when a
-program is built.
+``transformers`` (the ``[ood]`` extra, pinned to 5.24.0 with torch 2.13.0)
+and torch are imported only when a program is built.
+
+Every architecture listed builds and lowers to ``torch`` and ``linalg`` at
+each of its sizes; none was dropped. Two workarounds keep it so: buffers made
+persistent (:func:`_hidden_state`) and Swin's bias gathered by
+``index_select`` (:func:`_relative_position_bias`). Some *levels* do not lower,
+and the records say so: the ``affine`` level of ``hf_gpt2``, ``hf_llama`` and
+``hf_roberta`` (their position ids and masks are a cumulative sum, which
+torch-mlir emits as ``tm_tensor.scan``, an op ``iree-opt``'s bufferization
+does not know), and the ``tosa`` level of the larger ``hf_swin`` (the shifted
+windows' ``torch.roll`` becomes a slice of dynamic size that torch-mlir's
+TOSA conversion rejects). Labels come from the ``linalg`` level, as for the
+training families.
 """
 
 from __future__ import annotations

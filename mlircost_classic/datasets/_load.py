@@ -48,6 +48,13 @@ def _select_targets(requested, available: list[str]) -> list[str]:
     return chosen
 
 
+def _main_ids(kind: str, data_home: str | os.PathLike | None) -> set[str]:
+    try:
+        return {rec["id"] for rec in iter_dataset(kind, get_data_home(data_home))}
+    except FileNotFoundError:
+        return set()
+
+
 def _read_descr(data_home: Path, summary: str) -> str:
     sheet = data_home / "DATASET.md"
     if sheet.is_file():
@@ -92,6 +99,8 @@ def load_dataset(
         ``"main"``: the training families. ``"ood"``: the out-of-distribution
         suite of third-party architectures (``hf_bert``, ``hf_vit`` ...),
         read from the ``ood`` folder of the data home; for evaluation only.
+        Its records that the main suite holds too (a few trivial kernels
+        shared with training programs) are left out.
 
     Returns
     -------
@@ -120,10 +129,15 @@ def load_dataset(
             raise ImportError(
                 "load_dataset(as_frame=True) needs pandas: pip install pandas"
             ) from exc
+    # A kernel identical to a training kernel has the same id (same source,
+    # same hardware): it is not out of distribution, so evaluation skips it.
+    seen = _main_ids(kind, data_home) if suite != "main" else set()
     records = [
         rec
         for rec in iter_dataset(kind, home)
-        if rec.get("status") != "failed" and level in rec.get("ir", {})
+        if rec.get("status") != "failed"
+        and level in rec.get("ir", {})
+        and rec["id"] not in seen
     ]
     available = sorted({name for rec in records for name in rec["targets"]})
     names = _select_targets(targets, available)
