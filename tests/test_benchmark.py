@@ -60,7 +60,9 @@ def data_home(tmp_path_factory) -> Path:
     for record in chosen:
         record["targets"][CONSTANT] = 1.0
     append_records(home / "modules.jsonl", chosen)
-    kernels = _shortest("kernels", PER_FAMILY, lambda r: len(r["ir"]["dispatch"]))
+    # Kernels are cheap and the shortest ones alike: take more of them, so
+    # that enough targets vary to be benchmarked.
+    kernels = _shortest("kernels", 3 * PER_FAMILY, lambda r: len(r["ir"]["dispatch"]))
     append_records(
         home / "kernels.jsonl", [r for f in train for r in kernels.get(f, [])]
     )
