@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from ..datasets import (
     iter_records,
     kernel_record_id,
 )
+from ..mlir import detect_level
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -715,31 +715,6 @@ def collect_specs(
         progress=progress,
         stages=_real_stages(),
     )
-
-
-_OP = re.compile(r"\b(torch|stablehlo|chlo|mhlo|tosa|linalg|affine)\.[a-z_]")
-
-
-def detect_level(text: str) -> str:
-    """Guess the level of MLIR text from the dialects of its operations.
-
-    torch (``torch.aten.*``, ``!torch.vtensor``) wins over stablehlo, then
-    tosa, then affine loops; anything else (linalg, tensor, arith ...) is
-    ``"linalg"``.
-    """
-    found = Counter(m.group(1) for m in _OP.finditer(text))
-    for dialect, level in (
-        ("torch", "torch"),
-        ("stablehlo", "stablehlo"),
-        ("chlo", "stablehlo"),
-        ("mhlo", "stablehlo"),
-        ("tosa", "tosa"),
-    ):
-        if found[dialect]:
-            return level
-    if found["affine"] and not found["linalg"] and "tensor<" not in text:
-        return "affine"
-    return "linalg"
 
 
 def collect_files(
