@@ -73,11 +73,13 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
     columns = range(len(names))
     if selected:
         columns = sorted({j for t in selected for j in _matching(names, t)})
-    point = model.predict([parsed]).reshape(1, -1)[0]
     lower = upper = None
     if getattr(model, "conformal_quantiles_", None) is not None:
-        lo, hi = model.predict_interval([parsed])
+        point, lo, hi = model.predict_interval([parsed], return_prediction=True)
         lower, upper = lo.reshape(1, -1)[0], hi.reshape(1, -1)[0]
+    else:
+        point = model.predict([parsed])
+    point = point.reshape(1, -1)[0]
     rows = []
     for j in columns:
         rows.append(

@@ -458,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "benchmark",
         help="compare the cost models and baselines on the same folds",
-        description="Cross-validate xgboost and ridge cost models, the fitted "
+        description="Cross-validate xgboost (with and without its roofline prior) "
+        "and ridge cost models, the fitted "
         "roofline and the neural text baselines on the bundled dataset (by family "
         "and random; out of distribution when the OOD suite has records) and write "
         "OUT/results.csv, OUT/results.md (tables, goals, date and machine) and "
@@ -476,8 +477,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--models",
         nargs="+",
-        choices=["xgboost", "ridge", "roofline", "transformer", "lstm", "cnn"],
-        help="default: xgboost ridge roofline transformer lstm",
+        choices=[
+            "xgboost",
+            "xgboost-noprior",
+            "ridge",
+            "roofline",
+            "transformer",
+            "lstm",
+            "cnn",
+        ],
+        help="default: xgboost xgboost-noprior ridge roofline transformer lstm",
     )
     p.add_argument("--protocols", nargs="+", choices=["group", "random"])
     p.add_argument(

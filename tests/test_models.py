@@ -29,8 +29,11 @@ from mlircost_classic.featurize import (
     ShapeFeatures,
 )
 from mlircost_classic.models import (
+    FORMAT_VERSION,
     CostModel,
+    PriorRegressor,
     RooflineBaseline,
+    _cost_model,
     featurizer_from_dict,
     featurizer_to_dict,
 )
@@ -73,6 +76,7 @@ def made_up_targets(n: int = len(TEXTS)) -> np.ndarray:
 
 
 IDENTITY = FunctionTransformer()
+TEXTS_Y = np.log1p(np.arange(len(TEXTS), dtype=float))
 
 
 # -- sklearn contract ---------------------------------------------------------
@@ -118,7 +122,9 @@ def test_nan_target_rows_are_skipped():
     # A mean regressor predicts the mean of exactly the rows it was fitted on.
     Y = made_up_targets()
     Y[:6, 1] = np.nan
-    model = CostModel(estimator=DummyRegressor(), log_target=False).fit(TEXTS, Y)
+    model = CostModel(estimator=DummyRegressor(), log_target=False, prior=None).fit(
+        TEXTS, Y
+    )
     pred = model.predict(TEXTS[:2])
     np.testing.assert_allclose(pred[:, 0], Y[:, 0].mean())
     np.testing.assert_allclose(pred[:, 1], Y[6:, 1].mean())
@@ -167,10 +173,12 @@ def test_linear_estimators_get_a_sparse_safe_scaler():
     Y = made_up_targets()
     for estimator in (Ridge(), HuberRegressor()):
         model = CostModel(estimator=estimator, log_target=False).fit(TEXTS, Y)
-        pipeline = model.estimators_[0]
+        prior = model.estimators_[0]
+        assert isinstance(prior, PriorRegressor)  # boosted from the roofline
+        pipeline = prior.regressor_
         assert isinstance(pipeline, Pipeline)
         assert isinstance(pipeline[0], StandardScaler) and not pipeline[0].with_mean
-    xgb = CostModel(log_target=False, random_state=0).fit(TEXTS, Y)
+    xgb = CostModel(log_target=False, random_state=0, prior=None).fit(TEXTS, Y)
     assert isinstance(xgb.estimators_[0], XGBRegressor)
 
 
@@ -251,6 +259,21 @@ def test_conformal_intervals_from_calibration_residuals():
     assert ((lower <= model.predict(x[:5])) & (model.predict(x[:5]) <= upper)).all()
 
 
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_interval_call_returns_the_prediction_too(fast_path, monkeypatch):
+    if not fast_path:
+        monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", -1)
+    model = CostModel(intervals="conformal", random_state=0).fit(
+        TEXTS, made_up_targets()
+    )
+    point, lower, upper = model.predict_interval(TEXTS[:4], return_prediction=True)
+    np.testing.assert_allclose(point, model.predict(TEXTS[:4]), rtol=1e-9)
+    bounds = model.predict_interval(TEXTS[:4])
+    np.testing.assert_array_equal(lower, bounds[0])
+    np.testing.assert_array_equal(upper, bounds[1])
+    assert (lower <= point).all() and (point <= upper).all()
+
+
 def test_log_target_intervals_are_multiplicative():
     rng = np.random.default_rng(2)
     x = rng.uniform(1, 5, size=(100, 1))
@@ -266,6 +289,64 @@ def test_log_target_intervals_are_multiplicative():
     np.testing.assert_allclose(
         np.log1p(upper) - np.log1p(lower), 2 * model.conformal_quantiles_[0]
     )
+
+
+# -- roofline prior -----------------------------------------------------------
+def test_roofline_prior_extrapolates_beyond_the_training_sizes():
+    # Cost proportional to the element count: trees alone stop at the largest
+    # training cost, boosting from the roofline follows the size.
+    sizes = [2**i for i in range(2, 11)]
+    texts = [elementwise(n) for n in sizes]
+    y = 10.0 * np.asarray(sizes)
+    big = [elementwise(2**14)]
+    plain = CostModel(prior=None, random_state=0).fit(texts, y)
+    boosted = CostModel(random_state=0).fit(texts, y)
+    assert isinstance(boosted.estimators_[0].regressor_, PriorRegressor)
+    assert plain.predict(big)[0] <= y.max() * 1.01
+    assert boosted.predict(big)[0] > 5 * y.max()
+
+
+def test_prior_auto_needs_the_roofline_columns():
+    x = np.arange(12.0)[:, None]
+    model = CostModel(featurizer=IDENTITY, estimator=Ridge()).fit(x, x[:, 0])
+    assert not isinstance(model.estimators_[0], PriorRegressor)  # auto: no columns
+    without_logs = MLIRFeaturizer(shapes=ShapeFeatures(log_scale=False))
+    with pytest.raises(ValueError, match="prior='roofline' needs"):
+        CostModel(featurizer=without_logs, prior="roofline").fit(TEXTS, TEXTS_Y)
+    names = CostModel(prior="roofline", random_state=0).fit(TEXTS, TEXTS_Y)
+    prior = names.estimators_[0]  # TEXTS_Y is not skewed: no log wrapper
+    assert isinstance(prior, PriorRegressor)
+    columns = list(names.featurizer_.get_feature_names_out())
+    assert [columns[c] for c in prior.columns] == [
+        "shapes__log1p FLOPs total",
+        "shapes__log1p bytes moved total",
+    ]
+
+
+def test_prior_is_the_roofline_fit_of_the_target():
+    # The prior of a log target is RooflineBaseline's least-squares fit.
+    y = made_up_targets()[:, 0]
+    model = CostModel(random_state=0).fit(TEXTS, y)
+    roofline = RooflineBaseline().fit(TEXTS, y)
+    prior = model.estimators_[0].regressor_.prior_
+    np.testing.assert_allclose(
+        np.r_[prior.intercept_, prior.coef_], roofline.coef_[0], rtol=1e-6, atol=1e-8
+    )
+
+
+def test_version_1_files_without_priors_still_load(tmp_path):
+    model = CostModel(prior=None, random_state=0).fit(TEXTS, made_up_targets())
+    model.save(tmp_path / "m")
+    path = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 1
+    del manifest["params"]["prior"]
+    for entry in manifest["estimators"]:
+        del entry["prior"]
+    path.write_text(json.dumps(manifest))
+    loaded = CostModel.load(tmp_path / "m")
+    assert loaded.prior is None
+    np.testing.assert_array_equal(loaded.predict(TEXTS), model.predict(TEXTS))
 
 
 # -- saving and loading -------------------------------------------------------
@@ -294,7 +375,7 @@ def test_folder_holds_only_json_and_xgboost_files(tmp_path):
     files = sorted(p.name for p in (tmp_path / "m").iterdir())
     assert files == ["manifest.json", "target000.ubj", "target001.ubj"]
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["target_names"] == ["target0", "target1"]
 
 

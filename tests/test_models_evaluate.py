@@ -127,7 +127,7 @@ def test_group_folds_hold_out_whole_families():
     # A mean regressor's out-of-fold prediction is the mean of the other
     # families' rows exactly when each fold holds out one whole family.
     Y = made_up_targets()
-    mean = CostModel(estimator=DummyRegressor(), log_target=False)
+    mean = CostModel(estimator=DummyRegressor(), log_target=False, prior=None)
     _, predictions = quick(models={"mean": mean}, n_splits=3, return_predictions=True)
     groups = np.asarray(GROUPS)
     for j in range(2):

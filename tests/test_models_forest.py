@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import Ridge
 from xgboost import XGBRegressor
 
 from mlircost_classic import load_dataset
 from mlircost_classic.featurize import MLIRFeaturizer
-from mlircost_classic.models import CostModel, _cost_model
+from mlircost_classic.models import CostModel, PriorRegressor, _cost_model
 from mlircost_classic.models._forest import CompiledForest, compile_forest
 
 
@@ -39,6 +40,12 @@ def fitted(kernels):
     return CostModel(estimator=small_xgb(), random_state=0).fit(texts, Y, names)
 
 
+def has_prior(estimator) -> bool:
+    if isinstance(estimator, TransformedTargetRegressor):
+        estimator = estimator.regressor_
+    return isinstance(estimator, PriorRegressor)
+
+
 def reference(model, texts, monkeypatch):
     """Predictions through xgboost itself (fast path off)."""
     monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", -1)
@@ -52,6 +59,8 @@ def test_forest_matches_xgboost_on_real_kernels(fitted, kernels, monkeypatch):
     texts, Y, names = kernels
     assert any(np.isnan(Y).any(axis=0)), "the sample should hold missing targets"
     assert any(fitted.log_targets_) and not all(fitted.log_targets_)
+    # The default model is boosted from the roofline; the forest adds the prior.
+    assert all(has_prior(e) for e in fitted.estimators_ if e is not None)
     F = fitted.featurizer_.transform(texts)
     forest = compile_forest(fitted.estimators_, F.shape[1])
     assert isinstance(forest, CompiledForest)
@@ -63,6 +72,22 @@ def test_forest_matches_xgboost_on_real_kernels(fitted, kernels, monkeypatch):
         np.testing.assert_allclose(
             fitted.predict(texts[i : i + 1])[0], ref[i], rtol=2e-5
         )
+
+
+def test_forest_matches_xgboost_without_a_prior(kernels, monkeypatch):
+    texts, Y, names = kernels
+    plain = CostModel(estimator=small_xgb(), prior=None, random_state=0)
+    plain.fit(texts[:80], Y[:80], names)
+    assert not any(
+        isinstance(getattr(e, "regressor_", e), PriorRegressor)
+        for e in plain.estimators_
+    )
+    np.testing.assert_allclose(
+        plain.predict(texts[80:100]),
+        reference(plain, texts[80:100], monkeypatch),
+        rtol=2e-5,
+        atol=1e-6,
+    )
 
 
 def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):

@@ -153,7 +153,7 @@ def test_explain_linear_model():
         texts, bunch.target[rows, j], target_names=["cpu_x86_64_v3.instructions"]
     )
     result = explain(model, texts[0], "cpu_x86_64_v3.instructions", top=3)
-    assert result.method == "linear coefficients"
+    assert result.method == "linear coefficients + roofline prior"
     expected = np.log1p(result.prediction) if result.log_scale else result.prediction
     assert result.raw_output == pytest.approx(expected, rel=1e-6, abs=1e-6)
 

@@ -11,7 +11,7 @@ rebuilds them) and :func:`explain` splits a prediction into feature contribution
 """
 
 from ._base import PerTargetRegressor
-from ._cost_model import SKEW_THRESHOLD, CostModel, default_estimator
+from ._cost_model import ROOFLINE_COLUMNS, SKEW_THRESHOLD, CostModel, default_estimator
 from ._evaluate import evaluate
 from ._explain import Contribution, Explanation, explain, resolve_target
 from ._metrics import (
@@ -36,6 +36,7 @@ from ._pretrained import (
     target_unit,
     train_pretrained,
 )
+from ._prior import PriorRegressor
 from ._roofline import RooflineBaseline
 from ._serialize import FORMAT_VERSION, featurizer_from_dict, featurizer_to_dict
 
@@ -54,7 +55,9 @@ __all__ = [
     "train_pretrained",
     "FORMAT_VERSION",
     "METRICS",
+    "ROOFLINE_COLUMNS",
     "SKEW_THRESHOLD",
+    "PriorRegressor",
     "CostModel",
     "NeuralTextRegressor",
     "PerTargetRegressor",

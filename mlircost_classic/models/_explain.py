@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._names import readable_feature_name
+from ._prior import split_prior
 
 __all__ = ["Contribution", "Explanation", "explain", "resolve_target"]
 
@@ -216,6 +217,7 @@ def explain(model, text, target: str, *, top: int = 10) -> Explanation:
         else estimator
     )
     x = F.toarray()[0] if sparse.issparse(F) else np.asarray(F, dtype=float)[0]
+    inner, prior = split_prior(inner)
     if hasattr(inner, "get_booster"):
         import xgboost
 
@@ -226,6 +228,12 @@ def explain(model, text, target: str, *, top: int = 10) -> Explanation:
     else:
         contributions, base = _linear_contributions(inner, x)
         method = "linear coefficients"
+    if prior is not None:
+        # The roofline prior's terms: its coefficient times the column's value.
+        prior_terms, intercept = prior.prior_contributions(x[None, :])
+        contributions = contributions + prior_terms[0]
+        base += intercept
+        method += " + roofline prior"
     order = np.argsort(-np.abs(contributions), kind="stable")[:top]
     order = [i for i in order if contributions[i] != 0]
     listed = [

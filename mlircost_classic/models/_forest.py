@@ -8,7 +8,8 @@ JSON dump, and gives the same numbers (up to float32 summation order).
 
 Only what :class:`CostModel` fits is covered: ``gbtree`` boosters with a
 ``reg:squarederror``-style identity link and numerical splits, optionally
-inside a :class:`~sklearn.compose.TransformedTargetRegressor` with
+boosted from a linear prior (:class:`~mlircost_classic.models.PriorRegressor`)
+and inside a :class:`~sklearn.compose.TransformedTargetRegressor` with
 ``log1p`` / ``expm1``. :func:`compile_forest` returns None for anything else,
 and the caller falls back to the estimators' own ``predict``.
 """
@@ -20,6 +21,8 @@ import json
 import numpy as np
 from scipy import sparse
 from sklearn.compose import TransformedTargetRegressor
+
+from ._prior import PriorRegressor
 
 __all__ = ["CompiledForest", "compile_forest"]
 
@@ -33,14 +36,25 @@ _IDENTITY_OBJECTIVES = {
 
 
 def _unwrap(estimator):
-    """(booster, log) of a supported estimator, or None."""
+    """(booster, log, prior) of a supported estimator, or None.
+
+    ``prior`` is None or (columns, coefficients, intercept) of a linear prior.
+    """
     log = False
+    prior = None
     if isinstance(estimator, TransformedTargetRegressor):
         if estimator.func is not np.log1p or estimator.inverse_func is not np.expm1:
             return None
         if estimator.transformer is not None:
             return None
         estimator, log = estimator.regressor_, True
+    if isinstance(estimator, PriorRegressor):
+        prior = (
+            np.asarray(estimator.columns, dtype=np.intp),
+            np.asarray(estimator.prior_.coef_, dtype=float),
+            float(estimator.prior_.intercept_),
+        )
+        estimator = estimator.regressor_
     get_booster = getattr(estimator, "get_booster", None)
     if get_booster is None:
         return None
@@ -52,7 +66,7 @@ def _unwrap(estimator):
         estimator, "early_stopping_rounds", None
     ):
         return None  # predict() would stop at best_iteration; keep it simple
-    return booster, log
+    return booster, log, prior
 
 
 def _base_score(param: str) -> float:
@@ -89,8 +103,10 @@ class CompiledForest:
 
     Parameters
     ----------
-    forests : list of (list of tree dicts, base score, log) or None
-        One entry per target (None: that target predicts NaN).
+    forests : list of (list of tree dicts, base score, log[, prior]) or None
+        One entry per target (None: that target predicts NaN); ``prior``, if
+        given and not None, is (columns, coefficients, intercept) of a linear
+        term added to the target's margin.
     n_features : int
         Width of the feature rows.
 
@@ -105,6 +121,7 @@ class CompiledForest:
     def __init__(self, forests, n_features: int):
         features, thresholds, default_left, left, right = [], [], [], [], []
         roots, owner, base, log = [], [], [], []
+        priors = {}
         offset = 0
         depth = 0
         self.n_targets = len(forests)
@@ -114,7 +131,11 @@ class CompiledForest:
                 base.append(np.nan)
                 log.append(False)
                 continue
-            trees, score, is_log = entry
+            trees, score, is_log, *rest = entry
+            if rest and rest[0] is not None:
+                columns, coef, intercept = rest[0]
+                priors[j] = (np.asarray(columns, np.intp), np.asarray(coef, float))
+                score = score + float(intercept)
             base.append(score)
             log.append(is_log)
             for tree in trees:
@@ -158,6 +179,16 @@ class CompiledForest:
             shape=(owner.size, self.n_targets),
         )
         self.depth = depth
+        # Linear priors: margins += X[:, columns] @ coefficients, per target.
+        columns = sorted({int(c) for cols, _ in priors.values() for c in cols})
+        self._prior_columns = np.asarray(columns, dtype=np.intp)
+        self._prior_coef = np.zeros((len(columns), self.n_targets))
+        where = {c: i for i, c in enumerate(columns)}
+        for j, (cols, coef) in priors.items():
+            for c, w in zip(cols, coef, strict=True):
+                self._prior_coef[where[int(c)], j] += w
+        if columns and columns[-1] >= self.n_features:
+            raise ValueError("a prior uses a feature beyond n_features")
 
     def leaf_values(self, X: np.ndarray) -> np.ndarray:
         """The leaf value every row reaches in every tree, (n_rows, n_trees)."""
@@ -199,13 +230,21 @@ class CompiledForest:
         ndarray of shape (n_rows, n_targets)
             On the log1p scale for log targets; NaN for a target without a model.
         """
+        prior = None
+        if self._prior_columns.size:
+            block = X[:, self._prior_columns]
+            block = block.toarray() if sparse.issparse(block) else block
+            prior = np.asarray(block, dtype=np.float64) @ self._prior_coef
         X = _as_float32_with_missing(X, self.n_features)
         if self._roots.size:
             leaves = self.leaf_values(X).astype(np.float64)
             out = np.asarray(leaves @ self._sum_matrix)
         else:
             out = np.zeros((X.shape[0], self.n_targets))
-        return out + self._base
+        out += self._base
+        if prior is not None:
+            out += prior
+        return out
 
     def predict(self, X) -> np.ndarray:
         """Predict every target, (n_rows, n_targets), in the targets' units.
@@ -268,9 +307,9 @@ def compile_forest(estimators, n_features: int) -> CompiledForest | None:
         unwrapped = _unwrap(estimator)
         if unwrapped is None:
             return None
-        booster, log = unwrapped
+        booster, log, prior = unwrapped
         trees = _trees(booster)
         if trees is None:
             return None
-        forests.append((trees[0], trees[1], log))
+        forests.append((trees[0], trees[1], log, prior))
     return CompiledForest(forests, n_features)

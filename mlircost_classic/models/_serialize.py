@@ -45,6 +45,7 @@ from ..featurize import (
 from ..featurize._catalog import _Dialect
 from ..featurize._ngram import _PASSTHROUGH
 from ._base import log_wrapped
+from ._prior import PriorRegressor
 
 __all__ = [
     "FORMAT",
@@ -58,7 +59,10 @@ __all__ = [
 #: Identifies a saved cost model in its manifest.
 FORMAT = "mlircost_classic.CostModel"
 #: Bumped whenever a change makes older readers misread the files.
-FORMAT_VERSION = 1
+#: 2: per-target roofline priors (``CostModel(prior=...)``).
+FORMAT_VERSION = 2
+#: Versions this release reads (a version-1 file is a model without priors).
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 
 _FEATURIZERS = {
@@ -325,6 +329,14 @@ def _estimator_spec(estimator) -> dict | None:
 def _write_estimator(estimator, index: int, folder: Path) -> dict:
     entry: dict = {"log": isinstance(estimator, TransformedTargetRegressor)}
     inner = estimator.regressor_ if entry["log"] else estimator
+    entry["prior"] = None
+    if isinstance(inner, PriorRegressor):
+        entry["prior"] = {
+            "columns": [int(c) for c in inner.columns],
+            "coef": np.asarray(inner.prior_.coef_, dtype=float).tolist(),
+            "intercept": float(inner.prior_.intercept_),
+        }
+        inner = inner.regressor_
     entry["scale"] = None
     if isinstance(inner, Pipeline):
         steps = [step for _, step in inner.steps]
@@ -381,6 +393,8 @@ def _read_estimator(entry: dict, n_features: int, read_bytes):
         inner = Pipeline(
             [("standardscaler", scaler), (type(inner).__name__.lower(), inner)]
         )
+    if entry.get("prior") is not None:
+        inner = _read_prior(entry["prior"], inner, n_features)
     if not entry["log"]:
         return inner
     # TransformedTargetRegressor has no "prefit" mode: fit its log transform on
@@ -388,6 +402,22 @@ def _read_estimator(entry: dict, n_features: int, read_bytes):
     wrapper = log_wrapped(DummyRegressor()).fit(np.zeros((2, 1)), [0.0, 1.0])
     wrapper.set_params(regressor=clone(inner))
     wrapper.regressor_ = inner
+    return wrapper
+
+
+def _read_prior(data: dict, inner, n_features: int) -> PriorRegressor:
+    columns = [int(c) for c in data["columns"]]
+    coef = np.asarray(data["coef"], dtype=float)
+    if coef.shape != (len(columns),) or not all(0 <= c < n_features for c in columns):
+        raise ValueError("a prior in the manifest does not fit the feature columns")
+    prior = sklearn.linear_model.LinearRegression()
+    prior.coef_ = coef
+    prior.intercept_ = float(data["intercept"])
+    prior.n_features_in_ = len(columns)
+    wrapper = PriorRegressor(clone(inner), columns)
+    wrapper.prior_ = prior
+    wrapper.regressor_ = inner
+    wrapper.n_features_in_ = n_features
     return wrapper
 
 
@@ -414,6 +444,7 @@ def _manifest(model, folder: Path) -> dict:
             "featurizer": featurizer_param,
             "estimator": estimator_param,
             "log_target": model.log_target,
+            "prior": model.prior,
             "intervals": model.intervals,
             "confidence": float(model.confidence),
             "calibration_size": float(model.calibration_size),
@@ -474,13 +505,14 @@ def _check_manifest(manifest, path: Path) -> None:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{path} does not hold a saved mlircost_classic CostModel")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         from .. import __version__
 
         raise ValueError(
             f"{path} holds a cost model in format version {version!r}, written by "
             f"mlircost_classic {manifest.get('package_version')}; this release "
-            f"({__version__}) reads format version {FORMAT_VERSION}. Load it with "
+            f"({__version__}) reads format versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}. Load it with "
             "the release that wrote it, or fit the model again."
         )
 
@@ -498,6 +530,8 @@ def load_cost_model(cls, path):
             raise ValueError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from None
         _check_manifest(manifest, path)
         params = dict(manifest["params"])
+        # Version-1 files predate priors: their regressors have none.
+        params.setdefault("prior", None)
         if params["featurizer"] is not None:
             params["featurizer"] = featurizer_from_dict(params["featurizer"])
         n_features = manifest["n_features"]

@@ -16,6 +16,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
+from ..models._prior import split_prior
+
 __all__ = [
     "fitted_scale_estimator",
     "gain_importance",
@@ -34,6 +36,7 @@ def fitted_scale_estimator(estimator):
 
 def _booster(estimator):
     inner, _ = fitted_scale_estimator(estimator)
+    inner, _ = split_prior(inner)
     if not hasattr(inner, "get_booster"):
         raise TypeError(f"expected an xgboost regressor, got {type(inner).__name__}")
     return inner.get_booster()
@@ -41,6 +44,9 @@ def _booster(estimator):
 
 def gain_importance(estimator, n_features: int) -> np.ndarray:
     """Total gain of the splits on each feature (xgboost ``total_gain``).
+
+    With a roofline prior (:class:`~mlircost_classic.models.PriorRegressor`),
+    the gain is the trees' only: what the features add to the roofline.
 
     Parameters
     ----------
@@ -91,7 +97,13 @@ def shap_values(estimator, F) -> tuple[np.ndarray, np.ndarray]:
     from xgboost import DMatrix
 
     contribs = _booster(estimator).predict(DMatrix(F), pred_contribs=True)
-    return contribs[:, :-1], contribs[:, -1]
+    values, bias = contribs[:, :-1].astype(float), contribs[:, -1].astype(float)
+    _, prior = split_prior(fitted_scale_estimator(estimator)[0])
+    if prior is not None:
+        # A roofline prior adds coefficient x value on its columns.
+        terms, intercept = prior.prior_contributions(F)
+        values, bias = values + terms, bias + intercept
+    return values, bias
 
 
 def linear_coefficients(estimator) -> np.ndarray:
@@ -100,7 +112,10 @@ def linear_coefficients(estimator) -> np.ndarray:
     :class:`CostModel` puts a ``StandardScaler(with_mean=False)`` in front of
     linear models, so the coefficients of the fitted regressor are the change
     of the prediction (on the fitted scale) for one standard deviation more of
-    the feature: comparable across features of different units.
+    the feature: comparable across features of different units. With a
+    roofline prior these are the coefficients of the model of its residuals;
+    the prior's own (per unit of ``log1p`` FLOPs and bytes) are in
+    ``PriorRegressor.prior_``.
 
     Parameters
     ----------
@@ -112,7 +127,7 @@ def linear_coefficients(estimator) -> np.ndarray:
     -------
     ndarray of shape (n_features,)
     """
-    inner, _ = fitted_scale_estimator(estimator)
+    inner, _ = split_prior(fitted_scale_estimator(estimator)[0])
     last = inner.steps[-1][1] if isinstance(inner, Pipeline) else inner
     if not hasattr(last, "coef_"):
         raise TypeError(f"expected a linear regressor, got {type(last).__name__}")

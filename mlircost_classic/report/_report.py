@@ -23,7 +23,9 @@ from ..models import (
     readable_feature_names,
     spearman,
 )
+from ..models._prior import split_prior
 from ._importance import (
+    fitted_scale_estimator,
     gain_importance,
     linear_coefficients,
     permutation_importances,
@@ -414,6 +416,9 @@ def _target_section(j, target, fitted: _Fitted, options: _Options, plots) -> dic
     perm_std = np.full(n_features, np.nan)
     candidates = [i for i in np.argsort(-gain, kind="stable") if gain[i] > 0]
     candidates = candidates[: options.n_permutation_features]
+    _, prior = split_prior(fitted_scale_estimator(estimator)[0])
+    if prior is not None:  # the roofline's columns act through the prior
+        candidates += [int(c) for c in prior.columns if int(c) not in candidates]
     if candidates and np.ptp(y) > 0:
         perm_mean[candidates], perm_std[candidates] = permutation_importances(
             estimator,
