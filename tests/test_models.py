@@ -306,6 +306,22 @@ def test_roofline_prior_extrapolates_beyond_the_training_sizes():
     assert boosted.predict(big)[0] > 5 * y.max()
 
 
+def test_prior_regressor_is_a_plain_sklearn_regressor():
+    from sklearn.tree import DecisionTreeRegressor
+
+    X = np.arange(20.0).reshape(10, 2)
+    y = 3 * X[:, 0] + 1
+    model = PriorRegressor(DecisionTreeRegressor(max_depth=1), columns=[0])
+    fitted = clone(model).fit(X.tolist(), y)
+    assert fitted.predict([[40.0, 41.0]])[0] == pytest.approx(121.0)
+    assert fitted.predict_prior(X) == pytest.approx(y)
+    terms, intercept = fitted.prior_contributions(X[:2])
+    assert terms[:, 1].tolist() == [0.0, 0.0]
+    assert terms[:, 0] + intercept == pytest.approx(y[:2])
+    sparse_fit = clone(model).fit(sparse.csr_matrix(X), y)
+    assert sparse_fit.predict(sparse.csr_matrix(X)) == pytest.approx(fitted.predict(X))
+
+
 def test_prior_auto_needs_the_roofline_columns():
     x = np.arange(12.0)[:, None]
     model = CostModel(featurizer=IDENTITY, estimator=Ridge()).fit(x, x[:, 0])

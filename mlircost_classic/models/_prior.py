@@ -21,8 +21,12 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = ["PriorRegressor", "split_prior"]
 
 
+def _matrix(X):
+    return X if sparse.issparse(X) else np.asarray(X, dtype=float)
+
+
 def _columns_of(X, columns) -> np.ndarray:
-    block = X[:, columns]
+    block = _matrix(X)[:, columns]
     if sparse.issparse(block):
         block = block.toarray()
     return np.asarray(block, dtype=float)
@@ -61,7 +65,7 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
     >>> X = np.arange(20.0).reshape(10, 2)
     >>> y = 3 * X[:, 0] + 1
     >>> model = PriorRegressor(DecisionTreeRegressor(max_depth=1), columns=[0]).fit(X, y)
-    >>> float(model.predict([[40.0, 41.0]])[0])  # extrapolates, unlike the tree
+    >>> round(float(model.predict([[40.0, 41.0]])[0]), 6)  # extrapolates, unlike the tree
     121.0
     """
 
@@ -104,7 +108,7 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
         self.prior_ = LinearRegression().fit(self._prior_input(X), y)
         residual = y - self.prior_.predict(self._prior_input(X))
         self.regressor_ = clone(self.regressor).fit(X, residual)
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = _matrix(X).shape[1]
         return self
 
     def predict_prior(self, X) -> np.ndarray:
@@ -128,6 +132,7 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
     def prior_contributions(self, X) -> tuple[np.ndarray, float]:
         """Per-column contributions of the prior, (n_samples, n_features), and its intercept."""
         check_is_fitted(self, "prior_")
+        X = _matrix(X)
         out = np.zeros((X.shape[0], X.shape[1]))
         out[:, list(self.columns)] = self._prior_input(X) * self.prior_.coef_
         return out, float(self.prior_.intercept_)
