@@ -274,6 +274,22 @@ def test_interval_call_returns_the_prediction_too(fast_path, monkeypatch):
     assert (lower <= point).all() and (point <= upper).all()
 
 
+def test_log_target_predictions_are_never_negative():
+    # Ridge on log1p(y) extrapolates to a negative margin; expm1 of it would be < 0.
+    x = np.linspace(0.0, 1.0, 20)[:, None]
+    model = CostModel(
+        featurizer=IDENTITY,
+        estimator=Ridge(alpha=1e-6),
+        log_target=True,
+        intervals="conformal",
+        random_state=0,
+    ).fit(x, np.expm1(x[:, 0]))
+    far = np.array([[-5.0]])
+    assert model.predict(far)[0] == 0.0
+    point, lower, _ = model.predict_interval(far, return_prediction=True)
+    assert point[0] == 0.0 and lower[0] == 0.0
+
+
 def test_log_target_intervals_are_multiplicative():
     rng = np.random.default_rng(2)
     x = rng.uniform(1, 5, size=(100, 1))

@@ -331,11 +331,18 @@ class CostModel(PerTargetRegressor):
         return cached[1]
 
     def _predict_features(self, F) -> np.ndarray:
+        out = None
         if F.shape[0] <= FAST_PATH_ROWS:
             forest = self._forest()
             if forest is not None:
-                return forest.predict(F)
-        return super()._predict_features(F)
+                out = forest.predict(F)
+        if out is None:
+            out = super()._predict_features(F)
+        # A log target was non-negative in training; expm1 of a negative margin
+        # would give a cost just below 0.
+        log = np.asarray(self.log_targets_, dtype=bool)
+        out[:, log] = np.maximum(out[:, log], 0.0)
+        return out
 
     def predict_interval(self, X, *, return_prediction: bool = False):
         """Split-conformal prediction intervals (see the class description).
@@ -382,7 +389,7 @@ class CostModel(PerTargetRegressor):
             point[:, j], lower[:, j], upper[:, j] = margin, margin - q, margin + q
             if self.log_targets_[j]:
                 # A log target was non-negative in training: so are its bounds.
-                point[:, j] = np.expm1(point[:, j])
+                point[:, j] = np.maximum(np.expm1(point[:, j]), 0.0)
                 lower[:, j] = np.maximum(np.expm1(lower[:, j]), 0.0)
                 upper[:, j] = np.expm1(upper[:, j])
         bounds = self._shaped(lower), self._shaped(upper)
