@@ -108,6 +108,44 @@ LOG_FEATURES: tuple[str, ...] = (
 """Heavy-tailed columns that also get a ``log1p <name>`` column."""
 
 _INDEX = {name: i for i, name in enumerate(SHAPE_FEATURES)}
+_SCALAR_COLUMNS = [
+    _INDEX[name]
+    for name in (
+        "ops",
+        "functions",
+        "regions",
+        "blocks",
+        "max region depth",
+        "loops",
+        "loop nest depth",
+        "loops with constant trip count",
+        "loop trip count max",
+        "loop iterations max",
+        "shaped values",
+        "rank max",
+        "rank mean",
+        "dynamic dims",
+        "dynamic values",
+        "elements total",
+        "largest tensor elements",
+        "largest tensor bytes",
+        "bytes total",
+        "FLOPs total",
+        "bytes moved total",
+        "arithmetic intensity",
+        "ops with unknown FLOPs",
+        "conv stride max",
+        "conv dilation max",
+        "conv groups max",
+        "strided convs",
+        "dilated convs",
+        "grouped convs",
+    )
+]
+_CLASS_COLUMNS = [_INDEX[f"bytes {c}"] for c in _ELEMENT_CLASSES]
+_FAMILY_COLUMNS = [_INDEX[f"ops {f}"] for f in FAMILIES]
+_FLOP_COLUMNS = [_INDEX[f"{f} FLOPs"] for f in _FLOP_FAMILIES]
+_BYTE_COLUMNS = [_INDEX[f"bytes moved {f}"] for f in _BYTE_FAMILIES]
 
 _LOOPS = frozenset(
     {
@@ -148,6 +186,12 @@ def _element_class(element: str) -> str:
     if element.startswith("complex"):
         return "complex"
     return "other"
+
+
+# The ops _Resolver.add learns from (it ignores every other op).
+_CONSTANT_OPS = frozenset(
+    {"arith.constant", "torch.constant.int", "torch.prim.ListConstruct"}
+)
 
 
 class _Resolver:
@@ -215,6 +259,17 @@ def _trip_count(op: Op, resolve: _Resolver) -> int | None:
     return total
 
 
+def _value_stats(t) -> tuple | None:
+    """(rank, dynamic dims, elements, bytes, element class) of a shaped type."""
+    shape = t.shape
+    if shape is None or t.kind == "scalar":
+        return None
+    dyn = sum(d is None for d in shape)
+    if dyn:
+        return len(shape), dyn, None, None, None
+    return len(shape), 0, math.prod(shape), nbytes(t), _element_class(t.element)
+
+
 def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
     """The :data:`SHAPE_FEATURES` row of one module (without log-scaled columns)."""
     row = np.zeros(len(SHAPE_FEATURES))
@@ -258,7 +313,8 @@ def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
         family_counts[family] += 1
         p = parent[i]
         resolver.function = op.function
-        resolver.add(op)
+        if op.name in _CONSTANT_OPS:
+            resolver.add(op)
         if p >= 0:
             multiplier[i] = multiplier[p]
             loop_depth[i] = loop_depth[p]
@@ -303,74 +359,77 @@ def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
             multiplier[i] *= trips
 
     # Every SSA value once, with the first type the text gives it.
-    values = {}
+    values: dict = {}
+    first = values.setdefault
     for op in ops:
         fn = op.function
         for name, t in zip(op.results, op.result_types, strict=False):
-            values.setdefault((fn, name), t)
+            first((fn, name), t)
         for name, t in zip(op.operands, op.operand_types, strict=False):
-            values.setdefault((fn, name), t)
-    ranks = []
+            first((fn, name), t)
+    shaped = rank_sum = rank_max = 0
     dyn_dims = dyn_values = 0
     elements = largest_elems = largest_bytes = total_bytes = 0.0
     bytes_by_class = dict.fromkeys(_ELEMENT_CLASSES, 0.0)
+    # Values share type objects (the reader caches them): work each out once.
+    seen: dict[int, tuple | None] = {}
     for t in values.values():
-        if t.shape is None or t.kind == "scalar":
+        stats = seen.get(id(t), False)
+        if stats is False:
+            stats = seen[id(t)] = _value_stats(t)
+        if stats is None:
             continue
-        ranks.append(len(t.shape))
-        dyn = sum(d is None for d in t.shape)
+        rank, dyn, numel, nb, element_class = stats
+        shaped += 1
+        rank_sum += rank
+        if rank > rank_max:
+            rank_max = rank
         dyn_dims += dyn
         dyn_values += dyn > 0
         if dyn:
             continue
-        numel = math.prod(t.shape)
         elements += numel
         largest_elems = max(largest_elems, numel)
-        nb = nbytes(t)
         largest_bytes = max(largest_bytes, nb)
         total_bytes += nb
-        bytes_by_class[_element_class(t.element)] += nb
+        bytes_by_class[element_class] += nb
 
-    set_ = row.__setitem__
-    idx = _INDEX
-    for name, value in (
-        ("ops", n),
-        ("functions", len(module.functions)),
-        ("regions", module.num_regions),
-        ("blocks", module.num_blocks),
-        ("max region depth", module.max_depth),
-        ("loops", loops),
-        ("loop nest depth", max_nest),
-        ("loops with constant trip count", const_loops),
-        ("loop trip count max", trip_max),
-        ("loop iterations max", iterations_max),
-        ("shaped values", len(ranks)),
-        ("rank max", max(ranks, default=0)),
-        ("rank mean", float(np.mean(ranks)) if ranks else 0.0),
-        ("dynamic dims", dyn_dims),
-        ("dynamic values", dyn_values),
-        ("elements total", elements),
-        ("largest tensor elements", largest_elems),
-        ("largest tensor bytes", largest_bytes),
-        ("bytes total", total_bytes),
-        ("FLOPs total", flops_total),
-        ("bytes moved total", bytes_total),
-        ("arithmetic intensity", flops_total / bytes_total if bytes_total else 0.0),
-        ("ops with unknown FLOPs", unknown_flops),
-        ("conv stride max", stride_max if family_counts["conv"] else 0),
-        ("conv dilation max", dilation_max if family_counts["conv"] else 0),
-        ("conv groups max", groups_max if family_counts["conv"] else 0),
-        ("strided convs", strided),
-        ("dilated convs", dilated),
-        ("grouped convs", grouped),
-    ):
-        set_(idx[name], value)
-    for c, value in bytes_by_class.items():
-        set_(idx[f"bytes {c}"], value)
-    for f, value in family_counts.items():
-        set_(idx[f"ops {f}"], value)
-    for f, value in flops_by_family.items():
-        set_(idx[f"{f} FLOPs"], value)
-    for f, value in bytes_by_family.items():
-        set_(idx[f"bytes moved {f}"], value)
+    conv = family_counts["conv"]
+    columns = (
+        n,
+        len(module.functions),
+        module.num_regions,
+        module.num_blocks,
+        module.max_depth,
+        loops,
+        max_nest,
+        const_loops,
+        trip_max,
+        iterations_max,
+        shaped,
+        rank_max,
+        # == float(np.mean(ranks)): small integers sum exactly in any order
+        rank_sum / shaped if shaped else 0.0,
+        dyn_dims,
+        dyn_values,
+        elements,
+        largest_elems,
+        largest_bytes,
+        total_bytes,
+        flops_total,
+        bytes_total,
+        flops_total / bytes_total if bytes_total else 0.0,
+        unknown_flops,
+        stride_max if conv else 0,
+        dilation_max if conv else 0,
+        groups_max if conv else 0,
+        strided,
+        dilated,
+        grouped,
+    )
+    row[_SCALAR_COLUMNS] = columns
+    row[_CLASS_COLUMNS] = list(bytes_by_class.values())
+    row[_FAMILY_COLUMNS] = list(family_counts.values())
+    row[_FLOP_COLUMNS] = list(flops_by_family.values())
+    row[_BYTE_COLUMNS] = list(bytes_by_family.values())
     return row

@@ -8,7 +8,12 @@ from numbers import Integral
 
 import numpy as np
 from scipy import sparse
+from sklearn import get_config
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.sparsefuncs_fast import (
+    inplace_csr_row_normalize_l1,
+    inplace_csr_row_normalize_l2,
+)
 
 from ..mlir._ir import Op, ParsedModule
 from ._base import BaseMLIRFeaturizer
@@ -25,6 +30,11 @@ _PASSTHROUGH = (
     "smooth_idf",
     "dtype",
 )
+
+# Up to this many documents, transform computes the TF-IDF rows itself instead of
+# calling TfidfVectorizer.transform (see OpNgramTfidf._few_rows).
+_FEW_DOCUMENTS = 32
+_NORMALIZE = {"l1": inplace_csr_row_normalize_l1, "l2": inplace_csr_row_normalize_l2}
 
 
 def _op_token(op: Op, type_classes: bool) -> str:
@@ -86,12 +96,28 @@ def op_ngrams(
     return grams
 
 
+class _Rows:
+    """The CSR arrays sklearn's in-place row normalisers read."""
+
+    __slots__ = ("data", "shape", "indices", "indptr")
+
+    def __init__(self, data, shape, indices, indptr):
+        self.data, self.shape, self.indices, self.indptr = data, shape, indices, indptr
+
+
 class OpNgramTfidf(BaseMLIRFeaturizer, auto_wrap_output_keys=None):
     """TF-IDF of op-sequence n-grams (``ngram linalg.fill linalg.matmul``).
 
     A thin layer over :class:`sklearn.feature_extraction.text.TfidfVectorizer`
     whose analyzer is :func:`op_ngrams`; its TF-IDF parameters pass through
     unchanged. Output is a sparse matrix, as for ``TfidfVectorizer``.
+
+    Batches are transformed by the fitted ``TfidfVectorizer``. A few documents
+    (up to 32: a compiler asking about one module) take a latency path that
+    computes the same matrix from the vectorizer's ``vocabulary_``, ``idf_``
+    and parameters without its per-call input validation, which would
+    otherwise dominate the cost of one row; the tests check that both give
+    identical matrices.
 
     Parameters
     ----------
@@ -200,7 +226,55 @@ class OpNgramTfidf(BaseMLIRFeaturizer, auto_wrap_output_keys=None):
     def _extract(self, modules: list[ParsedModule]):
         if self.vectorizer_ is None:
             return sparse.csr_matrix((len(modules), 0))
+        if len(modules) <= _FEW_DOCUMENTS:
+            return self._few_rows(modules)
         return self.vectorizer_.transform(modules)
+
+    def _few_rows(self, modules: list[ParsedModule]):
+        """``self.vectorizer_.transform(modules)``, computed directly.
+
+        The steps and numpy operations are those of ``CountVectorizer._count_vocab``
+        (counts in vocabulary order, int32 indices) and ``TfidfTransformer.transform``
+        (float64 or float32 data, ``log(tf) + 1``, ``* idf_``, sklearn's own
+        row normalisation), so the result is the same matrix, bit for bit; only
+        the validation sklearn repeats on every call is left out.
+        """
+        v = self.vectorizer_
+        dtype = np.dtype(v.dtype)
+        if not (dtype == np.float64 or dtype == np.float32) or not hasattr(v, "_tfidf"):
+            # sklearn converts or refuses other dtypes, and raises when a
+            # vectorizer was rebuilt without idf_: leave those cases to it
+            return v.transform(modules)
+        analyze = v.analyzer
+        vocabulary = v.vocabulary_
+        get = vocabulary.get
+        indices: list[int] = []
+        counts: list[int] = []
+        indptr = [0]
+        for module in modules:
+            row: dict[int, int] = {}
+            for gram in analyze(module):
+                j = get(gram)
+                if j is not None:
+                    row[j] = row.get(j, 0) + 1
+            for j in sorted(row):
+                indices.append(j)
+                counts.append(row[j])
+            indptr.append(len(indices))
+        data = np.array(counts, dtype=np.intc).astype(dtype)
+        cols = np.array(indices, dtype=np.int32)
+        rows = np.array(indptr, dtype=np.int32)
+        if v.sublinear_tf:
+            np.log(data, data)
+            data += 1.0
+        if hasattr(v, "idf_"):
+            data *= v.idf_[cols]
+        shape = (len(modules), len(vocabulary))
+        if v.norm is not None:
+            _NORMALIZE[v.norm](_Rows(data, shape, cols, rows))
+        if get_config().get("sparse_interface") == "sparray":
+            return sparse.csr_array((data, cols, rows), shape=shape)
+        return sparse.csr_matrix((data, cols, rows), shape=shape)
 
     def _feature_names(self) -> list[str]:
         if self.vectorizer_ is None:

@@ -149,7 +149,7 @@ def _dims(t: ShapedType | None, dims) -> int | None:
 
 
 def _mul(*values) -> float | None:
-    if any(v is None for v in values):
+    if None in values:
         return None
     return float(math.prod(values))
 
@@ -249,8 +249,24 @@ def _maps(op: Op, ctx: OpContext) -> list[tuple[list[str], list[str]]] | None:
     return maps
 
 
+_ALIAS_RE = re.compile(r"#[\w.$-]+")
+# resolved indexing_maps text -> parsed maps, shared by all modules
+_PARSED_MAPS: dict = {}
+_PARSED_MAPS_CAP = 1 << 12
+
+
 def _parse_maps(raw: str, aliases: Mapping[str, str]):
-    raw = re.sub(r"#[\w.$-]+", lambda m: aliases.get(m.group(0), m.group(0)), raw)
+    if "#" in raw:
+        raw = _ALIAS_RE.sub(lambda m: aliases.get(m.group(0), m.group(0)), raw)
+    maps = _PARSED_MAPS.get(raw)
+    if maps is None:
+        if len(_PARSED_MAPS) >= _PARSED_MAPS_CAP:
+            _PARSED_MAPS.clear()
+        maps = _PARSED_MAPS[raw] = _read_maps(raw)
+    return maps or None
+
+
+def _read_maps(raw: str) -> list[tuple[list[str], list[str]]]:
     maps = []
     for m in _MAP_RE.finditer(raw):
         dims = [d.strip() for d in m.group(1).split(",") if d.strip()]
@@ -258,7 +274,7 @@ def _parse_maps(raw: str, aliases: Mapping[str, str]):
             [r.strip() for r in m.group(2).split(",")] if m.group(2).strip() else []
         )
         maps.append((dims, results))
-    return maps or None
+    return maps
 
 
 def _domain(op: Op, ctx: OpContext) -> int | None:
@@ -331,7 +347,7 @@ def nbytes(t: ShapedType) -> float:
 
 
 def _sum_bytes(types) -> float:
-    return float(sum(nbytes(t) for t in types))
+    return float(sum(map(nbytes, types)))
 
 
 def op_bytes(op: Op, rule: Rule) -> float:

@@ -111,9 +111,10 @@ class ShapedType:
     @property
     def numel(self) -> int | None:
         """Number of elements, None if unranked or any dim is dynamic."""
-        if self.shape is None or any(d is None for d in self.shape):
+        shape = self.shape
+        if shape is None or None in shape:
             return None
-        return math.prod(self.shape)  # type: ignore[arg-type]
+        return math.prod(shape)  # type: ignore[arg-type]
 
     @property
     def bits(self) -> int | None:

@@ -1,0 +1,153 @@
+"""The few-documents latency paths give exactly what the batch paths give.
+
+:class:`OpNgramTfidf` computes the TF-IDF rows of up to ``_FEW_DOCUMENTS``
+documents itself instead of calling ``TfidfVectorizer.transform``, and
+:class:`MLIRFeaturizer` stacks few rows dense; both must be bit-identical to
+sklearn's results.
+"""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+from scipy import sparse
+from test_featurize_api import CONV, DOCS, ELEMENTWISE, LOOPS, MATMUL  # noqa: E402
+
+from mlircost_classic.featurize import MLIRFeaturizer, OpNgramTfidf, _ngram
+from mlircost_classic.featurize._union import _dense_to_csr
+from mlircost_classic.mlir import parse
+
+UNSEEN = """
+func.func @other(%a: tensor<4x4xbf16>) -> tensor<4x4xbf16> {
+  %0 = math.tanh %a : tensor<4x4xbf16>
+  %1 = math.tanh %0 : tensor<4x4xbf16>
+  %2 = math.tanh %1 : tensor<4x4xbf16>
+  %3 = arith.addf %2, %a : tensor<4x4xbf16>
+  return %3 : tensor<4x4xbf16>
+}
+"""
+EMPTY = "// nothing but a comment\n"
+REPEATED = MATMUL + ELEMENTWISE.replace("@add", "@add2") * 1 + "\n" + LOOPS
+TRANSFORM_DOCS = [
+    MATMUL,
+    ELEMENTWISE,
+    LOOPS,
+    CONV,
+    UNSEEN,
+    EMPTY,
+    REPEATED,
+    "module {\n}\n",
+]
+
+PARAMS = [
+    dict(zip(("norm", "sublinear_tf", "use_idf", "smooth_idf"), values, strict=True))
+    for values in itertools.product(
+        ("l1", "l2", None), (False, True), (True, False), (True, False)
+    )
+]
+
+
+def _batch(tfidf, modules):
+    """What sklearn's TfidfVectorizer gives (the batch path)."""
+    return tfidf.vectorizer_.transform(modules)
+
+
+def _assert_same(fast, slow):
+    assert type(fast) is type(slow)
+    assert fast.shape == slow.shape
+    assert fast.dtype == slow.dtype
+    assert fast.indices.dtype == slow.indices.dtype
+    assert fast.indptr.dtype == slow.indptr.dtype
+    fast.sort_indices()
+    slow.sort_indices()
+    np.testing.assert_array_equal(fast.indptr, slow.indptr)
+    np.testing.assert_array_equal(fast.indices, slow.indices)
+    np.testing.assert_array_equal(fast.data, slow.data)  # bit for bit
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "-".join(map(str, p.values())))
+@pytest.mark.parametrize(
+    "ngram_range,type_classes", [((1, 2), False), ((1, 3), True), ((2, 4), False)]
+)
+def test_ngram_few_rows_equal_sklearn(params, ngram_range, type_classes):
+    tfidf = OpNgramTfidf(ngram_range=ngram_range, type_classes=type_classes, **params)
+    tfidf.fit(DOCS + [DOCS[0]])
+    modules = [parse(t) for t in TRANSFORM_DOCS]
+    # one document at a time, and all of them at once (both below the threshold)
+    for m in modules:
+        _assert_same(tfidf._extract([m]), _batch(tfidf, [m]))
+    _assert_same(tfidf._extract(modules), _batch(tfidf, modules))
+    _assert_same(tfidf.transform(TRANSFORM_DOCS), _batch(tfidf, modules))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "float32", np.int64])
+def test_ngram_few_rows_dtypes(dtype):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # sklearn: non-float dtype
+        tfidf = OpNgramTfidf(dtype=dtype, sublinear_tf=True).fit(DOCS)
+        modules = [parse(t) for t in TRANSFORM_DOCS]
+        _assert_same(tfidf._extract(modules), _batch(tfidf, modules))
+
+
+def test_ngram_min_df_max_features():
+    tfidf = OpNgramTfidf(ngram_range=(1, 3), min_df=2, max_features=5)
+    tfidf.fit(DOCS + [REPEATED, UNSEEN])
+    modules = [parse(t) for t in TRANSFORM_DOCS]
+    _assert_same(tfidf._extract(modules), _batch(tfidf, modules))
+
+
+def test_ngram_batch_path_above_threshold():
+    tfidf = OpNgramTfidf().fit(DOCS)
+    modules = [parse(t) for t in TRANSFORM_DOCS]
+    many = modules * (_ngram._FEW_DOCUMENTS // len(modules) + 1)
+    assert len(many) > _ngram._FEW_DOCUMENTS
+    slow = tfidf._extract(many)  # sklearn's path
+    fast = sparse.vstack([tfidf._extract([m]) for m in many], format="csr")
+    np.testing.assert_array_equal(fast.toarray(), slow.toarray())
+
+
+def test_ngram_few_rows_sparse_interface():
+    tfidf = OpNgramTfidf().fit(DOCS)
+    modules = [parse(t) for t in TRANSFORM_DOCS]
+    if "sparse_interface" not in sklearn.get_config():
+        pytest.skip("this sklearn has no sparse_interface setting")
+    with sklearn.config_context(sparse_interface="sparray"):
+        _assert_same(tfidf._extract(modules), _batch(tfidf, modules))
+
+
+@pytest.mark.parametrize("n", [1, 3, 40])
+def test_union_few_rows_equal_sparse_hstack(n):
+    featurizer = MLIRFeaturizer().fit(DOCS)
+    docs = (TRANSFORM_DOCS * 6)[:n]
+    modules = [parse(t) for t in docs]
+    blocks = [part._extract(modules) for _, part in featurizer.transformers_]
+    expected = sparse.hstack(blocks, format="csr", dtype=np.float64)
+    got = featurizer._extract(modules)
+    assert sparse.isspmatrix_csr(got)
+    assert got.dtype == np.float64
+    assert got.has_canonical_format
+    np.testing.assert_array_equal(got.toarray(), expected.toarray())
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((0, 3)),
+        np.zeros((2, 0)),
+        np.zeros((3, 4)),
+        np.array([[0.0, -0.0, 1.5, np.nan], [np.inf, 0.0, 0.0, 2.0]]),
+        np.random.default_rng(0).choice([0.0, 1.0, 2.5], size=(7, 11)),
+    ],
+)
+def test_dense_to_csr(array):
+    got = _dense_to_csr(array)
+    expected = sparse.csr_matrix(array, dtype=np.float64)
+    assert type(got) is type(expected)
+    assert got.shape == expected.shape
+    assert got.indices.dtype == expected.indices.dtype
+    assert got.indptr.dtype == expected.indptr.dtype
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.data, expected.data)
