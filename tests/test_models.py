@@ -331,9 +331,12 @@ def test_prior_regressor_is_a_plain_sklearn_regressor():
     fitted = clone(model).fit(X.tolist(), y)
     assert fitted.predict([[40.0, 41.0]])[0] == pytest.approx(121.0)
     assert fitted.predict_prior(X) == pytest.approx(y)
-    terms, intercept = fitted.prior_contributions(X[:2])
+    terms, base = fitted.prior_contributions(X[:2])
     assert terms[:, 1].tolist() == [0.0, 0.0]
-    assert terms[:, 0] + intercept == pytest.approx(y[:2])
+    assert terms[:, 0] + base == pytest.approx(y[:2])
+    # SHAP of a linear term: coefficient x distance from the training mean
+    assert base == pytest.approx(y.mean())
+    assert terms[:, 0] == pytest.approx(3 * (X[:2, 0] - X[:, 0].mean()))
     sparse_fit = clone(model).fit(sparse.csr_matrix(X), y)
     assert sparse_fit.predict(sparse.csr_matrix(X)) == pytest.approx(fitted.predict(X))
 

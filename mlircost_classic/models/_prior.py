@@ -53,6 +53,8 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
     ----------
     prior_ : LinearRegression
         The fitted prior (``coef_`` per column of ``columns``, ``intercept_``).
+    prior_mean_ : ndarray of shape (len(columns),)
+        Training means of the prior's columns (the reference of its SHAP values).
     regressor_ : regressor
         The fitted residual regressor.
     n_features_in_ : int
@@ -105,8 +107,10 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
         """
         self._validate_params()
         y = np.asarray(y, dtype=float)
-        self.prior_ = LinearRegression().fit(self._prior_input(X), y)
-        residual = y - self.prior_.predict(self._prior_input(X))
+        P = self._prior_input(X)
+        self.prior_ = LinearRegression().fit(P, y)
+        self.prior_mean_ = P.mean(axis=0)
+        residual = y - self.prior_.predict(P)
         self.regressor_ = clone(self.regressor).fit(X, residual)
         self.n_features_in_ = _matrix(X).shape[1]
         return self
@@ -130,12 +134,28 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
         return self.predict_prior(X) + self.regressor_.predict(X)
 
     def prior_contributions(self, X) -> tuple[np.ndarray, float]:
-        """Per-column contributions of the prior, (n_samples, n_features), and its intercept."""
+        """The prior's SHAP values: per-column contributions and the base value.
+
+        For a linear term the exact SHAP value of a column is its coefficient
+        times the column's distance from its training mean; the base value is
+        the prior at the training means. Contributions plus base value give
+        :meth:`predict_prior`.
+
+        Returns
+        -------
+        contributions : ndarray of shape (n_samples, n_features)
+            Zero outside ``columns``.
+        base : float
+        """
         check_is_fitted(self, "prior_")
         X = _matrix(X)
+        coef = np.asarray(self.prior_.coef_, dtype=float)
+        mean = np.asarray(
+            getattr(self, "prior_mean_", np.zeros(coef.size)), dtype=float
+        )
         out = np.zeros((X.shape[0], X.shape[1]))
-        out[:, list(self.columns)] = self._prior_input(X) * self.prior_.coef_
-        return out, float(self.prior_.intercept_)
+        out[:, list(self.columns)] = (self._prior_input(X) - mean) * coef
+        return out, float(self.prior_.intercept_ + coef @ mean)
 
 
 def split_prior(estimator):

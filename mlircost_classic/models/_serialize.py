@@ -335,6 +335,7 @@ def _write_estimator(estimator, index: int, folder: Path) -> dict:
             "columns": [int(c) for c in inner.columns],
             "coef": np.asarray(inner.prior_.coef_, dtype=float).tolist(),
             "intercept": float(inner.prior_.intercept_),
+            "mean": np.asarray(inner.prior_mean_, dtype=float).tolist(),
         }
         inner = inner.regressor_
     entry["scale"] = None
@@ -416,6 +417,10 @@ def _read_prior(data: dict, inner, n_features: int) -> PriorRegressor:
     prior.n_features_in_ = len(columns)
     wrapper = PriorRegressor(clone(inner), columns)
     wrapper.prior_ = prior
+    mean = np.asarray(data.get("mean", [0.0] * len(columns)), dtype=float)
+    if mean.shape != coef.shape:
+        raise ValueError("a prior in the manifest does not fit the feature columns")
+    wrapper.prior_mean_ = mean
     wrapper.regressor_ = inner
     wrapper.n_features_in_ = n_features
     return wrapper
