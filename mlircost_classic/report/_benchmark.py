@@ -977,7 +977,7 @@ def _plots(out: Path, datasets, predictions, rows, models) -> list[str]:
         for patch, m in zip(box["boxes"], every, strict=True):
             patch.set_facecolor(colours[m])
             patch.set_alpha(0.6)
-        left.set_xticks(range(1, len(every) + 1), every, rotation=20)
+        left.set_xticks(range(1, len(every) + 1), every, rotation=30, ha="right")
         left.set_ylabel("|log10((predicted + 1) / (measured + 1))|")
         left.set_title(f"{kind}: error over all targets (by family)", fontsize=10)
         left.grid(True, axis="y", alpha=0.3)
