@@ -169,6 +169,11 @@ class CompiledForest:
             self._default_left = np.zeros(0, bool)
         if offset and self._feature.max(initial=0) >= self.n_features:
             raise ValueError("a tree splits on a feature beyond n_features")
+        # Missing values without masks: rows are widened to [x with NaN -> -inf,
+        # x with NaN -> +inf], and a node whose missing values go right reads the
+        # second half. -inf < threshold sends NaN left, +inf < threshold right;
+        # every other value compares as before.
+        self._column = self._feature + self.n_features * (~self._default_left)
         self._roots = np.asarray(roots, dtype=np.intp)
         owner = np.asarray(owner, dtype=np.intp)
         self._base = np.asarray(base, dtype=np.float64)
@@ -192,28 +197,21 @@ class CompiledForest:
 
     def leaf_values(self, X: np.ndarray) -> np.ndarray:
         """The leaf value every row reaches in every tree, (n_rows, n_trees)."""
-        feature, threshold, default_left = (
-            self._feature,
-            self._threshold,
-            self._default_left,
-        )
-        children = self._children
+        column, threshold, children = self._column, self._threshold, self._children
+        missing = np.isnan(X)
+        wide = np.hstack(
+            [np.where(missing, -np.inf, X), np.where(missing, np.inf, X)]
+        ).astype(np.float32, copy=False)
         if X.shape[0] == 1:  # 1-D gathers: about twice as fast as the 2-D ones
-            x = X[0]
+            x = wide[0]
             node = self._roots
             for _ in range(self.depth):
-                value = x[feature[node]]
-                go_left = (value < threshold[node]) | (
-                    np.isnan(value) & default_left[node]
-                )
-                node = children[2 * node + go_left]
+                node = children[2 * node + (x[column[node]] < threshold[node])]
             return threshold[node][None, :]
         node = np.broadcast_to(self._roots, (X.shape[0], self._roots.size))
         rows = np.arange(X.shape[0])[:, None]
         for _ in range(self.depth):
-            value = X[rows, feature[node]]
-            go_left = (value < threshold[node]) | (np.isnan(value) & default_left[node])
-            node = children[2 * node + go_left]
+            node = children[2 * node + (wide[rows, column[node]] < threshold[node])]
         return threshold[node]
 
     def margins(self, X) -> np.ndarray:
