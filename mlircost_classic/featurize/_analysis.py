@@ -108,44 +108,14 @@ LOG_FEATURES: tuple[str, ...] = (
 """Heavy-tailed columns that also get a ``log1p <name>`` column."""
 
 _INDEX = {name: i for i, name in enumerate(SHAPE_FEATURES)}
-_SCALAR_COLUMNS = [
-    _INDEX[name]
-    for name in (
-        "ops",
-        "functions",
-        "regions",
-        "blocks",
-        "max region depth",
-        "loops",
-        "loop nest depth",
-        "loops with constant trip count",
-        "loop trip count max",
-        "loop iterations max",
-        "shaped values",
-        "rank max",
-        "rank mean",
-        "dynamic dims",
-        "dynamic values",
-        "elements total",
-        "largest tensor elements",
-        "largest tensor bytes",
-        "bytes total",
-        "FLOPs total",
-        "bytes moved total",
-        "arithmetic intensity",
-        "ops with unknown FLOPs",
-        "conv stride max",
-        "conv dilation max",
-        "conv groups max",
-        "strided convs",
-        "dilated convs",
-        "grouped convs",
-    )
-]
 _CLASS_COLUMNS = [_INDEX[f"bytes {c}"] for c in _ELEMENT_CLASSES]
 _FAMILY_COLUMNS = [_INDEX[f"ops {f}"] for f in FAMILIES]
 _FLOP_COLUMNS = [_INDEX[f"{f} FLOPs"] for f in _FLOP_FAMILIES]
 _BYTE_COLUMNS = [_INDEX[f"bytes moved {f}"] for f in _BYTE_FAMILIES]
+# Every other column, in SHAPE_FEATURES order: analyze() fills them from one
+# tuple of values in that order.
+_GROUPED = {*_CLASS_COLUMNS, *_FAMILY_COLUMNS, *_FLOP_COLUMNS, *_BYTE_COLUMNS}
+_SCALAR_COLUMNS = [i for i in range(len(SHAPE_FEATURES)) if i not in _GROUPED]
 
 _LOOPS = frozenset(
     {
@@ -395,7 +365,7 @@ def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
         bytes_by_class[element_class] += nb
 
     conv = family_counts["conv"]
-    columns = (
+    columns = (  # the _SCALAR_COLUMNS, in SHAPE_FEATURES order
         n,
         len(module.functions),
         module.num_regions,
