@@ -4,6 +4,7 @@ import collections
 import json
 
 import pytest
+from dataset_records import kernel, module
 
 from mlircost_classic.cli import build_parser, main
 from mlircost_classic.collect import (
@@ -16,7 +17,6 @@ from mlircost_classic.collect import (
 )
 from mlircost_classic.datasets import (
     append_records,
-    complete_record,
     dataset_info,
     get_data_home,
     iter_dataset,
@@ -115,54 +115,12 @@ def test_collect_suite_ood_errors(tmp_path, monkeypatch, capsys):
 # --- suites in a data home ---------------------------------------------------
 
 
-def _module(n: int, family: str) -> dict:
-    text = (
-        "func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> { return %a : tensor<4xf32> }"
-    )
-    return complete_record(
-        {
-            "kind": "module",
-            "key": f"k{n}",
-            "family": family,
-            "params": {"n": n, "dtype": "f32"},
-            "ir": {"linalg": f"{text} // {n}"},
-            "compiled_level": "linalg",
-            "targets": {"cpu_x86_64_v3.instructions": 100.0 + n},
-            "kernels": [],
-            "provenance": {},
-            "status": "ok",
-            "failures": [],
-            "seconds": {},
-        }
-    )
-
-
-def _kernel(n: int, family: str) -> dict:
-    return complete_record(
-        {
-            "kind": "kernel",
-            "key": "k0",
-            "name": f"dispatch_{n}",
-            "module_id": "0" * 64,
-            "family": family,
-            "params": {},
-            "ir": {"dispatch": f"hal.executable @e{n} {{}}"},
-            "compiled_level": "dispatch",
-            "targets": {"nvidia_sm80.registers": 32.0 + n},
-            "provenance": {"hardware": ["nvidia_sm80"]},
-            "status": "ok",
-            "failures": [],
-            "seconds": {},
-        }
-    )
-
-
 def test_suites_are_read_apart(tmp_path, capsys):
     suites = {
-        "main": ([_module(0, "mlp")], [_kernel(0, "mlp")]),
+        "main": ([module(0, family="mlp")], [kernel(0, family="mlp")]),
         "ood": (
-            [_module(1, "hf_bert")],
-            [_kernel(0, "hf_bert"), _kernel(1, "hf_bert")],
+            [module(1, family="hf_bert")],
+            [kernel(0, family="hf_bert"), kernel(1, family="hf_bert")],
         ),
     }
     for name, (modules, kernels) in suites.items():
@@ -180,7 +138,7 @@ def test_suites_are_read_apart(tmp_path, capsys):
     assert load_dataset(data_home=home, suite="ood").groups == ["hf_bert"]
     # The kernel met in both suites is a training kernel, not an OOD one.
     kernels = load_dataset("kernels", data_home=home, suite="ood")
-    assert kernels.ids == [_kernel(1, "hf_bert")["id"]]
+    assert kernels.ids == [kernel(1, family="hf_bert")["id"]]
     assert len(list(iter_dataset("kernels", home / "ood"))) == 2
     assert dataset_info(home, suite="ood").counts["modules"]["family"] == {"hf_bert": 1}
     assert main(["dataset", "info", "--data-home", str(home), "--suite", "ood"]) == 0
