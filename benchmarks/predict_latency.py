@@ -10,23 +10,16 @@ CPU and load average. Run from the repository root::
 """
 
 import os
-import statistics
-import time
 
 import numpy as np
 
 import mlircost_classic as mc
+from mlircost_classic.models._evaluate import _median_seconds
 
 
 def median_ms(function, calls: int = 500, warmup: int = 10) -> float:
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    # The same timing as evaluate()'s latency_one_ms.
+    return _median_seconds(function, calls, warmup) * 1e3
 
 
 def main() -> None:
