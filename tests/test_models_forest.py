@@ -166,3 +166,30 @@ def test_wrong_width_is_refused(fitted):
     forest = compile_forest(fitted.estimators_, fitted.n_features_)
     with pytest.raises(ValueError, match="features"):
         forest.predict(np.zeros((1, fitted.n_features_ + 1)))
+
+
+def test_prior_columns_of_a_large_sparse_matrix(fitted, kernels, monkeypatch):
+    # Past _DENSE_PRIOR_CELLS the prior's columns come from a CSC slice, not a
+    # dense copy of the whole matrix: same margins either way.
+    from mlircost_classic.models import _forest
+
+    texts, _, _ = kernels
+    F = fitted.featurizer_.transform(texts[:40])
+    forest = compile_forest(fitted.estimators_, F.shape[1])
+    dense_copy = forest.margins(F)
+    monkeypatch.setattr(_forest, "_DENSE_PRIOR_CELLS", 0)
+    np.testing.assert_allclose(forest.margins(F), dense_copy, rtol=1e-12)
+
+
+def test_trees_that_are_one_leaf(kernels, monkeypatch):
+    # A split no row can afford leaves every tree a single leaf (depth 0):
+    # both branches of the walk must still read the leaf.
+    texts, Y, names = kernels
+    model = CostModel(
+        estimator=small_xgb(min_child_weight=1e9), prior=None, random_state=0
+    ).fit(texts[:60], Y[:60], names)
+    forest = model._forest()
+    assert forest is not None and forest.depth == 0
+    ref = reference(model, texts[60:64], monkeypatch)
+    np.testing.assert_allclose(model.predict(texts[60:64]), ref, rtol=2e-5)
+    np.testing.assert_allclose(model.predict(texts[60:61])[0], ref[0], rtol=2e-5)
