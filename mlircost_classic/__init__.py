@@ -24,7 +24,7 @@ from .models import (
     target_unit,
 )
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "CostModel",

@@ -287,3 +287,61 @@ def test_value_statistics():
 )
 def test_parse_ints(text, expected):
     assert parse_ints(text) == expected
+
+
+def test_indexing_maps_written_inline_are_read_whole():
+    # The '>' of each map's '->' must not end the attribute value early: with only
+    # the first map read, d1 had no size and the FLOPs fell back to an operand size.
+    text = """func.func @f(%a: tensor<16x512xf16>, %b: tensor<64x512xf16>,
+                   %c: tensor<16x64xf32>) -> tensor<16x64xf32> {
+      %0 = linalg.matmul indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>] ins(%a, %b : tensor<16x512xf16>, tensor<64x512xf16>) outs(%c : tensor<16x64xf32>) -> tensor<16x64xf32>
+      return %0 : tensor<16x64xf32>
+    }"""
+    shapes = ShapeFeatures(log_scale=False).fit([text])
+    f = dict(
+        zip(shapes.get_feature_names_out(), shapes.transform([text])[0], strict=True)
+    )
+    assert f["matmul FLOPs"] == 2 * 16 * 64 * 512
+    assert f["heaviest op loops"] == 3 and f["heaviest op reduction loops"] == 1
+    assert f["heaviest op FLOPs per output element"] == 2 * 512
+
+
+def test_heaviest_op_columns():
+    maps = "[affine_map<(d0, d1) -> (d1, d0)>, affine_map<(d0, d1) -> (d0)>]"
+    reduce = op("linalg.generic", [t(24, 6, element="f16"), t(6)], [t(6)],
+                regions=1, attributes={"indexing_maps": maps})  # fmt: skip
+    body = [
+        op("arith.mulf", [t(kind="scalar")] * 2, [t(kind="scalar")], depth=2),
+        op("arith.addf", [t(kind="scalar")] * 2, [t(kind="scalar")], depth=2),
+        op("arith.maxnumf", [t(kind="scalar")] * 2, [t(kind="scalar")], depth=2),
+        op("linalg.yield", [t(kind="scalar")], depth=2),
+    ]
+    mm = op("linalg.matmul", [t(8, 4), t(4, 48), t(8, 48)], [t(8, 48)])
+    f = features(reduce, *body, mm)
+    # matmul 2 * 8 * 48 * 4 = 3072 FLOPs; the reduction 3 * 24 * 6 = 432.
+    assert f["compute ops"] == 2
+    assert f["heaviest op FLOPs share"] == pytest.approx(3072 / (3072 + 432))
+    assert f["heaviest op FLOPs per output element"] == 2 * 4
+    assert f["FLOPs per output element max"] == 432 / 6
+    assert f["heaviest op output rank"] == 2
+    assert f["heaviest op output elements"] == 8 * 48
+    assert f["heaviest op innermost dim"] == 48
+    assert f["heaviest op innermost power of two"] == 4  # 48 = 16 * 3
+    assert f["heaviest op operands"] == 3
+    assert f["heaviest op output bits"] == 32
+    # No indexing maps in the matmul's text: loops unknown (0).
+    assert f["heaviest op loops"] == 0 and f["heaviest op payload ops"] == 0
+    # The reduction's maps and body still count in the module-wide maxima.
+    assert f["payload ops max"] == 3 and f["reduction loops max"] == 1
+    # Without the matmul the reduction is the heaviest op: f16 input, permuted map.
+    g = features(reduce, *body)
+    assert g["heaviest op narrowest operand bits"] == 16
+    assert g["heaviest op permuted operands"] == 1
+    assert g["heaviest op loops"] == 2 and g["heaviest op reduction loops"] == 1
+    assert g["heaviest op payload ops"] == 3
+
+
+def test_heaviest_op_columns_are_zero_without_flops():
+    f = features(op("tensor.empty", [], [t(4, 4)]))
+    assert f["compute ops"] == 0
+    assert all(v == 0 for k, v in f.items() if k.startswith("heaviest op"))

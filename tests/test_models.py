@@ -470,6 +470,24 @@ def test_incompatible_format_version_is_refused(tmp_path):
         CostModel.load(tmp_path / "m")
 
 
+@pytest.mark.parametrize("change", ["width", "names"])
+def test_model_from_a_different_feature_set_is_refused(tmp_path, change):
+    # A release that adds or renames feature columns cannot feed an older model's
+    # trees: loading says so instead of predicting from shifted columns.
+    CostModel(random_state=0).fit(TEXTS, made_up_targets()).save(tmp_path / "m")
+    path = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    assert len(manifest["feature_names_sha256"]) == 64
+    if change == "width":
+        manifest["n_features"] += 1
+        del manifest["feature_names_sha256"]  # as in files written before it
+    else:
+        manifest["feature_names_sha256"] = "0" * 64
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="does not reproduce.*Fit the model again"):
+        CostModel.load(tmp_path / "m")
+
+
 def test_not_a_model_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no manifest.json"):

@@ -16,7 +16,16 @@ import numpy as np
 
 from ..mlir._ir import Op, ParsedModule
 from ._catalog import FAMILIES, PAYLOAD_FAMILIES, Catalog
-from ._rules import OpContext, conv_attributes, nbytes, op_bytes, op_flops
+from ._rules import (
+    OpContext,
+    _element_bits,
+    _maps,
+    _output,
+    conv_attributes,
+    nbytes,
+    op_bytes,
+    op_flops,
+)
 
 __all__ = ["SHAPE_FEATURES", "LOG_FEATURES", "analyze"]
 
@@ -83,6 +92,23 @@ SHAPE_FEATURES: tuple[str, ...] = (
     "strided convs",
     "dilated convs",
     "grouped convs",
+    "compute ops",
+    "FLOPs per output element max",
+    "payload ops max",
+    "reduction loops max",
+    "heaviest op FLOPs share",
+    "heaviest op FLOPs per output element",
+    "heaviest op payload ops",
+    "heaviest op loops",
+    "heaviest op reduction loops",
+    "heaviest op permuted operands",
+    "heaviest op operands",
+    "heaviest op output rank",
+    "heaviest op output elements",
+    "heaviest op innermost dim",
+    "heaviest op innermost power of two",
+    "heaviest op output bits",
+    "heaviest op narrowest operand bits",
 )
 """Names of the :class:`ShapeFeatures` columns before the log-scaled ones.
 
@@ -90,6 +116,21 @@ Value statistics (ranks, elements, ``bytes <element type>``) count every SSA
 value once, with the type the text gives it. ``ops <family>`` counts all ops;
 FLOPs and bytes moved are per execution, multiplied by constant loop trip
 counts. ``arithmetic intensity`` is ``FLOPs total / bytes moved total``.
+
+``compute ops`` counts the ops with a non-zero FLOPs estimate; ``FLOPs per output
+element`` is an op's FLOPs over the element count of its output (twice the
+reduction extent of a matmul, the window of a pooling op); ``payload ops max``
+and ``reduction loops max`` are the largest over those ops (see below). The ``heaviest op``
+columns describe the op with the most FLOPs (loop trip counts included), the
+one a compiler makes the root of its kernel: the share of all FLOPs it does,
+the scalar ops of its payload region, from its ``indexing_maps`` (when the text
+gives them) its loops, its reduction loops (loops the output map leaves out)
+and its operands read through a permutation (a map whose dimensions are not in
+increasing order), its operand count, its output's rank, elements and innermost (last) dimension,
+``innermost power of two`` (``log2`` of the largest power of two dividing that
+dimension, at most 12: how evenly it tiles), the bit width of its output
+element and of its narrowest operand element. They are 0 when no op has
+FLOPs, or when a dimension is dynamic.
 """
 
 LOG_FEATURES: tuple[str, ...] = (
@@ -104,6 +145,10 @@ LOG_FEATURES: tuple[str, ...] = (
     "bytes moved total",
     *(f"bytes moved {f}" for f in _BYTE_FAMILIES),
     "arithmetic intensity",
+    "FLOPs per output element max",
+    "heaviest op FLOPs per output element",
+    "heaviest op output elements",
+    "heaviest op innermost dim",
 )
 """Heavy-tailed columns that also get a ``log1p <name>`` column."""
 
@@ -240,6 +285,51 @@ def _value_stats(t) -> tuple | None:
     return len(shape), 0, math.prod(shape), nbytes(t), _element_class(t.element)
 
 
+def _loop_columns(op: Op, ctx: OpContext) -> tuple[int, int, int]:
+    """Loops, reduction loops and permuted operands from an op's indexing maps."""
+    maps = (
+        _maps(op, ctx)
+        if "indexing_maps" in op.attributes or ("indexing_maps" in op.text)
+        else None
+    )
+    if not maps:
+        return (0, 0, 0)
+    dims = maps[0][0]
+    output = set(maps[-1][1])
+    permuted = 0
+    for _, results in maps[:-1]:
+        order = [dims.index(r) for r in results if r in dims]
+        permuted += order != sorted(order)
+    return (len(dims), sum(d not in output for d in dims), permuted)
+
+
+def _heaviest_op_columns(op: Op | None) -> tuple:
+    """Operands, output rank, elements, innermost dim, its power of two, bits."""
+    if op is None:
+        return (0, 0, 0.0, 0, 0, 0, 0)
+    out = _output(op)
+    shape = out.shape if out is not None else None
+    rank = len(shape) if shape is not None else 0
+    numel = (out.numel or 0) if out is not None else 0
+    inner = shape[-1] if shape and shape[-1] is not None else 0
+    power = min((inner & -inner).bit_length() - 1, 12) if inner > 0 else 0
+    bits = _element_bits(out.element) if out is not None and out.element else None
+    operand_bits = [
+        b
+        for t in op.operand_types
+        if t.element and (b := _element_bits(t.element)) is not None
+    ]
+    return (
+        len(op.operands),
+        rank,
+        float(numel),
+        inner,
+        power,
+        bits or 0,
+        min(operand_bits, default=0),
+    )
+
+
 def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
     """The :data:`SHAPE_FEATURES` row of one module (without log-scaled columns)."""
     row = np.zeros(len(SHAPE_FEATURES))
@@ -276,6 +366,11 @@ def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
     trip_max = iterations_max = 0.0
     stride_max = dilation_max = groups_max = 1
     strided = dilated = grouped = 0
+    compute_ops = 0
+    per_output_max = 0.0
+    heaviest, heaviest_flops, heaviest_per_output = None, 0.0, 0.0
+    heaviest_payload = payload_max = 0.0
+    heaviest_loops, reductions_max = (0, 0, 0), 0
 
     for i, op in enumerate(ops):
         spec = specs[i]
@@ -307,7 +402,23 @@ def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
             if flops is None:
                 unknown_flops += 1
             elif flops:
+                compute_ops += 1
+                out = _output(op)
+                numel = out.numel if out is not None else None
+                per_output = flops / numel if numel else 0.0
+                if per_output > per_output_max:
+                    per_output_max = per_output
+                if body_work[i] > payload_max:
+                    payload_max = body_work[i]
+                loops_of = _loop_columns(op, ctx)
+                if loops_of[1] > reductions_max:
+                    reductions_max = loops_of[1]
                 flops *= multiplier[i]
+                if flops > heaviest_flops:
+                    heaviest, heaviest_flops = op, flops
+                    heaviest_per_output = per_output
+                    heaviest_payload = body_work[i]
+                    heaviest_loops = loops_of
                 flops_total += flops
                 if family in flops_by_family:
                     flops_by_family[family] += flops
@@ -396,6 +507,15 @@ def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
         strided,
         dilated,
         grouped,
+        compute_ops,
+        per_output_max,
+        payload_max,
+        reductions_max,
+        heaviest_flops / flops_total if flops_total else 0.0,
+        heaviest_per_output,
+        heaviest_payload,
+        *heaviest_loops,
+        *_heaviest_op_columns(heaviest),
     )
     row[_SCALAR_COLUMNS] = columns
     row[_CLASS_COLUMNS] = list(bytes_by_class.values())

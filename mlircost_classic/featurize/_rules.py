@@ -80,7 +80,10 @@ _CLOSE = {"[": "]", "<": ">", "(": ")", "{": "}"}
 
 
 def _balanced_value(text: str, start: int) -> str:
-    """The attribute value starting at ``text[start]``, up to a top-level ``,`` or ``}``."""
+    """The attribute value starting at ``text[start]``, up to a top-level ``,`` or ``}``.
+
+    The ``>`` of an arrow (``affine_map<(d0, d1) -> (d1)>``) closes nothing.
+    """
     depth = 0
     i = start
     n = len(text)
@@ -88,7 +91,7 @@ def _balanced_value(text: str, start: int) -> str:
         ch = text[i]
         if ch in _CLOSE:
             depth += 1
-        elif ch in ">])}":
+        elif ch in ">])}" and not (ch == ">" and i > start and text[i - 1] == "-"):
             if depth == 0:
                 break
             depth -= 1

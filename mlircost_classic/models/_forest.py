@@ -251,8 +251,10 @@ class CompiledForest:
                 # Entries not stored are zeros to the prior (as in PriorRegressor);
                 # a few rows are cheaper made dense than column-indexed.
                 few = X.shape[0] * X.shape[1] <= _DENSE_PRIOR_CELLS
-                block = X.toarray()[:, self._prior_columns] if few else (
-                    X.tocsc()[:, self._prior_columns].toarray()
+                block = (
+                    X.toarray()[:, self._prior_columns]
+                    if few
+                    else (X.tocsc()[:, self._prior_columns].toarray())
                 )
             else:
                 block = np.asarray(X)[:, self._prior_columns]

@@ -12,6 +12,7 @@ fixed list of classes, so a model file cannot run code.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import math
@@ -461,6 +462,7 @@ def _manifest(model, folder: Path) -> dict:
         "target_names": list(model.target_names_),
         "y_ndim": int(model._y_ndim),
         "n_features": int(model.n_features_),
+        "feature_names_sha256": _names_digest(model.featurizer_),
         "log_targets": [bool(f) for f in model.log_targets_],
         "conformal_quantiles": None
         if quantiles is None
@@ -468,6 +470,30 @@ def _manifest(model, folder: Path) -> dict:
         "featurizer": featurizer_to_dict(model.featurizer_),
         "estimators": estimators,
     }
+
+
+def _names_digest(featurizer) -> str:
+    """SHA-256 of the featurizer's output column names, one per line."""
+    names = "\n".join(map(str, featurizer.get_feature_names_out()))
+    return hashlib.sha256(names.encode("utf-8")).hexdigest()
+
+
+def _check_features(manifest, featurizer, path: Path) -> None:
+    """Refuse a model whose columns this release's featurizer no longer gives."""
+    n_features = manifest["n_features"]
+    width = len(featurizer.get_feature_names_out())
+    digest = manifest.get("feature_names_sha256")  # absent in older files
+    if width == n_features and digest in (None, _names_digest(featurizer)):
+        return
+    from .. import __version__
+
+    raise ValueError(
+        f"{path} was fitted on {n_features} feature columns that this release's "
+        f"featurizer ({width} columns) does not reproduce: it was written by "
+        f"mlircost_classic {manifest.get('package_version')}, and the features "
+        f"changed since (this is {__version__}). Fit the model again with this "
+        "release, or load it with the release that wrote it."
+    )
 
 
 def save_cost_model(model, path, *, overwrite: bool = False) -> None:
@@ -554,6 +580,7 @@ def load_cost_model(cls, path):
             params["estimator"] = _linear_class(spec["class"])(**spec["params"])
     model = cls(**params)
     model.featurizer_ = featurizer_from_dict(manifest["featurizer"])
+    _check_features(manifest, model.featurizer_, path)
     model.target_names_ = list(manifest["target_names"])
     model._y_ndim = manifest["y_ndim"]
     model.n_features_ = n_features
