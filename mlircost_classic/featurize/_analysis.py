@@ -117,20 +117,21 @@ value once, with the type the text gives it. ``ops <family>`` counts all ops;
 FLOPs and bytes moved are per execution, multiplied by constant loop trip
 counts. ``arithmetic intensity`` is ``FLOPs total / bytes moved total``.
 
-``compute ops`` counts the ops with a non-zero FLOPs estimate; ``FLOPs per output
-element`` is an op's FLOPs over the element count of its output (twice the
-reduction extent of a matmul, the window of a pooling op); ``payload ops max``
-and ``reduction loops max`` are the largest over those ops (see below). The ``heaviest op``
-columns describe the op with the most FLOPs (loop trip counts included), the
-one a compiler makes the root of its kernel: the share of all FLOPs it does,
-the scalar ops of its payload region, from its ``indexing_maps`` (when the text
-gives them) its loops, its reduction loops (loops the output map leaves out)
-and its operands read through a permutation (a map whose dimensions are not in
-increasing order), its operand count, its output's rank, elements and innermost (last) dimension,
-``innermost power of two`` (``log2`` of the largest power of two dividing that
-dimension, at most 12: how evenly it tiles), the bit width of its output
-element and of its narrowest operand element. They are 0 when no op has
-FLOPs, or when a dimension is dynamic.
+``compute ops`` counts the ops with a non-zero FLOPs estimate; ``FLOPs per
+output element`` is an op's FLOPs over the element count of its output (twice
+the reduction extent of a matmul, the window of a pooling op); ``payload ops
+max`` and ``reduction loops max`` are the largest over those ops (see below).
+The ``heaviest op`` columns describe the op with the most FLOPs (loop trip
+counts included), the one a compiler makes the root of its kernel: the share of
+all FLOPs it does, the scalar ops of its payload region, from its
+``indexing_maps`` (when the text gives them) its loops, its reduction loops
+(loops the output map leaves out) and its operands read through a permutation (a
+map whose dimensions are not in increasing order), its operand count, its
+output's rank, elements and innermost (last) dimension, ``innermost power of
+two`` (``log2`` of the largest power of two dividing that dimension, at most 12:
+how evenly it tiles), the bit width of its output element and of its narrowest
+operand element. They are 0 when no op has FLOPs, or when a dimension is
+dynamic.
 """
 
 LOG_FEATURES: tuple[str, ...] = (

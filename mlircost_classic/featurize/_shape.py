@@ -26,7 +26,10 @@ class ShapeFeatures(BaseMLIRFeaturizer):
     bytes moved per family from the catalog's rules (matmuls, convolutions with
     their strides / dilations / groups, pooling, elementwise ops, reductions,
     ``linalg.generic`` over its iteration domain, data movement) with the
-    arithmetic intensity. The column list is
+    arithmetic intensity, and the op with the most FLOPs, the likely root of a
+    kernel (its FLOPs per output element, payload size, loops and reduction
+    loops, output shape and innermost dimension, element widths). The column
+    list is
     :data:`~mlircost_classic.featurize.SHAPE_FEATURES`, followed by
     ``log1p <name>`` for the heavy-tailed ones
     (:data:`~mlircost_classic.featurize.LOG_FEATURES`) when ``log_scale``.
