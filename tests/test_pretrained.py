@@ -117,10 +117,11 @@ def test_load_pretrained_predicts(trained):
     assert pred.shape == (1, len(model.target_names_))
     assert np.isfinite(pred).all()
     lower, upper = model.predict_interval([MATMUL])
-    # Log-target bounds stop at 0; a prediction may dip just below it (expm1).
-    assert (lower <= np.maximum(pred, 0) + 1e-9).all() and (pred <= upper + 1e-9).all()
+    assert (lower <= pred + 1e-9).all() and (pred <= upper + 1e-9).all()
+    # Log targets were never negative: predictions and both bounds stop at 0.
     logs = np.asarray(model.log_targets_)
-    assert logs.any() and (lower[:, logs] >= 0).all()
+    assert logs.any() and (lower[:, logs] >= 0).all() and (pred[:, logs] >= 0).all()
+    assert (upper[:, logs] >= 0).all()
     with pytest.raises(FileNotFoundError, match="mlircost train"):
         load_pretrained("modules", "tosa", path=out)
 

@@ -362,8 +362,8 @@ class CostModel(PerTargetRegressor):
             Only with ``return_prediction=True``, first.
         lower, upper : ndarray of the shape :meth:`predict` returns
             Interval bounds; ``(-inf, inf)`` (``(0, inf)`` for log targets,
-            whose lower bounds are never below 0) where calibration had too
-            few rows.
+            whose bounds, like their predictions, are never below 0) where
+            calibration had too few rows.
         """
         check_is_fitted(self, "estimators_")
         if self.intervals is None:
@@ -391,7 +391,7 @@ class CostModel(PerTargetRegressor):
                 # A log target was non-negative in training: so are its bounds.
                 point[:, j] = np.maximum(np.expm1(point[:, j]), 0.0)
                 lower[:, j] = np.maximum(np.expm1(lower[:, j]), 0.0)
-                upper[:, j] = np.expm1(upper[:, j])
+                upper[:, j] = np.maximum(np.expm1(upper[:, j]), 0.0)
         bounds = self._shaped(lower), self._shaped(upper)
         return (self._shaped(point), *bounds) if return_prediction else bounds
 
