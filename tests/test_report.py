@@ -62,6 +62,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
         ("shapes__bytes moved conv", "estimated bytes moved by conv ops"),
         ("shapes__ops conv", "conv ops"),
         ("shapes__ops", "ops (total)"),
+        (
+            "shapes__log1p heaviest op innermost dim",
+            "log(1 + heaviest op: innermost output dimension)",
+        ),
         ("parse_error", "unreadable MLIR (parse error)"),
         ("other__whatever", "other__whatever"),
     ],

@@ -48,6 +48,25 @@ _SHAPE_DESCRIPTIONS = {
     "strided convs": "strided convs",
     "dilated convs": "dilated convs",
     "grouped convs": "grouped convs",
+    "compute ops": "ops with FLOPs",
+    "FLOPs per output element max": "most FLOPs per output element (any op)",
+    "payload ops max": "most scalar ops in one payload region",
+    "reduction loops max": "most reduction loops of one op",
+    "heaviest op FLOPs share": "share of all FLOPs in the heaviest op",
+    "heaviest op FLOPs per output element": "heaviest op: FLOPs per output element",
+    "heaviest op payload ops": "heaviest op: scalar ops in its payload",
+    "heaviest op loops": "heaviest op: loops",
+    "heaviest op reduction loops": "heaviest op: reduction loops",
+    "heaviest op permuted operands": "heaviest op: operands read permuted",
+    "heaviest op operands": "heaviest op: operands",
+    "heaviest op output rank": "heaviest op: output rank",
+    "heaviest op output elements": "heaviest op: output elements",
+    "heaviest op innermost dim": "heaviest op: innermost output dimension",
+    "heaviest op innermost power of two": (
+        "heaviest op: log2 of the power of two in its innermost dimension"
+    ),
+    "heaviest op output bits": "heaviest op: output element bits",
+    "heaviest op narrowest operand bits": "heaviest op: narrowest operand bits",
 }
 
 
