@@ -288,11 +288,7 @@ def _value_stats(t) -> tuple | None:
 
 def _loop_columns(op: Op, ctx: OpContext) -> tuple[int, int, int]:
     """Loops, reduction loops and permuted operands from an op's indexing maps."""
-    maps = (
-        _maps(op, ctx)
-        if "indexing_maps" in op.attributes or ("indexing_maps" in op.text)
-        else None
-    )
+    maps = _maps(op, ctx)
     if not maps:
         return (0, 0, 0)
     dims = maps[0][0]

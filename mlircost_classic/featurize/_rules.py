@@ -108,6 +108,8 @@ def _attr(op: Op, names: tuple[str, ...]) -> str | None:
         if value is not None:
             return value
     for name in names:
+        if name not in op.text:  # cheaper than the search, and most ops miss
+            continue
         m = re.search(rf"(?<![\w.]){re.escape(name)}\s*=\s*", op.text)
         if m:
             return _balanced_value(op.text, m.end())

@@ -462,7 +462,9 @@ def _manifest(model, folder: Path) -> dict:
         "target_names": list(model.target_names_),
         "y_ndim": int(model._y_ndim),
         "n_features": int(model.n_features_),
-        "feature_names_sha256": _names_digest(model.featurizer_),
+        "feature_names_sha256": _names_digest(
+            model.featurizer_.get_feature_names_out()
+        ),
         "log_targets": [bool(f) for f in model.log_targets_],
         "conformal_quantiles": None
         if quantiles is None
@@ -472,18 +474,19 @@ def _manifest(model, folder: Path) -> dict:
     }
 
 
-def _names_digest(featurizer) -> str:
-    """SHA-256 of the featurizer's output column names, one per line."""
-    names = "\n".join(map(str, featurizer.get_feature_names_out()))
-    return hashlib.sha256(names.encode("utf-8")).hexdigest()
+def _names_digest(names) -> str:
+    """SHA-256 of a featurizer's output column names, one per line."""
+    text = "\n".join(map(str, names))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _check_features(manifest, featurizer, path: Path) -> None:
     """Refuse a model whose columns this release's featurizer no longer gives."""
     n_features = manifest["n_features"]
-    width = len(featurizer.get_feature_names_out())
+    names = featurizer.get_feature_names_out()
+    width = len(names)
     digest = manifest.get("feature_names_sha256")  # absent in older files
-    if width == n_features and digest in (None, _names_digest(featurizer)):
+    if width == n_features and digest in (None, _names_digest(names)):
         return
     from .. import __version__
 
