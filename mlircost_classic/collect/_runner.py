@@ -3,7 +3,8 @@
 For every program spec (or user file) the runner
 
 1. lowers it in a child process with a timeout (torch's export cannot be
-   interrupted in-process; see :mod:`._worker`);
+   interrupted in-process; see :mod:`._worker`), one child serving many specs
+   in turn;
 2. fills the stripped weights with deterministic data
    (:func:`~._resources.fill_missing_resources`) so the text compiles;
 3. measures it on every requested hardware (:func:`~._measure.measure`); the
@@ -35,11 +36,13 @@ import hashlib
 import json
 import os
 import platform
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -201,38 +204,139 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _lower_once(spec, levels: Sequence[str], timeout: float) -> _Lowered | str:
-    """Run the lowering child once: its result, or why there is none."""
-    request = {"family": spec.family, "params": spec.params, "levels": list(levels)}
-    preexec = _die_with_parent if sys.platform.startswith("linux") else None
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlircost_classic.collect._worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=preexec,
-    )
-    try:
-        stdout, stderr = proc.communicate(json.dumps(request).encode(), timeout)
-    except subprocess.TimeoutExpired:
-        # The child leads its own process group: kill what it started too.
+class _LoweringServer:
+    """One ``python -m mlircost_classic.collect._worker`` child, reused.
+
+    The child imports torch and torch-mlir once and then lowers spec after
+    spec, which saves several seconds per spec over a fresh process each.
+    A child that runs past its time is killed with everything it started; one
+    that dies, or that has served ``max_requests`` specs (so that torch's
+    caches cannot grow without bound), is replaced by a fresh one for the next
+    spec. Lowering is deterministic, so which child lowered a spec does not
+    change its text.
+    """
+
+    #: Specs one child lowers before it is replaced.
+    max_requests = 100
+
+    def __init__(self, argv: Sequence[str] | None = None):
+        self.argv = list(
+            argv or [sys.executable, "-m", "mlircost_classic.collect._worker"]
+        )
+        self.proc: subprocess.Popen | None = None
+        self.served = 0
+        self._buffer = b""
+        self._stderr: deque = deque(maxlen=200)
+        self._drain: threading.Thread | None = None
+
+    def _start(self) -> None:
+        preexec = _die_with_parent if sys.platform.startswith("linux") else None
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+        self.served, self._buffer = 0, b""
+        # Drain stderr as it comes, so a chatty child never blocks on a full
+        # pipe; keep its last lines for the message if it dies.
+        self._stderr = deque(maxlen=200)
+        self._drain = threading.Thread(
+            target=self._stderr.extend, args=(self.proc.stderr,), daemon=True
+        )
+        self._drain.start()
+
+    def close(self) -> None:
+        """Kill the child, if any; the next request starts a fresh one."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return f"timed out after {timeout:g} s"
-    try:
-        return _Lowered(**json.loads(stdout))
-    except (ValueError, TypeError):
-        tail = stderr.decode(errors="replace").strip()[-_MAX_MESSAGE:]
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+    def _read_line(self, deadline: float) -> bytes | None:
+        """The child's next line, ``None`` past ``deadline``; EOFError if it died."""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    raise EOFError
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
+
+    def _failed(self, timeout: float, timed_out: bool) -> str:
+        proc = self.proc
+        if timed_out:
+            self.close()
+            return f"timed out after {timeout:g} s"
+        proc.wait()
+        self._drain.join(timeout=5)
+        tail = b"".join(self._stderr).decode(errors="replace").strip()[-_MAX_MESSAGE:]
+        self.close()
         return f"lowering process exited with {proc.returncode}: {tail}"
+
+    def lower(self, request: dict, timeout: float) -> _Lowered | str:
+        """Lower one request within ``timeout`` seconds of starting on it.
+
+        A fresh child gets ``timeout`` seconds more to import torch first.
+        Returns the result, or a message saying why there is none.
+        """
+        if self.proc is not None and (
+            self.proc.poll() is not None or self.served >= self.max_requests
+        ):
+            self.close()
+        try:
+            if self.proc is None:
+                self._start()
+                if self._read_line(time.monotonic() + timeout) is None:
+                    return self._failed(timeout, timed_out=True)
+            self._stderr.clear()
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+            self.served += 1
+            line = self._read_line(time.monotonic() + timeout)
+        except (EOFError, BrokenPipeError):
+            return self._failed(timeout, timed_out=False)
+        if line is None:
+            return self._failed(timeout, timed_out=True)
+        try:
+            return _Lowered(**json.loads(line))
+        except (ValueError, TypeError) as exc:
+            self.close()
+            return f"lowering process wrote an unreadable result: {_error(exc)}"
+
+
+# One server per thread: a child started with PR_SET_PDEATHSIG dies with the
+# thread that started it, and a server must not serve two threads at once.
+_servers = threading.local()
+
+
+def _lower_once(spec, levels: Sequence[str], timeout: float) -> _Lowered | str:
+    """Lower a spec in this thread's lowering child: its result, or why there is none."""
+    server = getattr(_servers, "server", None)
+    if server is None:
+        server = _servers.server = _LoweringServer()
+    request = {"family": spec.family, "params": spec.params, "levels": list(levels)}
+    return server.lower(request, timeout)
 
 
 def _lower_in_child(spec, levels: Sequence[str], timeout: float) -> _Lowered:
     """Lower a spec in ``python -m mlircost_classic.collect._worker``.
 
-    All levels come from one export; if that child times out or dies, a
-    second one tries the linalg text alone, so that one level's import
+    All levels come from one export; if the child times out or dies, a
+    fresh one tries the linalg text alone, so that one level's import
     hanging does not cost the text the labels are compiled from.
     """
     result = _lower_once(spec, levels, timeout)
