@@ -37,6 +37,16 @@ def test_ids_are_unique(records):
     assert [i for i, n in counts.items() if n > 1] == []
 
 
+def test_no_two_records_share_a_compiled_text(records):
+    # Specs whose parameters leave the IR unchanged count once (no padding).
+    texts = collections.Counter(
+        r["ir"][r["compiled_level"]]
+        for r in records
+        if r["compiled_level"] in r.get("ir", {})
+    )
+    assert [t[:200] for t, n in texts.items() if n > 1] == []
+
+
 def test_no_successful_record_lacks_a_deterministic_target(records):
     lacking = [
         r["id"][:12]
