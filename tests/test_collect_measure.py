@@ -117,6 +117,52 @@ def test_latency_is_measured_on_the_host(tmp_path):
     assert len(result.provenance["cpu_host"]["samples_us"]) == 2
 
 
+def test_host_timing_reuses_the_module_compiled_for_the_static_targets(tmp_path):
+    _require_tools()
+    first = measure(MATMUL_RELU, ["cpu_x86_64_v3"], workdir=tmp_path)
+    vmfb = (tmp_path / "llvm-cpu" / "module.vmfb").read_bytes()
+    timed = measure(
+        MATMUL_RELU, ["cpu_host"], workdir=tmp_path, repeats=2, reuse_compiles=True
+    )
+    assert timed.failures == [] and timed.targets["cpu_host.latency_us"] > 0
+    # The same module, not compiled again: the compile stage only read a folder.
+    assert (tmp_path / "llvm-cpu" / "module.vmfb").read_bytes() == vmfb
+    assert (
+        timed.provenance["seconds"]["compile:llvm-cpu"]
+        < 0.5 * (first.provenance["seconds"]["compile:llvm-cpu"])
+    )
+    assert (
+        timed.provenance["commands"]["compile:llvm-cpu"]
+        == first.provenance["commands"]["compile:llvm-cpu"]
+    )
+
+
+def test_compile_reuse_needs_the_same_text_and_flags(tmp_path):
+    _require_tools()
+    from mlircost_classic.collect._compile import compile_mlir
+    from mlircost_classic.collect._toolchain import ToolError
+
+    source = tmp_path / "input.mlir"
+    source.write_text(MATMUL_RELU)
+    out = tmp_path / "llvm-cpu"
+    first = compile_mlir(source, "llvm-cpu", out)
+    again = compile_mlir(source, "llvm-cpu", out, reuse=True)
+    assert not first.reused and again.reused
+    assert again.vmfb == first.vmfb and again.sources == first.sources
+    assert again.binaries == first.binaries and again.flags == first.flags
+    assert not compile_mlir(source, "llvm-cpu", out).reused  # reuse is opt-in
+    other_flags = compile_mlir(source, "llvm-cpu", out, input_level="tosa", reuse=True)
+    assert not other_flags.reused
+    source.write_text(MATMUL_RELU.replace("maximumf", "minimumf"))
+    assert not compile_mlir(source, "llvm-cpu", out, reuse=True).reused
+    # A failed compile leaves nothing to reuse, even for the text before it.
+    source.write_text("func.func @main( {")
+    with pytest.raises(ToolError):
+        compile_mlir(source, "llvm-cpu", out, reuse=True)
+    source.write_text(MATMUL_RELU.replace("maximumf", "minimumf"))
+    assert not compile_mlir(source, "llvm-cpu", out, reuse=True).reused
+
+
 TORCH_RELU = """
 func.func @main(%x: !torch.vtensor<[4,16],f32>, %i: !torch.vtensor<[4],si64>)
     -> !torch.vtensor<[4,16],f32> {

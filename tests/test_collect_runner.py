@@ -67,10 +67,21 @@ def fake_lower(spec, levels, timeout):
 
 
 calls = []
+folders = []  # (hardware, text, workdir, whether an earlier call left a compile)
 
 
-def fake_measure(text, hardware, *, input_level, timeouts):
+def fake_measure(
+    text, hardware, *, input_level, timeouts, workdir=None, reuse_compiles=False
+):
     calls.append((hardware, text))
+    if workdir is not None:
+        assert reuse_compiles
+        compiled = Path(workdir, "module.vmfb")
+        folders.append((hardware, text, workdir, compiled.exists()))
+        compiled.parent.mkdir(parents=True, exist_ok=True)
+        compiled.write_text(text)
+    else:
+        folders.append((hardware, text, None, False))
     delay = float(os.environ.get("FAKE_MEASURE_DELAY", "0"))
     time.sleep(delay)
     if "raise" in text:
@@ -266,6 +277,36 @@ def test_pinned_hardware_is_measured_after_the_batch(tmp_path):
             "cpu_a": ["--x"],
             "cpu_host": ["--x"],
         }
+
+
+def test_host_timing_reuses_the_folder_the_parallel_step_compiled_in(tmp_path):
+    import joblib
+
+    folders.clear()
+    with joblib.parallel_config(backend="threading"):
+        run(
+            [FakeSpec("mlp", {"n": i}) for i in range(4)],
+            tmp_path / "run",
+            hardware=("cpu_a", "cpu_host"),
+            n_jobs=2,
+        )
+    plain = {text: (w, seen) for hw, text, w, seen in folders if hw == ["cpu_a"]}
+    timed = {text: (w, seen) for hw, text, w, seen in folders if hw == ["cpu_host"]}
+    assert len(plain) == 4 and plain.keys() == timed.keys()
+    assert len({w for w, _ in plain.values()}) == 4
+    for text, (workdir, seen) in plain.items():
+        assert workdir is not None and not seen
+        assert timed[text] == (workdir, True)
+        assert not os.path.exists(workdir)  # removed with its batch
+
+
+def test_no_folder_is_kept_without_a_pinned_step(tmp_path):
+    import joblib
+
+    folders.clear()
+    with joblib.parallel_config(backend="threading"):
+        run([FakeSpec("mlp", {"n": i}) for i in range(3)], tmp_path, n_jobs=2)
+    assert len(folders) == 3 and {w for _, _, w, _ in folders} == {None}
 
 
 def test_parallel_run_matches_sequential(tmp_path):

@@ -9,6 +9,9 @@ library, PTX) and intermediates (the ROCm assembly with its metadata).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -52,6 +55,7 @@ INPUT_TYPES = {
     "tosa": "tosa",
 }
 
+_MANIFEST = "compile.json"
 _EXPORT = re.compile(r"hal\.executable\.export\s+(?:public\s+|private\s+)?@([\w$.-]+)")
 
 
@@ -75,6 +79,9 @@ class Compiled:
         The exact flags (dump folders are relative to the output folder).
     seconds : float
         Wall time of the compile.
+    reused : bool
+        Whether these are the outputs of an earlier identical compile in the
+        same folder (``compile_mlir(..., reuse=True)``).
     """
 
     backend: str
@@ -84,6 +91,7 @@ class Compiled:
     intermediates: list[Path] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    reused: bool = False
 
 
 def export_names(source: str) -> list[str]:
@@ -98,6 +106,7 @@ def compile_mlir(
     *,
     input_level: str = "linalg",
     timeout: float = 600.0,
+    reuse: bool = False,
 ) -> Compiled:
     """Compile an MLIR file for one backend.
 
@@ -113,6 +122,12 @@ def compile_mlir(
         A key of :data:`INPUT_TYPES`.
     timeout : float, default 600
         Seconds before ``iree-compile`` is killed.
+    reuse : bool, default False
+        Return the outputs already in ``out_dir`` when they come from a
+        finished compile of the same text, with the same ``iree-compile`` and
+        flags (its manifest ``compile.json`` says so), instead of compiling
+        again. IREE's output does not depend on the folder, so they are the
+        bytes a new compile would give.
 
     Returns
     -------
@@ -154,20 +169,44 @@ def compile_mlir(
         "-o",
         vmfb.name,
     ]
+    manifest = out / _MANIFEST
+    expected = {
+        "iree_compile": args[0],
+        "flags": flags,
+        "source_sha256": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
+    }
+    if reuse:
+        with contextlib.suppress(OSError, ValueError):
+            done = json.loads(manifest.read_text(encoding="utf-8"))
+            if {k: done.get(k) for k in expected} == expected and vmfb.is_file():
+                return _outputs(
+                    out, backend, flags, done.get("seconds", 0.0), reused=True
+                )
+    # Outputs of an earlier compile are not reusable once this one has started.
+    manifest.unlink(missing_ok=True)
     run = run_tool(args, timeout=timeout, cwd=out)
+    manifest.write_text(json.dumps({**expected, "seconds": run.seconds}), "utf-8")
+    return _outputs(out, backend, flags, run.seconds)
+
+
+def _outputs(
+    out: Path, backend: str, flags: list[str], seconds: float, reused: bool = False
+) -> Compiled:
+    """The module and dumps a compile left in ``out``."""
     sources = {}
-    for path in sorted(dumps["sources"].glob("*.mlir")):
+    for path in sorted(out.joinpath("sources").glob("*.mlir")):
         text = path.read_text(encoding="utf-8")
         for name in export_names(text):
             sources[name] = text
     return Compiled(
         backend=backend,
-        vmfb=vmfb,
+        vmfb=out / "module.vmfb",
         sources=sources,
-        binaries=sorted(p for p in dumps["binaries"].glob("*") if p.is_file()),
+        binaries=sorted(p for p in out.joinpath("binaries").glob("*") if p.is_file()),
         intermediates=sorted(
             p for p in out.joinpath("intermediates").glob("*") if p.is_file()
         ),
         flags=flags,
-        seconds=run.seconds,
+        seconds=seconds,
+        reused=reused,
     )

@@ -208,6 +208,7 @@ def measure(
     workdir: str | Path | None = None,
     timeouts: dict[str, float] | None = None,
     repeats: int = 5,
+    reuse_compiles: bool = False,
 ) -> MeasureResult:
     """Compile an MLIR program and measure it on the requested hardware.
 
@@ -231,6 +232,12 @@ def measure(
         ``compile``, ``inspect``, ``callgrind``, ``benchmark``, ``ptxas``).
     repeats : int, default 5
         Benchmark repetitions of latency targets.
+    reuse_compiles : bool, default False
+        Take a backend's module and dumps from an earlier call in the same
+        ``workdir`` when they were compiled from the same text with the same
+        flags (see :func:`~._compile.compile_mlir`'s ``reuse``). The runner
+        uses this so that the host-timing step, which runs alone, does not
+        compile again what the parallel step compiled.
 
     Returns
     -------
@@ -266,7 +273,7 @@ def measure(
             hardware.remove("nvidia_h100")
         source = root / "input.mlir"
         source.write_text(mlir_text, encoding="utf-8")
-        _compile_all(session, source, hardware, input_level)
+        _compile_all(session, source, hardware, input_level, reuse_compiles)
         entry = _entry(session, hardware)
         if "cpu_x86_64_v3" in hardware:
             _measure_cpu(session, entry)
@@ -291,7 +298,11 @@ def measure(
 
 
 def _compile_all(
-    session: _Session, source: Path, hardware: list[str], input_level: str
+    session: _Session,
+    source: Path,
+    hardware: list[str],
+    input_level: str,
+    reuse: bool = False,
 ) -> None:
     for backend in BACKEND_FLAGS:
         users = [hw for hw in hardware if backend in _BACKENDS[hw]]
@@ -306,6 +317,7 @@ def _compile_all(
                 session.root / backend,
                 input_level=input_level,
                 timeout=session.timeouts["compile"],
+                reuse=reuse,
             )
             session.compiled[backend] = compiled
             session.commands[f"compile:{backend}"] = compiled.flags

@@ -37,9 +37,11 @@ import json
 import os
 import platform
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -388,13 +390,24 @@ def _no_measure(stage: str, message: str, step: str) -> dict:
 
 
 def _run_measure(
-    stages: _Stages, text: str, hardware, level: str, timeouts, step: str = "measure"
+    stages: _Stages,
+    text: str,
+    hardware,
+    level: str,
+    timeouts,
+    step: str = "measure",
+    workdir: str | None = None,
 ) -> dict:
-    """Measure one text; ``step`` names its wall time in the record's seconds."""
+    """Measure one text; ``step`` names its wall time in the record's seconds.
+
+    With a ``workdir``, the compiles are kept there and those of an earlier
+    call for the same text are reused (``measure(..., reuse_compiles=True)``).
+    """
     start = time.perf_counter()
+    kwargs = {"workdir": workdir, "reuse_compiles": True} if workdir else {}
     try:
         result = stages.measure(
-            text, list(hardware), input_level=level, timeouts=timeouts
+            text, list(hardware), input_level=level, timeouts=timeouts, **kwargs
         )
     except Exception as exc:  # a crash of one program must not end the run
         out = _no_measure("measure:" + ",".join(hardware), _error(exc), step)
@@ -406,10 +419,25 @@ def _run_measure(
 
 
 def _prepare(
-    item: dict, hardware: Sequence[str], stages: _Stages, lower_timeout: float, timeouts
+    item: dict,
+    hardware: Sequence[str],
+    stages: _Stages,
+    lower_timeout: float,
+    timeouts,
+    workdir: str | None = None,
 ) -> dict:
-    """Lower (or read) a program, fill its weights, measure the plain hardware."""
-    out = {"ir": {}, "failures": [], "seconds": {}, "compile": None, "level": None}
+    """Lower (or read) a program, fill its weights, measure the plain hardware.
+
+    ``workdir`` (local runs) keeps the compiles for the pinned step.
+    """
+    out = {
+        "ir": {},
+        "failures": [],
+        "seconds": {},
+        "compile": None,
+        "level": None,
+        "workdir": workdir,
+    }
     start = time.perf_counter()
     if "text" in item:
         level = item["level"]
@@ -449,7 +477,9 @@ def _prepare(
     out["seconds"]["fill_resources"] = time.perf_counter() - start
     if hardware:
         out["measure"] = [
-            _run_measure(stages, out["compile"], hardware, level, timeouts)
+            _run_measure(
+                stages, out["compile"], hardware, level, timeouts, workdir=workdir
+            )
         ]
     return out
 
@@ -603,7 +633,14 @@ def _measure_batch_pinned(prepared, hardware, stages, timeouts, n_jobs) -> None:
         with config:
             results = joblib.Parallel(n_jobs=jobs)(
                 joblib.delayed(_run_measure)(
-                    stages, p["compile"], hws, p["level"], timeouts, step
+                    stages,
+                    p["compile"],
+                    hws,
+                    p["level"],
+                    timeouts,
+                    step,
+                    # A cluster's workers do not share folders.
+                    p["workdir"] if client is None else None,
                 )
                 for p in ready
             )
@@ -672,16 +709,33 @@ def _run(
     workers = joblib.effective_n_jobs(n_jobs)
     batch = 1 if workers == 1 else 2 * workers
     status, failures, seconds = Counter(), Counter(), Counter()
-    with tqdm(total=len(todo), disable=not progress, unit="program") as bar:
+    # Locally, the step that runs alone (host timing) takes the modules the
+    # parallel step compiled from a folder per program, removed per batch.
+    keep = plain != list(hardware) and _dask_client() is None
+    with (
+        (
+            tempfile.TemporaryDirectory(prefix="mlircost-run-")
+            if keep
+            else contextlib.nullcontext()
+        ) as scratch,
+        tqdm(total=len(todo), disable=not progress, unit="program") as bar,
+    ):
         for first in range(0, len(todo), batch):
             chunk = todo[first : first + batch]
+            folders = [
+                os.path.join(scratch, str(first + i)) if scratch else None
+                for i in range(len(chunk))
+            ]
             prepared = joblib.Parallel(n_jobs=n_jobs)(
                 joblib.delayed(_prepare)(
-                    item, plain, stages, timeouts["lower"], measure_timeouts
+                    item, plain, stages, timeouts["lower"], measure_timeouts, folder
                 )
-                for item in chunk
+                for item, folder in zip(chunk, folders, strict=True)
             )
             _measure_batch_pinned(prepared, hardware, stages, measure_timeouts, n_jobs)
+            for folder in folders:
+                if folder:
+                    shutil.rmtree(folder, ignore_errors=True)
             for item, prep in zip(chunk, prepared, strict=True):
                 module, kernels = _records(item, prep, hardware, context)
                 fresh = [k for k in kernels if k["id"] not in kernel_ids]
