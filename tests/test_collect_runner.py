@@ -262,14 +262,18 @@ def test_pinned_hardware_is_measured_after_the_batch(tmp_path):
     calls.clear()
     with joblib.parallel_config(backend="threading"):  # calls seen in-process
         run(
-            [FakeSpec("mlp", {"n": i}) for i in range(4)],
+            [FakeSpec("mlp", {"n": i}) for i in range(10)],
             tmp_path,
             hardware=("cpu_a", "cpu_host"),
             n_jobs=2,
         )
     mods, _ = check_files(tmp_path)
-    # A batch (2 x n_jobs programs) is compiled first, then timed one by one.
-    assert [hw for hw, _ in calls] == [["cpu_a"]] * 4 + [["cpu_host"]] * 4
+    # A batch (4 x n_jobs programs) is compiled first, then timed one by one.
+    first, last = (
+        [["cpu_a"]] * 8 + [["cpu_host"]] * 8,
+        [["cpu_a"]] * 2 + [["cpu_host"]] * 2,
+    )
+    assert [hw for hw, _ in calls] == first + last
     for m in mods:
         assert set(m["targets"]) == {"cpu_a.instructions", "cpu_host.instructions"}
         assert set(m["seconds"]) >= {"measure", "measure:cpu_timing"}
