@@ -62,6 +62,7 @@ from ..datasets import (
     kernel_record_id,
 )
 from ..mlir import detect_level
+from ._toolchain import _kill_group
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -254,14 +255,8 @@ class _LoweringServer:
     def close(self) -> None:
         """Kill the child, if any; the next request starts a fresh one."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        for pipe in (proc.stdin, proc.stdout):
-            with contextlib.suppress(OSError):
-                pipe.close()
+        if proc is not None:
+            _kill_group(proc)  # the child leads its own process group
 
     def _read_line(self, deadline: float) -> bytes | None:
         """The child's next line, ``None`` past ``deadline``; EOFError if it died."""
