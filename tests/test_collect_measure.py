@@ -226,3 +226,126 @@ def test_programmer_errors_raise():
         measure(MATMUL_RELU, ["cpu_x86_64_v3"], timeouts={"compil": 1})
     with pytest.raises(TypeError):
         measure(MATMUL_RELU, "cpu_x86_64_v3")
+
+
+# --- labels that mean one thing (issue 18) -------------------------------------
+
+TWO_LAYERS = """
+func.func @main(%x: tensor<16x32xf32>, %w1: tensor<32x32xf32>, %w2: tensor<32x32xf32>)
+    -> tensor<16x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %init = tensor.empty() : tensor<16x32xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<16x32xf32>) -> tensor<16x32xf32>
+  %h = linalg.matmul ins(%x, %w1 : tensor<16x32xf32>, tensor<32x32xf32>)
+                     outs(%acc : tensor<16x32xf32>) -> tensor<16x32xf32>
+  %y = linalg.matmul ins(%h, %w2 : tensor<16x32xf32>, tensor<32x32xf32>)
+                     outs(%acc : tensor<16x32xf32>) -> tensor<16x32xf32>
+  return %y : tensor<16x32xf32>
+}
+"""
+
+ONE_LAYER = """
+func.func @main(%x: tensor<16x32xf32>, %w1: tensor<32x32xf32>) -> tensor<16x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %init = tensor.empty() : tensor<16x32xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<16x32xf32>) -> tensor<16x32xf32>
+  %h = linalg.matmul ins(%x, %w1 : tensor<16x32xf32>, tensor<32x32xf32>)
+                     outs(%acc : tensor<16x32xf32>) -> tensor<16x32xf32>
+  return %h : tensor<16x32xf32>
+}
+"""
+
+
+def test_kernel_instructions_are_per_call(tmp_path):
+    """A matmul dispatched twice carries one call's instructions, not two."""
+    _require_tools()
+    twice = measure(TWO_LAYERS, ["cpu_x86_64_v3"], workdir=tmp_path / "two")
+    once = measure(ONE_LAYER, ["cpu_x86_64_v3"], workdir=tmp_path / "one")
+    assert twice.failures == [] and once.failures == []
+    (repeated,) = twice.kernels  # IREE keeps one executable for both matmuls
+    (single,) = once.kernels
+    assert repeated.calls == 2 and single.calls == 1
+    a = repeated.targets["cpu_x86_64_v3.instructions"]
+    b = single.targets["cpu_x86_64_v3.instructions"]
+    assert abs(a - b) <= 0.01 * b
+    assert twice.targets["cpu_x86_64_v3.instructions"] > 2 * b
+
+
+MATMUL_F16 = """
+func.func @main(%a: tensor<256x512xf16>, %b: tensor<512x256xf16>) -> tensor<256x256xf32> {
+  %zero = arith.constant 0.0 : f32
+  %init = tensor.empty() : tensor<256x256xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<256x256xf32>)
+      -> tensor<256x256xf32>
+  %mm = linalg.matmul ins(%a, %b : tensor<256x512xf16>, tensor<512x256xf16>)
+                      outs(%acc : tensor<256x256xf32>) -> tensor<256x256xf32>
+  return %mm : tensor<256x256xf32>
+}
+"""
+
+
+def test_cuda_dynamic_shared_memory_is_counted(tmp_path):
+    """IREE's f16 matmuls stage operands in dynamic shared memory, which
+    ptxas -v does not report; the label adds the size IREE launches with."""
+    _require_tools()
+    result = measure(MATMUL_F16, ["nvidia_sm80", "nvidia_sm90"], workdir=tmp_path)
+    assert result.failures == []
+    (kernel,) = result.kernels
+    for hw in ("nvidia_sm80", "nvidia_sm90"):
+        shared = kernel.targets[f"{hw}.shared_bytes"]
+        assert shared > 0
+        assert result.targets[f"{hw}.shared_bytes"] == shared
+    assert "launch:cuda" in result.provenance["commands"]
+
+
+def _source(number: int, body: str, variant: str) -> str:
+    return (
+        f"hal.executable public @main_dispatch_{number} {{\n"
+        f'  hal.executable.variant public @{variant} target(<"{variant}">) {{\n'
+        f"    hal.executable.export public @main_dispatch_{number}_{body}\n"
+        f"    func.func @main_dispatch_{number}_{body}() {{ {body} }}\n"
+    )
+
+
+def test_backends_are_paired_by_content_not_by_name(tmp_path):
+    """Where CUDA numbers its dispatches differently, a name stands for
+    another computation: labels follow the dispatch body."""
+    from mlircost_classic.collect._measure import _Session
+
+    session = _Session(tmp_path, {})
+    cpu = {f"main_dispatch_{i}_{b}": _source(i, b, "cpu") for i, b in enumerate("ab")}
+    # CUDA: dispatch 0 is b (a came out fused elsewhere), 1 is c, unknown to CPU
+    cuda = {
+        "main_dispatch_0_b": _source(0, "b", "cuda"),
+        "main_dispatch_1_c": _source(1, "c", "cuda"),
+    }
+    session.add_sources("llvm-cpu", cpu)
+    session.add_sources("cuda", cuda)
+    session.aggregate(
+        "nvidia_sm80",
+        "cuda",
+        {"main_dispatch_0_b": {"registers": 40}, "main_dispatch_1_c": {"registers": 7}},
+    )
+    by_name = {k.name: k for k in session.kernels.values()}
+    assert set(by_name) == {
+        "main_dispatch_0_a",
+        "main_dispatch_1_b",
+        "main_dispatch_1_c",
+    }
+    assert "nvidia_sm80.registers" not in by_name["main_dispatch_0_a"].targets
+    assert by_name["main_dispatch_1_b"].targets["nvidia_sm80.registers"] == 40
+    # a dispatch only CUDA makes is a kernel of its own, with CUDA's text
+    assert by_name["main_dispatch_1_c"].targets["nvidia_sm80.registers"] == 7
+    assert '"cuda"' in by_name["main_dispatch_1_c"].source
+    assert session.targets["nvidia_sm80.registers"] == 40
+
+
+def test_tool_spellings_of_export_names_find_their_kernel(tmp_path):
+    """ptxas writes ``main$async`` as ``main_async``; AMD metadata keeps quotes."""
+    from mlircost_classic.collect._measure import _Session
+
+    session = _Session(tmp_path, {})
+    text = _source(0, "a", "cuda").replace("main_dispatch", "main$async_dispatch")
+    session.add_sources("cuda", {"main$async_dispatch_0_a": text})
+    assert session.kernel("cuda", "main_async_dispatch_0_a") is not None
+    assert session.kernel("cuda", "'main$async_dispatch_0_a'") is not None

@@ -42,6 +42,7 @@ class FakeKernel:
     name: str
     source: str | None
     targets: dict
+    calls: int | None = None
 
 
 @dataclass
@@ -95,6 +96,7 @@ def fake_measure(
             "d0",
             "kernel-common" if shared else "kernel " + text,
             {f"{hw}.regs": 8.0 for hw in hardware},
+            calls=3,
         ),
         FakeKernel("d1", None, {}),
     ]
@@ -183,6 +185,7 @@ def test_records_of_a_good_program(tmp_path):
     assert mod["seconds"]["compile:cpu_a"] == 0.5 and "lower" in mod["seconds"]
     (ker,) = kers
     assert mod["kernels"] == [ker["id"]] and ker["module_id"] == mod["id"]
+    assert mod["kernel_calls"] == {ker["id"]: 3}
     assert ker["targets"] == {"cpu_a.regs": 8.0, "cpu_b.regs": 8.0}
     assert ker["name"] == "d0" and ker["status"] == "ok"
     assert summary.status == {"partial": 1} and summary.kernels_written == 1

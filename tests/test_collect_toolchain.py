@@ -349,3 +349,12 @@ def test_benchmark_samples_us():
         benchmark_samples_us('{"benchmarks": []}')
     with pytest.raises(ToolError):
         benchmark_samples_us("no json here")
+
+
+def test_read_callgrind_counts_calls_of_the_named_functions(tmp_path):
+    path = tmp_path / "callgrind.out"
+    path.write_text(CALLGRIND)
+    calls = {}
+    read_callgrind(path, ["disp_0", "disp_1", "memset"], calls=calls)
+    # disp_0 is called 3 times, disp_1 once; memset is called once by disp_0
+    assert calls == {"disp_0": 3, "disp_1": 1, "memset": 1}

@@ -467,3 +467,43 @@ def test_pack_adds_amendments_append_only(tmp_path):
         "amendments-00001.jsonl.gz",
     ]
     assert info.counts["modules"]["amended"] == 3
+
+
+def test_amendments_drop_stale_labels_and_add_kernel_calls(tmp_path):
+    """Issue 18's amendments: labels of another computation are removed, and a
+    module learns how often it dispatches each kernel."""
+    run = tmp_path / "run"
+    run.mkdir()
+    k = kernel(0)
+    rec = module(0, kernels=[k["id"]])
+    append_records(run / "modules.jsonl", [rec])
+    append_records(run / "kernels.jsonl", [k])
+    calls = {
+        "kind": "amendment",
+        "id": rec["id"],
+        "targets": {},
+        "kernel_calls": {k["id"]: 6},
+        "provenance": {"made_by": "relabel"},
+    }
+    repair = {
+        "kind": "amendment",
+        "record_kind": "kernel",
+        "id": k["id"],
+        "targets": {"nvidia_sm80.shared_bytes": 34304.0},
+        "drop_targets": ["nvidia_sm80.registers"],
+        "provenance": {"made_by": "relabel"},
+    }
+    assert validate_amendment(calls) == [] and validate_amendment(repair) == []
+    assert validate_amendment({**calls, "kernel_calls": {k["id"]: 0}})
+    assert validate_amendment({**repair, "drop_targets": ["registers"]})
+    append_records(run / "amendments.jsonl", [calls, repair])
+    problems = []
+    (merged,) = iter_dataset("modules", run, problems)
+    assert merged["kernel_calls"] == {k["id"]: 6}
+    assert validate_record(merged) == []
+    (fixed,) = iter_dataset("kernels", run, problems)
+    assert fixed["targets"] == {"nvidia_sm80.shared_bytes": 34304.0}
+    assert fixed["provenance"]["amendments"][0]["dropped"] == ["nvidia_sm80.registers"]
+    assert problems == []
+    # kernel_calls must name the module's own kernels with counts >= 1
+    assert validate_record({**merged, "kernel_calls": {"f" * 64: 2}})

@@ -24,6 +24,9 @@ __all__ = [
     "INPUT_TYPES",
     "Compiled",
     "compile_mlir",
+    "compile_phase",
+    "dispatch_calls",
+    "dispatch_content_key",
     "export_names",
 ]
 
@@ -57,6 +60,19 @@ INPUT_TYPES = {
 
 _MANIFEST = "compile.json"
 _EXPORT = re.compile(r"hal\.executable\.export\s+(?:public\s+|private\s+)?@([\w$.-]+)")
+# A dispatch site in flow IR: ``flow.dispatch @executable::@export``.
+_DISPATCH_SITE = re.compile(r"flow\.dispatch\s+@[\w$.-]+::@([\w$.-]+)")
+# What differs between backends' sources of one computation: the variant's
+# name and target, and the dispatch numbering in symbol names.
+_VARIANT = re.compile(
+    r"hal\.executable\.variant\s+(?:public\s+)?@[\w$.-]+\s+target\(.*"
+)
+_DISPATCH_NUMBER = re.compile(r"[\w$.-]*?dispatch_\d+")
+# Printing flags that keep a phase's output small: weights are elided.
+_ELIDE = (
+    "--mlir-elide-elementsattrs-if-larger=16",
+    "--mlir-elide-resource-strings-if-larger=16",
+)
 
 
 @dataclass
@@ -97,6 +113,121 @@ class Compiled:
 def export_names(source: str) -> list[str]:
     """Names of the ``hal.executable.export`` ops of an executable source."""
     return _EXPORT.findall(source)
+
+
+def dispatch_calls(flow_text: str) -> dict[str, int]:
+    """Export name -> number of dispatch sites in a program's flow IR.
+
+    IREE keeps one executable for identical dispatches
+    (``iree-flow-deduplicate-executables``), so a kernel of a transformer
+    layer repeated six times has six ``flow.dispatch`` sites of one export;
+    each site runs once per invocation of a program without loops.
+    """
+    calls: dict[str, int] = {}
+    for name in _DISPATCH_SITE.findall(flow_text):
+        calls[name] = calls.get(name, 0) + 1
+    return calls
+
+
+def dispatch_content_key(source: str) -> str:
+    r"""What two backends' executable sources of one computation share.
+
+    The sources IREE dumps for llvm-cpu, CUDA and ROCm differ in the
+    ``hal.executable.variant`` line (its name and target attributes) and,
+    where dispatch formation numbers dispatches differently, in the
+    ``..._dispatch_N`` part of symbol names. The key drops both and hashes
+    the rest, so equal keys mean the same dispatch body.
+
+    Examples
+    --------
+    >>> cuda = (
+    ...     "hal.executable public @main_dispatch_3 {\n"
+    ...     '  hal.executable.variant public @cuda_nvptx_fb target(<"cuda">) {\n'
+    ...     "  func.func @main_dispatch_3_matmul_4x4x4_f32() {}"
+    ... )
+    >>> cpu = (
+    ...     "hal.executable public @main_dispatch_5 {\n"
+    ...     '  hal.executable.variant public @embedded_elf_x86_64 target(<"llvm-cpu">) {\n'
+    ...     "  func.func @main_dispatch_5_matmul_4x4x4_f32() {}"
+    ... )
+    >>> dispatch_content_key(cuda) == dispatch_content_key(cpu)
+    True
+    >>> dispatch_content_key(cuda.replace("4x4x4", "8x4x4")) == dispatch_content_key(cpu)
+    False
+    """
+    text = _VARIANT.sub("hal.executable.variant", source)
+    text = _DISPATCH_NUMBER.sub("dispatch", text)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def compile_phase(
+    source: str | Path,
+    backend: str,
+    phase: str,
+    out_dir: str | Path,
+    *,
+    input_level: str = "linalg",
+    timeout: float = 600.0,
+    dump_sources: bool = False,
+) -> tuple[str, list[str], dict[str, str]]:
+    """Compile for one backend up to a phase and return that phase's IR.
+
+    Parameters
+    ----------
+    source : path
+        The MLIR text file.
+    backend : str
+        A key of :data:`BACKEND_FLAGS`.
+    phase : str
+        An ``iree-compile --compile-to`` phase: ``flow`` (dispatch sites),
+        ``executable-sources`` (each backend's dispatch formation),
+        ``executable-targets`` (after codegen, before serialization: the
+        exports' ``workgroup_size`` and ``workgroup_local_memory``).
+    out_dir : path
+        Folder for the output (created).
+    input_level : str, default "linalg"
+    timeout : float, default 600
+    dump_sources : bool, default False
+        Also dump each executable's source (as :func:`compile_mlir` does).
+
+    Returns
+    -------
+    text : str
+        The IR at ``phase``, with large constants elided.
+    flags : list of str
+        The exact flags.
+    sources : dict
+        Export name -> executable source, when ``dump_sources``.
+
+    Raises
+    ------
+    ToolError
+        If ``iree-compile`` is missing, fails or times out.
+    """
+    if backend not in BACKEND_FLAGS:
+        raise ValueError(
+            f"unknown backend {backend!r}; choose from {list(BACKEND_FLAGS)}"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    flags = [
+        f"--iree-input-type={INPUT_TYPES[input_level]}",
+        *BACKEND_FLAGS[backend],
+        f"--compile-to={phase}",
+        *_ELIDE,
+        *(("--iree-hal-dump-executable-sources-to=sources",) if dump_sources else ()),
+    ]
+    target = out / f"{phase}.mlir"
+    args = [
+        find_tools().require("iree_compile"),
+        os.path.relpath(source, out),
+        *flags,
+        "-o",
+        target.name,
+    ]
+    run_tool(args, timeout=timeout, cwd=out)
+    sources = _outputs(out, backend, flags, 0.0).sources if dump_sources else {}
+    return target.read_text(encoding="utf-8"), flags, sources
 
 
 def compile_mlir(

@@ -3,8 +3,17 @@
 :func:`measure` is the collector's one entry to the toolchain. It compiles the
 text once per IREE backend that the requested hardware needs, runs the
 measurements of :mod:`._measure_cpu` and :mod:`._measure_gpu`, and returns
-module-level targets, one :class:`KernelResult` per dispatch (matched across
-backends by export name) and the failures of the stages that did not succeed.
+module-level targets, one :class:`KernelResult` per distinct dispatch and the
+failures of the stages that did not succeed.
+
+Kernels are matched across backends by content, not by name: dispatch
+formation can differ between backends (in f16 attention programs the
+numbering shifts and a name can stand for another computation on CUDA), so
+a backend's measurements of an export go to the kernel whose executable
+source has the same body (:func:`~._compile.dispatch_content_key`), and a
+dispatch only one backend makes is a kernel of its own, with that backend's
+text and labels. A kernel's CPU instructions are per call: its inclusive
+count divided by how often the program dispatches it (``calls``).
 
 Module targets aggregate the kernels: registers, stack, shared memory, LDS,
 scratch, VGPRs and SGPRs are the maximum over kernels, spills the sum and
@@ -22,7 +31,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._compile import BACKEND_FLAGS, INPUT_TYPES, Compiled, compile_mlir
+from ._compile import (
+    BACKEND_FLAGS,
+    INPUT_TYPES,
+    Compiled,
+    compile_mlir,
+    compile_phase,
+    dispatch_calls,
+    dispatch_content_key,
+)
 from ._measure_cpu import (
     INSTRUCTION_REGION,
     count_instructions,
@@ -41,6 +58,7 @@ from ._measure_gpu import (
     nvidia_occupancy,
     ptx_threads_per_block,
     ptxas_usage,
+    workgroup_memory,
 )
 from ._targets import HARDWARE
 from ._toolchain import ToolError, find_tools, host_cpu, toolchain_versions
@@ -98,17 +116,23 @@ class KernelResult:
     Attributes
     ----------
     name : str
-        Export (dispatch function) name, the same on every backend.
+        Export (dispatch function) name on the first backend compiled of
+        llvm-cpu, cuda, rocm that made this dispatch.
     source : str or None
-        Its executable source MLIR (``--iree-hal-dump-executable-sources-to``),
-        from the first backend compiled of llvm-cpu, cuda, rocm.
+        Its executable source MLIR (``--iree-hal-dump-executable-sources-to``)
+        from that backend.
     targets : dict
-        Per-kernel metrics, e.g. ``"nvidia_sm80.registers"``.
+        Per-kernel metrics, e.g. ``"nvidia_sm80.registers"``; CPU
+        instructions per call.
+    calls : int or None
+        How many times one invocation of the program dispatches it (llvm-cpu),
+        when known.
     """
 
     name: str
     source: str | None
     targets: dict[str, float] = field(default_factory=dict)
+    calls: int | None = None
 
 
 @dataclass
@@ -148,6 +172,11 @@ class _Session:
         self.commands: dict[str, list[str]] = {}
         self.compiled: dict[str, Compiled] = {}
         self.details: dict[str, dict] = {}
+        # backend -> export name -> content key of the kernel it is.
+        self.aliases: dict[str, dict[str, str]] = {}
+        self.input_level = "linalg"
+        # CUDA export -> launch facts after codegen (workgroup memory, size).
+        self.cuda_launch: dict[str, dict[str, int]] | None = None
 
     @contextlib.contextmanager
     def stage(self, step: str, hardware: Sequence[str], timing: str) -> Iterator[None]:
@@ -171,14 +200,33 @@ class _Session:
             for a in args
         ]
 
-    def kernel_metric(self, name: str, target: str, value: float) -> None:
-        kernel = self.kernels.setdefault(name, KernelResult(name, None))
-        kernel.targets[target] = value
+    def add_sources(self, backend: str, sources: dict[str, str]) -> None:
+        """Pair a backend's dispatches with the kernels found so far, by content."""
+        aliases = self.aliases.setdefault(backend, {})
+        for name, text in sources.items():
+            key = dispatch_content_key(text)
+            self.kernels.setdefault(key, KernelResult(name, text))
+            # Tools spell some export names their own way: ptxas turns
+            # ``main$async_dispatch_0`` into ``main_async_dispatch_0``.
+            for spelling in (name, name.replace("$", "_")):
+                aliases.setdefault(spelling, key)
 
-    def aggregate(self, hw: str, per_kernel: dict[str, dict[str, float]]) -> None:
+    def kernel(self, backend: str, name: str) -> KernelResult | None:
+        """The kernel a backend's tool reports as ``name``, if it dumped it."""
+        key = self.aliases.get(backend, {}).get(name.strip("'\""))
+        return self.kernels.get(key) if key else None
+
+    def kernel_metric(self, backend: str, name: str, target: str, value) -> None:
+        kernel = self.kernel(backend, name)
+        if kernel is not None:
+            kernel.targets[target] = value
+
+    def aggregate(
+        self, hw: str, backend: str, per_kernel: dict[str, dict[str, float]]
+    ) -> None:
         for kernel, metrics in per_kernel.items():
             for metric, value in metrics.items():
-                self.kernel_metric(kernel, f"{hw}.{metric}", value)
+                self.kernel_metric(backend, kernel, f"{hw}.{metric}", value)
         for metric in HARDWARE[hw].metrics:
             values = [m[metric] for m in per_kernel.values() if metric in m]
             if values:
@@ -269,6 +317,7 @@ def measure(
     hardware = list(dict.fromkeys(hardware))
     with _folder(workdir) as root:
         session = _Session(root, {**DEFAULT_TIMEOUTS, **(timeouts or {})})
+        session.input_level = input_level
         if "nvidia_h100" in hardware and not _has_h100(session):
             hardware.remove("nvidia_h100")
         source = root / "input.mlir"
@@ -281,9 +330,11 @@ def measure(
             _measure_latency(
                 session, "cpu_host", "llvm-cpu", "local-sync", entry, repeats
             )
-        for hw in ("nvidia_sm80", "nvidia_sm90"):
-            if hw in hardware:
-                _measure_nvidia(session, hw)
+        nvidia = [hw for hw in ("nvidia_sm80", "nvidia_sm90") if hw in hardware]
+        if nvidia and "cuda" in session.compiled:
+            _cuda_launch(session, nvidia)
+        for hw in nvidia:
+            _measure_nvidia(session, hw)
         if "amd_gfx942" in hardware:
             _measure_amd(session)
         if "nvidia_h100" in hardware:
@@ -321,10 +372,8 @@ def _compile_all(
             )
             session.compiled[backend] = compiled
             session.commands[f"compile:{backend}"] = compiled.flags
-        if backend in session.compiled and backend != "llvm-cpu-system":
-            for name, text in session.compiled[backend].sources.items():
-                kernel = session.kernels.setdefault(name, KernelResult(name, None))
-                kernel.source = kernel.source or text
+        if backend in session.compiled:
+            session.add_sources(backend, session.compiled[backend].sources)
 
 
 def _entry(session: _Session, hardware: list[str]) -> tuple | None:
@@ -366,9 +415,26 @@ def _measure_cpu(session: _Session, entry: tuple | None) -> None:
             sizes.update(elf_function_sizes(lib))
         for name in kernels:
             if name in sizes:
-                session.kernel_metric(name, f"{hw}.code_bytes", sizes[name])
+                session.kernel_metric(
+                    "llvm-cpu-system", name, f"{hw}.code_bytes", sizes[name]
+                )
     if entry is None:
         return
+    calls: dict[str, int] = {}
+    with session.stage("calls", [hw], "calls"):
+        flow, flags, _ = compile_phase(
+            session.root / "input.mlir",
+            "llvm-cpu",
+            "flow",
+            session.root / "flow",
+            input_level=session.input_level,
+            timeout=session.timeouts["compile"],
+        )
+        session.commands["calls"] = flags
+        calls = dispatch_calls(flow)
+        for name, n in calls.items():
+            if (kernel := session.kernel("llvm-cpu", name)) is not None:
+                kernel.calls = n
     with session.stage("callgrind", [hw], "callgrind"):
         name, _, inputs = entry
         count = count_instructions(
@@ -382,7 +448,12 @@ def _measure_cpu(session: _Session, entry: tuple | None) -> None:
         session.command("callgrind", count.args)
         session.targets[f"{hw}.instructions"] = count.total
         for kernel, value in count.kernels.items():
-            session.kernel_metric(kernel, f"{hw}.instructions", value)
+            # Without the number of dispatches a sum over calls is no label.
+            if calls.get(kernel):
+                per_call = round(value / calls[kernel])
+                session.kernel_metric(
+                    "llvm-cpu-system", kernel, f"{hw}.instructions", per_call
+                )
 
 
 def _measure_latency(
@@ -421,6 +492,9 @@ def _measure_nvidia(session: _Session, hw: str) -> None:
     if compiled is None:
         return
     arch = _NVIDIA_ARCH[hw]
+    launch = session.cuda_launch
+    if launch is None:  # its failure is recorded: shared memory would be wrong
+        return
     with session.stage("ptxas", [hw], f"ptxas:{arch}"):
         ptx_files = [b for b in compiled.binaries if b.suffix == ".ptx"]
         if not ptx_files:
@@ -434,14 +508,35 @@ def _measure_nvidia(session: _Session, hw: str) -> None:
             session.command(f"ptxas:{arch}", args)
             for kernel, metrics in usage.items():
                 per_kernel[kernel] = dict(metrics)
+                # ptxas sees static shared memory; IREE adds the dynamic size
+                # at launch.
+                dynamic = launch.get(kernel.replace("_async_", "$async_"), {})
+                dynamic = launch.get(kernel, dynamic).get("local_memory", 0)
+                per_kernel[kernel]["shared_bytes"] = metrics["shared_bytes"] + dynamic
                 if kernel in threads:
                     per_kernel[kernel]["occupancy"] = nvidia_occupancy(
                         arch,
                         metrics["registers"],
-                        metrics["shared_bytes"],
+                        per_kernel[kernel]["shared_bytes"],
                         threads[kernel],
                     )
-        session.aggregate(hw, per_kernel)
+        session.aggregate(hw, "cuda", per_kernel)
+
+
+def _cuda_launch(session: _Session, hardware: list[str]) -> None:
+    """Read the CUDA exports' launch facts: the dynamic shared memory that
+    IREE launches each kernel with is in no PTX file."""
+    with session.stage("launch", hardware, "launch:cuda"):
+        ir, flags, _ = compile_phase(
+            session.root / "input.mlir",
+            "cuda",
+            "executable-targets",
+            session.root / "cuda-targets",
+            input_level=session.input_level,
+            timeout=session.timeouts["compile"],
+        )
+        session.commands["launch:cuda"] = flags
+        session.cuda_launch = workgroup_memory(ir)
 
 
 def _measure_amd(session: _Session) -> None:
@@ -473,7 +568,7 @@ def _measure_amd(session: _Session) -> None:
                         meta["threads_per_block"],
                     )
                 per_kernel[kernel] = metrics
-        session.aggregate(hw, per_kernel)
+        session.aggregate(hw, "rocm", per_kernel)
 
 
 def _has_h100(session: _Session) -> bool:
@@ -514,7 +609,9 @@ def _provenance(
         provenance["cpu_x86_64_v3"] = {
             "instructions": (
                 f"callgrind inclusive count of {INSTRUCTION_REGION} in iree-run-module "
-                "--device=local-sync, module linked as system libraries "
+                "--device=local-sync (kernel: its dispatch function's inclusive "
+                "count divided by its dispatch sites in the llvm-cpu flow IR, "
+                "i.e. per call), module linked as system libraries "
                 "(--iree-llvmcpu-link-embedded=false), run in "
                 "/tmp/mlircost-cg-XXXXXXXX with relative paths and the environment LD_BIND_NOW=1 "
                 "PATH=/bin:/usr/bin only; two identical runs required"
@@ -537,6 +634,11 @@ def _provenance(
             derived[f"{hw}.occupancy"] = (
                 f"_measure_gpu.nvidia_occupancy with {NVIDIA_LIMITS[arch]}"
             )
+            provenance[hw] = {
+                "shared_bytes": "ptxas -v static shared memory plus the "
+                "export's workgroup_local_memory (dynamic shared memory, "
+                "iree-compile --compile-to=executable-targets)",
+            }
     if "amd_gfx942" in hardware:
         derived["amd_gfx942.occupancy"] = (
             f"_measure_gpu.amd_occupancy with {AMD_LIMITS['gfx942']}"

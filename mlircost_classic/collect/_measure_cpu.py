@@ -10,7 +10,13 @@ Instructions
     compiled with ``--iree-llvmcpu-link-embedded=false`` so that the dispatch
     functions have symbols; a kernel's count is its dispatch function's
     inclusive count, summed over the workgroups that ran it
-    (:func:`read_callgrind`). The run is repeated and must give the same counts.
+    (:func:`read_callgrind`), divided by the number of times the program
+    dispatches it: IREE keeps one executable for identical dispatches, so a
+    kernel of a layer repeated six times runs six times per invocation (the
+    dispatch sites of its export in the program's flow IR,
+    :func:`~._compile.dispatch_calls`; callgrind's own call count is that
+    times the workgroups per dispatch). The run is repeated and must give the
+    same counts.
 Code bytes
     The module's: the size of the executable sections of the embedded ELF(s)
     that IREE puts in the deployed module. A kernel's: the size of its dispatch
@@ -42,7 +48,7 @@ import shutil
 import struct
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +103,11 @@ class InstructionCount:
     total : int
         Inclusive count of the entry function's invocation.
     kernels : dict
-        Dispatch function name -> inclusive count (all its workgroups).
+        Dispatch function name -> inclusive count (all its workgroups, all
+        its dispatches).
+    calls : dict
+        Dispatch function name -> how often callgrind saw it called (once
+        per workgroup of each of its dispatches).
     runs : int
         How many runs gave these same counts.
     args : list of str
@@ -111,6 +121,7 @@ class InstructionCount:
     runs: int
     args: list[str]
     seconds: float
+    calls: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -293,7 +304,9 @@ def write_inputs(
     ]
 
 
-def read_callgrind(path: str | Path, functions: Sequence[str] = ()) -> tuple[int, dict]:
+def read_callgrind(
+    path: str | Path, functions: Sequence[str] = (), *, calls: dict | None = None
+) -> tuple[int, dict]:
     """Total and per-function inclusive ``Ir`` counts of a callgrind output file.
 
     A function's inclusive count is its self cost plus the inclusive cost of
@@ -306,6 +319,9 @@ def read_callgrind(path: str | Path, functions: Sequence[str] = ()) -> tuple[int
         A file written by ``valgrind --tool=callgrind`` with the ``Ir`` event.
     functions : sequence of str, optional
         Function names to report.
+    calls : dict, optional
+        Filled with function name -> calls to it (the ``calls=`` lines whose
+        callee it is), for the named functions that were called.
 
     Returns
     -------
@@ -336,6 +352,9 @@ def read_callgrind(path: str | Path, functions: Sequence[str] = ()) -> tuple[int
                     callee = name
             elif line.startswith("calls="):
                 in_call = True
+                if calls is not None and callee in wanted and callee != current:
+                    count = int(line[6:].split()[0])
+                    calls[callee] = calls.get(callee, 0) + count
             elif line[:1] in "0123456789+-*" and line.strip():
                 tokens = line.split()
                 cost = int(tokens[positions]) if len(tokens) > positions else 0
@@ -428,16 +447,18 @@ def count_instructions(
                 without_io_uring=True,
             )
             seconds += run.seconds
-            results.append(read_callgrind(Path(tmp) / out, kernels))
+            called: dict[str, int] = {}
+            total, inclusive = read_callgrind(Path(tmp) / out, kernels, calls=called)
+            results.append((total, inclusive, called))
     if any(r != results[0] for r in results[1:]):
         totals = [r[0] for r in results]
         raise ToolError(f"instruction counts differ between identical runs: {totals}")
-    total, per_kernel = results[0]
+    total, per_kernel, called = results[0]
     if total <= 0:
         raise ToolError(
             f"callgrind counted no instructions inside {INSTRUCTION_REGION}"
         )
-    return InstructionCount(total, per_kernel, runs, args, seconds)
+    return InstructionCount(total, per_kernel, runs, args, seconds, called)
 
 
 def _elf_sections(data: bytes) -> list[tuple[int, int, int, int, int, int]]:

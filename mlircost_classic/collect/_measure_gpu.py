@@ -4,7 +4,13 @@ NVIDIA
     IREE compiles the program to PTX for sm_80; ``ptxas -v --gpu-name ARCH``
     assembles that PTX for sm_80 and for sm_90 and reports per kernel: registers
     per thread, spill stores and loads (bytes), stack frame (bytes) and static
-    shared memory (bytes).
+    shared memory (bytes). IREE's CUDA kernels take their shared memory as
+    ``__dynamic_shared_memory__``, sized at launch, which ptxas cannot see:
+    its size is the export's ``workgroup_local_memory`` after codegen
+    (:func:`workgroup_memory`, read from ``iree-compile
+    --compile-to=executable-targets``; IREE's CUDA target writes it into the
+    executable as the launch's shared memory size). A kernel's
+    ``shared_bytes`` is the static plus the dynamic size.
 AMD
     IREE compiles for gfx942; the LLVM AMDGPU backend writes the code object
     metadata (``amdhsa.kernels``) into the assembly: VGPRs (the unified count,
@@ -29,6 +35,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._compile import _EXPORT
 from ._toolchain import ToolError, find_tools, run_tool
 
 __all__ = [
@@ -42,6 +49,7 @@ __all__ = [
     "nvidia_occupancy",
     "ptx_threads_per_block",
     "ptxas_usage",
+    "workgroup_memory",
 ]
 
 
@@ -183,6 +191,49 @@ def ptx_threads_per_block(ptx: str) -> dict[str, int]:
             values = [int(v) for v in re.findall(r"\d+", dims.group(1))]
             threads[name.group(0)] = math.prod(values)
     return threads
+
+
+def workgroup_memory(targets_ir: str) -> dict[str, dict[str, int]]:
+    r"""Export -> launch facts after codegen, from ``executable-targets`` IR.
+
+    Parameters
+    ----------
+    targets_ir : str
+        ``iree-compile --compile-to=executable-targets`` output.
+
+    Returns
+    -------
+    dict
+        Export name -> ``local_memory`` (``workgroup_local_memory`` bytes,
+        0 when the export has none) and ``threads`` (the product of its
+        ``workgroup_size``, when given).
+
+    Examples
+    --------
+    >>> ir = (
+    ...     "hal.executable.export public @k ordinal(0) layout(#l) {\n"
+    ...     "  hal.return %c1 : index\n"
+    ...     "} <workgroup_size = [128 : index, 2 : index, 1 : index], "
+    ...     "subgroup_size = 32, workgroup_local_memory = 34304>"
+    ... )
+    >>> workgroup_memory(ir)
+    {'k': {'local_memory': 34304, 'threads': 256}}
+    """
+    found: dict[str, dict[str, int]] = {}
+    matches = list(_EXPORT.finditer(targets_ir))
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(targets_ir)
+        body = targets_ir[m.end() : end]
+        body = body.split("builtin.module", 1)[0]
+        facts = {"local_memory": 0}
+        if local := re.search(r"workgroup_local_memory\s*=\s*(\d+)", body):
+            facts["local_memory"] = int(local.group(1))
+        if size := re.search(r"workgroup_size\s*=\s*\[([^\]]*)\]", body):
+            facts["threads"] = math.prod(
+                int(v) for v in re.findall(r"(\d+)\s*:\s*index", size.group(1))
+            )
+        found[m.group(1)] = facts
+    return found
 
 
 def ptxas_usage(

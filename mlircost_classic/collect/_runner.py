@@ -366,7 +366,12 @@ def _plain_measure(result) -> dict:
     return {
         "targets": dict(result.targets),
         "kernels": [
-            {"name": k.name, "source": k.source, "targets": dict(k.targets)}
+            {
+                "name": k.name,
+                "source": k.source,
+                "targets": dict(k.targets),
+                "calls": k.calls,
+            }
             for k in result.kernels
         ],
         "failures": [_failure(stage, message) for stage, message in result.failures],
@@ -508,9 +513,12 @@ def _records(item: dict, prepared: dict, hardware: Sequence[str], context: dict)
             seconds[name] = seconds.get(name, 0.0) + value
         _merge_provenance(measured, prov)
         for k in m["kernels"]:
-            entry = kernels.setdefault(k["name"], {"source": None, "targets": {}})
+            entry = kernels.setdefault(
+                k["name"], {"source": None, "targets": {}, "calls": None}
+            )
             entry["source"] = entry["source"] or k["source"]
             entry["targets"].update(k["targets"])
+            entry["calls"] = entry["calls"] or k.get("calls")
     hardware = sorted(hardware)
     # What measure() reports (tools, commands, host CPU of the worker that
     # measured, how each metric was made) wins over the runner's defaults.
@@ -538,6 +546,7 @@ def _records(item: dict, prepared: dict, hardware: Sequence[str], context: dict)
     }
     kernel_records: list[dict] = []
     kernel_ids: list[str] = []
+    kernel_calls: dict[str, int] = {}
     for name, k in kernels.items():
         if not k["source"]:
             failures.append(
@@ -545,6 +554,8 @@ def _records(item: dict, prepared: dict, hardware: Sequence[str], context: dict)
             )
             continue
         kernel_ids.append(kernel_record_id(k["source"], hardware))
+        if k["calls"]:
+            kernel_calls[kernel_ids[-1]] = k["calls"]
         kernel_records.append(
             {
                 "kind": "kernel",
@@ -566,6 +577,8 @@ def _records(item: dict, prepared: dict, hardware: Sequence[str], context: dict)
     if not targets and not failures:
         failures.append(_failure("measure", "no target was measured"))
     module["kernels"] = kernel_ids
+    if kernel_calls:
+        module["kernel_calls"] = kernel_calls
     module["failures"] = failures
     module["status"] = "failed" if not targets else ("partial" if failures else "ok")
     module = complete_record(module)

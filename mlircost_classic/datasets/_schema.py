@@ -70,6 +70,10 @@ FIELDS = {
     "tool run; a target absent here was not measured.",
     "kernels": "module records only: list of the ids of its kernel records, "
     "in dispatch order.",
+    "kernel_calls": "module records only, optional: object kernel id -> how "
+    "many times one invocation dispatches it (IREE keeps one executable for "
+    "identical dispatches; its dispatch sites in the llvm-cpu flow IR). A "
+    "kernel's cpu_x86_64_v3.instructions is per call.",
     "module_id": "kernel records only: id of the first module record it was "
     "seen in (a kernel shared by several modules is stored once).",
     "provenance": "object: package_version, schema_version, date (UTC ISO "
@@ -92,6 +96,11 @@ AMENDMENT_FIELDS = {
     "tool run; merged into the record's targets (a later amendment wins).",
     "provenance": "object: how the targets were measured (device, driver, "
     "command, date, inputs); kept in the record's provenance['amendments'].",
+    "kernel_calls": "optional, module amendments: object kernel id -> calls "
+    "per invocation, merged into the record's kernel_calls.",
+    "drop_targets": "optional: list of target names removed from the record "
+    "before the amendment's targets are merged (labels found to belong to "
+    "another computation).",
 }
 
 _COMMON = ("id", "schema_version", "kind", "key", "family", "params", "ir")
@@ -241,6 +250,8 @@ def _check_content(rec: Mapping, problems: list[str]) -> None:
         bad = [k for k in rec["kernels"] if not _HEX64.fullmatch(str(k))]
         if bad:
             problems.append(f"kernels: {len(bad)} entries are not record ids")
+        if "kernel_calls" in rec:
+            _check_kernel_calls(rec["kernel_calls"], problems, rec["kernels"])
     else:
         if KERNEL_LEVEL not in rec["ir"]:
             problems.append(f"kernel record without ir[{KERNEL_LEVEL!r}]")
@@ -248,6 +259,19 @@ def _check_content(rec: Mapping, problems: list[str]) -> None:
             problems.append("module_id: not a record id")
         if not isinstance(rec["provenance"].get("hardware"), list):
             problems.append("provenance.hardware: a kernel record needs the list")
+
+
+def _check_kernel_calls(calls, problems: list[str], kernels=None) -> None:
+    if not isinstance(calls, Mapping):
+        problems.append("kernel_calls: expected an object")
+        return
+    for kid, n in calls.items():
+        if not _HEX64.fullmatch(str(kid)):
+            problems.append(f"kernel_calls: {kid!r} is not a record id")
+        elif kernels is not None and kid not in kernels:
+            problems.append(f"kernel_calls: {kid[:12]}... is not one of its kernels")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            problems.append(f"kernel_calls[{str(kid)[:12]}...]: expected an int >= 1")
 
 
 def validate_record(rec) -> list[str]:
@@ -321,8 +345,16 @@ def validate_amendment(amendment) -> list[str]:
         problems.append("id: not a record id")
     if not isinstance(amendment["provenance"], dict):
         problems.append("provenance: expected an object")
+    if "kernel_calls" in amendment:
+        _check_kernel_calls(amendment["kernel_calls"], problems)
+    drop = amendment.get("drop_targets", [])
+    if not isinstance(drop, list) or not all(
+        isinstance(t, str) and _TARGET.fullmatch(t) for t in drop
+    ):
+        problems.append("drop_targets: expected a list of target names")
     targets = amendment["targets"]
-    if not isinstance(targets, dict) or not targets:
+    changes = drop or amendment.get("kernel_calls")
+    if not isinstance(targets, dict) or not (targets or changes):
         return [*problems, "targets: expected a non-empty object"]
     for name, value in targets.items():
         if not _TARGET.fullmatch(name):

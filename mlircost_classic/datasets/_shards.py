@@ -167,9 +167,10 @@ def apply_amendments(
 ) -> Iterator[dict]:
     """Yield ``records`` with the amendments of their ids merged in.
 
-    An amendment's targets update the record's (in order: a later one wins)
-    and its provenance, with the names of its targets, is appended to the
-    record's ``provenance["amendments"]``. Failed records are not amended (a
+    An amendment's ``drop_targets`` are removed from the record's targets,
+    then its targets update them (in order: a later one wins), its
+    ``kernel_calls`` update the module's, and its provenance, with the names
+    of its targets, is appended to the record's ``provenance["amendments"]``. Failed records are not amended (a
     failed record has no targets). Amendments for ids not met, or for failed
     records, are reported in ``problems`` once the records are exhausted.
     """
@@ -191,8 +192,18 @@ def apply_amendments(
             rec["targets"] = dict(rec["targets"])
             notes = list(rec.get("provenance", {}).get("amendments", []))
             for a in found:
+                for name in a.get("drop_targets", ()):
+                    rec["targets"].pop(name, None)
                 rec["targets"].update(a["targets"])
-                notes.append({"targets": sorted(a["targets"]), **a["provenance"]})
+                if "kernel_calls" in a:
+                    rec["kernel_calls"] = {
+                        **rec.get("kernel_calls", {}),
+                        **a["kernel_calls"],
+                    }
+                note = {"targets": sorted(a["targets"]), **a["provenance"]}
+                if a.get("drop_targets"):
+                    note["dropped"] = sorted(a["drop_targets"])
+                notes.append(note)
             rec["provenance"] = {**rec.get("provenance", {}), "amendments": notes}
         yield rec
     if problems is not None:
