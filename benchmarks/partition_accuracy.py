@@ -1,0 +1,103 @@
+"""How close the Python dispatch partitioner comes to IREE's dispatches.
+
+For every bundled linalg module (and the OOD suite's) with a measured
+``cpu_x86_64_v3.dispatches``, compares :func:`partition_dispatches` with the
+module's IREE kernels (its record's ``kernels`` list): exact dispatch-count
+match rate, and agreement of the dispatch kinds (matmul, conv, reduction,
+softmax, elementwise, memcpy ... read from IREE's export names), per family.
+
+Run: ``python benchmarks/partition_accuracy.py [--family NAME] [--show N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from mlircost_classic.datasets import iter_dataset
+from mlircost_classic.featurize._partition import partition_dispatches
+
+OOD = Path(__file__).resolve().parent.parent / "mlircost_classic" / "data" / "ood"
+_KINDS = (
+    ("softmax", "softmax"),
+    ("matmul", "matmul"),
+    ("matvec", "matmul"),
+    ("conv", "conv"),
+    ("pooling", "pooling"),
+    ("reduction", "reduction"),
+    ("memcpy", "memcpy"),
+    ("elementwise", "elementwise"),
+    ("transpose", "elementwise"),
+    ("splat", "elementwise"),
+)
+
+
+def iree_kind(name: str) -> str:
+    """Dispatch kind of an IREE export name (``main_dispatch_3_matmul_like_...``)."""
+    tail = re.sub(r"^.*?_dispatch_\d+_?", "", name)
+    for word, kind in _KINDS:
+        if word in tail:
+            return kind
+    return "other"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", help="only this family")
+    parser.add_argument("--show", type=int, default=0, help="print N mismatches")
+    args = parser.parse_args()
+    for suite, home in (("main", None), ("ood", OOD)):
+        kernels = {k["id"]: k["name"] for k in iter_dataset("kernels", home)}
+        stats = defaultdict(Counter)
+        shown = 0
+        seconds = []
+        for rec in iter_dataset("modules", home):
+            measured = rec["targets"].get("cpu_x86_64_v3.dispatches")
+            text = rec["ir"].get("linalg")
+            if measured is None or text is None:
+                continue
+            if args.family and rec["family"] != args.family:
+                continue
+            start = time.perf_counter()
+            regions = partition_dispatches(text)
+            seconds.append(time.perf_counter() - start)
+            truth = Counter(
+                iree_kind(kernels[k]) for k in rec["kernels"] if k in kernels
+            )
+            guess = Counter(r.kind for r in regions)
+            s = stats[rec["family"]]
+            s["modules"] += 1
+            s["exact"] += len(regions) == int(measured)
+            s["kinds_exact"] += truth == guess
+            s["kinds_shared"] += sum((truth & guess).values())
+            s["kinds_total"] += max(sum(truth.values()), sum(guess.values()))
+            if len(regions) != int(measured) and shown < args.show:
+                shown += 1
+                print(f"-- {rec['family']} {rec['params']} iree={int(measured)}")
+                print("   iree:", sorted(kernels.get(k, "?") for k in rec["kernels"]))
+                print("   ours:", [(r.name, r.calls, r.lines) for r in regions])
+        total = Counter()
+        print(f"\n{suite}: family, modules, exact count, kinds exact, kind agreement")
+        for family, s in sorted(stats.items()):
+            total.update(s)
+            print(
+                f"  {family:14s} {s['modules']:5d} {s['exact'] / s['modules']:6.1%} "
+                f"{s['kinds_exact'] / s['modules']:6.1%} "
+                f"{s['kinds_shared'] / max(s['kinds_total'], 1):6.1%}"
+            )
+        if total["modules"]:
+            seconds.sort()
+            print(
+                f"  {'all':14s} {total['modules']:5d} "
+                f"{total['exact'] / total['modules']:6.1%} "
+                f"{total['kinds_exact'] / total['modules']:6.1%} "
+                f"{total['kinds_shared'] / max(total['kinds_total'], 1):6.1%}  "
+                f"median {1e3 * seconds[len(seconds) // 2]:.1f} ms per module"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,692 @@
+"""Split a linalg-on-tensors module into the dispatches IREE would form.
+
+:func:`partition_dispatches` approximates IREE's dispatch formation
+(``compiler/src/iree/compiler/DispatchCreation/FormDispatchRegions.cpp`` and the
+elementwise fusion before it) on the project's MLIR reader, without MLIR's
+libraries or a compiler:
+
+- ops whose inputs are all constants are evaluated at compile time
+  (``--iree-opt-const-eval``) and form no dispatch; reshapes
+  (``tensor.expand_shape`` / ``collapse_shape``), ``tensor.empty``, fills and
+  ``tensor.extract_slice`` are folded into the dispatches that read them;
+- elementwise ops (all-parallel ``linalg.generic``, ``linalg.transpose`` /
+  ``broadcast`` / ``map`` / ``copy``) fuse with an elementwise or reduction
+  consumer when it is their only user, as IREE's elementwise op fusion does;
+  a pure transpose or broadcast whose only user is a contraction folds into
+  it (IREE's ``matmul_like`` dispatches);
+- every root (contraction, convolution, pooling, reduction) is one dispatch
+  and takes the elementwise group that is the only user of its result (first
+  root in program order wins, as IREE's consumer fusion does); a softmax
+  sequence (max reduction, exp, sum reduction, division) is one dispatch;
+- ``tensor.pad``, ``tensor.concat`` and ``tensor.insert_slice`` write into the
+  producer's dispatch when the source is computed; of a function argument they
+  are one copy dispatch (IREE's ``slow_memcpy``);
+- identical regions are one executable (IREE's executable deduplication):
+  :attr:`DispatchRegion.calls` counts them.
+
+Each region comes as an executable-source-like text (binding loads, the
+region's ops as written in the module, stores), the kind of document the
+kernels dataset holds, so the kernels model reads it as it reads IREE's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..mlir import Op, ParsedModule, ShapedType, parse
+from ._rules import _attr, _parse_maps
+
+__all__ = ["DispatchRegion", "partition_dispatches"]
+
+#: Small constants IREE inlines into a dispatch instead of binding them
+#: (``--iree-flow-inline-constants-max-byte-length``).
+INLINE_CONSTANT_BYTES = 256
+
+_VIEW_OPS = frozenset(
+    {
+        "tensor.expand_shape",
+        "tensor.collapse_shape",
+        "tensor.cast",
+        "tensor.reshape",
+        "tensor.bitcast",
+        "tensor.extract_slice",
+    }
+)
+_FREE_OPS = frozenset(
+    {"arith.constant", "tensor.empty", "func.return", "linalg.fill", "tensor.dim"}
+)
+_ELEMENTWISE_NAMED = frozenset(
+    {"linalg.transpose", "linalg.broadcast", "linalg.map", "linalg.copy"}
+)
+# Ops copied into every dispatch that reads them.
+_CLONED = frozenset({"tensor.empty", "linalg.fill", "tensor.extract_slice"})
+_MOVE_OPS = frozenset({"tensor.pad", "tensor.concat", "tensor.insert_slice"})
+_ROOT_PREFIXES = (
+    "linalg.matmul",
+    "linalg.batch_matmul",
+    "linalg.matvec",
+    "linalg.vecmat",
+    "linalg.batch_matvec",
+    "linalg.dot",
+    "linalg.conv",
+    "linalg.depthwise_conv",
+    "linalg.pooling",
+    "linalg.reduce",
+    "linalg.softmax",
+    "linalg.contract",
+    "linalg.batch_reduce_matmul",
+    "tm_tensor.",
+    "iree_linalg_ext.",
+)
+_CONTRACTIONS = (
+    "linalg.matmul",
+    "linalg.batch_matmul",
+    "linalg.matvec",
+    "linalg.vecmat",
+)
+_SSA_RE = re.compile(r"%[\w$.-]+")
+_PAD_RE = re.compile(r"(?:low|high)\s*\[([^\]]*)\]")
+_EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
+_ARG_RE = re.compile(r"(%[\w$.-]+)\s*:")
+_PARALLEL_RE = re.compile(r'"(parallel|reduction)"|#linalg\.iterator_type<(\w+)>')
+
+# The llvm-cpu target of the kernels dataset's executable sources.
+_TARGET = (
+    '<"llvm-cpu", "embedded-elf-x86_64", {cpu = "x86-64-v3", cpu_features = '
+    '"+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,'
+    '+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave", '
+    'data_layout = "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:128-'
+    'n8:16:32:64-S128", iree.encoding.resolver = #iree_cpu.cpu_encoding_resolver<>, '
+    "max_stack_allocation_size = 32768 : i64, native_vector_size = 32 : i64, "
+    'target_triple = "x86_64-unknown-unknown-eabi-elf"}>'
+)
+
+
+@dataclass(frozen=True)
+class DispatchRegion:
+    """One dispatch a module is predicted to run.
+
+    Attributes
+    ----------
+    name : str
+        IREE-style export name, ``main_dispatch_3_matmul``.
+    kind : str
+        What the dispatch's root is: ``"matmul"``, ``"conv"``, ``"pooling"``,
+        ``"reduction"``, ``"softmax"``, ``"elementwise"``, ``"memcpy"`` or
+        ``"other"``.
+    text : str
+        Executable-source-like MLIR of the region (binding loads, the region's
+        ops as the module writes them, stores).
+    calls : int
+        How many identical regions the module has (one executable, run this
+        many times).
+    lines : tuple of int
+        Lines, in the module text, of the ops of the region's first instance.
+    """
+
+    name: str
+    kind: str
+    text: str
+    calls: int
+    lines: tuple[int, ...]
+
+
+def _value(name: str) -> str:
+    """``%5#1`` -> ``%5``: the op result a use refers to."""
+    return name.split("#", 1)[0]
+
+
+class _Function:
+    """The top-level ops of one function, with def-use links."""
+
+    def __init__(self, func: Op, ops: list[Op], bodies: list[list[Op]]):
+        self.ops = ops
+        self.bodies = bodies
+        self.args = set(_ARG_RE.findall(func.text))
+        self.index = {id(op): i for i, op in enumerate(ops)}
+        self.defs: dict[str, int] = {}
+        for i, op in enumerate(ops):
+            for r in op.results:
+                self.defs[_value(r)] = i
+        known = self.defs.keys() | self.args
+        self.uses: list[list[str]] = []
+        for op, body in zip(ops, bodies, strict=True):
+            seen = dict.fromkeys(_value(v) for v in op.operands)
+            for inner in body:
+                seen.update(dict.fromkeys(_value(v) for v in inner.operands))
+            self.uses.append([v for v in seen if v in known])
+        self.users: list[list[int]] = [[] for _ in ops]
+        for i, used in enumerate(self.uses):
+            for v in used:
+                j = self.defs.get(v)
+                if j is not None and i not in self.users[j]:
+                    self.users[j].append(i)
+        self.types: dict[str, ShapedType] = {}
+        for op in ops:
+            for r, t in zip(op.results, op.result_types, strict=False):
+                self.types.setdefault(_value(r), t)
+        for op in ops:
+            for v, t in zip(op.operands, op.operand_types, strict=False):
+                self.types.setdefault(_value(v), t)
+
+
+def _functions(module: ParsedModule) -> list[_Function]:
+    functions = []
+    func = None
+    ops: list[Op] = []
+    bodies: list[list[Op]] = []
+    depth = None
+    for op in module.ops:
+        if op.name == "func.func":
+            if func is not None and ops:
+                functions.append(_Function(func, ops, bodies))
+            func, ops, bodies, depth = op, [], [], op.depth + 1
+        elif depth is not None and op.depth == depth:
+            ops.append(op)
+            bodies.append([])
+        elif depth is not None and op.depth > depth and bodies:
+            bodies[-1].append(op)
+    if func is not None and ops:
+        functions.append(_Function(func, ops, bodies))
+    return functions
+
+
+def _iterators(op: Op) -> list[str]:
+    raw = _attr(op, ("iterator_types",)) or ""
+    return [a or b for a, b in _PARALLEL_RE.findall(raw)]
+
+
+def _classify(op: Op, body: list[Op]) -> str:
+    """``view``, ``free``, ``elementwise``, ``move``, ``root`` or ``other``."""
+    name = op.name
+    if name in _VIEW_OPS:
+        return "view"
+    if name in _FREE_OPS:
+        return "free"
+    if name in _ELEMENTWISE_NAMED:
+        return "elementwise"
+    if name in _MOVE_OPS:
+        return "move"
+    if name.startswith(_ROOT_PREFIXES):
+        return "root"
+    if name == "linalg.generic":
+        if "reduction" in _iterators(op):
+            return "root"
+        payload = [b.name for b in body if b.name != "linalg.yield"]
+        if len(op.operands) == 2 and len(payload) == 1 and payload[0] in _EXTENDS:
+            return "view"  # IREE clones bit-extends into each consumer's dispatch
+        return "elementwise"
+    if op.result_types and all(t.kind != "tensor" for t in op.result_types):
+        return "free"  # scalar arithmetic
+    if name.startswith(("arith.", "math.", "linalg.")):
+        return "elementwise"
+    return "other"
+
+
+def _root_kind(op: Op, body: list[Op]) -> str:
+    name = op.name
+    if name.startswith(_CONTRACTIONS) or name.startswith("linalg.dot"):
+        return "matmul"
+    if name.startswith(("linalg.conv", "linalg.depthwise")):
+        kernel = op.operand_types[1].shape if len(op.operand_types) > 1 else None
+        pointwise = "depthwise" not in name and kernel and kernel[-2:] == (1, 1)
+        return "matmul" if pointwise else "conv"
+    if "pooling" in name:
+        return "pooling"
+    if name == "linalg.softmax":
+        return "softmax"
+    if name == "linalg.generic":
+        payload = [b.name for b in body if b.name != "linalg.yield"]
+        if (
+            len(op.operands) >= 3
+            and any(p.startswith("arith.mul") for p in payload)
+            and any(p.startswith("arith.add") for p in payload)
+            and len(payload) <= 4
+        ):
+            return "matmul"
+        return "reduction"
+    if name.startswith("linalg.reduce"):
+        return "reduction"
+    return "other"
+
+
+def _is_pure_view(op: Op, body: list[Op]) -> bool:
+    """A transpose / broadcast / copy: the payload only yields an input."""
+    if op.name in ("linalg.transpose", "linalg.broadcast", "linalg.copy"):
+        return True
+    return op.name == "linalg.generic" and [b.name for b in body] == ["linalg.yield"]
+
+
+def _permutes(op: Op, aliases: dict[str, str]) -> bool:
+    """Whether the op reads or writes with permuted dimensions (a transpose)."""
+    if op.name == "linalg.transpose":
+        return True
+    if op.name != "linalg.generic":
+        return False
+    for _, results in _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases) or ():
+        dims = [int(r[1:]) for r in results if r.startswith("d") and r[1:].isdigit()]
+        if dims != sorted(dims):
+            return True
+    return False
+
+
+def _contiguous(shape: tuple, partial: list[bool]) -> bool:
+    """Whether a slice partial in the flagged dims is one contiguous block."""
+    for d, (size, cut) in enumerate(zip(shape, partial, strict=False)):
+        if cut:
+            return all(s == 1 for s in shape[:d])
+        if size != 1:
+            return not any(partial[d + 1 :])
+    return True
+
+
+def _copies(op: Op, fn: _Function) -> list[str]:
+    """Inputs of a pad / concat / insert_slice whose copy is not contiguous."""
+    inputs = [v for v in fn.uses[fn.index[id(op)]] if _is_tensor(fn, v)]
+    out = op.result_types[0].shape if op.result_types else None
+    if not inputs or out is None:
+        return inputs
+    if op.name == "tensor.pad":
+        pads = [
+            int(x) for x in re.findall(r"-?\d+", " ".join(_PAD_RE.findall(op.text)))
+        ]
+        half = len(pads) // 2
+        partial = [
+            lo != 0 or hi != 0 for lo, hi in zip(pads[:half], pads[half:], strict=False)
+        ]
+        return [] if _contiguous(out, partial) else inputs[:1]
+    if op.name == "tensor.concat":
+        m = re.search(r"dim\s*\(\s*(\d+)\s*\)|dim\s*=\s*(\d+)", op.text)
+        dim = int(m.group(1) or m.group(2)) if m else 0
+        partial = [d == dim for d in range(len(out))]
+        return [] if _contiguous(out, partial) else inputs
+    return inputs[:1]
+
+
+class _Groups:
+    """Union-find over op indices."""
+
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, keep: int, other: int) -> bool:
+        a, b = self.find(keep), self.find(other)
+        if a != b:
+            self.parent[b] = a
+        return a != b
+
+
+def _form_groups(fn: _Function, aliases: dict[str, str]):
+    """Dispatch groups: group -> member ops, group -> kind, and copy dispatches."""
+    n = len(fn.ops)
+    kinds = [_classify(op, body) for op, body in zip(fn.ops, fn.bodies, strict=True)]
+    const = [False] * n
+    iota = [False] * n  # constant, but computed by an initializer dispatch
+    for i, op in enumerate(fn.ops):
+        if op.name == "func.return":
+            continue
+        sources = [fn.defs.get(v) for v in fn.uses[i]]
+        const[i] = all(j is not None and const[j] for j in sources)
+        iota[i] = const[i] and (
+            any(iota[j] for j in sources)
+            or (kinds[i] == "elementwise" and _body_has(fn.bodies[i], "linalg.index"))
+        )
+
+    def live(i: int) -> bool:
+        return not const[i] or iota[i]
+
+    def consumers(i: int) -> list[int]:
+        """Ops reading ``i``'s results, looking through views."""
+        out, stack = [], list(fn.users[i])
+        while stack:
+            j = stack.pop()
+            if kinds[j] == "view":
+                stack.extend(fn.users[j])
+            elif j not in out:
+                out.append(j)
+        return out
+
+    def producer(v: str) -> int | None:
+        """The op computing ``v``, looking through views; None for arguments."""
+        j = fn.defs.get(v)
+        while j is not None and kinds[j] == "view":
+            sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
+            j = fn.defs.get(sources[0]) if sources else None
+        return j
+
+    computing = [
+        i
+        for i in range(n)
+        if live(i) and kinds[i] in ("elementwise", "root", "move", "other")
+    ]
+    root_kinds = {
+        i: _root_kind(fn.ops[i], fn.bodies[i]) for i in computing if kinds[i] == "root"
+    }
+    groups = _Groups(n)
+    has_root = [kinds[i] == "root" for i in range(n)]
+    permuted = [_permutes(fn.ops[i], aliases) for i in range(n)]
+
+    def join(a: int, b: int) -> None:
+        ra, rb = groups.find(a), groups.find(b)
+        if ra != rb:
+            groups.union(ra, rb)
+            r = groups.find(ra)
+            has_root[r] = has_root[ra] or has_root[rb]
+            permuted[r] = permuted[ra] or permuted[rb]
+
+    def same_side(i: int, j: int) -> bool:
+        return iota[i] == iota[j]
+
+    # Elementwise fusion: a producer with one user fuses into it.
+    for i in computing:
+        if kinds[i] != "elementwise":
+            continue
+        users = consumers(i)
+        if len(users) != 1 or not same_side(i, users[0]) or not live(users[0]):
+            continue
+        (c,) = users
+        if kinds[c] == "elementwise":
+            join(c, i)
+        elif kinds[c] == "root":
+            rk = root_kinds[c]
+            if rk == "reduction" or (
+                rk == "matmul" and _is_pure_view(fn.ops[i], fn.bodies[i])
+            ):
+                if not has_root[groups.find(i)]:
+                    join(c, i)
+    roots = [i for i in computing if kinds[i] == "root"]
+    changed = True
+    while changed:
+        changed = False
+        # Consumer fusion: a root takes the elementwise group that is its only user.
+        for r in roots:
+            users = consumers(r)
+            targets = {groups.find(c) for c in users}
+            if len(targets) != 1 or any(
+                kinds[c] != "elementwise" or not live(c) for c in users
+            ):
+                continue
+            (g,) = targets
+            if g == groups.find(r) or has_root[g]:
+                continue
+            if permuted[g] and root_kinds[r] in ("matmul", "conv"):
+                continue
+            join(r, g)
+            changed = True
+        # Multi-reduction fusion: a reduction whose only consumer is another
+        # reduction's dispatch (layer norm's mean and variance, softmax).
+        for r in roots:
+            out = fn.ops[r].result_types[0] if fn.ops[r].result_types else None
+            if root_kinds[r] != "reduction" or out is None or (out.numel or 0) <= 1:
+                continue
+            targets = {groups.find(c) for c in consumers(r)}
+            if len(targets) == 1:
+                (g,) = targets
+                if g != groups.find(r) and has_root[g]:
+                    join(g, r)
+                    changed = True
+        # A producer used several times fuses when all its users share a dispatch.
+        for i in computing:
+            if kinds[i] != "elementwise" or has_root[groups.find(i)]:
+                continue
+            users = consumers(i)
+            targets = {groups.find(c) for c in users}
+            if len(users) > 1 and len(targets) == 1 and all(live(c) for c in users):
+                (g,) = targets
+                if g != groups.find(i) and same_side(i, users[0]):
+                    join(g, i)
+                    changed = True
+    # Data movement: into the producer's dispatch, or a copy dispatch.
+    copies = []
+    for i in computing:
+        if kinds[i] != "move":
+            continue
+        producers = []
+        for v in fn.uses[i]:
+            j = producer(v) if _is_tensor(fn, v) else None
+            if (
+                j is not None
+                and live(j)
+                and kinds[j] in ("elementwise", "root", "other")
+            ):
+                producers.append(v)
+        if producers:
+            join(producer(producers[0]), i)
+        copies += [(i, v) for v in _copies(fn.ops[i], fn) if v not in producers]
+    members: dict[int, list[int]] = {}
+    for i in computing:
+        if kinds[i] == "move" and groups.find(i) == i:
+            continue  # a copy of arguments only: its dispatches are in ``copies``
+        members.setdefault(groups.find(i), []).append(i)
+    kind_of = {}
+    for g, ms in members.items():
+        group_roots = [m for m in ms if kinds[m] == "root"]
+        reductions = [m for m in group_roots if root_kinds[m] == "reduction"]
+        if len(reductions) >= 2 and any(_body_has(fn.bodies[m], "exp") for m in ms):
+            kind_of[g] = "softmax"
+        elif group_roots:
+            kind_of[g] = root_kinds[group_roots[-1]]
+        elif any(kinds[m] == "elementwise" for m in ms):
+            kind_of[g] = "elementwise"
+        else:
+            kind_of[g] = "other"
+        if any(iota[m] for m in ms):
+            kind_of[g] = "initializer"
+    return members, kind_of, copies
+
+
+def _is_tensor(fn: _Function, v: str) -> bool:
+    t = fn.types.get(v)
+    return t is not None and t.kind == "tensor"
+
+
+def _body_has(body: list[Op], word: str) -> bool:
+    return any(word in b.name for b in body)
+
+
+def _binding(index: int, v: str, t: ShapedType | None, access: str) -> list[str]:
+    raw = t.raw if t is not None and t.raw else "tensor<?xf32>"
+    dims = t.shape if t is not None and t.shape is not None else (0,)
+    zeros = ", ".join("0" for _ in dims)
+    sizes = ", ".join("?" if d is None else str(d) for d in dims)
+    ones = ", ".join("1" for _ in dims)
+    flags = "ReadOnly" if access == "readonly" else "Indirect"
+    binding = f"%binding{index}"
+    tensor = f"!iree_tensor_ext.dispatch.tensor<{access}:{raw}>"
+    subspan = (
+        f"{binding} = hal.interface.binding.subspan layout(#pipeline_layout) "
+        f"binding({index}) alignment(64) offset(%c0) flags({flags}) : {tensor}"
+    )
+    if access == "readonly":
+        access_line = (
+            f"{v} = iree_tensor_ext.dispatch.tensor.load {binding}, offsets = "
+            f"[{zeros}], sizes = [{sizes}], strides = [{ones}] : {tensor} -> {raw}"
+        )
+    else:
+        access_line = (
+            f"iree_tensor_ext.dispatch.tensor.store {v}, {binding}, offsets = "
+            f"[{zeros}], sizes = [{sizes}], strides = [{ones}] : {raw} -> {tensor}"
+        )
+    return [subspan, access_line]
+
+
+def _region_body(fn: _Function, members: list[int], spans: list[str]) -> list[str]:
+    """The function body of one region: constants, loads, ops, stores."""
+    inside = set(members)
+    cloned: list[int] = []  # constants, empties and fills copied in
+    loads: list[str] = []
+
+    def need(v: str) -> None:
+        j = fn.defs.get(v)
+        if j is None or j in inside or j in cloned or v in loads:
+            return
+        op = fn.ops[j]
+        t = fn.types.get(v)
+        small = (
+            t is None or t.kind != "tensor" or (t.nbytes or 0) <= INLINE_CONSTANT_BYTES
+        )
+        if (op.name == "arith.constant" and small) or op.name in _CLONED:
+            cloned.append(j)
+            for u in fn.uses[j]:
+                need(u)
+        else:
+            loads.append(v)
+
+    for m in members:
+        for v in fn.uses[m]:
+            need(v)
+        for v in fn.ops[m].operands:  # function arguments
+            if _value(v) not in fn.defs and _value(v) not in loads:
+                loads.append(_value(v))
+    stores = []
+    for m in members:
+        outside = [u for u in fn.users[m] if u not in inside]
+        for r in fn.ops[m].results:
+            if outside and _value(r) not in stores:
+                stores.append(_value(r))
+    bindings = [(v, "readonly") for v in loads] + [(v, "writeonly") for v in stores]
+    texts = [_binding(i, v, fn.types.get(v), a) for i, (v, a) in enumerate(bindings)]
+    lines = ["%c0 = arith.constant 0 : index"]
+    lines += [t[0] for t in texts]
+    lines += [
+        t[1] for t, (_, a) in zip(texts, bindings, strict=True) if a == "readonly"
+    ]
+    lines += [spans[j] for j in sorted(cloned) + sorted(members)]
+    lines += [
+        t[1] for t, (_, a) in zip(texts, bindings, strict=True) if a != "readonly"
+    ]
+    lines.append("return")
+    return lines
+
+
+def _copy_body(fn: _Function, i: int, v: str) -> list[str]:
+    """A copy dispatch of ``v`` into the result of move op ``i``."""
+    out = fn.ops[i].results[0]
+    load = _binding(0, v, fn.types.get(v), "readonly")
+    store = _binding(1, v, fn.types.get(_value(out)), "writeonly")
+    return [
+        "%c0 = arith.constant 0 : index",
+        load[0],
+        store[0],
+        load[1],
+        store[1],
+        "return",
+    ]
+
+
+def _spans(fn: _Function, text_lines: list[str]) -> list[str]:
+    """Each top-level op's text, with its regions, as the module writes it."""
+    starts = [op.line for op in fn.ops]
+    spans = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] - 1 if i + 1 < len(starts) else start
+        spans.append("\n".join(line.strip() for line in text_lines[start - 1 : end]))
+    return spans
+
+
+def _wrap(name: str, body: list[str], aliases: dict[str, str]) -> str:
+    head = [f"{alias} = {value}" for alias, value in aliases.items()]
+    head.append(
+        "#pipeline_layout = #hal.pipeline.layout<bindings = "
+        "[#hal.pipeline.binding<storage_buffer, ReadOnly>, "
+        "#hal.pipeline.binding<storage_buffer, Indirect>], flags = Indirect>"
+    )
+    executable = "_".join(name.split("_")[:3])
+    return "\n".join(
+        [
+            *head,
+            f"hal.executable public @{executable} {{",
+            f"hal.executable.variant public @embedded_elf_x86_64 target({_TARGET}) {{",
+            f"hal.executable.export public @{name} ordinal(0) layout(#pipeline_layout) "
+            "count(%arg0: !hal.device) -> (index, index, index) {",
+            "%x, %y, %z = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
+            "hal.return %x, %y, %z : index, index, index",
+            "}",
+            "builtin.module {",
+            f"func.func @{name}() {{",
+            *body,
+            "}",
+            "}",
+            "}",
+            "}",
+        ]
+    )
+
+
+def _canonical(lines: list[str]) -> str:
+    names: dict[str, str] = {}
+
+    def rename(m: re.Match) -> str:
+        return names.setdefault(m.group(0), f"%v{len(names)}")
+
+    return _SSA_RE.sub(rename, "\n".join(lines))
+
+
+def partition_dispatches(text: str) -> list[DispatchRegion]:
+    """Predict the dispatches IREE forms for a linalg-on-tensors module.
+
+    Parameters
+    ----------
+    text : str
+        MLIR text of the module (linalg on tensors, as ``torch-mlir`` prints
+        it).
+
+    Returns
+    -------
+    list of DispatchRegion
+        One per distinct dispatch (identical regions are one executable with
+        ``calls`` > 1), in program order of their first instance.
+
+    Raises
+    ------
+    MLIRSyntaxError
+        If the text cannot be read.
+
+    Examples
+    --------
+    >>> regions = partition_dispatches('''
+    ... func.func @main(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>) -> tensor<4x2xf32> {
+    ...   %cst = arith.constant 0.0 : f32
+    ...   %e = tensor.empty() : tensor<4x2xf32>
+    ...   %f = linalg.fill ins(%cst : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+    ...   %m = linalg.matmul ins(%a, %b : tensor<4x8xf32>, tensor<8x2xf32>)
+    ...          outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+    ...   return %m : tensor<4x2xf32>
+    ... }''')
+    >>> [(r.kind, r.calls) for r in regions]
+    [('matmul', 1)]
+    """
+    if not isinstance(text, str):
+        raise TypeError(
+            f"partition_dispatches takes MLIR text, got {type(text).__name__}"
+        )
+    module = parse(text)
+    text_lines = text.splitlines()
+    regions: dict[str, list] = {}
+    for fn in _functions(module):
+        spans = _spans(fn, text_lines)
+        members, kind_of, copies = _form_groups(fn, module.attribute_aliases)
+        found = [
+            (min(ms), kind_of[g], _region_body(fn, sorted(ms), spans), sorted(ms))
+            for g, ms in members.items()
+        ]
+        found += [(i, "memcpy", _copy_body(fn, i, v), [i]) for i, v in copies]
+        for _, kind, body, ms in sorted(found, key=lambda f: f[0]):
+            key = _canonical(body)
+            if key in regions:
+                regions[key][1] += 1
+            else:
+                regions[key] = [kind, 1, body, tuple(fn.ops[m].line for m in ms)]
+    out = []
+    for ordinal, (kind, calls, body, lines) in enumerate(regions.values()):
+        name = f"main_dispatch_{ordinal}_{kind}"
+        text_out = _wrap(name, body, module.attribute_aliases)
+        out.append(DispatchRegion(name, kind, text_out, calls, lines))
+    return out
