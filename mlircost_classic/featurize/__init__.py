@@ -3,7 +3,8 @@
 :class:`OpcodeCounter`, :class:`OpNgramTfidf` and :class:`ShapeFeatures` each
 read MLIR documents with :mod:`mlircost_classic.mlir`; :class:`MLIRFeaturizer`
 is their union, reading each document once. The op catalog (families, FLOP and
-byte rules) is loaded with :func:`load_catalog`.
+byte rules) is loaded with :func:`load_catalog`. :func:`partition_dispatches`
+splits a module into the dispatch regions IREE would form.
 """
 
 from ._analysis import LOG_FEATURES, SHAPE_FEATURES
@@ -20,6 +21,7 @@ from ._catalog import (
 )
 from ._ngram import OpNgramTfidf, op_ngrams
 from ._opcode import OpcodeCounter
+from ._partition import DispatchRegion, partition_dispatches
 from ._shape import ShapeFeatures
 from ._union import MLIRFeaturizer
 
@@ -31,6 +33,7 @@ __all__ = [
     "SHAPE_FEATURES",
     "BaseMLIRFeaturizer",
     "Catalog",
+    "DispatchRegion",
     "CatalogError",
     "MLIRFeaturizer",
     "MLIRReadWarning",
@@ -41,4 +44,5 @@ __all__ = [
     "ShapeFeatures",
     "load_catalog",
     "op_ngrams",
+    "partition_dispatches",
 ]

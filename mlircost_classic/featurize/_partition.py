@@ -525,7 +525,10 @@ def _region_body(fn: _Function, members: list[int], spans: list[str]) -> list[st
 
     def need(v: str) -> None:
         j = fn.defs.get(v)
-        if j is None or j in inside or j in cloned or v in loads:
+        if j in inside or j in cloned or v in loads:
+            return
+        if j is None:  # a function argument
+            loads.append(v)
             return
         op = fn.ops[j]
         t = fn.types.get(v)
@@ -542,9 +545,6 @@ def _region_body(fn: _Function, members: list[int], spans: list[str]) -> list[st
     for m in members:
         for v in fn.uses[m]:
             need(v)
-        for v in fn.ops[m].operands:  # function arguments
-            if _value(v) not in fn.defs and _value(v) not in loads:
-                loads.append(_value(v))
     stores = []
     for m in members:
         outside = [u for u in fn.users[m] if u not in inside]

@@ -8,9 +8,12 @@ folds with the metrics of :data:`METRICS`;
 :class:`NeuralTextRegressor` is the neural text baseline (needs torch);
 :func:`load_pretrained` reads the shipped default models (:func:`train_pretrained`
 rebuilds them) and :func:`explain` splits a prediction into feature contributions.
+:class:`ComposedCostModel` predicts modules from a kernels model applied to
+their predicted dispatches.
 """
 
 from ._base import PerTargetRegressor
+from ._composed import AGGREGATION, ComposedCostModel, kernel_calls
 from ._cost_model import ROOFLINE_COLUMNS, SKEW_THRESHOLD, CostModel, default_estimator
 from ._evaluate import evaluate
 from ._explain import Contribution, Explanation, explain, resolve_target
@@ -41,6 +44,9 @@ from ._roofline import RooflineBaseline
 from ._serialize import FORMAT_VERSION, featurizer_from_dict, featurizer_to_dict
 
 __all__ = [
+    "AGGREGATION",
+    "ComposedCostModel",
+    "kernel_calls",
     "Contribution",
     "DEFAULT_MODELS",
     "Explanation",

@@ -1,0 +1,478 @@
+"""Module costs composed from predicted kernels: partition, predict, aggregate.
+
+:class:`ComposedCostModel` splits each module into the dispatches IREE would
+form (:func:`~mlircost_classic.featurize.partition_dispatches`), predicts every
+dispatch with a kernels model (by default the shipped one, fitted on IREE's own
+executable sources) and aggregates the kernel predictions the way the collector
+aggregates measured kernels into module labels (:data:`AGGREGATION`). A module
+model learns those aggregates from the whole text and extrapolates badly to
+programs unlike its training families; the kernels it is made of are familiar.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from numbers import Real
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_is_fitted
+
+from ..featurize import partition_dispatches
+from ._base import check_targets
+from ._cost_model import CostModel, _conformal_quantile
+from ._explain import resolve_target
+
+__all__ = ["AGGREGATION", "ComposedCostModel", "kernel_calls"]
+
+#: Metric -> how the module's value combines its kernels' values, as the
+#: collector aggregates measured kernels (``collect/_measure.py``): ``calls``
+#: sums calls x per-call value, ``sum`` adds one value per executable, ``max`` /
+#: ``min`` over executables, ``count`` counts executables. Any other metric
+#: (latencies) is predicted from the composed instruction count (``proxy``).
+AGGREGATION = {
+    "instructions": "calls",
+    "code_bytes": "sum",
+    "spill_bytes": "sum",
+    "spills": "sum",
+    "registers": "max",
+    "stack_bytes": "max",
+    "shared_bytes": "max",
+    "vgprs": "max",
+    "sgprs": "max",
+    "lds_bytes": "max",
+    "scratch_bytes": "max",
+    "occupancy": "min",
+    "dispatches": "count",
+}
+_PROXY = "cpu_x86_64_v3.instructions"
+_FORMAT = 1
+
+
+def kernel_calls(record: dict) -> dict[str, int]:
+    """Kernel id -> times the module record runs it (1 where not recorded).
+
+    Parameters
+    ----------
+    record : dict
+        A module record (its ``kernels`` list and, when collected, its
+        ``kernel_calls`` object).
+
+    Returns
+    -------
+    dict of str -> int
+    """
+    calls = record.get("kernel_calls") or {}
+    return {k: int(calls.get(k, 1)) for k in record.get("kernels") or ()}
+
+
+def _rule(target: str) -> str:
+    return AGGREGATION.get(target.partition(".")[2], "proxy")
+
+
+def aggregate(values: np.ndarray, calls: np.ndarray, rule: str) -> float:
+    """One module value from its kernels' values by ``rule`` (see :data:`AGGREGATION`)."""
+    if rule == "count":
+        return float(len(calls))
+    values = values[~np.isnan(values)] if rule != "calls" else values
+    if rule == "calls":
+        return float(np.nansum(values * calls)) if len(values) else 0.0
+    if not len(values):
+        return 0.0 if rule == "sum" else math.nan
+    return float({"sum": np.sum, "max": np.max, "min": np.min}[rule](values))
+
+
+class ComposedCostModel(RegressorMixin, BaseEstimator):
+    """Module targets aggregated from a kernels model's dispatch predictions.
+
+    Prediction: partition each module into dispatch regions, predict each
+    region's kernel targets with ``kernel_model``, and aggregate per module
+    target by the collector's rule (:data:`AGGREGATION`: sum of code bytes and
+    spills, calls x per-call instructions, max of registers / VGPRs / SGPRs /
+    stack / LDS, min of occupancy, number of dispatches). Fitting learns only a
+    monotone calibration per target on the training modules: ``log1p(y) = a +
+    b log1p(composed)`` for sums and proxies, ``y = a + b composed`` for maxima
+    and minima (dispatch counts are not calibrated), and with
+    ``intervals="conformal"`` the split-conformal half-width of its residuals.
+
+    Parameters
+    ----------
+    kernel_model : "pretrained", path-like or CostModel, default="pretrained"
+        The fitted kernels model: the shipped one, one saved with
+        :meth:`CostModel.save`, or a fitted instance (used as is).
+    calibrate : bool, default=True
+        Fit the per-target calibration (else the raw aggregates are predicted).
+    intervals : {"conformal"} or None, default=None
+        Calibrate prediction intervals (:meth:`predict_interval`).
+    confidence : float, default=0.9
+        Target coverage of the intervals.
+    calibration_size : float, default=0.2
+        Share of each target's rows held out for the interval's residuals.
+    random_state : int or None, default=None
+        Seeds the calibration split.
+
+    Attributes
+    ----------
+    kernel_model_ : CostModel
+        The kernels model used.
+    target_names_ : list of str
+    rules_ : list of str
+        Aggregation rule of each target.
+    log_targets_ : list of bool
+        Whether each target's calibration is on the log scale.
+    coef_ : ndarray of shape (n_targets, 2)
+        Intercept and slope of each target's calibration.
+    conformal_quantiles_ : list of float
+        Interval half-width per target; only with ``intervals="conformal"``.
+
+    Examples
+    --------
+    >>> from mlircost_classic.models import ComposedCostModel
+    >>> model = ComposedCostModel(calibrate=False).fit(
+    ...     [text], [[1.0]], target_names=["cpu_x86_64_v3.dispatches"]
+    ... )  # doctest: +SKIP
+    """
+
+    _parameter_constraints: dict = {
+        "kernel_model": [StrOptions({"pretrained"}), str, os.PathLike, CostModel],
+        "calibrate": ["boolean"],
+        "intervals": [StrOptions({"conformal"}), None],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+        "calibration_size": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        kernel_model="pretrained",
+        calibrate=True,
+        intervals=None,
+        confidence=0.9,
+        calibration_size=0.2,
+        random_state=None,
+    ):
+        self.kernel_model = kernel_model
+        self.calibrate = calibrate
+        self.intervals = intervals
+        self.confidence = confidence
+        self.calibration_size = calibration_size
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.target_tags.multi_output = True
+        tags.target_tags.two_d_labels = True
+        return tags
+
+    # -- composition ----------------------------------------------------------
+    def _load_kernels(self) -> CostModel:
+        if isinstance(self.kernel_model, CostModel):
+            check_is_fitted(self.kernel_model, "estimators_")
+            return self.kernel_model
+        if self.kernel_model == "pretrained":
+            from ._pretrained import load_pretrained  # noqa: PLC0415 - import cycle
+
+            return load_pretrained(kind="kernels")
+        return CostModel.load(self.kernel_model)
+
+    def compose(self, X) -> tuple[np.ndarray, list]:
+        """Raw aggregates (before calibration) and the regions behind them.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Module texts (linalg on tensors).
+
+        Returns
+        -------
+        raw : ndarray of shape (n_modules, n_targets)
+        details : list of (regions, kernel predictions) per module
+            The :class:`~mlircost_classic.featurize.DispatchRegion` list and an
+            array (n_regions, n kernel targets) in the kernels model's columns.
+        """
+        check_is_fitted(self, "kernel_model_")
+        return self._compose(X)
+
+    def _compose(self, X) -> tuple[np.ndarray, list]:
+        if isinstance(X, str):
+            raise TypeError("X must be an iterable of MLIR texts, not one string")
+        regions = [partition_dispatches(text) for text in X]
+        texts = [r.text for rs in regions for r in rs]
+        kernel_names = list(self.kernel_model_.target_names_)
+        if texts:
+            K = np.asarray(self.kernel_model_.predict(texts), float)
+            K = K.reshape(len(texts), len(kernel_names))
+        else:
+            K = np.zeros((0, len(kernel_names)))
+        column = {t: j for j, t in enumerate(kernel_names)}
+        raw = np.full((len(regions), len(self.target_names_)), np.nan)
+        details, start = [], 0
+        for i, rs in enumerate(regions):
+            block = K[start : start + len(rs)]
+            start += len(rs)
+            details.append((rs, block))
+            calls = np.array([r.calls for r in rs], float)
+            for j, (target, rule) in enumerate(
+                zip(self.target_names_, self.rules_, strict=True)
+            ):
+                source = _PROXY if rule == "proxy" else target
+                if rule == "count":
+                    raw[i, j] = len(rs)
+                elif source in column:
+                    how = "calls" if rule == "proxy" else rule
+                    raw[i, j] = aggregate(block[:, column[source]], calls, how)
+        return raw, details
+
+    # -- fitting --------------------------------------------------------------
+    def fit(self, X, y, target_names=None):
+        """Load the kernels model and calibrate each module target.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Module texts.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Measured module targets, NaN where missing.
+        target_names : list of str, optional
+            Names of the target columns (``<hardware>.<metric>``).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        Y, names, self._ndim = check_targets(y, target_names)
+        X = list(X)
+        if len(X) != Y.shape[0]:
+            raise ValueError(f"X has {len(X)} documents but y has {Y.shape[0]} rows")
+        self.kernel_model_ = self._load_kernels()
+        self.target_names_ = names
+        self.rules_ = [_rule(t) for t in names]
+        self.log_targets_ = [r in ("calls", "sum", "proxy") for r in self.rules_]
+        raw, _ = self._compose(X)
+        rng = np.random.default_rng(self.random_state)
+        self.coef_ = np.tile([0.0, 1.0], (len(names), 1))
+        quantiles = []
+        for j in range(len(names)):
+            rows = np.flatnonzero(~np.isnan(Y[:, j]) & ~np.isnan(raw[:, j]))
+            order = rng.permutation(rows)
+            n_cal = round(self.calibration_size * len(rows)) if self.intervals else 0
+            calibration, train = order[:n_cal], order[n_cal:]
+            x, t = self._scale(raw[:, j], j), self._scale(Y[:, j], j)
+            if self.calibrate and self.rules_[j] != "count" and len(train) >= 2:
+                if np.ptp(x[train]) > 0:
+                    slope, intercept = np.polyfit(x[train], t[train], 1)
+                    self.coef_[j] = intercept, slope
+            if self.intervals:
+                scores = np.abs(t[calibration] - self._line(x[calibration], j))
+                quantiles.append(_conformal_quantile(scores, self.confidence))
+        if self.intervals:
+            self.conformal_quantiles_ = quantiles
+        return self
+
+    def _scale(self, v: np.ndarray, j: int) -> np.ndarray:
+        return np.log1p(np.maximum(v, 0.0)) if self.log_targets_[j] else v
+
+    def _line(self, x: np.ndarray, j: int) -> np.ndarray:
+        intercept, slope = self.coef_[j]
+        return intercept + slope * x
+
+    def _unscale(self, v: np.ndarray, j: int) -> np.ndarray:
+        return np.maximum(np.expm1(v), 0.0) if self.log_targets_[j] else v
+
+    def _margins(self, X) -> np.ndarray:
+        raw, _ = self._compose(X)
+        return np.column_stack(
+            [self._line(self._scale(raw[:, j], j), j) for j in range(raw.shape[1])]
+        )
+
+    def _shaped(self, out: np.ndarray) -> np.ndarray:
+        return out[:, 0] if self._ndim == 1 else out
+
+    # -- prediction -----------------------------------------------------------
+    def predict(self, X) -> np.ndarray:
+        """Module targets of each text.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Module texts.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_targets), or (n_samples,) when fitted on 1-D y
+        """
+        check_is_fitted(self, "coef_")
+        m = self._margins(X)
+        out = np.column_stack([self._unscale(m[:, j], j) for j in range(m.shape[1])])
+        return self._shaped(out)
+
+    def predict_interval(self, X, *, return_prediction: bool = False):
+        """Split-conformal intervals around :meth:`predict` (multiplicative for sums).
+
+        Parameters
+        ----------
+        X : iterable of str
+            Module texts.
+        return_prediction : bool, default=False
+            Also return the point prediction, first.
+
+        Returns
+        -------
+        prediction : ndarray, only with ``return_prediction=True``
+        lower, upper : ndarray
+        """
+        check_is_fitted(self, "coef_")
+        if self.intervals is None:
+            raise ValueError(
+                "this ComposedCostModel was fitted without intervals; "
+                "fit it with intervals='conformal' to get predict_interval"
+            )
+        m = self._margins(X)
+        q = np.asarray(self.conformal_quantiles_)
+        parts = [m, m - q, m + q]
+        parts = [
+            np.column_stack([self._unscale(p[:, j], j) for j in range(p.shape[1])])
+            for p in parts
+        ]
+        parts = [self._shaped(p) for p in parts]
+        return tuple(parts) if return_prediction else tuple(parts[1:])
+
+    def explain_kernels(self, text: str, target: str) -> list[dict]:
+        """The dispatches behind one module's prediction, largest share first.
+
+        Parameters
+        ----------
+        text : str
+            One module text.
+        target : str
+            A target name (or an unambiguous part of one, see
+            :func:`~mlircost_classic.models.resolve_target`).
+
+        Returns
+        -------
+        list of dict
+            One per dispatch region: ``name``, ``kind``, ``calls``, ``value``
+            (the kernels model's prediction for it, per call), ``total``
+            (what it adds to the aggregate: calls x value for instructions) and
+            ``share`` of the aggregate (for max / min targets, 1 for the
+            dispatches that reach it, else 0), sorted by share.
+        """
+        check_is_fitted(self, "coef_")
+        j = resolve_target(self.target_names_, target)
+        rule = self.rules_[j]
+        _, [(regions, block)] = self._compose([text])
+        names = list(self.kernel_model_.target_names_)
+        source = _PROXY if rule == "proxy" else self.target_names_[j]
+        values = (
+            block[:, names.index(source)] if source in names else np.ones(len(regions))
+        )
+        calls = np.array([r.calls for r in regions], float)
+        totals = values * calls if rule in ("calls", "proxy") else values
+        if rule in ("max", "min"):
+            best = np.nanmax(totals) if rule == "max" else np.nanmin(totals)
+            shares = (totals == best).astype(float)
+        else:
+            whole = np.nansum(totals)
+            shares = totals / whole if whole else np.zeros(len(regions))
+        rows = [
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "calls": r.calls,
+                "value": float(v),
+                "total": float(t),
+                "share": float(s),
+            }
+            for r, v, t, s in zip(regions, values, totals, shares, strict=True)
+        ]
+        return sorted(rows, key=lambda row: -row["share"])
+
+    # -- persistence ----------------------------------------------------------
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+        """Write the model as a folder: ``manifest.json`` (+ the kernels model).
+
+        No pickle: the calibration is plain JSON; a kernels model other than
+        the shipped one is written beside it with :meth:`CostModel.save`.
+
+        Parameters
+        ----------
+        path : path-like
+            Folder to write.
+        overwrite : bool, default=False
+            Replace an existing model at ``path``.
+        """
+        check_is_fitted(self, "coef_")
+        path = Path(path)
+        if path.exists() and any(path.iterdir()) and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        path.mkdir(parents=True, exist_ok=True)
+        kernels = "pretrained"
+        if self.kernel_model != "pretrained":
+            self.kernel_model_.save(path / "kernels.zip", overwrite=True)
+            kernels = "kernels.zip"
+        manifest = {
+            "class": "ComposedCostModel",
+            "format": _FORMAT,
+            "params": {
+                "calibrate": self.calibrate,
+                "intervals": self.intervals,
+                "confidence": self.confidence,
+                "calibration_size": self.calibration_size,
+                "random_state": self.random_state,
+            },
+            "kernel_model": kernels,
+            "target_names": self.target_names_,
+            "rules": self.rules_,
+            "log_targets": self.log_targets_,
+            "coef": self.coef_.tolist(),
+            "conformal_quantiles": getattr(self, "conformal_quantiles_", None),
+            "ndim": self._ndim,
+        }
+        text = json.dumps(manifest, indent=1, allow_nan=True)
+        (path / "manifest.json").write_text(text, encoding="utf-8")
+
+    @classmethod
+    @validate_params({"path": [str, os.PathLike]}, prefer_skip_nested_validation=True)
+    def load(cls, path: str | os.PathLike) -> ComposedCostModel:
+        """Read a model written by :meth:`save` (runs no code from the files).
+
+        Parameters
+        ----------
+        path : path-like
+            The folder.
+
+        Returns
+        -------
+        ComposedCostModel
+        """
+        path = Path(path)
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        if (
+            manifest.get("class") != "ComposedCostModel"
+            or manifest.get("format") != _FORMAT
+        ):
+            raise ValueError(
+                f"{path} is not a saved ComposedCostModel this release reads"
+            )
+        kernels = manifest["kernel_model"]
+        kernel_model = "pretrained" if kernels == "pretrained" else str(path / kernels)
+        model = cls(kernel_model=kernel_model, **manifest["params"])
+        model.kernel_model_ = model._load_kernels()
+        model.target_names_ = manifest["target_names"]
+        model.rules_ = manifest["rules"]
+        model.log_targets_ = manifest["log_targets"]
+        model.coef_ = np.asarray(manifest["coef"], float)
+        model._ndim = manifest["ndim"]
+        if manifest["conformal_quantiles"] is not None:
+            model.conformal_quantiles_ = [
+                float(q) for q in manifest["conformal_quantiles"]
+            ]
+        return model
