@@ -340,7 +340,7 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
         )
 
     def live(i: int) -> bool:
-        return not const[i] or iota[i]
+        return not const[i]
 
     def consumers(i: int) -> list[int]:
         """Ops reading ``i``'s results, looking through views."""
@@ -352,6 +352,10 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
             elif j not in out:
                 out.append(j)
         return out
+
+    def reshaped(i: int, c: int) -> bool:
+        """Whether ``c`` reads ``i`` only through a reshape."""
+        return c not in fn.users[i]
 
     def producer(v: str) -> int | None:
         """The op computing ``v``, looking through views; None for arguments."""
@@ -372,6 +376,8 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
     groups = _Groups(n)
     has_root = [kinds[i] == "root" for i in range(n)]
     permuted = [_permutes(fn.ops[i], aliases) for i in range(n)]
+    # root kinds of each group, to keep contractions out of reduction fusion
+    group_roots = [{root_kinds[i]} if i in root_kinds else set() for i in range(n)]
 
     def join(a: int, b: int) -> None:
         ra, rb = groups.find(a), groups.find(b)
@@ -380,6 +386,7 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
             r = groups.find(ra)
             has_root[r] = has_root[ra] or has_root[rb]
             permuted[r] = permuted[ra] or permuted[rb]
+            group_roots[r] = group_roots[ra] | group_roots[rb]
 
     def same_side(i: int, j: int) -> bool:
         return iota[i] == iota[j]
@@ -393,6 +400,8 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
             continue
         (c,) = users
         if kinds[c] == "elementwise":
+            if reshaped(i, c) and (permuted[i] or permuted[c]):
+                continue  # IREE does not move a transpose across a reshape to fuse it
             join(c, i)
         elif kinds[c] == "root":
             rk = root_kinds[c]
@@ -420,18 +429,35 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
                 continue
             join(r, g)
             changed = True
-        # Multi-reduction fusion: a reduction whose only consumer is another
-        # reduction's dispatch (layer norm's mean and variance, softmax).
+        # Softmax: the max reduction's dispatch joins the sum reduction's.
+        grouped: dict[int, list[int]] = {}
+        for m in computing:
+            grouped.setdefault(groups.find(m), []).append(m)
         for r in roots:
             out = fn.ops[r].result_types[0] if fn.ops[r].result_types else None
-            if root_kinds[r] != "reduction" or out is None or (out.numel or 0) <= 1:
+            g = groups.find(r)
+            if (
+                group_roots[g] != {"reduction"}
+                or out is None
+                or (out.numel or 0) <= 1
+                or not _body_has(fn.bodies[r], "max")
+            ):
                 continue
-            targets = {groups.find(c) for c in consumers(r)}
-            if len(targets) == 1:
-                (g,) = targets
-                if g != groups.find(r) and has_root[g]:
-                    join(g, r)
-                    changed = True
+            inside = [m for m in grouped.get(g, ()) if groups.find(m) == g]
+            users = {c for m in inside for c in consumers(m) if groups.find(c) != g}
+            targets = {groups.find(c) for c in users}
+            if len(targets) != 1:
+                continue
+            (g2,) = targets
+            later = [m for m in grouped.get(g2, ()) if groups.find(m) == g2]
+            if group_roots[g2] != {"reduction"} or not any(
+                _body_has(fn.bodies[m], "exp") for m in later
+            ):
+                continue  # IREE raises softmax to one op; other reductions stay apart
+            last = max(m for m in later if m in root_kinds)
+            if any(c <= last for c in users):
+                join(g2, g)
+                changed = True
         # A producer used several times fuses when all its users share a dispatch.
         for i in computing:
             if kinds[i] != "elementwise" or has_root[groups.find(i)]:
@@ -467,18 +493,29 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
         members.setdefault(groups.find(i), []).append(i)
     kind_of = {}
     for g, ms in members.items():
-        group_roots = [m for m in ms if kinds[m] == "root"]
-        reductions = [m for m in group_roots if root_kinds[m] == "reduction"]
+        heads = [m for m in ms if kinds[m] == "root"]
+        reductions = [m for m in heads if root_kinds[m] == "reduction"]
         if len(reductions) >= 2 and any(_body_has(fn.bodies[m], "exp") for m in ms):
             kind_of[g] = "softmax"
-        elif group_roots:
-            kind_of[g] = root_kinds[group_roots[-1]]
+        elif heads:
+            kind_of[g] = root_kinds[heads[-1]]
         elif any(kinds[m] == "elementwise" for m in ms):
             kind_of[g] = "elementwise"
         else:
             kind_of[g] = "other"
-        if any(iota[m] for m in ms):
-            kind_of[g] = "initializer"
+    # Constants IREE does not evaluate at compile time (index arithmetic from
+    # linalg.index): each one the program reads is a global computed by one
+    # initializer dispatch.
+    for f in range(n):
+        if iota[f] and kinds[f] != "view" and any(live(c) for c in consumers(f)):
+            tree, stack = [], [f]
+            while stack:
+                j = stack.pop()
+                if j not in tree and iota[j] and kinds[j] in ("elementwise", "root"):
+                    tree.append(j)
+                    stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
+            members[-1 - f] = tree
+            kind_of[-1 - f] = "initializer"
     return members, kind_of, copies
 
 
