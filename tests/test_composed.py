@@ -185,3 +185,22 @@ def test_composed_calibration_intervals_and_save_load(kernels, tmp_path):
         ComposedCostModel(kernel_model=kernels).fit(TEXTS, Y, NAMES).predict_interval(
             TEXTS
         )
+
+
+def test_from_kernels_predicts_without_fitting(kernels):
+    model = ComposedCostModel.from_kernels(NAMES, kernel_model=kernels)
+    fitted = ComposedCostModel(kernel_model=kernels, calibrate=False).fit(
+        TEXTS, np.ones((len(TEXTS), len(NAMES))), NAMES
+    )
+    assert np.allclose(model.predict(TEXTS), fitted.predict(TEXTS))
+
+
+def test_load_pretrained_composed():
+    from mlircost_classic.models import load_pretrained
+
+    model = load_pretrained(kind="composed")
+    assert model.target_names_ == list(load_pretrained("modules").target_names_)
+    pred = model.predict(TEXTS[:2])
+    column = model.target_names_.index("cpu_x86_64_v3.dispatches")
+    assert np.array_equal(pred[:, column], [1, 1])
+    assert load_pretrained(kind="composed") is model  # loaded once per process

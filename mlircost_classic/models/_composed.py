@@ -252,13 +252,9 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         X = list(X)
         if len(X) != Y.shape[0]:
             raise ValueError(f"X has {len(X)} documents but y has {Y.shape[0]} rows")
-        self.kernel_model_ = self._load_kernels()
-        self.target_names_ = names
-        self.rules_ = [_rule(t) for t in names]
-        self.log_targets_ = [r in ("calls", "sum", "proxy") for r in self.rules_]
+        self._set_targets(names)
         raw, _ = self._compose(X)
         rng = np.random.default_rng(self.random_state)
-        self.coef_ = np.tile([0.0, 1.0], (len(names), 1))
         quantiles = []
         for j in range(len(names)):
             rows = np.flatnonzero(~np.isnan(Y[:, j]) & ~np.isnan(raw[:, j]))
@@ -276,6 +272,36 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         if self.intervals:
             self.conformal_quantiles_ = quantiles
         return self
+
+    def _set_targets(self, names: list[str]) -> None:
+        self.kernel_model_ = self._load_kernels()
+        self.target_names_ = names
+        self.rules_ = [_rule(t) for t in names]
+        self.log_targets_ = [r in ("calls", "sum", "proxy") for r in self.rules_]
+        self.coef_ = np.tile([0.0, 1.0], (len(names), 1))
+
+    @classmethod
+    def from_kernels(cls, target_names, kernel_model="pretrained") -> ComposedCostModel:
+        """A model ready to predict the raw aggregates, without fitting.
+
+        Parameters
+        ----------
+        target_names : list of str
+            Module targets to predict (``<hardware>.<metric>``).
+        kernel_model : "pretrained", path-like or CostModel, default="pretrained"
+            As in the class parameters.
+
+        Returns
+        -------
+        ComposedCostModel
+            Uncalibrated (``calibrate=False``), without intervals: no module
+            label is used.
+        """
+        model = cls(kernel_model=kernel_model, calibrate=False)
+        model._validate_params()
+        model._set_targets(list(target_names))
+        model._ndim = 2
+        return model
 
     def _scale(self, v: np.ndarray, j: int) -> np.ndarray:
         return np.log1p(np.maximum(v, 0.0)) if self.log_targets_[j] else v

@@ -124,8 +124,12 @@ def load_pretrained(
 
     Parameters
     ----------
-    kind : {"modules", "kernels"}, default="modules"
-        Whole programs, or IREE dispatch regions (``level="dispatch"``).
+    kind : {"modules", "kernels", "composed"}, default="modules"
+        Whole programs, or IREE dispatch regions (``level="dispatch"``), or
+        linalg modules predicted from the kernels model on their dispatch
+        regions (a :class:`~mlircost_classic.models.ComposedCostModel`, not
+        calibrated; ``composed-linalg.json`` says per target whether it beat
+        the modules model on the OOD suite).
     level : str, optional
         Program level (``torch``, ``linalg``, ``stablehlo``, ``tosa``,
         ``affine``; default ``linalg``). :func:`~mlircost_classic.mlir.detect_level`
@@ -135,7 +139,7 @@ def load_pretrained(
 
     Returns
     -------
-    CostModel
+    CostModel or ComposedCostModel
         Fitted with ``intervals="conformal"`` (90%). Loaded once per process
         and shared: do not refit it.
 
@@ -144,8 +148,20 @@ def load_pretrained(
     FileNotFoundError
         If the model file is missing.
     """
+    if kind == "composed":
+        return _composed(None if path is None else str(Path(path).resolve()))
     name = pretrained_name(kind, level)
     return _load(name, None if path is None else str(Path(path).resolve()))
+
+
+@functools.lru_cache(maxsize=4)
+def _composed(path: str | None):
+    from ._composed import ComposedCostModel
+
+    modules = _load(pretrained_name("modules", "linalg"), path)
+    return ComposedCostModel.from_kernels(
+        modules.target_names_, kernel_model=_load(pretrained_name("kernels"), path)
+    )
 
 
 def pretrained_info(

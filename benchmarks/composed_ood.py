@@ -1,0 +1,115 @@
+"""Composed module predictions on the OOD suite, beside the module models.
+
+For each module target, the Spearman rank correlation on the OOD suite of:
+``composed`` (the shipped kernels model on the Python partitioner's regions,
+aggregated by :data:`~mlircost_classic.models.AGGREGATION`, no calibration, so
+no OOD label is used), ``iree-split`` (the same kernels model on IREE's own
+dispatches of each module, the records' ``kernels`` lists, called as often as
+``kernel_calls`` says: the ceiling of a perfect partitioner), and the module
+models' OOD rows of ``benchmarks/results.csv`` (xgboost, ridge, roofline).
+With ``--write-defaults``, also writes ``composed-linalg.json`` beside the
+shipped models: these figures and, per target, the default (``composed`` where
+it ranks the OOD suite better than the shipped modules model, xgboost, else
+``modules``). Run from the repository root::
+
+    python benchmarks/composed_ood.py [--write-defaults]
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+import mlircost_classic as mc
+from mlircost_classic.datasets import iter_dataset
+from mlircost_classic.models import ComposedCostModel, kernel_calls
+from mlircost_classic.models._composed import _rule, aggregate
+
+OOD = Path("mlircost_classic/data/ood")
+MODELS = ("xgboost", "ridge", "roofline")
+
+
+def iree_split(names, kernels) -> np.ndarray:
+    """Module targets from the kernels model on IREE's own dispatches."""
+    texts = {k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels", OOD)}
+    texts.update({k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels")})
+    records = [r for r in iter_dataset("modules", OOD) if r["ir"].get("linalg")]
+    out = np.full((len(records), len(names)), np.nan)
+    column = {t: j for j, t in enumerate(kernels.target_names_)}
+    for i, rec in enumerate(records):
+        calls = kernel_calls(rec)
+        ids = [k for k in calls if k in texts]
+        K = np.asarray(kernels.predict([texts[k] for k in ids])).reshape(len(ids), -1)
+        n = np.array([calls[k] for k in ids], float)
+        for j, target in enumerate(names):
+            rule = _rule(target)
+            source = "cpu_x86_64_v3.instructions" if rule == "proxy" else target
+            if rule == "count":
+                out[i, j] = len(ids)
+            elif source in column:
+                how = "calls" if rule == "proxy" else rule
+                out[i, j] = aggregate(K[:, column[source]], n, how)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-defaults", action="store_true")
+    args = parser.parse_args()
+    ood = mc.load_dataset("modules", suite="ood")
+    names = list(ood.target_names)
+    model = ComposedCostModel(calibrate=False).fit(ood.data, ood.target, names)
+    predictions = {
+        "composed": model.predict(ood.data),
+        "iree-split": iree_split(names, model.kernel_model_),
+    }
+    shipped = {}
+    with open("benchmarks/results.csv") as f:
+        for row in csv.DictReader(f):
+            if (row["kind"], row["protocol"], row["metric"]) == (
+                "modules",
+                "ood",
+                "spearman",
+            ):
+                shipped[(row["model"], row["target"])] = float(row["value"])
+    header = ["target", *predictions, *MODELS]
+    print(" | ".join(header))
+    figures, defaults = {}, {}
+    for j, target in enumerate(names):
+        y = ood.target[:, j]
+        row = {}
+        for name, p in predictions.items():
+            ok = ~np.isnan(y) & ~np.isnan(p[:, j])
+            if ok.sum() >= 3 and np.ptp(y[ok]) > 0 and np.ptp(p[ok, j]) > 0:
+                row[name] = float(spearmanr(y[ok], p[ok, j])[0])
+        row.update({m: shipped[(m, target)] for m in MODELS if (m, target) in shipped})
+        figures[target] = row
+        wins = row.get("composed", -np.inf) > row.get("xgboost", -np.inf)
+        defaults[target] = "composed" if wins else "modules"
+        cells = [f"{row[m]:.3f}" if m in row else "-" for m in header[1:]]
+        print(" | ".join([target, *cells]))
+    if args.write_defaults:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        record = {
+            "name": "composed-linalg",
+            "kind": "composed",
+            "date": now.isoformat(timespec="seconds"),
+            "command": "python benchmarks/composed_ood.py --write-defaults",
+            "host_cpus": os.cpu_count(),
+            "metric": "Spearman on the OOD suite (28 modules); xgboost / ridge / "
+            "roofline from benchmarks/results.csv",
+            "ood_spearman": figures,
+            "default": defaults,
+        }
+        out = Path("mlircost_classic/data/pretrained/composed-linalg.json")
+        out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
