@@ -485,8 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
             "transformer",
             "lstm",
             "cnn",
+            "composed",
         ],
-        help="default: xgboost xgboost-noprior ridge roofline transformer lstm",
+        help="default: xgboost xgboost-noprior ridge roofline transformer lstm "
+        "(composed: modules only)",
     )
     p.add_argument("--protocols", nargs="+", choices=["group", "random"])
     p.add_argument(
