@@ -414,9 +414,15 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
     changed = True
     while changed:
         changed = False
-        # Consumer fusion: a root takes the elementwise group that is its only user.
+        # Consumer fusion: a root's dispatch takes the elementwise group that is
+        # the only user of its results.
+        grouped: dict[int, list[int]] = {}
+        for m in computing:
+            grouped.setdefault(groups.find(m), []).append(m)
         for r in roots:
-            users = consumers(r)
+            own = groups.find(r)
+            inside = [m for m in grouped.get(own, ()) if groups.find(m) == own]
+            users = {c for m in inside for c in consumers(m) if groups.find(c) != own}
             targets = {groups.find(c) for c in users}
             if len(targets) != 1 or any(
                 kinds[c] != "elementwise" or not live(c) for c in users
@@ -430,9 +436,6 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
             join(r, g)
             changed = True
         # Softmax: the max reduction's dispatch joins the sum reduction's.
-        grouped: dict[int, list[int]] = {}
-        for m in computing:
-            grouped.setdefault(groups.find(m), []).append(m)
         for r in roots:
             out = fn.ops[r].result_types[0] if fn.ops[r].result_types else None
             g = groups.find(r)
