@@ -429,7 +429,36 @@ def _full_name(name: str, generic: bool, dd) -> tuple[str, str]:
     return full, dialect
 
 
+class _Region:
+    """An open region: the op that owns it and what the ops inside inherit.
+
+    Regions link to the region around them (``outer``); the innermost open one
+    is ``_Reader.region``.
+    """
+
+    __slots__ = ("owner", "function", "dialect", "has_block", "depth", "outer")
+
+    def __init__(self, owner, function, dialect, depth, outer):
+        self.owner = owner  # builder of the op the region belongs to, or None
+        self.function = function  # symbol of the enclosing function-like op
+        self.dialect = dialect  # default dialect of bare op names inside
+        self.has_block = False  # whether its first block was counted yet
+        self.depth = depth  # regions open around its ops, itself included
+        self.outer = outer
+
+
 class _Reader:
+    """The scan over one text: state, one handler per token kind, op records.
+
+    State: ``brackets`` is the stack of open brackets as ``(kind, position)``,
+    with ``top`` its top kind: ``"R"`` a region (the bottom entry is the top
+    level), ``"D"`` the op's attribute dictionary, ``"d"`` other braced custom
+    syntax, ``"P"`` an op-level operand group ``(``, ``"S"`` a function
+    signature, ``"L"`` a ``(`` holding regions, and ``(``, ``[``, ``<`` other
+    brackets. ``region`` is the innermost open region, ``cur`` the builder of
+    the op being read.
+    """
+
     def __init__(self, text: str):
         self.text = text
         self.ops: list[Op] = []
@@ -440,14 +469,74 @@ class _Reader:
         # is first seen; the shared caches serve modules without type aliases.
         self._signatures: dict = {}
         self._type_lists: dict = _SHARED_TYPE_LISTS
+        self.brackets: list[tuple[str, int]] = [("R", 0)]
+        self.top = "R"
+        self.region = _Region(None, None, None, 0, None)
+        self.region.has_block = True
+        self.cur: _Builder | None = None
+        self.line = 1
+        self.line_start = 0
+        self.pcolon = -1  # ':' directly inside the open op-level '(' group
+        self.pmark = 0  # operands of the op before that group
+        self.num_regions = 0
+        self.max_depth = 0
+        self.splits = 1
+        handlers = {
+            _OP: self._op_line,
+            _ENDLINE: self._end_line,
+            _LABEL: self._label_line,
+            _NL: self._newline,
+            _COMMENT: self._comment,
+            _STRING: self._string,
+            _BADSTRING: self._bad_string,
+            _SYMBOL: self._symbol,
+            _RESULTS: self._results_token,
+            _SSA: self._ssa,
+            _CARET: self._caret,
+            _BLOB: self._blob,
+            _ANGLE: self._angle,
+            _OPEN: self._open,
+            _ARROW: self._arrow,
+            _IGNORE: _token_end,
+            _CLOSE: self._close,
+            _COLON: self._colon,
+        }
+        # indexed by the number of the group a master match ends with
+        self._handlers = tuple(handlers.get(k) for k in _KIND)
 
     # -- ops ------------------------------------------------------------------
 
-    def start(self, start, results, name, generic, name_end, line, depth, fn, dd):
+    def _begin(self, start, results, name, generic, name_end) -> _Builder:
+        """Finish the op being read and start op ``name`` at ``start``."""
+        if self.cur is not None:
+            self.finish(self.cur, start)
+        region = self.region
+        if not region.has_block:
+            region.has_block = True
+            self.num_blocks += 1
+        depth = region.depth
+        if depth > self.max_depth:
+            self.max_depth = depth
+        dd = region.dialect
         full, dialect = _NAMES.get((name, generic, dd)) or _full_name(name, generic, dd)
-        op = Op(full, dialect, results, (), (), (), {}, "", depth, fn, 0, line, generic)
+        op = Op(
+            full,
+            dialect,
+            results,
+            (),
+            (),
+            (),
+            {},
+            "",
+            depth,
+            region.function,
+            0,
+            self.line,
+            generic,
+        )
         self.ops.append(op)
-        return _Builder(op, start, name_end)
+        self.cur = b = _Builder(op, start, name_end)
+        return b
 
     def finish(self, b: _Builder, end: int) -> None:
         text = self.text
@@ -628,402 +717,18 @@ class _Reader:
 
     # -- the scan ---------------------------------------------------------------
 
-    def run(self) -> ParsedModule:  # noqa: C901 - one loop keeps the scan fast
+    def run(self) -> ParsedModule:
         text = self.text
-        start_op = self.start
-        finish = self.finish
         search = _MASTER.search
-        kinds = ["R"]  # open brackets; "R" at the bottom is the top level
-        opens = [0]
-        owners: list = []  # builder (or None) owning each open region
-        rfunc: list = [None]  # enclosing function symbol per region level
-        rdd: list = [None]  # default dialect per region level
-        rblk = [True]  # whether each open region has its first block yet
-        top = "R"
-        cur = None  # builder of the op being read
-        line = 1
-        line_start = 0
-        pos = 0
-        pcolon = -1  # ':' directly inside the open op-level '(' group
-        pmark = 0  # operands of the op before that group
-        num_regions = 0
-        max_depth = 0
-        splits = 1
-
-        def begin(start, results, name, generic, name_end):
-            nonlocal cur, max_depth
-            if cur is not None:
-                finish(cur, start)
-            if not rblk[-1]:
-                rblk[-1] = True
-                self.num_blocks += 1
-            depth = len(owners)
-            if depth > max_depth:
-                max_depth = depth
-            cur = start_op(
-                start,
-                results,
-                name,
-                generic,
-                name_end,
-                line,
-                depth,
-                rfunc[-1],
-                rdd[-1],
-            )
-
+        handlers = self._handlers
         # The first line is read as if a newline preceded it.
-        m = _LEADING.match(text)
-        k = _NL
-        while True:
-            pos = m.end()
-            if k == _OP:
-                st = m.start(1)
-                res = m.group(_F_RES)
-                name = m.group(_F_NAME)
-                name_end = m.end(_F_NAME)
-                body_end = m.end(_F_BODY)
-                if (
-                    top == "R"
-                    and (
-                        res is not None
-                        or "." in name
-                        or cur is None
-                        or name in _BARE_OPS
-                        or (
-                            rdd[-1] is not None
-                            and rdd[-1] != "func"
-                            and name not in _CONTINUATION
-                            and text[name_end : name_end + 1] not in "({<[="
-                        )
-                    )
-                    and (
-                        # a module's '{' is always its region
-                        text.find("{", name_end, body_end) < 0
-                        or not name.endswith("module")
-                    )
-                ):
-                    line += text.count("\n", m.start(), st)
-                    line_start = st
-                    begin(
-                        st, () if res is None else _results(res), name, False, name_end
-                    )
-                    if name_end < body_end:
-                        b = cur
-                        b.operands = _SSA_NAME.findall(text, name_end, body_end)
-                        if text.find(":", name_end, body_end) >= 0:
-                            for g in _TYPED_GROUP_RE.finditer(text, name_end, body_end):
-                                b.ptypes.append(
-                                    (text.index(":", g.start()) + 1, g.end() - 1)
-                                )
-                        if text.find("{", name_end, body_end) >= 0:
-                            for g in _DICT_RE.finditer(text, name_end, body_end):
-                                b.dicts.append((g.start() + 1, g.end() - 1))
-                    cur.arrow = m.start(_F_ARROW)
-                    cur.colon = m.start(_F_COLON)
-                else:
-                    m = _NL_TOKEN.match(text, m.start())
-                    k = _NL
-                    continue
-            elif k == _ENDLINE:
-                arrow = m.start(_F_CLOSE_ARROW)
-                if (
-                    top == "R"
-                    and len(kinds) > 1
-                    and (arrow < 0 or owners[-1] is None or owners[-1].colon < 0)
-                ):
-                    st = m.start(_ENDLINE_GROUP)
-                    line += text.count("\n", m.start(), st)
-                    line_start = st
-                    if cur is not None:
-                        finish(cur, st)
-                    cur = owners.pop()
-                    if cur is not None:
-                        cur.seg_start = st
-                    rfunc.pop()
-                    rdd.pop()
-                    rblk.pop()
-                    kinds.pop()
-                    opens.pop()
-                    top = kinds[-1]
-                    if arrow >= 0 and cur is not None and top == "R":
-                        cur.arrow = arrow
-                else:
-                    m = _NL_TOKEN.match(text, m.start())
-                    k = _NL
-                    continue
-            elif k == _LABEL:
-                if top == "R":
-                    st = m.start(_LABEL_GROUP)
-                    line += text.count("\n", m.start(), st)
-                    line_start = st
-                    if cur is not None:
-                        finish(cur, st)
-                        cur = None
-                    self.num_blocks += 1
-                    rblk[-1] = True
-                else:
-                    m = _NL_TOKEN.match(text, m.start())
-                    k = _NL
-                    continue
-            elif k == _SSA:
-                if cur is not None:
-                    tok = m.group()
-                    if "," in tok:
-                        cur.operands.extend(n.strip() for n in tok.split(","))
-                    else:
-                        cur.operands.append(tok)
-                    # '%arg0: T' in a signature defines a value
-                    if top == "S" and _COLON_AHEAD.match(text, pos):
-                        cur.operands.pop()
-            elif k == _CLOSE or k == _ANGLE:
-                st = m.start()
-                c = text[st]
-                if k == _ANGLE:
-                    pass
-                elif c == "}":
-                    if top == "R":
-                        if len(kinds) == 1:
-                            raise _error(text, st, "unexpected '}' (no region is open)")
-                        if cur is not None:
-                            finish(cur, st)
-                        cur = owners.pop()
-                        if cur is not None:
-                            cur.seg_start = st
-                        rfunc.pop()
-                        rdd.pop()
-                        rblk.pop()
-                    elif top == "D":
-                        if cur is not None:
-                            cur.dicts.append((opens[-1] + 1, st))
-                    elif top != "d":
-                        raise self._mismatch(c, kinds, opens, st)
-                elif c == ")":
-                    if top == "P" and cur is not None:
-                        if _BINDS_AHEAD.match(text, pos) or (
-                            pcolon >= 0 and self._arguments(opens[-1], st, pos)
-                        ):
-                            # '(%i, %j) in ...', '(%i) = (0) to ...' and region
-                            # arguments 'reducer(%a: f32, %b: f32) {' bind values
-                            del cur.operands[pmark:]
-                        elif pcolon >= 0 and len(cur.operands) > pmark:
-                            cur.ptypes.append((pcolon + 1, st))
-                    elif top == "S":
-                        if cur is not None:
-                            cur.sig = (opens[-1] + 1, st)
-                    elif top != "(" and top != "L":
-                        raise self._mismatch(c, kinds, opens, st)
-                elif c == "]":
-                    if top != "[":
-                        raise self._mismatch(c, kinds, opens, st)
-                elif top != "<":
-                    raise self._mismatch(c, kinds, opens, st)
-                if k == _CLOSE:
-                    kinds.pop()
-                    opens.pop()
-                    top = kinds[-1]
-                if top == "R" and cur is not None and cur.colon >= 0 and c != "}":
-                    glued = _GLUED_OP.match(text, pos)
-                    if glued is not None:
-                        st = glued.start(1)
-                        begin(st, (), glued.group(1), False, glued.end())
-                        m = search(text, glued.end())
-                        if m is None:
-                            break
-                        k = _KIND[m.lastindex]
-                        continue
-            elif k == _OPEN:
-                st = m.start()
-                c = text[st]
-                if c == "(":
-                    if top == "R" and cur is not None:
-                        if cur.sym_end >= 0 and not text[cur.sym_end : st].strip():
-                            top = "S"
-                        elif st >= 3 and text.startswith("loc", st - 3):
-                            top = "("
-                        else:
-                            top = "P"
-                            pcolon = -1
-                            pmark = len(cur.operands)
-                    else:
-                        top = "("
-                elif c == "{":
-                    region = False
-                    if top == "R":
-                        kind = "R" if cur is None else self._brace_kind(cur, st)
-                        region = kind == "R"
-                        if not region:
-                            top = kind
-                    elif top == "L":
-                        region = True
-                    elif top == "P" and not text[opens[-1] + 1 : st].strip():
-                        kinds[-1] = "L"
-                        region = True
-                    elif top == "<" and opens[-1] == st - 1 and kinds[-2] == "R":
-                        top = "D"
-                    else:
-                        top = "d"
-                    if region:
-                        num_regions += 1
-                        owner = cur
-                        if owner is not None:
-                            owner.segs.append((owner.seg_start, st + 1))
-                            name = owner.op.name
-                            rdd.append(_DEFAULT_DIALECT.get(name))
-                            sym = owner.op.symbol
-                            if (
-                                sym is not None
-                                and name.rsplit(".", 1)[-1] in _FUNCTION_LIKE
-                            ):
-                                rfunc.append(sym)
-                            else:
-                                rfunc.append(rfunc[-1])
-                        else:
-                            rdd.append(None)
-                            rfunc.append(rfunc[-1])
-                        owners.append(owner)
-                        rblk.append(False)
-                        cur = None
-                        top = "R"
-                        kinds.append(top)
-                        opens.append(st)
-                        # '{ scf.yield }': an op on the same line as the brace
-                        first = _SAME_LINE_OP.match(text, pos)
-                        if first is not None:
-                            begin(
-                                first.start(1), (), first.group(1), False, first.end()
-                            )
-                            pos = first.end()
-                        m = search(text, pos)
-                        if m is None:
-                            break
-                        k = _KIND[m.lastindex]
-                        continue
-                else:
-                    top = c
-                kinds.append(top)
-                opens.append(st)
-            elif k == _NL:
-                s = m.group()
-                line += s.count("\n")
-                word = s.lstrip()
-                line_start = pos - len(word)
-                if word and top == "R":
-                    c = word[0]
-                    if c == "%":
-                        eq = _RESULT_END.search(word).end()
-                        name = word[eq:].lstrip()
-                        if name[0] == '"':
-                            begin(line_start, _results(word), _unquote(name), True, pos)
-                        else:
-                            begin(line_start, _results(word), name, False, pos)
-                    elif c == "#" or c == "!":
-                        if len(kinds) == 1:
-                            if cur is not None:
-                                finish(cur, line_start)
-                            name = word.rstrip(" \t=")
-                            cur = _Builder(Op(name, ""), pos, pos, alias=name)
-                    elif (
-                        "." in word
-                        or cur is None
-                        or word in _BARE_OPS
-                        or (
-                            rdd[-1] is not None
-                            and rdd[-1] != "func"
-                            and word not in _CONTINUATION
-                            and text[pos : pos + 1] not in "({<[="
-                        )
-                    ):
-                        begin(line_start, (), word, False, pos)
-            elif k == _COLON:
-                if cur is not None and not text.startswith("::", m.start()):
-                    st = m.start()
-                    if top == "R":
-                        cur.colon = st
-                        glued = _GLUED_OP.match(text, pos)
-                        if glued is not None:
-                            st = glued.start(1)
-                            begin(st, (), glued.group(1), False, glued.end())
-                            pos = glued.end()
-                    elif top == "P" and pcolon < 0:
-                        pcolon = st
-            elif k == _RESULTS:
-                st = m.start()
-                if top == "R" and (
-                    cur is None
-                    or st == line_start
-                    or not _STRETCH.fullmatch(text, cur.name_end, st)
-                ):
-                    nm = _OPNAME.match(text, pos)
-                    if nm is not None:
-                        if nm.group(1):
-                            name, generic = _unquote(nm.group(1)), True
-                        else:
-                            name, generic = nm.group(2), False
-                        begin(st, _results(m.group()), name, generic, nm.end())
-                        line += text.count("\n", pos, nm.end())
-                        pos = nm.end()
-                if pos == m.end() and cur is not None:
-                    names = _RESULT_NAME.findall(m.group())
-                    cur.operands.extend(n for n, _ in names[:-1])
-            elif k == _STRING:
-                if top == "R":
-                    st = m.start()
-                    if _PAREN_AHEAD.match(text, pos) and (
-                        cur is None or st == line_start or cur.colon >= 0
-                    ):
-                        begin(st, (), _unquote(m.group()), True, pos)
-            elif k == _COMMENT:
-                st = m.start()
-                if st == line_start and text.startswith("// -----", st):
-                    if len(kinds) > 1:
-                        raise self._unclosed(kinds, opens, "a '// -----' split")
-                    if cur is not None:
-                        finish(cur, st)
-                        cur = None
-                    splits += 1
-            elif k == _SYMBOL:
-                if cur is not None and top == "R" and cur.op.symbol is None:
-                    sym = m.group(m.lastindex)
-                    cur.op.symbol = _unquote(sym) if sym[0] == '"' else sym
-                    cur.sym_end = pos
-            elif k == _ARROW:
-                if cur is not None and top == "R":
-                    cur.arrow = m.start()
-                    if cur.colon >= 0:
-                        glued = _GLUED_OP.match(text, pos)
-                        if glued is not None:
-                            st = glued.start(1)
-                            begin(st, (), glued.group(1), False, glued.end())
-                            pos = glued.end()
-            elif k == _CARET:
-                st = m.start()
-                if top == "R" and (cur is None or st == line_start):
-                    if cur is not None:
-                        finish(cur, st)
-                        cur = None
-                    self.num_blocks += 1
-                    rblk[-1] = True
-            elif k == _BLOB:
-                end = text.find("#-}", pos)
-                if end < 0 or _SPLIT_LINE.search(text, pos, end):
-                    raise _error(text, m.start(), "unterminated '{-#' resource block")
-                if cur is not None:
-                    finish(cur, m.start())
-                    cur = None
-                line += text.count("\n", pos, end)
-                pos = end + 3
-            elif k == _BADSTRING:
-                raise _error(text, m.start(), "unterminated string literal")
-            m = search(text, pos)
-            if m is None:
-                break
-            k = _KIND[m.lastindex]
-
-        if len(kinds) > 1:
-            raise self._unclosed(kinds, opens, "the end of the text")
-        if cur is not None:
-            finish(cur, len(text))
+        pos = self._newline(_LEADING.match(text))
+        while (m := search(text, pos)) is not None:
+            pos = handlers[m.lastindex](m)
+        if len(self.brackets) > 1:
+            raise self._unclosed("the end of the text")
+        if self.cur is not None:
+            self.finish(self.cur, len(text))
         ops = self.ops
         functions = [
             op.symbol
@@ -1033,13 +738,369 @@ class _Reader:
         return ParsedModule(
             ops=ops,
             functions=functions,
-            num_regions=num_regions,
+            num_regions=self.num_regions,
             num_blocks=self.num_blocks,
-            max_depth=max_depth,
-            num_splits=splits,
+            max_depth=self.max_depth,
+            num_splits=self.splits,
             attribute_aliases=self.attribute_aliases,
             type_aliases=self.type_aliases,
         )
+
+    # Each handler reads one master match and returns where the scan goes on.
+
+    def _starts_op(self, word: str, after: int) -> bool:
+        """Whether ``word`` at a line start begins an op rather than continues one."""
+        if "." in word or self.cur is None or word in _BARE_OPS:
+            return True
+        dd = self.region.dialect
+        return (
+            dd is not None
+            and dd != "func"
+            and word not in _CONTINUATION
+            and self.text[after : after + 1] not in "({<[="
+        )
+
+    def _as_tokens(self, m) -> int:
+        """Read the line a fast-path shape did not fit token by token."""
+        return self._newline(_NL_TOKEN.match(self.text, m.start()))
+
+    def _op_line(self, m) -> int:
+        text = self.text
+        res = m.group(_F_RES)
+        name = m.group(_F_NAME)
+        name_end = m.end(_F_NAME)
+        body_end = m.end(_F_BODY)
+        if not (
+            self.top == "R"
+            and (res is not None or self._starts_op(name, name_end))
+            # a module's '{' is always its region
+            and (text.find("{", name_end, body_end) < 0 or not name.endswith("module"))
+        ):
+            return self._as_tokens(m)
+        st = m.start(1)
+        self.line += text.count("\n", m.start(), st)
+        self.line_start = st
+        b = self._begin(st, () if res is None else _results(res), name, False, name_end)
+        if name_end < body_end:
+            b.operands = _SSA_NAME.findall(text, name_end, body_end)
+            if text.find(":", name_end, body_end) >= 0:
+                for g in _TYPED_GROUP_RE.finditer(text, name_end, body_end):
+                    b.ptypes.append((text.index(":", g.start()) + 1, g.end() - 1))
+            if text.find("{", name_end, body_end) >= 0:
+                for g in _DICT_RE.finditer(text, name_end, body_end):
+                    b.dicts.append((g.start() + 1, g.end() - 1))
+        b.arrow = m.start(_F_ARROW)
+        b.colon = m.start(_F_COLON)
+        return m.end()
+
+    def _end_line(self, m) -> int:
+        arrow = m.start(_F_CLOSE_ARROW)
+        region = self.region
+        if not (
+            self.top == "R"
+            and region.outer is not None
+            and (arrow < 0 or region.owner is None or region.owner.colon < 0)
+        ):
+            return self._as_tokens(m)
+        st = m.start(_ENDLINE_GROUP)
+        self.line += self.text.count("\n", m.start(), st)
+        self.line_start = st
+        cur = self._close_region(st)
+        if arrow >= 0 and cur is not None and self.top == "R":
+            cur.arrow = arrow
+        return m.end()
+
+    def _label_line(self, m) -> int:
+        if self.top != "R":
+            return self._as_tokens(m)
+        st = m.start(_LABEL_GROUP)
+        self.line += self.text.count("\n", m.start(), st)
+        self.line_start = st
+        self._new_block(st)
+        return m.end()
+
+    def _newline(self, m) -> int:
+        pos = m.end()
+        s = m.group()
+        self.line += s.count("\n")
+        word = s.lstrip()
+        line_start = self.line_start = pos - len(word)
+        if not word or self.top != "R":
+            return pos
+        c = word[0]
+        if c == "%":
+            name = word[_RESULT_END.search(word).end() :].lstrip()
+            if name[0] == '"':
+                self._begin(line_start, _results(word), _unquote(name), True, pos)
+            else:
+                self._begin(line_start, _results(word), name, False, pos)
+        elif c == "#" or c == "!":
+            if len(self.brackets) == 1:
+                if self.cur is not None:
+                    self.finish(self.cur, line_start)
+                name = word.rstrip(" \t=")
+                self.cur = _Builder(Op(name, ""), pos, pos, alias=name)
+        elif self._starts_op(word, pos):
+            self._begin(line_start, (), word, False, pos)
+        return pos
+
+    def _comment(self, m) -> int:
+        st = m.start()
+        if st == self.line_start and self.text.startswith("// -----", st):
+            if len(self.brackets) > 1:
+                raise self._unclosed("a '// -----' split")
+            if self.cur is not None:
+                self.finish(self.cur, st)
+                self.cur = None
+            self.splits += 1
+        return m.end()
+
+    def _string(self, m) -> int:
+        pos = m.end()
+        if self.top == "R":
+            st = m.start()
+            cur = self.cur
+            if _PAREN_AHEAD.match(self.text, pos) and (
+                cur is None or st == self.line_start or cur.colon >= 0
+            ):
+                self._begin(st, (), _unquote(m.group()), True, pos)
+        return pos
+
+    def _bad_string(self, m) -> int:
+        raise _error(self.text, m.start(), "unterminated string literal")
+
+    def _symbol(self, m) -> int:
+        cur = self.cur
+        if cur is not None and self.top == "R" and cur.op.symbol is None:
+            sym = m.group(m.lastindex)
+            cur.op.symbol = _unquote(sym) if sym[0] == '"' else sym
+            cur.sym_end = m.end()
+        return m.end()
+
+    def _results_token(self, m) -> int:
+        text = self.text
+        st = m.start()
+        pos = m.end()
+        cur = self.cur
+        if self.top == "R" and (
+            cur is None
+            or st == self.line_start
+            or not _STRETCH.fullmatch(text, cur.name_end, st)
+        ):
+            nm = _OPNAME.match(text, pos)
+            if nm is not None:
+                if nm.group(1):
+                    name, generic = _unquote(nm.group(1)), True
+                else:
+                    name, generic = nm.group(2), False
+                self._begin(st, _results(m.group()), name, generic, nm.end())
+                self.line += text.count("\n", pos, nm.end())
+                return nm.end()
+        if cur is not None:
+            # '%a, %b = ...' inside an op's text: names it uses
+            names = _RESULT_NAME.findall(m.group())
+            cur.operands.extend(n for n, _ in names[:-1])
+        return pos
+
+    def _ssa(self, m) -> int:
+        cur = self.cur
+        if cur is not None:
+            tok = m.group()
+            if "," in tok:
+                cur.operands.extend(n.strip() for n in tok.split(","))
+            else:
+                cur.operands.append(tok)
+            # '%arg0: T' in a signature defines a value
+            if self.top == "S" and _COLON_AHEAD.match(self.text, m.end()):
+                cur.operands.pop()
+        return m.end()
+
+    def _caret(self, m) -> int:
+        st = m.start()
+        if self.top == "R" and (self.cur is None or st == self.line_start):
+            self._new_block(st)
+        return m.end()
+
+    def _new_block(self, st: int) -> None:
+        if self.cur is not None:
+            self.finish(self.cur, st)
+            self.cur = None
+        self.num_blocks += 1
+        self.region.has_block = True
+
+    def _blob(self, m) -> int:
+        text = self.text
+        pos = m.end()
+        end = text.find("#-}", pos)
+        if end < 0 or _SPLIT_LINE.search(text, pos, end):
+            raise _error(text, m.start(), "unterminated '{-#' resource block")
+        if self.cur is not None:
+            self.finish(self.cur, m.start())
+            self.cur = None
+        self.line += text.count("\n", pos, end)
+        return end + 3
+
+    def _arrow(self, m) -> int:
+        cur = self.cur
+        if cur is not None and self.top == "R":
+            cur.arrow = m.start()
+            return self._after_group(m.end())
+        return m.end()
+
+    def _colon(self, m) -> int:
+        cur = self.cur
+        st = m.start()
+        if cur is not None and not self.text.startswith("::", st):
+            if self.top == "R":
+                cur.colon = st
+                return self._after_group(m.end())
+            if self.top == "P" and self.pcolon < 0:
+                self.pcolon = st
+        return m.end()
+
+    def _angle(self, m) -> int:
+        return self._after_group(m.end())
+
+    def _after_group(self, pos: int) -> int:
+        """After an op's types or a closed group: an op glued to the complete op."""
+        cur = self.cur
+        if self.top == "R" and cur is not None and cur.colon >= 0:
+            glued = _GLUED_OP.match(self.text, pos)
+            if glued is not None:
+                self._begin(glued.start(1), (), glued.group(1), False, glued.end())
+                return glued.end()
+        return pos
+
+    # -- brackets -----------------------------------------------------------------
+
+    def _push(self, kind: str, st: int) -> None:
+        self.brackets.append((kind, st))
+        self.top = kind
+
+    def _pop(self) -> None:
+        brackets = self.brackets
+        brackets.pop()
+        self.top = brackets[-1][0]
+
+    def _open(self, m) -> int:
+        st = m.start()
+        c = self.text[st]
+        if c == "{":
+            return self._open_brace(st, m.end())
+        self._push(self._paren_kind(st) if c == "(" else c, st)
+        return m.end()
+
+    def _paren_kind(self, st: int) -> str:
+        cur = self.cur
+        if self.top != "R" or cur is None:
+            return "("
+        if cur.sym_end >= 0 and not self.text[cur.sym_end : st].strip():
+            return "S"
+        if st >= 3 and self.text.startswith("loc", st - 3):
+            return "("
+        self.pcolon = -1
+        self.pmark = len(cur.operands)
+        return "P"
+
+    def _open_brace(self, st: int, pos: int) -> int:
+        top = self.top
+        brackets = self.brackets
+        if top == "R":
+            kind = "R" if self.cur is None else self._brace_kind(self.cur, st)
+        elif top == "L":
+            kind = "R"
+        elif top == "P" and not self.text[brackets[-1][1] + 1 : st].strip():
+            # '({' : the parenthesis holds regions
+            brackets[-1] = ("L", brackets[-1][1])
+            kind = "R"
+        elif top == "<" and brackets[-1][1] == st - 1 and brackets[-2][0] == "R":
+            kind = "D"
+        else:
+            kind = "d"
+        if kind != "R":
+            self._push(kind, st)
+            return pos
+        self._open_region(st)
+        # '{ scf.yield }': an op on the same line as the brace
+        first = _SAME_LINE_OP.match(self.text, pos)
+        if first is not None:
+            self._begin(first.start(1), (), first.group(1), False, first.end())
+            return first.end()
+        return pos
+
+    def _open_region(self, st: int) -> None:
+        self.num_regions += 1
+        owner = self.cur
+        outer = self.region
+        function = outer.function
+        dialect = None
+        if owner is not None:
+            owner.segs.append((owner.seg_start, st + 1))
+            name = owner.op.name
+            dialect = _DEFAULT_DIALECT.get(name)
+            sym = owner.op.symbol
+            if sym is not None and name.rsplit(".", 1)[-1] in _FUNCTION_LIKE:
+                function = sym
+        self.region = _Region(owner, function, dialect, outer.depth + 1, outer)
+        self.cur = None
+        self._push("R", st)
+
+    def _close_region(self, st: int) -> _Builder | None:
+        """Close the innermost region at ``st``; its owner is read on."""
+        if self.cur is not None:
+            self.finish(self.cur, st)
+        region = self.region
+        cur = self.cur = region.owner
+        if cur is not None:
+            cur.seg_start = st
+        self.region = region.outer
+        self._pop()
+        return cur
+
+    def _close(self, m) -> int:
+        st = m.start()
+        c = self.text[st]
+        top = self.top
+        if c == "}":
+            if top == "R":
+                if len(self.brackets) == 1:
+                    raise _error(self.text, st, "unexpected '}' (no region is open)")
+                self._close_region(st)
+                return m.end()
+            if top == "D":
+                if self.cur is not None:
+                    self.cur.dicts.append((self.brackets[-1][1] + 1, st))
+            elif top != "d":
+                raise self._mismatch(c, st)
+            self._pop()
+            return m.end()
+        if c == ")":
+            self._close_paren(st, m.end())
+        elif top != ("[" if c == "]" else "<"):
+            raise self._mismatch(c, st)
+        self._pop()
+        return self._after_group(m.end())
+
+    def _close_paren(self, st: int, pos: int) -> None:
+        top = self.top
+        cur = self.cur
+        if top == "P":
+            if cur is None:
+                return
+            pcolon = self.pcolon
+            if _BINDS_AHEAD.match(self.text, pos) or (
+                pcolon >= 0 and self._arguments(self.brackets[-1][1], st, pos)
+            ):
+                # '(%i, %j) in ...', '(%i) = (0) to ...' and region arguments
+                # 'reducer(%a: f32, %b: f32) {' bind values
+                del cur.operands[self.pmark :]
+            elif pcolon >= 0 and len(cur.operands) > self.pmark:
+                cur.ptypes.append((pcolon + 1, st))
+        elif top == "S":
+            if cur is not None:
+                cur.sig = (self.brackets[-1][1] + 1, st)
+        elif top != "(" and top != "L":
+            raise self._mismatch(")", st)
 
     def _brace_kind(self, cur: _Builder, st: int) -> str:
         """What the ``{`` at ``st`` after op ``cur`` opens.
@@ -1091,30 +1152,35 @@ class _Reader:
             return False
         return _REGION_AFTER.match(text, after) is not None
 
-    def _mismatch(self, c, kinds, opens, st) -> MLIRSyntaxError:
-        top = kinds[-1]
-        if len(kinds) == 1:
+    def _opener(self) -> tuple[str, int]:
+        """The bracket character and position of the innermost open bracket."""
+        kind, st = self.brackets[-1]
+        return {"R": "{", "D": "{", "d": "{", "S": "(", "P": "(", "L": "("}.get(
+            kind, kind
+        ), st
+
+    def _mismatch(self, c: str, st: int) -> MLIRSyntaxError:
+        if len(self.brackets) == 1:
             return _error(self.text, st, f"unexpected {c!r} (nothing is open)")
-        opener = {"R": "{", "D": "{", "d": "{", "S": "(", "P": "(", "L": "("}.get(
-            top, top
-        )
-        line, column = _where(self.text, opens[-1])
+        opener, where = self._opener()
+        line, column = _where(self.text, where)
         return _error(
             self.text,
             st,
             f"{c!r} does not match {opener!r} opened at line {line}, column {column}",
         )
 
-    def _unclosed(self, kinds, opens, where: str) -> MLIRSyntaxError:
-        top = kinds[-1]
-        opener = {"R": "{", "D": "{", "d": "{", "S": "(", "P": "(", "L": "("}.get(
-            top, top
-        )
+    def _unclosed(self, where: str) -> MLIRSyntaxError:
+        opener, st = self._opener()
         return _error(
             self.text,
-            opens[-1],
+            st,
             f"{opener!r} is never closed before {where} (truncated text?)",
         )
+
+
+def _token_end(m) -> int:
+    return m.end()
 
 
 def _with_i1(t) -> str:
