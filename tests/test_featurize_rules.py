@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlircost_classic.featurize import ShapeFeatures
+from mlircost_classic.featurize import SHAPE_FEATURES, ShapeFeatures
 from mlircost_classic.featurize._rules import parse_ints
 from mlircost_classic.mlir._ir import Op, ParsedModule, ShapedType
 
@@ -345,3 +345,16 @@ def test_heaviest_op_columns_are_zero_without_flops():
     f = features(op("tensor.empty", [], [t(4, 4)]))
     assert f["compute ops"] == 0
     assert all(v == 0 for k, v in f.items() if k.startswith("heaviest op"))
+
+
+@pytest.mark.parametrize("with_flops", [True, False])
+def test_analysis_names_every_column_once(with_flops):
+    # analyze() fills columns by name: every SHAPE_FEATURES name, no other.
+    from mlircost_classic.featurize._analysis import _columns
+    from mlircost_classic.featurize._catalog import load_catalog
+
+    mm = op("linalg.matmul", [t(8, 4), t(4, 48), t(8, 48)], [t(8, 48)])
+    empty = op("tensor.empty", [], [t(4, 4)])
+    module = ParsedModule(ops=[mm if with_flops else empty])
+    assert sorted(_columns(module, load_catalog())) == sorted(SHAPE_FEATURES)
+    assert len(set(SHAPE_FEATURES)) == len(SHAPE_FEATURES)

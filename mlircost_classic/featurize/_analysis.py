@@ -153,16 +153,6 @@ LOG_FEATURES: tuple[str, ...] = (
 )
 """Heavy-tailed columns that also get a ``log1p <name>`` column."""
 
-_INDEX = {name: i for i, name in enumerate(SHAPE_FEATURES)}
-_CLASS_COLUMNS = [_INDEX[f"bytes {c}"] for c in _ELEMENT_CLASSES]
-_FAMILY_COLUMNS = [_INDEX[f"ops {f}"] for f in FAMILIES]
-_FLOP_COLUMNS = [_INDEX[f"{f} FLOPs"] for f in _FLOP_FAMILIES]
-_BYTE_COLUMNS = [_INDEX[f"bytes moved {f}"] for f in _BYTE_FAMILIES]
-# Every other column, in SHAPE_FEATURES order: analyze() fills them from one
-# tuple of values in that order.
-_GROUPED = {*_CLASS_COLUMNS, *_FAMILY_COLUMNS, *_FLOP_COLUMNS, *_BYTE_COLUMNS}
-_SCALAR_COLUMNS = [i for i in range(len(SHAPE_FEATURES)) if i not in _GROUPED]
-
 _LOOPS = frozenset(
     {
         "affine.for",
@@ -300,42 +290,48 @@ def _loop_columns(op: Op, ctx: OpContext) -> tuple[int, int, int]:
     return (len(dims), sum(d not in output for d in dims), permuted)
 
 
-def _heaviest_op_columns(op: Op | None) -> tuple:
-    """Operands, output rank, elements, innermost dim, its power of two, bits."""
+_HEAVIEST_OP_OWN = (
+    "heaviest op operands",
+    "heaviest op output rank",
+    "heaviest op output elements",
+    "heaviest op innermost dim",
+    "heaviest op innermost power of two",
+    "heaviest op output bits",
+    "heaviest op narrowest operand bits",
+)
+
+
+def _heaviest_op_columns(op: Op | None) -> dict[str, float]:
+    """The ``heaviest op`` columns read from the op itself (0 without one)."""
     if op is None:
-        return (0, 0, 0.0, 0, 0, 0, 0)
+        return dict.fromkeys(_HEAVIEST_OP_OWN, 0)
     out = _output(op)
     shape = out.shape if out is not None else None
-    rank = len(shape) if shape is not None else 0
-    numel = (out.numel or 0) if out is not None else 0
     inner = shape[-1] if shape and shape[-1] is not None else 0
-    power = min((inner & -inner).bit_length() - 1, 12) if inner > 0 else 0
     bits = _element_bits(out.element) if out is not None and out.element else None
     operand_bits = [
         b
         for t in op.operand_types
         if t.element and (b := _element_bits(t.element)) is not None
     ]
-    return (
-        len(op.operands),
-        rank,
-        float(numel),
-        inner,
-        power,
-        bits or 0,
-        min(operand_bits, default=0),
-    )
+    return {
+        "heaviest op operands": len(op.operands),
+        "heaviest op output rank": len(shape) if shape is not None else 0,
+        "heaviest op output elements": float(
+            (out.numel or 0) if out is not None else 0
+        ),
+        "heaviest op innermost dim": inner,
+        "heaviest op innermost power of two": (
+            min((inner & -inner).bit_length() - 1, 12) if inner > 0 else 0
+        ),
+        "heaviest op output bits": bits or 0,
+        "heaviest op narrowest operand bits": min(operand_bits, default=0),
+    }
 
 
-def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
-    """The :data:`SHAPE_FEATURES` row of one module (without log-scaled columns)."""
-    row = np.zeros(len(SHAPE_FEATURES))
-    ops = module.ops
-    lookup = catalog.lookup
-    specs = [lookup(op.name) for op in ops]
+def _nesting(ops: list[Op], specs: list) -> tuple[list[int], list[float]]:
+    """Enclosing op of each op (-1 at top level) and scalar work of payload bodies."""
     n = len(ops)
-
-    # Enclosing op of each op, and scalar work of payload bodies.
     parent = [-1] * n
     stack: list[int] = []
     body_work = [0.0] * n
@@ -349,94 +345,166 @@ def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
                 body_work[stack[-1]] += spec.flops.params.get("per_element", 1)
         if op.num_regions:
             stack.append(i)
+    return parent, body_work
 
-    resolver = _Resolver()
-    ctx = OpContext(0.0, resolver, module.attribute_aliases)
-    multiplier = [1.0] * n  # product of enclosing constant trip counts
-    loop_depth = [0] * n  # loops enclosing op i, itself included
-    in_payload = [False] * n
-    flops_by_family = dict.fromkeys(_FLOP_FAMILIES, 0.0)
-    bytes_by_family = dict.fromkeys(_BYTE_FAMILIES, 0.0)
-    family_counts = dict.fromkeys(FAMILIES, 0)
-    flops_total = bytes_total = 0.0
-    loops = const_loops = max_nest = unknown_flops = 0
-    trip_max = iterations_max = 0.0
-    stride_max = dilation_max = groups_max = 1
-    strided = dilated = grouped = 0
-    compute_ops = 0
-    per_output_max = 0.0
-    heaviest, heaviest_flops, heaviest_per_output = None, 0.0, 0.0
-    heaviest_payload = payload_max = 0.0
-    heaviest_loops, reductions_max = (0, 0, 0), 0
 
-    for i, op in enumerate(ops):
-        spec = specs[i]
-        family = spec.family
-        family_counts[family] += 1
-        p = parent[i]
-        resolver.function = op.function
-        if op.name in _CONSTANT_OPS:
-            resolver.add(op)
-        if p >= 0:
-            multiplier[i] = multiplier[p]
-            loop_depth[i] = loop_depth[p]
-            in_payload[i] = in_payload[p] or specs[p].family in PAYLOAD_FAMILIES
-        trips = None
-        if op.name in _LOOPS:
-            loops += 1
-            loop_depth[i] += 1
-            max_nest = max(max_nest, loop_depth[i])
-            trips = _trip_count(op, resolver)
+class _CostWalk:
+    """Loops, FLOPs, bytes moved and convolution facts, in one walk over the ops.
+
+    Costs of ops inside loops are multiplied by the loops' constant trip counts;
+    ops inside a structured op's payload region are not costed on their own.
+    """
+
+    def __init__(self, module: ParsedModule, specs: list):
+        self.ops = module.ops
+        self.specs = specs
+        self.parent, self.body_work = _nesting(module.ops, specs)
+        self.resolver = _Resolver()
+        self.ctx = OpContext(0.0, self.resolver, module.attribute_aliases)
+        self.family_counts = dict.fromkeys(FAMILIES, 0)
+        self.flops_by_family = dict.fromkeys(_FLOP_FAMILIES, 0.0)
+        self.bytes_by_family = dict.fromkeys(_BYTE_FAMILIES, 0.0)
+        self.flops_total = self.bytes_total = 0.0
+        self.loops = self.const_loops = self.max_nest = self.unknown_flops = 0
+        self.trip_max = self.iterations_max = 0.0
+        self.stride_max = self.dilation_max = self.groups_max = 1
+        self.strided = self.dilated = self.grouped = 0
+        self.compute_ops = 0
+        self.per_output_max = self.payload_max = 0.0
+        self.reductions_max = 0
+        self.heaviest, self.heaviest_flops, self.heaviest_per_output = None, 0.0, 0.0
+        self.heaviest_payload = 0.0
+        self.heaviest_loops = (0, 0, 0)
+
+    def run(self) -> dict[str, float]:
+        ops, specs, parent = self.ops, self.specs, self.parent
+        n = len(ops)
+        multiplier = [1.0] * n  # product of enclosing constant trip counts
+        loop_depth = [0] * n  # loops enclosing op i, itself included
+        in_payload = [False] * n
+        resolver = self.resolver
+        for i, op in enumerate(ops):
+            spec = specs[i]
+            family = spec.family
+            self.family_counts[family] += 1
+            p = parent[i]
+            resolver.function = op.function
+            if op.name in _CONSTANT_OPS:
+                resolver.add(op)
+            if p >= 0:
+                multiplier[i] = multiplier[p]
+                loop_depth[i] = loop_depth[p]
+                in_payload[i] = in_payload[p] or specs[p].family in PAYLOAD_FAMILIES
+            trips = None
+            if op.name in _LOOPS:
+                loop_depth[i] += 1
+                trips = self._loop(op, loop_depth[i], multiplier[i])
+            if in_payload[i]:
+                continue
+            if spec.flops.name != "none":
+                self._flops(op, spec, self.body_work[i], multiplier[i])
+            if spec.bytes.name != "none":
+                moved = op_bytes(op, spec.bytes) * multiplier[i]
+                self.bytes_total += moved
+                if family in self.bytes_by_family:
+                    self.bytes_by_family[family] += moved
+            if family == "conv":
+                self._conv(op, spec)
             if trips is not None:
-                const_loops += 1
-                trip_max = max(trip_max, trips)
-                iterations_max = max(iterations_max, multiplier[i] * trips)
-        if in_payload[i]:
-            continue
-        if spec.flops.name != "none":
-            ctx.body_work = body_work[i]
-            flops = op_flops(op, spec.flops, ctx)
-            if flops is None:
-                unknown_flops += 1
-            elif flops:
-                compute_ops += 1
-                out = _output(op)
-                numel = out.numel if out is not None else None
-                per_output = flops / numel if numel else 0.0
-                if per_output > per_output_max:
-                    per_output_max = per_output
-                if body_work[i] > payload_max:
-                    payload_max = body_work[i]
-                loops_of = _loop_columns(op, ctx)
-                if loops_of[1] > reductions_max:
-                    reductions_max = loops_of[1]
-                flops *= multiplier[i]
-                if flops > heaviest_flops:
-                    heaviest, heaviest_flops = op, flops
-                    heaviest_per_output = per_output
-                    heaviest_payload = body_work[i]
-                    heaviest_loops = loops_of
-                flops_total += flops
-                if family in flops_by_family:
-                    flops_by_family[family] += flops
-        if spec.bytes.name != "none":
-            moved = op_bytes(op, spec.bytes) * multiplier[i]
-            bytes_total += moved
-            if family in bytes_by_family:
-                bytes_by_family[family] += moved
-        if family == "conv":
-            stride, dilation, groups = conv_attributes(op, spec.flops, ctx)
-            stride_max = max(stride_max, stride)
-            dilation_max = max(dilation_max, dilation)
-            groups_max = max(groups_max, groups)
-            strided += stride > 1
-            dilated += dilation > 1
-            grouped += groups > 1 or "depthwise" in op.name
-        if trips is not None:
-            # The loop's own cost is paid once; its body runs `trips` times.
-            multiplier[i] *= trips
+                # The loop's own cost is paid once; its body runs `trips` times.
+                multiplier[i] *= trips
+        return self.columns()
 
-    # Every SSA value once, with the first type the text gives it.
+    def _loop(self, op: Op, depth: int, multiplier: float) -> int | None:
+        self.loops += 1
+        self.max_nest = max(self.max_nest, depth)
+        trips = _trip_count(op, self.resolver)
+        if trips is not None:
+            self.const_loops += 1
+            self.trip_max = max(self.trip_max, trips)
+            self.iterations_max = max(self.iterations_max, multiplier * trips)
+        return trips
+
+    def _flops(self, op: Op, spec, body_work: float, multiplier: float) -> None:
+        ctx = self.ctx
+        ctx.body_work = body_work
+        flops = op_flops(op, spec.flops, ctx)
+        if flops is None:
+            self.unknown_flops += 1
+            return
+        if not flops:
+            return
+        self.compute_ops += 1
+        out = _output(op)
+        numel = out.numel if out is not None else None
+        per_output = flops / numel if numel else 0.0
+        if per_output > self.per_output_max:
+            self.per_output_max = per_output
+        if body_work > self.payload_max:
+            self.payload_max = body_work
+        loops_of = _loop_columns(op, ctx)
+        if loops_of[1] > self.reductions_max:
+            self.reductions_max = loops_of[1]
+        flops *= multiplier
+        if flops > self.heaviest_flops:
+            self.heaviest, self.heaviest_flops = op, flops
+            self.heaviest_per_output = per_output
+            self.heaviest_payload = body_work
+            self.heaviest_loops = loops_of
+        self.flops_total += flops
+        if spec.family in self.flops_by_family:
+            self.flops_by_family[spec.family] += flops
+
+    def _conv(self, op: Op, spec) -> None:
+        stride, dilation, groups = conv_attributes(op, spec.flops, self.ctx)
+        self.stride_max = max(self.stride_max, stride)
+        self.dilation_max = max(self.dilation_max, dilation)
+        self.groups_max = max(self.groups_max, groups)
+        self.strided += stride > 1
+        self.dilated += dilation > 1
+        self.grouped += groups > 1 or "depthwise" in op.name
+
+    def columns(self) -> dict[str, float]:
+        conv = self.family_counts["conv"]
+        flops_total, bytes_total = self.flops_total, self.bytes_total
+        loops, reductions, permuted = self.heaviest_loops
+        return {
+            "loops": self.loops,
+            "loop nest depth": self.max_nest,
+            "loops with constant trip count": self.const_loops,
+            "loop trip count max": self.trip_max,
+            "loop iterations max": self.iterations_max,
+            **{f"ops {f}": c for f, c in self.family_counts.items()},
+            "FLOPs total": flops_total,
+            **{f"{f} FLOPs": v for f, v in self.flops_by_family.items()},
+            "bytes moved total": bytes_total,
+            **{f"bytes moved {f}": v for f, v in self.bytes_by_family.items()},
+            "arithmetic intensity": flops_total / bytes_total if bytes_total else 0.0,
+            "ops with unknown FLOPs": self.unknown_flops,
+            "conv stride max": self.stride_max if conv else 0,
+            "conv dilation max": self.dilation_max if conv else 0,
+            "conv groups max": self.groups_max if conv else 0,
+            "strided convs": self.strided,
+            "dilated convs": self.dilated,
+            "grouped convs": self.grouped,
+            "compute ops": self.compute_ops,
+            "FLOPs per output element max": self.per_output_max,
+            "payload ops max": self.payload_max,
+            "reduction loops max": self.reductions_max,
+            "heaviest op FLOPs share": (
+                self.heaviest_flops / flops_total if flops_total else 0.0
+            ),
+            "heaviest op FLOPs per output element": self.heaviest_per_output,
+            "heaviest op payload ops": self.heaviest_payload,
+            "heaviest op loops": loops,
+            "heaviest op reduction loops": reductions,
+            "heaviest op permuted operands": permuted,
+            **_heaviest_op_columns(self.heaviest),
+        }
+
+
+def _value_columns(ops: list[Op]) -> dict[str, float]:
+    """Statistics over every SSA value, once, with the first type the text gives it."""
     values: dict = {}
     first = values.setdefault
     for op in ops:
@@ -471,52 +539,38 @@ def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
         largest_bytes = max(largest_bytes, nb)
         total_bytes += nb
         bytes_by_class[element_class] += nb
-
-    conv = family_counts["conv"]
-    columns = (  # the _SCALAR_COLUMNS, in SHAPE_FEATURES order
-        n,
-        len(module.functions),
-        module.num_regions,
-        module.num_blocks,
-        module.max_depth,
-        loops,
-        max_nest,
-        const_loops,
-        trip_max,
-        iterations_max,
-        shaped,
-        rank_max,
+    return {
+        "shaped values": shaped,
+        "rank max": rank_max,
         # == float(np.mean(ranks)): small integers sum exactly in any order
-        rank_sum / shaped if shaped else 0.0,
-        dyn_dims,
-        dyn_values,
-        elements,
-        largest_elems,
-        largest_bytes,
-        total_bytes,
-        flops_total,
-        bytes_total,
-        flops_total / bytes_total if bytes_total else 0.0,
-        unknown_flops,
-        stride_max if conv else 0,
-        dilation_max if conv else 0,
-        groups_max if conv else 0,
-        strided,
-        dilated,
-        grouped,
-        compute_ops,
-        per_output_max,
-        payload_max,
-        reductions_max,
-        heaviest_flops / flops_total if flops_total else 0.0,
-        heaviest_per_output,
-        heaviest_payload,
-        *heaviest_loops,
-        *_heaviest_op_columns(heaviest),
-    )
-    row[_SCALAR_COLUMNS] = columns
-    row[_CLASS_COLUMNS] = list(bytes_by_class.values())
-    row[_FAMILY_COLUMNS] = list(family_counts.values())
-    row[_FLOP_COLUMNS] = list(flops_by_family.values())
-    row[_BYTE_COLUMNS] = list(bytes_by_family.values())
-    return row
+        "rank mean": rank_sum / shaped if shaped else 0.0,
+        "dynamic dims": dyn_dims,
+        "dynamic values": dyn_values,
+        "elements total": elements,
+        "largest tensor elements": largest_elems,
+        "largest tensor bytes": largest_bytes,
+        "bytes total": total_bytes,
+        **{f"bytes {c}": v for c, v in bytes_by_class.items()},
+    }
+
+
+def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
+    """The :data:`SHAPE_FEATURES` row of one module (without log-scaled columns)."""
+    columns = _columns(module, catalog)
+    return np.array([columns[name] for name in SHAPE_FEATURES], dtype=float)
+
+
+def _columns(module: ParsedModule, catalog: Catalog) -> dict[str, float]:
+    """The :data:`SHAPE_FEATURES` of one module, by name."""
+    ops = module.ops
+    lookup = catalog.lookup
+    specs = [lookup(op.name) for op in ops]
+    return {
+        "ops": len(ops),
+        "functions": len(module.functions),
+        "regions": module.num_regions,
+        "blocks": module.num_blocks,
+        "max region depth": module.max_depth,
+        **_value_columns(ops),
+        **_CostWalk(module, specs).run(),
+    }
