@@ -151,3 +151,31 @@ def test_dense_to_csr(array):
     np.testing.assert_array_equal(got.indptr, expected.indptr)
     np.testing.assert_array_equal(got.indices, expected.indices)
     np.testing.assert_array_equal(got.data, expected.data)
+
+
+def test_parallel_transform_in_chunks_equals_one_pass(monkeypatch):
+    from mlircost_classic.featurize import _base
+    from mlircost_classic.mlir import MLIRSyntaxError
+
+    # Chunks of 8 (the few-rows paths); the unreadable document is the second
+    # of the third chunk, document 17.
+    monkeypatch.setattr(_base, "PARALLEL_CHUNK", 8)
+    docs = [*TRANSFORM_DOCS * 2, MATMUL, "func.func @f( {", *TRANSFORM_DOCS[:3]]
+    featurizer = MLIRFeaturizer(on_error="warn").fit(DOCS)
+    with warnings.catch_warnings(record=True) as serial_warnings:
+        warnings.simplefilter("always")
+        one_pass = featurizer.transform(docs)
+    featurizer.set_params(n_jobs=2)
+    with warnings.catch_warnings(record=True) as chunk_warnings:
+        warnings.simplefilter("always")
+        chunked = featurizer.transform(docs)
+    _assert_same(chunked, one_pass)
+    assert chunked[17, -1] == 1 and chunked[:, -1].sum() == 1
+    assert [str(w.message) for w in chunk_warnings] == [
+        str(w.message) for w in serial_warnings
+    ]
+    assert len(chunk_warnings) == 1 and "document 17" in str(chunk_warnings[0].message)
+    featurizer.set_params(on_error="raise")
+    with pytest.raises(MLIRSyntaxError) as info:
+        featurizer.transform(docs)
+    assert "while reading document 17" in info.value.__notes__

@@ -22,7 +22,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..mlir import ParsedModule, parse, read_source
 
-__all__ = ["BaseMLIRFeaturizer", "MLIRReadWarning"]
+__all__ = ["BaseMLIRFeaturizer", "MLIRReadWarning", "PARALLEL_CHUNK"]
+
+#: With ``n_jobs``, ``transform`` of more documents than this runs in joblib
+#: workers, this many documents per task.
+PARALLEL_CHUNK = 256
 
 
 class MLIRReadWarning(UserWarning):
@@ -45,6 +49,13 @@ def _read_or_error(doc, input: str):
         return _read_document(doc, input), None
     except Exception as exc:  # noqa: BLE001 - the on_error policy decides
         return None, exc
+
+
+def _transform_chunk(featurizer, docs: list):
+    """Rows of ``docs`` and their reading errors, ``(index in docs, exception)``."""
+    results = [_read_or_error(doc, featurizer.input) for doc in docs]
+    block = featurizer._transform_read([module for module, _ in results])
+    return block, [(i, exc) for i, (_, exc) in enumerate(results) if exc is not None]
 
 
 def _check_documents(X) -> list:
@@ -99,7 +110,9 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
         zeros and add a ``parse_error`` column that is 1 on such rows,
         ``"warn"`` also emitting an :class:`MLIRReadWarning`.
     n_jobs : int, default=None
-        Documents read in parallel with joblib (``None`` means 1).
+        Documents read in parallel with joblib (``None`` means 1); ``transform``
+        of more than :data:`PARALLEL_CHUNK` documents reads and featurizes them
+        in chunks of that many per joblib task.
     """
 
     _parameter_constraints: dict = {
@@ -134,22 +147,48 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
             results = Parallel(n_jobs=self.n_jobs)(
                 delayed(_read_or_error)(doc, self.input) for doc in docs
             )
-        modules = []
-        for i, (module, exc) in enumerate(results):
-            if exc is not None:
-                if self.on_error == "raise":
-                    if hasattr(exc, "add_note"):
-                        exc.add_note(f"while reading document {i}")
-                    raise exc
-                if self.on_error == "warn":
-                    warnings.warn(
-                        f"document {i} could not be read ({type(exc).__name__}: "
-                        f"{exc}); its row is zeros and parse_error is 1",
-                        MLIRReadWarning,
-                        stacklevel=3,
-                    )
-            modules.append(module)
-        return modules
+        self._on_errors((i, exc) for i, (_, exc) in enumerate(results))
+        return [module for module, _ in results]
+
+    def _on_errors(self, errors) -> None:
+        """Apply the ``on_error`` policy to ``(document index, exception or None)``."""
+        for i, exc in errors:
+            if exc is None:
+                continue
+            if self.on_error == "raise":
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"while reading document {i}")
+                raise exc
+            if self.on_error == "warn":
+                warnings.warn(
+                    f"document {i} could not be read ({type(exc).__name__}: "
+                    f"{exc}); its row is zeros and parse_error is 1",
+                    MLIRReadWarning,
+                    stacklevel=4,
+                )
+
+    def _transform_chunks(self, docs: list):
+        """``transform`` of many documents, chunk by chunk in joblib workers.
+
+        Each worker reads and featurizes its chunk and sends back only the rows
+        and the reading errors: parsed modules would cost more to send than to
+        make. Rows are the same as in one pass (every part computes rows
+        independently of each other).
+        """
+        chunks = range(0, len(docs), PARALLEL_CHUNK)
+        done = Parallel(n_jobs=self.n_jobs)(
+            delayed(_transform_chunk)(self, docs[i : i + PARALLEL_CHUNK])
+            for i in chunks
+        )
+        self._on_errors(
+            (start + i, exc)
+            for start, (_, errors) in zip(chunks, done, strict=True)
+            for i, exc in errors
+        )
+        blocks = [block for block, _ in done]
+        if sparse.issparse(blocks[0]):
+            return sparse.vstack(blocks, format="csr")
+        return np.vstack(blocks)
 
     def _fit_read(self, modules: list[ParsedModule | None]) -> None:
         good = [m for m in modules if m is not None]
@@ -241,7 +280,10 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
         ndarray or sparse matrix of shape (n_documents, n_features)
         """
         check_is_fitted(self, "parse_error_column_")
-        return self._transform_read(self._read(X))
+        docs = _check_documents(X)
+        if self.n_jobs not in (None, 1) and len(docs) > PARALLEL_CHUNK:
+            return self._transform_chunks(docs)
+        return self._transform_read(self._read(docs))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns, in order.
