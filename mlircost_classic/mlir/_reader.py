@@ -13,9 +13,10 @@ One compiled regular expression, whose every branch starts with a literal
 character so that the engine skips plain text in C, finds the few tokens that
 carry structure (a newline with the head of the next line, comments, strings,
 SSA names, ``%results =``, block labels, symbols, brackets, ``:`` and ``->``
-with the simple types after them); a small state machine over a stack of open
-brackets does the rest, so the work is linear in the text and nothing
-recurses. Most machine-printed lines (an op with its operands, attribute
+with the simple types after them); one handler per kind of token (a
+``_Reader`` method) does the rest with a stack of open brackets and a chain of
+open-region records (the op owning each region, its enclosing function, its
+default dialect), so the work is linear in the text and nothing recurses. Most machine-printed lines (an op with its operands, attribute
 dictionary, typed ``ins``/``outs`` groups and trailing types; a ``} -> T``
 region end; a block label) are read by one match of a first branch that
 takes the whole line; lines it does not recognise go through the tokens. An op starts at a statement start:
