@@ -1,0 +1,204 @@
+"""Every row of the speed goals (issue 17), measured in one run on the same texts.
+
+Rows, each printed with its goal:
+
+* ``MLIRFeaturizer().fit_transform`` throughput over MLIR's C++ parser
+  (``iree.compiler.ir.Module.parse``) on the same texts: the shared corpus
+  (``../shared/mlir-corpus``), the 6-layer encoder of ``featurize_speed.py`` at
+  linalg and StableHLO (needs torch-mlir; ``--skip-encoder``), and large real
+  networks (the bundled linalg modules of 100 KB or more, both suites);
+* ``predict`` of one median-size bundled module with the shipped linalg model,
+  and of one median-size kernel with the shipped kernels model (median over
+  ``--calls`` calls);
+* batch prediction of bundled kernels per second (``--batch`` of them), on one
+  core and with ``n_jobs=2`` featurization;
+* fitting the default modules model (``CostModel(n_jobs=2)``) on the bundled
+  linalg modules (``--skip-fit`` leaves it out);
+* peak RSS of a fresh process featurizing the whole bundled kernel set.
+
+The host CPU and load average are printed first: on a shared machine compare
+ratios from one run, not figures across runs. Run from the repository root::
+
+    python benchmarks/speed_goals.py [--repeat 3] [--skip-encoder] [--skip-fit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from featurize_speed import (
+    CORPUS,
+    accepted_by_cpp,
+    best_time,
+    corpus_texts,
+    host_cpu,
+    model_texts,
+)
+
+import mlircost_classic as mc
+from mlircost_classic.featurize import MLIRFeaturizer
+from mlircost_classic.models._evaluate import _median_seconds
+
+__all__ = ["main"]
+
+_RSS_CHILD = """
+import resource
+import mlircost_classic as mc
+texts = mc.load_dataset("kernels").data
+mc.MLIRFeaturizer().fit_transform(texts)
+print(len(texts), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def throughput_ratio(texts: list[str], repeat: int) -> tuple[float, str]:
+    """Our MB/s over the C++ parser's on the texts it accepts."""
+    from iree.compiler import ir
+
+    ok, rejected = accepted_by_cpp(texts)
+    mb = sum(len(t.encode()) for t in ok) / 1e6
+
+    def cpp():
+        ctx = ir.Context()
+        ctx.allow_unregistered_dialects = True
+        for text in ok:
+            ir.Module.parse(text, ctx)
+
+    t_cpp = best_time(cpp, repeat)
+    t_ours = best_time(lambda: MLIRFeaturizer().fit_transform(ok), repeat)
+    detail = (
+        f"{mb / t_ours:.1f} vs {mb / t_cpp:.1f} MB/s, {len(ok)} texts, "
+        f"{mb * 1e3:.0f} KB, {rejected} rejected by the C++ parser"
+    )
+    return t_cpp / t_ours, detail
+
+
+def median_text(texts) -> str:
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    return texts[int(order[len(order) // 2])]
+
+
+def large_networks() -> list[str]:
+    texts = []
+    for suite in ("main", "ood"):
+        data = mc.load_dataset("modules", level="linalg", suite=suite).data
+        texts.extend(t for t in data if len(t) >= 100_000)
+    return texts
+
+
+def kernels_per_second(model, texts: list[str], n_jobs) -> float:
+    model.featurizer_.set_params(n_jobs=n_jobs)
+    try:
+        start = time.perf_counter()
+        model.predict(texts)
+        return len(texts) / (time.perf_counter() - start)
+    finally:
+        model.featurizer_.set_params(n_jobs=None)
+
+
+def fit_seconds() -> float:
+    data = mc.load_dataset("modules", level="linalg")
+    start = time.perf_counter()
+    mc.CostModel(n_jobs=2, random_state=0).fit(data.data, data.target)
+    return time.perf_counter() - start
+
+
+def peak_rss_mb() -> tuple[int, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_CHILD],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return int(out[0]), int(out[1]) / 1024  # ru_maxrss is in KiB on Linux
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--skip-encoder", action="store_true")
+    parser.add_argument("--skip-fit", action="store_true")
+    args = parser.parse_args(argv)
+    print(f"host CPU: {host_cpu()}, {os.cpu_count()} logical CPUs")
+    print(f"load average at start: {os.getloadavg()}")
+    rows = []  # (figure, measured, goal, met, detail)
+
+    def ratio_row(figure, texts, goal):
+        ratio, detail = throughput_ratio(texts, args.repeat)
+        rows.append((figure, f"{ratio:.2f}x", f">= {goal}x", ratio >= goal, detail))
+
+    if CORPUS.is_dir():
+        ratio_row("featurize / C++ parser, shared corpus", corpus_texts(), 1.0)
+    else:
+        print(f"corpus not found at {CORPUS}: its row is left out")
+    if not args.skip_encoder:
+        for level, text in model_texts().items():
+            if level != "tosa":
+                ratio_row(f"same, 6-layer encoder ({level})", [text], 1.5)
+    ratio_row("same, large real networks (linalg)", large_networks(), 1.0)
+
+    modules = mc.load_pretrained("modules", "linalg")
+    kernels = mc.load_pretrained("kernels")
+    module = median_text(mc.load_dataset("modules", level="linalg").data)
+    kernel_texts = list(mc.load_dataset("kernels").data)
+    kernel = median_text(kernel_texts)
+    for figure, model, text, goal in (
+        ("one module, linalg model, predict", modules, module, 0.7),
+        ("one kernel, kernels model, predict", kernels, kernel, 0.4),
+    ):
+        ms = _median_seconds(lambda m=model, t=text: m.predict([t]), args.calls, 10)
+        ms *= 1e3
+        detail = f"median of {args.calls} calls, {len(text)} chars"
+        rows.append((figure, f"{ms:.2f} ms", f"< {goal} ms", ms < goal, detail))
+
+    batch = np.random.default_rng(0).permutation(len(kernel_texts))[: args.batch]
+    batch = [kernel_texts[i] for i in batch]
+    for figure, n_jobs in (("one core", None), ("n_jobs=2", 2)):
+        rate = kernels_per_second(kernels, batch, n_jobs)
+        rows.append(
+            (
+                f"batch prediction, kernels, {figure}",
+                f"{rate:,.0f} /s",
+                ">= 10,000 /s",
+                rate >= 10_000,
+                f"{len(batch)} bundled kernels",
+            )
+        )
+    if not args.skip_fit:
+        seconds = fit_seconds()
+        rows.append(
+            (
+                "fit the default modules model, 2 cores",
+                f"{seconds:.1f} s",
+                "< 60 s",
+                seconds < 60,
+                "CostModel(n_jobs=2), bundled linalg modules",
+            )
+        )
+    n, rss = peak_rss_mb()
+    rows.append(
+        (
+            "peak RSS, featurizing the bundled kernels",
+            f"{rss:,.0f} MB",
+            "< 1,024 MB",
+            rss < 1024,
+            f"{n} kernels, fresh process, imports included",
+        )
+    )
+    print(f"load average at end: {os.getloadavg()}")
+    print("| figure | measured | goal | met | detail |")
+    print("|---|---:|---:|---|---|")
+    for figure, measured, goal, met, detail in rows:
+        print(
+            f"| {figure} | {measured} | {goal} | {'yes' if met else 'no'} | {detail} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
