@@ -290,15 +290,8 @@ def _loop_columns(op: Op, ctx: OpContext) -> tuple[int, int, int]:
     return (len(dims), sum(d not in output for d in dims), permuted)
 
 
-_HEAVIEST_OP_OWN = (
-    "heaviest op operands",
-    "heaviest op output rank",
-    "heaviest op output elements",
-    "heaviest op innermost dim",
-    "heaviest op innermost power of two",
-    "heaviest op output bits",
-    "heaviest op narrowest operand bits",
-)
+# The columns _heaviest_op_columns fills: the last ones of SHAPE_FEATURES.
+_HEAVIEST_OP_OWN = SHAPE_FEATURES[SHAPE_FEATURES.index("heaviest op operands") :]
 
 
 def _heaviest_op_columns(op: Op | None) -> dict[str, float]:
