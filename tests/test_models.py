@@ -577,3 +577,52 @@ def test_custom_featurizer_parameter_survives_saving(tmp_path):
     assert loaded.get_params()["featurizer__opcodes__min_count"] == 2
     assert not hasattr(loaded.featurizer, "transformers_")
     np.testing.assert_array_equal(loaded.predict(TEXTS), model.predict(TEXTS))
+
+
+def test_predictions_and_intervals_stay_in_the_targets_domain():
+    # Linear fits extrapolate beyond the table's bounds: occupancy above 1, an
+    # instruction count below 0. The library clips, not only the command line.
+    x = np.linspace(0.0, 1.0, 200)[:, None]
+    Y = np.column_stack([0.2 + 0.7 * x[:, 0], 100 - 90 * x[:, 0], 5 - 4 * x[:, 0]])
+    names = ["nvidia_sm80.occupancy", "cpu_x86_64_v3.instructions", "made_up.signed"]
+    model = CostModel(
+        featurizer=IDENTITY,
+        estimator=Ridge(alpha=1e-6),
+        log_target=False,
+        prior=None,
+        intervals="conformal",
+        random_state=0,
+    ).fit(x, Y, names)
+    far = np.array([[2.0]])
+    raw = [est.predict(far)[0] for est in model.estimators_]
+    assert raw[0] > 1.0 and raw[1] < 0.0 and raw[2] < 0.0
+    point, lower, upper = model.predict_interval(far, return_prediction=True)
+    np.testing.assert_array_equal(model.predict(far), point)
+    assert point[0, 0] == upper[0, 0] == 1.0
+    assert point[0, 1] == lower[0, 1] == upper[0, 1] == 0.0
+    # A target outside the table has no known domain: left as predicted.
+    assert point[0, 2] == pytest.approx(raw[2]) and lower[0, 2] < point[0, 2]
+    inside = np.array([[0.5]])
+    np.testing.assert_allclose(
+        model.predict(inside)[0], [est.predict(inside)[0] for est in model.estimators_]
+    )
+
+
+def test_score_skips_missing_targets():
+    Y = made_up_targets()
+    Y[::3, 0] = np.nan
+    model = CostModel(estimator=Ridge(), prior=None).fit(TEXTS, Y)
+    score = model.score(TEXTS, Y)
+    assert np.isfinite(score)
+    P = model.predict(TEXTS)
+    rows = ~np.isnan(Y[:, 0])
+    from sklearn.metrics import r2_score
+
+    expected = np.mean([r2_score(Y[rows, 0], P[rows, 0]), r2_score(Y[:, 1], P[:, 1])])
+    assert score == pytest.approx(expected)
+    # A target without two measured rows is left out; none left gives NaN.
+    Y[:, 1] = np.nan
+    only_first = r2_score(Y[rows, 0], P[rows, 0])
+    assert model.score(TEXTS, Y) == pytest.approx(only_first)
+    Y[:, 0] = np.nan
+    assert np.isnan(model.score(TEXTS, Y))

@@ -9,9 +9,11 @@ from sklearn.linear_model import Ridge
 from xgboost import XGBRegressor
 
 from mlircost_classic import load_dataset
+from mlircost_classic.datasets import clip_to_domain
 from mlircost_classic.featurize import MLIRFeaturizer
 from mlircost_classic.models import CostModel, PriorRegressor, _cost_model
 from mlircost_classic.models._forest import CompiledForest, compile_forest
+from mlircost_classic.models._unwrap import unwrap
 
 
 def small_xgb(**kw):
@@ -64,7 +66,8 @@ def test_forest_matches_xgboost_on_real_kernels(fitted, kernels, monkeypatch):
     F = fitted.featurizer_.transform(texts)
     forest = compile_forest(fitted.estimators_, F.shape[1])
     assert isinstance(forest, CompiledForest)
-    got = forest.predict(F)
+    # The model clips to the targets' domains (occupancy <= 1) after the forest.
+    got = clip_to_domain(forest.predict(F), fitted.target_names_)
     ref = reference(fitted, texts, monkeypatch)
     np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
     # One row at a time takes the 1-D branch.
@@ -128,6 +131,36 @@ def test_dense_features_treat_zero_as_a_value(kernels, monkeypatch):
     np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("missing", [0.0, -1.0])
+def test_one_row_path_honours_missing(kernels, monkeypatch, missing):
+    # xgboost reads every value equal to `missing` as missing; so must the forest.
+    texts, Y, names = kernels
+    model = CostModel(
+        featurizer=MLIRFeaturizer(ngrams="drop"),
+        estimator=small_xgb(missing=missing),
+        random_state=0,
+    ).fit(texts, Y, names)
+    ref = reference(model, texts[:20], monkeypatch)
+    got = np.vstack([model.predict([t]) for t in texts[:20]])
+    np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
+
+
+def test_forest_is_built_at_fit_and_predict_changes_nothing(fitted, kernels):
+    texts, _, _ = kernels
+    assert fitted._compiled_forest is not None
+    before = dict(vars(fitted))
+    fitted.predict(texts[:2])
+    assert vars(fitted).keys() == before.keys()
+    assert all(vars(fitted)[k] is v for k, v in before.items())
+
+
+def test_different_missing_values_fall_back(kernels):
+    texts, Y, names = kernels
+    model = CostModel(estimator=small_xgb(), random_state=0).fit(texts, Y, names)
+    unwrap(model.estimators_[0]).regressor.set_params(missing=0.0)
+    assert compile_forest(model.estimators_, model.n_features_) is None
+
+
 def test_target_without_rows_stays_nan(kernels):
     texts, Y, names = kernels
     Y = Y.copy()
@@ -188,7 +221,7 @@ def test_trees_that_are_one_leaf(kernels, monkeypatch):
     model = CostModel(
         estimator=small_xgb(min_child_weight=1e9), prior=None, random_state=0
     ).fit(texts[:60], Y[:60], names)
-    forest = model._forest()
+    forest = model._compiled_forest
     assert forest is not None and forest.depth == 0
     ref = reference(model, texts[60:64], monkeypatch)
     np.testing.assert_allclose(model.predict(texts[60:64]), ref, rtol=2e-5)

@@ -4,6 +4,9 @@ A record is one JSON object (layout in :data:`FIELDS`, checked by
 :func:`validate_record`); collection runs append them to JSON Lines files
 (:func:`append_records`), :func:`pack` adds new ones to the bundled,
 append-only shards, and :func:`load_dataset` serves them the scikit-learn way.
+The target table (:data:`HARDWARE`, :data:`TARGETS`) says what every target
+is; :func:`select_targets` is how a word (``instructions``, ``nvidia_sm80``)
+selects targets everywhere.
 """
 
 from ._jsonl import append_records, iter_records, read_records
@@ -36,9 +39,31 @@ from ._shards import (
     pack,
     shard_paths,
 )
+from ._targets import (
+    HARDWARE,
+    TARGETS,
+    Hardware,
+    Metric,
+    Target,
+    clip_to_domain,
+    resolve_target,
+    select_targets,
+    target_names,
+    target_unit,
+)
 
 __all__ = [
     "AMENDMENTS",
+    "HARDWARE",
+    "TARGETS",
+    "Hardware",
+    "Metric",
+    "Target",
+    "clip_to_domain",
+    "resolve_target",
+    "select_targets",
+    "target_names",
+    "target_unit",
     "AMENDMENT_FIELDS",
     "FIELDS",
     "KERNEL_LEVEL",

@@ -12,6 +12,7 @@ from sklearn.utils import Bunch
 
 from ._schema import KERNEL_LEVEL, LEVELS
 from ._shards import AMENDMENTS, KINDS, get_data_home, iter_dataset, shard_paths
+from ._targets import select_targets
 
 __all__ = ["load_dataset", "dataset_info", "DatasetInfo"]
 
@@ -25,27 +26,6 @@ def _default_level(kind: str, level: str | None) -> str:
             f"level for kind={kind!r} must be one of {levels}, got {level!r}"
         )
     return level
-
-
-def _select_targets(requested, available: list[str]) -> list[str]:
-    if requested is None:
-        return available
-    if isinstance(requested, str):
-        requested = [requested]
-    chosen: list[str] = []
-    for name in requested:
-        # A bare hardware name ("cpu_x86_64_v3") stands for all its metrics.
-        matches = (
-            [name]
-            if name in available
-            else [t for t in available if "." not in name and t.startswith(name + ".")]
-        )
-        if not matches:
-            raise ValueError(
-                f"unknown target {name!r}; targets in this dataset: {available}"
-            )
-        chosen.extend(m for m in matches if m not in chosen)
-    return chosen
 
 
 def _main_ids(kind: str, data_home: str | os.PathLike | None) -> set[str]:
@@ -84,9 +64,10 @@ def load_dataset(
         (their only level). Records without that level are dropped, as are
         failed records (they carry no target).
     targets : str or list of str, optional
-        Target names (``"cpu_x86_64_v3.instructions"``) or hardware names
-        (``"nvidia_sm80"``: all its metrics) to return; default all targets
-        present, sorted.
+        Target names (``"cpu_x86_64_v3.instructions"``), hardware names
+        (``"nvidia_sm80"``: all its metrics) or metric names
+        (``"instructions"``: on every hardware) to return, as
+        :func:`select_targets` reads them; default all targets present, sorted.
     as_frame : bool, default=False
         Return ``data`` as a pandas Series of texts, ``target`` as a DataFrame,
         and fill ``frame`` (needs pandas).
@@ -140,7 +121,7 @@ def load_dataset(
         and rec["id"] not in seen
     ]
     available = sorted({name for rec in records for name in rec["targets"]})
-    names = _select_targets(targets, available)
+    names = select_targets(targets, available)
     target = np.full((len(records), len(names)), np.nan)
     column = {name: j for j, name in enumerate(names)}
     for i, rec in enumerate(records):

@@ -12,11 +12,12 @@ rebuilds them) and :func:`explain` splits a prediction into feature contribution
 their predicted dispatches.
 """
 
+from ..datasets import resolve_target, target_unit
 from ._base import PerTargetRegressor
 from ._composed import AGGREGATION, ComposedCostModel, kernel_calls
 from ._cost_model import ROOFLINE_COLUMNS, SKEW_THRESHOLD, CostModel, default_estimator
 from ._evaluate import evaluate
-from ._explain import Contribution, Explanation, explain, resolve_target
+from ._explain import Contribution, Explanation, explain
 from ._metrics import (
     METRICS,
     interval_coverage,
@@ -32,16 +33,15 @@ from ._neural import NeuralTextRegressor
 from ._pretrained import (
     DEFAULT_MODELS,
     PRETRAINED_DIR,
-    UNITS,
     load_pretrained,
     pretrained_info,
     pretrained_name,
-    target_unit,
     train_pretrained,
 )
 from ._prior import PriorRegressor
 from ._roofline import RooflineBaseline
 from ._serialize import FORMAT_VERSION, featurizer_from_dict, featurizer_to_dict
+from ._unwrap import Unwrapped, shap_values, unwrap
 
 __all__ = [
     "AGGREGATION",
@@ -51,7 +51,6 @@ __all__ = [
     "DEFAULT_MODELS",
     "Explanation",
     "PRETRAINED_DIR",
-    "UNITS",
     "explain",
     "load_pretrained",
     "pretrained_info",
@@ -81,4 +80,7 @@ __all__ = [
     "readable_feature_name",
     "readable_feature_names",
     "spearman",
+    "shap_values",
+    "Unwrapped",
+    "unwrap",
 ]

@@ -9,6 +9,7 @@ and which targets go on the log scale.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -16,8 +17,11 @@ from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.compose import TransformedTargetRegressor
+from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.validation import check_is_fitted
+
+from ..datasets import clip_to_domain
 
 __all__ = ["PerTargetRegressor", "check_targets", "log_wrapped"]
 
@@ -189,10 +193,52 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_targets), or (n_samples,) when fitted on 1-D y
             Columns in the order of ``target_names_``; NaN for a target that had
-            no measured row in fit.
+            no measured row in fit. A target of the target table
+            (:data:`~mlircost_classic.datasets.TARGETS`) is clipped to its
+            domain: counts are never below 0, occupancy never above 1.
         """
         check_is_fitted(self, "estimators_")
-        return self._shaped(self._predict_features(self.featurizer_.transform(X)))
+        out = self._predict_features(self.featurizer_.transform(X))
+        return self._shaped(clip_to_domain(out, self.target_names_))
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """R² per target on the rows where it is measured, averaged over targets.
+
+        NaN in ``y`` marks a missing value, as in :meth:`fit`, so the score can
+        be computed on any fold of a dataset with missing targets (as
+        ``cross_val_score`` and ``GridSearchCV`` do). Targets with fewer than
+        two measured rows, or that the model cannot predict (no measured row
+        in fit), are left out.
+
+        Parameters
+        ----------
+        X : iterable of str or ParsedModule
+            MLIR documents.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Measured costs, NaN where missing.
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
+            The mean R²; NaN when no target is left.
+        """
+        Y, _, _ = check_targets(y)
+        P = np.asarray(self.predict(X), dtype=float).reshape(Y.shape)
+        weight = None if sample_weight is None else np.asarray(sample_weight, float)
+        scores = []
+        for j in range(Y.shape[1]):
+            rows = ~np.isnan(Y[:, j])
+            if rows.sum() < 2 or np.isnan(P[rows, j]).any():
+                continue
+            scores.append(
+                r2_score(
+                    Y[rows, j],
+                    P[rows, j],
+                    sample_weight=None if weight is None else weight[rows],
+                )
+            )
+        return float(np.mean(scores)) if scores else math.nan
 
 
 def _accepts_sparse(estimator) -> bool:

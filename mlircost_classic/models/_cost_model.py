@@ -9,18 +9,19 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import stats
 from sklearn.base import clone
-from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBRegressor
 
+from ..datasets import clip_to_domain
 from ..featurize import MLIRFeaturizer
 from . import _serialize
 from ._base import PerTargetRegressor, _Inputs, log_wrapped
 from ._forest import compile_forest
 from ._prior import PriorRegressor
+from ._unwrap import unwrap
 
 __all__ = ["ROOFLINE_COLUMNS", "CostModel", "default_estimator"]
 
@@ -84,13 +85,6 @@ def _conformal_quantile(scores: np.ndarray, confidence: float) -> float:
     if k > len(scores):
         return math.inf
     return float(np.sort(scores)[k - 1])
-
-
-def _margin(estimator, F) -> np.ndarray:
-    """Prediction on the scale the model was fitted on (log1p for log targets)."""
-    if isinstance(estimator, TransformedTargetRegressor):
-        return estimator.regressor_.predict(F)
-    return estimator.predict(F)
 
 
 class CostModel(PerTargetRegressor):
@@ -286,9 +280,10 @@ class CostModel(PerTargetRegressor):
         calibration, train = order[:n_cal], order[n_cal:]
         estimator.fit(F[train], y[train])
         truth = y[calibration]
-        if isinstance(estimator, TransformedTargetRegressor):
+        parts = unwrap(estimator)
+        if parts.log:
             truth = np.log1p(truth)
-        scores = np.abs(truth - _margin(estimator, F[calibration]))
+        scores = np.abs(truth - parts.fitted_scale.predict(F[calibration]))
         return estimator, _conformal_quantile(scores, self.confidence)
 
     # -- public -----------------------------------------------------------------
@@ -317,25 +312,24 @@ class CostModel(PerTargetRegressor):
             ]
         elif hasattr(self, "conformal_quantiles_"):
             del self.conformal_quantiles_
+        self._compile()
         return self
 
-    def _forest(self):
-        """The compiled forest of the fitted boosters (built once), or None."""
-        cached = self.__dict__.get("_compiled_forest")
-        if cached is None or cached[0] is not self.estimators_:
-            cached = (
-                self.estimators_,
-                compile_forest(self.estimators_, self.n_features_),
-            )
-            self._compiled_forest = cached
-        return cached[1]
+    def _compile(self) -> None:
+        """Build the fast path of the fitted boosters (at fit and load, never in predict)."""
+        self._compiled_forest = compile_forest(self.estimators_, self.n_features_)
+
+    def _fast_path(self, F):
+        """The compiled forest when ``F`` is a few rows and there is one, else None."""
+        if F.shape[0] > FAST_PATH_ROWS:
+            return None
+        return getattr(self, "_compiled_forest", None)
 
     def _predict_features(self, F) -> np.ndarray:
         out = None
-        if F.shape[0] <= FAST_PATH_ROWS:
-            forest = self._forest()
-            if forest is not None:
-                out = forest.predict(F)
+        forest = self._fast_path(F)
+        if forest is not None:
+            out = forest.predict(F)
         if out is None:
             out = super()._predict_features(F)
         # A log target was non-negative in training; expm1 of a negative margin
@@ -363,7 +357,8 @@ class CostModel(PerTargetRegressor):
         lower, upper : ndarray of the shape :meth:`predict` returns
             Interval bounds; ``(-inf, inf)`` (``(0, inf)`` for log targets,
             whose bounds, like their predictions, are never below 0) where
-            calibration had too few rows.
+            calibration had too few rows. Bounds and predictions of a target
+            of the target table are clipped to its domain (see :meth:`predict`).
         """
         check_is_fitted(self, "estimators_")
         if self.intervals is None:
@@ -373,7 +368,7 @@ class CostModel(PerTargetRegressor):
             )
         F = self.featurizer_.transform(X)
         inputs = _Inputs(F)
-        forest = self._forest() if F.shape[0] <= FAST_PATH_ROWS else None
+        forest = self._fast_path(F)
         margins = forest.margins(F) if forest is not None else None
         point = np.full((F.shape[0], len(self.target_names_)), np.nan)
         lower = point.copy()
@@ -385,13 +380,16 @@ class CostModel(PerTargetRegressor):
             if margins is not None:
                 margin = margins[:, j]
             else:
-                margin = _margin(estimator, inputs.for_estimator(estimator))
+                fitted_scale = unwrap(estimator).fitted_scale
+                margin = fitted_scale.predict(inputs.for_estimator(estimator))
             point[:, j], lower[:, j], upper[:, j] = margin, margin - q, margin + q
             if self.log_targets_[j]:
                 # A log target was non-negative in training: so are its bounds.
                 point[:, j] = np.maximum(np.expm1(point[:, j]), 0.0)
                 lower[:, j] = np.maximum(np.expm1(lower[:, j]), 0.0)
                 upper[:, j] = np.maximum(np.expm1(upper[:, j]), 0.0)
+        for values in (point, lower, upper):
+            clip_to_domain(values, self.target_names_)
         bounds = self._shaped(lower), self._shaped(upper)
         return (self._shaped(point), *bounds) if return_prediction else bounds
 

@@ -13,38 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
-from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ..datasets import resolve_target
 from ._names import readable_feature_name
-from ._prior import split_prior
+from ._unwrap import shap_values, unwrap
 
-__all__ = ["Contribution", "Explanation", "explain", "resolve_target"]
-
-
-def resolve_target(target_names, target: str) -> int:
-    """Column index of ``target``: its full name or an unambiguous part of it.
-
-    ``"cpu_x86_64_v3.instructions"``, ``"instructions"`` (the metric, when one
-    hardware has it) and ``"cpu_host"`` (the hardware, when it has one target)
-    all work; anything ambiguous or unknown is a ValueError listing the names.
-    """
-    names = list(target_names)
-    if target in names:
-        return names.index(target)
-    matches = [
-        i
-        for i, name in enumerate(names)
-        if name.endswith("." + target) or name.startswith(target + ".")
-    ]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise ValueError(
-            f"target {target!r} is ambiguous: " + ", ".join(names[i] for i in matches)
-        )
-    raise ValueError(f"unknown target {target!r}; the model has: {', '.join(names)}")
+__all__ = ["Contribution", "Explanation", "explain"]
 
 
 @dataclass(frozen=True)
@@ -211,28 +187,20 @@ def explain(model, text, target: str, *, top: int = 10) -> Explanation:
         raise ValueError(f"the model has no regressor for {model.target_names_[j]}")
     F = model.featurizer_.transform([text])
     columns = [str(c) for c in model.featurizer_.get_feature_names_out()]
-    inner = (
-        estimator.regressor_
-        if isinstance(estimator, TransformedTargetRegressor)
-        else estimator
-    )
     x = F.toarray()[0] if sparse.issparse(F) else np.asarray(F, dtype=float)[0]
-    inner, prior = split_prior(inner)
-    if hasattr(inner, "get_booster"):
-        import xgboost
-
-        matrix = xgboost.DMatrix(sparse.csr_matrix(F) if sparse.issparse(F) else F)
-        values = inner.get_booster().predict(matrix, pred_contribs=True)[0]
-        contributions, base = values[:-1].astype(float), float(values[-1])
+    parts = unwrap(estimator)
+    if hasattr(parts.regressor, "get_booster"):
+        values, bias = shap_values(estimator, F)  # the prior's terms included
+        contributions, base = values[0], float(bias[0])
         method = "xgboost pred_contribs (SHAP)"
     else:
-        contributions, base = _linear_contributions(inner, x)
+        contributions, base = _linear_contributions(parts.regressor, x)
         method = "linear coefficients"
-    if prior is not None:
-        # The roofline prior's terms: its coefficient times the column's value.
-        prior_terms, intercept = prior.prior_contributions(x[None, :])
-        contributions = contributions + prior_terms[0]
-        base += intercept
+        if parts.prior is not None:
+            # The roofline prior's terms: its coefficient times the column's value.
+            terms, intercept = parts.prior.prior_contributions(x[None, :])
+            contributions, base = contributions + terms[0], base + intercept
+    if parts.prior is not None:
         method += " + roofline prior"
     order = np.argsort(-np.abs(contributions), kind="stable")[:top]
     order = [i for i in order if contributions[i] != 0]

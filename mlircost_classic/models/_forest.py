@@ -22,7 +22,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.compose import TransformedTargetRegressor
 
-from ._prior import PriorRegressor
+from ._unwrap import unwrap
 
 __all__ = ["CompiledForest", "compile_forest"]
 
@@ -35,38 +35,40 @@ _IDENTITY_OBJECTIVES = {
 }
 
 
-def _unwrap(estimator):
-    """(booster, log, prior) of a supported estimator, or None.
+def _parts(estimator):
+    """(booster, log, prior, missing) of a supported estimator, or None.
 
-    ``prior`` is None or (columns, coefficients, intercept) of a linear prior.
+    ``prior`` is None or (columns, coefficients, intercept) of a linear prior;
+    ``missing`` is the value xgboost reads as missing (NaN by default).
     """
-    log = False
+    if isinstance(estimator, TransformedTargetRegressor) and (
+        estimator.func is not np.log1p
+        or estimator.inverse_func is not np.expm1
+        or estimator.transformer is not None
+    ):
+        return None
+    parts = unwrap(estimator)
     prior = None
-    if isinstance(estimator, TransformedTargetRegressor):
-        if estimator.func is not np.log1p or estimator.inverse_func is not np.expm1:
-            return None
-        if estimator.transformer is not None:
-            return None
-        estimator, log = estimator.regressor_, True
-    if isinstance(estimator, PriorRegressor):
+    if parts.prior is not None:
         prior = (
-            np.asarray(estimator.columns, dtype=np.intp),
-            np.asarray(estimator.prior_.coef_, dtype=float),
-            float(estimator.prior_.intercept_),
+            np.asarray(parts.prior.columns, dtype=np.intp),
+            np.asarray(parts.prior.prior_.coef_, dtype=float),
+            float(parts.prior.prior_.intercept_),
         )
-        estimator = estimator.regressor_
-    get_booster = getattr(estimator, "get_booster", None)
+    regressor = parts.regressor
+    get_booster = getattr(regressor, "get_booster", None)
     if get_booster is None:
         return None
     try:
         booster = get_booster()
     except Exception:  # noqa: BLE001 - unfitted or not an xgboost model
         return None
-    if getattr(estimator, "best_iteration", None) is not None and getattr(
-        estimator, "early_stopping_rounds", None
+    if getattr(regressor, "best_iteration", None) is not None and getattr(
+        regressor, "early_stopping_rounds", None
     ):
         return None  # predict() would stop at best_iteration; keep it simple
-    return booster, log, prior
+    missing = getattr(regressor, "missing", np.nan)
+    return booster, parts.log, prior, np.nan if missing is None else float(missing)
 
 
 def _base_score(param: str) -> float:
@@ -113,6 +115,9 @@ class CompiledForest:
         term added to the target's margin.
     n_features : int
         Width of the feature rows.
+    missing : float, default=NaN
+        The value that stands for a missing feature (xgboost's ``missing``):
+        rows are read with it replaced by NaN.
 
     Notes
     -----
@@ -122,7 +127,8 @@ class CompiledForest:
     value (NaN), to its default side.
     """
 
-    def __init__(self, forests, n_features: int):
+    def __init__(self, forests, n_features: int, missing: float = np.nan):
+        self.missing = float(missing)
         features, thresholds, default_left, left, right = [], [], [], [], []
         roots, owner, base, log = [], [], [], []
         priors = {}
@@ -259,7 +265,7 @@ class CompiledForest:
             else:
                 block = np.asarray(X)[:, self._prior_columns]
             prior = np.asarray(block, dtype=np.float64) @ self._prior_coef
-        X = _as_float32_with_missing(X, self.n_features)
+        X = _as_float32_with_missing(X, self.n_features, self.missing)
         out = np.zeros((X.shape[0], self.n_targets))
         if self._roots.size:
             leaves = self.leaf_values(X).astype(np.float64)
@@ -295,7 +301,7 @@ def _depth(tree: dict) -> int:
         frontier = children
 
 
-def _as_float32_with_missing(X, n_features: int) -> np.ndarray:
+def _as_float32_with_missing(X, n_features: int, missing: float) -> np.ndarray:
     if sparse.issparse(X):
         X = X.tocsr()
         dense = np.full(X.shape, np.nan, dtype=np.float32)
@@ -309,6 +315,8 @@ def _as_float32_with_missing(X, n_features: int) -> np.ndarray:
         raise ValueError(
             f"X has {dense.shape[1]} features, the forest expects {n_features}"
         )
+    if not np.isnan(missing):
+        dense = np.where(dense == np.float32(missing), np.float32(np.nan), dense)
     return dense
 
 
@@ -323,18 +331,29 @@ def compile_forest(estimators, n_features: int) -> CompiledForest | None:
         None for a target without a model.
     n_features : int
         Width of the feature rows.
+
+    Returns
+    -------
+    CompiledForest or None
+        None when an estimator is not supported, or when the boosters do not
+        all read the same value as missing.
     """
     forests = []
+    missing_values = set()
     for estimator in estimators:
         if estimator is None:
             forests.append(None)
             continue
-        unwrapped = _unwrap(estimator)
-        if unwrapped is None:
+        parts = _parts(estimator)
+        if parts is None:
             return None
-        booster, log, prior = unwrapped
+        booster, log, prior, missing = parts
         trees = _trees(booster)
         if trees is None:
             return None
         forests.append((trees[0], trees[1], log, prior))
-    return CompiledForest(forests, n_features)
+        missing_values.add("nan" if np.isnan(missing) else missing)
+    if len(missing_values) > 1:
+        return None  # one forest reads one missing value
+    missing = missing_values.pop() if missing_values else "nan"
+    return CompiledForest(forests, n_features, np.nan if missing == "nan" else missing)

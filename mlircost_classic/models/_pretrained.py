@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets import target_unit
+
 __all__ = [
     "DEFAULT_MODELS",
     "PRETRAINED_DIR",
-    "UNITS",
     "load_pretrained",
     "pretrained_info",
     "pretrained_name",
-    "target_unit",
     "train_pretrained",
 ]
 
@@ -50,35 +50,8 @@ DEFAULT_MODELS = (
     ("kernels", "dispatch"),
 )
 
-#: Metric (the part of a target name after the hardware) -> unit.
-UNITS = {
-    "instructions": "instructions",
-    "code_bytes": "bytes",
-    "dispatches": "dispatches",
-    "latency_us": "µs",
-    "latency_us_spread": "IQR / median",
-    "registers": "registers / thread",
-    "spill_bytes": "bytes",
-    "stack_bytes": "bytes / thread",
-    "shared_bytes": "bytes / block",
-    "occupancy": "fraction of max warps",
-    "vgprs": "VGPRs",
-    "sgprs": "SGPRs",
-    "spills": "registers spilled",
-    "lds_bytes": "bytes",
-    "scratch_bytes": "bytes / lane",
-}
-
 _CONFIDENCE = 0.9
 _MIN_ROWS = 20
-
-
-def target_unit(target: str) -> str:
-    """The unit of a target name such as ``cpu_x86_64_v3.instructions`` ("" if unknown)."""
-    hardware, _, metric = target.partition(".")
-    if metric == "occupancy" and hardware.startswith("amd"):
-        return "fraction of max waves"
-    return UNITS.get(metric, "")
 
 
 def pretrained_name(kind: str = "modules", level: str | None = None) -> str:

@@ -18,7 +18,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["PriorRegressor", "split_prior"]
+__all__ = ["PriorRegressor"]
 
 
 def _matrix(X):
@@ -156,11 +156,3 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
         out = np.zeros((X.shape[0], X.shape[1]))
         out[:, list(self.columns)] = (self._prior_input(X) - mean) * coef
         return out, float(self.prior_.intercept_ + coef @ mean)
-
-
-def split_prior(estimator):
-    """``(regressor, prior)`` of a fitted estimator: the residual regressor inside a
-    :class:`PriorRegressor` and the regressor itself, or ``(estimator, None)``."""
-    if isinstance(estimator, PriorRegressor):
-        return estimator.regressor_, estimator
-    return estimator, None

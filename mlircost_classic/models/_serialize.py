@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import sklearn.linear_model
 from sklearn.base import clone
-from sklearn.compose import TransformedTargetRegressor
 from sklearn.dummy import DummyRegressor
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
@@ -47,6 +46,7 @@ from ..featurize._catalog import _Dialect
 from ..featurize._ngram import _PASSTHROUGH
 from ._base import log_wrapped
 from ._prior import PriorRegressor
+from ._unwrap import unwrap
 
 __all__ = [
     "FORMAT",
@@ -328,17 +328,17 @@ def _estimator_spec(estimator) -> dict | None:
 
 
 def _write_estimator(estimator, index: int, folder: Path) -> dict:
-    entry: dict = {"log": isinstance(estimator, TransformedTargetRegressor)}
-    inner = estimator.regressor_ if entry["log"] else estimator
-    entry["prior"] = None
-    if isinstance(inner, PriorRegressor):
+    parts = unwrap(estimator)
+    entry: dict = {"log": parts.log, "prior": None}
+    if parts.prior is not None:
+        prior = parts.prior
         entry["prior"] = {
-            "columns": [int(c) for c in inner.columns],
-            "coef": np.asarray(inner.prior_.coef_, dtype=float).tolist(),
-            "intercept": float(inner.prior_.intercept_),
-            "mean": np.asarray(inner.prior_mean_, dtype=float).tolist(),
+            "columns": [int(c) for c in prior.columns],
+            "coef": np.asarray(prior.prior_.coef_, dtype=float).tolist(),
+            "intercept": float(prior.prior_.intercept_),
+            "mean": np.asarray(prior.prior_mean_, dtype=float).tolist(),
         }
-        inner = inner.regressor_
+    inner = parts.regressor
     entry["scale"] = None
     if isinstance(inner, Pipeline):
         steps = [step for _, step in inner.steps]
@@ -598,4 +598,5 @@ def load_cost_model(cls, path):
             f"{path}: {MANIFEST} lists {len(estimators)} models for "
             f"{len(model.target_names_)} targets"
         )
+    model._compile()
     return model

@@ -4,42 +4,26 @@ Each function takes one entry of ``CostModel.estimators_`` (an ``XGBRegressor``
 or a linear pipeline, wrapped in a ``TransformedTargetRegressor`` when the
 target is fitted on ``log1p``) and the feature matrix the model's featurizer
 made, and answers on the scale the estimator was fitted on: ``log1p`` of the
-target for log targets, the target itself otherwise.
+target for log targets, the target itself otherwise. SHAP values are
+:func:`mlircost_classic.models.shap_values`, re-exported here.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
-from sklearn.compose import TransformedTargetRegressor
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
 
-from ..models._prior import split_prior
+from ..models._unwrap import booster_of, shap_values, unwrap
 
 __all__ = [
-    "fitted_scale_estimator",
     "gain_importance",
     "linear_coefficients",
     "permutation_importances",
     "shap_values",
 ]
-
-
-def fitted_scale_estimator(estimator):
-    """The regressor inside ``estimator`` and whether it was fitted on ``log1p(y)``."""
-    if isinstance(estimator, TransformedTargetRegressor):
-        return estimator.regressor_, True
-    return estimator, False
-
-
-def _booster(estimator):
-    inner, _ = fitted_scale_estimator(estimator)
-    inner, _ = split_prior(inner)
-    if not hasattr(inner, "get_booster"):
-        raise TypeError(f"expected an xgboost regressor, got {type(inner).__name__}")
-    return inner.get_booster()
 
 
 def gain_importance(estimator, n_features: int) -> np.ndarray:
@@ -60,7 +44,7 @@ def gain_importance(estimator, n_features: int) -> np.ndarray:
     ndarray of shape (n_features,)
         Gain per column, 0 for a column no split uses.
     """
-    booster = _booster(estimator)
+    booster = booster_of(estimator)
     scores = booster.get_score(importance_type="total_gain")
     names = booster.feature_names
     column = (
@@ -72,38 +56,6 @@ def gain_importance(estimator, n_features: int) -> np.ndarray:
     for name, value in scores.items():
         gain[column[name]] = value
     return gain
-
-
-def shap_values(estimator, F) -> tuple[np.ndarray, np.ndarray]:
-    """Exact tree SHAP values (xgboost ``pred_contribs=True``).
-
-    Parameters
-    ----------
-    estimator : XGBRegressor or TransformedTargetRegressor of one
-        A fitted per-target estimator.
-    F : array-like or sparse matrix of shape (n_samples, n_features)
-        Features, as the model's featurizer makes them. A sparse matrix is
-        passed on as it is, so that its implicit zeros are read as xgboost
-        read them in fit.
-
-    Returns
-    -------
-    contributions : ndarray of shape (n_samples, n_features)
-        Contribution of each feature to each prediction.
-    bias : ndarray of shape (n_samples,)
-        The expected value; ``bias + contributions.sum(axis=1)`` is the
-        prediction on the fitted scale.
-    """
-    from xgboost import DMatrix
-
-    contribs = _booster(estimator).predict(DMatrix(F), pred_contribs=True)
-    values, bias = contribs[:, :-1].astype(float), contribs[:, -1].astype(float)
-    _, prior = split_prior(fitted_scale_estimator(estimator)[0])
-    if prior is not None:
-        # A roofline prior adds coefficient x value on its columns.
-        terms, intercept = prior.prior_contributions(F)
-        values, bias = values + terms, bias + intercept
-    return values, bias
 
 
 def linear_coefficients(estimator) -> np.ndarray:
@@ -127,7 +79,7 @@ def linear_coefficients(estimator) -> np.ndarray:
     -------
     ndarray of shape (n_features,)
     """
-    inner, _ = split_prior(fitted_scale_estimator(estimator)[0])
+    inner = unwrap(estimator).regressor
     last = inner.steps[-1][1] if isinstance(inner, Pipeline) else inner
     if not hasattr(last, "coef_"):
         raise TypeError(f"expected a linear regressor, got {type(last).__name__}")
@@ -197,12 +149,12 @@ def permutation_importances(
     mean, std : ndarray of shape (len(columns),)
         Mean and standard deviation over the repeats of the R² drop.
     """
-    regressor, log = fitted_scale_estimator(estimator)
+    parts = unwrap(estimator)
     y = np.asarray(y, dtype=float)
-    if log:
+    if parts.log:
         y = np.log1p(y)
     columns = np.asarray(columns, dtype=int)
-    model = _OnColumns(regressor, F, columns)
+    model = _OnColumns(parts.fitted_scale, F, columns)
     result = permutation_importance(
         model,
         model.F[:, columns],

@@ -23,9 +23,8 @@ from ..models import (
     readable_feature_names,
     spearman,
 )
-from ..models._prior import split_prior
+from ..models._unwrap import unwrap
 from ._importance import (
-    fitted_scale_estimator,
     gain_importance,
     linear_coefficients,
     permutation_importances,
@@ -416,7 +415,7 @@ def _target_section(j, target, fitted: _Fitted, options: _Options, plots) -> dic
     perm_std = np.full(n_features, np.nan)
     candidates = [i for i in np.argsort(-gain, kind="stable") if gain[i] > 0]
     candidates = candidates[: options.n_permutation_features]
-    _, prior = split_prior(fitted_scale_estimator(estimator)[0])
+    prior = unwrap(estimator).prior
     if prior is not None:  # the roofline's columns act through the prior
         candidates += [int(c) for c in prior.columns if int(c) not in candidates]
     if candidates and np.ptp(y) > 0:
