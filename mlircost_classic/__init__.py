@@ -1,47 +1,50 @@
 """mlircost_classic: predict hardware costs of MLIR programs with classical ML.
 
 The MLIR reader lives in :mod:`mlircost_classic.mlir`, the scikit-learn
-transformers in :mod:`mlircost_classic.featurize`, the dataset in
-:mod:`mlircost_classic.datasets` and the (optional) collector in
-:mod:`mlircost_classic.collect`. The names most users need are re-exported here.
+transformers in :mod:`mlircost_classic.featurize`, the dataset and the target
+table in :mod:`mlircost_classic.datasets` and the (optional) collector in
+:mod:`mlircost_classic.collect`. The names most users need are re-exported
+here, each imported on first use, so that ``import mlircost_classic.mlir``
+loads neither scikit-learn nor xgboost.
 """
 
-from .datasets import dataset_info, load_dataset
-from .featurize import (
-    MLIRFeaturizer,
-    OpcodeCounter,
-    OpNgramTfidf,
-    ShapeFeatures,
-    load_catalog,
-)
-from .mlir import MLIRSyntaxError, detect_level, parse
-from .models import (
-    CostModel,
-    RooflineBaseline,
-    evaluate,
-    explain,
-    load_pretrained,
-    target_unit,
-)
+from importlib import import_module
 
-__version__ = "0.2.0.dev0"
+from ._version import __version__ as __version__
 
-__all__ = [
-    "CostModel",
-    "RooflineBaseline",
-    "evaluate",
-    "detect_level",
-    "explain",
-    "load_pretrained",
-    "target_unit",
-    "MLIRFeaturizer",
-    "MLIRSyntaxError",
-    "OpNgramTfidf",
-    "OpcodeCounter",
-    "ShapeFeatures",
-    "__version__",
-    "dataset_info",
-    "load_dataset",
-    "load_catalog",
-    "parse",
-]
+# Public name -> subpackage defining it.
+_EXPORTS = {
+    "dataset_info": "datasets",
+    "load_dataset": "datasets",
+    "select_targets": "datasets",
+    "target_unit": "datasets",
+    "MLIRFeaturizer": "featurize",
+    "OpcodeCounter": "featurize",
+    "OpNgramTfidf": "featurize",
+    "ShapeFeatures": "featurize",
+    "load_catalog": "featurize",
+    "MLIRSyntaxError": "mlir",
+    "detect_level": "mlir",
+    "parse": "mlir",
+    "CostModel": "models",
+    "RooflineBaseline": "models",
+    "evaluate": "models",
+    "explain": "models",
+    "load_pretrained": "models",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

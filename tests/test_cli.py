@@ -76,3 +76,46 @@ def test_dataset_info_on_missing_folder_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "mlircost dataset: error:" in err
+
+
+def test_collect_hardware_and_its_deprecated_alias(tmp_path, capsys):
+    from mlircost_classic.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["collect", "--out", str(tmp_path)])
+    assert args.hardware == [
+        "cpu_x86_64_v3",
+        "nvidia_sm80",
+        "nvidia_sm90",
+        "amd_gfx942",
+    ]
+    args = parser.parse_args(["collect", "--hardware", "cpu_host", "--out", "x"])
+    assert args.hardware == ["cpu_host"]
+    assert "deprecated" not in capsys.readouterr().err
+    args = parser.parse_args(["collect", "--targets", "nvidia_h100", "--out", "x"])
+    assert args.hardware == ["nvidia_h100"]
+    assert "--targets is deprecated, use --hardware" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["collect", "--hardware", "tpu", "--out", "x"])
+
+
+def test_written_out_choices_agree_with_the_library():
+    from mlircost_classic.cli import _predict
+    from mlircost_classic.models import DEFAULT_MODELS
+
+    assert _predict._MODEL_NAMES == [f"{k}-{lv}" for k, lv in DEFAULT_MODELS]
+
+
+def test_runs_as_a_module():
+    import subprocess
+    import sys
+
+    from mlircost_classic import __version__
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mlircost_classic.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == f"mlircost {__version__}"

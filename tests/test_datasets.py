@@ -274,6 +274,10 @@ def test_load_dataset_levels_and_targets(home):
         targets=["cpu_x86_64_v3.instructions"], data_home=home, return_X_y=True
     )
     assert len(X) == 2 and y.shape == (2, 1)
+    # A metric word selects it on every hardware, as `mlircost predict --targets`.
+    assert load_dataset(targets="instructions", data_home=home).target_names == [
+        "cpu_x86_64_v3.instructions"
+    ]
     with pytest.raises(ValueError, match="unknown target 'amd'"):
         load_dataset(targets=["amd"], data_home=home)
     with pytest.raises(ValueError, match="level for kind='modules'"):

@@ -1,4 +1,4 @@
-"""``mlircost train``, ``predict`` and ``explain``: the pretrained models' commands."""
+"""``mlircost predict``, ``explain`` and ``train``: the pretrained models' commands."""
 
 from __future__ import annotations
 
@@ -8,24 +8,24 @@ import json
 import math
 import sys
 
-from .models._pretrained import DEFAULT_MODELS
+from ._common import UserError, read_one
 
-_MODEL_NAMES = [f"{kind}-{level}" for kind, level in DEFAULT_MODELS]
+__all__ = ["add_commands"]
+
+# mlircost_classic.models.DEFAULT_MODELS, written out so that parsing the command
+# line imports no model (a test checks they agree).
+_MODEL_NAMES = [
+    "modules-linalg",
+    "modules-torch",
+    "modules-stablehlo",
+    "modules-tosa",
+    "modules-affine",
+    "kernels-dispatch",
+]
 
 
 class _FileError(Exception):
     """A file that could not be read or predicted: reported, the run goes on."""
-
-
-def _read(path: str, error_type):
-    from mlircost_classic.mlir import read_source
-
-    try:
-        if path == "-":
-            return "<stdin>", read_source(sys.stdin.buffer.read(), input="content")
-        return path, read_source(path, input="filename")
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise error_type(f"{path}: {exc}") from None
 
 
 def _choose_model(text: str, args):
@@ -41,24 +41,10 @@ def _plain(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _non_negative(value: float) -> float:
-    """Every metric the models predict is a count, size or share: never below 0."""
-    return max(0.0, value) if math.isfinite(value) else value
-
-
-def _matching(names: list[str], target: str) -> list[int]:
-    """Columns a --targets word selects: its full name, its metric or hardware."""
-    found = [j for j, name in enumerate(names) if target in (name, *name.split("."))]
-    if not found:
-        raise _FileError(
-            f"unknown target {target!r}; the model has: {', '.join(names)}"
-        )
-    return found
-
-
 def _predict_one(name: str, text: str, args, selected) -> dict:
+    from mlircost_classic.datasets import select_targets, target_unit
     from mlircost_classic.mlir import parse
-    from mlircost_classic.models import load_pretrained, target_unit
+    from mlircost_classic.models import load_pretrained
 
     kind, level = _choose_model(text, args)
     try:
@@ -70,9 +56,10 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
     except ValueError as exc:  # MLIRSyntaxError
         raise _FileError(f"{name}: {exc}") from None
     names = list(model.target_names_)
-    columns = range(len(names))
-    if selected:
-        columns = sorted({j for t in selected for j in _matching(names, t)})
+    try:
+        chosen = set(select_targets(selected, names))
+    except ValueError as exc:
+        raise _FileError(str(exc)) from None
     lower = upper = None
     if getattr(model, "conformal_quantiles_", None) is not None:
         point, lo, hi = model.predict_interval([parsed], return_prediction=True)
@@ -81,16 +68,17 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
         point = model.predict([parsed])
     point = point.reshape(1, -1)[0]
     rows = []
-    for j in columns:
+    # The model keeps predictions and bounds in each target's domain.
+    for j, target in enumerate(names):
+        if target not in chosen:
+            continue
         rows.append(
             {
-                "target": names[j],
-                "prediction": _plain(_non_negative(point[j])),
-                "lower": None if lower is None else _plain(_non_negative(lower[j])),
-                "upper": None
-                if upper is None
-                else _plain(_non_negative(_capped(names[j], upper[j]))),
-                "unit": target_unit(names[j]),
+                "target": target,
+                "prediction": _plain(point[j]),
+                "lower": None if lower is None else _plain(lower[j]),
+                "upper": None if upper is None else _plain(upper[j]),
+                "unit": target_unit(target),
             }
         )
     return {
@@ -101,11 +89,6 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
         "confidence": getattr(model, "confidence", None) if lower is not None else None,
         "predictions": rows,
     }
-
-
-def _capped(target: str, value: float) -> float:
-    """Occupancy is a share of the maximum: an interval above 1 means 1."""
-    return min(value, 1.0) if target.endswith(".occupancy") else value
 
 
 def _number(value: float | None) -> str:
@@ -138,7 +121,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in args.files:
         try:
-            name, text = _read(path, _FileError)
+            name, text = read_one(path, _FileError)
             results.append(_predict_one(name, text, args, args.targets))
         except _FileError as exc:
             failed += 1
@@ -175,11 +158,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from mlircost_classic.cli import UserError
+    from mlircost_classic.datasets import target_unit
     from mlircost_classic.mlir import parse
-    from mlircost_classic.models import explain, load_pretrained, target_unit
+    from mlircost_classic.models import explain, load_pretrained
 
-    name, text = _read(args.file, UserError)
+    name, text = read_one(args.file)
     kind, level = _choose_model(text, args)
     try:
         model = load_pretrained(kind, level, path=args.model_dir)
@@ -201,7 +184,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     print(f"{name}  (level {level}, model {kind}-{level})")
     text = str(result).replace(
         f"{result.target} = {result.prediction:.4g}",
-        f"{result.target} = {_number(_non_negative(result.prediction))} {unit}",
+        f"{result.target} = {_number(result.prediction)} {unit}",
         1,
     )
     print(text)
@@ -249,10 +232,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub) -> None:
-    """Add train, predict and explain to the ``mlircost`` subcommands."""
+def _model_parser() -> argparse.ArgumentParser:
+    """``--level``, ``--kind``, ``--model-dir``: which pretrained model reads a file."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--level",
+        choices=["torch", "linalg", "stablehlo", "tosa", "affine"],
+        help="level of the MLIR (default: detected from its dialects)",
+    )
+    p.add_argument(
+        "--kind",
+        choices=["modules", "kernels"],
+        default="modules",
+        help="kernels: the text is an IREE dispatch region",
+    )
+    p.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="models written by `mlircost train --out DIR` (default: the shipped ones)",
+    )
+    return p
+
+
+def add_commands(sub, parents: dict) -> None:
+    """Add predict, explain and train to the ``mlircost`` subcommands."""
+    model = _model_parser()
     p = sub.add_parser(
         "predict",
+        parents=[model],
         help="predict the costs of MLIR files with the pretrained models",
         description="Predict every hardware target of MLIR files with the "
         "pretrained cost models (or those of --model-dir): one table per file "
@@ -261,19 +268,19 @@ def add_commands(sub) -> None:
         "affine), detected from its dialects unless --level is given.",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="MLIR file, or - for stdin")
-    _common(p)
     p.add_argument(
         "--targets",
         nargs="+",
         metavar="TARGET",
-        help="only these targets (full names or unambiguous parts: instructions, "
-        "nvidia_sm80.registers)",
+        help="only these targets: full names (nvidia_sm80.registers), hardware "
+        "(nvidia_sm80) or metric names (instructions)",
     )
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
         "explain",
+        parents=[model],
         help="why a pretrained model predicts what it does for one file",
         description="Split one prediction into signed per-feature contributions "
         "(xgboost pred_contribs: SHAP values) and show the largest, with "
@@ -286,12 +293,12 @@ def add_commands(sub) -> None:
         help="target name or an unambiguous part of it (e.g. instructions)",
     )
     p.add_argument("--top", type=int, default=10, help="contributions shown")
-    _common(p)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(
         "train",
+        parents=[parents["seed"], parents["data_home"], parents["quiet"]],
         help="fit the default cost models on the dataset and save them",
         description="Fit one xgboost CostModel (with 90%% split-conformal "
         "intervals) per level on the bundled dataset (or --data-home) and save "
@@ -310,27 +317,5 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--cv-folds", type=int, default=5, help="0 skips the evaluation")
     p.add_argument("--max-rows", type=int, metavar="N", help="a random sample of N")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, help="targets fitted in parallel")
-    p.add_argument("--data-home", help="a dataset folder or a collection run folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
-
-
-def _common(p) -> None:
-    p.add_argument(
-        "--level",
-        choices=["torch", "linalg", "stablehlo", "tosa", "affine"],
-        help="level of the MLIR (default: detected from its dialects)",
-    )
-    p.add_argument(
-        "--kind",
-        choices=["modules", "kernels"],
-        default="modules",
-        help="kernels: the text is an IREE dispatch region",
-    )
-    p.add_argument(
-        "--model-dir",
-        metavar="DIR",
-        help="models written by `mlircost train --out DIR` (default: the shipped ones)",
-    )

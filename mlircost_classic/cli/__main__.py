@@ -1,0 +1,7 @@
+"""``python -m mlircost_classic.cli``: the ``mlircost`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

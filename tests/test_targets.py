@@ -1,0 +1,111 @@
+"""The target table and the one grammar that turns target words into columns."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mlircost_classic.datasets import (
+    HARDWARE,
+    TARGETS,
+    Hardware,
+    Metric,
+    clip_to_domain,
+    resolve_target,
+    select_targets,
+    target_names,
+    target_unit,
+)
+
+NAMES = [
+    "amd_gfx942.occupancy",
+    "cpu_host.latency_us",
+    "cpu_x86_64_v3.instructions",
+    "nvidia_sm80.occupancy",
+    "nvidia_sm80.registers",
+]
+
+
+def test_every_target_has_a_unit_a_domain_and_a_maker():
+    assert set(TARGETS) == set(target_names())
+    for name, target in TARGETS.items():
+        assert name == f"{target.hardware.name}.{target.metric.name}"
+        assert target.unit and target.tool and target.backend
+        lower, upper = target.bounds
+        assert lower == 0.0 and upper in (1.0, math.inf)
+        assert target.aggregate in ("sum", "max", "min", None)
+    assert TARGETS["nvidia_sm80.occupancy"].bounds == (0.0, 1.0)
+    assert TARGETS["nvidia_sm80.registers"].aggregate == "max"
+    assert TARGETS["amd_gfx942.spills"].aggregate == "sum"
+    assert not TARGETS["cpu_host.latency_us"].deterministic
+
+
+def test_kernel_targets_are_the_aggregated_ones():
+    for hw in HARDWARE.values():
+        kernel = target_names([hw.name], kind="kernels")
+        assert kernel == [
+            f"{hw.name}.{m.name}" for m in hw.measures if m.aggregate is not None
+        ]
+    assert "cpu_x86_64_v3.dispatches" not in target_names(kind="kernels")
+    with pytest.raises(ValueError, match="kind must be"):
+        target_names(kind="programs")
+
+
+def test_bad_aggregation_is_refused():
+    with pytest.raises(ValueError, match="aggregate"):
+        Metric("x", "unit", "mean")
+
+
+def test_a_new_hardware_is_one_entry():
+    hw = Hardware(
+        name="toy",
+        measures=(Metric("cycles", "cycles", "sum"),),
+        backend="callgrind",
+        compile_for=("llvm-cpu",),
+        tool="a tool",
+        description="a toy",
+    )
+    assert hw.metrics == ("cycles",) and hw.kernel_metrics == ("cycles",)
+    assert hw.deterministic == {"cycles"}
+
+
+def test_units():
+    assert target_unit("cpu_x86_64_v3.instructions") == "instructions"
+    assert target_unit("amd_gfx942.occupancy") == "fraction of max waves"
+    assert target_unit("nvidia_sm80.occupancy") == "fraction of max warps"
+    assert target_unit("made_up.thing") == ""
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (None, NAMES),
+        ("occupancy", ["amd_gfx942.occupancy", "nvidia_sm80.occupancy"]),
+        ("nvidia_sm80", ["nvidia_sm80.occupancy", "nvidia_sm80.registers"]),
+        (["registers", "cpu_host"], ["cpu_host.latency_us", "nvidia_sm80.registers"]),
+        (["nvidia_sm80.registers", "registers"], ["nvidia_sm80.registers"]),
+    ],
+)
+def test_select_targets(words, expected):
+    assert select_targets(words, NAMES) == expected
+
+
+def test_select_targets_refuses_unknown_words_and_parts_of_words():
+    for word in ("vgprs", "nvidia", "cpu_x86_64_v3.registers"):
+        with pytest.raises(ValueError, match="unknown target"):
+            select_targets(word, NAMES)
+
+
+def test_resolve_target_needs_one_match():
+    assert resolve_target(NAMES, "instructions") == 2
+    assert resolve_target(NAMES, "cpu_host") == 1
+    with pytest.raises(ValueError, match="ambiguous"):
+        resolve_target(NAMES, "occupancy")
+
+
+def test_clip_to_domain_leaves_unknown_targets_and_nan():
+    values = np.array([[1.5, -2.0, np.nan, -3.0], [0.5, 7.0, -1.0, 4.0]])
+    names = ["nvidia_sm80.occupancy", "cpu_host.latency_us", "amd_gfx942.vgprs", "y"]
+    out = clip_to_domain(values, names)
+    assert out is values
+    np.testing.assert_array_equal(out, [[1.0, 0.0, np.nan, -3.0], [0.5, 7.0, 0.0, 4.0]])
