@@ -15,8 +15,9 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.linear_model import LinearRegression
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["PriorRegressor"]
 
@@ -83,9 +84,7 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         try:
-            tags.input_tags.sparse = (
-                clone(self.regressor).__sklearn_tags__().input_tags.sparse
-            )
+            tags.input_tags.sparse = get_tags(self.regressor).input_tags.sparse
         except Exception:  # noqa: BLE001 - a regressor without sklearn tags
             tags.input_tags.sparse = False
         return tags
@@ -106,19 +105,37 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        X, y = validate_data(self, X, y, y_numeric=True, **self._input_rules())
+        outside = [c for c in self.columns if not 0 <= c < X.shape[1]]
+        if outside:
+            raise ValueError(
+                f"prior columns {outside} are outside X, which has "
+                f"{X.shape[1]} feature(s)"
+            )
         y = np.asarray(y, dtype=float)
         P = self._prior_input(X)
         self.prior_ = LinearRegression().fit(P, y)
         self.prior_mean_ = P.mean(axis=0)
         residual = y - self.prior_.predict(P)
         self.regressor_ = clone(self.regressor).fit(X, residual)
-        self.n_features_in_ = _matrix(X).shape[1]
         return self
+
+    def _input_rules(self) -> dict:
+        """What ``validate_data`` accepts: sparse input if the regressor does.
+
+        NaN is refused whatever the regressor: the least-squares prior cannot
+        fit it.
+        """
+        sparse_ok = self.__sklearn_tags__().input_tags.sparse
+        return {"accept_sparse": ("csr", "csc") if sparse_ok else False}
+
+    def _validated(self, X):
+        check_is_fitted(self, "prior_")
+        return validate_data(self, X, reset=False, **self._input_rules())
 
     def predict_prior(self, X) -> np.ndarray:
         """The prior's part of the prediction."""
-        check_is_fitted(self, "prior_")
-        return self.prior_.predict(self._prior_input(X))
+        return self.prior_.predict(self._prior_input(self._validated(X)))
 
     def predict(self, X) -> np.ndarray:
         """Prior plus residual regressor.
@@ -131,7 +148,8 @@ class PriorRegressor(RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.predict_prior(X) + self.regressor_.predict(X)
+        X = self._validated(X)
+        return self.prior_.predict(self._prior_input(X)) + self.regressor_.predict(X)
 
     def prior_contributions(self, X) -> tuple[np.ndarray, float]:
         """The prior's SHAP values: per-column contributions and the base value.
