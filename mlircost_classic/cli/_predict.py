@@ -235,14 +235,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _model_parser() -> argparse.ArgumentParser:
     """``--level``, ``--kind``, ``--model-dir``: which pretrained model reads a file."""
     p = argparse.ArgumentParser(add_help=False)
+    from mlircost_classic.datasets import KINDS, LEVELS
+
     p.add_argument(
         "--level",
-        choices=["torch", "linalg", "stablehlo", "tosa", "affine"],
+        choices=LEVELS,
         help="level of the MLIR (default: detected from its dialects)",
     )
     p.add_argument(
         "--kind",
-        choices=["modules", "kernels"],
+        choices=KINDS,
         default="modules",
         help="kernels: the text is an IREE dispatch region",
     )

@@ -85,6 +85,8 @@ def cmd_benchmark(args: argparse.Namespace, goals=None) -> int:
 
 def add_commands(sub, parents: dict) -> None:
     """Add ``report`` and ``benchmark`` to the ``mlircost`` subcommands."""
+    from mlircost_classic.datasets import KINDS
+
     shared = [parents["seed"], parents["data_home"], parents["quiet"]]
     p = sub.add_parser(
         "report",
@@ -97,7 +99,7 @@ def add_commands(sub, parents: dict) -> None:
         "[report]).",
     )
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--kind", choices=["modules", "kernels"], default="modules")
+    p.add_argument("--kind", choices=KINDS, default="modules")
     p.add_argument("--level", help="MLIR level (default: linalg; kernels: dispatch)")
     p.add_argument(
         "--targets",
@@ -135,7 +137,7 @@ def add_commands(sub, parents: dict) -> None:
         help="a smoke run: 8 modules and 12 kernels per family, 3 folds, "
         "neural fits cut at 6 s (minutes, not hours; not the benchmark's figures)",
     )
-    p.add_argument("--kinds", nargs="+", choices=["modules", "kernels"])
+    p.add_argument("--kinds", nargs="+", choices=KINDS)
     p.add_argument(
         "--models",
         nargs="+",

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..datasets import LEVELS
 from ._resources import strip_resources
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from ._families import ProgramSpec
 
 __all__ = ["LEVELS", "ELIDE_LIMIT", "Lowered", "lower_module", "lower_spec"]
-
-LEVELS = ("torch", "linalg", "stablehlo", "tosa", "affine")
 
 #: Inline constants with more elements than this are printed as
 #: ``dense_resource<__elided__>``; smaller ones (shapes, scalars, small

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._shards import KINDS
+
 __all__ = [
     "HARDWARE",
     "TARGETS",
@@ -302,8 +304,8 @@ def target_names(
     """
     if isinstance(hardware, str):
         raise TypeError("hardware must be an iterable of names, not a single str")
-    if kind not in ("modules", "kernels"):
-        raise ValueError(f"kind must be 'modules' or 'kernels', got {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     names = list(HARDWARE) if hardware is None else list(hardware)
     unknown = [n for n in names if n not in HARDWARE]
     if unknown:
