@@ -8,8 +8,7 @@ here, each imported on first use, so that ``import mlircost_classic.mlir``
 loads neither scikit-learn nor xgboost.
 """
 
-from importlib import import_module
-
+from ._lazy import lazy_exports
 from ._version import __version__ as __version__
 
 # Public name -> subpackage defining it.
@@ -36,15 +35,4 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -17,7 +17,7 @@ Examples
 ...         out_dir="runs/demo")                         # doctest: +SKIP
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 # Public name -> private module defining it.
 _EXPORTS = {
@@ -58,15 +58,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

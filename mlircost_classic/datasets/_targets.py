@@ -128,7 +128,15 @@ class Hardware:
 
 @dataclass(frozen=True)
 class Target:
-    """One row of the target table: a :class:`Metric` of a :class:`Hardware`."""
+    """One row of the target table: a :class:`Metric` of a :class:`Hardware`.
+
+    Attributes
+    ----------
+    name : str
+        ``<hardware>.<metric>``.
+    hardware : Hardware
+    metric : Metric
+    """
 
     name: str
     hardware: Hardware
@@ -136,26 +144,32 @@ class Target:
 
     @property
     def unit(self) -> str:
+        """Its unit, for people."""
         return self.metric.unit
 
     @property
     def bounds(self) -> tuple[float, float]:
+        """``(lower, upper)``: the domain predictions are clipped to."""
         return self.metric.lower, self.metric.upper
 
     @property
     def aggregate(self) -> str | None:
+        """``sum``, ``max`` or ``min`` over kernels, or None (modules only)."""
         return self.metric.aggregate
 
     @property
     def deterministic(self) -> bool:
+        """Whether a re-collection must reproduce it exactly."""
         return self.metric.deterministic
 
     @property
     def tool(self) -> str:
+        """The tools that make it."""
         return self.hardware.tool
 
     @property
     def backend(self) -> str:
+        """The measuring backend of ``collect/`` that makes it."""
         return self.hardware.backend
 
 
