@@ -16,6 +16,7 @@ from mlircost_classic.datasets import (
     target_names,
     target_unit,
 )
+from mlircost_classic.datasets._targets import AGGREGATIONS
 
 NAMES = [
     "amd_gfx942.occupancy",
@@ -33,10 +34,12 @@ def test_every_target_has_a_unit_a_domain_and_a_maker():
         assert target.unit and target.tool and target.backend
         lower, upper = target.bounds
         assert lower == 0.0 and upper in (1.0, math.inf)
-        assert target.aggregate in ("sum", "max", "min", None)
+        assert target.aggregate in (*AGGREGATIONS, None)
     assert TARGETS["nvidia_sm80.occupancy"].bounds == (0.0, 1.0)
     assert TARGETS["nvidia_sm80.registers"].aggregate == "max"
     assert TARGETS["amd_gfx942.spills"].aggregate == "sum"
+    assert TARGETS["cpu_x86_64_v3.instructions"].aggregate == "calls"
+    assert TARGETS["cpu_x86_64_v3.dispatches"].aggregate == "count"
     assert not TARGETS["cpu_host.latency_us"].deterministic
 
 
@@ -44,7 +47,9 @@ def test_kernel_targets_are_the_aggregated_ones():
     for hw in HARDWARE.values():
         kernel = target_names([hw.name], kind="kernels")
         assert kernel == [
-            f"{hw.name}.{m.name}" for m in hw.measures if m.aggregate is not None
+            f"{hw.name}.{m.name}"
+            for m in hw.measures
+            if m.aggregate not in (None, "count")
         ]
     assert "cpu_x86_64_v3.dispatches" not in target_names(kind="kernels")
     with pytest.raises(ValueError, match="kind must be one of"):

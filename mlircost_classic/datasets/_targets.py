@@ -37,8 +37,13 @@ __all__ = [
     "target_unit",
 ]
 
-#: How a module's value follows from its kernels' values.
-AGGREGATIONS = ("sum", "max", "min")
+#: How a module's value follows from its kernels' values: ``calls`` sums each
+#: kernel's (per-call) value times the times the module runs it, ``sum`` adds
+#: one value per kernel, ``max`` / ``min`` over kernels, ``count`` counts the
+#: kernels (a module-only metric).
+AGGREGATIONS = ("calls", "sum", "max", "min", "count")
+#: The aggregations of metrics that kernels have values of.
+_PER_KERNEL = ("calls", "sum", "max", "min")
 
 
 @dataclass(frozen=True)
@@ -51,9 +56,10 @@ class Metric:
         The part of a target name after the hardware (``instructions``).
     unit : str
         Unit, for people (``bytes / thread``).
-    aggregate : {"sum", "max", "min"} or None
-        How the module's value follows from its kernels' values; None for a
-        metric measured on whole modules only (no kernel value).
+    aggregate : {"calls", "sum", "max", "min", "count"} or None
+        How the module's value follows from its kernels' values (see
+        :data:`AGGREGATIONS`); None for a metric of whole modules only
+        (timings).
     deterministic : bool
         True when a re-collection must reproduce the value exactly; False for
         timed metrics (latencies and their spread).
@@ -118,7 +124,7 @@ class Hardware:
     @property
     def kernel_metrics(self) -> tuple[str, ...]:
         """Metrics also measured per kernel (IREE dispatch)."""
-        return tuple(m.name for m in self.measures if m.aggregate is not None)
+        return tuple(m.name for m in self.measures if m.aggregate in _PER_KERNEL)
 
     @property
     def deterministic(self) -> frozenset[str]:
@@ -154,7 +160,7 @@ class Target:
 
     @property
     def aggregate(self) -> str | None:
-        """``sum``, ``max`` or ``min`` over kernels, or None (modules only)."""
+        """How the module value follows from the kernels' (:data:`AGGREGATIONS`)."""
         return self.metric.aggregate
 
     @property
@@ -215,9 +221,9 @@ HARDWARE: dict[str, Hardware] = {
         Hardware(
             name="cpu_x86_64_v3",
             measures=(
-                Metric("instructions", "instructions", "sum"),
+                Metric("instructions", "instructions", "calls"),
                 Metric("code_bytes", "bytes", "sum"),
-                Metric("dispatches", "dispatches"),
+                Metric("dispatches", "dispatches", "count"),
             ),
             backend="callgrind",
             compile_for=("llvm-cpu", "llvm-cpu-system"),

@@ -22,32 +22,21 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from ..datasets import TARGETS, clip_to_domain, resolve_target
 from ..featurize import partition_dispatches
 from ._base import check_targets
 from ._cost_model import CostModel, _conformal_quantile
-from ._explain import resolve_target
 
 __all__ = ["AGGREGATION", "ComposedCostModel", "kernel_calls"]
 
-#: Metric -> how the module's value combines its kernels' values, as the
-#: collector aggregates measured kernels (``collect/_measure.py``): ``calls``
-#: sums calls x per-call value, ``sum`` adds one value per executable, ``max`` /
-#: ``min`` over executables, ``count`` counts executables. Any other metric
-#: (latencies) is predicted from the composed instruction count (``proxy``).
+#: Metric -> how the module's value combines its kernels' values: the
+#: ``aggregate`` of the target table (:data:`~mlircost_classic.datasets.TARGETS`),
+#: as the collector aggregates measured kernels: ``calls`` sums calls x
+#: per-call value, ``sum`` adds one value per executable, ``max`` / ``min`` over
+#: executables, ``count`` counts executables. Any other metric (latencies) is
+#: predicted from the composed instruction count (``proxy``).
 AGGREGATION = {
-    "instructions": "calls",
-    "code_bytes": "sum",
-    "spill_bytes": "sum",
-    "spills": "sum",
-    "registers": "max",
-    "stack_bytes": "max",
-    "shared_bytes": "max",
-    "vgprs": "max",
-    "sgprs": "max",
-    "lds_bytes": "max",
-    "scratch_bytes": "max",
-    "occupancy": "min",
-    "dispatches": "count",
+    t.metric.name: t.aggregate for t in TARGETS.values() if t.aggregate is not None
 }
 _PROXY = "cpu_x86_64_v3.instructions"
 _FORMAT = 1
@@ -338,7 +327,7 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         m = self._margins(X)
         out = np.column_stack([self._unscale(m[:, j], j) for j in range(m.shape[1])])
-        return self._shaped(out)
+        return self._shaped(clip_to_domain(out, self.target_names_))
 
     def predict_interval(self, X, *, return_prediction: bool = False):
         """Split-conformal intervals around :meth:`predict` (multiplicative for sums).
@@ -365,7 +354,10 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         q = np.asarray(self.conformal_quantiles_)
         parts = [m, m - q, m + q]
         parts = [
-            np.column_stack([self._unscale(p[:, j], j) for j in range(p.shape[1])])
+            clip_to_domain(
+                np.column_stack([self._unscale(p[:, j], j) for j in range(p.shape[1])]),
+                self.target_names_,
+            )
             for p in parts
         ]
         parts = [self._shaped(p) for p in parts]
