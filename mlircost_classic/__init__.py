@@ -35,4 +35,6 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+_SUBPACKAGES = ("cli", "collect", "datasets", "featurize", "mlir", "models", "report")
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), _SUBPACKAGES)

@@ -9,7 +9,10 @@ __all__ = ["lazy_exports"]
 
 
 def lazy_exports(
-    package: str, exports: dict[str, str], namespace: dict
+    package: str,
+    exports: dict[str, str],
+    namespace: dict,
+    subpackages: tuple[str, ...] = (),
 ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for a package that imports names on first use.
 
@@ -22,6 +25,9 @@ def lazy_exports(
     namespace : dict
         The package's ``globals()``: an imported name is cached there, so
         that the next access does not come back here.
+    subpackages : tuple of str, default=()
+        Subpackages reachable as attributes (``mlircost_classic.models``)
+        before anything imported them.
 
     Returns
     -------
@@ -29,6 +35,10 @@ def lazy_exports(
     """
 
     def __getattr__(name: str):
+        if name in subpackages:
+            value = import_module(f"{package}.{name}")
+            namespace[name] = value
+            return value
         try:
             module = exports[name]
         except KeyError:

@@ -29,6 +29,12 @@ def test_public_names_resolve_on_first_use():
     assert set(mc.__all__) <= set(dir(mc))
     for name in mc.__all__:
         assert getattr(mc, name) is not None
+    # A subpackage is an attribute before anything imported it.
+    code = "import mlircost_classic as mc; print(mc.models.DEFAULT_MODELS[0])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "('modules', 'linalg')"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         mc.nope  # noqa: B018
 
