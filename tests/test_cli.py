@@ -76,3 +76,14 @@ def test_dataset_info_on_missing_folder_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "mlircost dataset: error:" in err
+
+
+def test_collect_input_of_an_empty_file_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "empty.mlir"
+    path.write_text("")
+    out = tmp_path / "run"
+    assert main(["collect", "--input", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mlircost collect: error:")
+    assert "empty.mlir: the file holds no MLIR operations" in err
+    assert not out.exists()

@@ -603,3 +603,16 @@ def test_package_imports_without_torch_or_iree():
     )
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) >= 20
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n", "// only a comment\n"])
+def test_an_empty_input_file_is_one_clear_error(tmp_path, content):
+    from mlircost_classic.collect import collect_files
+
+    good, empty = tmp_path / "good.mlir", tmp_path / "empty.mlir"
+    good.write_text(BAD_LINALG)
+    empty.write_text(content)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"empty\.mlir: the file holds no MLIR op"):
+        collect_files([good, empty], ["cpu_x86_64_v3"], out, progress=False)
+    assert not out.exists()  # refused before any file was compiled

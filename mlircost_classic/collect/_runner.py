@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import select
 import shutil
 import signal
@@ -61,7 +62,7 @@ from ..datasets import (
     iter_records,
     kernel_record_id,
 )
-from ..mlir import detect_level
+from ..mlir import detect_level, read_source
 from ._toolchain import _kill_group
 
 __all__ = [
@@ -80,6 +81,7 @@ DEFAULT_TIMEOUTS = {"lower": 600.0}
 _BATCH_PER_WORKER = 4
 _INPUT_LEVELS = ("torch", "linalg", "stablehlo", "tosa")
 _MAX_MESSAGE = 2000
+_COMMENT = re.compile(r"//.*")
 
 
 @dataclass
@@ -915,12 +917,22 @@ def collect_files(
     CollectSummary
         Records have family ``"user"`` and params ``{"file": name}``; their
         key is the sha256 of the file text.
+
+    Raises
+    ------
+    ValueError
+        Before anything runs, if a file is empty (nothing but whitespace and
+        comments) or not MLIR text.
+    OSError
+        If a file cannot be read.
     """
     if level is not None and level not in _INPUT_LEVELS:
         raise ValueError(f"level must be one of {_INPUT_LEVELS}, got {level!r}")
     items = []
     for path in paths:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_source(path, input="filename", allow_empty=True)
+        if not _COMMENT.sub("", text).strip():
+            raise ValueError(f"{path}: the file holds no MLIR operations")
         items.append(
             {
                 "key": "file:" + hashlib.sha256(text.encode("utf-8")).hexdigest(),
