@@ -389,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d = dsub.add_parser(
         "verify",
-        help="re-collect K records and compare (deterministic targets must match)",
+        help="re-collect K module records and compare them and their kernels "
+        "(deterministic targets must match)",
     )
     d.add_argument("--sample", type=int, default=3, metavar="K")
     d.add_argument("--seed", type=int, default=0)

@@ -425,6 +425,36 @@ def test_verify_reports_a_failed_rerun(tmp_path):
     assert report.failures[rec["id"]][0]["stage"] == "measure:cpu_a"
 
 
+def test_verify_compares_the_kernels_of_each_module(tmp_path):
+    from mlircost_classic.collect import verify
+
+    specs = [FakeSpec("mlp", {"n": i}) for i in range(2)]
+    specs += [FakeSpec("mlp", {"n": i, "shared": True}) for i in (7, 8)]
+    run(specs, tmp_path)
+    mods = read_records(tmp_path / "modules.jsonl")
+    kers = read_records(tmp_path / "kernels.jsonl")
+    # The shared kernel was measured with the first module that made it.
+    shared = next(k for k in kers if k["ir"]["dispatch"] == "kernel-common")
+    report = verify(tmp_path, sample=4, _stages=STAGES)
+    assert report.passed, report.to_text()
+    assert sorted(report.checked_kernels) == sorted(k["id"] for k in kers)
+    kernel_rows = [r for r in report.rows if r["kind"] == "kernel"]
+    assert len(kernel_rows) == len(kers) and all(r["match"] for r in kernel_rows)
+    assert "4 modules and 3 of their kernels" in report.to_text()
+
+    changed = next(k for k in kers if k["id"] != shared["id"])
+    changed["targets"]["cpu_a.regs"] = 9.0
+    report = verify(mods + kers, sample=4, _stages=STAGES)
+    assert [(r["kind"], r["id"], r["target"]) for r in report.mismatches] == [
+        ("kernel", changed["id"], "cpu_a.regs")
+    ]
+    assert "MISMATCH kernel" in report.to_text()
+
+    changed["ir"]["dispatch"] += " edited"
+    report = verify(mods + kers, sample=4, _stages=STAGES)
+    assert any("dispatch text differs" in n for n in report.notes)
+
+
 # --- real toolchain ------------------------------------------------------------------
 
 BAD_LINALG = """func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
@@ -474,7 +504,12 @@ def test_real_verify_reproduces_deterministic_targets(real_run):
     out, _ = real_run
     report = verify(out, sample=1, seed=0)
     assert report.passed, report.to_text()
-    assert any(r["target"] == "cpu_x86_64_v3.instructions" for r in report.rows)
+    assert report.checked_kernels
+    for kind in ("module", "kernel"):
+        assert any(
+            r["kind"] == kind and r["target"] == "cpu_x86_64_v3.instructions"
+            for r in report.rows
+        )
 
 
 @pytest.mark.collect
