@@ -491,7 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: xgboost xgboost-noprior ridge roofline transformer lstm "
         "(composed: modules only)",
     )
-    p.add_argument("--protocols", nargs="+", choices=["group", "random"])
+    p.add_argument(
+        "--protocols",
+        nargs="+",
+        choices=["group", "template", "random"],
+        help="default: group template random (template: kernels only)",
+    )
     p.add_argument(
         "--readme",
         metavar="README",

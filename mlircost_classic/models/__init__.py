@@ -4,7 +4,8 @@
 regressor per target over :class:`~mlircost_classic.MLIRFeaturizer` features,
 split-conformal intervals, saving without pickle); :class:`RooflineBaseline` is
 the fitted analytical baseline; :func:`evaluate` compares models on the same
-folds with the metrics of :data:`METRICS`;
+folds with the metrics of :data:`METRICS` (split by family, by
+:func:`op_templates` or at random);
 :class:`NeuralTextRegressor` is the neural text baseline (needs torch);
 :func:`load_pretrained` reads the shipped default models (:func:`train_pretrained`
 rebuilds them) and :func:`explain` splits a prediction into feature contributions.
@@ -15,7 +16,7 @@ their predicted dispatches.
 from ._base import PerTargetRegressor
 from ._composed import AGGREGATION, ComposedCostModel, kernel_calls
 from ._cost_model import ROOFLINE_COLUMNS, SKEW_THRESHOLD, CostModel, default_estimator
-from ._evaluate import evaluate
+from ._evaluate import evaluate, op_templates
 from ._explain import Contribution, Explanation, explain, resolve_target
 from ._metrics import (
     METRICS,
@@ -76,6 +77,7 @@ __all__ = [
     "kendall",
     "mape",
     "median_ape",
+    "op_templates",
     "pairwise_ranking_accuracy",
     "r2_log",
     "readable_feature_name",

@@ -82,7 +82,10 @@ MODEL_DESCRIPTIONS = {
     "so only its OOD figures are held out",
 }
 KINDS = ("modules", "kernels")
-PROTOCOLS = ("group", "random")
+PROTOCOLS = ("group", "template", "random")
+# The op-template split groups IREE dispatches; a module's op sequence is its
+# own, so for modules it would be a random split under another name.
+_KINDS_OF_PROTOCOL = {"template": ("kernels",)}
 NEURAL = ("transformer", "lstm", "cnn")
 CLASSICAL = "xgboost"
 
@@ -312,9 +315,11 @@ def run_benchmark(
     kinds : sequence of {"modules", "kernels"}
         Datasets to benchmark (modules at the linalg level, kernels at the
         dispatch level).
-    protocols : sequence of {"group", "random"}
-        Cross-validation by family (``GroupKFold``, the headline) and random
-        (shuffled ``KFold``).
+    protocols : sequence of {"group", "template", "random"}
+        Cross-validation by family (``GroupKFold``, the headline), by op
+        template (kernels only: ``GroupKFold`` by
+        :func:`~mlircost_classic.models.op_templates`) and random (shuffled
+        ``KFold``).
     models : sequence of str
         Names out of :data:`MODEL_NAMES`.
     ood : bool, default=True
@@ -413,7 +418,7 @@ def run_benchmark(
         )[name]
 
     runs = sum(
-        len(protocols) + (k in ood_sets)
+        len(_protocols_of(k, protocols)) + (k in ood_sets)
         for k in datasets
         for name in models
         if name not in MODULES_ONLY or k == "modules"
@@ -423,7 +428,7 @@ def run_benchmark(
         for name in models:
             if name in MODULES_ONLY and kind != "modules":
                 continue
-            for protocol in protocols:
+            for protocol in _protocols_of(kind, protocols):
                 if bar is not None:
                     bar.set_postfix_str(f"{kind} {protocol} {name}")
                 table, oof = evaluate(
@@ -473,6 +478,10 @@ def run_benchmark(
         render_markdown(rows, context, figures), encoding="utf-8"
     )
     return rows
+
+
+def _protocols_of(kind: str, protocols: Sequence[str]) -> list[str]:
+    return [p for p in protocols if kind in _KINDS_OF_PROTOCOL.get(p, (kind,))]
 
 
 def _ood_sets(kinds, data_home) -> dict:
@@ -711,6 +720,7 @@ def goals(rows, context) -> list[str]:
 
 _TITLES = {
     "group": "by family",
+    "template": "by op template",
     "random": "random split",
     "ood": "out of distribution",
 }
@@ -751,8 +761,11 @@ def render_markdown(rows, context, figures=()) -> str:
         "protocol is in `results.csv` (columns " + ", ".join(BENCHMARK_COLUMNS) + ").",
         "",
         f"Protocols: **by family** (GroupKFold, {context['n_splits']} folds: every "
-        "test fold holds families never seen in training; the headline), **random** "
-        f"(shuffled KFold, {context['n_splits']} folds) and **out of distribution** "
+        "test fold holds families never seen in training; the headline), **by op "
+        "template** (kernels only; GroupKFold by `op_templates`, the dispatch's op "
+        "sequence without shapes: no test template is seen in training, whatever "
+        f"its family), **random** (shuffled KFold, {context['n_splits']} folds) and "
+        "**out of distribution** "
         "(fitted on the whole dataset, scored on the OOD suite of real "
         "architectures, when it has records). Metrics are computed on the pooled "
         "out-of-fold predictions of each target's measured rows; n is that number "
