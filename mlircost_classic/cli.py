@@ -461,8 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare the cost models and baselines on the same folds",
         description="Cross-validate xgboost (with and without its roofline prior) "
         "and ridge cost models, the fitted "
-        "roofline and the neural text baselines on the bundled dataset (by family "
-        "and random; out of distribution when the OOD suite has records) and write "
+        "roofline and the neural text baselines on the bundled dataset (by family, "
+        "by op template for kernels, and random; out of distribution when the OOD "
+        "suite has records) and write "
         "OUT/results.csv, OUT/results.md (tables, goals, date and machine) and "
         "plots (needs matplotlib; the neural models need torch, extra [neural]).",
     )
