@@ -13,9 +13,12 @@ multiple of 8, 16, 32 or 64 (sizes under 8: a power of two). They stay under a
 budget (:data:`MAX_MACS`, :data:`MAX_ELEMENTS`) that keeps one compile and one
 callgrind run of a program in seconds. Draws avoid degenerate programs that
 no family is about: no size-1 reduced axes, no matmul dimension of 1, no
-sequence of one step. Element types are f32, f16 and bf16; the ``bmm``
-family also draws int8 operands with int32 accumulation (IREE 3.13 compiles
-``i8 x i8 -> i32`` matmuls for llvm-cpu, CUDA sm_80 and ROCm gfx942). Every parameter changes the program text; weights and inputs are
+sequence of one step. Element types are f32 and f16; families whose programs
+hold no weights also draw bf16 (IREE 3.13's llvm-cpu backend for x86-64-v3
+fails on bf16 weight constants: "'arith.constant' op failed to verify that all
+of {value, result} have same type"), and ``bmm`` also draws int8 operands with
+int32 accumulation (IREE 3.13 compiles ``i8 x i8 -> i32`` matmuls for llvm-cpu,
+CUDA sm_80 and ROCm gfx942). Every parameter changes the program text; weights and inputs are
 seeded from the spec, so a build is deterministic. torch is imported only when
 a program is built.
 """
@@ -42,6 +45,7 @@ __all__ = [
     "MAX_ELEMENTS",
     "ProgramSpec",
     "Family",
+    "BF16_DTYPES",
     "FAMILIES",
     "FLOAT_DTYPES",
     "INT8_DTYPES",
@@ -54,7 +58,9 @@ MAX_MACS = 3e8
 MAX_ELEMENTS = 2**22
 #: Element type -> share of the draws. Half-precision programs stay a minority,
 #: as they are among models deployed on CPUs.
-FLOAT_DTYPES = {"f32": 0.6, "f16": 0.25, "bf16": 0.15}
+FLOAT_DTYPES = {"f32": 0.7, "f16": 0.3}
+#: The same with bf16, for families whose programs hold no weights.
+BF16_DTYPES = {"f32": 0.6, "f16": 0.25, "bf16": 0.15}
 #: The same with int8 operands, for families whose program takes them.
 INT8_DTYPES = {"f32": 0.5, "f16": 0.2, "bf16": 0.1, "i8": 0.2}
 _TORCH_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16", "i8": "int8"}
@@ -1303,6 +1309,7 @@ def _family_list() -> list[Family]:
             "max, average, adaptive and global 2-D pooling",
             _draw_pooling,
             _make_pooling,
+            dtypes=BF16_DTYPES,
         ),
         Family(
             "mha",
@@ -1350,18 +1357,21 @@ def _family_list() -> list[Family]:
             "reductions over chosen axes of rank-1..4 tensors",
             _draw_reduction,
             _make_reduction,
+            dtypes=BF16_DTYPES,
         ),
         Family(
             "elementwise",
             "chains of unary and broadcasting binary elementwise ops",
             _draw_elementwise,
             _make_elementwise,
+            dtypes=BF16_DTYPES,
         ),
         Family(
             "data_movement",
             "permute, reshape, concat, strided slice, flip, pad, repeat",
             _draw_data_movement,
             _make_data_movement,
+            dtypes=BF16_DTYPES,
         ),
         Family(
             "upsample",
