@@ -118,7 +118,7 @@ def verify(
     Each drawn module is measured again; its targets are compared with the
     record's, and so are those of the kernel records made from it (the kernel
     records whose ``module_id`` is the module's), each matched with the new
-    run's dispatch of the same name.
+    run's dispatch of the same text (else of the same name, noted).
 
     Parameters
     ----------
@@ -177,14 +177,18 @@ def verify(
             _run_measure(stages, text, hws, level, timeouts) for hws in groups.values()
         ]
         measured, failures, flags = {}, [], {}
-        new_kernels: dict[str, dict] = {}
+        # The new run's kernels by text and by name: a record is matched with
+        # the dispatch of the same text, else of the same name.
+        by_text: dict[str, dict] = {}
+        by_name: dict[str, dict] = {}
         for result in results:
             measured.update(result["targets"])
             failures += result["failures"]
             flags.update(result["provenance"].get("commands", {}))
             for k in result["kernels"]:
-                new = new_kernels.setdefault(k["name"], {"source": k["source"]})
+                new = by_text.setdefault(k["source"], {}) if k["source"] else {}
                 new.update(k["targets"])
+                by_name.setdefault(k["name"], new)
         report.checked.append(rec["id"])
         if failures:
             report.failures[rec["id"]] = failures
@@ -195,14 +199,15 @@ def verify(
             )
         _compare(report, stages, rec, measured, unknown)
         for kernel in kernels_of.get(rec["id"], []):
-            new = new_kernels.get(kernel["name"], {})
+            new = by_text.get(kernel["ir"].get(KERNEL_LEVEL))
             report.checked_kernels.append(kernel["id"])
-            if new and new["source"] != kernel["ir"].get(KERNEL_LEVEL):
+            if new is None and kernel["name"] in by_name:
+                new = by_name[kernel["name"]]
                 report.notes.append(
                     f"kernel {kernel['id'][:12]} ({kernel['name']}): "
                     "the dispatch text differs from the record's"
                 )
-            _compare(report, stages, kernel, new, unknown)
+            _compare(report, stages, kernel, new or {}, unknown)
     return report
 
 
