@@ -18,9 +18,9 @@ hold no weights also draw bf16 (IREE 3.13's llvm-cpu backend for x86-64-v3
 fails on bf16 weight constants: "'arith.constant' op failed to verify that all
 of {value, result} have same type"), and ``bmm`` also draws int8 operands with
 int32 accumulation (IREE 3.13 compiles ``i8 x i8 -> i32`` matmuls for llvm-cpu,
-CUDA sm_80 and ROCm gfx942). Every parameter changes the program text; weights and inputs are
-seeded from the spec, so a build is deterministic. torch is imported only when
-a program is built.
+CUDA sm_80 and ROCm gfx942). Every parameter changes the program text;
+weights and inputs are seeded from the spec, so a build is deterministic. torch
+is imported only when a program is built.
 """
 
 from __future__ import annotations
