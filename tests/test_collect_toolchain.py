@@ -367,7 +367,8 @@ def test_a_failure_keeps_the_error_lines_before_the_dump_that_follows():
         "sys.stderr.write('input.mlir:3:5: error: write affecting operations on "
         "global resources are restricted\\n')\n"
         "sys.stderr.write('input.mlir:3:5: note: see current operation:\\n')\n"
-        "for i in range(500): sys.stderr.write('  %%%d = arith.addf ' % i + 'x' * 80 + '\\n')\n"
+        "for i in range(500):\n"
+        "    sys.stderr.write('  %%%d = arith.addf ' % i + 'x' * 80 + '\\n')\n"
         "sys.exit(1)\n"
     )
     with pytest.raises(ToolError) as info:
