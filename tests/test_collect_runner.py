@@ -460,6 +460,17 @@ def test_verify_compares_the_kernels_of_each_module(tmp_path):
     report = verify(mods + kers, sample=4, _stages=STAGES)
     assert any("dispatch text differs" in n for n in report.notes)
 
+    # A record of an older collector lacks the newer steps' commands: no note;
+    # a compile whose flags changed is noted.
+    changed["ir"]["dispatch"] = changed["ir"]["dispatch"].removesuffix(" edited")
+    for m in mods:
+        m["provenance"]["commands"] = {"cpu_a": ["--x"]}
+    report = verify(mods + kers, sample=4, _stages=STAGES)
+    assert not any("flags differ" in n for n in report.notes), report.notes
+    mods[0]["provenance"]["commands"] = {"cpu_a": ["--y"]}
+    report = verify(mods + kers, sample=4, _stages=STAGES)
+    assert sum("flags differ" in n for n in report.notes) == 1
+
 
 # --- real toolchain ------------------------------------------------------------------
 
