@@ -15,6 +15,7 @@ from ._schema import (
     LEVELS,
     SCHEMA_VERSION,
     STATUSES,
+    VARIANT_LEVEL,
     amendment_key,
     canonical_json,
     complete_record,
@@ -23,6 +24,7 @@ from ._schema import (
     record_id,
     validate_amendment,
     validate_record,
+    variant_record_id,
 )
 from ._shards import (
     AMENDMENTS,
@@ -46,6 +48,7 @@ __all__ = [
     "LEVELS",
     "SCHEMA_VERSION",
     "STATUSES",
+    "VARIANT_LEVEL",
     "SUITES",
     "DatasetInfo",
     "PackResult",
@@ -68,4 +71,5 @@ __all__ = [
     "shard_paths",
     "validate_amendment",
     "validate_record",
+    "variant_record_id",
 ]
