@@ -107,6 +107,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     from mlircost_classic.collect import collect, collect_files
 
     timeouts = dict(args.timeout or [])
+    if args.variants is not None:
+        return _collect_variants(args, timeouts)
     if args.input and args.suite == "ood":
         raise UserError("--input labels your files; it does not go with --suite ood")
     if args.input:
@@ -156,6 +158,30 @@ def _cmd_collect(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     print(summary.to_text())
+    return 0
+
+
+def _collect_variants(args: argparse.Namespace, timeouts: dict) -> int:
+    from mlircost_classic.collect import VARIANT_BACKENDS, collect_dataset_variants
+
+    if args.count is None:
+        raise UserError("--variants K needs --count N (dispatches of the dataset)")
+    backends = [b for b, hw in VARIANT_BACKENDS.items() if set(hw) & set(args.targets)]
+    if not backends:
+        raise UserError(
+            f"--variants measures {sorted(h for v in VARIANT_BACKENDS.values() for h in v)}"
+        )
+    counts = collect_dataset_variants(
+        args.variants,
+        args.count,
+        args.out,
+        backends=backends,
+        families=args.families,
+        seed=args.seed,
+        timeouts=timeouts or None,
+        log=None if args.quiet else print,
+    )
+    print(", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -375,6 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
         "benchmark, ptxas)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--variants",
+        type=int,
+        metavar="K",
+        help="instead of programs: K candidate codegen configs of each of --count "
+        "dispatches of the dataset, compiled and measured (OUT/variants.jsonl; "
+        "rerun to resume)",
+    )
     p.set_defaults(func=_cmd_collect)
 
     p = sub.add_parser("dataset", help="inspect, verify or grow the dataset")

@@ -51,6 +51,11 @@ _EXPORTS = {
     "measure": "_measure",
     "toolchain_versions": "_toolchain",
     "export_gpu_batch": "_gpu_batch",
+    "VARIANT_BACKENDS": "_variants",
+    "candidate_configs": "_variants",
+    "collect_dataset_variants": "_variants",
+    "collect_variants": "_variants",
+    "measure_candidate": "_variants",
     "gpu_hardware_name": "_gpu_batch",
     "import_gpu_results": "_gpu_batch",
 }

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..datasets import canonical_json
+from ..datasets import canonical_json, iter_dataset
 from ..datasets._schema import complete_record
 from ..mlir._iree_config import CodegenConfig, mma_shape, read_config, write_config
 from ._compile import BACKEND_FLAGS, INPUT_TYPES, _outputs
@@ -67,9 +67,11 @@ __all__ = [
     "VARIANT_BACKENDS",
     "CandidateResult",
     "candidate_configs",
+    "collect_dataset_variants",
     "collect_variants",
     "configure",
     "measure_candidate",
+    "pick_dispatches",
     "retarget",
 ]
 
@@ -715,3 +717,74 @@ def _collect_group(
                 )
             )
     return records
+
+
+def pick_dispatches(
+    count: int,
+    *,
+    families: Sequence[str] | None = None,
+    seed: int = 0,
+    data_home: str | Path | None = None,
+) -> list[dict]:
+    """``count`` kernel records of the dataset, spread evenly over families.
+
+    Families take turns (round robin, in name order), each yielding its
+    successful kernels in a seeded random order, so that a prefix of the
+    list covers as many families as it can.
+    """
+    by_family: dict[str, list[dict]] = {}
+    for rec in iter_dataset("kernels", data_home):
+        if rec.get("status") != "failed" and (
+            families is None or rec["family"] in families
+        ):
+            by_family.setdefault(rec["family"], []).append(rec)
+    rng = random.Random(seed)
+    queues = []
+    for family in sorted(by_family):
+        recs = sorted(by_family[family], key=lambda r: r["id"])
+        rng.shuffle(recs)
+        queues.append(recs)
+    picked: list[dict] = []
+    for round_ in itertools.zip_longest(*queues):
+        picked += [r for r in round_ if r is not None]
+        if len(picked) >= count:
+            break
+    return picked[:count]
+
+
+def collect_dataset_variants(
+    k: int,
+    count: int,
+    out_dir: str | Path,
+    *,
+    backends: Sequence[str] = ("cuda", "rocm"),
+    families: Sequence[str] | None = None,
+    seed: int = 0,
+    timeouts: dict[str, float] | None = None,
+    data_home: str | Path | None = None,
+    log=None,
+) -> dict[str, int]:
+    """Variants of ``count`` dispatches of the dataset (:func:`pick_dispatches`).
+
+    What ``mlircost collect --variants K`` runs; see :func:`collect_variants`
+    for the output and resuming.
+    """
+    kernels = pick_dispatches(count, families=families, seed=seed, data_home=data_home)
+    modules = {}
+    if "llvm-cpu" in backends:
+        wanted = {rec["module_id"] for rec in kernels}
+        modules = {
+            rec["id"]: rec
+            for rec in iter_dataset("modules", data_home)
+            if rec["id"] in wanted
+        }
+    return collect_variants(
+        kernels,
+        k,
+        out_dir,
+        backends=backends,
+        modules=modules,
+        seed=seed,
+        timeouts=timeouts,
+        log=log,
+    )
