@@ -10,8 +10,8 @@ reads one type into a :class:`ShapedType`; :func:`read_config` and
 needs MLIR's own libraries.
 """
 
-from ._iree_config import CodegenConfig, read_config, write_config
 from ._ir import MLIRSyntaxError, Op, ParsedModule, ShapedType, element_bits
+from ._iree_config import CodegenConfig, read_config, write_config
 from ._level import detect_level
 from ._reader import parse, read_source
 from ._types import parse_type
