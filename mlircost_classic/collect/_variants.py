@@ -18,7 +18,8 @@ program for callgrind, so it compiles the kernel's first module with
 ``--iree-hal-substitute-executable-configurations-from`` (the candidate
 replaces that one executable) and counts the dispatch's instructions.
 
-Candidates (:func:`candidate_configs`) scale the compiler's tile sizes by
+Candidates (:func:`candidate_configs`), spread evenly in tile volume among
+the valid combinations, scale the compiler's tile sizes by
 powers of two (1/4 to 4, so the divisibility or padding of its choice
 carries over), keep thread tiles dividing workgroup tiles, and recompute the
 workgroup size the pipeline expects: ``prod(workgroup / thread)`` threads
@@ -47,6 +48,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 from ..datasets import canonical_json, iter_dataset
 from ..datasets._schema import complete_record
@@ -89,6 +92,8 @@ _VARIANT = re.compile(
 _EXECUTABLE = re.compile(r"hal\.executable\s+(?:public\s+|private\s+)?@([\w$.-]+)")
 _FACTORS = (0.25, 0.5, 1, 2, 4)
 _MAX_THREADS = 1024
+# Valid candidates drawn per candidate kept, before spreading them by volume.
+_POOL = 20
 _CPU_CHAIN = ("distribution", "cache_parallel", "vector_common_parallel")
 _REFERENCE = """func.func @main(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
   %0 = arith.addf %a, %b : tensor<4xf32>
@@ -387,9 +392,9 @@ def candidate_configs(
         rng.shuffle(combos)
     else:
         combos = [tuple(rng.choice(c) for c in choices) for _ in range(tries)]
-    out, seen = [config], {canonical_json(config.to_dict())}
+    pool, seen = [], {canonical_json(config.to_dict())}
     for combo in combos:
-        if len(out) >= k:
+        if len(pool) >= _POOL * k:
             break
         candidate = build(combo)
         if candidate is None:
@@ -397,8 +402,26 @@ def candidate_configs(
         key = canonical_json(candidate.to_dict())
         if key not in seen:
             seen.add(key)
-            out.append(candidate)
-    return out
+            pool.append(candidate)
+    # Evenly spaced in tile volume, so that a group spans light candidates
+    # and ones heavy enough to spill.
+    pool.sort(key=_volume)
+    if len(pool) > k - 1:
+        picks = np.linspace(0, len(pool) - 1, k - 1) if k > 1 else []
+        pool = [pool[round(i)] for i in picks]
+    return [config, *pool]
+
+
+def _volume(config: CodegenConfig) -> float:
+    """Sum of log tile sizes over the levels (padding aside): how much work
+    and state one thread, subgroup or vector step holds."""
+    return sum(
+        math.log(v)
+        for name, sizes in config.levels.items()
+        if name != "padding"
+        for v in sizes
+        if v > 0
+    )
 
 
 # -- measuring --------------------------------------------------------------
