@@ -68,6 +68,7 @@ from ._toolchain import ToolError, find_tools, host_cpu, run_tool, toolchain_ver
 
 __all__ = [
     "VARIANT_BACKENDS",
+    "VARIANT_TIMEOUTS",
     "CandidateResult",
     "candidate_configs",
     "collect_dataset_variants",
@@ -92,6 +93,10 @@ _VARIANT = re.compile(
 _EXECUTABLE = re.compile(r"hal\.executable\s+(?:public\s+|private\s+)?@([\w$.-]+)")
 _FACTORS = (0.25, 0.5, 1, 2, 4)
 _MAX_THREADS = 1024
+#: Stage timeouts of variant collection: shorter than a program's, since a
+#: candidate that makes ptxas run for minutes is rare and a timeout is
+#: recorded as its failure all the same.
+VARIANT_TIMEOUTS = {"compile": 120.0, "ptxas": 30.0, "callgrind": 300.0}
 # Valid candidates drawn per candidate kept, before spreading them by volume.
 _POOL = 20
 _CPU_CHAIN = ("distribution", "cache_parallel", "vector_common_parallel")
@@ -635,7 +640,8 @@ def collect_variants(
     seed : int, default 0
         Candidate sampling seed.
     timeouts : dict, optional
-        Stage timeouts (:data:`~._measure.DEFAULT_TIMEOUTS` keys).
+        Stage timeouts (:data:`~._measure.DEFAULT_TIMEOUTS` keys), over
+        :data:`VARIANT_TIMEOUTS`.
     log : callable, optional
         Called with one line per finished group.
 
@@ -647,6 +653,7 @@ def collect_variants(
     """
     for backend in backends:
         _check_backend(backend)
+    timeouts = {**VARIANT_TIMEOUTS, **(timeouts or {})}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "variants.jsonl"
@@ -658,6 +665,7 @@ def collect_variants(
         "tools": toolchain_versions(),
         "generator": "mlircost_classic.collect._variants.candidate_configs",
         "k": k,
+        "timeouts": timeouts,
     }
     for kernel in kernels:
         for backend in backends:
