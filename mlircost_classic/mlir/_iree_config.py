@@ -21,7 +21,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["CodegenConfig", "mma_shape", "read_config", "write_config"]
+__all__ = [
+    "CodegenConfig",
+    "mma_shape",
+    "read_config",
+    "strip_config",
+    "write_config",
+]
 
 _LOWERING = re.compile(
     r"lowering_config\s*=\s*#iree_(gpu|cpu|codegen)\.lowering_config<"
@@ -279,3 +285,17 @@ def write_config(text: str, config: CodegenConfig) -> str:
         )
         text = text[:t_start] + info + text[t_end:]
     return text
+
+
+def strip_config(text: str) -> str:
+    """``text`` with every ``lowering_config`` and ``translation_info`` value
+    replaced by ``#config``: what candidates of one dispatch share."""
+    spans = [(s, e) for s, e, _ in _lowering_spans(text)]
+    for m in _TRANSLATION.finditer(text):
+        start = m.start() + m.group(0).index("#")
+        spans.append((start, _closing(text, m.end())))
+    out, last = [], 0
+    for start, end in sorted(spans):
+        out += [text[last:start], "#config"]
+        last = end
+    return "".join(out) + text[last:]
