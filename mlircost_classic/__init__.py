@@ -21,6 +21,7 @@ from .models import (
     evaluate,
     explain,
     load_pretrained,
+    rank,
     target_unit,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "detect_level",
     "explain",
     "load_pretrained",
+    "rank",
     "target_unit",
     "MLIRFeaturizer",
     "MLIRSyntaxError",

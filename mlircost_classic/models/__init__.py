@@ -11,6 +11,8 @@ folds with the metrics of :data:`METRICS` (split by family, by
 rebuilds them) and :func:`explain` splits a prediction into feature contributions.
 :class:`ComposedCostModel` predicts modules from a kernels model applied to
 their predicted dispatches.
+:class:`VariantRanker` and :func:`rank` order candidate codegen configurations
+of a dispatch; :func:`evaluate_variants` is the decision benchmark.
 """
 
 from ._base import PerTargetRegressor
@@ -41,6 +43,14 @@ from ._pretrained import (
     train_pretrained,
 )
 from ._prior import PriorRegressor
+from ._rank import (
+    HIGHER_IS_BETTER,
+    VariantRanker,
+    evaluate_variants,
+    group_metrics,
+    rank,
+    spill_labels,
+)
 from ._roofline import RooflineBaseline
 from ._serialize import FORMAT_VERSION, featurizer_from_dict, featurizer_to_dict
 
@@ -51,6 +61,12 @@ __all__ = [
     "Contribution",
     "DEFAULT_MODELS",
     "Explanation",
+    "HIGHER_IS_BETTER",
+    "VariantRanker",
+    "evaluate_variants",
+    "group_metrics",
+    "rank",
+    "spill_labels",
     "PRETRAINED_DIR",
     "UNITS",
     "explain",
