@@ -42,6 +42,7 @@ import math
 import os
 import random
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -74,6 +75,7 @@ __all__ = [
     "collect_dataset_variants",
     "collect_variants",
     "configure",
+    "export_variant_gpu_batch",
     "measure_candidate",
     "pick_dispatches",
     "retarget",
@@ -819,3 +821,124 @@ def collect_dataset_variants(
         timeouts=timeouts,
         log=log,
     )
+
+
+def export_variant_gpu_batch(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    limit: int = 50,
+    data_home: str | Path | None = None,
+    timeout: float = 600.0,
+) -> dict:
+    """CUDA modules of measured candidates, for ``_gpu_runner.py`` on a GPU host.
+
+    Each candidate that compiled for CUDA in ``run_dir/variants.jsonl`` is
+    put back into the program its dispatch came from (the kernel's first
+    module record, weights filled as the collector does) with
+    ``--iree-hal-substitute-executable-configurations-from``, compiled with
+    the collector's CUDA flags, and written as ``<variant id>.vmfb`` with the
+    program's inputs (:func:`~._measure_cpu.write_inputs`, seed 0) and a
+    ``manifest.json`` in the format of
+    :func:`~._gpu_batch.export_gpu_batch`. Whole groups are taken, those of
+    single-dispatch programs first (their latency is the candidate's alone),
+    until ``limit`` candidates.
+
+    Returns
+    -------
+    dict
+        The manifest.
+    """
+    from ..datasets import iter_records
+    from ._measure_cpu import entry_function, write_inputs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    groups: dict[str, list[dict]] = {}
+    for rec in iter_records(Path(run_dir) / "variants.jsonl"):
+        if rec["backend"] == "cuda" and rec["targets"].get("nvidia_sm80.compiles"):
+            groups.setdefault(rec["dispatch_id"], []).append(rec)
+    kernels = {
+        r["id"]: r for r in iter_dataset("kernels", data_home) if r["id"] in groups
+    }
+    wanted = {k["module_id"] for k in kernels.values()}
+    modules = {
+        r["id"]: r for r in iter_dataset("modules", data_home) if r["id"] in wanted
+    }
+    order = sorted(
+        (d for d in groups if d in kernels and kernels[d]["module_id"] in modules),
+        key=lambda d: (len(modules[kernels[d]["module_id"]]["kernels"]) > 1, d),
+    )
+    entries, skipped = [], []
+    for dispatch in order:
+        if len(entries) + len(groups[dispatch]) > limit:
+            break
+        module = modules[kernels[dispatch]["module_id"]]
+        level = module["compiled_level"]
+        text = fill_missing_resources(module["ir"][level])
+        inputs_dir = out / "inputs" / module["id"]
+        for rec in groups[dispatch]:
+            work = out / "work" / rec["id"]
+            subst = work / "substitute"
+            subst.mkdir(parents=True, exist_ok=True)
+            exe = _executable_name(rec["ir"]["configured"])
+            (subst / f"{exe}.mlir").write_text(
+                fill_missing_resources(rec["ir"]["configured"]), encoding="utf-8"
+            )
+            (work / "input.mlir").write_text(text, encoding="utf-8")
+            vmfb = out / f"{rec['id']}.vmfb"
+            try:
+                run = run_tool(
+                    [
+                        *_compile_args("cuda"),
+                        "input.mlir",
+                        f"--iree-input-type={INPUT_TYPES[level]}",
+                        "--iree-hal-substitute-executable-configurations-from=substitute",
+                        "-o",
+                        str(vmfb.resolve()),
+                    ],
+                    timeout=timeout,
+                    cwd=work,
+                )
+                if "substituted" not in run.stderr + run.stdout:
+                    raise ToolError(f"iree-compile did not substitute @{exe}")
+                name, types = entry_function(vmfb, text, timeout=timeout)
+                values = write_inputs(types, inputs_dir, 0)
+            except (ToolError, OSError, ValueError) as exc:
+                skipped.append({"id": rec["id"], "reason": str(exc)[-500:]})
+                continue
+            finally:
+                shutil.rmtree(work)
+            entries.append(
+                {
+                    "id": rec["id"],
+                    "dispatch_id": dispatch,
+                    "is_default": rec["is_default"],
+                    "family": rec["family"],
+                    "function": name,
+                    "types": types,
+                    "inputs": [
+                        v.replace("=@", f"=@inputs/{module['id']}/", 1) for v in values
+                    ],
+                    "vmfb": vmfb.name,
+                }
+            )
+    if (out / "work").is_dir():
+        (out / "work").rmdir()
+    manifest = {
+        "modules": entries,
+        "skipped": skipped,
+        "provenance": {
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "tools": toolchain_versions(),
+            "compile_flags": [
+                *BACKEND_FLAGS["cuda"],
+                "--iree-hal-substitute-executable-configurations-from=<candidate>",
+            ],
+            "weights": "fill_missing_resources(ir[compiled_level]) of the "
+            "kernel's first module, the candidate substituted for its executable",
+            "inputs": {"seed": 0, "data": "write_inputs, as the collector's"},
+        },
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return manifest

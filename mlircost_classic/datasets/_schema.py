@@ -107,7 +107,8 @@ FIELDS = {
 #: Amendments are stored beside the records and merged by ``id`` on loading.
 AMENDMENT_FIELDS = {
     "kind": '"amendment".',
-    "record_kind": '"module" (default) or "kernel": the kind of record amended.',
+    "record_kind": '"module" (default), "kernel" or "variant": the kind of record '
+    "amended.",
     "id": "the id of the record it amends.",
     "targets": "object '<hardware>.<metric>' -> finite number, each from a real "
     "tool run; merged into the record's targets (a later amendment wins).",
@@ -378,7 +379,7 @@ def validate_amendment(amendment) -> list[str]:
     if problems:
         return problems
     if amendment.get("record_kind", "module") not in _REQUIRED:
-        problems.append("record_kind: expected 'module' or 'kernel'")
+        problems.append(f"record_kind: expected one of {tuple(_REQUIRED)}")
     if not _HEX64.fullmatch(str(amendment["id"])):
         problems.append("id: not a record id")
     if not isinstance(amendment["provenance"], dict):
