@@ -355,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mlircost_classic._cli_predict import add_commands
 
     add_commands(sub)  # predict, explain, train
+    from mlircost_classic._cli_rank import add_rank_command
+
+    add_rank_command(sub)
 
     p = sub.add_parser(
         "collect",
