@@ -158,7 +158,7 @@ def _row(text: str) -> list[float]:
     red = float(_product(reduction)) if any(v > 0 for v in reduction) else 1.0
     if shape[2]:
         red *= shape[2]
-    bits = [b for e in _ELEMENT.findall(text) if (b := element_bits(e))]
+    bits = [b for e in set(_ELEMENT.findall(text)) if (b := element_bits(e))]
     elem = max(bits, default=32) / 8
     acc = tile * elem
     operands = red * sum(extents) * elem

@@ -18,6 +18,7 @@ named ``tile_sizes_0``, ``tile_sizes_1`` ...).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ _PIPELINE = re.compile(r"pipeline\s*=\s*(?:#iree_\w+\.pipeline<(\w+)>|(\w+))")
 _WORKGROUP_SIZE = re.compile(r"workgroup_size\s*=\s*\[([\d,\s]*)\]")
 _SUBGROUP_SIZE = re.compile(r"subgroup_size\s*=\s*(\d+)")
 _INTS = re.compile(r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]|\[\s*\]")
+_BRACKET = re.compile(r'[<>\[\](){}"]')
 _MMA = re.compile(r"(\d+)x(\d+)x(\d+)")
 # Levels whose entries mean "tile this loop" and that mark the root op.
 _ROOT_LEVELS = ("workgroup", "distribution", "tile_sizes_0")
@@ -97,19 +99,21 @@ def mma_shape(mma_kind: str) -> tuple[int, int, int] | None:
 def _closing(text: str, start: int) -> int:
     """Index just past the ``>`` that closes the ``<`` before ``start``."""
     depth = 1
-    i = start
-    while i < len(text):
-        c = text[i]
-        if c in "<[({":
+    pos = start
+    while True:
+        m = _BRACKET.search(text, pos)
+        if m is None:
+            raise ValueError("unbalanced '<' in a codegen attribute")
+        i, c = m.start(), m.group()
+        pos = i + 1
+        if c == '"':
+            pos = text.index('"', pos) + 1
+        elif c in "<[({":
             depth += 1
-        elif c in ">])}" and not (c == ">" and text[i - 1] == "-"):
+        elif not (c == ">" and text[i - 1] == "-"):  # '->' closes nothing
             depth -= 1
             if depth == 0:
-                return i + 1
-        elif c == '"':
-            i = text.index('"', i + 1)
-        i += 1
-    raise ValueError("unbalanced '<' in a codegen attribute")
+                return pos
 
 
 def _split_top(body: str) -> list[str]:
@@ -131,13 +135,24 @@ def _ints(value: str) -> list[int]:
     return [int(v) for v in re.findall(r"-?\d+", value)]
 
 
-def _lowering_spans(text: str) -> list[tuple[int, int, str]]:
+# Cached: featurizing a candidate reads its config and its config-free text,
+# and both need the spans.
+@functools.lru_cache(maxsize=4096)
+def _lowering_spans(text: str) -> tuple[tuple[int, int, str], ...]:
     """(start, end, dialect) of every ``lowering_config`` attribute value."""
-    spans = []
-    for m in _LOWERING.finditer(text):
-        start = m.start() + m.group(0).index("#")
-        spans.append((start, _closing(text, m.end()), m.group(1)))
-    return spans
+    return tuple(
+        (m.start() + m.group(0).index("#"), _closing(text, m.end()), m.group(1))
+        for m in _LOWERING.finditer(text)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _translation_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """(start, end) of every ``translation_info`` attribute value."""
+    return tuple(
+        (m.start() + m.group(0).index("#"), _closing(text, m.end()))
+        for m in _TRANSLATION.finditer(text)
+    )
 
 
 def _entries(attr: str) -> list[str]:
@@ -147,7 +162,7 @@ def _entries(attr: str) -> list[str]:
     return _split_top(body)
 
 
-def _parse_lowering(attr: str, dialect: str) -> tuple[dict, str, list[str]]:
+def _parse_lowering(attr: str) -> tuple[dict, str, list[str]]:
     levels: dict[str, list[int]] = {}
     mma, flags = "", []
     for entry in _entries(attr):
@@ -165,22 +180,22 @@ def _parse_lowering(attr: str, dialect: str) -> tuple[dict, str, list[str]]:
     return levels, mma, flags
 
 
-def _root_span(text: str) -> tuple[int, int, str]:
-    spans = _lowering_spans(text)
+def _root_span(text: str) -> tuple[int, int, str, tuple]:
+    """Span, dialect and parsed entries of the root op's ``lowering_config``."""
+    spans = [(a, b, d, _parse_lowering(text[a:b])) for a, b, d in _lowering_spans(text)]
     if not spans:
         raise ValueError("no lowering_config in the text: not a configured executable")
-    for start, end, dialect in spans:
-        levels = _parse_lowering(text[start:end], dialect)[0]
-        if any(level in levels for level in _ROOT_LEVELS):
-            return start, end, dialect
-    return max(spans, key=lambda s: len(_parse_lowering(text[s[0] : s[1]], s[2])[0]))
+    for span in spans:
+        if any(level in span[3][0] for level in _ROOT_LEVELS):
+            return span
+    return max(spans, key=lambda span: len(span[3][0]))
 
 
 def _translation_span(text: str) -> tuple[int, int]:
-    m = _TRANSLATION.search(text)
-    if not m:
+    spans = _translation_spans(text)
+    if not spans:
         raise ValueError("no translation_info in the text: not a configured executable")
-    return m.start() + m.group(0).index("#"), _closing(text, m.end())
+    return spans[0]
 
 
 def read_config(text: str) -> CodegenConfig:
@@ -214,8 +229,7 @@ def read_config(text: str) -> CodegenConfig:
     >>> read_config(text).levels
     {'thread': [1, 4], 'workgroup': [4, 64]}
     """
-    start, end, dialect = _root_span(text)
-    levels, mma, flags = _parse_lowering(text[start:end], dialect)
+    _, _, dialect, (levels, mma, flags) = _root_span(text)
     t_start, t_end = _translation_span(text)
     info = text[t_start:t_end]
     pipeline = _PIPELINE.search(info)
@@ -266,8 +280,7 @@ def write_config(text: str, config: CodegenConfig) -> str:
         If the text is not a configured executable, or a level changes its
         number of loops.
     """
-    start, end, dialect = _root_span(text)
-    old = _parse_lowering(text[start:end], dialect)[0]
+    start, end, dialect, (old, _, _) = _root_span(text)
     for name, sizes in config.levels.items():
         if name in old and len(old[name]) != len(sizes):
             raise ValueError(
@@ -291,9 +304,7 @@ def strip_config(text: str) -> str:
     """``text`` with every ``lowering_config`` and ``translation_info`` value
     replaced by ``#config``: what candidates of one dispatch share."""
     spans = [(s, e) for s, e, _ in _lowering_spans(text)]
-    for m in _TRANSLATION.finditer(text):
-        start = m.start() + m.group(0).index("#")
-        spans.append((start, _closing(text, m.end())))
+    spans += _translation_spans(text)
     out, last = [], 0
     for start, end in sorted(spans):
         out += [text[last:start], "#config"]
