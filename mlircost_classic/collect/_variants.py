@@ -99,6 +99,8 @@ _MAX_THREADS = 1024
 #: candidate that makes ptxas run for minutes is rare and a timeout is
 #: recorded as its failure all the same.
 VARIANT_TIMEOUTS = {"compile": 120.0, "ptxas": 30.0, "callgrind": 300.0}
+# Most dispatches of a program whose dispatch gets CPU candidates.
+_CPU_MAX_DISPATCHES = 4
 # Valid candidates drawn per candidate kept, before spreading them by volume.
 _POOL = 20
 _CPU_CHAIN = ("distribution", "cache_parallel", "vector_common_parallel")
@@ -758,17 +760,29 @@ def pick_dispatches(
     families: Sequence[str] | None = None,
     seed: int = 0,
     data_home: str | Path | None = None,
+    max_module_dispatches: int | None = None,
 ) -> list[dict]:
     """``count`` kernel records of the dataset, spread evenly over families.
 
     Families take turns (round robin, in name order), each yielding its
     successful kernels in a seeded random order, so that a prefix of the
-    list covers as many families as it can.
+    list covers as many families as it can. With ``max_module_dispatches``
+    only kernels whose first module has at most that many dispatches are
+    taken (a CPU candidate runs its whole program under callgrind).
     """
+    sizes = None
+    if max_module_dispatches is not None:
+        sizes = {
+            rec["id"]: len(rec["kernels"]) for rec in iter_dataset("modules", data_home)
+        }
     by_family: dict[str, list[dict]] = {}
     for rec in iter_dataset("kernels", data_home):
-        if rec.get("status") != "failed" and (
-            families is None or rec["family"] in families
+        if (
+            rec.get("status") != "failed"
+            and (families is None or rec["family"] in families)
+            and (
+                sizes is None or sizes.get(rec["module_id"], 0) <= max_module_dispatches
+            )
         ):
             by_family.setdefault(rec["family"], []).append(rec)
     rng = random.Random(seed)
@@ -800,9 +814,17 @@ def collect_dataset_variants(
     """Variants of ``count`` dispatches of the dataset (:func:`pick_dispatches`).
 
     What ``mlircost collect --variants K`` runs; see :func:`collect_variants`
-    for the output and resuming.
+    for the output and resuming. With ``llvm-cpu`` among the backends only
+    dispatches of programs of at most 4 dispatches are picked: each CPU
+    candidate runs its program twice under callgrind.
     """
-    kernels = pick_dispatches(count, families=families, seed=seed, data_home=data_home)
+    kernels = pick_dispatches(
+        count,
+        families=families,
+        seed=seed,
+        data_home=data_home,
+        max_module_dispatches=_CPU_MAX_DISPATCHES if "llvm-cpu" in backends else None,
+    )
     modules = {}
     if "llvm-cpu" in backends:
         wanted = {rec["module_id"] for rec in kernels}
