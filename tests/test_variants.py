@@ -303,3 +303,61 @@ def test_cpu_candidates_substitute_the_executable_in_the_program(dispatch, tmp_p
         counts.append(result.targets["cpu_x86_64_v3.instructions"])
     assert counts[0] == dispatch.targets["cpu_x86_64_v3.instructions"]
     assert counts[1] != counts[0]
+
+
+def test_gpu_latency_of_candidates_amends_variant_records(tmp_path):
+    from mlircost_classic.collect import import_gpu_results
+    from tests.test_gpu_batch import _result
+
+    records = [_variant_record(GPU_THREAD, True, 50)]
+    append_records(tmp_path / "variants.jsonl", records)
+    results = tmp_path / "results.jsonl"
+    append_records(results, [_result(records[0]["id"], gpu="NVIDIA H200")])
+    report = import_gpu_results(results, tmp_path, kind="variants")
+    assert report["written"] == 1 and report["unknown"] == []
+    ds = load_dataset("variants", hardware="nvidia_sm80", data_home=tmp_path)
+    assert "nvidia_sm80.registers" in ds.target_names
+    ds = load_dataset("variants", targets="nvidia_h200.latency_us", data_home=tmp_path)
+    assert ds.target[0, 0] == 182.5
+    with pytest.raises(ValueError, match="kind must be one of"):
+        import_gpu_results(results, tmp_path, kind="kernels")
+
+
+@pytest.mark.collect
+def test_export_puts_each_candidate_back_into_its_program(dispatch, tmp_path):
+    from mlircost_classic.collect._variants import (
+        candidate_configs,
+        configure,
+        export_variant_gpu_batch,
+    )
+
+    home, run = tmp_path / "home", tmp_path / "run"
+    home.mkdir()
+    run.mkdir()
+    program = {"id": "c" * 64, "ir": {"linalg": MATMUL_F16}, "compiled_level": "linalg"}
+    kernel = {
+        "id": "d" * 64,
+        "module_id": program["id"],
+        "ir": {"dispatch": dispatch.source},
+        "family": "bmm",
+        "params": {},
+        "name": dispatch.name,
+    }
+    append_records(home / "modules.jsonl", [{**program, "kernels": [kernel["id"]]}])
+    append_records(home / "kernels.jsonl", [kernel])
+    text = configure(dispatch.source, "cuda", tmp_path / "configure")
+    records = []
+    for i, candidate in enumerate(candidate_configs(read_config(text), 2)):
+        rec = _variant_record(write_config(text, candidate), i == 0, 1, kernel["id"])
+        records.append(rec)
+    append_records(run / "variants.jsonl", records)
+    manifest = export_variant_gpu_batch(run, tmp_path / "batch", data_home=home)
+    assert [e["id"] for e in manifest["modules"]] == [r["id"] for r in records]
+    assert manifest["skipped"] == []
+    first, second = (
+        (tmp_path / "batch" / e["vmfb"]).read_bytes() for e in manifest["modules"]
+    )
+    assert first != second  # each module holds its own candidate
+    assert manifest["modules"][0]["inputs"][0].startswith(
+        f"64x128xf16=@inputs/{'c' * 64}/"
+    )
