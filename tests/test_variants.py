@@ -10,6 +10,7 @@ import pytest
 from mlircost_classic.datasets import (
     append_records,
     load_dataset,
+    pack,
     validate_record,
 )
 from mlircost_classic.mlir._iree_config import (
@@ -202,6 +203,12 @@ def test_variant_records_validate_and_load_by_group(tmp_path):
     assert ds.target_names == ["nvidia_sm80.compiles", "nvidia_sm80.registers"]
     np.testing.assert_array_equal(ds.target[:, 1], [50, 64, 40])
     assert ds.configs[1]["levels"]["thread"] == [2, 16, 0]
+    packed = pack(tmp_path, tmp_path / "home")
+    assert [p.name for p in packed.new_shards] == ["variants-00000.jsonl.gz"]
+    shards = load_dataset(
+        "variants", hardware="nvidia_sm80", data_home=tmp_path / "home"
+    )
+    assert list(shards.ids) == list(ds.ids)
     with pytest.raises(ValueError, match="unknown target 'amd_gfx942'"):
         load_dataset("variants", hardware="amd_gfx942", data_home=tmp_path)
 
