@@ -190,7 +190,7 @@ def test_variant_records_validate_and_load_by_group(tmp_path):
     records = [
         _variant_record(GPU_THREAD, True, 50),
         _variant_record(other, False, 64),
-        _variant_record(GPU_THREAD, True, 40, dispatch="b" * 64),
+        _variant_record(GPU_THREAD.replace("512", "640"), True, 40, dispatch="b" * 64),
     ]
     for rec in records:
         assert validate_record(rec) == []
