@@ -194,3 +194,26 @@ def test_rank_with_a_model_puts_the_best_first():
     assert scores[order[0]] == scores.min()
     with pytest.raises(ValueError, match="not one str"):
         rank(texts[0], target="nvidia_sm80.registers", model=model)
+
+
+def test_cli_rank_orders_the_files_of_a_folder(tmp_path, capsys):
+    from mlircost_classic.cli import main
+    from mlircost_classic.datasets import load_dataset
+
+    ds = load_dataset("variants", hardware="nvidia_sm80")
+    group = ds.groups[0]
+    texts = [t for t, g in zip(ds.data, ds.groups, strict=True) if g == group]
+    for i, text in enumerate(texts):
+        (tmp_path / f"c{i}.mlir").write_text(text)
+    assert main(["rank", str(tmp_path), "--target", "nvidia_sm80.registers"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert sorted(r.split()[1] for r in rows) == sorted(
+        f"c{i}.mlir" for i in range(len(texts))
+    )
+    scores = [float(r.split()[2]) for r in rows]
+    assert scores == sorted(scores)
+    assert [int(r.split()[0]) for r in rows] == list(range(1, len(texts) + 1))
+    assert (
+        main(["rank", str(tmp_path / "none"), "--target", "nvidia_sm80.registers"]) == 2
+    )
+    assert "no .mlir file" in capsys.readouterr().err

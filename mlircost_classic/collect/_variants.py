@@ -850,6 +850,7 @@ def export_variant_gpu_batch(
     out_dir: str | Path,
     *,
     limit: int = 50,
+    max_bytes: int = 48 * 2**20,
     data_home: str | Path | None = None,
     timeout: float = 600.0,
 ) -> dict:
@@ -864,7 +865,8 @@ def export_variant_gpu_batch(
     ``manifest.json`` in the format of
     :func:`~._gpu_batch.export_gpu_batch`. Whole groups are taken, those of
     single-dispatch programs first (their latency is the candidate's alone),
-    until ``limit`` candidates.
+    until ``limit`` candidates; a group whose modules and inputs would take
+    the batch past ``max_bytes`` (a device transfer limit) is skipped.
 
     Returns
     -------
@@ -891,7 +893,7 @@ def export_variant_gpu_batch(
         (d for d in groups if d in kernels and kernels[d]["module_id"] in modules),
         key=lambda d: (len(modules[kernels[d]["module_id"]]["kernels"]) > 1, d),
     )
-    entries, skipped = [], []
+    entries, skipped, total = [], [], 0
     for dispatch in order:
         if len(entries) + len(groups[dispatch]) > limit:
             break
@@ -899,6 +901,7 @@ def export_variant_gpu_batch(
         level = module["compiled_level"]
         text = fill_missing_resources(module["ir"][level])
         inputs_dir = out / "inputs" / module["id"]
+        group: list[dict] = []
         for rec in groups[dispatch]:
             work = out / "work" / rec["id"]
             subst = work / "substitute"
@@ -931,7 +934,7 @@ def export_variant_gpu_batch(
                 continue
             finally:
                 shutil.rmtree(work)
-            entries.append(
+            group.append(
                 {
                     "id": rec["id"],
                     "dispatch_id": dispatch,
@@ -945,11 +948,25 @@ def export_variant_gpu_batch(
                     "vmfb": vmfb.name,
                 }
             )
+        files = [out / e["vmfb"] for e in group]
+        files += list(inputs_dir.glob("*")) if inputs_dir.is_dir() else []
+        size = sum(f.stat().st_size for f in files)
+        if total + size > max_bytes:
+            # Weights make some programs large; smaller groups may still fit.
+            for f in files:
+                f.unlink()
+            skipped.append(
+                {"id": dispatch, "reason": f"{size} bytes exceed the batch budget"}
+            )
+            continue
+        total += size
+        entries += group
     if (out / "work").is_dir():
         (out / "work").rmdir()
     manifest = {
         "modules": entries,
         "skipped": skipped,
+        "bytes": total,
         "provenance": {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "tools": toolchain_versions(),
