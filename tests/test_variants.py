@@ -267,6 +267,9 @@ def test_gpu_default_candidate_reproduces_the_program_compile(dispatch, tmp_path
         result = measure_candidate(text, backend, tmp_path / f"{backend}-0")
         assert result.failures == []
         assert result.targets[metric] == dispatch.targets[metric]
+        if backend == "cuda":  # static + dynamic shared memory, as the program's
+            shared = "nvidia_sm80.shared_bytes"
+            assert result.targets[shared] == dispatch.targets[shared] > 0
         assert result.targets[metric.split(".")[0] + ".compiles"] == 1
 
 

@@ -55,7 +55,7 @@ import numpy as np
 from ..datasets import canonical_json, iter_dataset
 from ..datasets._schema import complete_record
 from ..mlir._iree_config import CodegenConfig, mma_shape, read_config, write_config
-from ._compile import BACKEND_FLAGS, INPUT_TYPES, _outputs
+from ._compile import _ELIDE, BACKEND_FLAGS, INPUT_TYPES, _outputs
 from ._measure import (
     DEFAULT_TIMEOUTS,
     _entry,
@@ -64,6 +64,7 @@ from ._measure import (
     _measure_nvidia,
     _Session,
 )
+from ._measure_gpu import workgroup_memory
 from ._resources import fill_missing_resources, strip_resources
 from ._toolchain import ToolError, find_tools, host_cpu, run_tool, toolchain_versions
 
@@ -95,6 +96,7 @@ _VARIANT = re.compile(
 _EXECUTABLE = re.compile(r"hal\.executable\s+(?:public\s+|private\s+)?@([\w$.-]+)")
 _FACTORS = (0.25, 0.5, 1, 2, 4)
 _MAX_THREADS = 1024
+_SERIALIZE = "iree-hal-serialize-target-executables"
 #: Stage timeouts of variant collection: shorter than a program's, since a
 #: candidate that makes ptxas run for minutes is rare and a timeout is
 #: recorded as its failure all the same.
@@ -521,6 +523,11 @@ def measure_candidate(
             fill_missing_resources(text), encoding="utf-8"
         )
         args = ["--compile-mode=hal-executable", "candidate.mlir"]
+        if backend == "cuda":
+            # The dynamic shared memory IREE launches a kernel with is in no
+            # PTX: it is the export's workgroup_local_memory after codegen,
+            # printed here just before serialization.
+            args += [f"--mlir-print-ir-before={_SERIALIZE}", *_ELIDE]
         output = "executable.bin"
     flags = [*args, *(f"--iree-hal-dump-executable-{d}-to={d}" for d in dumps)]
     compiled = None
@@ -533,6 +540,11 @@ def measure_candidate(
         compiled = _outputs(root, flags_key, flags, run.seconds)
         session.compiled[flags_key] = compiled
         session.commands[f"compile:{backend}"] = [*BACKEND_FLAGS[flags_key], *flags]
+        if backend == "cuda":
+            session.cuda_launch = workgroup_memory(run.stderr)
+        session.input_level = input_level
+        for name in ("llvm-cpu", flags_key):
+            session.add_sources(name, compiled.sources)
     targets = {f"{hw}.compiles": float(compiled is not None) for hw in hardware}
     if compiled is not None:
         if backend == "cuda":
@@ -542,7 +554,8 @@ def measure_candidate(
             _measure_amd(session)
         else:
             _measure_cpu(session, _entry(session, hardware))
-            session.targets = dict(session.kernels.get(kernel, _NoKernel).targets)
+            found = session.kernel(flags_key, kernel)
+            session.targets = dict(found.targets) if found is not None else {}
         targets.update(session.targets)
     return CandidateResult(
         targets=targets,
@@ -550,10 +563,6 @@ def measure_candidate(
         seconds={k: round(v, 3) for k, v in session.seconds.items()},
         commands=session.commands,
     )
-
-
-class _NoKernel:
-    targets: dict = {}
 
 
 # -- collection -------------------------------------------------------------
