@@ -111,12 +111,34 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         return _collect_variants(args, timeouts)
     if args.input and args.suite == "ood":
         raise UserError("--input labels your files; it does not go with --suite ood")
+    if args.source != "families" and (args.input or args.suite == "ood"):
+        raise UserError("--source goes with neither --input nor --suite ood")
     if args.input:
         summary = collect_files(
             args.input,
             args.targets,
             args.out,
             level=args.level,
+            resume=args.resume,
+            n_jobs=args.jobs,
+            timeouts=timeouts or None,
+            progress=not args.quiet,
+        )
+    elif args.source != "families":
+        import importlib.util
+
+        from mlircost_classic.collect import collect_specs, network_specs
+
+        specs = network_specs(args.source, args.families or None)
+        if importlib.util.find_spec(args.source) is None:
+            raise UserError(
+                f"--source {args.source} builds {args.source} models: "
+                "pip install 'mlircost_classic[collect,ood]'"
+            )
+        summary = collect_specs(
+            specs[: args.count],
+            args.targets,
+            args.out,
             resume=args.resume,
             n_jobs=args.jobs,
             timeouts=timeouts or None,
@@ -376,6 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="main: sample the training families; ood: every size of the "
         "evaluation-only transformers architectures (hf_*; extra [ood]), "
         "--families selects among them and --count is not used",
+    )
+    p.add_argument(
+        "--source",
+        choices=["families", "torchvision", "transformers"],
+        default="families",
+        help="families: sample the program families; torchvision, transformers: "
+        "every listed program of their architectures (tv_*, hf_*), the first "
+        "program of each architecture first, then the second...; --families "
+        "selects architectures and --count keeps the first N programs",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input", nargs="+", metavar="FILE", help="label these MLIR files")

@@ -131,7 +131,13 @@ STAGES = _Stages(
 
 def items(*specs):
     return [
-        {"key": s.key(), "family": s.family, "params": s.params, "spec": s}
+        {
+            "key": s.key(),
+            "source": "families",
+            "family": s.family,
+            "params": s.params,
+            "spec": s,
+        }
         for s in specs
     ]
 
@@ -188,6 +194,7 @@ def test_records_of_a_good_program(tmp_path):
     assert mod["kernel_calls"] == {ker["id"]: 3}
     assert ker["targets"] == {"cpu_a.regs": 8.0, "cpu_b.regs": 8.0}
     assert ker["name"] == "d0" and ker["status"] == "ok"
+    assert mod["source"] == ker["source"] == "families"
     assert summary.status == {"partial": 1} and summary.kernels_written == 1
     assert summary.failures == {"kernels": 1}
 
@@ -593,6 +600,7 @@ def test_real_user_file_with_stripped_weights(real_run, tmp_path):
     collect_files([path], ["cpu_x86_64_v3"], tmp_path / "out", progress=False)
     (rec,) = check_files(tmp_path / "out")[0]
     assert rec["status"] == "ok" and rec["params"] == {"file": "mlp.mlir"}
+    assert rec["source"] == rec["family"] == "user"
     # Filled the same way as during collection: the same program, the same count.
     assert rec["targets"] == mlp["targets"]
 

@@ -261,7 +261,7 @@ def lower_spec(spec: ProgramSpec, levels: Sequence[str] = LEVELS) -> Lowered:
     Parameters
     ----------
     spec : ProgramSpec
-        Family name (of ``FAMILIES`` or of the OOD suite's ``OOD_FAMILIES``)
+        Family name (of any source, or of the OOD suite's ``OOD_FAMILIES``)
         and parameters.
     levels : sequence of str, default=LEVELS
         Levels to print.
@@ -272,14 +272,15 @@ def lower_spec(spec: ProgramSpec, levels: Sequence[str] = LEVELS) -> Lowered:
         A failure to build the module is recorded for every level, as
         ``"build: ..."``, with the build time under ``seconds["export"]``.
     """
-    from ._families import FAMILIES
-    from ._ood import OOD_FAMILIES
+    from ._sources import find_family
+    from ._torchvision import prepare_torchvision
 
-    # Training families and the evaluation-only OOD suite lower alike.
-    family = FAMILIES.get(spec.family) or OOD_FAMILIES[spec.family]
+    # Every source, and the evaluation-only OOD suite, lower alike.
+    family = find_family(spec.family)
     start = time.perf_counter()
     try:
         with _quiet_torch():
+            prepare_torchvision()
             module, inputs = family.build(spec.params)
     except Exception as exc:  # a bad parameter set is a recorded outcome
         message = "build: " + _short_error(exc)

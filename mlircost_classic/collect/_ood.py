@@ -39,6 +39,7 @@ import types
 from collections.abc import Callable, Sequence
 
 from ._families import Family, ProgramSpec, _program, _randn
+from ._sources import _fixed_families
 
 __all__ = ["OOD_FAMILIES", "OOD_SIZES", "ood_specs"]
 
@@ -57,8 +58,8 @@ def _image(p: dict, channels: int = 3):
     return _randn(p["batch"], channels, p["image"], p["image"])
 
 
-def _hidden_state(model, argument: str):
-    """A program returning the model's last hidden state (a plain tensor)."""
+def _exportable(model):
+    """The model in eval mode with every buffer persistent, ready to lower."""
     model.eval()
     # transformers keeps position ids, rotary frequencies and relative
     # position indices in non-persistent buffers, which torch-mlir's importer
@@ -66,11 +67,19 @@ def _hidden_state(model, argument: str):
     # buffers they are the same constants in the program.
     for sub in model.modules():
         sub._non_persistent_buffers_set.clear()
+    return model
 
-    def forward(m, x):
-        return m.model(**{argument: x})[0]
 
-    return _program(forward, model=model)
+def _hidden_state(model, *arguments: str):
+    """A program returning the model's last hidden state (a plain tensor).
+
+    Its inputs are passed to the model as the keyword ``arguments``, in order.
+    """
+
+    def forward(m, *inputs):
+        return m.model(**dict(zip(arguments, inputs, strict=True)))[0]
+
+    return _program(forward, model=_exportable(model))
 
 
 def _text(config_class: str, model_class: str, config: Callable[[dict], dict]):
@@ -534,10 +543,7 @@ OOD_SIZES: dict[str, list[dict]] = {
 }
 
 #: The OOD families, by name; ``sample`` draws one of the listed sizes.
-OOD_FAMILIES: dict[str, Family] = {
-    name: Family(name, description, lambda d, s=sizes: dict(d.choice(s)), make)
-    for name, (description, make, sizes) in _ARCHITECTURES.items()
-}
+OOD_FAMILIES: dict[str, Family] = _fixed_families(_ARCHITECTURES)
 
 
 def ood_specs(families: Sequence[str] | None = None) -> list[ProgramSpec]:

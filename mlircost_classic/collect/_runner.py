@@ -538,6 +538,7 @@ def _records(item: dict, prepared: dict, hardware: Sequence[str], context: dict)
     module = {
         "kind": "module",
         "key": item["key"],
+        "source": item["source"],
         "family": item["family"],
         "params": item["params"],
         "ir": prepared["ir"],
@@ -563,6 +564,7 @@ def _records(item: dict, prepared: dict, hardware: Sequence[str], context: dict)
                 "kind": "kernel",
                 "key": item["key"],
                 "name": name,
+                "source": item["source"],
                 "family": item["family"],
                 "params": item["params"],
                 "ir": {KERNEL_LEVEL: k["source"]},
@@ -859,8 +861,9 @@ def collect_specs(
     Parameters
     ----------
     specs : iterable of ProgramSpec
-        Specs of the training families (``FAMILIES``) or of the OOD suite
-        (``OOD_FAMILIES``).
+        Specs of any source (``FAMILIES``, ``network_specs("torchvision")``
+        ...) or of the OOD suite (``OOD_FAMILIES``); each record's ``source``
+        is its family's.
     hardware, out_dir, resume, n_jobs, timeouts, progress
         As in :func:`collect`.
     seed : int, optional
@@ -871,8 +874,16 @@ def collect_specs(
     -------
     CollectSummary
     """
+    from ._sources import family_source
+
     items = [
-        {"key": s.key(), "family": s.family, "params": s.params, "spec": s}
+        {
+            "key": s.key(),
+            "source": family_source(s.family),
+            "family": s.family,
+            "params": s.params,
+            "spec": s,
+        }
         for s in specs
     ]
     return _run(
@@ -915,7 +926,7 @@ def collect_files(
     Returns
     -------
     CollectSummary
-        Records have family ``"user"`` and params ``{"file": name}``; their
+        Records have source and family ``"user"`` and params ``{"file": name}``; their
         key is the sha256 of the file text.
 
     Raises
@@ -936,6 +947,7 @@ def collect_files(
         items.append(
             {
                 "key": "file:" + hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                "source": "user",
                 "family": "user",
                 "params": {"file": Path(path).name},
                 "text": text,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._schema import KERNEL_LEVEL, LEVELS, VARIANT_LEVEL
+from ._schema import KERNEL_LEVEL, LEVELS, SOURCES, VARIANT_LEVEL, record_source
 from ._shards import AMENDMENTS, KINDS, get_data_home, iter_dataset, shard_paths
 
 __all__ = ["load_dataset", "dataset_info", "DatasetInfo"]
@@ -50,6 +50,16 @@ def _select_targets(requested, available: list[str]) -> list[str]:
     return chosen
 
 
+def _select_sources(requested) -> set[str]:
+    if requested is None:
+        return set(SOURCES)
+    chosen = {requested} if isinstance(requested, str) else set(requested)
+    unknown = sorted(chosen - set(SOURCES))
+    if unknown:
+        raise ValueError(f"unknown sources {unknown}; choose from {SOURCES}")
+    return chosen
+
+
 def _main_ids(kind: str, data_home: str | os.PathLike | None) -> set[str]:
     try:
         return {rec["id"] for rec in iter_dataset(kind, get_data_home(data_home))}
@@ -74,6 +84,7 @@ def load_dataset(
     return_X_y: bool = False,
     suite: str = "main",
     hardware: str | None = None,
+    source=None,
 ):
     """Load the MLIR cost dataset (no network access).
 
@@ -109,6 +120,11 @@ def load_dataset(
     hardware : str, optional
         Variants only: keep the candidates measured for this hardware
         (``"nvidia_sm80"``); ``targets`` then defaults to its metrics.
+    source : str or list of str, optional
+        Keep only records from these sources (:data:`SOURCES`:
+        ``"families"``, ``"torchvision"``, ``"transformers"``, ``"user"``);
+        default all. A kernel's source is that of the first module it was
+        seen in.
 
     Returns
     -------
@@ -117,19 +133,20 @@ def load_dataset(
         record lacks a target), ``target_names``, ``groups`` (family of each
         record, for ``GroupKFold``; variants: the id of their dispatch, so
         that a group holds one dispatch's candidates), ``families`` (family of
-        each record), ``ids`` (content ids); variants add ``is_default``
-        (the compiler's own choice) and ``configs`` (structured configs);
-        ``frame``
-        (DataFrame with id, family, text and targets when ``as_frame``, else
-        None) and ``DESCR``.
+        each record), ``sources`` (source of each record), ``ids`` (content
+        ids); variants add ``is_default`` (the compiler's own choice) and
+        ``configs`` (structured configs); ``frame`` (DataFrame with id,
+        source, family, text and targets when ``as_frame``, else None) and
+        ``DESCR``.
 
     Raises
     ------
     FileNotFoundError
         When no dataset file exists.
     ValueError
-        If ``kind``, ``level`` or ``suite`` is unknown.
+        If ``kind``, ``level``, ``suite`` or a source is unknown.
     """
+    sources = _select_sources(source)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if hardware is not None and kind != "variants":
@@ -153,6 +170,7 @@ def load_dataset(
         and level in rec.get("ir", {})
         and rec["id"] not in seen
         and (hardware is None or hardware in rec["provenance"].get("hardware", []))
+        and record_source(rec) in sources
     ]
     available = sorted({name for rec in records for name in rec["targets"]})
     if hardware is not None and targets is None:
@@ -174,13 +192,19 @@ def load_dataset(
             "is_default": np.array([rec["is_default"] for rec in records], bool),
             "configs": [rec["config"] for rec in records],
         }
+    origins = np.array([record_source(rec) for rec in records], dtype=object)
     ids = np.array([rec["id"] for rec in records], dtype=object)
     frame = None
     if as_frame:
         target = pd.DataFrame(target, columns=names)
         data = pd.Series(data, name="text", dtype=object)
         frame = pd.concat(
-            [pd.DataFrame({"id": ids, "family": families}), data, target], axis=1
+            [
+                pd.DataFrame({"id": ids, "source": origins, "family": families}),
+                data,
+                target,
+            ],
+            axis=1,
         )
     if return_X_y:
         return data, target
@@ -195,6 +219,7 @@ def load_dataset(
         target_names=names,
         groups=groups,
         families=families,
+        sources=origins,
         ids=ids,
         frame=frame,
         **extra,
@@ -213,7 +238,8 @@ class DatasetInfo:
         kind (and ``"amendments"``) -> list of shard file names.
     counts : dict
         kind -> {"records", "unique_ir" (distinct compiled texts), "status":
-        {status: n}, "family": {family: n}, "level": {level: n},
+        {status: n}, "source": {source: n}, "family": {family: n},
+        "level": {level: n},
         "failures": {stage: n}, "amended" (records with amendments merged)}.
     targets : dict
         kind -> {target: {"count", "min", "median", "max"}}.
@@ -236,7 +262,7 @@ class DatasetInfo:
                 f"compiled texts) in {len(self.shards.get(kind, []))} shard(s), "
                 f"{c['amended']} amended"
             )
-            for title in ("status", "family", "level", "failures"):
+            for title in ("status", "source", "family", "level", "failures"):
                 items = ", ".join(f"{k} {v}" for k, v in sorted(c[title].items()))
                 out.append(f"  {title}: {items or '-'}")
             for name, s in self.targets.get(kind, {}).items():
@@ -290,6 +316,7 @@ def dataset_info(
                 - {None}
             ),
             "status": dict(Counter(rec.get("status") for rec in records)),
+            "source": dict(Counter(record_source(rec) for rec in records)),
             "family": dict(Counter(rec.get("family") for rec in records)),
             "level": dict(Counter(lv for rec in records for lv in rec.get("ir", {}))),
             "failures": dict(failures),

@@ -21,6 +21,9 @@ __all__ = [
     "LEVELS",
     "KERNEL_LEVEL",
     "STATUSES",
+    "SOURCES",
+    "DEFAULT_SOURCE",
+    "record_source",
     "FIELDS",
     "record_id",
     "module_record_id",
@@ -54,6 +57,14 @@ VARIANT_LEVEL = "configured"
 #: measured but a stage failed; ``failed``: no target was measured.
 STATUSES = ("ok", "partial", "failed")
 
+#: Where a record's program came from: the project's program families, the
+#: torchvision and Hugging Face transformers architectures, or a user's file.
+SOURCES = ("families", "torchvision", "transformers", "user")
+
+#: The source of a record without a ``source`` field (those collected before
+#: the field existed all came from the families).
+DEFAULT_SOURCE = "families"
+
 #: Field name -> meaning. The datasheet (DATASET.md) quotes this table.
 FIELDS = {
     "id": "sha256 hex digest of the record-defining content (see record_id): "
@@ -64,8 +75,12 @@ FIELDS = {
     "key": "module: the key of the collected spec (canonical JSON of family and "
     "params, or 'file:<sha256>' for a user file); --resume skips keys already "
     "recorded. kernel: the key of the module it was first seen in.",
-    "family": "name of the model family (kernels: of their first module); "
-    "'user' for user files.",
+    "source": "optional, one of SOURCES: 'families', 'torchvision', "
+    "'transformers' or 'user' (kernels: of their first module); absent means "
+    "'families'. Not part of the id.",
+    "family": "name of the model family, or the architecture for the torchvision "
+    "('tv_resnet18') and transformers ('hf_mistral') sources (kernels: of their "
+    "first module); 'user' for user files.",
     "params": "JSON object of the family parameters (kernels: of their first module).",
     "name": "kernel records only: the IREE dispatch (export) name.",
     "ir": "object level -> MLIR text. Modules: any of torch, linalg, stablehlo, "
@@ -203,6 +218,11 @@ def complete_record(record: Mapping) -> dict:
     return rec
 
 
+def record_source(record: Mapping) -> str:
+    """The record's ``source``, :data:`DEFAULT_SOURCE` when it has none."""
+    return record.get("source", DEFAULT_SOURCE)
+
+
 def _is_number(value) -> bool:
     return (
         isinstance(value, int | float)
@@ -217,6 +237,7 @@ def _check_types(rec: Mapping, problems: list[str]) -> None:
         "schema_version": int,
         "kind": str,
         "key": str,
+        "source": str,
         "family": str,
         "params": dict,
         "ir": dict,
@@ -271,6 +292,8 @@ def _check_content(rec: Mapping, problems: list[str]) -> None:
             and isinstance(failure.get("message"), str)
         ):
             problems.append(f"failures[{i}]: expected {{stage: str, message: str}}")
+    if "source" in rec and rec["source"] not in SOURCES:
+        problems.append(f"source: {rec['source']!r} is not one of {SOURCES}")
     status = rec["status"]
     if status not in STATUSES:
         problems.append(f"status: {status!r} is not one of {STATUSES}")
