@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import subprocess
+import sys
 
 import pytest
 from dataset_records import kernel, module
@@ -126,6 +128,59 @@ def test_transformers_architecture_builds_from_its_config_only():
     assert ids.shape == (1, 32) and ids.dtype == torch.int64
     assert module_(ids).shape == (1, 32, 64)
     assert module_.model.config.num_key_value_heads == 1
+
+
+BUILD_IN_A_FRESH_PROCESS = """
+from mlircost_classic.collect import find_family, network_specs
+spec = network_specs("transformers", ["hf_deit"])[0]
+module, (x,) = find_family(spec.family).build(spec.params)
+print(tuple(module(x).shape))
+"""
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None
+    or importlib.util.find_spec("torchvision") is None,
+    reason="needs transformers and torchvision",
+)
+def test_transformers_builds_beside_torchvision_in_a_fresh_process():
+    # transformers imports torchvision itself, before any torchvision program.
+    out = subprocess.run(
+        [sys.executable, "-c", BUILD_IN_A_FRESH_PROCESS],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # 16 patches, the class and the distillation token
+    assert out.stdout.strip() == "(1, 18, 64)"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None,
+    reason="transformers not installed",
+)
+def test_decoders_also_take_one_step_with_a_kv_cache():
+    import torch
+
+    sizes = TRANSFORMERS_SIZES["hf_mixtral"]
+    steps = [s for s in sizes if "past" in s]
+    assert len(steps) == 2 and len(sizes) == 6
+    assert not any("past" in s for s in TRANSFORMERS_SIZES["hf_deit"])
+    spec = next(
+        s for s in network_specs("transformers", ["hf_mixtral"]) if "past" in s.params
+    )
+    module_, (ids, *past) = find_family(spec.family).build(spec.params)
+    p = spec.params
+    assert ids.shape == (p["batch"], 1) and len(past) == 2 * p["layers"]
+    # Grouped-query attention: the cache holds half the heads.
+    assert past[0].shape == (
+        p["batch"],
+        p["heads"] // 2,
+        p["past"],
+        p["hidden"] // p["heads"],
+    )
+    assert module_(ids, *past).shape == (p["batch"], 1, p["hidden"])
+    assert past[0].dtype == torch.float32
 
 
 @pytest.mark.collect

@@ -298,7 +298,13 @@ def test_load_dataset_as_frame(home):
     pd = pytest.importorskip("pandas")
     ds = load_dataset(as_frame=True, data_home=home)
     assert isinstance(ds.frame, pd.DataFrame)
-    assert list(ds.frame.columns) == ["id", "family", "text", *ds.target_names]
+    assert list(ds.frame.columns) == [
+        "id",
+        "source",
+        "family",
+        "text",
+        *ds.target_names,
+    ]
     assert isinstance(ds.data, pd.Series) and list(ds.data) == ds.frame["text"].tolist()
     assert ds.target.shape == (2, 2) and np.isnan(ds.target.iloc[0, 1])
 

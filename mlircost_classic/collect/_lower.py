@@ -273,14 +273,12 @@ def lower_spec(spec: ProgramSpec, levels: Sequence[str] = LEVELS) -> Lowered:
         ``"build: ..."``, with the build time under ``seconds["export"]``.
     """
     from ._sources import find_family
-    from ._torchvision import prepare_torchvision
 
     # Every source, and the evaluation-only OOD suite, lower alike.
     family = find_family(spec.family)
     start = time.perf_counter()
     try:
         with _quiet_torch():
-            prepare_torchvision()
             module, inputs = family.build(spec.params)
     except Exception as exc:  # a bad parameter set is a recorded outcome
         message = "build: " + _short_error(exc)

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 
 from ._families import Family, ProgramSpec, _program, _randn
 from ._sources import _fixed_families
+from ._torchvision import import_transformers
 
 __all__ = ["OOD_FAMILIES", "OOD_SIZES", "ood_specs"]
 
@@ -86,7 +87,7 @@ def _text(config_class: str, model_class: str, config: Callable[[dict], dict]):
     """``make`` for a text encoder or decoder fed ``input_ids``."""
 
     def make(p: dict):
-        import transformers
+        transformers = import_transformers()
 
         cfg = getattr(transformers, config_class)(
             vocab_size=_VOCAB, attn_implementation=p["attn"], **config(p)
@@ -164,7 +165,7 @@ def _llama(p: dict) -> dict:
 
 
 def _make_bart_encoder(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.BartConfig(
         vocab_size=_VOCAB,
@@ -184,7 +185,7 @@ def _make_bart_encoder(p: dict):
 
 
 def _make_whisper_encoder(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.WhisperConfig(
         vocab_size=_VOCAB,
@@ -212,7 +213,7 @@ def _make_whisper_encoder(p: dict):
 
 
 def _make_vit(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.ViTConfig(
         image_size=p["image"],
@@ -228,7 +229,7 @@ def _make_vit(p: dict):
 
 
 def _make_swin(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.SwinConfig(
         image_size=p["image"],
@@ -259,7 +260,7 @@ def _relative_position_bias(self):
 
 
 def _make_resnet(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.ResNetConfig(
         embedding_size=p["stem"],
@@ -272,7 +273,7 @@ def _make_resnet(p: dict):
 
 
 def _make_convnext(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.ConvNextConfig(
         hidden_sizes=p["widths"], depths=p["depths"], image_size=p["image"]
@@ -282,7 +283,7 @@ def _make_convnext(p: dict):
 
 
 def _make_mobilevit(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.MobileViTConfig(
         image_size=p["image"],

@@ -22,8 +22,9 @@ operators do not load beside the CPU torch of the ``[collect]`` extra and
 The model definitions are plain Python and never call those operators;
 :func:`import_torchvision` declares the two operator schemas that torchvision
 registers fake kernels for at import time, and imports it again. transformers
-imports torchvision whenever it is installed, so :func:`prepare_torchvision`
-does this before any program is built (:func:`~._lower.lower_spec`). torch,
+imports torchvision whenever it is installed, so the transformers
+architectures (here and in the OOD suite) import it through
+:func:`import_transformers`, which does this first. torch,
 torchvision and that declaration are touched only when a program is built.
 """
 
@@ -39,7 +40,7 @@ __all__ = [
     "ARCHITECTURES",
     "TORCHVISION_SIZES",
     "import_torchvision",
-    "prepare_torchvision",
+    "import_transformers",
 ]
 
 # The operators torchvision's ``_meta_registrations`` registers fake kernels
@@ -84,13 +85,22 @@ def import_torchvision():
     return torchvision
 
 
-def prepare_torchvision() -> None:
-    """Import torchvision through :func:`import_torchvision` if it is installed.
+def import_transformers():
+    """Import transformers, through :func:`import_torchvision` first if installed.
 
-    After it, the imports of torchvision that transformers makes succeed too.
+    transformers imports torchvision whenever it is installed, and would fail
+    as torchvision does.
+
+    Returns
+    -------
+    module
+        ``transformers``.
     """
     if importlib.util.find_spec("torchvision") is not None:
         import_torchvision()
+    import transformers
+
+    return transformers
 
 
 def _classifier(builder: str, **kwargs) -> Callable[[dict], tuple]:

@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 from ._families import _program, _randn
 from ._ood import _VOCAB, _exportable, _hidden_state, _ids, _image
+from ._torchvision import import_transformers
 
 __all__ = ["ARCHITECTURES", "TRANSFORMERS_SIZES"]
 
@@ -120,7 +121,7 @@ def _make(model_type: str, kind: str, extra: Callable[[dict], dict]):
     """``make`` for one architecture: its base model's last hidden state."""
 
     def make(p: dict):
-        import transformers
+        transformers = import_transformers()
 
         # ``extra`` overrides the common keys; None drops one.
         keys = {**_common(kind, p), **extra(p)}
@@ -144,7 +145,7 @@ def _make(model_type: str, kind: str, extra: Callable[[dict], dict]):
 
 def _decode_step(model, p: dict):
     """One token's step of a decoder, the past keys and values as inputs."""
-    import transformers
+    transformers = import_transformers()
 
     config = model.config
     heads = getattr(config, "num_key_value_heads", None) or p["heads"]
