@@ -168,7 +168,7 @@ def _decode_step(model, p: dict):
         cache = transformers.DynamicCache(config=m.model.config)
         for layer in range(len(past) // 2):
             cache.update(past[2 * layer], past[2 * layer + 1], layer)
-        return m.model(input_ids=ids, past_key_values=cache, use_cache=True)[0]
+        return m.model(input_ids=ids, cache=cache, use_cache=True)[0]
 
     past = [
         _randn(p["batch"], heads, p["past"], head_dim) for _ in range(2 * p["layers"])
