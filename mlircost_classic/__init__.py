@@ -30,6 +30,7 @@ _EXPORTS = {
     "evaluate": "models",
     "explain": "models",
     "load_pretrained": "models",
+    "rank": "models",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

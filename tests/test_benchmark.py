@@ -108,7 +108,12 @@ def test_results_csv_has_every_model_and_target(bench, data_home):
         assert len(targets) >= 5
         # Noise figures and constant columns are not benchmarked.
         assert not any(t.endswith("_spread") for t in targets)
-        for protocol in ("group", "random"):
+        protocols = (
+            ("group", "template", "random")
+            if kind == "kernels"
+            else ("group", "random")
+        )
+        for protocol in protocols:
             for model in MODELS:
                 for target in targets:
                     assert (kind, protocol, model, target) in spearman_rows
@@ -120,6 +125,9 @@ def test_results_csv_has_every_model_and_target(bench, data_home):
                     and float(r["value"]) > 0
                     for r in table
                 )
+    assert not any(
+        r["kind"] == "modules" and r["protocol"] == "template" for r in table
+    )
     module_targets = {r["target"] for r in table if r["kind"] == "modules"}
     assert CONSTANT not in module_targets
     assert "cpu_host.latency_us" in module_targets
@@ -162,6 +170,9 @@ def test_results_md_is_readable(bench):
             "Time, by family",
         ):
             assert f"### {title}" in body
+    modules, kernels = text.split("## kernels")
+    assert "### Spearman rank correlation, by op template" in kernels
+    assert "by op template" not in modules.split("## modules")[1]
     tables = re.findall(
         r"### Spearman rank correlation, by family\n\n(.*?)\n\n", text, re.S
     )

@@ -119,3 +119,29 @@ def test_runs_as_a_module():
         check=True,
     ).stdout
     assert out.strip() == f"mlircost {__version__}"
+
+
+def test_collect_input_of_an_empty_file_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "empty.mlir"
+    path.write_text("")
+    out = tmp_path / "run"
+    assert main(["collect", "--input", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mlircost collect: error:")
+    assert "empty.mlir: the file holds no MLIR operations" in err
+    assert not out.exists()
+
+
+def test_cost_model_commands_take_modules_and_kernels_not_variants():
+    from mlircost_classic.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["benchmark", "--protocols", "template", "random"])
+    assert args.protocols == ["template", "random"]
+    for argv in (
+        ["benchmark", "--kinds", "variants"],
+        ["report", "--out", "x", "--kind", "variants"],
+        ["predict", "--kind", "variants", "f.mlir"],
+    ):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)

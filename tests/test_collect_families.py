@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mlircost_classic.collect._families import (
+    _TORCH_DTYPES,
     FAMILIES,
     MAX_ELEMENTS,
     Family,
@@ -67,7 +68,36 @@ def test_sample_is_deterministic_and_json(name, small):
     b = family.sample(np.random.default_rng(3), small=small)
     assert a == b
     assert json.loads(json.dumps(a)) == a
-    assert a["dtype"] in ("f32", "f16")
+    assert a["dtype"] in family.dtypes
+
+
+def test_dtypes_are_drawn_by_share():
+    specs = sample_specs(["bmm", "mlp"], 600, seed=0)
+    for name, family in (("bmm", FAMILIES["bmm"]), ("mlp", FAMILIES["mlp"])):
+        drawn = [s.params["dtype"] for s in specs if s.family == name]
+        assert set(drawn) == set(family.dtypes)
+        for dtype, share in family.dtypes.items():
+            assert abs(drawn.count(dtype) / len(drawn) - share) < 0.08, dtype
+    assert "i8" in FAMILIES["bmm"].dtypes and "i8" not in FAMILIES["mlp"].dtypes
+    # bf16 only where the program holds no weights (IREE's llvm-cpu fails on them).
+    assert "bf16" in FAMILIES["reduction"].dtypes
+    assert "bf16" not in FAMILIES["mlp"].dtypes
+
+
+def test_draws_are_not_degenerate():
+    specs = sample_specs(None, 40 * len(FAMILIES), seed=0)
+    by = {name: [s.params for s in specs if s.family == name] for name in FAMILIES}
+    for p in by["reduction"]:
+        assert all(p["shape"][axis] > 1 for axis in p["axes"]), p
+    for p in by["bmm"]:
+        assert min(p["m"], p["k"], p["n"]) >= 8, p
+    for name in ("mha", "encoder", "decoder"):
+        for p in by[name]:
+            assert p["seq"] >= 8 and p.get("kv_seq", 8) >= 8, p
+            assert p.get("memory_seq", 8) == 0 or p.get("memory_seq", 8) >= 8, p
+    assert all(p["steps"] >= 2 for p in by["rnn"])
+    assert all(p["length"] >= 8 for p in by["embedding"])
+    assert all(min(p["widths"]) >= 8 for p in by["mlp"])
 
 
 def test_draw_sizes_span_orders_of_magnitude():
@@ -76,6 +106,10 @@ def test_draw_sizes_span_orders_of_magnitude():
     assert min(sizes) >= 1 and max(sizes) <= 4096
     assert min(sizes) < 8 and max(sizes) > 1024
     assert any(s & (s - 1) for s in sizes)  # not only powers of two
+    # Sizes as networks use them: small powers of two, else multiples of 8.
+    assert all(s % 8 == 0 if s >= 8 else s in (1, 2, 4) for s in sizes)
+    assert {s % 64 for s in sizes if s >= 64} - {0}  # not only multiples of 64
+    assert all(d.dim(3, 3) == 3 for _ in range(5))  # no such size in range
     small = _Draw(np.random.default_rng(0), small=True)
     assert max(small.dim(4, 4096) for _ in range(100)) <= 8
 
@@ -118,7 +152,9 @@ def test_sample_specs_rejects_bad_input():
 
 def test_exhausted_family_is_an_error(monkeypatch):
     # one parameter set in two dtypes: two distinct programs at most
-    constant = Family("constant", "one program", lambda d: {"x": 1}, None)
+    constant = Family(
+        "constant", "one program", lambda d: {"x": 1}, None, {"f32": 1, "f16": 1}
+    )
     monkeypatch.setitem(FAMILIES, "constant", constant)
     specs = sample_specs(["constant"], 2, seed=0)
     assert {s.params["dtype"] for s in specs} == {"f32", "f16"}
@@ -135,7 +171,7 @@ def test_build_is_seeded_and_within_budget(name):
     module, inputs = family.build(params)
     again, inputs_again = family.build(params)
     assert not module.training
-    dtype = {"f32": torch.float32, "f16": torch.float16}[params["dtype"]]
+    dtype = getattr(torch, _TORCH_DTYPES[params["dtype"]])
     for x, y in zip(inputs, inputs_again, strict=True):
         assert torch.equal(x, y)
         assert x.numel() <= MAX_ELEMENTS
@@ -152,3 +188,20 @@ def test_build_is_seeded_and_within_budget(name):
     torch.manual_seed(0)
     family.build(params)
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.collect
+def test_int8_bmm_accumulates_in_int32():
+    torch = pytest.importorskip("torch")
+    family = FAMILIES["bmm"]
+    params = {**family.sample(np.random.default_rng(0), small=True), "dtype": "i8"}
+    module, (a, b) = family.build(params)
+    assert a.dtype == b.dtype == torch.int8
+    assert a.min() < -64 and a.max() > 64  # the int8 range, not rounded floats
+    out = module(a, b)
+    assert out.dtype == torch.int32
+    if params["transpose_a"]:
+        a = a.transpose(-1, -2)
+    if params["transpose_b"]:
+        b = b.transpose(-1, -2)
+    assert torch.equal(out, a.long() @ b.long())

@@ -131,7 +131,13 @@ STAGES = _Stages(
 
 def items(*specs):
     return [
-        {"key": s.key(), "family": s.family, "params": s.params, "spec": s}
+        {
+            "key": s.key(),
+            "source": "families",
+            "family": s.family,
+            "params": s.params,
+            "spec": s,
+        }
         for s in specs
     ]
 
@@ -188,6 +194,7 @@ def test_records_of_a_good_program(tmp_path):
     assert mod["kernel_calls"] == {ker["id"]: 3}
     assert ker["targets"] == {"cpu_a.regs": 8.0, "cpu_b.regs": 8.0}
     assert ker["name"] == "d0" and ker["status"] == "ok"
+    assert mod["source"] == ker["source"] == "families"
     assert summary.status == {"partial": 1} and summary.kernels_written == 1
     assert summary.failures == {"kernels": 1}
 
@@ -425,6 +432,53 @@ def test_verify_reports_a_failed_rerun(tmp_path):
     assert report.failures[rec["id"]][0]["stage"] == "measure:cpu_a"
 
 
+def test_verify_compares_the_kernels_of_each_module(tmp_path):
+    from mlircost_classic.collect import verify
+
+    specs = [FakeSpec("mlp", {"n": i}) for i in range(2)]
+    specs += [FakeSpec("mlp", {"n": i, "shared": True}) for i in (7, 8)]
+    run(specs, tmp_path)
+    mods = read_records(tmp_path / "modules.jsonl")
+    kers = read_records(tmp_path / "kernels.jsonl")
+    # The shared kernel was measured with the first module that made it.
+    shared = next(k for k in kers if k["ir"]["dispatch"] == "kernel-common")
+    report = verify(tmp_path, sample=4, _stages=STAGES)
+    assert report.passed, report.to_text()
+    assert sorted(report.checked_kernels) == sorted(k["id"] for k in kers)
+    kernel_rows = [r for r in report.rows if r["kind"] == "kernel"]
+    assert len(kernel_rows) == len(kers) and all(r["match"] for r in kernel_rows)
+    assert "4 modules and 3 of their kernels" in report.to_text()
+
+    changed = next(k for k in kers if k["id"] != shared["id"])
+    changed["targets"]["cpu_a.regs"] = 9.0
+    report = verify(mods + kers, sample=4, _stages=STAGES)
+    assert [(r["kind"], r["id"], r["target"]) for r in report.mismatches] == [
+        ("kernel", changed["id"], "cpu_a.regs")
+    ]
+    assert "MISMATCH kernel" in report.to_text()
+
+    # Matched by text: a kernel that another backend named first is found.
+    changed["targets"]["cpu_a.regs"] = 8.0
+    changed["name"] = "d7"
+    report = verify(mods + kers, sample=4, _stages=STAGES)
+    assert report.passed and not report.notes, report.to_text()
+    changed["name"] = "d0"
+    changed["ir"]["dispatch"] += " edited"
+    report = verify(mods + kers, sample=4, _stages=STAGES)
+    assert any("dispatch text differs" in n for n in report.notes)
+
+    # A record of an older collector lacks the newer steps' commands: no note;
+    # a compile whose flags changed is noted.
+    changed["ir"]["dispatch"] = changed["ir"]["dispatch"].removesuffix(" edited")
+    for m in mods:
+        m["provenance"]["commands"] = {"cpu_a": ["--x"]}
+    report = verify(mods + kers, sample=4, _stages=STAGES)
+    assert not any("flags differ" in n for n in report.notes), report.notes
+    mods[0]["provenance"]["commands"] = {"cpu_a": ["--y"]}
+    report = verify(mods + kers, sample=4, _stages=STAGES)
+    assert sum("flags differ" in n for n in report.notes) == 1
+
+
 # --- real toolchain ------------------------------------------------------------------
 
 BAD_LINALG = """func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
@@ -474,7 +528,12 @@ def test_real_verify_reproduces_deterministic_targets(real_run):
     out, _ = real_run
     report = verify(out, sample=1, seed=0)
     assert report.passed, report.to_text()
-    assert any(r["target"] == "cpu_x86_64_v3.instructions" for r in report.rows)
+    assert report.checked_kernels
+    for kind in ("module", "kernel"):
+        assert any(
+            r["kind"] == kind and r["target"] == "cpu_x86_64_v3.instructions"
+            for r in report.rows
+        )
 
 
 @pytest.mark.collect
@@ -541,6 +600,7 @@ def test_real_user_file_with_stripped_weights(real_run, tmp_path):
     collect_files([path], ["cpu_x86_64_v3"], tmp_path / "out", progress=False)
     (rec,) = check_files(tmp_path / "out")[0]
     assert rec["status"] == "ok" and rec["params"] == {"file": "mlp.mlir"}
+    assert rec["source"] == rec["family"] == "user"
     # Filled the same way as during collection: the same program, the same count.
     assert rec["targets"] == mlp["targets"]
 
@@ -603,3 +663,16 @@ def test_package_imports_without_torch_or_iree():
     )
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) >= 20
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n", "// only a comment\n"])
+def test_an_empty_input_file_is_one_clear_error(tmp_path, content):
+    from mlircost_classic.collect import collect_files
+
+    good, empty = tmp_path / "good.mlir", tmp_path / "empty.mlir"
+    good.write_text(BAD_LINALG)
+    empty.write_text(content)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"empty\.mlir: the file holds no MLIR op"):
+        collect_files([good, empty], ["cpu_x86_64_v3"], out, progress=False)
+    assert not out.exists()  # refused before any file was compiled

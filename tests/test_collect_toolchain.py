@@ -358,3 +358,26 @@ def test_read_callgrind_counts_calls_of_the_named_functions(tmp_path):
     read_callgrind(path, ["disp_0", "disp_1", "memset"], calls=calls)
     # disp_0 is called 3 times, disp_1 once; memset is called once by disp_0
     assert calls == {"disp_0": 3, "disp_1": 1, "memset": 1}
+
+
+def test_a_failure_keeps_the_error_lines_before_the_dump_that_follows():
+    # IREE prints the diagnostic, then the op it is about: often a whole module.
+    code = (
+        "import sys\n"
+        "sys.stderr.write('input.mlir:3:5: error: write affecting operations on "
+        "global resources are restricted\\n')\n"
+        "sys.stderr.write('input.mlir:3:5: note: see current operation:\\n')\n"
+        "for i in range(500):\n"
+        "    sys.stderr.write('  %%%d = arith.addf ' % i + 'x' * 80 + '\\n')\n"
+        "sys.exit(1)\n"
+    )
+    with pytest.raises(ToolError) as info:
+        run_tool([sys.executable, "-c", code], timeout=60)
+    message = str(info.value)
+    first = message.split(": ", 1)[1].splitlines()[0]
+    assert first == (
+        "input.mlir:3:5: error: write affecting operations on "
+        "global resources are restricted"
+    )
+    assert "%499 = arith.addf" in message and "%400 " not in message
+    assert message.count("error:") == 1

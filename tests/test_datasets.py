@@ -175,7 +175,7 @@ def test_pack_is_append_only(tmp_path):
     append_records(run / "modules.jsonl", [module(i) for i in range(3)])
     append_records(run / "kernels.jsonl", [kernel(0)])
     first = pack(run, home)
-    assert first.added == {"modules": 3, "kernels": 1}
+    assert first.added == {"modules": 3, "kernels": 1, "variants": 0}
     assert [p.name for p in first.new_shards] == [
         "modules-00000.jsonl.gz",
         "kernels-00000.jsonl.gz",
@@ -183,8 +183,12 @@ def test_pack_is_append_only(tmp_path):
     before = _digest(home.iterdir())
 
     again = pack(run, home)
-    assert again.new_shards == [] and again.added == {"modules": 0, "kernels": 0}
-    assert again.already_bundled == {"modules": 3, "kernels": 1}
+    assert again.new_shards == [] and again.added == {
+        "modules": 0,
+        "kernels": 0,
+        "variants": 0,
+    }
+    assert again.already_bundled == {"modules": 3, "kernels": 1, "variants": 0}
     assert _digest(home.iterdir()) == before
 
     append_records(run / "modules.jsonl", [module(i) for i in range(3, 8)])
@@ -298,7 +302,13 @@ def test_load_dataset_as_frame(home):
     pd = pytest.importorskip("pandas")
     ds = load_dataset(as_frame=True, data_home=home)
     assert isinstance(ds.frame, pd.DataFrame)
-    assert list(ds.frame.columns) == ["id", "family", "text", *ds.target_names]
+    assert list(ds.frame.columns) == [
+        "id",
+        "source",
+        "family",
+        "text",
+        *ds.target_names,
+    ]
     assert isinstance(ds.data, pd.Series) and list(ds.data) == ds.frame["text"].tolist()
     assert ds.target.shape == (2, 2) and np.isnan(ds.target.iloc[0, 1])
 

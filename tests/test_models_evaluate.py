@@ -4,6 +4,7 @@ The labels here are made up for API tests only.
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from mlircost_classic.models import (
     kendall,
     mape,
     median_ape,
+    op_templates,
     pairwise_ranking_accuracy,
     r2_log,
     spearman,
@@ -139,6 +141,52 @@ def test_group_folds_hold_out_whole_families():
             )
 
 
+def test_op_templates_ignore_sizes_and_interface_plumbing():
+    from mlircost_classic.datasets import read_records, shard_paths
+
+    assert list(op_templates(TEXTS[:3])) == ["arith.addf"] * 3
+    assert op_templates([TEXTS[0], TEXTS[-1]])[1] == "arith.subf"
+    # Real dispatches: f32 matmuls of other sizes, with their own offsets.
+    matmuls = {}
+    for rec in read_records(shard_paths("kernels")[0]):
+        if m := re.search(r"_matmul_(\d+x\d+x\d+)_f32$", rec["name"]):
+            matmuls.setdefault(m.group(1), rec["ir"]["dispatch"])
+    assert len(matmuls) >= 2
+    templates = set(op_templates(list(matmuls.values())))
+    assert len(templates) < len(matmuls)
+    for template in templates:
+        assert "linalg.matmul" in template.split()
+        assert not {"arith.constant", "tensor.empty"} & set(template.split())
+
+
+def test_template_folds_hold_out_whole_templates():
+    # Families that cut across the op templates: the family split would train
+    # on every template; the template split holds each one out whole.
+    Y = made_up_targets()
+    mean = CostModel(estimator=DummyRegressor(), log_target=False, prior=None)
+    crossing = ["even", "odd"] * (len(TEXTS) // 2)
+    _, predictions = evaluate(
+        {"mean": mean},
+        TEXTS,
+        Y,
+        ["cost", "other"],
+        crossing,
+        cv="template",
+        n_splits=3,
+        latency_repeats=1,
+        batch_size=2,
+        batch_repeats=1,
+        return_predictions=True,
+    )
+    templates = op_templates(TEXTS)
+    for j in range(2):
+        for template in set(templates):
+            np.testing.assert_allclose(
+                predictions["mean"][templates == template, j],
+                np.nanmean(Y[templates != template, j]),
+            )
+
+
 def test_table_has_every_model_target_and_metric():
     pytest.importorskip("pandas")
     models = {
@@ -176,7 +224,7 @@ def test_random_split_and_list_output():
 def test_group_split_needs_groups():
     with pytest.raises(ValueError, match="needs groups"):
         evaluate({"roofline": RooflineBaseline()}, TEXTS, made_up_targets())
-    with pytest.raises(ValueError, match="'group', 'random'"):
+    with pytest.raises(ValueError, match="'group', 'template', 'random'"):
         evaluate(
             {"roofline": RooflineBaseline()}, TEXTS, made_up_targets(), cv="leave-out"
         )

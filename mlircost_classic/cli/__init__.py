@@ -1,8 +1,8 @@
 """The ``mlircost`` command: argument parsing only; each command calls the public API.
 
 One module per command group (:mod:`._featurize`; :mod:`._predict`: predict,
-explain, train; :mod:`._collect`: collect, dataset; :mod:`._report`: report,
-benchmark), each adding its subcommands with the parent parsers of
+explain, train; :mod:`._rank`: rank; :mod:`._collect`: collect, dataset;
+:mod:`._report`: report, benchmark), each adding its subcommands with the parent parsers of
 :mod:`._common`. Parsing imports no model: each command imports what it runs.
 """
 
@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import _collect, _featurize, _predict, _report
+from . import _collect, _featurize, _predict, _rank, _report
 from ._common import (
     UserError,
     data_home_parser,
@@ -23,7 +23,7 @@ from ._common import (
 
 __all__ = ["UserError", "build_parser", "main"]
 
-_GROUPS = (_featurize, _predict, _collect, _report)
+_GROUPS = (_featurize, _predict, _rank, _collect, _report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,11 +36,55 @@ def _collect_ood(args: argparse.Namespace):
     return collect_specs(specs, args.hardware, args.out, **_collect_kwargs(args))
 
 
+def _collect_source(args: argparse.Namespace):
+    import importlib.util
+
+    from mlircost_classic.collect import collect_specs, network_specs
+
+    specs = network_specs(args.source, args.families or None)
+    if importlib.util.find_spec(args.source) is None:
+        raise UserError(
+            f"--source {args.source} builds {args.source} models: "
+            "pip install 'mlircost_classic[collect,ood]'"
+        )
+    return collect_specs(
+        specs[: args.count], args.hardware, args.out, **_collect_kwargs(args)
+    )
+
+
+def _collect_variants(args: argparse.Namespace) -> int:
+    from mlircost_classic.collect import VARIANT_BACKENDS, collect_dataset_variants
+
+    if args.count is None:
+        raise UserError("--variants K needs --count N (dispatches of the dataset)")
+    backends = [b for b, hw in VARIANT_BACKENDS.items() if set(hw) & set(args.hardware)]
+    if not backends:
+        raise UserError(
+            f"--variants measures {sorted(h for v in VARIANT_BACKENDS.values() for h in v)}"
+        )
+    counts = collect_dataset_variants(
+        args.variants,
+        args.count,
+        args.out,
+        backends=backends,
+        families=args.families,
+        seed=args.seed,
+        timeouts=dict(args.timeout or []) or None,
+        log=None if args.quiet else print,
+    )
+    print(", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     from mlircost_classic.collect import collect, collect_files
 
+    if args.variants is not None:
+        return _collect_variants(args)
     if args.input and args.suite == "ood":
         raise UserError("--input labels your files; it does not go with --suite ood")
+    if args.source != "families" and (args.input or args.suite == "ood"):
+        raise UserError("--source goes with neither --input nor --suite ood")
     if args.input:
         summary = collect_files(
             args.input,
@@ -49,6 +93,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
             level=args.level,
             **_collect_kwargs(args),
         )
+    elif args.source != "families":
+        summary = _collect_source(args)
     elif args.suite == "ood":
         summary = _collect_ood(args)
     else:
@@ -181,6 +227,15 @@ def _add_collect(sub, parents: dict) -> None:
         "evaluation-only transformers architectures (hf_*; extra [ood]), "
         "--families selects among them and --count is not used",
     )
+    p.add_argument(
+        "--source",
+        choices=["families", "torchvision", "transformers"],
+        default="families",
+        help="families: sample the program families; torchvision, transformers: "
+        "every listed program of their architectures (tv_*, hf_*), the first "
+        "program of each architecture first, then the second...; --families "
+        "selects architectures and --count keeps the first N programs",
+    )
     p.add_argument("--input", nargs="+", metavar="FILE", help="label these MLIR files")
     p.add_argument(
         "--level",
@@ -216,6 +271,14 @@ def _add_collect(sub, parents: dict) -> None:
         help="per-stage timeout, repeatable (lower, compile, inspect, callgrind, "
         "benchmark, ptxas)",
     )
+    p.add_argument(
+        "--variants",
+        type=int,
+        metavar="K",
+        help="instead of programs: K candidate codegen configs of each of --count "
+        "dispatches of the dataset, compiled and measured (OUT/variants.jsonl; "
+        "rerun to resume)",
+    )
     p.set_defaults(func=cmd_collect)
 
 
@@ -237,7 +300,8 @@ def _add_dataset(sub, parents: dict) -> None:
     d = dsub.add_parser(
         "verify",
         parents=[seed, data_home],
-        help="re-collect K records and compare (deterministic targets must match)",
+        help="re-collect K module records and compare them and their kernels "
+        "(deterministic targets must match)",
     )
     d.add_argument("--sample", type=int, default=3, metavar="K")
     d.set_defaults(func=_verify)

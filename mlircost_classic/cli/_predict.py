@@ -235,7 +235,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _model_parser() -> argparse.ArgumentParser:
     """``--level``, ``--kind``, ``--model-dir``: which pretrained model reads a file."""
     p = argparse.ArgumentParser(add_help=False)
-    from mlircost_classic.datasets import KINDS, LEVELS
+    from mlircost_classic.datasets import COST_KINDS, LEVELS
 
     p.add_argument(
         "--level",
@@ -244,7 +244,7 @@ def _model_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--kind",
-        choices=KINDS,
+        choices=COST_KINDS,
         default="modules",
         help="kernels: the text is an IREE dispatch region",
     )

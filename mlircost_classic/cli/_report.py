@@ -85,7 +85,7 @@ def cmd_benchmark(args: argparse.Namespace, goals=None) -> int:
 
 def add_commands(sub, parents: dict) -> None:
     """Add ``report`` and ``benchmark`` to the ``mlircost`` subcommands."""
-    from mlircost_classic.datasets import KINDS
+    from mlircost_classic.datasets import COST_KINDS
 
     shared = [parents["seed"], parents["data_home"], parents["quiet"]]
     p = sub.add_parser(
@@ -99,7 +99,7 @@ def add_commands(sub, parents: dict) -> None:
         "[report]).",
     )
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--kind", choices=KINDS, default="modules")
+    p.add_argument("--kind", choices=COST_KINDS, default="modules")
     p.add_argument("--level", help="MLIR level (default: linalg; kernels: dispatch)")
     p.add_argument(
         "--targets",
@@ -123,8 +123,9 @@ def add_commands(sub, parents: dict) -> None:
         help="compare the cost models and baselines on the same folds",
         description="Cross-validate xgboost (with and without its roofline prior) "
         "and ridge cost models, the fitted "
-        "roofline and the neural text baselines on the bundled dataset (by family "
-        "and random; out of distribution when the OOD suite has records) and write "
+        "roofline and the neural text baselines on the bundled dataset (by family, "
+        "by op template for kernels, and random; out of distribution when the OOD "
+        "suite has records) and write "
         "OUT/results.csv, OUT/results.md (tables, date and machine) and "
         "plots (needs matplotlib; the neural models need torch, extra [neural]). "
         "The project's goals are checked by benchmarks/goals.py, which takes the "
@@ -137,7 +138,7 @@ def add_commands(sub, parents: dict) -> None:
         help="a smoke run: 8 modules and 12 kernels per family, 3 folds, "
         "neural fits cut at 6 s (minutes, not hours; not the benchmark's figures)",
     )
-    p.add_argument("--kinds", nargs="+", choices=KINDS)
+    p.add_argument("--kinds", nargs="+", choices=COST_KINDS)
     p.add_argument(
         "--models",
         nargs="+",
@@ -145,7 +146,12 @@ def add_commands(sub, parents: dict) -> None:
         help="default: xgboost xgboost-noprior ridge roofline transformer lstm "
         "(composed: modules only)",
     )
-    p.add_argument("--protocols", nargs="+", choices=["group", "random"])
+    p.add_argument(
+        "--protocols",
+        nargs="+",
+        choices=["group", "template", "random"],
+        help="default: group template random (template: kernels only)",
+    )
     p.add_argument(
         "--readme",
         metavar="README",

@@ -1,7 +1,9 @@
 """Collect labelled MLIR programs with real toolchains (the ``[collect]`` extra).
 
-Model families (``FAMILIES``, ``sample_specs``; the evaluation-only suite of
-``transformers`` architectures: ``OOD_FAMILIES``, ``ood_specs``) are lowered
+Model families (``FAMILIES``, ``sample_specs``), real networks of torchvision
+and transformers (``network_specs``; the sources in ``NETWORK_SOURCES``) and
+the evaluation-only suite of ``transformers`` architectures (``OOD_FAMILIES``,
+``ood_specs``) are lowered
 to MLIR at several levels (``lower_spec``), compiled and measured for the
 hardware of ``HARDWARE`` (``measure``), and recorded (``collect``,
 ``collect_specs``, ``collect_files``); ``verify`` re-collects records to check
@@ -36,6 +38,11 @@ _EXPORTS = {
     "OOD_FAMILIES": "_ood",
     "OOD_SIZES": "_ood",
     "ood_specs": "_ood",
+    "NETWORK_SOURCES": "_sources",
+    "family_source": "_sources",
+    "find_family": "_sources",
+    "network_specs": "_sources",
+    "import_torchvision": "_torchvision",
     "LEVELS": "_lower",
     "Lowered": "_lower",
     "lower_module": "_lower",
@@ -51,6 +58,11 @@ _EXPORTS = {
     "measure": "_measure",
     "toolchain_versions": "_toolchain",
     "export_gpu_batch": "_gpu_batch",
+    "VARIANT_BACKENDS": "_variants",
+    "candidate_configs": "_variants",
+    "collect_dataset_variants": "_variants",
+    "collect_variants": "_variants",
+    "measure_candidate": "_variants",
     "gpu_hardware_name": "_gpu_batch",
     "import_gpu_results": "_gpu_batch",
 }

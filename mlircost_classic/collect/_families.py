@@ -7,12 +7,20 @@ and builds the matching ``torch.nn.Module`` with example inputs. A
 seed. Third-party model zoos are deliberately not used here: they are kept for
 out-of-distribution evaluation.
 
-Sizes are drawn log-uniformly (half the time snapped to a power of two), so
-costs span orders of magnitude, under a budget (:data:`MAX_MACS`,
-:data:`MAX_ELEMENTS`) that keeps one compile and one callgrind run of a program
-in seconds. Every parameter changes the program text; weights and inputs are
-seeded from the spec, so a build is deterministic. torch is imported only when
-a program is built.
+Sizes are drawn log-uniformly, so costs span orders of magnitude, and then
+snapped to the sizes real networks use: half the time a power of two, else a
+multiple of 8, 16, 32 or 64 (sizes under 8: a power of two). They stay under a
+budget (:data:`MAX_MACS`, :data:`MAX_ELEMENTS`) that keeps one compile and one
+callgrind run of a program in seconds. Draws avoid degenerate programs that
+no family is about: no size-1 reduced axes, no matmul dimension of 1, no
+sequence of one step. Element types are f32 and f16; families whose programs
+hold no weights also draw bf16 (IREE 3.13's llvm-cpu backend for x86-64-v3
+fails on bf16 weight constants: "'arith.constant' op failed to verify that all
+of {value, result} have same type"), and ``bmm`` also draws int8 operands with
+int32 accumulation (IREE 3.13 compiles ``i8 x i8 -> i32`` matmuls for llvm-cpu,
+CUDA sm_80 and ROCm gfx942). Every parameter changes the program text;
+weights and inputs are seeded from the spec, so a build is deterministic. torch
+is imported only when a program is built.
 """
 
 from __future__ import annotations
@@ -37,7 +45,10 @@ __all__ = [
     "MAX_ELEMENTS",
     "ProgramSpec",
     "Family",
+    "BF16_DTYPES",
     "FAMILIES",
+    "FLOAT_DTYPES",
+    "INT8_DTYPES",
     "sample_specs",
 ]
 
@@ -45,8 +56,16 @@ __all__ = [
 MAX_MACS = 3e8
 #: Most elements any one tensor (input, weight, activation) may hold.
 MAX_ELEMENTS = 2**22
-# f16 programs stay a minority, as they are among models deployed on CPUs.
-_F16_SHARE = 0.3
+#: Element type -> share of the draws. Half-precision programs stay a minority,
+#: as they are among models deployed on CPUs.
+FLOAT_DTYPES = {"f32": 0.7, "f16": 0.3}
+#: The same with bf16, for families whose programs hold no weights.
+BF16_DTYPES = {"f32": 0.6, "f16": 0.25, "bf16": 0.15}
+#: The same with int8 operands, for families whose program takes them.
+INT8_DTYPES = {"f32": 0.5, "f16": 0.2, "bf16": 0.1, "i8": 0.2}
+_TORCH_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16", "i8": "int8"}
+# A size is snapped to a multiple of one of these (when at least that large).
+_SIZE_UNITS = (8, 16, 32, 64)
 
 
 @dataclass(frozen=True)
@@ -58,8 +77,8 @@ class ProgramSpec:
     family : str
         Name of a family in :data:`FAMILIES`.
     params : dict
-        JSON-serialisable parameters, including ``"dtype"`` (``"f32"`` or
-        ``"f16"``).
+        JSON-serialisable parameters, including ``"dtype"`` (``"f32"``,
+        ``"f16"``, ``"bf16"`` or, for some families, ``"i8"``).
     """
 
     family: str
@@ -89,14 +108,28 @@ class _Draw:
         self.small = small
 
     def dim(self, lo: int, hi: int) -> int:
-        """Log-uniform integer in [lo, hi], half the time a power of two."""
+        """A size in [lo, hi] as networks use them.
+
+        Log-uniform, then half the time a power of two; else the nearest
+        multiple of a unit drawn among 8, 16, 32 and 64 (those not above
+        the value); a value under 8 becomes the nearest power of two. Where
+        [lo, hi] holds no such size, the log-uniform integer itself.
+        """
         if self.small:
             hi = min(hi, max(lo, 2 * lo, 4))
         pows = [2**e for e in range(int(math.log2(hi)) + 1) if lo <= 2**e <= hi]
         if pows and self.rng.random() < 0.5:
             return int(self.rng.choice(pows))
         value = math.exp(self.rng.uniform(math.log(lo), math.log(hi + 1)))
-        return int(min(hi, max(lo, math.floor(value))))
+        value = min(hi, max(lo, math.floor(value)))
+        units = [u for u in _SIZE_UNITS if u <= value]
+        if units:
+            unit = int(self.choice(units))
+            near = [unit * k for k in (round(value / unit), value // unit)]
+            sizes = [n for n in near if lo <= n <= hi]
+        else:
+            sizes = sorted(pows, key=lambda n: abs(math.log(n / value)))
+        return int(sizes[0]) if sizes else int(value)
 
     def count(self, lo: int, hi: int) -> int:
         """Uniform integer in [lo, hi] (``lo`` when small)."""
@@ -107,6 +140,12 @@ class _Draw:
 
     def flag(self, p: float = 0.5) -> bool:
         return bool(self.rng.random() < p)
+
+    def weighted(self, shares: dict[str, float]) -> str:
+        """A key of ``shares``, drawn with the probabilities its values give."""
+        keys = list(shares)
+        weights = np.array([shares[k] for k in keys], dtype=float)
+        return keys[int(self.rng.choice(len(keys), p=weights / weights.sum()))]
 
 
 class Family:
@@ -124,6 +163,10 @@ class Family:
     make : callable
         ``make(params) -> (module, inputs)`` in float32; called with torch's
         random state seeded from the spec.
+    dtypes : dict, default FLOAT_DTYPES
+        Element type -> share of the draws. With ``"i8"``, ``make`` must
+        accept ``params["dtype"] == "i8"`` (its float inputs become random
+        int8 values).
     """
 
     def __init__(
@@ -132,9 +175,11 @@ class Family:
         description: str,
         draw: Callable[[_Draw], dict | None],
         make: Callable[[dict], tuple[Any, tuple]],
+        dtypes: dict[str, float] = FLOAT_DTYPES,
     ):
         self.name = name
         self.description = description
+        self.dtypes = dict(dtypes)
         self._draw = draw
         self._make = make
 
@@ -160,7 +205,7 @@ class Family:
         for _ in range(1000):
             params = self._draw(d)
             if params is not None:
-                params["dtype"] = "f16" if d.flag(_F16_SHARE) else "f32"
+                params["dtype"] = d.weighted(self.dtypes)
                 return params
         raise RuntimeError(f"family {self.name!r}: no draw fits the size budget")
 
@@ -176,19 +221,30 @@ class Family:
         -------
         module : torch.nn.Module
         inputs : tuple of torch.Tensor
-            Floating inputs in the spec's dtype; index inputs are int64.
+            Floating inputs in the spec's dtype (int8: uniform in [-128, 127]);
+            index inputs are int64.
         """
         import torch
 
-        dtype = {"f32": torch.float32, "f16": torch.float16}[params["dtype"]]
+        dtype = getattr(torch, _TORCH_DTYPES[params["dtype"]])
         key = ProgramSpec(self.name, params).key()
         seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module, inputs = self._make(params)
-        module = module.to(dtype).eval()
-        inputs = tuple(x.to(dtype) if x.is_floating_point() else x for x in inputs)
-        return module, inputs
+            if dtype.is_floating_point:
+                module = module.to(dtype)
+                inputs = tuple(
+                    x.to(dtype) if x.is_floating_point() else x for x in inputs
+                )
+            else:
+                inputs = tuple(
+                    torch.randint(-128, 128, x.shape, dtype=dtype)
+                    if x.is_floating_point()
+                    else x
+                    for x in inputs
+                )
+        return module.eval(), inputs
 
 
 # ----------------------------------------------------------------------------
@@ -253,7 +309,7 @@ def _fits(macs: float, *elements: float) -> bool:
 
 
 def _draw_mlp(d: _Draw) -> dict | None:
-    widths = [d.dim(4, 2048) for _ in range(d.count(1, 4) + 1)]
+    widths = [d.dim(8, 2048) for _ in range(d.count(1, 4) + 1)]
     batch = d.dim(1, 512)
     macs = batch * sum(a * b for a, b in itertools.pairwise(widths))
     if not _fits(macs, *(batch * w for w in widths), max(widths) ** 2):
@@ -588,7 +644,7 @@ def _draw_attention_shape(d: _Draw) -> dict:
     heads = d.choice([1, 2, 4, 8, 12, 16])
     return {
         "batch": d.dim(1, 16),
-        "seq": d.dim(1, 512),
+        "seq": d.dim(8, 512),
         "heads": heads,
         "head_dim": d.choice([8, 16, 32, 64]),
     }
@@ -631,7 +687,7 @@ def _attend(proj, x, kv, heads: int, impl: str, causal: bool):
 def _draw_mha(d: _Draw) -> dict | None:
     p = _draw_attention_shape(d)
     p["cross"] = d.flag(0.3)
-    p["kv_seq"] = d.dim(1, 512) if p["cross"] else p["seq"]
+    p["kv_seq"] = d.dim(8, 512) if p["cross"] else p["seq"]
     e = p["heads"] * p["head_dim"]
     b, s, t = p["batch"], p["seq"], p["kv_seq"]
     if not _fits(_attention_macs(b, s, t, e), b * p["heads"] * s * t, b * s * e):
@@ -681,7 +737,7 @@ def _draw_transformer(d: _Draw, decoder: bool) -> dict | None:
     per_layer = _attention_macs(b, s, s, e) + 2 * b * s * e * e * p["ffn_mult"]
     if decoder:
         p["cross"] = d.flag()
-        p["memory_seq"] = d.dim(1, 512) if p["cross"] else 0
+        p["memory_seq"] = d.dim(8, 512) if p["cross"] else 0
         if p["cross"]:
             per_layer += _attention_macs(b, s, p["memory_seq"], e)
     if not _fits(
@@ -761,7 +817,7 @@ _CHAIN_OPS = (
 
 
 def _draw_norm_chain(d: _Draw) -> dict | None:
-    batch, rows, dim = d.dim(1, 32), d.dim(1, 1024), d.dim(2, 4096)
+    batch, rows, dim = d.dim(1, 32), d.dim(1, 1024), d.dim(8, 4096)
     if not _fits(batch * rows * dim * 8, batch * rows * dim):
         return None
     ops = [d.choice(_CHAIN_OPS) for _ in range(d.count(1, 6))]
@@ -806,8 +862,8 @@ def _make_norm_chain(p: dict):
 
 def _draw_rnn(d: _Draw) -> dict | None:
     cell = d.choice(["lstm", "gru", "rnn_tanh"])
-    batch, features, hidden = d.dim(1, 64), d.dim(2, 512), d.dim(2, 512)
-    steps, layers = d.count(1, 8), d.count(1, 2)
+    batch, features, hidden = d.dim(1, 64), d.dim(8, 512), d.dim(8, 512)
+    steps, layers = d.count(2, 8), d.count(1, 2)
     gates = {"lstm": 4, "gru": 3, "rnn_tanh": 1}[cell]
     macs = steps * layers * batch * gates * hidden * (features + hidden)
     if not _fits(macs, gates * hidden * max(features, hidden)):
@@ -861,7 +917,7 @@ def _make_rnn(p: dict):
 
 def _draw_embedding(d: _Draw) -> dict | None:
     vocab, dim = d.dim(8, 65536), d.dim(4, 512)
-    batch, length = d.dim(1, 64), d.dim(1, 512)
+    batch, length = d.dim(1, 64), d.dim(8, 512)
     pool = d.choice(["mean", "sum", "max", "none"])
     classes = d.dim(2, 64) if d.flag() else 0
     if not _fits(
@@ -905,7 +961,7 @@ def _make_embedding(p: dict):
 
 def _draw_bmm(d: _Draw) -> dict | None:
     batch_dims = [d.dim(1, 64) for _ in range(d.count(0, 2))]
-    m, k, n = d.dim(1, 1024), d.dim(1, 1024), d.dim(1, 1024)
+    m, k, n = d.dim(8, 1024), d.dim(8, 1024), d.dim(8, 1024)
     batch = math.prod(batch_dims)
     if not _fits(batch * m * n * k, batch * m * k, batch * k * n, batch * m * n):
         return None
@@ -921,6 +977,7 @@ def _draw_bmm(d: _Draw) -> dict | None:
 
 
 def _make_bmm(p: dict):
+    import torch
 
     lead = p["batch_dims"]
     a_shape = [*lead, p["k"], p["m"]] if p["transpose_a"] else [*lead, p["m"], p["k"]]
@@ -934,6 +991,8 @@ def _make_bmm(p: dict):
             a = a.transpose(-1, -2)
         if p["transpose_b"]:
             b = b.transpose(-1, -2)
+        if p["dtype"] == "i8":  # int8 operands, int32 accumulation
+            return a.to(torch.int32) @ b.to(torch.int32)
         return a @ b
 
     return _program(forward), (_randn(*a_shape), _randn(*b_shape))
@@ -962,12 +1021,15 @@ def _draw_reduction(d: _Draw) -> dict | None:
     if not _fits(math.prod(shape), math.prod(shape)):
         return None
     op = d.choice(_REDUCTIONS)
-    rank = len(shape)
+    # Reducing a size-1 axis is a copy: reduce among the longer ones.
+    long = [axis for axis, size in enumerate(shape) if size > 1]
+    if not long:
+        return None
     if op == "argmax":
-        axes = [d.count(0, rank - 1)]
+        axes = [d.choice(long)]
     else:
         axes = sorted(
-            int(a) for a in d.rng.choice(rank, d.count(1, rank), replace=False)
+            int(a) for a in d.rng.choice(long, d.count(1, len(long)), replace=False)
         )
     return {"shape": shape, "op": op, "axes": axes, "keepdim": d.flag()}
 
@@ -1247,6 +1309,7 @@ def _family_list() -> list[Family]:
             "max, average, adaptive and global 2-D pooling",
             _draw_pooling,
             _make_pooling,
+            dtypes=BF16_DTYPES,
         ),
         Family(
             "mha",
@@ -1283,27 +1346,32 @@ def _family_list() -> list[Family]:
         ),
         Family(
             "bmm",
-            "batched matmul over varied shapes, transposed or broadcast operands",
+            "batched matmul over varied shapes, transposed or broadcast operands, "
+            "int8 operands with int32 accumulation among the draws",
             _draw_bmm,
             _make_bmm,
+            dtypes=INT8_DTYPES,
         ),
         Family(
             "reduction",
             "reductions over chosen axes of rank-1..4 tensors",
             _draw_reduction,
             _make_reduction,
+            dtypes=BF16_DTYPES,
         ),
         Family(
             "elementwise",
             "chains of unary and broadcasting binary elementwise ops",
             _draw_elementwise,
             _make_elementwise,
+            dtypes=BF16_DTYPES,
         ),
         Family(
             "data_movement",
             "permute, reshape, concat, strided slice, flip, pad, repeat",
             _draw_data_movement,
             _make_data_movement,
+            dtypes=BF16_DTYPES,
         ),
         Family(
             "upsample",

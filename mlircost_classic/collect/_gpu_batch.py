@@ -50,6 +50,8 @@ MANIFEST = "manifest.json"
 AMENDMENTS_FILE = "amendments.jsonl"
 
 _BACKEND = "cuda"
+# Record kinds a GPU batch is exported from -> the amended record's kind.
+_AMENDED = {"modules": "module", "variants": "variant"}
 _LATENCY = re.compile(r"nvidia_\w+\.latency_us")
 _GPU_MODEL = re.compile(
     r"NVIDIA\s+(?:(?:GeForce|Tesla|Quadro|RTX)\s+)*([A-Za-z]*\d+\w*)"
@@ -228,6 +230,7 @@ def import_gpu_results(
     run_dir: str | os.PathLike,
     *,
     manifest: str | os.PathLike | None = None,
+    kind: str = "modules",
 ) -> dict:
     """Append the runner's measurements to ``run_dir/amendments.jsonl``.
 
@@ -240,16 +243,21 @@ def import_gpu_results(
     manifest : path-like, optional
         The batch's ``manifest.json``; its provenance (compile flags, tool
         versions, inputs) goes into each amendment.
+    kind : {"modules", "variants"}, default "modules"
+        The records the batch was exported from (``<kind>.jsonl`` of the
+        run): programs, or candidates of ``export_variant_gpu_batch``.
 
     Returns
     -------
     dict
         ``written`` (amendments appended), ``already`` (same id and target
-        already amended), ``unknown`` (ids not in ``modules.jsonl``),
+        already amended), ``unknown`` (ids not in ``<kind>.jsonl``),
         ``errors`` (id -> runner error), ``targets`` (names written).
     """
     run = Path(run_dir)
-    known = {r["id"] for r in iter_records(run / "modules.jsonl")}
+    if kind not in _AMENDED:
+        raise ValueError(f"kind must be one of {list(_AMENDED)}, got {kind!r}")
+    known = {r["id"] for r in iter_records(run / f"{kind}.jsonl")}
     path = run / AMENDMENTS_FILE
     existing = (
         {(a["id"], t) for a in iter_records(path) for t in a.get("targets", {})}
@@ -281,7 +289,7 @@ def import_gpu_results(
         fresh.append(
             {
                 "kind": "amendment",
-                "record_kind": "module",
+                "record_kind": _AMENDED[kind],
                 "id": rid,
                 "targets": targets,
                 "provenance": {

@@ -260,7 +260,7 @@ def lower_spec(spec: ProgramSpec, levels: Sequence[str] = LEVELS) -> Lowered:
     Parameters
     ----------
     spec : ProgramSpec
-        Family name (of ``FAMILIES`` or of the OOD suite's ``OOD_FAMILIES``)
+        Family name (of any source, or of the OOD suite's ``OOD_FAMILIES``)
         and parameters.
     levels : sequence of str, default=LEVELS
         Levels to print.
@@ -271,11 +271,10 @@ def lower_spec(spec: ProgramSpec, levels: Sequence[str] = LEVELS) -> Lowered:
         A failure to build the module is recorded for every level, as
         ``"build: ..."``, with the build time under ``seconds["export"]``.
     """
-    from ._families import FAMILIES
-    from ._ood import OOD_FAMILIES
+    from ._sources import find_family
 
-    # Training families and the evaluation-only OOD suite lower alike.
-    family = FAMILIES.get(spec.family) or OOD_FAMILIES[spec.family]
+    # Every source, and the evaluation-only OOD suite, lower alike.
+    family = find_family(spec.family)
     start = time.perf_counter()
     try:
         with _quiet_torch():

@@ -39,6 +39,8 @@ import types
 from collections.abc import Callable, Sequence
 
 from ._families import Family, ProgramSpec, _program, _randn
+from ._sources import _fixed_families
+from ._torchvision import import_transformers
 
 __all__ = ["OOD_FAMILIES", "OOD_SIZES", "ood_specs"]
 
@@ -57,8 +59,8 @@ def _image(p: dict, channels: int = 3):
     return _randn(p["batch"], channels, p["image"], p["image"])
 
 
-def _hidden_state(model, argument: str):
-    """A program returning the model's last hidden state (a plain tensor)."""
+def _exportable(model):
+    """The model in eval mode with every buffer persistent, ready to lower."""
     model.eval()
     # transformers keeps position ids, rotary frequencies and relative
     # position indices in non-persistent buffers, which torch-mlir's importer
@@ -66,18 +68,26 @@ def _hidden_state(model, argument: str):
     # buffers they are the same constants in the program.
     for sub in model.modules():
         sub._non_persistent_buffers_set.clear()
+    return model
 
-    def forward(m, x):
-        return m.model(**{argument: x})[0]
 
-    return _program(forward, model=model)
+def _hidden_state(model, *arguments: str):
+    """A program returning the model's last hidden state (a plain tensor).
+
+    Its inputs are passed to the model as the keyword ``arguments``, in order.
+    """
+
+    def forward(m, *inputs):
+        return m.model(**dict(zip(arguments, inputs, strict=True)))[0]
+
+    return _program(forward, model=_exportable(model))
 
 
 def _text(config_class: str, model_class: str, config: Callable[[dict], dict]):
     """``make`` for a text encoder or decoder fed ``input_ids``."""
 
     def make(p: dict):
-        import transformers
+        transformers = import_transformers()
 
         cfg = getattr(transformers, config_class)(
             vocab_size=_VOCAB, attn_implementation=p["attn"], **config(p)
@@ -155,7 +165,7 @@ def _llama(p: dict) -> dict:
 
 
 def _make_bart_encoder(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.BartConfig(
         vocab_size=_VOCAB,
@@ -175,7 +185,7 @@ def _make_bart_encoder(p: dict):
 
 
 def _make_whisper_encoder(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.WhisperConfig(
         vocab_size=_VOCAB,
@@ -203,7 +213,7 @@ def _make_whisper_encoder(p: dict):
 
 
 def _make_vit(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.ViTConfig(
         image_size=p["image"],
@@ -219,7 +229,7 @@ def _make_vit(p: dict):
 
 
 def _make_swin(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.SwinConfig(
         image_size=p["image"],
@@ -250,7 +260,7 @@ def _relative_position_bias(self):
 
 
 def _make_resnet(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.ResNetConfig(
         embedding_size=p["stem"],
@@ -263,7 +273,7 @@ def _make_resnet(p: dict):
 
 
 def _make_convnext(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.ConvNextConfig(
         hidden_sizes=p["widths"], depths=p["depths"], image_size=p["image"]
@@ -273,7 +283,7 @@ def _make_convnext(p: dict):
 
 
 def _make_mobilevit(p: dict):
-    import transformers
+    transformers = import_transformers()
 
     cfg = transformers.MobileViTConfig(
         image_size=p["image"],
@@ -534,10 +544,7 @@ OOD_SIZES: dict[str, list[dict]] = {
 }
 
 #: The OOD families, by name; ``sample`` draws one of the listed sizes.
-OOD_FAMILIES: dict[str, Family] = {
-    name: Family(name, description, lambda d, s=sizes: dict(d.choice(s)), make)
-    for name, (description, make, sizes) in _ARCHITECTURES.items()
-}
+OOD_FAMILIES: dict[str, Family] = _fixed_families(_ARCHITECTURES)
 
 
 def ood_specs(families: Sequence[str] | None = None) -> list[ProgramSpec]:

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import select
 import shutil
 import signal
@@ -61,7 +62,7 @@ from ..datasets import (
     iter_records,
     kernel_record_id,
 )
-from ..mlir import detect_level
+from ..mlir import detect_level, read_source
 from ._toolchain import _kill_group
 
 __all__ = [
@@ -80,6 +81,7 @@ DEFAULT_TIMEOUTS = {"lower": 600.0}
 _BATCH_PER_WORKER = 4
 _INPUT_LEVELS = ("torch", "linalg", "stablehlo", "tosa")
 _MAX_MESSAGE = 2000
+_COMMENT = re.compile(r"//.*")
 
 
 @dataclass
@@ -536,6 +538,7 @@ def _records(item: dict, prepared: dict, hardware: Sequence[str], context: dict)
     module = {
         "kind": "module",
         "key": item["key"],
+        "source": item["source"],
         "family": item["family"],
         "params": item["params"],
         "ir": prepared["ir"],
@@ -561,6 +564,7 @@ def _records(item: dict, prepared: dict, hardware: Sequence[str], context: dict)
                 "kind": "kernel",
                 "key": item["key"],
                 "name": name,
+                "source": item["source"],
                 "family": item["family"],
                 "params": item["params"],
                 "ir": {KERNEL_LEVEL: k["source"]},
@@ -857,8 +861,9 @@ def collect_specs(
     Parameters
     ----------
     specs : iterable of ProgramSpec
-        Specs of the training families (``FAMILIES``) or of the OOD suite
-        (``OOD_FAMILIES``).
+        Specs of any source (``FAMILIES``, ``network_specs("torchvision")``
+        ...) or of the OOD suite (``OOD_FAMILIES``); each record's ``source``
+        is its family's.
     hardware, out_dir, resume, n_jobs, timeouts, progress
         As in :func:`collect`.
     seed : int, optional
@@ -869,8 +874,16 @@ def collect_specs(
     -------
     CollectSummary
     """
+    from ._sources import family_source
+
     items = [
-        {"key": s.key(), "family": s.family, "params": s.params, "spec": s}
+        {
+            "key": s.key(),
+            "source": family_source(s.family),
+            "family": s.family,
+            "params": s.params,
+            "spec": s,
+        }
         for s in specs
     ]
     return _run(
@@ -913,17 +926,28 @@ def collect_files(
     Returns
     -------
     CollectSummary
-        Records have family ``"user"`` and params ``{"file": name}``; their
+        Records have source and family ``"user"`` and params ``{"file": name}``; their
         key is the sha256 of the file text.
+
+    Raises
+    ------
+    ValueError
+        Before anything runs, if a file is empty (nothing but whitespace and
+        comments) or not MLIR text.
+    OSError
+        If a file cannot be read.
     """
     if level is not None and level not in _INPUT_LEVELS:
         raise ValueError(f"level must be one of {_INPUT_LEVELS}, got {level!r}")
     items = []
     for path in paths:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_source(path, input="filename", allow_empty=True)
+        if not _COMMENT.sub("", text).strip():
+            raise ValueError(f"{path}: the file holds no MLIR operations")
         items.append(
             {
                 "key": "file:" + hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                "source": "user",
                 "family": "user",
                 "params": {"file": Path(path).name},
                 "text": text,

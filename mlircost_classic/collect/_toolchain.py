@@ -18,6 +18,7 @@ import functools
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -37,6 +38,12 @@ __all__ = [
 ]
 
 _STDERR_LINES = 15
+# MLIR diagnostics ("input.mlir:3:5: error: ...") that name the failure; IREE
+# follows them with the offending op, often a whole module, so the tail of its
+# stderr alone is the end of an IR dump. Runner records keep 2,000 characters.
+_ERROR_LINE = re.compile(r"(?:^|:\s)error:\s")
+_ERROR_LINES = 4
+_ERROR_CHARS = 400
 
 # A seccomp filter that makes io_uring_setup (syscall 425 on every Linux
 # architecture) fail with ENOSYS, then execs the command. IREE's runtime then
@@ -135,8 +142,12 @@ def find_tools() -> Toolchain:
     )
 
 
-def _tail(text: str, lines: int = _STDERR_LINES) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+def _failure_output(text: str) -> str:
+    """A tool's diagnostics (``error:`` lines) first, then its other last lines."""
+    lines = text.strip().splitlines()
+    errors = [ln[:_ERROR_CHARS] for ln in lines if _ERROR_LINE.search(ln)]
+    rest = [ln for ln in lines[-_STDERR_LINES:] if not _ERROR_LINE.search(ln)]
+    return "\n".join([*list(dict.fromkeys(errors))[:_ERROR_LINES], *rest])
 
 
 def run_tool(
@@ -174,7 +185,8 @@ def run_tool(
     ------
     ToolError
         If the tool is missing, runs past ``timeout`` ("timed out after N s")
-        or exits with a non-zero status (the status and the last stderr lines).
+        or exits with a non-zero status (the status, the ``error:`` lines
+        of stderr, then its last lines).
     """
     name = Path(args[0]).name
     command = list(args)
@@ -205,7 +217,8 @@ def run_tool(
         raise
     if proc.returncode != 0:
         raise ToolError(
-            f"{name} exited with status {proc.returncode}: {_tail(stderr or stdout)}"
+            f"{name} exited with status {proc.returncode}: "
+            f"{_failure_output(stderr or stdout)}"
         )
     return ToolRun(list(args), stdout, stderr, time.perf_counter() - start)
 

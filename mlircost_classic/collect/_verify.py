@@ -2,7 +2,8 @@
 
 :func:`verify` takes a sample of module records, measures their stored
 compiled-level text again on the same hardware (filling the stripped weights
-the way the collector did), and compares target by target: deterministic
+the way the collector did), and compares target by target, for each module
+and for the kernel records made from it: deterministic
 targets (instruction counts, registers, spills, VGPRs, code bytes ...) must
 be equal; timings are reported as the ratio new / stored.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..datasets import iter_dataset
+from ..datasets import KERNEL_LEVEL, iter_dataset
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -27,9 +28,13 @@ class VerifyReport:
     Attributes
     ----------
     checked : list of str
-        Ids of the records re-collected.
+        Ids of the module records re-collected.
+    checked_kernels : list of str
+        Ids of the kernel records compared: those made from the modules in
+        ``checked``.
     rows : list of dict
-        One per (record, target): ``id``, ``target``, ``stored``, ``measured``
+        One per (record, target): ``id``, ``kind`` (``"module"`` or
+        ``"kernel"``), ``target``, ``stored``, ``measured``
         (None when the new run did not produce it), ``deterministic`` and
         ``match`` (deterministic targets) or ``ratio`` (the others).
     failures : dict
@@ -39,6 +44,7 @@ class VerifyReport:
     """
 
     checked: list = field(default_factory=list)
+    checked_kernels: list = field(default_factory=list)
     rows: list = field(default_factory=list)
     failures: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
@@ -65,13 +71,15 @@ class VerifyReport:
         """Plain-text summary for terminals and the datasheet."""
         exact = [r for r in self.rows if r["deterministic"]]
         lines = [
-            f"verified {len(self.checked)} records: "
+            f"verified {len(self.checked)} modules and {len(self.checked_kernels)} "
+            "of their kernels: "
             f"{len(exact) - len(self.mismatches)}/{len(exact)} deterministic "
             f"targets reproduced exactly -> {'PASS' if self.passed else 'FAIL'}"
         ]
         for r in self.mismatches:
             lines.append(
-                f"  MISMATCH {r['id'][:12]} {r['target']}: stored {r['stored']}, "
+                f"  MISMATCH {r['kind']} {r['id'][:12]} {r['target']}: "
+                f"stored {r['stored']}, "
                 f"measured {r['measured']}"
             )
         for target, values in sorted(self.ratios().items()):
@@ -88,7 +96,12 @@ class VerifyReport:
 
 def _records(records_or_dataset) -> list[dict]:
     if records_or_dataset is None or isinstance(records_or_dataset, str | os.PathLike):
-        return list(iter_dataset("modules", records_or_dataset))
+        records = list(iter_dataset("modules", records_or_dataset))
+        try:
+            records += iter_dataset("kernels", records_or_dataset)
+        except FileNotFoundError:
+            pass  # a run that wrote no kernel
+        return records
     return list(records_or_dataset)
 
 
@@ -100,15 +113,21 @@ def verify(
     timeouts: Mapping[str, float] | None = None,
     _stages=None,
 ) -> VerifyReport:
-    """Re-collect ``sample`` module records and compare their targets.
+    """Re-collect ``sample`` module records and compare their targets and kernels.
+
+    Each drawn module is measured again; its targets are compared with the
+    record's, and so are those of the kernel records made from it (the kernel
+    records whose ``module_id`` is the module's), each matched with the new
+    run's dispatch of the same text (else of the same name, noted).
 
     Parameters
     ----------
     records_or_dataset : iterable of dict, path-like or None, default=None
-        Module records, or a folder read like ``load_dataset(data_home=...)``
-        (shards or a collection run); None for the bundled dataset.
+        Module records with, optionally, their kernel records; or a folder
+        read like ``load_dataset(data_home=...)`` (shards or a collection
+        run); None for the bundled dataset.
     sample : int, default=3
-        Number of records drawn (without replacement) among those with
+        Number of module records drawn (without replacement) among those with
         targets; all of them if fewer.
     seed : int, default=0
         Seed of the draw.
@@ -118,17 +137,23 @@ def verify(
     Returns
     -------
     VerifyReport
-        ``report.passed`` tells whether every deterministic target was
-        reproduced exactly; ``report.to_text()`` prints the comparison.
+        ``report.passed`` tells whether every deterministic target, of the
+        modules and of their kernels, was reproduced exactly;
+        ``report.to_text()`` prints the comparison.
     """
     from ._runner import _real_stages, _run_measure
 
     stages = _stages if _stages is not None else _real_stages()
+    records = _records(records_or_dataset)
     candidates = [
         r
-        for r in _records(records_or_dataset)
+        for r in records
         if r.get("kind") == "module" and r.get("targets") and r.get("compiled_level")
     ]
+    kernels_of: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("kind") == "kernel" and r.get("targets"):
+            kernels_of.setdefault(r.get("module_id"), []).append(r)
     rng = np.random.default_rng(seed)
     picked = rng.choice(
         len(candidates), size=min(sample, len(candidates)), replace=False
@@ -148,38 +173,70 @@ def verify(
         for hw in hardware:
             if hw not in unknown:
                 groups.setdefault(stages.needs[hw], []).append(hw)
-        results = []
         results = [
             _run_measure(stages, text, hws, level, timeouts) for hws in groups.values()
         ]
         measured, failures, flags = {}, [], {}
+        # The new run's kernels by text and by name: a record is matched with
+        # the dispatch of the same text, else of the same name.
+        by_text: dict[str, dict] = {}
+        by_name: dict[str, dict] = {}
         for result in results:
             measured.update(result["targets"])
             failures += result["failures"]
             flags.update(result["provenance"].get("commands", {}))
+            for k in result["kernels"]:
+                new = by_text.setdefault(k["source"], {}) if k["source"] else {}
+                new.update(k["targets"])
+                by_name.setdefault(k["name"], new)
         report.checked.append(rec["id"])
         if failures:
             report.failures[rec["id"]] = failures
-        stored_flags = rec.get("provenance", {}).get("commands")
-        if stored_flags and flags and stored_flags != flags:
+        # Commands the record has: a newer collector runs more steps (calls,
+        # launch), which do not make the compiles it shares differ.
+        stored_flags = rec.get("provenance", {}).get("commands") or {}
+        shared = set(stored_flags) & set(flags)
+        if shared and any(stored_flags[k] != flags[k] for k in shared):
             report.notes.append(
                 f"{rec['id'][:12]}: compiler flags differ from the record's"
             )
-        for target, stored in sorted(rec["targets"].items()):
-            hw, metric = target.split(".", 1)
-            if hw in unknown:
-                continue
-            new = measured.get(target)
-            row = {
-                "id": rec["id"],
-                "target": target,
-                "stored": stored,
-                "measured": new,
-                "deterministic": metric in stages.deterministic.get(hw, ()),
-            }
-            if row["deterministic"]:
-                row["match"] = new is not None and new == stored
-            else:
-                row["ratio"] = None if new is None or stored == 0 else new / stored
-            report.rows.append(row)
+        _compare(report, stages, rec, measured, unknown)
+        for kernel in kernels_of.get(rec["id"], []):
+            new = by_text.get(kernel["ir"].get(KERNEL_LEVEL))
+            report.checked_kernels.append(kernel["id"])
+            if new is None and kernel["name"] in by_name:
+                new = by_name[kernel["name"]]
+                report.notes.append(
+                    f"kernel {kernel['id'][:12]} ({kernel['name']}): "
+                    "the dispatch text differs from the record's"
+                )
+            _compare(report, stages, kernel, new or {}, unknown)
     return report
+
+
+def _compare(
+    report: VerifyReport,
+    stages,
+    rec: Mapping,
+    measured: Mapping[str, float],
+    unknown: list[str],
+) -> None:
+    """Add one row per stored target of ``rec`` to ``report``."""
+    for target, stored in sorted(rec["targets"].items()):
+        hw, metric = target.split(".", 1)
+        if hw in unknown:
+            continue
+        new = measured.get(target)
+        row = {
+            "id": rec["id"],
+            "kind": rec["kind"],
+            "target": target,
+            "stored": stored,
+            "measured": new,
+            "deterministic": metric in stages.deterministic.get(hw, ()),
+        }
+        if row["deterministic"]:
+            row["match"] = new is not None and new == stored
+        else:
+            row["ratio"] = None if new is None or stored == 0 else new / stored
+        report.rows.append(row)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._schema import KERNEL_LEVEL, LEVELS
+from ._schema import KERNEL_LEVEL, LEVELS, SOURCES, VARIANT_LEVEL, record_source
 from ._shards import AMENDMENTS, KINDS, get_data_home, iter_dataset, shard_paths
 from ._targets import select_targets
 
@@ -18,14 +18,26 @@ __all__ = ["load_dataset", "dataset_info", "DatasetInfo"]
 
 
 def _default_level(kind: str, level: str | None) -> str:
-    levels = (KERNEL_LEVEL,) if kind == "kernels" else LEVELS
+    levels = {"kernels": (KERNEL_LEVEL,), "variants": (VARIANT_LEVEL,)}.get(
+        kind, LEVELS
+    )
     if level is None:
-        return levels[0] if kind == "kernels" else "linalg"
+        return "linalg" if kind == "modules" else levels[0]
     if level not in levels:
         raise ValueError(
             f"level for kind={kind!r} must be one of {levels}, got {level!r}"
         )
     return level
+
+
+def _select_sources(requested) -> set[str]:
+    if requested is None:
+        return set(SOURCES)
+    chosen = {requested} if isinstance(requested, str) else set(requested)
+    unknown = sorted(chosen - set(SOURCES))
+    if unknown:
+        raise ValueError(f"unknown sources {unknown}; choose from {SOURCES}")
+    return chosen
 
 
 def _main_ids(kind: str, data_home: str | os.PathLike | None) -> set[str]:
@@ -51,17 +63,21 @@ def load_dataset(
     data_home: str | os.PathLike | None = None,
     return_X_y: bool = False,
     suite: str = "main",
+    hardware: str | None = None,
+    source=None,
 ):
     """Load the MLIR cost dataset (no network access).
 
     Parameters
     ----------
-    kind : {"modules", "kernels"}, default="modules"
-        Whole programs, or IREE dispatches (kernels) cut out of them.
+    kind : {"modules", "kernels", "variants"}, default="modules"
+        Whole programs, IREE dispatches (kernels) cut out of them, or
+        dispatches compiled under candidate codegen configurations
+        (variants, grouped by the dispatch they come from).
     level : str, optional
         Which MLIR text to return. Modules: ``"linalg"`` (default), ``"torch"``,
         ``"stablehlo"``, ``"tosa"`` or ``"affine"``; kernels: ``"dispatch"``
-        (their only level). Records without that level are dropped, as are
+        (their only level); variants: ``"configured"``. Records without that level are dropped, as are
         failed records (they carry no target).
     targets : str or list of str, optional
         Target names (``"cpu_x86_64_v3.instructions"``), hardware names
@@ -82,25 +98,40 @@ def load_dataset(
         read from the ``ood`` folder of the data home; for evaluation only.
         Its records that the main suite holds too (a few trivial kernels
         shared with training programs) are left out.
+    hardware : str, optional
+        Variants only: keep the candidates measured for this hardware
+        (``"nvidia_sm80"``); ``targets`` then defaults to its metrics.
+    source : str or list of str, optional
+        Keep only records from these sources (:data:`SOURCES`:
+        ``"families"``, ``"torchvision"``, ``"transformers"``, ``"user"``);
+        default all. A kernel's source is that of the first module it was
+        seen in.
 
     Returns
     -------
     Bunch
         ``data`` (list of MLIR texts), ``target`` (2-D float array, NaN where a
         record lacks a target), ``target_names``, ``groups`` (family of each
-        record, for ``GroupKFold``), ``ids`` (content ids), ``frame``
-        (DataFrame with id, family, text and targets when ``as_frame``, else
-        None) and ``DESCR``.
+        record, for ``GroupKFold``; variants: the id of their dispatch, so
+        that a group holds one dispatch's candidates), ``families`` (family of
+        each record), ``sources`` (source of each record), ``ids`` (content
+        ids); variants add ``is_default`` (the compiler's own choice) and
+        ``configs`` (structured configs); ``frame`` (DataFrame with id,
+        source, family, text and targets when ``as_frame``, else None) and
+        ``DESCR``.
 
     Raises
     ------
     FileNotFoundError
         When no dataset file exists.
     ValueError
-        If ``kind``, ``level`` or ``suite`` is unknown.
+        If ``kind``, ``level``, ``suite`` or a source is unknown.
     """
+    sources = _select_sources(source)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if hardware is not None and kind != "variants":
+        raise ValueError("hardware= selects variants; use targets= for other kinds")
     home = get_data_home(data_home, suite)
     level = _default_level(kind, level)
     if as_frame:
@@ -119,8 +150,12 @@ def load_dataset(
         if rec.get("status") != "failed"
         and level in rec.get("ir", {})
         and rec["id"] not in seen
+        and (hardware is None or hardware in rec["provenance"].get("hardware", []))
+        and record_source(rec) in sources
     ]
     available = sorted({name for rec in records for name in rec["targets"]})
+    if hardware is not None and targets is None:
+        targets = hardware
     names = select_targets(targets, available)
     target = np.full((len(records), len(names)), np.nan)
     column = {name: j for j, name in enumerate(names)}
@@ -129,20 +164,34 @@ def load_dataset(
             if name in column:
                 target[i, column[name]] = value
     data = [rec["ir"][level] for rec in records]
-    groups = np.array([rec["family"] for rec in records], dtype=object)
+    families = np.array([rec["family"] for rec in records], dtype=object)
+    groups = families
+    extra = {}
+    if kind == "variants":
+        groups = np.array([rec["dispatch_id"] for rec in records], dtype=object)
+        extra = {
+            "is_default": np.array([rec["is_default"] for rec in records], bool),
+            "configs": [rec["config"] for rec in records],
+        }
+    origins = np.array([record_source(rec) for rec in records], dtype=object)
     ids = np.array([rec["id"] for rec in records], dtype=object)
     frame = None
     if as_frame:
         target = pd.DataFrame(target, columns=names)
         data = pd.Series(data, name="text", dtype=object)
         frame = pd.concat(
-            [pd.DataFrame({"id": ids, "family": groups}), data, target], axis=1
+            [
+                pd.DataFrame({"id": ids, "source": origins, "family": families}),
+                data,
+                target,
+            ],
+            axis=1,
         )
     if return_X_y:
         return data, target
     summary = (
         f"MLIR cost dataset: {len(records)} {kind} at level {level!r}, "
-        f"{len(names)} targets, {len(set(groups))} families, read from {home}."
+        f"{len(names)} targets, {len(set(families))} families, read from {home}."
     )
     # The datasheet (one for both suites) sits in the data home.
     return Bunch(
@@ -150,8 +199,11 @@ def load_dataset(
         target=target,
         target_names=names,
         groups=groups,
+        families=families,
+        sources=origins,
         ids=ids,
         frame=frame,
+        **extra,
         DESCR=_read_descr(get_data_home(data_home), summary),
     )
 
@@ -167,7 +219,8 @@ class DatasetInfo:
         kind (and ``"amendments"``) -> list of shard file names.
     counts : dict
         kind -> {"records", "unique_ir" (distinct compiled texts), "status":
-        {status: n}, "family": {family: n}, "level": {level: n},
+        {status: n}, "source": {source: n}, "family": {family: n},
+        "level": {level: n},
         "failures": {stage: n}, "amended" (records with amendments merged)}.
     targets : dict
         kind -> {target: {"count", "min", "median", "max"}}.
@@ -190,7 +243,7 @@ class DatasetInfo:
                 f"compiled texts) in {len(self.shards.get(kind, []))} shard(s), "
                 f"{c['amended']} amended"
             )
-            for title in ("status", "family", "level", "failures"):
+            for title in ("status", "source", "family", "level", "failures"):
                 items = ", ".join(f"{k} {v}" for k, v in sorted(c[title].items()))
                 out.append(f"  {title}: {items or '-'}")
             for name, s in self.targets.get(kind, {}).items():
@@ -244,6 +297,7 @@ def dataset_info(
                 - {None}
             ),
             "status": dict(Counter(rec.get("status") for rec in records)),
+            "source": dict(Counter(record_source(rec) for rec in records)),
             "family": dict(Counter(rec.get("family") for rec in records)),
             "level": dict(Counter(lv for rec in records for lv in rec.get("ir", {}))),
             "failures": dict(failures),

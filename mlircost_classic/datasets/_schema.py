@@ -21,10 +21,15 @@ __all__ = [
     "LEVELS",
     "KERNEL_LEVEL",
     "STATUSES",
+    "SOURCES",
+    "DEFAULT_SOURCE",
+    "record_source",
     "FIELDS",
     "record_id",
     "module_record_id",
     "kernel_record_id",
+    "variant_record_id",
+    "VARIANT_LEVEL",
     "canonical_json",
     "complete_record",
     "validate_record",
@@ -43,9 +48,22 @@ LEVELS = ("torch", "linalg", "stablehlo", "tosa", "affine")
 #: dispatch region as IREE cuts it out of the program (linalg on tensors).
 KERNEL_LEVEL = "dispatch"
 
+#: The single level of a variant record: a configured executable, the
+#: dispatch after IREE's strategy selection with its ``lowering_config`` and
+#: ``translation_info`` (as edited for the candidate).
+VARIANT_LEVEL = "configured"
+
 #: ``ok``: every requested stage succeeded; ``partial``: some target was
 #: measured but a stage failed; ``failed``: no target was measured.
 STATUSES = ("ok", "partial", "failed")
+
+#: Where a record's program came from: the project's program families, the
+#: torchvision and Hugging Face transformers architectures, or a user's file.
+SOURCES = ("families", "torchvision", "transformers", "user")
+
+#: The source of a record without a ``source`` field (those collected before
+#: the field existed all came from the families).
+DEFAULT_SOURCE = "families"
 
 #: Field name -> meaning. The datasheet (DATASET.md) quotes this table.
 FIELDS = {
@@ -53,12 +71,16 @@ FIELDS = {
     "module = family + params + compiled level + IR text at that level; "
     "kernel = executable source text + hardware names measured.",
     "schema_version": "integer, the version of this layout (SCHEMA_VERSION).",
-    "kind": '"module" or "kernel".',
+    "kind": '"module", "kernel" or "variant".',
     "key": "module: the key of the collected spec (canonical JSON of family and "
     "params, or 'file:<sha256>' for a user file); --resume skips keys already "
     "recorded. kernel: the key of the module it was first seen in.",
-    "family": "name of the model family (kernels: of their first module); "
-    "'user' for user files.",
+    "source": "optional, one of SOURCES: 'families', 'torchvision', "
+    "'transformers' or 'user' (kernels: of their first module); absent means "
+    "'families'. Not part of the id.",
+    "family": "name of the model family, or the architecture for the torchvision "
+    "('tv_resnet18') and transformers ('hf_mistral') sources (kernels: of their "
+    "first module); 'user' for user files.",
     "params": "JSON object of the family parameters (kernels: of their first module).",
     "name": "kernel records only: the IREE dispatch (export) name.",
     "ir": "object level -> MLIR text. Modules: any of torch, linalg, stablehlo, "
@@ -83,6 +105,16 @@ FIELDS = {
     "failures": "list of {stage, message}: every stage that failed, e.g. "
     "{'stage': 'compile:nvidia_sm80', 'message': 'timed out after 120 s'}.",
     "seconds": "object stage -> wall seconds spent in it.",
+    "dispatch_id": "variant records only: id of the kernel record whose "
+    "dispatch was configured; the group of its candidates (with backend).",
+    "backend": "variant records only: the IREE backend configured, 'cuda', "
+    "'rocm' or 'llvm-cpu'.",
+    "is_default": "variant records only: true for the compiler's own choice.",
+    "config": "variant records only: the candidate's codegen decisions "
+    "(CodegenConfig.to_dict: pipeline, tile sizes per level, workgroup and "
+    "subgroup size, MMA intrinsic, other lowering_config entries). A "
+    "candidate the compiler rejects has status 'partial', the targets "
+    "'<hardware>.compiles' = 0 and the compiler's message in failures.",
 }
 
 #: Field name -> meaning of an *amendment*: targets measured later for a
@@ -90,7 +122,8 @@ FIELDS = {
 #: Amendments are stored beside the records and merged by ``id`` on loading.
 AMENDMENT_FIELDS = {
     "kind": '"amendment".',
-    "record_kind": '"module" (default) or "kernel": the kind of record amended.',
+    "record_kind": '"module" (default), "kernel" or "variant": the kind of record '
+    "amended.",
     "id": "the id of the record it amends.",
     "targets": "object '<hardware>.<metric>' -> finite number, each from a real "
     "tool run; merged into the record's targets (a later amendment wins).",
@@ -109,6 +142,7 @@ _COMMON += ("seconds",)
 _REQUIRED = {
     "module": (*_COMMON, "kernels"),
     "kernel": (*_COMMON, "name", "module_id"),
+    "variant": (*_COMMON, "name", "dispatch_id", "backend", "is_default", "config"),
 }
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TARGET = re.compile(r"[a-z0-9_]+\.[A-Za-z0-9_]+")
@@ -155,8 +189,19 @@ def kernel_record_id(source: str, hardware: Sequence[str]) -> str:
     return _sha256(["kernel", source, sorted(set(hardware))])
 
 
+def variant_record_id(text: str, backend: str, hardware: Sequence[str]) -> str:
+    """Content id of a variant record: its configured executable text, the
+    backend and the hardware measured."""
+    return _sha256(["variant", text, backend, sorted(set(hardware))])
+
+
 def record_id(record: Mapping) -> str:
-    """Recompute the content id of a (module or kernel) record."""
+    """Recompute the content id of a (module, kernel or variant) record."""
+    if record.get("kind") == "variant":
+        hardware = record.get("provenance", {}).get("hardware", [])
+        return variant_record_id(
+            record["ir"][VARIANT_LEVEL], record["backend"], hardware
+        )
     if record.get("kind") == "kernel":
         hardware = record.get("provenance", {}).get("hardware", [])
         return kernel_record_id(record["ir"][KERNEL_LEVEL], hardware)
@@ -173,6 +218,11 @@ def complete_record(record: Mapping) -> dict:
     return rec
 
 
+def record_source(record: Mapping) -> str:
+    """The record's ``source``, :data:`DEFAULT_SOURCE` when it has none."""
+    return record.get("source", DEFAULT_SOURCE)
+
+
 def _is_number(value) -> bool:
     return (
         isinstance(value, int | float)
@@ -187,6 +237,7 @@ def _check_types(rec: Mapping, problems: list[str]) -> None:
         "schema_version": int,
         "kind": str,
         "key": str,
+        "source": str,
         "family": str,
         "params": dict,
         "ir": dict,
@@ -198,6 +249,10 @@ def _check_types(rec: Mapping, problems: list[str]) -> None:
         "kernels": list,
         "module_id": str,
         "name": str,
+        "dispatch_id": str,
+        "backend": str,
+        "is_default": bool,
+        "config": dict,
     }
     for field, kind in expected.items():
         if field in rec and not isinstance(rec[field], kind):
@@ -211,7 +266,7 @@ def _check_types(rec: Mapping, problems: list[str]) -> None:
 
 def _check_content(rec: Mapping, problems: list[str]) -> None:
     kind = rec["kind"]
-    levels = (KERNEL_LEVEL,) if kind == "kernel" else LEVELS
+    levels = {"kernel": (KERNEL_LEVEL,), "variant": (VARIANT_LEVEL,)}.get(kind, LEVELS)
     for level, text in rec["ir"].items():
         if level not in levels:
             problems.append(f"ir: unknown level {level!r} for a {kind} record")
@@ -237,6 +292,8 @@ def _check_content(rec: Mapping, problems: list[str]) -> None:
             and isinstance(failure.get("message"), str)
         ):
             problems.append(f"failures[{i}]: expected {{stage: str, message: str}}")
+    if "source" in rec and rec["source"] not in SOURCES:
+        problems.append(f"source: {rec['source']!r} is not one of {SOURCES}")
     status = rec["status"]
     if status not in STATUSES:
         problems.append(f"status: {status!r} is not one of {STATUSES}")
@@ -252,6 +309,11 @@ def _check_content(rec: Mapping, problems: list[str]) -> None:
             problems.append(f"kernels: {len(bad)} entries are not record ids")
         if "kernel_calls" in rec:
             _check_kernel_calls(rec["kernel_calls"], problems, rec["kernels"])
+    elif kind == "variant":
+        if VARIANT_LEVEL not in rec["ir"]:
+            problems.append(f"variant record without ir[{VARIANT_LEVEL!r}]")
+        if not _HEX64.fullmatch(rec["dispatch_id"]):
+            problems.append("dispatch_id: not a record id")
     else:
         if KERNEL_LEVEL not in rec["ir"]:
             problems.append(f"kernel record without ir[{KERNEL_LEVEL!r}]")
@@ -291,7 +353,7 @@ def validate_record(rec) -> list[str]:
         return [f"a record is a JSON object, got {type(rec).__name__}"]
     kind = rec.get("kind")
     if kind not in _REQUIRED:
-        return [f"kind: expected 'module' or 'kernel', got {kind!r}"]
+        return [f"kind: expected one of {tuple(_REQUIRED)}, got {kind!r}"]
     problems = [f"missing field: {f}" for f in _REQUIRED[kind] if f not in rec]
     if problems:
         return problems
@@ -340,7 +402,7 @@ def validate_amendment(amendment) -> list[str]:
     if problems:
         return problems
     if amendment.get("record_kind", "module") not in _REQUIRED:
-        problems.append("record_kind: expected 'module' or 'kernel'")
+        problems.append(f"record_kind: expected one of {tuple(_REQUIRED)}")
     if not _HEX64.fullmatch(str(amendment["id"])):
         problems.append("id: not a record id")
     if not isinstance(amendment["provenance"], dict):

@@ -1,7 +1,8 @@
 """Append-only, gzip-compressed shards of the bundled dataset.
 
 The bundled dataset lives in ``mlircost_classic/data/`` as files
-``<kind>-<nnnnn>.jsonl.gz`` (``kind`` is ``modules`` or ``kernels``). Growing
+``<kind>-<nnnnn>.jsonl.gz`` (``kind`` is ``modules``, ``kernels`` or
+``variants``). Growing
 the dataset adds shard files; a committed shard is never rewritten, so the
 history of the data stays reviewable and a wheel built from an older commit
 holds a prefix of the newer dataset. :func:`pack` turns a collection run's
@@ -34,6 +35,7 @@ from ._schema import (
 
 __all__ = [
     "AMENDMENTS",
+    "COST_KINDS",
     "KINDS",
     "SUITES",
     "PackResult",
@@ -46,10 +48,12 @@ __all__ = [
 ]
 
 #: Dataset kinds: the plural used in file names and ``load_dataset``.
-KINDS = ("modules", "kernels")
+KINDS = ("modules", "kernels", "variants")
+#: The kinds a cost model predicts (variants are ranked within their group).
+COST_KINDS = ("modules", "kernels")
 #: File-name stem of amendment shards and of a run's amendments file.
 AMENDMENTS = "amendments"
-_RECORD_KIND = {"modules": "module", "kernels": "kernel"}
+_RECORD_KIND = {"modules": "module", "kernels": "kernel", "variants": "variant"}
 #: Suite -> its sub-folder of the data home. "main" holds the training
 #: families; "ood" the evaluation-only records of third-party architectures
 #: (the collector's ``ood_specs``), kept apart so that nothing trains on them.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._shards import KINDS
+from ._shards import COST_KINDS
 
 __all__ = [
     "HARDWARE",
@@ -324,8 +324,8 @@ def target_names(
     """
     if isinstance(hardware, str):
         raise TypeError("hardware must be an iterable of names, not a single str")
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind not in COST_KINDS:
+        raise ValueError(f"kind must be one of {COST_KINDS}, got {kind!r}")
     names = list(HARDWARE) if hardware is None else list(hardware)
     unknown = [n for n in names if n not in HARDWARE]
     if unknown:

@@ -4,7 +4,9 @@
 read MLIR documents with :mod:`mlircost_classic.mlir`; :class:`MLIRFeaturizer`
 is their union, reading each document once. The op catalog (families, FLOP and
 byte rules) is loaded with :func:`load_catalog`. :func:`partition_dispatches`
-splits a module into the dispatch regions IREE would form.
+splits a module into the dispatch regions IREE would form. :class:`ConfigFeatures`
+reads the codegen decisions (``lowering_config``, ``translation_info``) of
+configured executables, for ranking candidates of one dispatch.
 """
 
 from ._analysis import LOG_FEATURES, SHAPE_FEATURES
@@ -19,6 +21,12 @@ from ._catalog import (
     Rule,
     load_catalog,
 )
+from ._config import (
+    CONFIG_LEVELS,
+    CONFIG_PIPELINES,
+    ConfigFeatures,
+    VariantFeaturizer,
+)
 from ._ngram import OpNgramTfidf, op_ngrams
 from ._opcode import OpcodeCounter
 from ._partition import DispatchRegion, partition_dispatches
@@ -27,6 +35,8 @@ from ._union import MLIRFeaturizer
 
 __all__ = [
     "BYTE_RULES",
+    "CONFIG_LEVELS",
+    "CONFIG_PIPELINES",
     "FAMILIES",
     "FLOP_RULES",
     "LOG_FEATURES",
@@ -35,6 +45,7 @@ __all__ = [
     "Catalog",
     "DispatchRegion",
     "CatalogError",
+    "ConfigFeatures",
     "MLIRFeaturizer",
     "MLIRReadWarning",
     "OpNgramTfidf",
@@ -42,6 +53,7 @@ __all__ = [
     "OpcodeCounter",
     "Rule",
     "ShapeFeatures",
+    "VariantFeaturizer",
     "load_catalog",
     "op_ngrams",
     "partition_dispatches",

@@ -4,19 +4,22 @@
 regressor per target over :class:`~mlircost_classic.MLIRFeaturizer` features,
 split-conformal intervals, saving without pickle); :class:`RooflineBaseline` is
 the fitted analytical baseline; :func:`evaluate` compares models on the same
-folds with the metrics of :data:`METRICS`;
+folds with the metrics of :data:`METRICS` (split by family, by
+:func:`op_templates` or at random);
 :class:`NeuralTextRegressor` is the neural text baseline (needs torch);
 :func:`load_pretrained` reads the shipped default models (:func:`train_pretrained`
 rebuilds them) and :func:`explain` splits a prediction into feature contributions.
 :class:`ComposedCostModel` predicts modules from a kernels model applied to
 their predicted dispatches.
+:class:`VariantRanker` and :func:`rank` order candidate codegen configurations
+of a dispatch; :func:`evaluate_variants` is the decision benchmark.
 """
 
 from ..datasets import resolve_target, target_unit
 from ._base import PerTargetRegressor
 from ._composed import AGGREGATION, ComposedCostModel, kernel_calls
 from ._cost_model import ROOFLINE_COLUMNS, SKEW_THRESHOLD, CostModel, default_estimator
-from ._evaluate import evaluate
+from ._evaluate import evaluate, op_templates
 from ._explain import Contribution, Explanation, explain
 from ._metrics import (
     METRICS,
@@ -39,6 +42,14 @@ from ._pretrained import (
     train_pretrained,
 )
 from ._prior import PriorRegressor
+from ._rank import (
+    HIGHER_IS_BETTER,
+    VariantRanker,
+    evaluate_variants,
+    group_metrics,
+    rank,
+    spill_labels,
+)
 from ._roofline import RooflineBaseline
 from ._serialize import FORMAT_VERSION, featurizer_from_dict, featurizer_to_dict
 from ._unwrap import Unwrapped, shap_values, unwrap
@@ -50,6 +61,12 @@ __all__ = [
     "Contribution",
     "DEFAULT_MODELS",
     "Explanation",
+    "HIGHER_IS_BETTER",
+    "VariantRanker",
+    "evaluate_variants",
+    "group_metrics",
+    "rank",
+    "spill_labels",
     "PRETRAINED_DIR",
     "explain",
     "load_pretrained",
@@ -75,6 +92,7 @@ __all__ = [
     "kendall",
     "mape",
     "median_ape",
+    "op_templates",
     "pairwise_ranking_accuracy",
     "r2_log",
     "readable_feature_name",

@@ -2,7 +2,9 @@
 
 :func:`evaluate` cross-validates several models on the same splits (by family
 with :class:`~sklearn.model_selection.GroupKFold` for the headline figure: a
-compiler meets architectures it has never seen; or random), computes every
+compiler meets architectures it has never seen; by op template, see
+:func:`op_templates`, so that no test kernel's op sequence is seen in training;
+or random), computes every
 metric of :data:`~mlircost_classic.models.METRICS` per target on the pooled
 out-of-fold predictions, and times fitting and prediction.
 """
@@ -18,13 +20,74 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import Pipeline
 
 from ..featurize import BaseMLIRFeaturizer
-from ..mlir import parse
+from ..mlir import ParsedModule, parse
 from ._base import PerTargetRegressor, check_targets
 from ._metrics import METRICS, interval_coverage
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "op_templates"]
 
 ALL_TARGETS = "*"
+
+# Ops that bring a dispatch's operands in and its results out (buffers, offsets,
+# loads, stores, empty tensors), not its computation: their number follows the
+# shapes and offsets, and IREE orders the loads differently from one size to
+# another.
+_PLUMBING = frozenset(
+    {
+        "arith.constant",
+        "arith.index_castui",
+        "flow.dispatch.tensor.load",
+        "flow.dispatch.tensor.store",
+        "func.return",
+        "hal.interface.binding.subspan",
+        "hal.interface.constant.load",
+        "iree_tensor_ext.dispatch.tensor.load",
+        "iree_tensor_ext.dispatch.tensor.store",
+        "return",
+        "tensor.empty",
+        "util.assume.int",
+    }
+)
+
+
+def op_templates(X) -> np.ndarray:
+    """The op template of each program: its computation's op names, in order.
+
+    A template is the sequence of the names of the ops inside functions
+    (nested regions included), without shapes, types or attributes, and
+    without constants and the plumbing that loads and stores a dispatch's
+    operands. Two dispatches of the same
+    computation at other sizes share a template: ``evaluate(cv="template")``
+    groups by it, so no test template is seen in training.
+
+    Parameters
+    ----------
+    X : iterable of str or ParsedModule
+        MLIR texts (typically kernels: IREE dispatches).
+
+    Returns
+    -------
+    ndarray of str, shape (n_samples,)
+        The template of each program, op names joined by spaces.
+
+    Examples
+    --------
+    >>> op_templates(["func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> {"
+    ...               " %0 = math.exp %a : tensor<4xf32>"
+    ...               " return %0 : tensor<4xf32> }"])
+    array(['math.exp'], dtype=object)
+    """
+    templates = []
+    for doc in X:
+        module = doc if isinstance(doc, ParsedModule) else parse(doc)
+        templates.append(
+            " ".join(
+                op.name
+                for op in module.ops
+                if op.function is not None and op.depth > 0 and op.name not in _PLUMBING
+            )
+        )
+    return np.asarray(templates, dtype=object)
 
 
 def _takes_parsed(model) -> bool:
@@ -51,23 +114,26 @@ def _parse_or_keep(text):
         return text
 
 
-def _splits(cv, n_splits: int, groups, n: int, random_state) -> list:
-    dummy = np.zeros((n, 1))
+def _splits(cv, n_splits: int, groups, docs, random_state) -> list:
+    dummy = np.zeros((len(docs), 1))
     if isinstance(cv, str):
-        if cv == "group":
-            if groups is None:
+        if cv in ("group", "template"):
+            if cv == "group" and groups is None:
                 raise ValueError("cv='group' needs groups (the family of each row)")
-            n_groups = len(np.unique(groups))
+            by = groups if cv == "group" else op_templates(docs)
+            n_groups = len(np.unique(by))
             if n_groups < 2:
-                raise ValueError(f"cv='group' needs at least 2 groups, got {n_groups}")
+                raise ValueError(f"cv={cv!r} needs at least 2 groups, got {n_groups}")
             splitter = GroupKFold(n_splits=min(n_splits, n_groups))
-            return list(splitter.split(dummy, groups=groups))
+            return list(splitter.split(dummy, groups=by))
         if cv == "random":
             splitter = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
             return list(splitter.split(dummy))
     elif hasattr(cv, "split"):
         return list(cv.split(dummy, groups=groups))
-    raise ValueError(f"cv must be 'group', 'random' or a CV splitter, got {cv!r}")
+    raise ValueError(
+        f"cv must be 'group', 'template', 'random' or a CV splitter, got {cv!r}"
+    )
 
 
 def _fit_predict(model, X, Y, names, train, test):
@@ -161,9 +227,11 @@ def evaluate(
     groups : array-like of shape (n_samples,), optional
         Family of each row; needed by ``cv="group"``, and used by the pairwise
         ranking accuracy (all pairs when None).
-    cv : {"group", "random"} or CV splitter, default="group"
+    cv : {"group", "template", "random"} or CV splitter, default="group"
         ``GroupKFold`` by ``groups`` (the headline protocol; at most one fold
-        per group), shuffled ``KFold``, or any splitter.
+        per group), ``GroupKFold`` by :func:`op_templates` (for kernels: a
+        test template is never seen in training, whatever its family),
+        shuffled ``KFold``, or any splitter.
     n_splits : int, default=5
         Number of folds.
     random_state : int, default=0
@@ -203,10 +271,10 @@ def evaluate(
         raise ValueError(f"{len(texts)} texts but {Y.shape[0]} target rows")
     if groups is not None:
         groups = np.asarray(groups)
-    folds = _splits(cv, n_splits, groups, len(texts), random_state)
     parsed = None
     if any(_takes_parsed(model) for model in models.values()):
         parsed = [_parse_or_keep(t) for t in texts]
+    folds = _splits(cv, n_splits, groups, parsed or texts, random_state)
     one = [texts[int(np.argsort([len(t) for t in texts])[len(texts) // 2])]]
     batch = [texts[i % len(texts)] for i in range(batch_size)]
 

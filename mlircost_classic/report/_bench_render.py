@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..datasets import KINDS
+from ..datasets import COST_KINDS
 from ._bench_models import CLASSICAL, MODEL_DESCRIPTIONS, MODEL_NAMES, NEURAL
 
 __all__ = [
@@ -136,6 +136,7 @@ def timing_table(rows, kind, protocol="group", models=None) -> str:
 
 _TITLES = {
     "group": "by family",
+    "template": "by op template",
     "random": "random split",
     "ood": "out of distribution",
 }
@@ -185,8 +186,11 @@ def render_markdown(
         "protocol is in `results.csv` (columns " + ", ".join(BENCHMARK_COLUMNS) + ").",
         "",
         f"Protocols: **by family** (GroupKFold, {context['n_splits']} folds: every "
-        "test fold holds families never seen in training; the headline), **random** "
-        f"(shuffled KFold, {context['n_splits']} folds) and **out of distribution** "
+        "test fold holds families never seen in training; the headline), **by op "
+        "template** (kernels only; GroupKFold by `op_templates`, the dispatch's op "
+        "sequence without shapes: no test template is seen in training, whatever "
+        f"its family), **random** (shuffled KFold, {context['n_splits']} folds) and "
+        "**out of distribution** "
         "(fitted on the whole dataset, scored on the OOD suite of real "
         "architectures, when it has records). Metrics are computed on the pooled "
         "out-of-fold predictions of each target's measured rows; n is that number "
@@ -286,7 +290,7 @@ def update_readme(readme: str | os.PathLike, results_md: str | os.PathLike) -> b
     for section in re.split(r"^## ", results, flags=re.M)[1:]:
         title, _, body = section.partition("\n")
         title = title.strip()
-        if title in KINDS:
+        if title in COST_KINDS:
             for part in re.split(r"^### ", body, flags=re.M)[1:]:
                 heading, _, table = part.partition("\n")
                 if heading.strip() == "Spearman rank correlation, by family":

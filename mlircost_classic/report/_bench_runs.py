@@ -2,7 +2,7 @@
 
 :func:`run_benchmark` cross-validates the models of :mod:`._bench_models` on
 the bundled dataset with :func:`~mlircost_classic.models.evaluate` (by family
-— the headline — and random), scores them on the out-of-distribution suite
+— the headline —, by op template for kernels, and random), scores them on the out-of-distribution suite
 where it has records (fitted on the whole dataset), and writes
 ``results.csv`` (every figure), ``results.md`` (:mod:`._bench_render`) and
 plots. Project goals are not the package's: a caller passes them
@@ -20,14 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import KINDS, iter_dataset, load_dataset
+from ..datasets import COST_KINDS, iter_dataset, load_dataset
 from ..models import METRICS, evaluate
 from ._bench_models import DEFAULT_MODELS, MODULES_ONLY, benchmark_models
 from ._bench_render import BENCHMARK_COLUMNS, draw_plots, render_markdown
 
 __all__ = ["MIN_VARIED", "PROTOCOLS", "run_benchmark"]
 
-PROTOCOLS = ("group", "random")
+PROTOCOLS = ("group", "template", "random")
+# The op-template split groups IREE dispatches; a module's op sequence is its
+# own, so for modules it would be a random split under another name.
+_KINDS_OF_PROTOCOL = {"template": ("kernels",)}
 
 #: Records that must differ from a target's most common value for it to be
 #: benchmarked.
@@ -108,10 +111,12 @@ def _progress(total: int, enabled: bool):
 
 def _per_family(quick: bool, max_per_family) -> dict:
     if max_per_family is None:
-        return {k: _QUICK[k] for k in KINDS} if quick else dict.fromkeys(KINDS)
+        return (
+            {k: _QUICK[k] for k in COST_KINDS} if quick else dict.fromkeys(COST_KINDS)
+        )
     if isinstance(max_per_family, int):
-        return dict.fromkeys(KINDS, max_per_family)
-    return {k: max_per_family.get(k) for k in KINDS}
+        return dict.fromkeys(COST_KINDS, max_per_family)
+    return {k: max_per_family.get(k) for k in COST_KINDS}
 
 
 def _command(out, quick, kinds, protocols, models, neural_seconds, data_home) -> str:
@@ -119,7 +124,7 @@ def _command(out, quick, kinds, protocols, models, neural_seconds, data_home) ->
     words = ["mlircost benchmark", f"--out {out}"]
     if quick:
         words.append("--quick")
-    if tuple(kinds) != KINDS:
+    if tuple(kinds) != COST_KINDS:
         words.append("--kinds " + " ".join(kinds))
     if tuple(models) != DEFAULT_MODELS:
         words.append("--models " + " ".join(models))
@@ -138,7 +143,7 @@ def run_benchmark(
     out: str | os.PathLike = "benchmarks",
     *,
     quick: bool = False,
-    kinds: Sequence[str] = KINDS,
+    kinds: Sequence[str] = COST_KINDS,
     protocols: Sequence[str] = PROTOCOLS,
     models: Sequence[str] = DEFAULT_MODELS,
     ood: bool = True,
@@ -164,9 +169,11 @@ def run_benchmark(
     kinds : sequence of {"modules", "kernels"}
         Datasets to benchmark (modules at the linalg level, kernels at the
         dispatch level).
-    protocols : sequence of {"group", "random"}
-        Cross-validation by family (``GroupKFold``, the headline) and random
-        (shuffled ``KFold``).
+    protocols : sequence of {"group", "template", "random"}
+        Cross-validation by family (``GroupKFold``, the headline), by op
+        template (kernels only: ``GroupKFold`` by
+        :func:`~mlircost_classic.models.op_templates`) and random (shuffled
+        ``KFold``).
     models : sequence of str
         Names out of :data:`MODEL_NAMES`.
     ood : bool, default=True
@@ -209,8 +216,8 @@ def run_benchmark(
                 f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}"
             )
     for kind in kinds:
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+        if kind not in COST_KINDS:
+            raise ValueError(f"kind must be one of {list(COST_KINDS)}, got {kind!r}")
     benchmark_models(models)  # unknown names fail now, not after an hour
     if plots and importlib.util.find_spec("matplotlib") is None:
         raise ImportError(
@@ -270,7 +277,7 @@ def run_benchmark(
         )[name]
 
     runs = sum(
-        len(protocols) + (k in ood_sets)
+        len(_protocols_of(k, protocols)) + (k in ood_sets)
         for k in datasets
         for name in models
         if name not in MODULES_ONLY or k == "modules"
@@ -280,7 +287,7 @@ def run_benchmark(
         for name in models:
             if name in MODULES_ONLY and kind != "modules":
                 continue
-            for protocol in protocols:
+            for protocol in _protocols_of(kind, protocols):
                 if bar is not None:
                     bar.set_postfix_str(f"{kind} {protocol} {name}")
                 table, oof = evaluate(
@@ -330,6 +337,10 @@ def run_benchmark(
         render_markdown(rows, context, figures, goals=goals), encoding="utf-8"
     )
     return rows
+
+
+def _protocols_of(kind: str, protocols: Sequence[str]) -> list[str]:
+    return [p for p in protocols if kind in _KINDS_OF_PROTOCOL.get(p, (kind,))]
 
 
 def _ood_sets(kinds, data_home) -> dict:

@@ -1,0 +1,174 @@
+"""Decision benchmark: ranking candidate codegen configs of held-out dispatches.
+
+For each hardware, on the bundled variants (or ``--data-home``), fits on the
+candidates of the training families and scores on the held-out ones
+(GroupKFold by family): a ``rank:pairwise`` ranker, a log regression, a
+config-blind regression (the dispatch's ShapeFeatures only: every candidate
+of a dispatch looks the same to it) and the compiler's own choice. Then times
+ranking 1,000 candidates of one dispatch on one core against compiling and
+measuring them (seconds per candidate from the records' provenance). Run from
+the repository root (one core: ``OMP_NUM_THREADS=1 taskset -c 0``)::
+
+    python benchmarks/variants_rank.py [--data-home DIR] [--out FILE.md]
+"""
+
+import argparse
+import copy
+import os
+import time
+
+import numpy as np
+
+from mlircost_classic.collect._variants import candidate_configs
+from mlircost_classic.datasets import iter_dataset, load_dataset
+from mlircost_classic.featurize import ShapeFeatures
+from mlircost_classic.mlir import read_config, write_config
+from mlircost_classic.models import VariantRanker, evaluate_variants
+
+# Hardware -> (ranked target, spill target).
+TASKS = {
+    "nvidia_sm80": ("nvidia_sm80.registers", "nvidia_sm80.spill_bytes"),
+    "nvidia_sm90": ("nvidia_sm90.registers", "nvidia_sm90.spill_bytes"),
+    "amd_gfx942": ("amd_gfx942.vgprs", "amd_gfx942.spills"),
+    "cpu_x86_64_v3": ("cpu_x86_64_v3.instructions", None),
+}
+COLUMNS = (
+    "kendall_tau",
+    "pairwise_accuracy",
+    "top1_regret",
+    "top3_regret",
+    "beats_default",
+    "matches_default",
+    "spill_precision",
+    "spill_recall",
+    "spill_f1",
+    "spill_rate",
+    "groups",
+    "fit_seconds",
+)
+
+
+def models() -> dict:
+    return {
+        "xgboost rank:pairwise": VariantRanker(objective="rank:pairwise"),
+        "xgboost regression": VariantRanker(objective="regression"),
+        "config-blind regression": VariantRanker(
+            objective="regression", featurizer=ShapeFeatures()
+        ),
+    }
+
+
+def host() -> str:
+    cpu = "unknown CPU"
+    if os.path.exists("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} logical CPUs, load {os.getloadavg()}"
+
+
+def evaluate(data_home, lines: list[str]) -> None:
+    for hw, (target, spill) in TASKS.items():
+        try:
+            names = [target] + ([spill] if spill else [])
+            ds = load_dataset(
+                "variants", hardware=hw, targets=names, data_home=data_home
+            )
+        except ValueError as exc:
+            lines.append(f"\n{hw}: skipped ({exc})")
+            continue
+        y = ds.target[:, 0]
+        keep = ~np.isnan(y)
+        lines.append(
+            f"\n### {target} ({int(keep.sum())} measured candidates, "
+            f"{len(set(ds.groups[keep]))} dispatches, {len(set(ds.families))} "
+            "families; GroupKFold by family)\n"
+        )
+        lines.append("| model | " + " | ".join(COLUMNS) + " |")
+        lines.append("|---" * (len(COLUMNS) + 1) + "|")
+        res = evaluate_variants(
+            [t for t, k in zip(ds.data, keep, strict=True) if k],
+            y[keep],
+            ds.groups[keep],
+            ds.families[keep],
+            ds.is_default[keep],
+            models(),
+            target=target,
+            spill_target=ds.target[keep, 1] if spill else None,
+        )
+        for name, m in res.items():
+            cells = [f"{m[c]:.3f}" if c in m else "-" for c in COLUMNS]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        print("\n".join(lines[-len(res) - 3 :]), flush=True)
+
+
+def speed(data_home, lines: list[str], n: int = 1000) -> None:
+    ds = load_dataset("variants", hardware="nvidia_sm80", data_home=data_home)
+    target = ds.target_names.index("nvidia_sm80.registers")
+    keep = ~np.isnan(ds.target[:, target])
+    model = VariantRanker(objective="rank:pairwise").fit(
+        [t for t, k in zip(ds.data, keep, strict=True) if k],
+        ds.target[keep, target],
+        groups=ds.groups[keep],
+    )
+    # The largest dispatch's default config, and n candidates of it.
+    default = max(
+        (t for t, d in zip(ds.data, ds.is_default, strict=True) if d), key=len
+    )
+    configs = candidate_configs(read_config(default), n, seed=0, tries=20 * n)
+    # n distinct texts: the candidates, cycled, each with its own workgroup
+    # size (the ranker reads every text; none is a cache hit of another).
+    texts = []
+    for i in range(n):
+        config = copy.deepcopy(configs[i % len(configs)])
+        config.workgroup_size = [i + 1, 1, 1]
+        texts.append(write_config(default, config))
+    model.predict(texts[:10])  # warm-up
+    start, cpu = time.perf_counter(), time.process_time()
+    model.predict(texts)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    per_stage: dict[str, list[float]] = {}
+    for rec in iter_dataset("variants", data_home):
+        for stage, s in rec["seconds"].items():
+            per_stage.setdefault(f"{rec['backend']} {stage.split(':')[0]}", []).append(
+                s
+            )
+    cuda = [
+        sum(r["seconds"].values())
+        for r in iter_dataset("variants", data_home)
+        if r["backend"] == "cuda"
+    ]
+    lines.append(
+        f"\nRanking {n} distinct candidates of one dispatch ({len(default)} "
+        f"chars each): {seconds:.3f} s wall, {cpu:.3f} s CPU on one core "
+        f"({cpu / n * 1e3:.2f} ms per candidate); compiling and measuring a "
+        f"CUDA candidate here: {np.mean(cuda):.2f} s (mean over {len(cuda)}), "
+        f"{np.mean(cuda) * n / cpu:.0f}x slower.\n"
+    )
+    lines.append("| backend stage | candidates | mean s | median s |")
+    lines.append("|---|---|---|---|")
+    for stage, values in sorted(per_stage.items()):
+        lines.append(
+            f"| {stage} | {len(values)} | {np.mean(values):.3f} | "
+            f"{np.median(values):.3f} |"
+        )
+    print("\n".join(lines[-len(per_stage) - 3 :]), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-home")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    lines = [f"# Variants decision benchmark\n\nhost: {host()}"]
+    print(lines[-1], flush=True)
+    evaluate(args.data_home, lines)
+    speed(args.data_home, lines)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,992 @@
+"""Variants: one dispatch compiled under candidate codegen configurations.
+
+For a kernel record (an IREE dispatch) and a backend, :func:`configure`
+asks ``iree-compile`` for the configured executable (the dispatch after
+strategy selection, ``--iree-hal-dump-executable-configurations-to``);
+:func:`candidate_configs` derives candidate configurations from the
+compiler's own choice; :func:`measure_candidate` compiles each edited text
+and measures it with the functions the collector uses for kernels. A
+candidate the compiler rejects is recorded with ``<hardware>.compiles = 0``
+and the compiler's message.
+
+GPU backends (``cuda`` for ``nvidia_sm80`` / ``nvidia_sm90``, ``rocm`` for
+``amd_gfx942``) compile the one executable alone (``--compile-mode=
+hal-executable``): the kernel record's source is retargeted by swapping its
+``hal.executable.variant`` target for the backend's, which reproduces the
+whole-program compile of that dispatch. ``llvm-cpu`` needs a run of the
+program for callgrind, so it compiles the kernel's first module with
+``--iree-hal-substitute-executable-configurations-from`` (the candidate
+replaces that one executable) and counts the dispatch's instructions.
+
+Candidates (:func:`candidate_configs`), spread evenly in tile volume among
+the valid combinations, scale the compiler's tile sizes by
+powers of two (1/4 to 4, so the divisibility or padding of its choice
+carries over), keep thread tiles dividing workgroup tiles, and recompute the
+workgroup size the pipeline expects: ``prod(workgroup / thread)`` threads
+for ``TileAndFuse`` thread tiles, ``subgroups x subgroup_size`` for MMA
+(``subgroups = prod(workgroup / (subgroup x intrinsic))``), capped at 1024.
+Loop bounds are not read: a tile past a loop's bound is padded by the
+compiler or rejected, and either way recorded. IREE's own tuner
+(``amdsharktuner`` 3.9.0) does not import with IREE 3.13 (its
+``register_attribute_builder`` patch and ``DispatchLoweringPassPipeline``
+are gone), so this small generator follows its ideas instead: MMA-aligned
+tiles, subgroup counts, thread budgets.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import canonical_json, iter_dataset
+from ..datasets._schema import complete_record
+from ..mlir._iree_config import CodegenConfig, mma_shape, read_config, write_config
+from ._compile import _ELIDE, BACKEND_FLAGS, INPUT_TYPES, _outputs
+from ._measure import (
+    DEFAULT_TIMEOUTS,
+    _entry,
+    _measure_amd,
+    _measure_cpu,
+    _measure_nvidia,
+    _Session,
+)
+from ._measure_gpu import workgroup_memory
+from ._resources import fill_missing_resources, strip_resources
+from ._toolchain import ToolError, find_tools, host_cpu, run_tool, toolchain_versions
+
+__all__ = [
+    "VARIANT_BACKENDS",
+    "VARIANT_TIMEOUTS",
+    "CandidateResult",
+    "candidate_configs",
+    "collect_dataset_variants",
+    "collect_variants",
+    "configure",
+    "export_variant_gpu_batch",
+    "measure_candidate",
+    "pick_dispatches",
+    "retarget",
+]
+
+#: Backend -> the hardware its candidates are measured for.
+VARIANT_BACKENDS = {
+    "cuda": ("nvidia_sm80", "nvidia_sm90"),
+    "rocm": ("amd_gfx942",),
+    "llvm-cpu": ("cpu_x86_64_v3",),
+}
+# The BACKEND_FLAGS entry each variant backend compiles with.
+_FLAGS_OF = {"cuda": "cuda", "rocm": "rocm", "llvm-cpu": "llvm-cpu-system"}
+_VARIANT = re.compile(
+    r"^(\s*hal\.executable\.variant\s+public\s+@\S+\s+target\(.*\)\s*\{)$", re.M
+)
+_EXECUTABLE = re.compile(r"hal\.executable\s+(?:public\s+|private\s+)?@([\w$.-]+)")
+_FACTORS = (0.25, 0.5, 1, 2, 4)
+_MAX_THREADS = 1024
+_SERIALIZE = "iree-hal-serialize-target-executables"
+#: Stage timeouts of variant collection: shorter than a program's, since a
+#: candidate that makes ptxas run for minutes is rare and a timeout is
+#: recorded as its failure all the same.
+VARIANT_TIMEOUTS = {"compile": 120.0, "ptxas": 30.0, "callgrind": 300.0}
+# Most dispatches of a program whose dispatch gets CPU candidates.
+_CPU_MAX_DISPATCHES = 4
+# Valid candidates drawn per candidate kept, before spreading them by volume.
+_POOL = 20
+_CPU_CHAIN = ("distribution", "cache_parallel", "vector_common_parallel")
+_REFERENCE = """func.func @main(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = arith.addf %a, %b : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+"""
+
+
+def _compile_args(backend: str) -> list[str]:
+    return [find_tools().require("iree_compile"), *BACKEND_FLAGS[_FLAGS_OF[backend]]]
+
+
+@functools.cache
+def _variant_line(backend: str, timeout: float = 120.0) -> str:
+    """The ``hal.executable.variant ... target(...)`` line IREE writes for a
+    backend, from the compile of a one-op program."""
+    with tempfile.TemporaryDirectory(prefix="mlircost-variant-") as tmp:
+        Path(tmp, "ref.mlir").write_text(_REFERENCE, encoding="utf-8")
+        run_tool(
+            [
+                *_compile_args(backend),
+                "ref.mlir",
+                "--iree-hal-dump-executable-sources-to=sources",
+                "-o",
+                "ref.vmfb",
+            ],
+            timeout=timeout,
+            cwd=tmp,
+        )
+        text = next(Path(tmp, "sources").glob("*.mlir")).read_text(encoding="utf-8")
+    m = _VARIANT.search(text)
+    if m is None:
+        raise ToolError(f"no executable variant in the {backend} reference source")
+    return m.group(1).strip()
+
+
+def retarget(source: str, backend: str) -> str:
+    """An executable source with its variant target swapped for ``backend``'s.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` has no ``hal.executable.variant`` line.
+    """
+    if _VARIANT.search(source) is None:
+        raise ValueError("not an executable source: no hal.executable.variant line")
+    line = _variant_line(backend)
+    return _VARIANT.sub(
+        lambda m: m.group(1)[: -len(m.group(1).lstrip())] + line, source, count=1
+    )
+
+
+def _executable_name(text: str) -> str:
+    m = _EXECUTABLE.search(text)
+    if m is None:
+        raise ValueError("no hal.executable in the text")
+    return m.group(1)
+
+
+def configure(
+    source: str,
+    backend: str,
+    workdir: str | Path,
+    *,
+    module_text: str | None = None,
+    input_level: str = "linalg",
+    timeout: float = 600.0,
+) -> str:
+    """The configured executable of one dispatch, as the compiler chose it.
+
+    Parameters
+    ----------
+    source : str
+        The dispatch's executable source (a kernel record's text).
+    backend : {"cuda", "rocm", "llvm-cpu"}
+    workdir : path
+        Folder for the compile (created).
+    module_text : str, optional
+        The program the dispatch comes from; needed for ``llvm-cpu``.
+    input_level : str, default "linalg"
+        The level of ``module_text``.
+    timeout : float, default 600
+        Seconds allowed for ``iree-compile``.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ToolError
+        If ``iree-compile`` fails.
+    ValueError
+        For an unknown backend, or ``llvm-cpu`` without ``module_text``.
+    """
+    _check_backend(backend)
+    out = Path(workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = _executable_name(source)
+    if backend == "llvm-cpu":
+        if module_text is None:
+            raise ValueError("llvm-cpu variants need the module text")
+        text = fill_missing_resources(module_text)
+        (out / "input.mlir").write_text(text, encoding="utf-8")
+        args = ["input.mlir", f"--iree-input-type={INPUT_TYPES[input_level]}"]
+    else:
+        text = fill_missing_resources(retarget(source, backend))
+        (out / "source.mlir").write_text(text, encoding="utf-8")
+        args = ["--compile-mode=hal-executable", "source.mlir"]
+    error = None
+    try:
+        run_tool(
+            [
+                *_compile_args(backend),
+                *args,
+                "--compile-to=executable-configurations",
+                "--iree-hal-dump-executable-configurations-to=configured",
+                "-o",
+                os.devnull,
+            ],
+            timeout=timeout,
+            cwd=out,
+        )
+    except ToolError as exc:
+        # The hal-executable mode translates on past the dump; a failure
+        # there is the default candidate's to record, not the configuration's.
+        error = exc
+    for path in sorted((out / "configured").glob("*.mlir")):
+        text = path.read_text(encoding="utf-8")
+        if _executable_name(text) == name:
+            return strip_resources(text)
+    raise error or ToolError(f"iree-compile dumped no configuration of @{name}")
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in VARIANT_BACKENDS:
+        raise ValueError(
+            f"unknown variant backend {backend!r}; choose from {list(VARIANT_BACKENDS)}"
+        )
+
+
+# -- candidate generation ---------------------------------------------------
+
+
+def _scaled(value: int, lo: int = 1) -> list[int]:
+    """``value`` times 1/4 .. 4, integers >= ``lo``."""
+    out = {int(value * f) for f in _FACTORS if value * f == int(value * f)}
+    return sorted(v for v in out if v >= lo)
+
+
+def _mma_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """Choices and a builder for MMA configs (workgroup / subgroup / reduction)."""
+    shape = mma_shape(config.mma_kind)
+    wg, sg = config.levels.get("workgroup"), config.levels.get("subgroup")
+    red = config.levels.get("reduction")
+    if shape is None or wg is None or sg is None or red is None:
+        return None
+    dims = [d for d, v in enumerate(sg) if v > 0]
+    kdims = [d for d, v in enumerate(red) if v > 0]
+    if len(dims) != 2 or len(kdims) != 1:
+        return None
+    intrinsic = dict(zip(dims, shape[:2], strict=True))
+    choices = [_scaled(wg[d], intrinsic[d]) for d in dims]
+    choices += [_scaled(sg[d]) for d in dims]
+    choices.append(_scaled(red[kdims[0]]))
+
+    def build(values: tuple[int, ...]) -> CodegenConfig | None:
+        wgs, sgs, k = values[:2], values[2:4], values[4]
+        counts = []
+        for d, w, s in zip(dims, wgs, sgs, strict=True):
+            if w % (s * intrinsic[d]):
+                return None
+            counts.append(w // (s * intrinsic[d]))
+        threads = math.prod(counts) * config.subgroup_size
+        if not config.subgroup_size <= threads <= _MAX_THREADS:
+            return None
+        levels = {name: list(v) for name, v in config.levels.items()}
+        for d, w, s in zip(dims, wgs, sgs, strict=True):
+            levels["workgroup"][d], levels["subgroup"][d] = w, s
+        levels["reduction"][kdims[0]] = k
+        if "padding" in levels:
+            for d, w in zip(dims, wgs, strict=True):
+                levels["padding"][d] = w
+            levels["padding"][kdims[0]] = k * shape[2]
+        return _replace(config, levels, [threads, 1, 1])
+
+    return choices, build
+
+
+def _thread_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """Choices and a builder for thread-tiled GPU configs."""
+    wg, th = config.levels.get("workgroup"), config.levels.get("thread")
+    if wg is None or th is None or len(wg) != len(th):
+        return None
+    dims = [d for d, v in enumerate(th) if v > 0 and wg[d] > 0]
+    red = config.levels.get("reduction", [])
+    kdims = [d for d, v in enumerate(red) if v > 0]
+    if not dims:
+        return None
+    choices = [_scaled(wg[d]) for d in dims] + [_scaled(th[d]) for d in dims]
+    choices += [_scaled(red[d]) for d in kdims]
+    n = len(dims)
+
+    def build(values: tuple[int, ...]) -> CodegenConfig | None:
+        wgs, ths, ks = values[:n], values[n : 2 * n], values[2 * n :]
+        if any(w % t for w, t in zip(wgs, ths, strict=True)):
+            return None
+        threads = math.prod(w // t for w, t in zip(wgs, ths, strict=True))
+        size = max(config.subgroup_size, 1)
+        if threads % size or not size <= threads <= _MAX_THREADS:
+            return None
+        levels = {name: list(v) for name, v in config.levels.items()}
+        for d, w, t in zip(dims, wgs, ths, strict=True):
+            levels["workgroup"][d], levels["thread"][d] = w, t
+        for d, k in zip(kdims, ks, strict=True):
+            levels["reduction"][d] = k
+        return _replace(config, levels, [threads, 1, 1])
+
+    return choices, build
+
+
+def _generic_knobs(config: CodegenConfig) -> tuple[list, callable]:
+    """Every non-zero tile of every level scaled; the workgroup size kept."""
+    slots = [
+        (name, d)
+        for name, sizes in config.levels.items()
+        if name not in ("padding", "promote_operands")
+        for d, v in enumerate(sizes)
+        if v > 0
+    ]
+    choices = [_scaled(config.levels[name][d]) for name, d in slots]
+
+    def build(values: tuple[int, ...]) -> CodegenConfig | None:
+        levels = {name: list(v) for name, v in config.levels.items()}
+        for (name, d), v in zip(slots, values, strict=True):
+            levels[name][d] = v
+        # Each CPU level tiles the one above it: inner tiles divide outer ones.
+        chain = [levels[n] for n in _CPU_CHAIN if n in levels]
+        for outer, inner in itertools.pairwise(chain):
+            for o, i in zip(outer, inner, strict=False):
+                if o and i and o % i:
+                    return None
+        return _replace(config, levels, list(config.workgroup_size))
+
+    return choices, build
+
+
+def _replace(config: CodegenConfig, levels: dict, workgroup_size: list[int]):
+    return CodegenConfig(
+        backend=config.backend,
+        pipeline=config.pipeline,
+        levels=levels,
+        workgroup_size=workgroup_size,
+        subgroup_size=config.subgroup_size,
+        mma_kind=config.mma_kind,
+        flags=list(config.flags),
+    )
+
+
+def candidate_configs(
+    config: CodegenConfig, k: int, *, seed: int = 0, tries: int = 4000
+) -> list[CodegenConfig]:
+    """Up to ``k`` distinct configurations, the compiler's own first.
+
+    Parameters
+    ----------
+    config : CodegenConfig
+        The compiler's choice (:func:`~mlircost_classic.mlir.read_config`).
+    k : int
+        Candidates wanted, the default included.
+    seed : int, default 0
+        Seed of the sampling among valid combinations.
+    tries : int, default 4000
+        Random combinations drawn when there are too many to list.
+
+    Returns
+    -------
+    list of CodegenConfig
+        Fewer than ``k`` when the rules allow fewer.
+
+    Examples
+    --------
+    >>> c = CodegenConfig("gpu", "TileAndFuse", {"workgroup": [32, 128],
+    ...     "thread": [1, 16], "reduction": [0, 0]}, [32, 8, 1], 32)
+    >>> [x.workgroup_size[0] for x in candidate_configs(c, 3)][0]
+    32
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    knobs = _mma_knobs(config) or _thread_knobs(config) or _generic_knobs(config)
+    choices, build = knobs
+    rng = random.Random(seed)
+    total = math.prod(len(c) for c in choices)
+    if total <= tries:
+        combos = list(itertools.product(*choices))
+        rng.shuffle(combos)
+    else:
+        combos = [tuple(rng.choice(c) for c in choices) for _ in range(tries)]
+    pool, seen = [], {canonical_json(config.to_dict())}
+    for combo in combos:
+        if len(pool) >= _POOL * k:
+            break
+        candidate = build(combo)
+        if candidate is None:
+            continue
+        key = canonical_json(candidate.to_dict())
+        if key not in seen:
+            seen.add(key)
+            pool.append(candidate)
+    # Evenly spaced in tile volume, so that a group spans light candidates
+    # and ones heavy enough to spill.
+    pool.sort(key=_volume)
+    if len(pool) > k - 1:
+        picks = np.linspace(0, len(pool) - 1, k - 1) if k > 1 else []
+        pool = [pool[round(i)] for i in picks]
+    return [config, *pool]
+
+
+def _volume(config: CodegenConfig) -> float:
+    """Sum of log tile sizes over the levels (padding aside): how much work
+    and state one thread, subgroup or vector step holds."""
+    return sum(
+        math.log(v)
+        for name, sizes in config.levels.items()
+        if name != "padding"
+        for v in sizes
+        if v > 0
+    )
+
+
+# -- measuring --------------------------------------------------------------
+
+
+@dataclass
+class CandidateResult:
+    """What compiling and measuring one candidate gave.
+
+    Attributes
+    ----------
+    targets : dict
+        ``<hardware>.<metric>`` -> value, with ``<hardware>.compiles`` (1 or 0).
+    failures : list of (str, str)
+        ``(stage, message)`` per failed stage (``compile:nvidia_sm80``).
+    seconds : dict
+        Wall seconds per stage.
+    commands : dict
+        Stage -> flags or command, without folders.
+    """
+
+    targets: dict[str, float]
+    failures: list[tuple[str, str]]
+    seconds: dict[str, float]
+    commands: dict[str, list[str]] = field(default_factory=dict)
+
+
+def measure_candidate(
+    text: str,
+    backend: str,
+    workdir: str | Path,
+    *,
+    module_text: str | None = None,
+    input_level: str = "linalg",
+    timeouts: dict[str, float] | None = None,
+    kernel: str | None = None,
+) -> CandidateResult:
+    """Compile a configured executable and measure it.
+
+    Parameters
+    ----------
+    text : str
+        The configured executable (possibly edited).
+    backend : {"cuda", "rocm", "llvm-cpu"}
+    workdir : path
+        Folder for this candidate (created).
+    module_text : str, optional
+        The program (``llvm-cpu`` only): the candidate replaces its executable
+        of the same name, and callgrind counts the dispatch ``kernel``.
+    input_level : str, default "linalg"
+        The level of ``module_text``.
+    timeouts : dict, optional
+        Overrides of :data:`~._measure.DEFAULT_TIMEOUTS`.
+    kernel : str, optional
+        The dispatch (export) name whose CPU metrics are kept.
+
+    Returns
+    -------
+    CandidateResult
+    """
+    _check_backend(backend)
+    root = Path(workdir)
+    root.mkdir(parents=True, exist_ok=True)
+    hardware = list(VARIANT_BACKENDS[backend])
+    session = _Session(root, {**DEFAULT_TIMEOUTS, **(timeouts or {})})
+    flags_key = _FLAGS_OF[backend]
+    dumps = ["binaries"] + (["intermediates"] if backend == "rocm" else [])
+    if backend == "llvm-cpu":
+        if module_text is None or kernel is None:
+            raise ValueError("llvm-cpu candidates need the module text and kernel")
+        (root / "input.mlir").write_text(
+            fill_missing_resources(module_text), encoding="utf-8"
+        )
+        subst = root / "substitute"
+        subst.mkdir(exist_ok=True)
+        (subst / f"{_executable_name(text)}.mlir").write_text(
+            fill_missing_resources(text), encoding="utf-8"
+        )
+        dumps.append("sources")
+        args = [
+            "input.mlir",
+            f"--iree-input-type={INPUT_TYPES[input_level]}",
+            "--iree-hal-substitute-executable-configurations-from=substitute",
+        ]
+        output = "module.vmfb"
+    else:
+        (root / "candidate.mlir").write_text(
+            fill_missing_resources(text), encoding="utf-8"
+        )
+        args = ["--compile-mode=hal-executable", "candidate.mlir"]
+        if backend == "cuda":
+            # The dynamic shared memory IREE launches a kernel with is in no
+            # PTX: it is the export's workgroup_local_memory after codegen,
+            # printed here just before serialization.
+            args += [f"--mlir-print-ir-before={_SERIALIZE}", *_ELIDE]
+        output = "executable.bin"
+    flags = [*args, *(f"--iree-hal-dump-executable-{d}-to={d}" for d in dumps)]
+    compiled = None
+    with session.stage("compile", hardware, f"compile:{backend}"):
+        run = run_tool(
+            [*_compile_args(backend), *flags, "-o", output],
+            timeout=session.timeouts["compile"],
+            cwd=root,
+        )
+        compiled = _outputs(root, flags_key, flags, run.seconds)
+        session.compiled[flags_key] = compiled
+        session.commands[f"compile:{backend}"] = [*BACKEND_FLAGS[flags_key], *flags]
+        if backend == "cuda":
+            session.cuda_launch = workgroup_memory(run.stderr)
+        session.input_level = input_level
+        for name in ("llvm-cpu", flags_key):
+            session.add_sources(name, compiled.sources)
+    targets = {f"{hw}.compiles": float(compiled is not None) for hw in hardware}
+    if compiled is not None:
+        if backend == "cuda":
+            for hw in hardware:
+                _measure_nvidia(session, hw)
+        elif backend == "rocm":
+            _measure_amd(session)
+        else:
+            _measure_cpu(session, _entry(session, hardware))
+            found = session.kernel(flags_key, kernel)
+            session.targets = dict(found.targets) if found is not None else {}
+        targets.update(session.targets)
+    return CandidateResult(
+        targets=targets,
+        failures=session.failures,
+        seconds={k: round(v, 3) for k, v in session.seconds.items()},
+        commands=session.commands,
+    )
+
+
+# -- collection -------------------------------------------------------------
+
+
+def _record(
+    kernel: dict,
+    backend: str,
+    candidate: CodegenConfig,
+    text: str,
+    is_default: bool,
+    result: CandidateResult,
+    provenance: dict,
+    seed: int,
+) -> dict:
+    hardware = list(VARIANT_BACKENDS[backend])
+    measured = {k: v for k, v in result.targets.items() if not k.endswith(".compiles")}
+    status = "ok" if not result.failures else "partial"
+    return complete_record(
+        {
+            "kind": "variant",
+            "key": f"{kernel['id']}:{backend}",
+            "family": kernel["family"],
+            "params": kernel["params"],
+            "name": kernel["name"],
+            "dispatch_id": kernel["id"],
+            "backend": backend,
+            "is_default": is_default,
+            "config": candidate.to_dict(),
+            "ir": {"configured": text},
+            "compiled_level": "configured",
+            "targets": result.targets,
+            "provenance": {
+                **provenance,
+                "hardware": hardware,
+                "seed": seed,
+                "commands": result.commands,
+                "measured": sorted(measured),
+            },
+            "status": status,
+            "failures": [{"stage": s, "message": m} for s, m in result.failures],
+            "seconds": result.seconds,
+        }
+    )
+
+
+def _done_keys(path: Path) -> set[str]:
+    keys = set()
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                keys.add(json.loads(line)["key"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line: that group runs again
+    return keys
+
+
+def collect_variants(
+    kernels: Iterable[dict],
+    k: int,
+    out_dir: str | Path,
+    *,
+    backends: Sequence[str] = ("cuda", "rocm"),
+    modules: dict[str, dict] | None = None,
+    seed: int = 0,
+    timeouts: dict[str, float] | None = None,
+    log=None,
+) -> dict[str, int]:
+    """Collect ``k`` candidates per dispatch and backend into ``variants.jsonl``.
+
+    Each (dispatch, backend) group is written at once when all its
+    candidates are measured, so a run stopped at any time resumes where it
+    stopped (groups already in the file are skipped). A dispatch the
+    compiler cannot configure is logged in ``failures.jsonl``.
+
+    Parameters
+    ----------
+    kernels : iterable of dict
+        Kernel records (``load``-ed from the dataset's kernel shards).
+    k : int
+        Candidates per group, the compiler's own choice included.
+    out_dir : path
+        Run folder (created).
+    backends : sequence of str, default ("cuda", "rocm")
+        Keys of :data:`VARIANT_BACKENDS`.
+    modules : dict, optional
+        Module record id -> module record; needed for ``llvm-cpu``.
+    seed : int, default 0
+        Candidate sampling seed.
+    timeouts : dict, optional
+        Stage timeouts (:data:`~._measure.DEFAULT_TIMEOUTS` keys), over
+        :data:`VARIANT_TIMEOUTS`.
+    log : callable, optional
+        Called with one line per finished group.
+
+    Returns
+    -------
+    dict
+        Counts: ``groups``, ``candidates``, ``skipped`` (already done),
+        ``unconfigured``.
+    """
+    for backend in backends:
+        _check_backend(backend)
+    timeouts = {**VARIANT_TIMEOUTS, **(timeouts or {})}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "variants.jsonl"
+    done = _done_keys(path)
+    counts = {"groups": 0, "candidates": 0, "skipped": 0, "unconfigured": 0}
+    provenance = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host_cpu": host_cpu(),
+        "tools": toolchain_versions(),
+        "generator": "mlircost_classic.collect._variants.candidate_configs",
+        "k": k,
+        "timeouts": timeouts,
+    }
+    for kernel in kernels:
+        for backend in backends:
+            key = f"{kernel['id']}:{backend}"
+            if key in done:
+                counts["skipped"] += 1
+                continue
+            start = time.perf_counter()
+            records = _collect_group(
+                kernel, backend, k, out, modules or {}, seed, timeouts, provenance
+            )
+            if records is None:
+                counts["unconfigured"] += 1
+                continue
+            with path.open("a", encoding="utf-8") as f:
+                f.write("".join(canonical_json(r) + "\n" for r in records))
+                f.flush()
+                os.fsync(f.fileno())
+            done.add(key)
+            counts["groups"] += 1
+            counts["candidates"] += len(records)
+            if log is not None:
+                log(
+                    f"{kernel['name']} {backend}: {len(records)} candidates in "
+                    f"{time.perf_counter() - start:.1f} s"
+                )
+    return counts
+
+
+def _collect_group(
+    kernel: dict,
+    backend: str,
+    k: int,
+    out: Path,
+    modules: dict[str, dict],
+    seed: int,
+    timeouts: dict[str, float] | None,
+    provenance: dict,
+) -> list[dict] | None:
+    source = kernel["ir"]["dispatch"]
+    module = modules.get(kernel["module_id"]) if backend == "llvm-cpu" else None
+    level = module["compiled_level"] if module else "linalg"
+    module_text = module["ir"][level] if module else None
+    limits = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
+    with tempfile.TemporaryDirectory(prefix="mlircost-variants-") as tmp:
+        try:
+            configured = configure(
+                source,
+                backend,
+                Path(tmp) / "configure",
+                module_text=module_text,
+                input_level=level,
+                timeout=limits["compile"],
+            )
+            default = read_config(configured)
+        except (ToolError, ValueError, OSError) as exc:
+            with (out / "failures.jsonl").open("a", encoding="utf-8") as f:
+                f.write(
+                    canonical_json(
+                        {"id": kernel["id"], "backend": backend, "message": str(exc)}
+                    )
+                    + "\n"
+                )
+            return None
+        records = []
+        for i, candidate in enumerate(candidate_configs(default, k, seed=seed)):
+            text = configured if i == 0 else write_config(configured, candidate)
+            result = measure_candidate(
+                text,
+                backend,
+                Path(tmp) / f"candidate-{i}",
+                module_text=module_text,
+                input_level=level,
+                timeouts=timeouts,
+                kernel=kernel["name"],
+            )
+            records.append(
+                _record(
+                    kernel, backend, candidate, text, i == 0, result, provenance, seed
+                )
+            )
+    return records
+
+
+def pick_dispatches(
+    count: int,
+    *,
+    families: Sequence[str] | None = None,
+    seed: int = 0,
+    data_home: str | Path | None = None,
+    max_module_dispatches: int | None = None,
+) -> list[dict]:
+    """``count`` kernel records of the dataset, spread evenly over families.
+
+    Families take turns (round robin, in name order), each yielding its
+    successful kernels in a seeded random order, so that a prefix of the
+    list covers as many families as it can. With ``max_module_dispatches``
+    only kernels whose first module has at most that many dispatches are
+    taken (a CPU candidate runs its whole program under callgrind).
+    """
+    sizes = None
+    if max_module_dispatches is not None:
+        sizes = {
+            rec["id"]: len(rec["kernels"]) for rec in iter_dataset("modules", data_home)
+        }
+    by_family: dict[str, list[dict]] = {}
+    for rec in iter_dataset("kernels", data_home):
+        if (
+            rec.get("status") != "failed"
+            and (families is None or rec["family"] in families)
+            and (
+                sizes is None or sizes.get(rec["module_id"], 0) <= max_module_dispatches
+            )
+        ):
+            by_family.setdefault(rec["family"], []).append(rec)
+    rng = random.Random(seed)
+    queues = []
+    for family in sorted(by_family):
+        recs = sorted(by_family[family], key=lambda r: r["id"])
+        rng.shuffle(recs)
+        queues.append(recs)
+    picked: list[dict] = []
+    for round_ in itertools.zip_longest(*queues):
+        picked += [r for r in round_ if r is not None]
+        if len(picked) >= count:
+            break
+    return picked[:count]
+
+
+def collect_dataset_variants(
+    k: int,
+    count: int,
+    out_dir: str | Path,
+    *,
+    backends: Sequence[str] = ("cuda", "rocm"),
+    families: Sequence[str] | None = None,
+    seed: int = 0,
+    timeouts: dict[str, float] | None = None,
+    data_home: str | Path | None = None,
+    log=None,
+) -> dict[str, int]:
+    """Variants of ``count`` dispatches of the dataset (:func:`pick_dispatches`).
+
+    What ``mlircost collect --variants K`` runs; see :func:`collect_variants`
+    for the output and resuming. With ``llvm-cpu`` among the backends only
+    dispatches of programs of at most 4 dispatches are picked: each CPU
+    candidate runs its program twice under callgrind.
+    """
+    kernels = pick_dispatches(
+        count,
+        families=families,
+        seed=seed,
+        data_home=data_home,
+        max_module_dispatches=_CPU_MAX_DISPATCHES if "llvm-cpu" in backends else None,
+    )
+    modules = {}
+    if "llvm-cpu" in backends:
+        wanted = {rec["module_id"] for rec in kernels}
+        modules = {
+            rec["id"]: rec
+            for rec in iter_dataset("modules", data_home)
+            if rec["id"] in wanted
+        }
+    return collect_variants(
+        kernels,
+        k,
+        out_dir,
+        backends=backends,
+        modules=modules,
+        seed=seed,
+        timeouts=timeouts,
+        log=log,
+    )
+
+
+def export_variant_gpu_batch(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    limit: int = 50,
+    max_bytes: int = 48 * 2**20,
+    data_home: str | Path | None = None,
+    timeout: float = 600.0,
+) -> dict:
+    """CUDA modules of measured candidates, for ``_gpu_runner.py`` on a GPU host.
+
+    Each candidate that compiled for CUDA in ``run_dir/variants.jsonl`` is
+    put back into the program its dispatch came from (the kernel's first
+    module record, weights filled as the collector does) with
+    ``--iree-hal-substitute-executable-configurations-from``, compiled with
+    the collector's CUDA flags, and written as ``<variant id>.vmfb`` with the
+    program's inputs (:func:`~._measure_cpu.write_inputs`, seed 0) and a
+    ``manifest.json`` in the format of
+    :func:`~._gpu_batch.export_gpu_batch`. Whole groups are taken, those of
+    single-dispatch programs first (their latency is the candidate's alone),
+    until ``limit`` candidates; a group whose modules and inputs would take
+    the batch past ``max_bytes`` (a device transfer limit) is skipped.
+
+    Returns
+    -------
+    dict
+        The manifest.
+    """
+    from ..datasets import iter_records
+    from ._measure_cpu import entry_function, write_inputs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    groups: dict[str, list[dict]] = {}
+    for rec in iter_records(Path(run_dir) / "variants.jsonl"):
+        if rec["backend"] == "cuda" and rec["targets"].get("nvidia_sm80.compiles"):
+            groups.setdefault(rec["dispatch_id"], []).append(rec)
+    kernels = {
+        r["id"]: r for r in iter_dataset("kernels", data_home) if r["id"] in groups
+    }
+    wanted = {k["module_id"] for k in kernels.values()}
+    modules = {
+        r["id"]: r for r in iter_dataset("modules", data_home) if r["id"] in wanted
+    }
+    order = sorted(
+        (d for d in groups if d in kernels and kernels[d]["module_id"] in modules),
+        key=lambda d: (len(modules[kernels[d]["module_id"]]["kernels"]) > 1, d),
+    )
+    entries, skipped, total = [], [], 0
+    for dispatch in order:
+        if len(entries) + len(groups[dispatch]) > limit:
+            break
+        module = modules[kernels[dispatch]["module_id"]]
+        level = module["compiled_level"]
+        text = fill_missing_resources(module["ir"][level])
+        inputs_dir = out / "inputs" / module["id"]
+        group: list[dict] = []
+        for rec in groups[dispatch]:
+            work = out / "work" / rec["id"]
+            subst = work / "substitute"
+            subst.mkdir(parents=True, exist_ok=True)
+            exe = _executable_name(rec["ir"]["configured"])
+            (subst / f"{exe}.mlir").write_text(
+                fill_missing_resources(rec["ir"]["configured"]), encoding="utf-8"
+            )
+            (work / "input.mlir").write_text(text, encoding="utf-8")
+            vmfb = out / f"{rec['id']}.vmfb"
+            try:
+                run = run_tool(
+                    [
+                        *_compile_args("cuda"),
+                        "input.mlir",
+                        f"--iree-input-type={INPUT_TYPES[level]}",
+                        "--iree-hal-substitute-executable-configurations-from=substitute",
+                        "-o",
+                        str(vmfb.resolve()),
+                    ],
+                    timeout=timeout,
+                    cwd=work,
+                )
+                if "substituted" not in run.stderr + run.stdout:
+                    raise ToolError(f"iree-compile did not substitute @{exe}")
+                name, types = entry_function(vmfb, text, timeout=timeout)
+                values = write_inputs(types, inputs_dir, 0)
+            except (ToolError, OSError, ValueError) as exc:
+                skipped.append({"id": rec["id"], "reason": str(exc)[-500:]})
+                continue
+            finally:
+                shutil.rmtree(work)
+            group.append(
+                {
+                    "id": rec["id"],
+                    "dispatch_id": dispatch,
+                    "is_default": rec["is_default"],
+                    "family": rec["family"],
+                    "function": name,
+                    "types": types,
+                    "inputs": [
+                        v.replace("=@", f"=@inputs/{module['id']}/", 1) for v in values
+                    ],
+                    "vmfb": vmfb.name,
+                }
+            )
+        files = [out / e["vmfb"] for e in group]
+        files += list(inputs_dir.glob("*")) if inputs_dir.is_dir() else []
+        size = sum(f.stat().st_size for f in files)
+        if total + size > max_bytes:
+            # Weights make some programs large; smaller groups may still fit.
+            for f in files:
+                f.unlink()
+            skipped.append(
+                {"id": dispatch, "reason": f"{size} bytes exceed the batch budget"}
+            )
+            continue
+        total += size
+        entries += group
+    if (out / "work").is_dir():
+        (out / "work").rmdir()
+    manifest = {
+        "modules": entries,
+        "skipped": skipped,
+        "bytes": total,
+        "provenance": {
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "tools": toolchain_versions(),
+            "compile_flags": [
+                *BACKEND_FLAGS["cuda"],
+                "--iree-hal-substitute-executable-configurations-from=<candidate>",
+            ],
+            "weights": "fill_missing_resources(ir[compiled_level]) of the "
+            "kernel's first module, the candidate substituted for its executable",
+            "inputs": {"seed": 0, "data": "write_inputs, as the collector's"},
+        },
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return manifest

@@ -1,0 +1,356 @@
+"""Features of IREE codegen decisions: tile sizes, workgroup shape, pipeline.
+
+:class:`ConfigFeatures` reads the root op's ``lowering_config`` and the
+``translation_info`` of a configured executable
+(:func:`~mlircost_classic.mlir.read_config`) into named columns: per tiling
+level the number of tiled loops, the tile volume and the largest tile; the
+workgroup, subgroup and MMA shape; the pipeline; and derived figures that say
+how much state one thread holds against what the hardware offers.
+
+Derived columns
+    ``threads``: product of the workgroup size. ``tile per thread``: elements
+    of the output tile one thread computes (thread tiles; for MMA configs the
+    subgroup's output tile over the subgroup size; on CPU the vector tile).
+    ``reduction tile``: elements of the reduction loops per step.
+    ``accumulator bytes per thread``: tile per thread x the widest element.
+    ``operand bytes per thread``: per reduction step, the reduction tile times
+    the per-thread extents of the two operands (sum of the per-thread tiles of
+    the parallel loops), x the widest element. ``workgroup tile bytes``: the
+    workgroup's output tile plus its operand slices for one reduction step.
+    Ratios put these against the target: ``... / register file`` (NVIDIA 255
+    registers x 4 bytes per thread, AMD CDNA 512 VGPRs x 4 bytes per lane;
+    AVX2: 16 x 32-byte vector registers), ``workgroup tile bytes / shared
+    memory`` (``max_workgroup_memory_bytes`` of the text's target; CPU: a
+    32 KiB L1 data cache).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ..mlir import element_bits, read_config
+from ..mlir._iree_config import CodegenConfig, mma_shape, strip_config
+from ._base import _check_documents
+from ._shape import ShapeFeatures
+
+__all__ = ["CONFIG_LEVELS", "CONFIG_PIPELINES", "ConfigFeatures", "VariantFeaturizer"]
+
+#: Tiling levels that get their own columns (others are ignored).
+CONFIG_LEVELS = (
+    "workgroup",
+    "thread",
+    "subgroup",
+    "reduction",
+    "partial_reduction",
+    "padding",
+    "distribution",
+    "cache_parallel",
+    "cache_reduction",
+    "vector_common_parallel",
+    "vector_reduction",
+    "vector_inner_parallel",
+)
+#: Pipelines with an indicator column; any other sets ``pipeline other``.
+CONFIG_PIPELINES = (
+    "TileAndFuse",
+    "VectorDistribute",
+    "WarpReduction",
+    "Distribute",
+    "DoubleTilingExpert",
+    "CPUDefault",
+    "Mmt4dTilingExpert",
+    "ConvTileAndDecomposeExpert",
+    "CPUBufferOpsTileAndVectorize",
+)
+_DERIVED = (
+    "threads",
+    "subgroup size",
+    "subgroups",
+    "mma",
+    "mma m",
+    "mma n",
+    "mma k",
+    "tile per thread",
+    "reduction tile",
+    "element bytes",
+    "accumulator bytes per thread",
+    "operand bytes per thread",
+    "workgroup tile bytes",
+    "accumulator bytes / register file",
+    "operand bytes / register file",
+    "workgroup tile bytes / shared memory",
+    "gpu",
+    "config read",
+)
+_NAMES = [
+    *(
+        f"{level} {what}"
+        for level in CONFIG_LEVELS
+        for what in ("loops", "volume", "max")
+    ),
+    *(f"pipeline {p}" for p in CONFIG_PIPELINES),
+    "pipeline other",
+    *_DERIVED,
+]
+_SHARED = re.compile(r"max_workgroup_memory_bytes\s*=\s*(\d+)")
+_ELEMENT = re.compile(r"tensor<(?:[\d?]+x)*([a-z]\w*)")
+_REGISTER_FILE = {"nvidia": 255 * 4, "amd": 512 * 4, "cpu": 16 * 32}
+_L1_BYTES = 32768
+
+
+def _product(sizes) -> int:
+    return math.prod(v for v in sizes if v > 0)
+
+
+def _target(text: str, config: CodegenConfig) -> str:
+    if config.backend == "cpu":
+        return "cpu"
+    return "amd" if 'arch = "gfx' in text else "nvidia"
+
+
+def _per_thread(config: CodegenConfig) -> tuple[float, list[int]]:
+    """Output elements per thread and the per-thread extent of each loop."""
+    levels = config.levels
+    shape = mma_shape(config.mma_kind)
+    if shape and "subgroup" in levels:
+        sub = levels["subgroup"]
+        extents = [v * shape[0] for v in sub if v > 0][:1]
+        extents += [v * shape[1] for v in sub if v > 0][1:2]
+        tile = math.prod(extents) / max(config.subgroup_size, 1)
+        return tile, extents
+    for name in ("thread", "vector_common_parallel"):
+        if name in levels:
+            return float(_product(levels[name])), [v for v in levels[name] if v > 0]
+    wg = levels.get("workgroup") or levels.get("distribution") or []
+    threads = math.prod(config.workgroup_size) if config.workgroup_size else 1
+    return _product(wg) / max(threads, 1), [v for v in wg if v > 0]
+
+
+def _row(text: str) -> list[float]:
+    try:
+        config = read_config(text)
+    except ValueError:
+        return [0.0] * len(_NAMES)
+    row: list[float] = []
+    for name in CONFIG_LEVELS:
+        sizes = config.levels.get(name, [])
+        tiled = [v for v in sizes if v > 0]
+        row += [
+            len(tiled),
+            float(math.prod(tiled)) if tiled else 0.0,
+            max(tiled, default=0),
+        ]
+    row += [float(config.pipeline == p) for p in CONFIG_PIPELINES]
+    row.append(float(config.pipeline not in CONFIG_PIPELINES))
+    target = _target(text, config)
+    threads = math.prod(config.workgroup_size) if config.workgroup_size else 1
+    shape = mma_shape(config.mma_kind) or (0, 0, 0)
+    tile, extents = _per_thread(config)
+    reduction = config.levels.get("reduction") or config.levels.get(
+        "vector_reduction", []
+    )
+    red = float(_product(reduction)) if any(v > 0 for v in reduction) else 1.0
+    if shape[2]:
+        red *= shape[2]
+    bits = [b for e in set(_ELEMENT.findall(text)) if (b := element_bits(e))]
+    elem = max(bits, default=32) / 8
+    acc = tile * elem
+    operands = red * sum(extents) * elem
+    wg = [
+        v
+        for v in config.levels.get("workgroup", config.levels.get("distribution", []))
+        if v > 0
+    ]
+    wg_bytes = (math.prod(wg) + red * sum(wg[-2:])) * elem if wg else 0.0
+    shared = _SHARED.search(text)
+    shared_bytes = int(shared.group(1)) if shared else _L1_BYTES
+    register_file = _REGISTER_FILE[target]
+    row += [
+        float(threads),
+        float(config.subgroup_size),
+        threads / config.subgroup_size if config.subgroup_size else 0.0,
+        float(bool(config.mma_kind)),
+        *map(float, shape),
+        tile,
+        red,
+        elem,
+        acc,
+        operands,
+        wg_bytes,
+        acc / register_file,
+        operands / register_file,
+        wg_bytes / shared_bytes,
+        float(target != "cpu"),
+        1.0,
+    ]
+    return row
+
+
+class ConfigFeatures(TransformerMixin, BaseEstimator):
+    """Named columns of a configured executable's codegen decisions.
+
+    Stateless: ``fit`` only checks the input. A text without a
+    ``lowering_config`` (an unconfigured dispatch, a whole program) gets a row
+    of zeros with ``config read`` = 0, so the transformer composes with the
+    other MLIR featurizers in a :class:`~sklearn.pipeline.FeatureUnion` on any
+    text.
+
+    Examples
+    --------
+    >>> from mlircost_classic.featurize import ConfigFeatures
+    >>> text = (
+    ...     "func.func @f() attributes {translation_info = "
+    ...     "#iree_codegen.translation_info<pipeline = #iree_gpu.pipeline<TileAndFuse> "
+    ...     "workgroup_size = [64, 1, 1] subgroup_size = 32>} { linalg.generic "
+    ...     "{lowering_config = #iree_gpu.lowering_config<{thread = [1, 4], "
+    ...     "workgroup = [4, 64]}>} }"
+    ... )
+    >>> f = ConfigFeatures().fit([text])
+    >>> dict(zip(f.get_feature_names_out(), f.transform([text])[0]))["threads"]
+    np.float64(64.0)
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = False
+        return tags
+
+    def fit(self, X, y=None):
+        """Check ``X``; nothing is learned.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Configured executables (MLIR text).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        _check_documents(X)
+        self.n_features_out_ = len(_NAMES)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """One row of :meth:`get_feature_names_out` columns per text.
+
+        Parameters
+        ----------
+        X : iterable of str
+
+        Returns
+        -------
+        ndarray of shape (n_texts, n_features)
+        """
+        docs = _check_documents(X)
+        bad = [type(d).__name__ for d in docs if not isinstance(d, str)]
+        if bad:
+            raise TypeError(f"each document must be MLIR text (str), got {bad[0]}")
+        return np.array([_row(d) for d in docs], dtype=np.float64).reshape(
+            len(docs), len(_NAMES)
+        )
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Column names, in order."""
+        return np.array(_NAMES, dtype=object)
+
+
+class VariantFeaturizer(TransformerMixin, BaseEstimator):
+    """Candidates of dispatches: :class:`ConfigFeatures` beside the features of
+    the dispatch itself.
+
+    The dispatch part (default :class:`ShapeFeatures`) sees each distinct
+    dispatch once: texts that differ only in their ``lowering_config`` and
+    ``translation_info`` (:func:`~mlircost_classic.mlir.strip_config`) share
+    its row, so ranking many candidates of one dispatch reads the MLIR once.
+
+    Parameters
+    ----------
+    dispatch : transformer or "drop", default=None
+        Featurizer of the dispatch text; None means ``ShapeFeatures()``,
+        ``"drop"`` keeps the config columns only.
+
+    Examples
+    --------
+    >>> from mlircost_classic.featurize import VariantFeaturizer
+    >>> VariantFeaturizer(dispatch="drop").fit(["x"]).get_feature_names_out()[0]
+    'config__workgroup loops'
+    """
+
+    def __init__(self, *, dispatch=None):
+        self.dispatch = dispatch
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+    def _unique(self, docs: list) -> tuple[list[str], np.ndarray]:
+        keys: dict[str, int] = {}
+        firsts, index = [], []
+        for doc in docs:
+            key = strip_config(doc)
+            if key not in keys:
+                keys[key] = len(firsts)
+                firsts.append(doc)
+            index.append(keys[key])
+        return firsts, np.array(index, dtype=np.intp)
+
+    def fit(self, X, y=None):
+        """Fit the dispatch featurizer on the distinct dispatches of ``X``.
+
+        Parameters
+        ----------
+        X : iterable of str
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        docs = _check_documents(X)
+        self.config_ = ConfigFeatures().fit(docs)
+        self.dispatch_ = None
+        if self.dispatch != "drop":
+            part = ShapeFeatures() if self.dispatch is None else clone(self.dispatch)
+            self.dispatch_ = part.fit(self._unique(docs)[0])
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Config columns, then the dispatch's columns.
+
+        Parameters
+        ----------
+        X : iterable of str
+
+        Returns
+        -------
+        ndarray of shape (n_texts, n_features)
+        """
+        check_is_fitted(self, "config_")
+        docs = _check_documents(X)
+        blocks = [self.config_.transform(docs)]
+        if self.dispatch_ is not None:
+            firsts, index = self._unique(docs)
+            rows = self.dispatch_.transform(firsts)
+            rows = rows.toarray() if sparse.issparse(rows) else np.asarray(rows)
+            blocks.append(rows[index])
+        return np.hstack(blocks)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``config__...`` then ``dispatch__...`` names."""
+        check_is_fitted(self, "config_")
+        names = [f"config__{n}" for n in self.config_.get_feature_names_out()]
+        if self.dispatch_ is not None:
+            names += [f"dispatch__{n}" for n in self.dispatch_.get_feature_names_out()]
+        return np.array(names, dtype=object)

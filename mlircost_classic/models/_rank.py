@@ -1,0 +1,438 @@
+"""Ranking candidate codegen configurations of one dispatch.
+
+:class:`VariantRanker` learns, from variant records (one dispatch compiled
+under several ``lowering_config`` candidates), to order the candidates of a
+dispatch by a target: a pairwise ranking objective over the groups
+(xgboost's ``rank:pairwise``, relevance = the candidate's rank in its group)
+or a regression on the log of the target. :func:`rank` orders candidates
+with a model fitted on the bundled variants. :func:`group_metrics` and
+:func:`evaluate_variants` make the decision benchmark: within-group Kendall
+tau and pairwise accuracy, top-1 / top-3 regret against the best measured
+candidate, how often the pick beats the compiler's own choice, and spill
+detection precision / recall / F1, on held-out dispatch families.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import stats
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.metrics import f1_score, precision_score, recall_score
+from sklearn.model_selection import GroupKFold
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from xgboost import XGBClassifier, XGBRanker, XGBRegressor
+
+from ..featurize import VariantFeaturizer
+from ._metrics import pairwise_ranking_accuracy
+
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "VariantRanker",
+    "evaluate_variants",
+    "group_metrics",
+    "rank",
+    "spill_labels",
+]
+
+#: Metrics where a larger value is the better candidate; for every other
+#: target (registers, spills, instructions, latency) smaller is better.
+HIGHER_IS_BETTER = ("occupancy", "compiles")
+
+
+def _sign(target: str) -> float:
+    """+1 when smaller is better for ``target``, -1 otherwise."""
+    return -1.0 if target.rsplit(".", 1)[-1] in HIGHER_IS_BETTER else 1.0
+
+
+def _group_ranks(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Relevance for a ranker: within each group, 0 for the worst (largest)
+    value up to the number of distinct values - 1 for the best."""
+    rel = np.zeros(len(y), dtype=np.float64)
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        dense = stats.rankdata(-y[rows], method="dense") - 1
+        rel[rows] = dense
+    return rel
+
+
+class VariantRanker(RegressorMixin, BaseEstimator):
+    """Orders candidates of a dispatch by a cost (smaller = better).
+
+    ``predict`` returns a cost-like score: within a group, a smaller score is
+    a better candidate. With ``objective="regression"`` the score estimates
+    the target itself; with ``"rank:pairwise"`` it is only an order.
+
+    Parameters
+    ----------
+    objective : {"rank:pairwise", "rank:ndcg", "regression"}, default="rank:pairwise"
+        xgboost ranking objective over the groups, or a regression on
+        ``log1p(target)``.
+    featurizer : transformer, default=None
+        Turns candidate texts into features; None means
+        :class:`~mlircost_classic.featurize.VariantFeaturizer`.
+    n_estimators, max_depth : int
+        Passed to xgboost.
+    learning_rate : float, default=0.1
+    random_state : int, default=0
+
+    Examples
+    --------
+    >>> ranker = VariantRanker(objective="regression")  # doctest: +SKIP
+    >>> ranker.fit(texts, registers, groups=dispatch_ids)  # doctest: +SKIP
+    >>> np.argsort(ranker.predict(candidates))[0]  # best first  # doctest: +SKIP
+    """
+
+    _parameter_constraints: dict = {
+        "objective": [StrOptions({"rank:pairwise", "rank:ndcg", "regression"})],
+        "featurizer": "no_validation",
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "max_depth": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "random_state": [Integral],
+    }
+
+    def __init__(
+        self,
+        *,
+        objective: str = "rank:pairwise",
+        featurizer=None,
+        n_estimators: int = 300,
+        max_depth: int = 6,
+        learning_rate: float = 0.1,
+        random_state: int = 0,
+    ):
+        self.objective = objective
+        self.featurizer = featurizer
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+    def fit(self, X, y, groups=None):
+        """Fit on candidate texts ``X`` and their measured ``y``.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Configured executables.
+        y : array-like of shape (n_samples,)
+            The target (smaller = better); NaN rows are left out.
+        groups : array-like of shape (n_samples,)
+            The dispatch of each candidate; required by ranking objectives.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        texts = list(X)
+        y = np.asarray(y, dtype=np.float64)
+        if len(texts) != len(y):
+            raise ValueError(f"X has {len(texts)} texts, y has {len(y)} values")
+        keep = ~np.isnan(y)
+        if self.objective != "regression":
+            if groups is None:
+                raise ValueError(f"objective {self.objective!r} needs groups")
+            groups = np.asarray(groups, dtype=object)[keep]
+            order = np.argsort(groups, kind="stable")
+        else:
+            order = np.arange(int(keep.sum()))
+        texts = [t for t, k in zip(texts, keep, strict=True) if k]
+        y = y[keep]
+        featurizer = VariantFeaturizer() if self.featurizer is None else self.featurizer
+        self.featurizer_ = clone(featurizer).fit(texts)
+        F = self.featurizer_.transform(texts)[order]
+        params = dict(
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+            random_state=self.random_state,
+            n_jobs=1,
+            tree_method="hist",
+        )
+        # Costs span orders of magnitude: fit their log where they have one.
+        self.log_ = bool(self.objective == "regression" and (y >= 0).all())
+        if self.objective == "regression":
+            self.estimator_ = XGBRegressor(**params).fit(
+                F, np.log1p(y) if self.log_ else y[order]
+            )
+        else:
+            g = groups[order]
+            _, qid = np.unique(g, return_inverse=True)
+            self.estimator_ = XGBRanker(objective=self.objective, **params).fit(
+                F, _group_ranks(y[order], g), qid=qid
+            )
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Cost-like score per candidate (smaller = better).
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "estimator_")
+        F = self.featurizer_.transform(list(X))
+        raw = self.estimator_.predict(F)
+        if self.objective == "regression":
+            return np.expm1(raw) if self.log_ else raw
+        return -raw
+
+
+def spill_labels(target: np.ndarray) -> np.ndarray:
+    """1 where a spill metric (NVIDIA ``spill_bytes``, AMD ``spills``) is > 0."""
+    return (np.nan_to_num(np.asarray(target, dtype=np.float64)) > 0).astype(int)
+
+
+def _regret(chosen: float, best: float) -> float:
+    """Relative loss of a choice against the best: ``(chosen - best) / max(best, 1)``."""
+    return (chosen - best) / max(abs(best), 1.0)
+
+
+def group_metrics(
+    y_true, y_pred, groups, is_default=None, *, higher_is_better: bool = False
+) -> dict[str, float]:
+    """Decision metrics of predictions within groups of candidates.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Measured target and predicted score (NaN rows are left out).
+    groups : array-like
+        The dispatch of each candidate.
+    is_default : array-like of bool, optional
+        The compiler's own choice of each group, for ``beats_default``.
+    higher_is_better : bool, default=False
+        Orientation of both ``y_true`` and ``y_pred``.
+
+    Returns
+    -------
+    dict
+        ``kendall_tau``: mean within-group Kendall tau-b over groups whose
+        measured values differ (a group of constant predictions counts 0);
+        ``pairwise_accuracy``; ``top1_regret`` / ``top3_regret``: mean over
+        groups of the relative loss ``(chosen - best) / max(best, 1)`` of the
+        predicted best (best of the three predicted best);
+        ``beats_default`` / ``matches_default``: fraction of groups where the
+        pick is strictly better than / equal to the compiler's choice;
+        ``groups``: groups scored.
+
+    Examples
+    --------
+    >>> m = group_metrics([1, 2, 3, 5, 4], [1, 2, 3, 1, 2], ["a"] * 3 + ["b"] * 2)
+    >>> m["kendall_tau"], m["top1_regret"]
+    (0.0, 0.125)
+    """
+    sign = -1.0 if higher_is_better else 1.0
+    y_true = sign * np.asarray(y_true, dtype=np.float64)
+    y_pred = sign * np.asarray(y_pred, dtype=np.float64)
+    groups = np.asarray(groups, dtype=object)
+    default = (
+        np.zeros(len(y_true), bool) if is_default is None else np.asarray(is_default)
+    )
+    keep = ~(np.isnan(y_true) | np.isnan(y_pred))
+    y_true, y_pred, groups, default = (
+        a[keep] for a in (y_true, y_pred, groups, default)
+    )
+    taus, top1, top3, beats, matches = [], [], [], [], []
+    for g in np.unique(groups):
+        rows = groups == g
+        t, p = y_true[rows], y_pred[rows]
+        if len(np.unique(t)) < 2:
+            continue
+        tau = stats.kendalltau(t, p).statistic if len(np.unique(p)) > 1 else 0.0
+        taus.append(tau)
+        order = np.argsort(p, kind="stable")
+        best = t.min()
+        top1.append(_regret(t[order[0]], best))
+        top3.append(_regret(t[order[:3]].min(), best))
+        if default[rows].any():
+            d = t[default[rows]][0]
+            beats.append(t[order[0]] < d)
+            matches.append(t[order[0]] == d)
+    nan = float("nan")
+    return {
+        "kendall_tau": float(np.mean(taus)) if taus else nan,
+        "pairwise_accuracy": pairwise_ranking_accuracy(y_true, y_pred, groups),
+        "top1_regret": float(np.mean(top1)) if top1 else nan,
+        "top3_regret": float(np.mean(top3)) if top3 else nan,
+        "beats_default": float(np.mean(beats)) if beats else nan,
+        "matches_default": float(np.mean(matches)) if matches else nan,
+        "groups": float(len(taus)),
+    }
+
+
+def _compiler_choice(is_default: np.ndarray) -> np.ndarray:
+    """The compiler's choice as a ranking: its candidate first, the rest tied."""
+    return np.where(is_default, 0.0, 1.0)
+
+
+def evaluate_variants(
+    texts: Sequence[str],
+    y,
+    groups,
+    families,
+    is_default,
+    models: Mapping[str, object],
+    *,
+    target: str,
+    n_splits: int = 5,
+    spill_target=None,
+) -> dict[str, dict[str, float]]:
+    """The decision benchmark on held-out dispatch families (GroupKFold).
+
+    Each model is fitted on the candidates of the training families and
+    scored by :func:`group_metrics` on the candidates of the held-out ones;
+    the metrics are computed on all out-of-fold predictions together. The
+    compiler's choice is scored beside the models (``"compiler"``: its
+    candidate first, the others tied).
+
+    Parameters
+    ----------
+    texts, y, groups, families, is_default : sequences of one length
+        Candidates, the target, their dispatch id, the dispatch family and
+        whether the candidate is the compiler's choice.
+    models : mapping
+        Name -> unfitted estimator with ``fit(X, y, groups=...)``.
+    target : str
+        Target name (sets the orientation, :data:`HIGHER_IS_BETTER`).
+    n_splits : int, default=5
+    spill_target : array-like, optional
+        A spill metric of the same candidates; a classifier per model
+        (same features, xgboost) then adds spill ``precision``, ``recall``
+        and ``f1``.
+
+    Returns
+    -------
+    dict
+        Model name -> metrics, with ``fit_seconds`` (summed over folds).
+    """
+    texts = list(texts)
+    y = np.asarray(y, dtype=np.float64)
+    groups = np.asarray(groups, dtype=object)
+    families = np.asarray(families, dtype=object)
+    is_default = np.asarray(is_default, dtype=bool)
+    sign = _sign(target)
+    n_splits = min(n_splits, len(np.unique(families)))
+    folds = list(GroupKFold(n_splits=n_splits).split(texts, groups=families))
+    out = {}
+    spills = None if spill_target is None else spill_labels(spill_target)
+    for name, model in models.items():
+        pred = np.full(len(y), np.nan)
+        spill_pred = np.zeros(len(y), dtype=int)
+        seconds = 0.0
+        for train, test in folds:
+            start = time.perf_counter()
+            fitted = clone(model).fit(
+                [texts[i] for i in train], sign * y[train], groups=groups[train]
+            )
+            seconds += time.perf_counter() - start
+            pred[test] = sign * fitted.predict([texts[i] for i in test])
+            if spills is not None:
+                spill_pred[test] = _spill_fold(fitted, texts, spills, train, test)
+        metrics = group_metrics(y, pred, groups, is_default, higher_is_better=sign < 0)
+        metrics["fit_seconds"] = seconds
+        if spills is not None:
+            metrics.update(_spill_scores(spills, spill_pred))
+        out[name] = metrics
+    out["compiler"] = group_metrics(
+        sign * y, _compiler_choice(is_default), groups, is_default
+    )
+    return out
+
+
+def _spill_fold(fitted, texts, spills, train, test) -> np.ndarray:
+    """Spill predictions on ``test`` by a classifier on the ranker's features."""
+    featurizer = fitted.featurizer_
+    if len(np.unique(spills[train])) < 2:
+        return np.full(len(test), spills[train][0])
+    clf = XGBClassifier(n_estimators=200, max_depth=6, n_jobs=1, random_state=0)
+    clf.fit(featurizer.transform([texts[i] for i in train]), spills[train])
+    return clf.predict(featurizer.transform([texts[i] for i in test]))
+
+
+def _spill_scores(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    return {
+        "spill_precision": float(precision_score(true, pred, zero_division=0)),
+        "spill_recall": float(recall_score(true, pred, zero_division=0)),
+        "spill_f1": float(f1_score(true, pred, zero_division=0)),
+        "spill_rate": float(true.mean()),
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def _bundled_ranker(target: str, objective: str) -> VariantRanker:
+    from ..datasets import load_dataset
+
+    hardware = target.split(".", 1)[0]
+    ds = load_dataset("variants", hardware=hardware, targets=target)
+    if len(ds.data) == 0:
+        raise ValueError(
+            f"the bundled variants hold no candidate measured for {target}"
+        )
+    return VariantRanker(objective=objective).fit(
+        ds.data, _sign(target) * ds.target[:, 0], groups=ds.groups
+    )
+
+
+def rank(
+    texts: Sequence[str],
+    *,
+    target: str,
+    model: VariantRanker | None = None,
+    return_scores: bool = False,
+):
+    """Order candidate configurations of a dispatch, best first.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Configured executables (``--iree-hal-dump-executable-configurations-to``
+        output, possibly edited), candidates of one dispatch.
+    target : str
+        What "better" means, e.g. ``"nvidia_sm80.registers"`` (fewer is
+        better) or ``"amd_gfx942.occupancy"`` (more is better).
+    model : VariantRanker, optional
+        A fitted ranker whose scores are oriented for ``target``; default a
+        ``rank:pairwise`` ranker fitted on the bundled variants of that
+        target (once per process).
+    return_scores : bool, default=False
+        Also return the score of each text (smaller = better).
+
+    Returns
+    -------
+    order : ndarray of int
+        Indices into ``texts``, best first.
+    scores : ndarray, only with ``return_scores``
+
+    Raises
+    ------
+    ValueError
+        If ``texts`` is a single string or empty, or no bundled variant has
+        ``target``.
+    """
+    if isinstance(texts, str):
+        raise ValueError("texts must be a sequence of MLIR texts, not one str")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("no candidate to rank")
+    ranker = model if model is not None else _bundled_ranker(target, "rank:pairwise")
+    scores = ranker.predict(texts)
+    order = np.argsort(scores, kind="stable")
+    return (order, scores) if return_scores else order

@@ -1,0 +1,373 @@
+"""Variants: reading and editing codegen configs, candidate generation, variant
+records, and (with the real IREE toolchain) configuring and measuring."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from mlircost_classic.datasets import (
+    append_records,
+    load_dataset,
+    pack,
+    validate_record,
+)
+from mlircost_classic.mlir._iree_config import (
+    mma_shape,
+    read_config,
+    write_config,
+)
+
+# The shape of IREE 3.13's dumps (--iree-hal-dump-executable-configurations-to),
+# cut to the lines the reader looks at.
+GPU_THREAD = """hal.executable public @main_dispatch_0 {
+  builtin.module {
+    func.func @main_dispatch_0_matmul_512x256x1024_f32() attributes {translation_info = #iree_codegen.translation_info<pipeline = #iree_gpu.pipeline<TileAndFuse> workgroup_size = [32, 8, 1] subgroup_size = 32, {gpu_pipeline_options = #iree_gpu.pipeline_options<no_reduce_shared_memory_bank_conflicts = true, use_igemm_convolution = false>}>} {
+      %7 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d2, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%3, %4 : tensor<512x1024xf32>, tensor<1024x256xf32>) outs(%6 : tensor<512x256xf32>) attrs =  {lowering_config = #iree_gpu.lowering_config<{reduction = [0, 0, 32], thread = [1, 16, 0], workgroup = [32, 128, 1]}>} {
+      } -> tensor<512x256xf32>
+      return
+    }
+  }
+}
+"""
+GPU_MMA = """func.func @f() attributes {translation_info = #iree_codegen.translation_info<pipeline = #iree_gpu.pipeline<TileAndFuse> workgroup_size = [256, 1, 1] subgroup_size = 64, {gpu_pipeline_options = #iree_gpu.pipeline_options<prefetch_num_stages = 2>}>} {
+  %8 = linalg.generic {iterator_types = ["parallel", "parallel", "reduction"]} ins(%3, %4 : tensor<512x1024xf32>, tensor<1024x256xf32>) outs(%6 : tensor<512x256xf32>) attrs =  {lowering_config = #iree_gpu.lowering_config<{mma_kind = #iree_gpu.mma_layout<MFMA_F32_16x16x4_F32>, padding = [64, 128, 64], promote_operands = [0, 1], reduction = [0, 0, 16], subgroup = [2, 4, 0], workgroup = [64, 128, 0]}>} {
+  } -> tensor<512x256xf32>
+}
+"""
+CPU = """func.func @f() attributes {translation_info = #iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>, {enable_loop_peeling}>} {
+  %6 = linalg.fill {lowering_config = #iree_cpu.lowering_config<cache_parallel = [64, 64], vector_common_parallel = [8, 8]>} ins(%cst : f32) outs(%5 : tensor<512x256xf32>) -> tensor<512x256xf32>
+  %7 = linalg.matmul {lowering_config = #iree_cpu.lowering_config<cache_parallel = [64, 64, 0], distribution = [64, 64, 0], vector_common_parallel = [8, 8, 0], vector_reduction = [0, 0, 8]>} ins(%3, %4 : tensor<512x1024xf32>, tensor<1024x256xf32>) outs(%6 : tensor<512x256xf32>) -> tensor<512x256xf32>
+}
+"""
+
+
+def test_read_config_gpu_thread_tiles():
+    c = read_config(GPU_THREAD)
+    assert c.backend == "gpu"
+    assert c.pipeline == "TileAndFuse"
+    assert c.levels == {
+        "reduction": [0, 0, 32],
+        "thread": [1, 16, 0],
+        "workgroup": [32, 128, 1],
+    }
+    assert c.workgroup_size == [32, 8, 1]
+    assert c.subgroup_size == 32
+    assert c.mma_kind == ""
+
+
+def test_read_config_mma_and_flags():
+    c = read_config(GPU_MMA)
+    assert c.mma_kind == "MFMA_F32_16x16x4_F32"
+    assert mma_shape(c.mma_kind) == (16, 16, 4)
+    assert "promote_operands = [0, 1]" in c.flags
+    assert "promote_operands" not in c.levels
+    assert c.levels["subgroup"] == [2, 4, 0]
+
+
+def test_read_config_cpu_picks_the_root_op():
+    c = read_config(CPU)
+    assert c.backend == "cpu"
+    assert c.pipeline == "DoubleTilingExpert"
+    # The matmul (it has the distribution level), not the fill before it.
+    assert c.levels["distribution"] == [64, 64, 0]
+    assert c.levels["vector_reduction"] == [0, 0, 8]
+    assert c.workgroup_size == []
+
+
+def test_read_config_refuses_unconfigured_text():
+    with pytest.raises(ValueError, match="lowering_config"):
+        read_config("func.func @f() { return }")
+
+
+@pytest.mark.parametrize("text", [GPU_THREAD, GPU_MMA, CPU])
+def test_write_config_round_trips_and_changes_only_the_numbers(text):
+    config = read_config(text)
+    assert write_config(text, config) == text
+    edited = copy.deepcopy(config)
+    name = next(iter(edited.levels))
+    edited.levels[name] = [2 * v + 1 for v in edited.levels[name]]
+    if edited.workgroup_size:
+        edited.workgroup_size = [512, 1, 1]
+    new = write_config(text, edited)
+    assert read_config(new) == edited
+    assert len(new.splitlines()) == len(text.splitlines())
+
+
+def test_write_config_keeps_other_ops():
+    edited = read_config(CPU)
+    edited.levels["vector_common_parallel"] = [4, 16, 0]
+    new = write_config(CPU, edited)
+    assert "vector_common_parallel = [8, 8]>" in new  # the fill is untouched
+
+
+def test_write_config_refuses_a_level_of_another_length():
+    edited = read_config(GPU_THREAD)
+    edited.levels["thread"] = [1, 16]
+    with pytest.raises(ValueError, match="3 loops"):
+        write_config(GPU_THREAD, edited)
+
+
+# -- candidates -------------------------------------------------------------
+
+from mlircost_classic.collect._variants import candidate_configs  # noqa: E402
+
+
+def test_candidates_of_thread_tiles_are_valid_and_distinct():
+    default = read_config(GPU_THREAD)
+    out = candidate_configs(default, 12, seed=1)
+    assert out[0] is default
+    assert len(out) == 12
+    assert len({str(c.to_dict()) for c in out}) == 12
+    for c in out[1:]:
+        wg, th = c.levels["workgroup"], c.levels["thread"]
+        assert all(w % t == 0 for w, t in zip(wg, th, strict=True) if t)
+        threads = math.prod(w // t for w, t in zip(wg, th, strict=True) if t)
+        assert c.workgroup_size == [threads, 1, 1]
+        assert threads % 32 == 0 and 32 <= threads <= 1024
+        assert c.levels["reduction"][:2] == [0, 0]
+
+
+def test_candidates_of_mma_configs_keep_subgroups_aligned():
+    default = read_config(GPU_MMA)
+    out = candidate_configs(default, 10, seed=0)
+    assert len(out) == 10
+    for c in out:
+        wg, sg = c.levels["workgroup"], c.levels["subgroup"]
+        subgroups = (wg[0] // (sg[0] * 16)) * (wg[1] // (sg[1] * 16))
+        assert wg[0] % (sg[0] * 16) == 0 and wg[1] % (sg[1] * 16) == 0
+        assert c.workgroup_size == [subgroups * 64, 1, 1]
+        # Padding follows the tiles: workgroup on M, N and reduction x K of 4.
+        assert c.levels["padding"] == [wg[0], wg[1], c.levels["reduction"][2] * 4]
+
+
+def test_candidates_of_cpu_configs_nest_their_levels():
+    out = candidate_configs(read_config(CPU), 10, seed=0)
+    assert len(out) == 10
+    for c in out:
+        for outer, inner in (
+            ("distribution", "cache_parallel"),
+            ("cache_parallel", "vector_common_parallel"),
+        ):
+            pairs = zip(c.levels[outer], c.levels[inner], strict=True)
+            assert all(o % i == 0 for o, i in pairs if o and i)
+
+
+def test_candidates_are_seeded():
+    default = read_config(GPU_THREAD)
+    a = candidate_configs(default, 6, seed=3)
+    assert a == candidate_configs(default, 6, seed=3)
+    assert a != candidate_configs(default, 6, seed=4)
+    assert candidate_configs(default, 1) == [default]
+    with pytest.raises(ValueError, match="k must be"):
+        candidate_configs(default, 0)
+
+
+# -- records ----------------------------------------------------------------
+
+
+def _variant_record(text, is_default, registers, dispatch="a" * 64):
+    from mlircost_classic.collect._variants import CandidateResult, _record
+
+    kernel = {"id": dispatch, "family": "bmm", "params": {"m": 1}, "name": "d0"}
+    targets = {"nvidia_sm80.compiles": 1.0, "nvidia_sm80.registers": registers}
+    result = CandidateResult(targets, [], {"compile:cuda": 0.5})
+    return _record(
+        kernel,
+        "cuda",
+        read_config(text),
+        text,
+        is_default,
+        result,
+        {"host_cpu": "test"},
+        0,
+    )
+
+
+def test_variant_records_validate_and_load_by_group(tmp_path):
+    other = GPU_THREAD.replace("thread = [1, 16, 0]", "thread = [2, 16, 0]")
+    records = [
+        _variant_record(GPU_THREAD, True, 50),
+        _variant_record(other, False, 64),
+        _variant_record(GPU_THREAD.replace("512", "640"), True, 40, dispatch="b" * 64),
+    ]
+    for rec in records:
+        assert validate_record(rec) == []
+    tampered = dict(records[1], dispatch_id="xyz")
+    assert "dispatch_id: not a record id" in validate_record(tampered)
+    append_records(tmp_path / "variants.jsonl", records)
+    ds = load_dataset("variants", hardware="nvidia_sm80", data_home=tmp_path)
+    assert list(ds.groups) == ["a" * 64, "a" * 64, "b" * 64]
+    assert list(ds.is_default) == [True, False, True]
+    assert ds.target_names == ["nvidia_sm80.compiles", "nvidia_sm80.registers"]
+    np.testing.assert_array_equal(ds.target[:, 1], [50, 64, 40])
+    assert ds.configs[1]["levels"]["thread"] == [2, 16, 0]
+    packed = pack(tmp_path, tmp_path / "home")
+    assert [p.name for p in packed.new_shards] == ["variants-00000.jsonl.gz"]
+    shards = load_dataset(
+        "variants", hardware="nvidia_sm80", data_home=tmp_path / "home"
+    )
+    assert list(shards.ids) == list(ds.ids)
+    with pytest.raises(ValueError, match="unknown target 'amd_gfx942'"):
+        load_dataset("variants", hardware="amd_gfx942", data_home=tmp_path)
+
+
+def test_hardware_selects_variants_only(tmp_path):
+    with pytest.raises(ValueError, match="hardware= selects variants"):
+        load_dataset("kernels", hardware="nvidia_sm80", data_home=tmp_path)
+
+
+# -- with the real toolchain --------------------------------------------------
+
+MATMUL_F16 = """
+func.func @main(%a: tensor<64x128xf16>, %b: tensor<128x64xf16>) -> tensor<64x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %init = tensor.empty() : tensor<64x64xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<64x64xf32>) -> tensor<64x64xf32>
+  %mm = linalg.matmul ins(%a, %b : tensor<64x128xf16>, tensor<128x64xf16>)
+                      outs(%acc : tensor<64x64xf32>) -> tensor<64x64xf32>
+  return %mm : tensor<64x64xf32>
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def dispatch(tmp_path_factory):
+    """The program's one dispatch, as a kernel record holds it, and its labels."""
+    pytest.importorskip("iree.compiler")
+    from mlircost_classic.collect._measure import measure
+    from mlircost_classic.collect._toolchain import find_tools
+
+    tools = find_tools()
+    for name in ("iree_compile", "iree_run_module", "valgrind", "ptxas"):
+        if getattr(tools, name) is None:
+            pytest.skip(f"{name} is not installed")
+    result = measure(
+        MATMUL_F16,
+        ["cpu_x86_64_v3", "nvidia_sm80", "amd_gfx942"],
+        workdir=tmp_path_factory.mktemp("program"),
+    )
+    assert result.failures == []
+    (kernel,) = result.kernels
+    return kernel
+
+
+@pytest.mark.collect
+def test_gpu_default_candidate_reproduces_the_program_compile(dispatch, tmp_path):
+    from mlircost_classic.collect._variants import configure, measure_candidate
+
+    for backend, metric in (
+        ("cuda", "nvidia_sm80.registers"),
+        ("rocm", "amd_gfx942.vgprs"),
+    ):
+        text = configure(dispatch.source, backend, tmp_path / backend)
+        config = read_config(text)
+        assert config.mma_kind  # an f16 matmul gets matrix cores on both
+        result = measure_candidate(text, backend, tmp_path / f"{backend}-0")
+        assert result.failures == []
+        assert result.targets[metric] == dispatch.targets[metric]
+        if backend == "cuda":  # static + dynamic shared memory, as the program's
+            shared = "nvidia_sm80.shared_bytes"
+            assert result.targets[shared] == dispatch.targets[shared] > 0
+        assert result.targets[metric.split(".")[0] + ".compiles"] == 1
+
+
+@pytest.mark.collect
+def test_a_rejected_candidate_is_a_result_with_the_compiler_message(dispatch, tmp_path):
+    from mlircost_classic.collect._variants import configure, measure_candidate
+
+    text = configure(dispatch.source, "cuda", tmp_path / "configure")
+    config = read_config(text)
+    # Three subgroups cannot split a workgroup tile of 64 rows.
+    config.levels["subgroup"] = [3, *config.levels["subgroup"][1:]]
+    result = measure_candidate(write_config(text, config), "cuda", tmp_path / "bad")
+    assert result.targets == {"nvidia_sm80.compiles": 0.0, "nvidia_sm90.compiles": 0.0}
+    stages = [stage for stage, _ in result.failures]
+    assert stages == ["compile:nvidia_sm80", "compile:nvidia_sm90"]
+    assert "iree-compile exited with status 1" in result.failures[0][1]
+
+
+@pytest.mark.collect
+def test_cpu_candidates_substitute_the_executable_in_the_program(dispatch, tmp_path):
+    from mlircost_classic.collect._variants import (
+        candidate_configs,
+        configure,
+        measure_candidate,
+    )
+
+    text = configure(
+        dispatch.source, "llvm-cpu", tmp_path / "configure", module_text=MATMUL_F16
+    )
+    default, other = candidate_configs(read_config(text), 2, seed=0)
+    counts = []
+    for i, candidate in enumerate((default, other)):
+        result = measure_candidate(
+            write_config(text, candidate),
+            "llvm-cpu",
+            tmp_path / f"c{i}",
+            module_text=MATMUL_F16,
+            kernel=dispatch.name,
+        )
+        assert result.failures == []
+        counts.append(result.targets["cpu_x86_64_v3.instructions"])
+    assert counts[0] == dispatch.targets["cpu_x86_64_v3.instructions"]
+    assert counts[1] != counts[0]
+
+
+def test_gpu_latency_of_candidates_amends_variant_records(tmp_path):
+    from mlircost_classic.collect import import_gpu_results
+    from tests.test_gpu_batch import _result
+
+    records = [_variant_record(GPU_THREAD, True, 50)]
+    append_records(tmp_path / "variants.jsonl", records)
+    results = tmp_path / "results.jsonl"
+    append_records(results, [_result(records[0]["id"], gpu="NVIDIA H200")])
+    report = import_gpu_results(results, tmp_path, kind="variants")
+    assert report["written"] == 1 and report["unknown"] == []
+    ds = load_dataset("variants", hardware="nvidia_sm80", data_home=tmp_path)
+    assert "nvidia_sm80.registers" in ds.target_names
+    ds = load_dataset("variants", targets="nvidia_h200.latency_us", data_home=tmp_path)
+    assert ds.target[0, 0] == 182.5
+    with pytest.raises(ValueError, match="kind must be one of"):
+        import_gpu_results(results, tmp_path, kind="kernels")
+
+
+@pytest.mark.collect
+def test_export_puts_each_candidate_back_into_its_program(dispatch, tmp_path):
+    from mlircost_classic.collect._variants import (
+        candidate_configs,
+        configure,
+        export_variant_gpu_batch,
+    )
+
+    home, run = tmp_path / "home", tmp_path / "run"
+    home.mkdir()
+    run.mkdir()
+    program = {"id": "c" * 64, "ir": {"linalg": MATMUL_F16}, "compiled_level": "linalg"}
+    kernel = {
+        "id": "d" * 64,
+        "module_id": program["id"],
+        "ir": {"dispatch": dispatch.source},
+        "family": "bmm",
+        "params": {},
+        "name": dispatch.name,
+    }
+    append_records(home / "modules.jsonl", [{**program, "kernels": [kernel["id"]]}])
+    append_records(home / "kernels.jsonl", [kernel])
+    text = configure(dispatch.source, "cuda", tmp_path / "configure")
+    records = []
+    for i, candidate in enumerate(candidate_configs(read_config(text), 2)):
+        rec = _variant_record(write_config(text, candidate), i == 0, 1, kernel["id"])
+        records.append(rec)
+    append_records(run / "variants.jsonl", records)
+    manifest = export_variant_gpu_batch(run, tmp_path / "batch", data_home=home)
+    assert [e["id"] for e in manifest["modules"]] == [r["id"] for r in records]
+    assert manifest["skipped"] == []
+    first, second = (
+        (tmp_path / "batch" / e["vmfb"]).read_bytes() for e in manifest["modules"]
+    )
+    assert first != second  # each module holds its own candidate
+    assert manifest["modules"][0]["inputs"][0].startswith(
+        f"64x128xf16=@inputs/{'c' * 64}/"
+    )

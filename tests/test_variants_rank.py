@@ -1,0 +1,219 @@
+"""Config features, the variant ranker, the decision metrics and ``rank``."""
+
+import copy
+import itertools
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlircost_classic.featurize import ConfigFeatures, ShapeFeatures, VariantFeaturizer
+from mlircost_classic.mlir import read_config, write_config
+from mlircost_classic.mlir._iree_config import strip_config
+from mlircost_classic.models import (
+    VariantRanker,
+    evaluate_variants,
+    group_metrics,
+    rank,
+    spill_labels,
+)
+from tests.test_variants import CPU, GPU_MMA, GPU_THREAD
+
+
+def _named(text: str) -> dict:
+    f = ConfigFeatures().fit([text])
+    return dict(zip(f.get_feature_names_out(), f.transform([text])[0], strict=True))
+
+
+def test_config_features_of_thread_tiles():
+    row = _named(GPU_THREAD)
+    assert row["config read"] == 1
+    assert row["pipeline TileAndFuse"] == 1
+    assert row["threads"] == 256
+    assert row["subgroups"] == 8
+    assert row["thread volume"] == 16  # 1 x 16
+    assert row["workgroup loops"] == 3
+    assert row["tile per thread"] == 16
+    assert row["reduction tile"] == 32
+    assert row["element bytes"] == 4
+    assert row["accumulator bytes per thread"] == 64
+    # (32 x 128 output + 32 x (32 + 128) operands) x 4 bytes
+    assert row["workgroup tile bytes"] == (32 * 128 * 1 + 32 * (128 + 1)) * 4
+
+
+def test_config_features_of_mma_and_cpu_configs():
+    mma = _named(GPU_MMA)
+    assert (mma["mma"], mma["mma m"], mma["mma n"], mma["mma k"]) == (1, 16, 16, 4)
+    # A subgroup holds 2 x 4 intrinsics of 16 x 16 over 64 lanes.
+    assert mma["tile per thread"] == 2 * 16 * 4 * 16 / 64
+    assert mma["reduction tile"] == 16 * 4
+    cpu = _named(CPU)
+    assert cpu["gpu"] == 0 and cpu["pipeline DoubleTilingExpert"] == 1
+    assert cpu["tile per thread"] == 64  # the 8 x 8 vector tile
+
+
+def test_config_features_zero_row_for_unconfigured_text():
+    row = _named("func.func @f() { return }")
+    assert set(row.values()) == {0.0}
+
+
+def test_config_features_are_stateless_and_refuse_a_bare_string():
+    f = ConfigFeatures()
+    np.testing.assert_array_equal(
+        f.fit_transform([GPU_THREAD, CPU]),
+        clone(f).fit([CPU]).transform([GPU_THREAD, CPU]),
+    )
+    with pytest.raises(ValueError, match="string object received"):
+        f.fit(GPU_THREAD)
+    pipe = make_pipeline(ConfigFeatures(), StandardScaler()).fit([GPU_THREAD, CPU])
+    assert pipe.transform([GPU_MMA]).shape == (1, len(f.get_feature_names_out()))
+
+
+def _thread_variants(text=GPU_THREAD):
+    """Texts of every thread tile (a, b) with a, b in 1..8 and their volume."""
+    base = read_config(text)
+    texts, volumes = [], []
+    for a, b in itertools.product([1, 2, 4, 8], [1, 2, 4, 8, 16]):
+        c = copy.deepcopy(base)
+        c.levels["thread"] = [a, b, 0]
+        texts.append(write_config(text, c))
+        volumes.append(a * b)
+    return texts, np.array(volumes, dtype=float)
+
+
+def test_strip_config_makes_candidates_of_one_dispatch_equal():
+    texts, _ = _thread_variants()
+    assert len({strip_config(t) for t in texts}) == 1
+    assert strip_config(texts[0]) != strip_config(CPU)
+    assert "lowering_config = #config" in strip_config(texts[0])
+
+
+def test_variant_featurizer_reads_each_dispatch_once(monkeypatch):
+    texts, _ = _thread_variants()
+    f = VariantFeaturizer().fit(texts + [CPU])
+    calls = []
+    original = ShapeFeatures.transform
+    monkeypatch.setattr(
+        ShapeFeatures,
+        "transform",
+        lambda self, X: calls.append(len(X)) or original(self, X),
+    )
+    X = f.transform(texts + [CPU])
+    assert calls == [2]  # two distinct dispatches
+    names = f.get_feature_names_out()
+    assert X.shape == (len(texts) + 1, len(names))
+    assert names[0].startswith("config__") and names[-1].startswith("dispatch__")
+    assert VariantFeaturizer(dispatch="drop").fit(texts).transform(texts).shape[
+        1
+    ] == len(ConfigFeatures().get_feature_names_out())
+
+
+@pytest.mark.parametrize("objective", ["rank:pairwise", "regression"])
+def test_variant_ranker_orders_unseen_candidates(objective):
+    texts, volume = _thread_variants()
+    groups = np.array(["g"] * len(texts))
+    train = np.arange(len(texts)) % 2 == 0
+    model = VariantRanker(objective=objective, n_estimators=50).fit(
+        [t for t, k in zip(texts, train, strict=True) if k],
+        volume[train],
+        groups=groups[train],
+    )
+    test = [t for t, k in zip(texts, train, strict=True) if not k]
+    score = model.predict(test)
+    m = group_metrics(volume[~train], score, groups[~train])
+    assert m["kendall_tau"] > 0.8
+    assert m["top1_regret"] == 0.0
+
+
+def test_a_ranking_objective_needs_groups():
+    texts, volume = _thread_variants()
+    with pytest.raises(ValueError, match="needs groups"):
+        VariantRanker().fit(texts, volume)
+
+
+def test_group_metrics_by_hand():
+    y = [10, 20, 30, 5, 5, 7]
+    pred = [3, 2, 1, 1, 2, 3]
+    groups = ["a", "a", "a", "b", "b", "b"]
+    default = [False, True, False, False, False, True]
+    m = group_metrics(y, pred, groups, default)
+    # a: reversed order; b: tau-b of (5, 5, 7) vs (1, 2, 3) = 2 / sqrt(2 x 3).
+    assert m["kendall_tau"] == pytest.approx((-1 + 2 / np.sqrt(6)) / 2)
+    assert m["top1_regret"] == pytest.approx(((30 - 10) / 10 + 0) / 2)
+    assert m["top3_regret"] == 0.0
+    # a: picks 30, worse than the default 20; b: picks 5, better than 7.
+    assert m["beats_default"] == 0.5 and m["matches_default"] == 0.0
+    flipped = group_metrics(y, pred, groups, default, higher_is_better=True)
+    assert flipped["kendall_tau"] == pytest.approx(m["kendall_tau"])
+    # A group with one measured value cannot be ranked.
+    assert np.isnan(group_metrics([1, 1], [1, 2], ["a", "a"])["kendall_tau"])
+
+
+def test_spill_labels():
+    np.testing.assert_array_equal(spill_labels([0, 4, np.nan, 1e3]), [0, 1, 0, 1])
+
+
+def test_evaluate_variants_holds_out_families_and_scores_the_compiler():
+    texts, volume = [], []
+    for base in (GPU_THREAD, GPU_THREAD.replace("32, 128, 1", "64, 64, 1")):
+        t, v = _thread_variants(base)
+        texts += t
+        volume += list(v)
+    volume = np.array(volume)
+    n = len(texts) // 2
+    groups = np.repeat(["d1", "d2"], n)
+    families = np.repeat(["f1", "f2"], n)
+    default = np.tile(np.arange(n) == 3, 2)
+    res = evaluate_variants(
+        texts,
+        volume,
+        groups,
+        families,
+        default,
+        {"ranker": VariantRanker(objective="regression", n_estimators=30)},
+        target="nvidia_sm80.registers",
+        n_splits=2,
+        spill_target=(volume > 20).astype(float),
+    )
+    assert set(res) == {"ranker", "compiler"}
+    assert res["ranker"]["kendall_tau"] > 0.8
+    assert res["ranker"]["spill_f1"] > 0.8
+    assert res["compiler"]["matches_default"] == 1.0
+    assert res["compiler"]["top1_regret"] > 0
+
+
+def test_rank_with_a_model_puts_the_best_first():
+    texts, volume = _thread_variants()
+    model = VariantRanker(objective="regression", n_estimators=50).fit(texts, volume)
+    order, scores = rank(
+        texts, target="nvidia_sm80.registers", model=model, return_scores=True
+    )
+    assert volume[order[0]] == volume.min()
+    assert scores[order[0]] == scores.min()
+    with pytest.raises(ValueError, match="not one str"):
+        rank(texts[0], target="nvidia_sm80.registers", model=model)
+
+
+def test_cli_rank_orders_the_files_of_a_folder(tmp_path, capsys):
+    from mlircost_classic.cli import main
+    from mlircost_classic.datasets import load_dataset
+
+    ds = load_dataset("variants", hardware="nvidia_sm80")
+    group = ds.groups[0]
+    texts = [t for t, g in zip(ds.data, ds.groups, strict=True) if g == group]
+    for i, text in enumerate(texts):
+        (tmp_path / f"c{i}.mlir").write_text(text)
+    assert main(["rank", str(tmp_path), "--target", "nvidia_sm80.registers"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert sorted(r.split()[1] for r in rows) == sorted(
+        f"c{i}.mlir" for i in range(len(texts))
+    )
+    scores = [float(r.split()[2]) for r in rows]
+    assert scores == sorted(scores)
+    assert [int(r.split()[0]) for r in rows] == list(range(1, len(texts) + 1))
+    assert (
+        main(["rank", str(tmp_path / "none"), "--target", "nvidia_sm80.registers"]) == 2
+    )
+    assert "no .mlir file" in capsys.readouterr().err
