@@ -67,6 +67,7 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
     else:
         point = model.predict([parsed])
     point = point.reshape(1, -1)[0]
+    (novelty,) = model.novelty([parsed])
     rows = []
     # The model keeps predictions and bounds in each target's domain.
     for j, target in enumerate(names):
@@ -88,6 +89,7 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
         "model": f"{kind}-{level}",
         "confidence": getattr(model, "confidence", None) if lower is not None else None,
         "predictions": rows,
+        "novelty": novelty,
     }
 
 
@@ -128,6 +130,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"mlircost predict: error: {exc}", file=sys.stderr)
             results.append({"file": path, "error": str(exc)})
     ok = [r for r in results if "error" not in r]
+    for r in ok:
+        if r["novelty"]:
+            print(
+                f"mlircost predict: warning: {r['file']} is far from the "
+                f"{r['model']} model's training data, its predictions and intervals "
+                f"may not hold: {'; '.join(r['novelty'])}",
+                file=sys.stderr,
+            )
     if args.format == "json":
         json.dump(results, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")

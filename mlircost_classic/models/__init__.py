@@ -23,16 +23,22 @@ from ._evaluate import evaluate, op_templates
 from ._explain import Contribution, Explanation, explain
 from ._metrics import (
     METRICS,
+    SPILL_METRICS,
+    SPILL_THRESHOLD,
     interval_coverage,
+    is_spill_target,
     kendall,
     mape,
     median_ape,
     pairwise_ranking_accuracy,
     r2_log,
     spearman,
+    spill_classification,
+    target_scores,
 )
 from ._names import readable_feature_name, readable_feature_names
 from ._neural import NeuralTextRegressor
+from ._novelty import NOVELTY_FEATURES
 from ._pretrained import (
     DEFAULT_MODELS,
     PRETRAINED_DIR,
@@ -77,7 +83,10 @@ __all__ = [
     "train_pretrained",
     "FORMAT_VERSION",
     "METRICS",
+    "NOVELTY_FEATURES",
     "ROOFLINE_COLUMNS",
+    "SPILL_METRICS",
+    "SPILL_THRESHOLD",
     "SKEW_THRESHOLD",
     "PriorRegressor",
     "CostModel",
@@ -89,6 +98,7 @@ __all__ = [
     "featurizer_from_dict",
     "featurizer_to_dict",
     "interval_coverage",
+    "is_spill_target",
     "kendall",
     "mape",
     "median_ape",
@@ -98,6 +108,8 @@ __all__ = [
     "readable_feature_name",
     "readable_feature_names",
     "spearman",
+    "spill_classification",
+    "target_scores",
     "shap_values",
     "Unwrapped",
     "unwrap",

@@ -22,6 +22,8 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from ..datasets import clip_to_domain
+from ..featurize._base import _check_documents, _read_document
+from ._novelty import feature_ranges, novelty_reasons
 
 __all__ = ["PerTargetRegressor", "check_targets", "log_wrapped"]
 
@@ -78,8 +80,9 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
     parameters at fit.
 
     Fitted attributes: ``featurizer_``, ``target_names_``, ``log_targets_``,
-    ``estimators_`` (one per target, None for a target without a measured row)
-    and ``n_features_``; what ``_fit_target`` returns besides the estimator is kept
+    ``estimators_`` (one per target, None for a target without a measured row),
+    ``n_features_`` and ``training_ranges_`` (the range of the novelty features
+    over the training documents, see :meth:`novelty`); what ``_fit_target`` returns besides the estimator is kept
     per target in ``_target_states`` for the subclass.
     """
 
@@ -102,13 +105,16 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
     def _make_estimator(self, log: bool, seed: int | None):
         raise NotImplementedError
 
-    def _fit_target(self, estimator, F, y, rng):
-        """Fit ``estimator`` on one target's rows; returns (fitted, extra state)."""
+    def _fit_target(self, estimator, F, y, rng, groups=None):
+        """Fit ``estimator`` on one target's rows; returns (fitted, extra state).
+
+        ``groups`` holds the group of each of those rows, or None.
+        """
         return estimator.fit(F, y), None
 
     # -- template ---------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, target_names=None):
+    def fit(self, X, y, target_names=None, groups=None):
         """Featurize the documents once and fit one regressor per target.
 
         Parameters
@@ -121,6 +127,9 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
         target_names : list of str, optional
             One name per target column (default: the DataFrame's columns, else
             ``target0``, ``target1``, ...).
+        groups : array-like of shape (n_samples,), optional
+            Group of each document (its family or architecture), for
+            subclasses that calibrate on held-out groups.
 
         Returns
         -------
@@ -133,9 +142,17 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"X has {F.shape[0]} documents but y has {Y.shape[0]} rows"
             )
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (Y.shape[0],):
+                raise ValueError(
+                    f"groups must hold one value per document ({Y.shape[0]}), got "
+                    f"an array of shape {groups.shape}"
+                )
         self.target_names_ = names
         self._y_ndim = ndim
         self.n_features_ = F.shape[1]
+        self.training_ranges_ = feature_ranges(F, self.featurizer_)
         self.log_targets_ = [bool(flag) for flag in self._log_flags(Y)]
         random_state = getattr(self, "random_state", None)
         rng = check_random_state(random_state)
@@ -160,6 +177,7 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
                 inputs.for_estimator(est)[rows],
                 Y[rows, j],
                 np.random.RandomState(seeds[j]),
+                None if groups is None else groups[rows],
             )
             for j, est, rows in tasks
         )
@@ -200,6 +218,67 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "estimators_")
         out = self._predict_features(self.featurizer_.transform(X))
         return self._shaped(clip_to_domain(out, self.target_names_))
+
+    def novelty(self, X) -> list[list[str]]:
+        """Why each document is far from the training data, if it is.
+
+        A document is flagged when it holds ops the model has no column for
+        (ops never seen in training, with the default featurizer), or when one
+        of its size features (:data:`~mlircost_classic.models.NOVELTY_FEATURES`:
+        ops, rank, tensor elements, FLOPs, bytes moved) lies outside the range
+        of the training documents. Its predictions are then extrapolations,
+        and its intervals may not hold. A model saved before training ranges
+        were recorded checks the ops only.
+
+        Parameters
+        ----------
+        X : iterable of str or ParsedModule
+            MLIR documents.
+
+        Returns
+        -------
+        list of list of str
+            One list per document, of readable reasons; empty when the
+            document is within the training data. A document that cannot be
+            read has that as its reason.
+
+        Examples
+        --------
+        >>> from sklearn.linear_model import Ridge
+        >>> from mlircost_classic.models import CostModel
+        >>> def text(n, op="arith.addf"):
+        ...     return f'''func.func @f(%a: tensor<{n}xf32>) -> tensor<{n}xf32> {{
+        ...   %0 = {op} %a, %a : tensor<{n}xf32>
+        ...   return %0 : tensor<{n}xf32>
+        ... }}'''
+        >>> model = CostModel(estimator=Ridge()).fit([text(4), text(8)], [4.0, 8.0])
+        >>> model.novelty([text(8)])
+        [[]]
+        >>> model.novelty([text(8, "arith.mulf")])[0]
+        ['ops never seen in training: arith.mulf']
+        """
+        check_is_fitted(self, "estimators_")
+        reader = getattr(self.featurizer_, "input", "content")
+        modules, reasons = [], []
+        for doc in _check_documents(X):
+            try:
+                modules.append(_read_document(doc, reader))
+                reasons.append([])
+            except Exception as exc:  # noqa: BLE001 - reported, as the reason
+                modules.append(None)
+                reasons.append([f"could not be read ({type(exc).__name__}: {exc})"])
+        read = [i for i, m in enumerate(modules) if m is not None]
+        if read:
+            kept = [modules[i] for i in read]
+            found = novelty_reasons(
+                kept,
+                self.featurizer_.transform(kept),
+                self.featurizer_,
+                getattr(self, "training_ranges_", {}),
+            )
+            for i, why in zip(read, found, strict=True):
+                reasons[i] = why
+        return reasons
 
     def score(self, X, y, sample_weight=None) -> float:
         """R² per target on the rows where it is measured, averaged over targets.

@@ -11,6 +11,7 @@ out-of-fold predictions, and times fitting and prediction.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping
 
@@ -22,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from ..featurize import BaseMLIRFeaturizer
 from ..mlir import ParsedModule, parse
 from ._base import PerTargetRegressor, check_targets
-from ._metrics import METRICS, interval_coverage
+from ._metrics import interval_coverage, target_scores
 
 __all__ = ["evaluate", "op_templates"]
 
@@ -136,7 +137,12 @@ def _splits(cv, n_splits: int, groups, docs, random_state) -> list:
     )
 
 
-def _fit_predict(model, X, Y, names, train, test):
+def _takes_groups(model) -> bool:
+    """Whether ``model.fit`` takes ``groups`` (a CostModel calibrates on them)."""
+    return "groups" in inspect.signature(model.fit).parameters
+
+
+def _fit_predict(model, X, Y, names, train, test, groups=None):
     """Fit a clone on ``train`` and predict ``test``.
 
     Returns the fitted model(s), the seconds fitting took, the predictions and
@@ -144,7 +150,12 @@ def _fit_predict(model, X, Y, names, train, test):
     """
     start = time.perf_counter()
     if _fits_all_targets(model):
-        fitted = clone(model).fit([X[i] for i in train], Y[train], target_names=names)
+        extra = {}
+        if groups is not None and _takes_groups(model):
+            extra["groups"] = groups[train]
+        fitted = clone(model).fit(
+            [X[i] for i in train], Y[train], target_names=names, **extra
+        )
         seconds = time.perf_counter() - start
         test_docs = [X[i] for i in test]
         pred = fitted.predict(test_docs).reshape(len(test), -1)
@@ -225,8 +236,10 @@ def evaluate(
     target_names : list of str, optional
         Names of the target columns.
     groups : array-like of shape (n_samples,), optional
-        Family of each row; needed by ``cv="group"``, and used by the pairwise
-        ranking accuracy (all pairs when None).
+        Family of each row; needed by ``cv="group"``, used by the pairwise
+        ranking accuracy (all pairs when None), and passed with the training
+        rows to the ``fit`` of models that take ``groups`` (a
+        :class:`CostModel` with intervals calibrates on held-out groups).
     cv : {"group", "template", "random"} or CV splitter, default="group"
         ``GroupKFold`` by ``groups`` (the headline protocol; at most one fold
         per group), ``GroupKFold`` by :func:`op_templates` (for kernels: a
@@ -254,8 +267,11 @@ def evaluate(
     table : DataFrame or list of dict
         One row per model, target and metric with columns ``model``,
         ``target``, ``metric``, ``value`` and ``n``. Per-target metrics are
-        those of :data:`METRICS` (``n``: rows measured), plus ``coverage`` of
-        the prediction intervals for models fitted with intervals. Timings have
+        those of :data:`METRICS` (``n``: rows measured), the spill scores of
+        :func:`~mlircost_classic.models.spill_classification` for spill and
+        stack targets (:func:`~mlircost_classic.models.is_spill_target`), and
+        ``coverage`` of the prediction intervals for models fitted with
+        intervals. Timings have
         target ``"*"``: ``fit_seconds`` (mean over folds, all targets; ``n``:
         folds), ``latency_one_ms`` (one module of median text length; ``n``:
         repeats) and ``latency_batch_ms`` (``n``: batch size), measured on the
@@ -289,7 +305,7 @@ def evaluate(
         fitted = None
         for train, test in folds:
             fitted, seconds, pred, interval = _fit_predict(
-                model, docs, Y, names, train, test
+                model, docs, Y, names, train, test, groups
             )
             fit_seconds.append(seconds)
             oof[test] = pred
@@ -311,8 +327,9 @@ def evaluate(
         has_intervals = not np.isnan(lower).all()
         for j, target in enumerate(names):
             measured = int((~np.isnan(Y[:, j])).sum())
-            for metric, function in METRICS.items():
-                add(target, metric, function(Y[:, j], oof[:, j], groups), measured)
+            scores = target_scores(target, Y[:, j], oof[:, j], groups)
+            for metric, value in scores.items():
+                add(target, metric, value, measured)
             if has_intervals:
                 coverage = interval_coverage(Y[:, j], lower[:, j], upper[:, j])
                 add(target, "coverage", coverage, measured)

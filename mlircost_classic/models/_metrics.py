@@ -8,6 +8,7 @@ row left is NaN.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -16,13 +17,18 @@ from sklearn.metrics import r2_score
 
 __all__ = [
     "METRICS",
+    "SPILL_METRICS",
+    "SPILL_THRESHOLD",
     "interval_coverage",
+    "is_spill_target",
     "kendall",
     "mape",
     "median_ape",
     "pairwise_ranking_accuracy",
     "r2_log",
     "spearman",
+    "spill_classification",
+    "target_scores",
 ]
 
 _LARGEST = np.finfo(float).max
@@ -247,3 +253,94 @@ METRICS = {
     "r2_log": lambda t, p, g: r2_log(t, p),
     "pairwise_accuracy": pairwise_ranking_accuracy,
 }
+
+
+#: Metrics (the part of a target name after the hardware) that are 0 for most
+#: programs: register spills and stack or scratch memory. A ratio error means
+#: nothing at 0, so :func:`evaluate` also scores them as a classification.
+SPILL_METRICS = ("spill_bytes", "stack_bytes", "spills", "scratch_bytes")
+
+#: A prediction at or above this counts as "spills": it rounds to a count of at
+#: least 1 (byte, spill), as every positive label is.
+SPILL_THRESHOLD = 0.5
+
+
+def is_spill_target(name: str) -> bool:
+    """Whether a target (``nvidia_sm80.spill_bytes``) is one of :data:`SPILL_METRICS`.
+
+    Examples
+    --------
+    >>> is_spill_target("amd_gfx942.scratch_bytes"), is_spill_target("amd_gfx942.vgprs")
+    (True, False)
+    """
+    return name.rpartition(".")[2] in SPILL_METRICS
+
+
+def spill_classification(
+    y_true, y_pred, threshold: float = SPILL_THRESHOLD
+) -> dict[str, float]:
+    """Does this program spill: the cost prediction read as a yes / no answer.
+
+    A row spills when its label is above 0; it is predicted to when its
+    prediction is at least ``threshold`` (a fixed rule, not a threshold tuned
+    on the evaluation's labels).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Measured and predicted values; NaN rows are ignored.
+    threshold : float, default=SPILL_THRESHOLD
+        Smallest prediction that counts as a spill.
+
+    Returns
+    -------
+    dict
+        ``spill_precision`` (share of the predicted spills that spill; NaN
+        when none is predicted), ``spill_recall`` (share of the spills that
+        are predicted; NaN when none spills), ``spill_f1`` (their harmonic
+        mean, ``2 TP / (2 TP + FP + FN)``; NaN when no row spills or is
+        predicted to) and ``spill_share`` (share of the rows that spill, the rate an
+        F1 compares with: always answering yes scores ``2s / (1 + s)``).
+
+    Examples
+    --------
+    >>> spill_classification([0, 0, 8, 16], [0.1, 4.0, 6.0, 0.2])
+    {'spill_precision': 0.5, 'spill_recall': 0.5, 'spill_f1': 0.5, 'spill_share': 0.5}
+    """
+    y_true, y_pred = _paired(y_true, y_pred)
+    truth, said = y_true > 0, y_pred >= threshold
+    hits = int((truth & said).sum())
+
+    def share(part: int, whole: int) -> float:
+        return part / whole if whole else math.nan
+
+    return {
+        "spill_precision": share(hits, int(said.sum())),
+        "spill_recall": share(hits, int(truth.sum())),
+        # 2 TP / (2 TP + FP + FN): 0 when every answer is wrong, NaN only when
+        # nothing spills and nothing is predicted to.
+        "spill_f1": share(2 * hits, int(said.sum() + truth.sum())),
+        "spill_share": share(int(truth.sum()), truth.size),
+    }
+
+
+def target_scores(target: str, y_true, y_pred, groups=None) -> dict[str, float]:
+    """Every metric of :data:`METRICS` for one target, and the spill scores of a spill target.
+
+    Parameters
+    ----------
+    target : str
+        The target's name (decides whether :func:`spill_classification` applies).
+    y_true, y_pred : array-like of shape (n_samples,)
+        Measured and predicted values; NaN rows are ignored.
+    groups : array-like of shape (n_samples,), optional
+        Family of each row, for the pairwise ranking accuracy.
+
+    Returns
+    -------
+    dict of str -> float
+    """
+    scores = {name: metric(y_true, y_pred, groups) for name, metric in METRICS.items()}
+    if is_spill_target(target):
+        scores.update(spill_classification(y_true, y_pred))
+    return scores

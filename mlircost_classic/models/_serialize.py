@@ -61,9 +61,12 @@ __all__ = [
 FORMAT = "mlircost_classic.CostModel"
 #: Bumped whenever a change makes older readers misread the files.
 #: 2: per-target roofline priors (``CostModel(prior=...)``).
-FORMAT_VERSION = 2
-#: Versions this release reads (a version-1 file is a model without priors).
-READABLE_VERSIONS = (1, 2)
+#: 3: group calibration (``calibration_folds``, ``calibration``) and the
+#: training ranges of :meth:`CostModel.novelty`.
+FORMAT_VERSION = 3
+#: Versions this release reads (a version-1 file is a model without priors; a
+#: version-2 file one without training ranges, calibrated on a random split).
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 
 _FEATURIZERS = {
@@ -454,6 +457,7 @@ def _manifest(model, folder: Path) -> dict:
             "intervals": model.intervals,
             "confidence": float(model.confidence),
             "calibration_size": float(model.calibration_size),
+            "calibration_folds": int(model.calibration_folds),
             "n_jobs": model.n_jobs,
             "random_state": random_state
             if isinstance(random_state, Integral)
@@ -469,6 +473,8 @@ def _manifest(model, folder: Path) -> dict:
         "conformal_quantiles": None
         if quantiles is None
         else [None if math.isinf(q) else float(q) for q in quantiles],
+        "calibration": getattr(model, "calibration_", None),
+        "training_ranges": _plain(model.training_ranges_, "training ranges"),
         "featurizer": featurizer_to_dict(model.featurizer_),
         "estimators": estimators,
     }
@@ -593,6 +599,12 @@ def load_cost_model(cls, path):
         model.conformal_quantiles_ = [
             math.inf if q is None else q for q in manifest["conformal_quantiles"]
         ]
+        model.calibration_ = manifest.get("calibration") or "random"
+    # Absent before format 3: such a model checks the ops only (novelty()).
+    model.training_ranges_ = {
+        str(k): [float(lo), float(hi)]
+        for k, (lo, hi) in manifest.get("training_ranges", {}).items()
+    }
     if len(estimators) != len(model.target_names_):
         raise ValueError(
             f"{path}: {MANIFEST} lists {len(estimators)} models for "

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._version import __version__
 from ..datasets import COST_KINDS
+from ..models import SPILL_THRESHOLD
 from ._bench_models import CLASSICAL, MODEL_DESCRIPTIONS, MODEL_NAMES, NEURAL
 
 __all__ = [
@@ -96,6 +97,8 @@ def metric_table(rows, kind, protocol, metric="spearman", models=None) -> str:
         if r["kind"] == kind and r["protocol"] == protocol and r["metric"] == metric
     }
     for target in _targets_of(rows, kind, protocol):
+        if target not in ns:
+            continue  # a metric of some targets only (the spill scores)
         cells = [values.get((kind, protocol, m, target, metric)) for m in models]
         finite = [c for c in cells if c is not None and not math.isnan(c)]
         best = (max(finite) if higher else min(finite)) if finite else None
@@ -103,6 +106,52 @@ def metric_table(rows, kind, protocol, metric="spearman", models=None) -> str:
             f"**{_fmt(c)}**" if c is not None and c == best else _fmt(c) for c in cells
         ]
         lines.append(f"| {target} | {ns.get(target, '')} | " + " | ".join(text) + " |")
+    return "\n".join(lines)
+
+
+def spill_table(rows, kind, protocol, models=None) -> str | None:
+    """A markdown table of the spill scores: F1 (precision / recall) per model.
+
+    None when no target of ``kind`` and ``protocol`` has them.
+    """
+    values = _lookup(rows)
+    models = models or [m for m in MODEL_NAMES if any(r["model"] == m for r in rows)]
+    targets = [
+        t
+        for t in _targets_of(rows, kind, protocol)
+        if any((kind, protocol, m, t, "spill_f1") in values for m in models)
+    ]
+    if not targets:
+        return None
+    ns = {
+        r["target"]: r["n"]
+        for r in rows
+        if r["kind"] == kind and r["protocol"] == protocol and r["metric"] == "spill_f1"
+    }
+    lines = [
+        "| target | n | spilling | " + " | ".join(models) + " |",
+        "|---|---:|---:|" + "---:|" * len(models),
+    ]
+    for target in targets:
+        share = next(
+            (
+                values[(kind, protocol, m, target, "spill_share")]
+                for m in models
+                if (kind, protocol, m, target, "spill_share") in values
+            ),
+            None,
+        )
+        cells = [
+            f"{_fmt(values.get((kind, protocol, m, target, 'spill_f1')), 2)} "
+            f"({_fmt(values.get((kind, protocol, m, target, 'spill_precision')), 2)}"
+            f" / {_fmt(values.get((kind, protocol, m, target, 'spill_recall')), 2)})"
+            for m in models
+        ]
+        lines.append(
+            f"| {target} | {ns.get(target, '')} | {_fmt(share, 3)} | "
+            + " | ".join(cells)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -237,6 +286,21 @@ def render_markdown(
                     f"### Spearman rank correlation, {_TITLES[protocol]}",
                     "",
                     metric_table(rows, kind, protocol, "spearman"),
+                    "",
+                ]
+        for protocol in [*context["protocols"], "ood"]:
+            table = spill_table(rows, kind, protocol)
+            if table:
+                lines += [
+                    f"### Does it spill: F1 (precision / recall), {_TITLES[protocol]}",
+                    "",
+                    "Spill and stack targets as a classification: a record spills "
+                    f"when its label is above 0, a model says so when it predicts at "
+                    f"least {SPILL_THRESHOLD:g} (a fixed rule, not tuned). "
+                    "`spilling` is the share of records that spill; always saying "
+                    "yes would score an F1 of 2s / (1 + s).",
+                    "",
+                    table,
                     "",
                 ]
         headline = "group" if "group" in context["protocols"] else "random"

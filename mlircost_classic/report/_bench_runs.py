@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import COST_KINDS, iter_dataset, load_dataset
-from ..models import METRICS, evaluate
+from ..models import evaluate, target_scores
 from ._bench_models import DEFAULT_MODELS, MODULES_ONLY, benchmark_models
 from ._bench_render import BENCHMARK_COLUMNS, draw_plots, render_markdown
 
@@ -373,8 +373,8 @@ def _score_ood(kind, name, model, texts, Y, names, bunch) -> list[dict]:
         measured = int((~np.isnan(Y_ood[:, col])).sum())
         if measured == 0:
             continue
-        for metric, function in METRICS.items():
-            value = function(Y_ood[:, col], pred[:, j], groups)
+        scores = target_scores(names[j], Y_ood[:, col], pred[:, j], groups)
+        for metric, value in scores.items():
             rows.append(_row(kind, name, names[j], metric, value, measured))
     rows.append(_row(kind, name, "*", "fit_seconds", fit_seconds, 1))
     return rows

@@ -1,0 +1,177 @@
+"""Intervals calibrated on held-out groups, and the novelty flags of a cost model.
+
+The labels of the group-shift problem are synthetic on purpose: the test is of
+the calibration method on a problem whose shift between groups is known, not
+of the dataset.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GroupKFold
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.tree import DecisionTreeRegressor
+
+from mlircost_classic.models import (
+    NOVELTY_FEATURES,
+    CostModel,
+    interval_coverage,
+    load_pretrained,
+)
+
+N_GROUPS = 20
+PER_GROUP = 12
+
+
+def group_shift_problem():
+    """Each group its own size range and its own cost per unit of size.
+
+    A tree learns each training group's rate and fits its rows closely, so
+    residuals on a random split of them are small; a new group has a rate it
+    never saw, and only residuals on held-out groups show that.
+    """
+    rng = np.random.default_rng(0)
+    rates = np.exp(rng.uniform(-1.0, 1.0, N_GROUPS))
+    groups = np.repeat(np.arange(N_GROUPS), PER_GROUP)
+    size = 100.0 * groups + rng.uniform(0, 100, groups.size)
+    noise = np.exp(rng.normal(0, 0.02, groups.size))
+    y = size * rates[groups] * noise
+    return size[:, None], y, groups
+
+
+def model() -> CostModel:
+    return CostModel(
+        featurizer=FunctionTransformer(),
+        estimator=DecisionTreeRegressor(min_samples_leaf=3, random_state=0),
+        intervals="conformal",
+        random_state=0,
+    )
+
+
+def held_out_coverage(with_groups: bool) -> float:
+    X, y, groups = group_shift_problem()
+    lower, upper = np.full(y.shape, np.nan), np.full(y.shape, np.nan)
+    for train, test in GroupKFold(n_splits=5).split(X, y, groups):
+        fit_groups = groups[train] if with_groups else None
+        fitted = model().fit(X[train], y[train], groups=fit_groups)
+        assert fitted.calibration_ == ("group" if with_groups else "random")
+        lower[test], upper[test] = fitted.predict_interval(X[test])
+    return interval_coverage(y, lower, upper)
+
+
+def test_group_calibration_covers_new_groups():
+    random_split = held_out_coverage(with_groups=False)
+    by_group = held_out_coverage(with_groups=True)
+    assert by_group >= 0.85
+    assert by_group > random_split + 0.2
+
+
+def test_group_calibration_uses_held_out_residuals_and_all_rows():
+    X, y, groups = group_shift_problem()
+    fitted = model().fit(X, y, groups=groups)
+    # The point model is fitted on every row (no calibration share held out).
+    without_intervals = model().set_params(intervals=None).fit(X, y)
+    np.testing.assert_array_equal(fitted.predict(X), without_intervals.predict(X))
+    random_split = model().fit(X, y)
+    assert fitted.conformal_quantiles_[0] > 2 * random_split.conformal_quantiles_[0]
+
+
+def test_one_group_gives_unbounded_intervals_and_bad_groups_are_refused():
+    X, y, _ = group_shift_problem()
+    fitted = model().fit(X, y, groups=np.zeros(len(y)))
+    assert fitted.conformal_quantiles_ == [np.inf]
+    with pytest.raises(ValueError, match="one value per document"):
+        model().fit(X, y, groups=np.zeros(len(y) - 1))
+    with pytest.raises(ValueError, match="calibration_folds"):
+        CostModel(calibration_folds=1).fit(X, y)
+
+
+# -- novelty ------------------------------------------------------------------
+def elementwise(n: int, op: str = "arith.addf") -> str:
+    return f"""func.func @f(%a: tensor<{n}xf32>) -> tensor<{n}xf32> {{
+  %0 = {op} %a, %a : tensor<{n}xf32>
+  return %0 : tensor<{n}xf32>
+}}"""
+
+
+UNKNOWN_OP = """func.func @f(%a: tensor<16xf32>) -> tensor<16xf32> {
+  %0 = "test.unknown"(%a) : (tensor<16xf32>) -> tensor<16xf32>
+  return %0 : tensor<16xf32>
+}"""
+
+TEXTS = [
+    elementwise(2**i, op) for i in range(2, 8) for op in ("arith.addf", "arith.mulf")
+]
+Y = np.array([[2.0**i, 3.0 * 2**i] for i in range(2, 8) for _ in range(2)])
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return CostModel(estimator=Ridge(), intervals="conformal").fit(
+        TEXTS, Y, groups=[t.count("addf") for t in TEXTS]
+    )
+
+
+def test_novelty_flags_unseen_ops_and_out_of_range_shapes(fitted):
+    assert set(fitted.training_ranges_) == set(NOVELTY_FEATURES)
+    low, high = fitted.training_ranges_["largest tensor elements"]
+    assert (low, high) == (4.0, 128.0)
+    inside, unseen, large, small = fitted.novelty(
+        [elementwise(32), UNKNOWN_OP, elementwise(4096), elementwise(2, "arith.mulf")]
+    )
+    assert inside == []
+    # Ops come first; the catalog gives the unknown op no FLOPs, which is
+    # below the training range too.
+    assert unseen[0] == "ops never seen in training: test.unknown"
+    assert any(
+        r.startswith("largest tensor elements = 4096 above the training range [4, 128]")
+        for r in large
+    )
+    assert any(r.startswith("FLOPs total") and "above" in r for r in large)
+    assert not any("never seen" in r for r in large)
+    assert any("below the training range" in r for r in small)
+
+
+def test_novelty_of_an_unreadable_document(fitted):
+    (reasons,) = fitted.novelty(["func.func @f( {{ oops"])
+    assert len(reasons) == 1 and reasons[0].startswith("could not be read")
+    with pytest.raises(ValueError, match="string object received"):
+        fitted.novelty(elementwise(4))
+
+
+@pytest.mark.parametrize("name", ["m", "m.zip"])
+def test_save_load_keeps_ranges_and_calibration(fitted, tmp_path, name):
+    fitted.save(tmp_path / name)
+    loaded = CostModel.load(tmp_path / name)
+    assert loaded.training_ranges_ == fitted.training_ranges_
+    assert loaded.calibration_ == "group"
+    assert loaded.calibration_folds == fitted.calibration_folds
+    probe = [elementwise(4096), UNKNOWN_OP, elementwise(8)]
+    assert loaded.novelty(probe) == fitted.novelty(probe)
+
+
+def test_version_2_files_load_and_check_ops_only(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    path = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 2
+    for key in ("training_ranges", "calibration"):
+        del manifest[key]
+    del manifest["params"]["calibration_folds"]
+    path.write_text(json.dumps(manifest))
+    loaded = CostModel.load(tmp_path / "m")
+    assert loaded.training_ranges_ == {} and loaded.calibration_ == "random"
+    assert loaded.novelty([elementwise(4096)]) == [[]]
+    assert loaded.novelty([UNKNOWN_OP]) == [
+        ["ops never seen in training: test.unknown"]
+    ]
+    np.testing.assert_array_equal(loaded.predict(TEXTS), fitted.predict(TEXTS))
+
+
+def test_shipped_models_still_load_and_flag_unseen_ops():
+    shipped = load_pretrained("kernels", "dispatch")
+    assert shipped.training_ranges_ == {} or "ops" in shipped.training_ranges_
+    (reasons,) = shipped.novelty([UNKNOWN_OP])
+    assert "ops never seen in training: test.unknown" in reasons
