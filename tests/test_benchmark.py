@@ -26,6 +26,8 @@ from mlircost_classic.report._bench_render import (
     BENCHMARK_COLUMNS,
     README_END,
     README_START,
+    render_markdown,
+    spill_table,
 )
 from mlircost_classic.report._bench_runs import _targets
 
@@ -384,3 +386,55 @@ def test_goals_script_runs_the_benchmark_with_its_goals(data_home, tmp_path):
     argv += ["--models", "roofline", "--kinds", "modules", "--protocols", "group"]
     assert goals_script.main(argv) == 0
     assert "## Goals" in (out / "results.md").read_text()
+
+
+def test_spill_scores_get_their_own_table():
+    def row(model, target, metric, value, protocol="group"):
+        return {
+            "kind": "kernels",
+            "protocol": protocol,
+            "model": model,
+            "target": target,
+            "metric": metric,
+            "value": value,
+            "n": 50,
+        }
+
+    spill = "nvidia_sm80.spill_bytes"
+    rows = [row(m, "nvidia_sm80.registers", "spearman", 0.8) for m in MODELS]
+    for model, f1 in (("xgboost", 0.5), ("ridge", 0.25)):
+        rows += [
+            row(model, spill, "spearman", 0.1),
+            row(model, spill, "spill_f1", f1),
+            row(model, spill, "spill_precision", 0.4),
+            row(model, spill, "spill_recall", 2 * f1),
+            row(model, spill, "spill_share", 0.06),
+        ]
+    table = spill_table(rows, "kernels", "group", models=["xgboost", "ridge"])
+    lines = table.splitlines()
+    assert lines[0] == "| target | n | spilling | xgboost | ridge |"
+    assert lines[2:] == [
+        f"| {spill} | 50 | 0.060 | 0.50 (0.40 / 1.00) | 0.25 (0.40 / 0.50) |"
+    ]
+    assert spill_table(rows, "kernels", "random") is None
+    context = {
+        "kinds": {
+            "kernels": {"records": 50, "bundled": 50, "families": 5, "targets": 2}
+        },
+        "skipped": {},
+        "compile_measure_s": {},
+        "seconds": 60.0,
+        "quick": False,
+        "n_splits": 5,
+        "models": ["xgboost", "ridge"],
+        "protocols": ["group"],
+        "ood_requested": False,
+        "ood": {},
+        "command": "mlircost benchmark",
+        "min_varied": 10,
+    }
+    text = render_markdown(rows, context)
+    assert "### Does it spill: F1 (precision / recall), by family" in text
+    # The Spearman table keeps every target; the spill table only spill ones.
+    spearman = text.split("### Spearman rank correlation, by family")[1]
+    assert "nvidia_sm80.registers" in spearman.split("### Does it spill")[0]

@@ -26,6 +26,7 @@ from mlircost_classic.models import (
     pairwise_ranking_accuracy,
     r2_log,
     spearman,
+    spill_classification,
 )
 
 NAN = float("nan")
@@ -219,6 +220,53 @@ def test_random_split_and_list_output():
     assert set(rows[0]) == {"model", "target", "metric", "value", "n"}
     spearman_rows = [r for r in rows if r["metric"] == "spearman"]
     assert len(spearman_rows) == 2
+
+
+def test_spill_classification_scores():
+    truth = [0.0, 0.0, 8.0, 16.0, NAN, 4.0]
+    pred = [0.2, 3.0, 9.0, 0.4, 5.0, NAN]
+    # Rows 4 and 5 lack a side; a spill is predicted from 0.5 up.
+    assert spill_classification(truth, pred) == {
+        "spill_precision": 0.5,
+        "spill_recall": 0.5,
+        "spill_f1": 0.5,
+        "spill_share": 0.5,
+    }
+    missed = spill_classification([0.0, 4.0], [0.0, 0.0])
+    assert math.isnan(missed["spill_precision"]) and missed["spill_f1"] == 0.0
+    quiet = spill_classification([0.0, 0.0], [0.0, 0.4])
+    assert math.isnan(quiet["spill_f1"]) and quiet["spill_share"] == 0.0
+    assert (
+        spill_classification([0.0, 4.0], [1.0, 1.0], threshold=2.0)["spill_recall"] == 0
+    )
+
+
+def test_spill_targets_get_a_classification_score():
+    Y = made_up_targets()
+    spills = np.where(np.arange(len(TEXTS)) % 3 == 0, 0.0, Y[:, 0])
+    Y = np.column_stack([Y[:, 0], spills])
+    names = ["cost", "nvidia_sm80.spill_bytes"]
+    table, oof = evaluate(
+        {"roofline": RooflineBaseline()},
+        TEXTS,
+        Y,
+        names,
+        GROUPS,
+        n_splits=3,
+        latency_repeats=1,
+        batch_size=4,
+        batch_repeats=1,
+        as_frame=False,
+        return_predictions=True,
+    )
+    scored = {(r["target"], r["metric"]): r["value"] for r in table}
+    expected = spill_classification(Y[:, 1], oof["roofline"][:, 1])
+    for metric, value in expected.items():
+        assert scored[("nvidia_sm80.spill_bytes", metric)] == pytest.approx(
+            value, nan_ok=True
+        )
+    assert scored[("nvidia_sm80.spill_bytes", "spill_share")] == pytest.approx(2 / 3)
+    assert not any(t == "cost" and m.startswith("spill_") for t, m in scored)
 
 
 def test_group_split_needs_groups():

@@ -216,6 +216,25 @@ def test_cli_predict_stdin(trained, capsys, monkeypatch):
     assert result["predictions"][0]["target"] == "cpu_x86_64_v3.instructions"
 
 
+def test_cli_predict_warns_when_far_from_the_training_data(capsys, tmp_path):
+    source = tmp_path / "odd.mlir"
+    source.write_text(
+        """func.func @f(%a: tensor<16xf32>) -> tensor<16xf32> {
+  %0 = "test.unknown"(%a) : (tensor<16xf32>) -> tensor<16xf32>
+  return %0 : tensor<16xf32>
+}"""
+    )
+    argv = ["predict", str(source), "--level", "linalg", "--format", "json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    (result,) = json.loads(captured.out)
+    assert "ops never seen in training: test.unknown" in result["novelty"]
+    (warning,) = captured.err.strip().splitlines()
+    assert warning.startswith("mlircost predict: warning: ")
+    assert "odd.mlir is far from the modules-linalg model's training data" in warning
+    assert "test.unknown" in warning
+
+
 def test_cli_explain(trained, capsys, tmp_path):
     source = tmp_path / "mm.mlir"
     source.write_text(MATMUL)
