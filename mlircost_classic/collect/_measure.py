@@ -60,7 +60,7 @@ from ._measure_gpu import (
     ptxas_usage,
     workgroup_memory,
 )
-from ._targets import HARDWARE
+from ..datasets._targets import HARDWARE, TARGETS
 from ._toolchain import ToolError, find_tools, host_cpu, toolchain_versions
 
 __all__ = [
@@ -82,28 +82,14 @@ DEFAULT_TIMEOUTS = {
     "ptxas": 120.0,
 }
 
-# Backends each hardware's measurements read, in compile order.
-_BACKENDS = {
-    "cpu_x86_64_v3": ("llvm-cpu", "llvm-cpu-system"),
-    "cpu_host": ("llvm-cpu",),
-    "nvidia_sm80": ("cuda",),
-    "nvidia_sm90": ("cuda",),
-    "amd_gfx942": ("rocm",),
-    "nvidia_h100": ("cuda",),
-}
-_NVIDIA_ARCH = {"nvidia_sm80": "sm_80", "nvidia_sm90": "sm_90"}
-_AGGREGATE = {
-    "registers": max,
-    "spill_bytes": sum,
-    "stack_bytes": max,
-    "shared_bytes": max,
-    "vgprs": max,
-    "sgprs": max,
-    "spills": sum,
-    "lds_bytes": max,
-    "scratch_bytes": max,
-    "occupancy": min,
-}
+# How a module's value follows from its kernels' (the target table's words).
+_AGGREGATE = {"sum": sum, "max": max, "min": min}
+
+
+def _aggregate(hw: str, metric: str):
+    return _AGGREGATE[TARGETS[f"{hw}.{metric}"].aggregate]
+
+
 _INPUT_SEED = 0
 # Errors that mean a tool or its output let a stage down, not a bug here.
 _STAGE_ERRORS = (ToolError, OSError, ValueError)
@@ -230,7 +216,7 @@ class _Session:
         for metric in HARDWARE[hw].metrics:
             values = [m[metric] for m in per_kernel.values() if metric in m]
             if values:
-                self.targets[f"{hw}.{metric}"] = _AGGREGATE[metric](values)
+                self.targets[f"{hw}.{metric}"] = _aggregate(hw, metric)(values)
 
 
 def _describe(exc: BaseException) -> str:
@@ -318,27 +304,17 @@ def measure(
     with _folder(workdir) as root:
         session = _Session(root, {**DEFAULT_TIMEOUTS, **(timeouts or {})})
         session.input_level = input_level
-        if "nvidia_h100" in hardware and not _has_h100(session):
-            hardware.remove("nvidia_h100")
+        hardware = [hw for hw in hardware if _has_device(session, hw)]
         source = root / "input.mlir"
         source.write_text(mlir_text, encoding="utf-8")
         _compile_all(session, source, hardware, input_level, reuse_compiles)
         entry = _entry(session, hardware)
-        if "cpu_x86_64_v3" in hardware:
-            _measure_cpu(session, entry)
-        if "cpu_host" in hardware:
-            _measure_latency(
-                session, "cpu_host", "llvm-cpu", "local-sync", entry, repeats
-            )
-        nvidia = [hw for hw in ("nvidia_sm80", "nvidia_sm90") if hw in hardware]
+        nvidia = [hw for hw in hardware if HARDWARE[hw].backend == "ptxas"]
         if nvidia and "cuda" in session.compiled:
             _cuda_launch(session, nvidia)
-        for hw in nvidia:
-            _measure_nvidia(session, hw)
-        if "amd_gfx942" in hardware:
-            _measure_amd(session)
-        if "nvidia_h100" in hardware:
-            _measure_latency(session, "nvidia_h100", "cuda", "cuda", entry, repeats)
+        # Each hardware is measured by its backend (the target table's word).
+        for hw in hardware:
+            _BACKEND_RUN[HARDWARE[hw].backend](session, hw, entry, repeats)
         provenance = _provenance(session, hardware, input_level, entry, repeats)
     return MeasureResult(
         targets=session.targets,
@@ -356,7 +332,7 @@ def _compile_all(
     reuse: bool = False,
 ) -> None:
     for backend in BACKEND_FLAGS:
-        users = [hw for hw in hardware if backend in _BACKENDS[hw]]
+        users = [hw for hw in hardware if backend in HARDWARE[hw].compile_for]
         if not users:
             continue
         if backend == "llvm-cpu-system" and "llvm-cpu" not in session.compiled:
@@ -378,9 +354,7 @@ def _compile_all(
 
 def _entry(session: _Session, hardware: list[str]) -> tuple | None:
     """The entry function and ``--input`` values, if anything runs the module."""
-    runners = [
-        hw for hw in ("cpu_x86_64_v3", "cpu_host", "nvidia_h100") if hw in hardware
-    ]
+    runners = [hw for hw in hardware if HARDWARE[hw].backend in _RUNS_MODULE]
     built = [
         b for b in ("llvm-cpu", "llvm-cpu-system", "cuda") if b in session.compiled
     ]
@@ -395,8 +369,7 @@ def _entry(session: _Session, hardware: list[str]) -> tuple | None:
     return result
 
 
-def _measure_cpu(session: _Session, entry: tuple | None) -> None:
-    hw = "cpu_x86_64_v3"
+def _measure_cpu(session: _Session, hw: str, entry: tuple | None, _repeats) -> None:
     deployed = session.compiled.get("llvm-cpu")
     system = session.compiled.get("llvm-cpu-system")
     if deployed is not None:
@@ -457,13 +430,10 @@ def _measure_cpu(session: _Session, entry: tuple | None) -> None:
 
 
 def _measure_latency(
-    session: _Session,
-    hw: str,
-    backend: str,
-    device: str,
-    entry: tuple | None,
-    repeats: int,
+    session: _Session, hw: str, entry: tuple | None, repeats: int
 ) -> None:
+    backend = HARDWARE[hw].options["iree_backend"]
+    device = HARDWARE[hw].options["device"]
     if backend not in session.compiled or entry is None:
         return
     with session.stage("benchmark", [hw], f"benchmark:{hw}"):
@@ -487,11 +457,11 @@ def _measure_latency(
         )
 
 
-def _measure_nvidia(session: _Session, hw: str) -> None:
+def _measure_nvidia(session: _Session, hw: str, _entry, _repeats) -> None:
     compiled = session.compiled.get("cuda")
     if compiled is None:
         return
-    arch = _NVIDIA_ARCH[hw]
+    arch = HARDWARE[hw].options["gpu_name"]
     launch = session.cuda_launch
     if launch is None:  # its failure is recorded: shared memory would be wrong
         return
@@ -539,8 +509,8 @@ def _cuda_launch(session: _Session, hardware: list[str]) -> None:
         session.cuda_launch = workgroup_memory(ir)
 
 
-def _measure_amd(session: _Session) -> None:
-    hw = "amd_gfx942"
+def _measure_amd(session: _Session, hw: str, _entry, _repeats) -> None:
+    chip = HARDWARE[hw].options["chip"]
     compiled = session.compiled.get("rocm")
     if compiled is None:
         return
@@ -561,7 +531,7 @@ def _measure_amd(session: _Session) -> None:
                 }
                 if meta["threads_per_block"]:
                     metrics["occupancy"] = amd_occupancy(
-                        "gfx942",
+                        chip,
                         metrics["vgprs"],
                         metrics["sgprs"],
                         metrics["lds_bytes"],
@@ -571,15 +541,30 @@ def _measure_amd(session: _Session) -> None:
         session.aggregate(hw, "rocm", per_kernel)
 
 
-def _has_h100(session: _Session) -> bool:
-    """Whether this host has an H100; if not, record why it is not measured."""
+#: Measuring code per backend word of the target table: adding a hardware
+#: that an existing backend measures needs only its table entry.
+_BACKEND_RUN = {
+    "callgrind": _measure_cpu,
+    "latency": _measure_latency,
+    "ptxas": _measure_nvidia,
+    "amdgpu_metadata": _measure_amd,
+}
+# Backends that run the module (and so need its entry function and inputs).
+_RUNS_MODULE = ("callgrind", "latency")
+
+
+def _has_device(session: _Session, hw: str) -> bool:
+    """Whether this host has the GPU a hardware is timed on; if not, record why."""
+    model = HARDWARE[hw].options.get("gpu_model")
+    if model is None:
+        return True
     gpu = nvidia_gpu_name()
-    if gpu is None or "H100" not in gpu:
+    if gpu is None or model not in gpu:
         found = f"found {gpu}" if gpu else "no NVIDIA GPU"
-        message = f"no NVIDIA H100 on this host ({found}); not measured"
-        session.failures.append(("benchmark:nvidia_h100", message))
+        message = f"no NVIDIA {model} on this host ({found}); not measured"
+        session.failures.append((f"benchmark:{hw}", message))
         return False
-    session.details["nvidia_h100"] = {"gpu": gpu}
+    session.details[hw] = {"gpu": gpu}
     return True
 
 
@@ -605,8 +590,8 @@ def _provenance(
             "seed": _INPUT_SEED,
             "data": "standard normal floats, integers in {0, 1}",
         }
-    if "cpu_x86_64_v3" in hardware:
-        provenance["cpu_x86_64_v3"] = {
+    for hw in (hw for hw in hardware if HARDWARE[hw].backend == "callgrind"):
+        provenance[hw] = {
             "instructions": (
                 f"callgrind inclusive count of {INSTRUCTION_REGION} in iree-run-module "
                 "--device=local-sync (kernel: its dispatch function's inclusive "
@@ -620,17 +605,21 @@ def _provenance(
             "kernel: dispatch function symbol size in the system library",
             "dispatches": "number of executable exports (dispatch functions)",
         }
-    for hw in ("cpu_host", "nvidia_h100"):
-        if hw in hardware:
+    for hw in hardware:
+        if HARDWARE[hw].backend == "latency":
             provenance[hw] = {
                 "latency_us": f"median over {repeats} iree-benchmark-module "
                 "repetitions (--benchmark_min_time=0.2s)",
                 "latency_us_spread": "(75th - 25th percentile) / median",
                 **session.details.get(hw, {}),
             }
-    derived = {}
-    for hw, arch in _NVIDIA_ARCH.items():
-        if hw in hardware:
+    derived, aggregation = {}, {}
+    for hw in hardware:
+        for metric in HARDWARE[hw].measures:
+            if metric.aggregate in _AGGREGATE:
+                aggregation[metric.name] = metric.aggregate
+        if HARDWARE[hw].backend == "ptxas":
+            arch = HARDWARE[hw].options["gpu_name"]
             derived[f"{hw}.occupancy"] = (
                 f"_measure_gpu.nvidia_occupancy with {NVIDIA_LIMITS[arch]}"
             )
@@ -639,11 +628,12 @@ def _provenance(
                 "export's workgroup_local_memory (dynamic shared memory, "
                 "iree-compile --compile-to=executable-targets)",
             }
-    if "amd_gfx942" in hardware:
-        derived["amd_gfx942.occupancy"] = (
-            f"_measure_gpu.amd_occupancy with {AMD_LIMITS['gfx942']}"
-        )
+        if HARDWARE[hw].backend == "amdgpu_metadata":
+            chip = HARDWARE[hw].options["chip"]
+            derived[f"{hw}.occupancy"] = (
+                f"_measure_gpu.amd_occupancy with {AMD_LIMITS[chip]}"
+            )
     if derived:
         provenance["derived"] = derived
-        provenance["aggregation"] = {k: f.__name__ for k, f in _AGGREGATE.items()}
+        provenance["aggregation"] = aggregation
     return provenance

@@ -278,11 +278,25 @@ HARDWARE: dict[str, Hardware] = {
             measures=_latency_metrics(),
             backend="latency",
             compile_for=("cuda",),
-            options={"iree_backend": "cuda", "device": "cuda"},
+            options={"iree_backend": "cuda", "device": "cuda", "gpu_model": "H100"},
             tool="iree-benchmark-module --device=cuda",
             needs="cuda",
             description=(
                 "iree-benchmark-module --device=cuda on an NVIDIA H100 (sm_80 "
+                "PTX, JIT-compiled by the driver); measured only on a host with "
+                "that GPU, never estimated"
+            ),
+        ),
+        Hardware(
+            name="nvidia_h200",
+            measures=_latency_metrics(),
+            backend="latency",
+            compile_for=("cuda",),
+            options={"iree_backend": "cuda", "device": "cuda", "gpu_model": "H200"},
+            tool="iree-benchmark-module --device=cuda",
+            needs="cuda",
+            description=(
+                "iree-benchmark-module --device=cuda on an NVIDIA H200 (sm_80 "
                 "PTX, JIT-compiled by the driver); measured only on a host with "
                 "that GPU, never estimated"
             ),
