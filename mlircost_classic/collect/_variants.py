@@ -549,11 +549,11 @@ def measure_candidate(
     if compiled is not None:
         if backend == "cuda":
             for hw in hardware:
-                _measure_nvidia(session, hw)
+                _measure_nvidia(session, hw, None, 0)
         elif backend == "rocm":
-            _measure_amd(session)
+            _measure_amd(session, "amd_gfx942", None, 0)
         else:
-            _measure_cpu(session, _entry(session, hardware))
+            _measure_cpu(session, "cpu_x86_64_v3", _entry(session, hardware), 0)
             found = session.kernel(flags_key, kernel)
             session.targets = dict(found.targets) if found is not None else {}
         targets.update(session.targets)
