@@ -303,6 +303,12 @@ def _check_content(rec: Mapping, problems: list[str]) -> None:
         problems.append("status 'partial' needs targets and failures")
     elif status == "failed" and (rec["targets"] or not rec["failures"]):
         problems.append("status 'failed' needs failures and no targets")
+    _check_links(rec, problems)
+
+
+def _check_links(rec: Mapping, problems: list[str]) -> None:
+    """What links a record to others: kernel ids and calls, module or dispatch id."""
+    kind = rec["kind"]
     if kind == "module":
         bad = [k for k in rec["kernels"] if not _HEX64.fullmatch(str(k))]
         if bad:
