@@ -323,194 +323,264 @@ class _Groups:
         return a != b
 
 
-def _form_groups(fn: _Function, aliases: dict[str, str]):
-    """Dispatch groups: group -> member ops, group -> kind, and copy dispatches."""
-    n = len(fn.ops)
-    kinds = [_classify(op, body) for op, body in zip(fn.ops, fn.bodies, strict=True)]
-    const = [False] * n
-    iota = [False] * n  # constant, but computed by an initializer dispatch
-    for i, op in enumerate(fn.ops):
-        if op.name == "func.return":
-            continue
-        sources = [fn.defs.get(v) for v in fn.uses[i]]
-        const[i] = all(j is not None and const[j] for j in sources)
-        iota[i] = const[i] and (
-            any(iota[j] for j in sources)
-            or (kinds[i] == "elementwise" and _body_has(fn.bodies[i], "linalg.index"))
-        )
+class _Grouping:
+    """IREE-like dispatch formation over one function's ops, phase by phase.
 
-    def live(i: int) -> bool:
-        return not const[i]
+    ``kinds`` classifies each op; ``const`` marks ops computed from constants
+    only, ``iota`` those among them that IREE computes in an initializer
+    dispatch (index arithmetic from ``linalg.index``). Ops are joined into
+    groups (a union-find) by the fusion phases, in IREE's order.
+    """
 
-    def consumers(i: int) -> list[int]:
+    def __init__(self, fn: _Function, aliases: dict[str, str]):
+        self.fn = fn
+        n = self.n = len(fn.ops)
+        kinds = self.kinds = [
+            _classify(op, body) for op, body in zip(fn.ops, fn.bodies, strict=True)
+        ]
+        const = self.const = [False] * n
+        iota = self.iota = [False] * n  # constant, but computed by an initializer
+        for i, op in enumerate(fn.ops):
+            if op.name == "func.return":
+                continue
+            sources = [fn.defs.get(v) for v in fn.uses[i]]
+            const[i] = all(j is not None and const[j] for j in sources)
+            iota[i] = const[i] and (
+                any(iota[j] for j in sources)
+                or (
+                    kinds[i] == "elementwise"
+                    and _body_has(fn.bodies[i], "linalg.index")
+                )
+            )
+        self.computing = [
+            i
+            for i in range(n)
+            if self.live(i) and kinds[i] in ("elementwise", "root", "move", "other")
+        ]
+        self.root_kinds = {
+            i: _root_kind(fn.ops[i], fn.bodies[i])
+            for i in self.computing
+            if kinds[i] == "root"
+        }
+        self.groups = _Groups(n)
+        self.has_root = [kinds[i] == "root" for i in range(n)]
+        self.permuted = [_permutes(fn.ops[i], aliases) for i in range(n)]
+        # root kinds of each group, to keep contractions out of reduction fusion
+        self.group_roots = [
+            {self.root_kinds[i]} if i in self.root_kinds else set() for i in range(n)
+        ]
+
+    def live(self, i: int) -> bool:
+        return not self.const[i]
+
+    def consumers(self, i: int) -> list[int]:
         """Ops reading ``i``'s results, looking through views."""
-        out, stack = [], list(fn.users[i])
+        out, stack = [], list(self.fn.users[i])
         while stack:
             j = stack.pop()
-            if kinds[j] == "view":
-                stack.extend(fn.users[j])
+            if self.kinds[j] == "view":
+                stack.extend(self.fn.users[j])
             elif j not in out:
                 out.append(j)
         return out
 
-    def reshaped(i: int, c: int) -> bool:
+    def reshaped(self, i: int, c: int) -> bool:
         """Whether ``c`` reads ``i`` only through a reshape."""
-        return c not in fn.users[i]
+        return c not in self.fn.users[i]
 
-    def producer(v: str) -> int | None:
+    def producer(self, v: str) -> int | None:
         """The op computing ``v``, looking through views; None for arguments."""
+        fn = self.fn
         j = fn.defs.get(v)
-        while j is not None and kinds[j] == "view":
+        while j is not None and self.kinds[j] == "view":
             sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
             j = fn.defs.get(sources[0]) if sources else None
         return j
 
-    computing = [
-        i
-        for i in range(n)
-        if live(i) and kinds[i] in ("elementwise", "root", "move", "other")
-    ]
-    root_kinds = {
-        i: _root_kind(fn.ops[i], fn.bodies[i]) for i in computing if kinds[i] == "root"
-    }
-    groups = _Groups(n)
-    has_root = [kinds[i] == "root" for i in range(n)]
-    permuted = [_permutes(fn.ops[i], aliases) for i in range(n)]
-    # root kinds of each group, to keep contractions out of reduction fusion
-    group_roots = [{root_kinds[i]} if i in root_kinds else set() for i in range(n)]
-
-    def join(a: int, b: int) -> None:
+    def join(self, a: int, b: int) -> None:
+        groups = self.groups
         ra, rb = groups.find(a), groups.find(b)
         if ra != rb:
             groups.union(ra, rb)
             r = groups.find(ra)
-            has_root[r] = has_root[ra] or has_root[rb]
-            permuted[r] = permuted[ra] or permuted[rb]
-            group_roots[r] = group_roots[ra] | group_roots[rb]
+            self.has_root[r] = self.has_root[ra] or self.has_root[rb]
+            self.permuted[r] = self.permuted[ra] or self.permuted[rb]
+            self.group_roots[r] = self.group_roots[ra] | self.group_roots[rb]
 
-    def same_side(i: int, j: int) -> bool:
-        return iota[i] == iota[j]
+    def same_side(self, i: int, j: int) -> bool:
+        return self.iota[i] == self.iota[j]
 
-    # Elementwise fusion: a producer with one user fuses into it.
-    for i in computing:
-        if kinds[i] != "elementwise":
-            continue
-        users = consumers(i)
-        if len(users) != 1 or not same_side(i, users[0]) or not live(users[0]):
-            continue
-        (c,) = users
-        if kinds[c] == "elementwise":
-            if reshaped(i, c) and (permuted[i] or permuted[c]):
-                continue  # IREE does not move a transpose across a reshape to fuse it
-            join(c, i)
-        elif kinds[c] == "root":
-            rk = root_kinds[c]
-            if rk == "reduction" or (
-                rk == "matmul" and _is_pure_view(fn.ops[i], fn.bodies[i])
+    def fuse_elementwise(self) -> None:
+        """Elementwise fusion: a producer with one user fuses into it."""
+        kinds, groups = self.kinds, self.groups
+        for i in self.computing:
+            if kinds[i] != "elementwise":
+                continue
+            users = self.consumers(i)
+            if (
+                len(users) != 1
+                or not self.same_side(i, users[0])
+                or not self.live(users[0])
             ):
-                if not has_root[groups.find(i)]:
-                    join(c, i)
-    roots = [i for i in computing if kinds[i] == "root"]
-    changed = True
-    while changed:
-        changed = False
-        # Consumer fusion: a root's dispatch takes the elementwise group that is
-        # the only user of its results.
-        grouped: dict[int, list[int]] = {}
-        for m in computing:
-            grouped.setdefault(groups.find(m), []).append(m)
+                continue
+            (c,) = users
+            if kinds[c] == "elementwise":
+                if self.reshaped(i, c) and (self.permuted[i] or self.permuted[c]):
+                    continue  # IREE does not move a transpose across a reshape
+                self.join(c, i)
+            elif kinds[c] == "root":
+                rk = self.root_kinds[c]
+                if rk == "reduction" or (
+                    rk == "matmul" and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+                ):
+                    if not self.has_root[groups.find(i)]:
+                        self.join(c, i)
+
+    def _inside(self, grouped: dict[int, list[int]], g: int) -> list[int]:
+        return [m for m in grouped.get(g, ()) if self.groups.find(m) == g]
+
+    def _outside_users(self, inside: list[int], g: int) -> set[int]:
+        find = self.groups.find
+        return {c for m in inside for c in self.consumers(m) if find(c) != g}
+
+    def fuse_consumers(self, roots: list[int], grouped: dict[int, list[int]]) -> bool:
+        """A root's dispatch takes the elementwise group that is the only user
+        of its results."""
+        changed, find = False, self.groups.find
         for r in roots:
-            own = groups.find(r)
-            inside = [m for m in grouped.get(own, ()) if groups.find(m) == own]
-            users = {c for m in inside for c in consumers(m) if groups.find(c) != own}
-            targets = {groups.find(c) for c in users}
+            own = find(r)
+            users = self._outside_users(self._inside(grouped, own), own)
+            targets = {find(c) for c in users}
             if len(targets) != 1 or any(
-                kinds[c] != "elementwise" or not live(c) for c in users
+                self.kinds[c] != "elementwise" or not self.live(c) for c in users
             ):
                 continue
             (g,) = targets
-            if g == groups.find(r) or has_root[g]:
+            if g == find(r) or self.has_root[g]:
                 continue
-            if permuted[g] and root_kinds[r] in ("matmul", "conv"):
+            if self.permuted[g] and self.root_kinds[r] in ("matmul", "conv"):
                 continue
-            join(r, g)
+            self.join(r, g)
             changed = True
-        # Softmax: the max reduction's dispatch joins the sum reduction's.
+        return changed
+
+    def merge_softmax(self, roots: list[int], grouped: dict[int, list[int]]) -> bool:
+        """The max reduction's dispatch joins the sum reduction's."""
+        fn, find, changed = self.fn, self.groups.find, False
         for r in roots:
             out = fn.ops[r].result_types[0] if fn.ops[r].result_types else None
-            g = groups.find(r)
+            g = find(r)
             if (
-                group_roots[g] != {"reduction"}
+                self.group_roots[g] != {"reduction"}
                 or out is None
                 or (out.numel or 0) <= 1
                 or not _body_has(fn.bodies[r], "max")
             ):
                 continue
-            inside = [m for m in grouped.get(g, ()) if groups.find(m) == g]
-            users = {c for m in inside for c in consumers(m) if groups.find(c) != g}
-            targets = {groups.find(c) for c in users}
+            users = self._outside_users(self._inside(grouped, g), g)
+            targets = {find(c) for c in users}
             if len(targets) != 1:
                 continue
             (g2,) = targets
-            later = [m for m in grouped.get(g2, ()) if groups.find(m) == g2]
-            if group_roots[g2] != {"reduction"} or not any(
+            later = self._inside(grouped, g2)
+            if self.group_roots[g2] != {"reduction"} or not any(
                 _body_has(fn.bodies[m], "exp") for m in later
             ):
                 continue  # IREE raises softmax to one op; other reductions stay apart
-            last = max(m for m in later if m in root_kinds)
+            last = max(m for m in later if m in self.root_kinds)
             if any(c <= last for c in users):
-                join(g2, g)
+                self.join(g2, g)
                 changed = True
-        # A producer used several times fuses when all its users share a dispatch.
-        for i in computing:
-            if kinds[i] != "elementwise" or has_root[groups.find(i)]:
+        return changed
+
+    def fuse_shared_producers(self) -> bool:
+        """A producer used several times fuses when all its users share a dispatch."""
+        find, changed = self.groups.find, False
+        for i in self.computing:
+            if self.kinds[i] != "elementwise" or self.has_root[find(i)]:
                 continue
-            users = consumers(i)
-            targets = {groups.find(c) for c in users}
-            if len(users) > 1 and len(targets) == 1 and all(live(c) for c in users):
-                (g,) = targets
-                if g != groups.find(i) and same_side(i, users[0]):
-                    join(g, i)
-                    changed = True
-    # Data movement: into the producer's dispatch, or a copy dispatch.
-    copies = []
-    for i in computing:
-        if kinds[i] != "move":
-            continue
-        producers = []
-        for v in fn.uses[i]:
-            j = producer(v) if _is_tensor(fn, v) else None
+            users = self.consumers(i)
+            targets = {find(c) for c in users}
             if (
-                j is not None
-                and live(j)
-                and kinds[j] in ("elementwise", "root", "other")
+                len(users) > 1
+                and len(targets) == 1
+                and all(self.live(c) for c in users)
             ):
-                producers.append(v)
-        if producers:
-            join(producer(producers[0]), i)
-        copies += [(i, v) for v in _copies(fn.ops[i], fn) if v not in producers]
-    members: dict[int, list[int]] = {}
-    for i in computing:
-        if kinds[i] == "move" and groups.find(i) == i:
-            continue  # a copy of arguments only: its dispatches are in ``copies``
-        members.setdefault(groups.find(i), []).append(i)
-    kind_of = {}
-    for g, ms in members.items():
-        heads = [m for m in ms if kinds[m] == "root"]
-        reductions = [m for m in heads if root_kinds[m] == "reduction"]
-        if len(reductions) >= 2 and any(_body_has(fn.bodies[m], "exp") for m in ms):
-            kind_of[g] = "softmax"
-        elif heads:
-            kind_of[g] = root_kinds[heads[-1]]
-        elif any(kinds[m] == "elementwise" for m in ms):
-            kind_of[g] = "elementwise"
-        else:
-            kind_of[g] = "other"
-    # Constants IREE does not evaluate at compile time (index arithmetic from
-    # linalg.index): each one the program reads is a global computed by one
-    # initializer dispatch.
-    for f in range(n):
-        if iota[f] and kinds[f] != "view" and any(live(c) for c in consumers(f)):
+                (g,) = targets
+                if g != find(i) and self.same_side(i, users[0]):
+                    self.join(g, i)
+                    changed = True
+        return changed
+
+    def fuse(self) -> None:
+        """The fusion phases, repeated until nothing joins."""
+        self.fuse_elementwise()
+        roots = [i for i in self.computing if self.kinds[i] == "root"]
+        changed = True
+        while changed:
+            grouped: dict[int, list[int]] = {}
+            for m in self.computing:
+                grouped.setdefault(self.groups.find(m), []).append(m)
+            changed = self.fuse_consumers(roots, grouped)
+            changed = self.merge_softmax(roots, grouped) or changed
+            changed = self.fuse_shared_producers() or changed
+
+    def place_moves(self) -> list[tuple[int, str]]:
+        """Data movement: into the producer's dispatch, or a copy dispatch."""
+        fn, kinds, copies = self.fn, self.kinds, []
+        for i in self.computing:
+            if kinds[i] != "move":
+                continue
+            producers = []
+            for v in fn.uses[i]:
+                j = self.producer(v) if _is_tensor(fn, v) else None
+                if (
+                    j is not None
+                    and self.live(j)
+                    and kinds[j] in ("elementwise", "root", "other")
+                ):
+                    producers.append(v)
+            if producers:
+                self.join(self.producer(producers[0]), i)
+            copies += [(i, v) for v in _copies(fn.ops[i], fn) if v not in producers]
+        return copies
+
+    def members(self) -> tuple[dict[int, list[int]], dict[int, str]]:
+        """Group -> member ops, and group -> dispatch kind."""
+        kinds, find = self.kinds, self.groups.find
+        members: dict[int, list[int]] = {}
+        for i in self.computing:
+            if kinds[i] == "move" and find(i) == i:
+                continue  # a copy of arguments only: its dispatches are copies
+            members.setdefault(find(i), []).append(i)
+        kind_of = {g: self._kind(ms) for g, ms in members.items()}
+        return members, kind_of
+
+    def _kind(self, ms: list[int]) -> str:
+        heads = [m for m in ms if self.kinds[m] == "root"]
+        reductions = [m for m in heads if self.root_kinds[m] == "reduction"]
+        if len(reductions) >= 2 and any(
+            _body_has(self.fn.bodies[m], "exp") for m in ms
+        ):
+            return "softmax"
+        if heads:
+            return self.root_kinds[heads[-1]]
+        if any(self.kinds[m] == "elementwise" for m in ms):
+            return "elementwise"
+        return "other"
+
+    def add_initializers(self, members: dict, kind_of: dict) -> None:
+        """Constants IREE does not evaluate at compile time (index arithmetic
+        from linalg.index): each one the program reads is a global computed by
+        one initializer dispatch."""
+        fn, kinds, iota = self.fn, self.kinds, self.iota
+        for f in range(self.n):
+            if not (
+                iota[f]
+                and kinds[f] != "view"
+                and any(self.live(c) for c in self.consumers(f))
+            ):
+                continue
             tree, stack = [], [f]
             while stack:
                 j = stack.pop()
@@ -519,6 +589,15 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
                     stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
             members[-1 - f] = tree
             kind_of[-1 - f] = "initializer"
+
+
+def _form_groups(fn: _Function, aliases: dict[str, str]):
+    """Dispatch groups: group -> member ops, group -> kind, and copy dispatches."""
+    grouping = _Grouping(fn, aliases)
+    grouping.fuse()
+    copies = grouping.place_moves()
+    members, kind_of = grouping.members()
+    grouping.add_initializers(members, kind_of)
     return members, kind_of, copies
 
 
