@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..datasets._targets import HARDWARE, TARGETS
 from ._compile import (
     BACKEND_FLAGS,
     INPUT_TYPES,
@@ -60,7 +61,6 @@ from ._measure_gpu import (
     ptxas_usage,
     workgroup_memory,
 )
-from ..datasets._targets import HARDWARE, TARGETS
 from ._toolchain import ToolError, find_tools, host_cpu, toolchain_versions
 
 __all__ = [
@@ -185,6 +185,19 @@ class _Session:
             Path(a).name if a in tools else a.replace(str(self.root), "<workdir>")
             for a in args
         ]
+
+    def phase(self, key: str, backend: str, phase: str) -> str:
+        """The program's IR after ``phase`` for ``backend``; flags under ``key``."""
+        ir, flags, _ = compile_phase(
+            self.root / "input.mlir",
+            backend,
+            phase,
+            self.root / f"{backend}-{phase}",
+            input_level=self.input_level,
+            timeout=self.timeouts["compile"],
+        )
+        self.commands[key] = flags
+        return ir
 
     def add_sources(self, backend: str, sources: dict[str, str]) -> None:
         """Pair a backend's dispatches with the kernels found so far, by content."""
@@ -395,16 +408,7 @@ def _measure_cpu(session: _Session, hw: str, entry: tuple | None, _repeats) -> N
         return
     calls: dict[str, int] = {}
     with session.stage("calls", [hw], "calls"):
-        flow, flags, _ = compile_phase(
-            session.root / "input.mlir",
-            "llvm-cpu",
-            "flow",
-            session.root / "flow",
-            input_level=session.input_level,
-            timeout=session.timeouts["compile"],
-        )
-        session.commands["calls"] = flags
-        calls = dispatch_calls(flow)
+        calls = dispatch_calls(session.phase("calls", "llvm-cpu", "flow"))
         for name, n in calls.items():
             if (kernel := session.kernel("llvm-cpu", name)) is not None:
                 kernel.calls = n
@@ -497,15 +501,7 @@ def _cuda_launch(session: _Session, hardware: list[str]) -> None:
     """Read the CUDA exports' launch facts: the dynamic shared memory that
     IREE launches each kernel with is in no PTX file."""
     with session.stage("launch", hardware, "launch:cuda"):
-        ir, flags, _ = compile_phase(
-            session.root / "input.mlir",
-            "cuda",
-            "executable-targets",
-            session.root / "cuda-targets",
-            input_level=session.input_level,
-            timeout=session.timeouts["compile"],
-        )
-        session.commands["launch:cuda"] = flags
+        ir = session.phase("launch:cuda", "cuda", "executable-targets")
         session.cuda_launch = workgroup_memory(ir)
 
 
