@@ -91,7 +91,12 @@ def test_hardware_table_matches_design():
         "nvidia_sm90",
         "amd_gfx942",
         "nvidia_h100",
+        "nvidia_h200",
     }
+    # a timed GPU is one entry: the latency backend, and the GPU model it needs
+    for gpu in ("H100", "H200"):
+        spec = HARDWARE[f"nvidia_{gpu.lower()}"]
+        assert (spec.backend, spec.options["gpu_model"]) == ("latency", gpu)
     assert HARDWARE["cpu_x86_64_v3"].deterministic == {
         "instructions",
         "code_bytes",
