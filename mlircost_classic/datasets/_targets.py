@@ -215,6 +215,24 @@ def _nvidia(name: str, arch: str) -> Hardware:
 
 
 #: The target table, by hardware name, in table order.
+def _timed_nvidia(model: str) -> Hardware:
+    """Latency on one NVIDIA GPU model, timed only on a host that has it."""
+    return Hardware(
+        name=f"nvidia_{model.lower()}",
+        measures=_latency_metrics(),
+        backend="latency",
+        compile_for=("cuda",),
+        options={"iree_backend": "cuda", "device": "cuda", "gpu_model": model},
+        tool="iree-benchmark-module --device=cuda",
+        needs="cuda",
+        description=(
+            f"iree-benchmark-module --device=cuda on an NVIDIA {model} (sm_80 "
+            "PTX, JIT-compiled by the driver); measured only on a host with "
+            "that GPU, never estimated"
+        ),
+    )
+
+
 HARDWARE: dict[str, Hardware] = {
     hw.name: hw
     for hw in (
@@ -273,34 +291,8 @@ HARDWARE: dict[str, Hardware] = {
                 "is derived (module: min), see _measure_gpu.amd_occupancy"
             ),
         ),
-        Hardware(
-            name="nvidia_h100",
-            measures=_latency_metrics(),
-            backend="latency",
-            compile_for=("cuda",),
-            options={"iree_backend": "cuda", "device": "cuda", "gpu_model": "H100"},
-            tool="iree-benchmark-module --device=cuda",
-            needs="cuda",
-            description=(
-                "iree-benchmark-module --device=cuda on an NVIDIA H100 (sm_80 "
-                "PTX, JIT-compiled by the driver); measured only on a host with "
-                "that GPU, never estimated"
-            ),
-        ),
-        Hardware(
-            name="nvidia_h200",
-            measures=_latency_metrics(),
-            backend="latency",
-            compile_for=("cuda",),
-            options={"iree_backend": "cuda", "device": "cuda", "gpu_model": "H200"},
-            tool="iree-benchmark-module --device=cuda",
-            needs="cuda",
-            description=(
-                "iree-benchmark-module --device=cuda on an NVIDIA H200 (sm_80 "
-                "PTX, JIT-compiled by the driver); measured only on a host with "
-                "that GPU, never estimated"
-            ),
-        ),
+        _timed_nvidia("H100"),
+        _timed_nvidia("H200"),
     )
 }
 
