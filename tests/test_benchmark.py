@@ -166,17 +166,19 @@ def test_results_md_is_readable(bench):
     for section in ("modules", "kernels"):
         body = text.split(f"## {section}")[1]
         for title in (
-            "Spearman rank correlation, by family",
+            "Spearman rank correlation, by family / architecture",
             "Spearman rank correlation, random split",
-            "Median absolute percentage error, by family",
-            "Time, by family",
+            "Median absolute percentage error, by family / architecture",
+            "Time, by family / architecture",
         ):
             assert f"### {title}" in body
     modules, kernels = text.split("## kernels")
     assert "### Spearman rank correlation, by op template" in kernels
     assert "by op template" not in modules.split("## modules")[1]
     tables = re.findall(
-        r"### Spearman rank correlation, by family\n\n(.*?)\n\n", text, re.S
+        r"### Spearman rank correlation, by family / architecture\n\n(.*?)\n\n",
+        text,
+        re.S,
     )
     assert len(tables) == 2
     for table in tables:
@@ -313,7 +315,7 @@ def test_update_readme_replaces_only_the_block(bench, tmp_path):
     assert before == README.split("{start}")[0]
     assert after == README.split("{end}")[1]
     assert "old table" not in block
-    assert "Spearman rank correlation, by family" in block
+    assert "Spearman rank correlation, by family / architecture" in block
     assert "| target | n | xgboost |" in block and "**Goals**" in block
     assert "results.md](" in block
     assert update_readme(readme, out / "results.md") is False
@@ -434,7 +436,41 @@ def test_spill_scores_get_their_own_table():
         "min_varied": 10,
     }
     text = render_markdown(rows, context)
-    assert "### Does it spill: F1 (precision / recall), by family" in text
+    assert (
+        "### Does it spill: F1 (precision / recall), by family / architecture" in text
+    )
     # The Spearman table keeps every target; the spill table only spill ones.
-    spearman = text.split("### Spearman rank correlation, by family")[1]
+    spearman = text.split("### Spearman rank correlation, by family / architecture")[1]
     assert "nvidia_sm80.registers" in spearman.split("### Does it spill")[0]
+
+
+def test_by_source_scores_each_source_on_its_own_rows():
+    from mlircost_classic.report._bench_render import _by_source
+    from mlircost_classic.report._bench_runs import _score_by_source
+
+    rng = np.random.default_rng(0)
+    n = 60
+    y = rng.lognormal(3, 1, size=(n, 1))
+    pred = y * rng.lognormal(0, 0.5, size=(n, 1))
+    sources = np.array(["families"] * 40 + ["transformers"] * 15 + ["torchvision"] * 5)
+    groups = np.array([f"g{i % 6}" for i in range(n)])
+    rows = _score_by_source("kernels", "xgboost", y, pred, ["t.x"], groups, sources)
+    scored = {r["protocol"] for r in rows}
+    # torchvision has 5 rows, under MIN_VARIED: left out, not scored on noise
+    assert scored == {"group:families", "group:transformers"}
+    value = {r["protocol"]: r["value"] for r in rows if r["metric"] == "spearman"}
+    assert value["group:transformers"] == pytest.approx(
+        spearman(y[40:55, 0], pred[40:55, 0])
+    )
+    assert value["group:families"] == pytest.approx(spearman(y[:40, 0], pred[:40, 0]))
+    text = "\n".join(
+        _by_source(
+            rows, "kernels", {"families": 40, "transformers": 15, "torchvision": 5}
+        )
+    )
+    assert "#### transformers records only (15)" in text
+    assert "torchvision" not in text
+    # one source: nothing to split
+    assert not _score_by_source(
+        "kernels", "xgboost", y, pred, ["t.x"], groups, np.array(["families"] * n)
+    )

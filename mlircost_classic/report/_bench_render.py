@@ -184,11 +184,35 @@ def timing_table(rows, kind, protocol="group", models=None) -> str:
 
 
 _TITLES = {
-    "group": "by family",
+    "group": "by family / architecture",
     "template": "by op template",
     "random": "random split",
     "ood": "out of distribution",
 }
+
+
+def _by_source(rows, kind, sources) -> list[str]:
+    """The by-family Spearman tables again, one per source of the records."""
+    lines = []
+    for source, n in sources.items():
+        protocol = f"group:{source}"
+        if not any(r["kind"] == kind and r["protocol"] == protocol for r in rows):
+            continue
+        lines += [
+            f"#### {source} records only ({n}), by family / architecture",
+            "",
+            metric_table(rows, kind, protocol, "spearman"),
+            "",
+        ]
+    if lines:
+        lines = [
+            "The same out-of-fold predictions scored on each source's records "
+            "alone (targets with fewer than 10 measured records of a source are "
+            "left out):",
+            "",
+            *lines,
+        ]
+    return lines
 
 
 def _ood_line(kind, context) -> str | None:
@@ -234,8 +258,10 @@ def render_markdown(
         f"Reproduce: `{context['command']}`. Every metric of every model, target and "
         "protocol is in `results.csv` (columns " + ", ".join(BENCHMARK_COLUMNS) + ").",
         "",
-        f"Protocols: **by family** (GroupKFold, {context['n_splits']} folds: every "
-        "test fold holds families never seen in training; the headline), **by op "
+        f"Protocols: **by family / architecture** (GroupKFold, {context['n_splits']} "
+        "folds: every test fold holds families — for the torchvision and "
+        "transformers sources, architectures — never seen in training; the "
+        "headline, also scored per source), **by op "
         "template** (kernels only; GroupKFold by `op_templates`, the dispatch's op "
         "sequence without shapes: no test template is seen in training, whatever "
         f"its family), **random** (shuffled KFold, {context['n_splits']} folds) and "
@@ -288,6 +314,8 @@ def render_markdown(
                     metric_table(rows, kind, protocol, "spearman"),
                     "",
                 ]
+            if protocol == "group":
+                lines += _by_source(rows, kind, counts.get("sources", {}))
         for protocol in [*context["protocols"], "ood"]:
             table = spill_table(rows, kind, protocol)
             if table:
@@ -328,8 +356,8 @@ def update_readme(readme: str | os.PathLike, results_md: str | os.PathLike) -> b
 
     The README keeps a block between ``<!-- benchmark:start -->`` and
     ``<!-- benchmark:end -->``; it is replaced by the line of ``results.md``
-    that says when and where it was measured, the Spearman table by family of
-    each kind, the goals and a link to ``results.md``. The rest of the README
+    that says when and where it was measured, the Spearman tables by family /
+    architecture of each kind (all records, then per source), the goals and a link to ``results.md``. The rest of the README
     is left as it is.
 
     Returns
@@ -357,8 +385,9 @@ def update_readme(readme: str | os.PathLike, results_md: str | os.PathLike) -> b
         if title in COST_KINDS:
             for part in re.split(r"^### ", body, flags=re.M)[1:]:
                 heading, _, table = part.partition("\n")
-                if heading.strip() == "Spearman rank correlation, by family":
-                    keep.append(f"**{title}**: Spearman rank correlation, by family")
+                headline = f"Spearman rank correlation, {_TITLES['group']}"
+                if heading.strip() == headline:
+                    keep.append(f"**{title}**: {headline}")
                     keep.append(table.strip())
         elif title == "Goals":
             keep += ["**Goals**", body.strip()]

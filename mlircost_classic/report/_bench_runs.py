@@ -243,6 +243,7 @@ def run_benchmark(
         ),
     }
     datasets = {}
+    sources: dict[str, np.ndarray] = {}
     for kind in kinds:
         bunch = load_dataset(kind, data_home=data_home)
         groups = np.asarray(bunch.groups)
@@ -255,11 +256,18 @@ def run_benchmark(
         Y = bunch.target[np.ix_(keep, columns)]
         names = [bunch.target_names[j] for j in columns]
         groups = groups[keep]
+        sources[kind] = np.asarray(bunch.sources, dtype=object)[keep]
         datasets[kind] = (texts, Y, names, groups)
         context["kinds"][kind] = {
             "records": len(texts),
             "bundled": len(bunch.data),
             "families": len(np.unique(groups)),
+            "sources": {
+                str(s): int(n)
+                for s, n in zip(
+                    *np.unique(sources[kind], return_counts=True), strict=True
+                )
+            },
             "targets": len(names),
         }
         context["skipped"][kind] = skipped
@@ -306,6 +314,12 @@ def run_benchmark(
                 )
                 rows.extend({"kind": kind, "protocol": protocol, **r} for r in table)
                 predictions[(kind, protocol, name)] = oof[name]
+                if protocol == "group":
+                    rows.extend(
+                        _score_by_source(
+                            kind, name, Y, oof[name], names, groups, sources[kind]
+                        )
+                    )
                 if bar is not None:
                     bar.update()
             if kind in ood_sets:
@@ -341,6 +355,33 @@ def run_benchmark(
 
 def _protocols_of(kind: str, protocols: Sequence[str]) -> list[str]:
     return [p for p in protocols if kind in _KINDS_OF_PROTOCOL.get(p, (kind,))]
+
+
+def _score_by_source(kind, name, Y, pred, names, groups, sources) -> list[dict]:
+    """The by-family figures again, on each source's rows alone.
+
+    Protocol ``"group:SOURCE"``: the same out-of-fold predictions, scored on
+    the rows of one source (families, torchvision, transformers), when the
+    dataset has more than one source; targets with fewer than
+    :data:`MIN_VARIED` measured rows of a source are left out.
+    """
+    rows = []
+    present = np.unique(sources)
+    if len(present) < 2:
+        return rows
+    for source in present:
+        mask = sources == source
+        for j, target in enumerate(names):
+            y = Y[mask, j]
+            measured = int((~np.isnan(y)).sum())
+            if measured < MIN_VARIED:
+                continue
+            scores = target_scores(target, y, pred[mask, j], groups[mask])
+            rows.extend(
+                _row(kind, name, target, metric, value, measured, f"group:{source}")
+                for metric, value in scores.items()
+            )
+    return rows
 
 
 def _ood_sets(kinds, data_home) -> dict:
