@@ -349,3 +349,18 @@ def test_tool_spellings_of_export_names_find_their_kernel(tmp_path):
     session.add_sources("cuda", {"main$async_dispatch_0_a": text})
     assert session.kernel("cuda", "main_async_dispatch_0_a") is not None
     assert session.kernel("cuda", "'main$async_dispatch_0_a'") is not None
+
+
+@pytest.mark.parametrize("name", ["compile_mlir", "compile_phase"])
+def test_compiles_reject_unknown_backend_and_level_before_running(tmp_path, name):
+    from mlircost_classic.collect import _compile
+
+    function = getattr(_compile, name)
+    extra = ("flow",) if name == "compile_phase" else ()
+    source = tmp_path / "m.mlir"
+    source.write_text("module {}\n")
+    with pytest.raises(ValueError, match="unknown backend 'tpu'"):
+        function(source, "tpu", *extra, tmp_path / "a")
+    with pytest.raises(ValueError, match="unknown input level 'onnx'"):
+        function(source, "llvm-cpu", *extra, tmp_path / "b", input_level="onnx")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -160,6 +160,19 @@ def dispatch_content_key(source: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _base_flags(backend: str, input_level: str) -> list[str]:
+    """The input-type and target flags of every compile, both checked."""
+    if backend not in BACKEND_FLAGS:
+        raise ValueError(
+            f"unknown backend {backend!r}; choose from {list(BACKEND_FLAGS)}"
+        )
+    if input_level not in INPUT_TYPES:
+        raise ValueError(
+            f"unknown input level {input_level!r}; choose from {list(INPUT_TYPES)}"
+        )
+    return [f"--iree-input-type={INPUT_TYPES[input_level]}", *BACKEND_FLAGS[backend]]
+
+
 def compile_phase(
     source: str | Path,
     backend: str,
@@ -186,6 +199,7 @@ def compile_phase(
     out_dir : path
         Folder for the output (created).
     input_level : str, default "linalg"
+        A key of :data:`INPUT_TYPES`.
     timeout : float, default 600
     dump_sources : bool, default False
         Also dump each executable's source (as :func:`compile_mlir` does).
@@ -203,16 +217,12 @@ def compile_phase(
     ------
     ToolError
         If ``iree-compile`` is missing, fails or times out.
+    ValueError
+        For an unknown backend or input level.
     """
-    if backend not in BACKEND_FLAGS:
-        raise ValueError(
-            f"unknown backend {backend!r}; choose from {list(BACKEND_FLAGS)}"
-        )
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     flags = [
-        f"--iree-input-type={INPUT_TYPES[input_level]}",
-        *BACKEND_FLAGS[backend],
+        *_base_flags(backend, input_level),
         f"--compile-to={phase}",
         *_ELIDE,
         *(("--iree-hal-dump-executable-sources-to=sources",) if dump_sources else ()),
@@ -225,6 +235,7 @@ def compile_phase(
         "-o",
         target.name,
     ]
+    out.mkdir(parents=True, exist_ok=True)
     run_tool(args, timeout=timeout, cwd=out)
     sources = _outputs(out, backend, flags, 0.0).sources if dump_sources else {}
     return target.read_text(encoding="utf-8"), flags, sources
@@ -271,22 +282,14 @@ def compile_mlir(
     ValueError
         For an unknown backend or input level.
     """
-    if backend not in BACKEND_FLAGS:
-        raise ValueError(
-            f"unknown backend {backend!r}; choose from {list(BACKEND_FLAGS)}"
-        )
-    if input_level not in INPUT_TYPES:
-        raise ValueError(
-            f"unknown input level {input_level!r}; choose from {list(INPUT_TYPES)}"
-        )
+    base = _base_flags(backend, input_level)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Only the ROCm measurement reads intermediates (its assembly's metadata).
     kinds = ("sources", "binaries", "intermediates" if backend == "rocm" else "")
     dumps = {name: out / name for name in kinds if name}
     flags = [
-        f"--iree-input-type={INPUT_TYPES[input_level]}",
-        *BACKEND_FLAGS[backend],
+        *base,
         *(f"--iree-hal-dump-executable-{n}-to={n}" for n in dumps),
     ]
     vmfb = out / "module.vmfb"
