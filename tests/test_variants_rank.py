@@ -2,6 +2,7 @@
 
 import copy
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -41,6 +42,51 @@ def test_config_features_of_thread_tiles():
     assert row["accumulator bytes per thread"] == 64
     # (32 x 128 output + 32 x (32 + 128) operands) x 4 bytes
     assert row["workgroup tile bytes"] == (32 * 128 * 1 + 32 * (128 + 1)) * 4
+
+
+def test_config_features_set_tiles_against_the_root_op_loops():
+    # 512 x 256 output, 1024 reduction; workgroup 32 x 128, thread 1 x 16,
+    # reduction 32; 256 threads.
+    row = _named(GPU_THREAD)
+    assert (row["root op loops"], row["root op reduction loops"]) == (3, 1)
+    assert row["parallel iterations"] == 512 * 256
+    assert row["reduction iterations"] == 1024
+    assert row["workgroups"] == (512 // 32) * (256 // 128)
+    assert row["workgroup padding"] == 1
+    assert row["workgroup tile in bounds"] == 32 * 128
+    assert row["tile per thread in bounds"] == 16
+    assert row["thread iterations"] == 32 * 128 / (256 * 16)
+    assert (row["reduction tile in bounds"], row["reduction steps"]) == (32, 32)
+    # A: 1 row x 32 of the reduction; B: 32 x 16 columns.
+    assert row["operand elements per thread"] == 1 * 32 + 32 * 16
+    assert row["largest operand elements per thread"] == 32 * 16
+    assert row["operand elements per workgroup"] == 32 * 32 + 32 * 128
+    assert (row["input bits"], row["output bits"]) == (32, 32)
+    # Tiles larger than a 100 x 200 x 50 problem: two workgroups, padded.
+    small = GPU_THREAD.replace("512x1024x", "100x50x").replace("1024x256x", "50x200x")
+    small = small.replace("512x256x", "100x200x")
+    row = _named(small)
+    assert row["workgroups"] == math.ceil(100 / 32) * math.ceil(200 / 128)
+    assert row["workgroup padding"] == pytest.approx(4 * 32 * 2 * 128 / (100 * 200))
+    assert row["reduction steps"] == math.ceil(50 / 32)
+    # The last workgroup's tiles are cut to the loop: min(tile, bound).
+    cut = GPU_THREAD.replace("workgroup = [32, 128, 1]", "workgroup = [32, 512, 1]")
+    assert _named(cut)["workgroup tile in bounds"] == 32 * 256
+
+
+def test_config_features_of_a_tile_sizes_config_and_unknown_loops():
+    text = GPU_THREAD.replace(
+        "#iree_gpu.lowering_config<{reduction = [0, 0, 32], thread = [1, 16, 0], "
+        "workgroup = [32, 128, 1]}>",
+        "#iree_codegen.lowering_config<tile_sizes = [[4, 8, 0]]>",
+    )
+    row = _named(text)
+    assert (row["tile_sizes_0 loops"], row["tile_sizes_0 volume"]) == (2, 32)
+    assert row["workgroups"] == (512 // 4) * (256 // 8)
+    assert row["tile per thread"] == 32 / 256
+    # Without indexing maps (a named op) the loop columns are 0.
+    assert _named(GPU_MMA)["root op loops"] == 0
+    assert _named(GPU_MMA)["promote operands"] == 1
 
 
 def test_config_features_of_mma_and_cpu_configs():

@@ -22,6 +22,24 @@ Derived columns
     AVX2: 16 x 32-byte vector registers), ``workgroup tile bytes / shared
     memory`` (``max_workgroup_memory_bytes`` of the text's target; CPU: a
     32 KiB L1 data cache).
+
+Columns of the root op's loops
+    When the root op gives ``indexing_maps`` and static shapes (every
+    ``linalg.generic``), its loop bounds are read and the tiles are set
+    against them (a tile larger than its loop counts as the loop):
+    ``parallel iterations`` / ``reduction iterations`` (products of the
+    bounds); ``workgroups`` (product of ``ceil(bound / tile)`` over the tiled
+    parallel loops) and ``workgroup padding`` (the tiled volume over the
+    iterations, 1 when the tiles divide the loops); ``workgroup tile in
+    bounds``, ``tile per thread in bounds`` and ``reduction tile in bounds``;
+    ``thread iterations`` (the workgroup tile over threads x the tile per
+    thread: > 1 when each thread loops over several tiles); ``reduction
+    steps``; ``operand elements per thread`` / ``per workgroup`` (summed
+    over the root op's inputs: the product of the thread, workgroup and
+    reduction tiles along the loops each input is indexed by) and
+    ``largest operand elements per thread``; ``input bits`` / ``output
+    bits`` (widest element of the root op's inputs / outputs). Without them
+    these columns are 0.
 """
 
 from __future__ import annotations
@@ -35,8 +53,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..mlir import element_bits, read_config
-from ..mlir._iree_config import CodegenConfig, mma_shape, strip_config
+from ..mlir._iree_config import CodegenConfig, mma_shape, root_op_header, strip_config
 from ._base import _check_documents
+from ._rules import _read_maps
 from ._shape import ShapeFeatures
 
 __all__ = ["CONFIG_LEVELS", "CONFIG_PIPELINES", "ConfigFeatures", "VariantFeaturizer"]
@@ -49,6 +68,7 @@ CONFIG_LEVELS = (
     "reduction",
     "partial_reduction",
     "padding",
+    "tile_sizes_0",
     "distribution",
     "cache_parallel",
     "cache_reduction",
@@ -87,6 +107,26 @@ _DERIVED = (
     "workgroup tile bytes / shared memory",
     "gpu",
     "config read",
+    "promote operands",
+    "convert accumulator",
+)
+_LOOPS = (
+    "root op loops",
+    "root op reduction loops",
+    "parallel iterations",
+    "reduction iterations",
+    "workgroups",
+    "workgroup padding",
+    "workgroup tile in bounds",
+    "tile per thread in bounds",
+    "thread iterations",
+    "reduction tile in bounds",
+    "reduction steps",
+    "operand elements per thread",
+    "largest operand elements per thread",
+    "operand elements per workgroup",
+    "input bits",
+    "output bits",
 )
 _NAMES = [
     *(
@@ -97,9 +137,13 @@ _NAMES = [
     *(f"pipeline {p}" for p in CONFIG_PIPELINES),
     "pipeline other",
     *_DERIVED,
+    *_LOOPS,
 ]
 _SHARED = re.compile(r"max_workgroup_memory_bytes\s*=\s*(\d+)")
 _ELEMENT = re.compile(r"tensor<(?:[\d?]+x)*([a-z]\w*)")
+_SHAPED = re.compile(r"(?:tensor|memref)<((?:[\d?]+x)*)([a-z]\w*)")
+_ITERATORS = re.compile(r"iterator_types\s*=\s*\[([^\]]*)\]")
+_INS_OUTS = re.compile(r"(?:\bins\((.*)\)\s*)?\bouts\((.*)\)")
 _REGISTER_FILE = {"nvidia": 255 * 4, "amd": 512 * 4, "cpu": 16 * 32}
 _L1_BYTES = 32768
 
@@ -127,9 +171,128 @@ def _per_thread(config: CodegenConfig) -> tuple[float, list[int]]:
     for name in ("thread", "vector_common_parallel"):
         if name in levels:
             return float(_product(levels[name])), [v for v in levels[name] if v > 0]
-    wg = levels.get("workgroup") or levels.get("distribution") or []
+    wg = _workgroup_level(config)
     threads = math.prod(config.workgroup_size) if config.workgroup_size else 1
     return _product(wg) / max(threads, 1), [v for v in wg if v > 0]
+
+
+def _workgroup_level(config: CodegenConfig) -> list[int]:
+    """Workgroup tiles: GPU ``workgroup``, CPU ``distribution`` or the first
+    level of the backend-neutral ``tile_sizes``."""
+    for name in ("workgroup", "distribution", "tile_sizes_0"):
+        if name in config.levels:
+            return config.levels[name]
+    return []
+
+
+def _root_loops(text: str):
+    """Loop bounds, iterator kinds, loops of each input, and the element bits
+    of the inputs and outputs of the root op; None when its text does not
+    give them (a named op without ``indexing_maps``, dynamic shapes)."""
+    header = root_op_header(text)
+    maps, kinds = _read_maps(header), _ITERATORS.search(header)
+    io = _INS_OUTS.search(header)
+    if not maps or kinds is None or io is None:
+        return None
+    ins, outs = (
+        _SHAPED.findall((part or "").partition(":")[2]) for part in io.groups()
+    )
+    dims = maps[0][0]
+    bounds = dict.fromkeys(dims, 0)
+    for (_, results), (shape, _) in zip(maps, ins + outs, strict=False):
+        sizes = shape.split("x")[:-1]
+        if len(sizes) != len(results):
+            return None
+        for expr, size in zip(results, sizes, strict=True):
+            if expr in bounds and size.isdigit():
+                bounds[expr] = bounds[expr] or int(size)
+    if not all(bounds.values()):
+        return None
+    inputs = [[dims.index(r) for r in res if r in dims] for _, res in maps[: len(ins)]]
+    bits = [
+        max((element_bits(e) or 32 for _, e in side), default=32)
+        for side in (ins, outs)
+    ]
+    iterators = [k.strip().strip('"') for k in kinds.group(1).split(",")]
+    return list(bounds.values()), iterators, inputs, bits
+
+
+def _in_bounds(sizes: list[int], i: int, bound: int, untiled: int) -> int:
+    """Tile of loop ``i`` (``untiled`` where the level leaves it whole), at
+    most its bound."""
+    tile = sizes[i] if i < len(sizes) and sizes[i] > 0 else untiled
+    return min(tile, bound)
+
+
+def _loop_columns(text: str, config: CodegenConfig, threads: int) -> list[float]:
+    """The ``_LOOPS`` columns (zeros when the root op's loops are unknown)."""
+    loops = _root_loops(text)
+    if loops is None:
+        return [0.0] * len(_LOOPS)
+    bounds, iterators, inputs, (in_bits, out_bits) = loops
+    levels = config.levels
+    wg = _workgroup_level(config)
+    thread = levels.get("thread") or levels.get("vector_common_parallel")
+    reduction = (
+        levels.get("reduction")
+        or levels.get("partial_reduction")
+        or levels.get("vector_reduction")
+        or []
+    )
+    shape = mma_shape(config.mma_kind)
+    mma = bool(shape) and "subgroup" in levels and thread is None
+    k = shape[2] if shape else 1
+    # Per loop: its workgroup tile, its extent in one thread (one subgroup for
+    # MMA kernels) and its reduction step, each at most the loop's bound.
+    per_wg, per_thread, per_step, mma_dims = [], [], [], 0
+    for i, (bound, kind) in enumerate(zip(bounds, iterators, strict=False)):
+        if kind == "reduction":
+            step = _in_bounds(reduction, i, bound, bound)
+            if mma and i < len(reduction) and reduction[i] > 0:
+                step = min(reduction[i] * k, bound)
+            per_wg.append(step)
+            per_thread.append(step)
+            per_step.append(step)
+            continue
+        per_wg.append(_in_bounds(wg, i, bound, bound))
+        per_step.append(1)
+        if mma:
+            sub = levels["subgroup"]
+            tiled = i < len(sub) and sub[i] > 0 and mma_dims < 2
+            extent = sub[i] * shape[mma_dims] if tiled else 1
+            mma_dims += tiled
+            per_thread.append(min(extent, bound))
+        else:
+            per_thread.append(_in_bounds(thread or [], i, bound, 1))
+    parallel = [i for i, kind in enumerate(iterators) if kind != "reduction"]
+    reduce = [i for i, kind in enumerate(iterators) if kind == "reduction"]
+    tiled = [i for i in parallel if i < len(wg) and wg[i] > 0]
+    groups = [math.ceil(bounds[i] / wg[i]) for i in tiled]
+    wg_tile = math.prod(per_wg[i] for i in parallel)
+    lanes = config.subgroup_size if mma and config.subgroup_size else 1
+    if thread is None and not mma:
+        tile = wg_tile / max(threads, 1)
+    else:
+        tile = math.prod(per_thread[i] for i in parallel) / lanes
+    operands = [math.prod(per_thread[i] for i in dims) / lanes for dims in inputs]
+    return [
+        float(len(bounds)),
+        float(len(reduce)),
+        float(math.prod(bounds[i] for i in parallel)),
+        float(math.prod(bounds[i] for i in reduce)),
+        float(math.prod(groups)),
+        math.prod(g * wg[i] / bounds[i] for g, i in zip(groups, tiled, strict=True)),
+        float(wg_tile),
+        float(tile),
+        wg_tile / max(threads * tile, 1e-9),
+        float(math.prod(per_step[i] for i in reduce)),
+        float(math.prod(math.ceil(bounds[i] / per_step[i]) for i in reduce)),
+        float(sum(operands)),
+        float(max(operands, default=0.0)),
+        float(sum(math.prod(per_wg[i] for i in dims) for dims in inputs)),
+        float(in_bits),
+        float(out_bits),
+    ]
 
 
 def _row(text: str) -> list[float]:
@@ -162,11 +325,7 @@ def _row(text: str) -> list[float]:
     elem = max(bits, default=32) / 8
     acc = tile * elem
     operands = red * sum(extents) * elem
-    wg = [
-        v
-        for v in config.levels.get("workgroup", config.levels.get("distribution", []))
-        if v > 0
-    ]
+    wg = [v for v in _workgroup_level(config) if v > 0]
     wg_bytes = (math.prod(wg) + red * sum(wg[-2:])) * elem if wg else 0.0
     shared = _SHARED.search(text)
     shared_bytes = int(shared.group(1)) if shared else _L1_BYTES
@@ -188,8 +347,10 @@ def _row(text: str) -> list[float]:
         wg_bytes / shared_bytes,
         float(target != "cpu"),
         1.0,
+        float(any(f.startswith("promote_operands") for f in config.flags)),
+        float("convert_acc_gemm" in config.flags),
     ]
-    return row
+    return row + _loop_columns(text, config, threads)
 
 
 class ConfigFeatures(TransformerMixin, BaseEstimator):

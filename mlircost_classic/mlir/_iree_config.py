@@ -26,6 +26,7 @@ __all__ = [
     "CodegenConfig",
     "mma_shape",
     "read_config",
+    "root_op_header",
     "strip_config",
     "write_config",
 ]
@@ -189,6 +190,31 @@ def _root_span(text: str) -> tuple[int, int, str, tuple]:
         if any(level in span[3][0] for level in _ROOT_LEVELS):
             return span
     return max(spans, key=lambda span: len(span[3][0]))
+
+
+def root_op_header(text: str) -> str:
+    """The root op's text from the start of its line to its ``lowering_config``.
+
+    For a ``linalg.generic`` this holds its ``indexing_maps``,
+    ``iterator_types`` and the types of its ``ins`` and ``outs``: the loops
+    the tile sizes apply to.
+
+    Raises
+    ------
+    ValueError
+        If the text has no ``lowering_config``.
+
+    Examples
+    --------
+    >>> root_op_header(
+    ...     "%0 = linalg.fill ins(%c : f32) outs(%e : tensor<4xf32>) "
+    ...     "{lowering_config = #iree_gpu.lowering_config<{workgroup = [4]}>}"
+    ... )
+    '%0 = linalg.fill ins(%c : f32) outs(%e : tensor<4xf32>) {'
+    """
+    start = _root_span(text)[0]
+    begin = text.rfind("\n", 0, start) + 1
+    return text[begin : text.rfind("lowering_config", begin, start)]
 
 
 def _translation_span(text: str) -> tuple[int, int]:
