@@ -4,7 +4,10 @@ For each hardware, on the bundled variants (or ``--data-home``), fits on the
 candidates of the training families and scores on the held-out ones
 (GroupKFold by family): a ``rank:pairwise`` ranker, a log regression, a
 config-blind regression (the dispatch's ShapeFeatures only: every candidate
-of a dispatch looks the same to it) and the compiler's own choice. Then times
+of a dispatch looks the same to it) and the compiler's own choice. Spill
+detection on the same folds: an xgboost classifier against the thresholded
+regression of the spill metric, for spills alone and for spills or stack /
+scratch memory. Then times
 ranking 1,000 candidates of one dispatch on one core against compiling and
 measuring them (seconds per candidate from the records' provenance). Run from
 the repository root (one core: ``OMP_NUM_THREADS=1 taskset -c 0``)::
@@ -23,14 +26,22 @@ from mlircost_classic.collect._variants import candidate_configs
 from mlircost_classic.datasets import iter_dataset, load_dataset
 from mlircost_classic.featurize import ShapeFeatures
 from mlircost_classic.mlir import read_config, write_config
-from mlircost_classic.models import VariantRanker, evaluate_variants
+from mlircost_classic.models import VariantRanker, evaluate_spills, evaluate_variants
 
-# Hardware -> (ranked target, spill target).
+# Hardware -> (ranked target, spill metric, stack / scratch metric).
 TASKS = {
-    "nvidia_sm80": ("nvidia_sm80.registers", "nvidia_sm80.spill_bytes"),
-    "nvidia_sm90": ("nvidia_sm90.registers", "nvidia_sm90.spill_bytes"),
-    "amd_gfx942": ("amd_gfx942.vgprs", "amd_gfx942.spills"),
-    "cpu_x86_64_v3": ("cpu_x86_64_v3.instructions", None),
+    "nvidia_sm80": (
+        "nvidia_sm80.registers",
+        "nvidia_sm80.spill_bytes",
+        "nvidia_sm80.stack_bytes",
+    ),
+    "nvidia_sm90": (
+        "nvidia_sm90.registers",
+        "nvidia_sm90.spill_bytes",
+        "nvidia_sm90.stack_bytes",
+    ),
+    "amd_gfx942": ("amd_gfx942.vgprs", "amd_gfx942.spills", "amd_gfx942.scratch_bytes"),
+    "cpu_x86_64_v3": ("cpu_x86_64_v3.instructions", None, None),
 }
 COLUMNS = (
     "kendall_tau",
@@ -39,13 +50,10 @@ COLUMNS = (
     "top3_regret",
     "beats_default",
     "matches_default",
-    "spill_precision",
-    "spill_recall",
-    "spill_f1",
-    "spill_rate",
     "groups",
     "fit_seconds",
 )
+SPILL_COLUMNS = ("spill_precision", "spill_recall", "spill_f1", "spill_share")
 
 
 def models() -> dict:
@@ -68,17 +76,23 @@ def host() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, load {os.getloadavg()}"
 
 
+def _cell(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}"
+
+
 def evaluate(data_home, lines: list[str]) -> None:
-    for hw, (target, spill) in TASKS.items():
+    for hw, (target, spill, stack) in TASKS.items():
         try:
-            names = [target] + ([spill] if spill else [])
+            names = [n for n in (target, spill, stack) if n]
             ds = load_dataset(
                 "variants", hardware=hw, targets=names, data_home=data_home
             )
         except ValueError as exc:
             lines.append(f"\n{hw}: skipped ({exc})")
             continue
-        y = ds.target[:, 0]
+        # load_dataset orders the targets by name, not as asked.
+        column = {name: ds.target[:, ds.target_names.index(name)] for name in names}
+        y = column[target]
         keep = ~np.isnan(y)
         lines.append(
             f"\n### {target} ({int(keep.sum())} measured candidates, "
@@ -95,12 +109,27 @@ def evaluate(data_home, lines: list[str]) -> None:
             ds.is_default[keep],
             models(),
             target=target,
-            spill_target=ds.target[keep, 1] if spill else None,
         )
         for name, m in res.items():
-            cells = [f"{m[c]:.3f}" if c in m else "-" for c in COLUMNS]
+            cells = [_cell(m.get(c, float("nan"))) for c in COLUMNS]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         print("\n".join(lines[-len(res) - 3 :]), flush=True)
+        if spill:
+            spills(ds.data, keep, ds.families, column, spill, stack, lines)
+
+
+def spills(texts, keep, families, column, spill, stack, lines) -> None:
+    """Spill detection: classifier vs thresholded regression, two labels."""
+    lines.append("\n| spill label | detector | " + " | ".join(SPILL_COLUMNS) + " |")
+    lines.append("|---" * (len(SPILL_COLUMNS) + 2) + "|")
+    kept = [t for t, k in zip(texts, keep, strict=True) if k]
+    for label, metrics in ((spill, [spill]), (f"{spill} or {stack}", [spill, stack])):
+        target = np.column_stack([column[m][keep] for m in metrics])
+        res = evaluate_spills(kept, target, families[keep])
+        for detector, m in res.items():
+            cells = [_cell(m[c]) for c in SPILL_COLUMNS]
+            lines.append(f"| {label} | {detector} | " + " | ".join(cells) + " |")
+    print("\n".join(lines[-6:]), flush=True)
 
 
 def speed(data_home, lines: list[str], n: int = 1000) -> None:

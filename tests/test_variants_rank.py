@@ -15,6 +15,7 @@ from mlircost_classic.mlir import read_config, write_config
 from mlircost_classic.mlir._iree_config import strip_config
 from mlircost_classic.models import (
     VariantRanker,
+    evaluate_spills,
     evaluate_variants,
     group_metrics,
     rank,
@@ -199,6 +200,8 @@ def test_group_metrics_by_hand():
 
 def test_spill_labels():
     np.testing.assert_array_equal(spill_labels([0, 4, np.nan, 1e3]), [0, 1, 0, 1])
+    both = [[0, 0], [0, 8], [np.nan, 0], [4, 0]]
+    np.testing.assert_array_equal(spill_labels(both), [0, 1, 0, 1])
 
 
 def test_evaluate_variants_holds_out_families_and_scores_the_compiler():
@@ -221,13 +224,36 @@ def test_evaluate_variants_holds_out_families_and_scores_the_compiler():
         {"ranker": VariantRanker(objective="regression", n_estimators=30)},
         target="nvidia_sm80.registers",
         n_splits=2,
-        spill_target=(volume > 20).astype(float),
     )
     assert set(res) == {"ranker", "compiler"}
     assert res["ranker"]["kendall_tau"] > 0.8
-    assert res["ranker"]["spill_f1"] > 0.8
     assert res["compiler"]["matches_default"] == 1.0
     assert res["compiler"]["top1_regret"] > 0
+
+
+def test_evaluate_spills_scores_the_classifier_and_the_regression():
+    texts, volume = [], []
+    for base in (GPU_THREAD, GPU_THREAD.replace("32, 128, 1", "64, 64, 1")):
+        t, v = _thread_variants(base)
+        texts += t
+        volume += list(v)
+    volume = np.array(volume)
+    families = np.repeat(["f1", "f2"], len(texts) // 2)
+    # Spill bytes and stack bytes of the big thread tiles.
+    spills = np.column_stack(
+        [np.where(volume > 20, volume * 8, 0), np.zeros_like(volume)]
+    )
+    res = evaluate_spills(
+        texts, spills, families, featurizer=VariantFeaturizer(dispatch="drop")
+    )
+    assert set(res) == {"classifier", "regression"}
+    for scores in res.values():
+        assert scores["spill_share"] == pytest.approx((volume > 20).mean())
+        assert scores["spill_f1"] > 0.8
+    # No spill in the training folds: nothing is predicted to spill.
+    quiet = evaluate_spills(texts, np.zeros(len(texts)), families, n_splits=2)
+    assert math.isnan(quiet["classifier"]["spill_recall"])
+    assert quiet["classifier"]["spill_share"] == 0
 
 
 def test_rank_with_a_model_puts_the_best_first():

@@ -12,7 +12,8 @@ rebuilds them) and :func:`explain` splits a prediction into feature contribution
 :class:`ComposedCostModel` predicts modules from a kernels model applied to
 their predicted dispatches.
 :class:`VariantRanker` and :func:`rank` order candidate codegen configurations
-of a dispatch; :func:`evaluate_variants` is the decision benchmark.
+of a dispatch; :func:`evaluate_variants` is the decision benchmark and
+:func:`evaluate_spills` its spill detection.
 """
 
 from ..datasets import resolve_target, target_unit
@@ -51,6 +52,7 @@ from ._prior import PriorRegressor
 from ._rank import (
     HIGHER_IS_BETTER,
     VariantRanker,
+    evaluate_spills,
     evaluate_variants,
     group_metrics,
     rank,
@@ -69,6 +71,7 @@ __all__ = [
     "Explanation",
     "HIGHER_IS_BETTER",
     "VariantRanker",
+    "evaluate_spills",
     "evaluate_variants",
     "group_metrics",
     "rank",

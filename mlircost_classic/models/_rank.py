@@ -8,8 +8,9 @@ or a regression on the log of the target. :func:`rank` orders candidates
 with a model fitted on the bundled variants. :func:`group_metrics` and
 :func:`evaluate_variants` make the decision benchmark: within-group Kendall
 tau and pairwise accuracy, top-1 / top-3 regret against the best measured
-candidate, how often the pick beats the compiler's own choice, and spill
-detection precision / recall / F1, on held-out dispatch families.
+candidate and how often the pick beats the compiler's own choice, on held-out
+dispatch families; :func:`evaluate_spills` scores spill detection there (an
+xgboost classifier against the thresholded regression of the spill metric).
 """
 
 from __future__ import annotations
@@ -22,18 +23,18 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.metrics import f1_score, precision_score, recall_score
 from sklearn.model_selection import GroupKFold
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier, XGBRanker, XGBRegressor
 
 from ..featurize import VariantFeaturizer
-from ._metrics import pairwise_ranking_accuracy
+from ._metrics import pairwise_ranking_accuracy, spill_classification
 
 __all__ = [
     "HIGHER_IS_BETTER",
     "VariantRanker",
+    "evaluate_spills",
     "evaluate_variants",
     "group_metrics",
     "rank",
@@ -195,9 +196,14 @@ class VariantRanker(RegressorMixin, BaseEstimator):
         return -raw
 
 
-def spill_labels(target: np.ndarray) -> np.ndarray:
-    """1 where a spill metric (NVIDIA ``spill_bytes``, AMD ``spills``) is > 0."""
-    return (np.nan_to_num(np.asarray(target, dtype=np.float64)) > 0).astype(int)
+def spill_labels(target) -> np.ndarray:
+    """1 where a spill metric (NVIDIA ``spill_bytes``, AMD ``spills``) is > 0.
+
+    A 2-D ``target`` (several metrics, one column each: spills and stack
+    bytes) gives 1 where any of them is > 0; NaN counts as 0.
+    """
+    values = np.nan_to_num(np.asarray(target, dtype=np.float64)) > 0
+    return (values.any(axis=1) if values.ndim == 2 else values).astype(int)
 
 
 def _regret(chosen: float, best: float) -> float:
@@ -293,7 +299,6 @@ def evaluate_variants(
     *,
     target: str,
     n_splits: int = 5,
-    spill_target=None,
 ) -> dict[str, dict[str, float]]:
     """The decision benchmark on held-out dispatch families (GroupKFold).
 
@@ -313,10 +318,6 @@ def evaluate_variants(
     target : str
         Target name (sets the orientation, :data:`HIGHER_IS_BETTER`).
     n_splits : int, default=5
-    spill_target : array-like, optional
-        A spill metric of the same candidates; a classifier per model
-        (same features, xgboost) then adds spill ``precision``, ``recall``
-        and ``f1``.
 
     Returns
     -------
@@ -329,13 +330,10 @@ def evaluate_variants(
     families = np.asarray(families, dtype=object)
     is_default = np.asarray(is_default, dtype=bool)
     sign = _sign(target)
-    n_splits = min(n_splits, len(np.unique(families)))
-    folds = list(GroupKFold(n_splits=n_splits).split(texts, groups=families))
+    folds = _family_folds(texts, families, n_splits)
     out = {}
-    spills = None if spill_target is None else spill_labels(spill_target)
     for name, model in models.items():
         pred = np.full(len(y), np.nan)
-        spill_pred = np.zeros(len(y), dtype=int)
         seconds = 0.0
         for train, test in folds:
             start = time.perf_counter()
@@ -344,12 +342,8 @@ def evaluate_variants(
             )
             seconds += time.perf_counter() - start
             pred[test] = sign * fitted.predict([texts[i] for i in test])
-            if spills is not None:
-                spill_pred[test] = _spill_fold(fitted, texts, spills, train, test)
         metrics = group_metrics(y, pred, groups, is_default, higher_is_better=sign < 0)
         metrics["fit_seconds"] = seconds
-        if spills is not None:
-            metrics.update(_spill_scores(spills, spill_pred))
         out[name] = metrics
     out["compiler"] = group_metrics(
         sign * y, _compiler_choice(is_default), groups, is_default
@@ -357,22 +351,69 @@ def evaluate_variants(
     return out
 
 
-def _spill_fold(fitted, texts, spills, train, test) -> np.ndarray:
-    """Spill predictions on ``test`` by a classifier on the ranker's features."""
-    featurizer = fitted.featurizer_
-    if len(np.unique(spills[train])) < 2:
-        return np.full(len(test), spills[train][0])
-    clf = XGBClassifier(n_estimators=200, max_depth=6, n_jobs=1, random_state=0)
-    clf.fit(featurizer.transform([texts[i] for i in train]), spills[train])
-    return clf.predict(featurizer.transform([texts[i] for i in test]))
+def _family_folds(texts, families, n_splits: int) -> list:
+    """GroupKFold by family: no dispatch's candidates on both sides."""
+    n_splits = min(n_splits, len(np.unique(families)))
+    return list(GroupKFold(n_splits=n_splits).split(texts, groups=families))
 
 
-def _spill_scores(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+def evaluate_spills(
+    texts: Sequence[str],
+    spill_target,
+    families,
+    *,
+    featurizer=None,
+    n_splits: int = 5,
+) -> dict[str, dict[str, float]]:
+    """Spill detection on held-out dispatch families (GroupKFold).
+
+    Two detectors on the same features and folds: an xgboost classifier
+    (``binary:logistic``; spills where its probability is >= 0.5) and an
+    xgboost regression of ``log1p`` of the spill metric, read as a spill
+    where its prediction is >= :data:`SPILL_THRESHOLD`. Both are scored by
+    :func:`spill_classification` on all out-of-fold predictions together.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Candidates.
+    spill_target : array-like of shape (n_samples,) or (n_samples, n_metrics)
+        Spill metrics of the candidates (several columns: a candidate spills
+        when any is > 0, see :func:`spill_labels`; the regression fits their
+        sum).
+    families : array-like
+        The dispatch family of each candidate.
+    featurizer : transformer, default=None
+        None means :class:`~mlircost_classic.featurize.VariantFeaturizer`.
+    n_splits : int, default=5
+
+    Returns
+    -------
+    dict
+        ``"classifier"`` and ``"regression"`` -> ``spill_precision``,
+        ``spill_recall``, ``spill_f1``, ``spill_share``.
+    """
+    texts = list(texts)
+    amount = np.nan_to_num(np.asarray(spill_target, dtype=np.float64))
+    amount = amount.sum(axis=1) if amount.ndim == 2 else amount
+    labels = spill_labels(spill_target)
+    scores = {"classifier": np.zeros(len(texts)), "regression": np.zeros(len(texts))}
+    params = dict(n_estimators=200, max_depth=6, n_jobs=1, random_state=0)
+    for train, test in _family_folds(texts, np.asarray(families, object), n_splits):
+        base = VariantFeaturizer() if featurizer is None else featurizer
+        fitted = clone(base).fit([texts[i] for i in train])
+        F_train = fitted.transform([texts[i] for i in train])
+        F_test = fitted.transform([texts[i] for i in test])
+        if len(np.unique(labels[train])) < 2:
+            scores["classifier"][test] = labels[train][0]
+        else:
+            clf = XGBClassifier(**params).fit(F_train, labels[train])
+            scores["classifier"][test] = clf.predict_proba(F_test)[:, 1]
+        reg = XGBRegressor(**params).fit(F_train, np.log1p(amount[train]))
+        scores["regression"][test] = np.expm1(reg.predict(F_test))
     return {
-        "spill_precision": float(precision_score(true, pred, zero_division=0)),
-        "spill_recall": float(recall_score(true, pred, zero_division=0)),
-        "spill_f1": float(f1_score(true, pred, zero_division=0)),
-        "spill_rate": float(true.mean()),
+        "classifier": spill_classification(labels, scores["classifier"], 0.5),
+        "regression": spill_classification(amount, scores["regression"]),
     }
 
 
