@@ -371,11 +371,15 @@ def test_cli_benchmark_writes_results_and_readme(data_home, tmp_path, capsys):
     out = tmp_path / "bench"
     argv = ["benchmark", "--quick", "--out", str(out), "--data-home", str(data_home)]
     argv += ["--models", "roofline", "--kinds", "modules", "--protocols", "group"]
+    argv += ["--max-per-family", "3"]
     assert main([*argv, "--readme", str(readme), "--quiet"]) == 0
     assert "updated" in capsys.readouterr().out
     text = (out / "results.md").read_text()
     assert "Reproduce: `mlircost benchmark --out" in text
     assert "--kinds modules --models roofline --protocols group" in text
+    assert "--max-per-family 3`" in text
+    # PER_FAMILY modules of each family in the data home, 3 of them kept
+    assert f"{3 * FAMILIES} records (a sample of the {PER_FAMILY * FAMILIES})" in text
     assert {r["model"] for r in _csv(out)} == {"roofline"}
     assert "| target | n | roofline |" in readme.read_text()
     # The package's command writes tables; the project's goals are not its own.

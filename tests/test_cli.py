@@ -140,6 +140,7 @@ def test_cost_model_commands_take_modules_and_kernels_not_variants():
     assert args.protocols == ["template", "random"]
     for argv in (
         ["benchmark", "--kinds", "variants"],
+        ["benchmark", "--max-per-family", "0"],
         ["report", "--out", "x", "--kind", "variants"],
         ["predict", "--kind", "variants", "f.mlir"],
     ):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 __all__ = [
     "UserError",
     "data_home_parser",
+    "positive_int",
     "quiet_parser",
     "read_inputs",
     "read_one",
@@ -19,6 +20,17 @@ __all__ = [
 
 class UserError(Exception):
     """A mistake on the command line or in the user's files: printed without a traceback."""
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def read_one(path: str, error_type: type[Exception] = UserError) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import UserError
+from ._common import UserError, positive_int
 
 __all__ = ["add_commands"]
 
@@ -67,6 +67,7 @@ def cmd_benchmark(args: argparse.Namespace, goals=None) -> int:
             quick=args.quick,
             n_jobs=args.jobs,
             neural_seconds=args.neural_seconds,
+            max_per_family=args.max_per_family,
             random_state=args.seed,
             data_home=args.data_home,
             progress=not args.quiet,
@@ -168,5 +169,13 @@ def add_commands(sub, parents: dict) -> None:
         type=float,
         metavar="S",
         help="wall-clock budget of one neural fit (default: none, 6 with --quick)",
+    )
+    p.add_argument(
+        "--max-per-family",
+        type=positive_int,
+        metavar="N",
+        help="records kept per family or architecture, a seeded random sample "
+        "(default: all; 8 modules and 12 kernels with --quick); results.md says "
+        "how many of the bundled records were used",
     )
     p.set_defaults(func=cmd_benchmark)

@@ -119,8 +119,14 @@ def _per_family(quick: bool, max_per_family) -> dict:
     return {k: max_per_family.get(k) for k in COST_KINDS}
 
 
-def _command(out, quick, kinds, protocols, models, neural_seconds, data_home) -> str:
-    """The ``mlircost benchmark`` line that repeats this run."""
+def _command(
+    out, quick, kinds, protocols, models, neural_seconds, data_home, max_per_family
+) -> str:
+    """The ``mlircost benchmark`` line that repeats this run.
+
+    ``max_per_family`` given per kind (a dict) has no command-line spelling:
+    the line then says so.
+    """
     words = ["mlircost benchmark", f"--out {out}"]
     if quick:
         words.append("--quick")
@@ -136,6 +142,10 @@ def _command(out, quick, kinds, protocols, models, neural_seconds, data_home) ->
         words.append(f"--neural-seconds {neural_seconds:g}")
     if data_home is not None:
         words.append(f"--data-home {data_home}")
+    if isinstance(max_per_family, int):
+        words.append(f"--max-per-family {max_per_family}")
+    elif max_per_family is not None:
+        words.append(f"(max_per_family={max_per_family} from Python)")
     return " ".join(words)
 
 
@@ -239,7 +249,14 @@ def run_benchmark(
         "load": [_load_average()],
         "min_varied": MIN_VARIED,
         "command": _command(
-            out, quick, kinds, protocols, models, neural_seconds, data_home
+            out,
+            quick,
+            kinds,
+            protocols,
+            models,
+            neural_seconds,
+            data_home,
+            max_per_family,
         ),
     }
     datasets = {}
