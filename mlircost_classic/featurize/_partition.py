@@ -251,6 +251,42 @@ def _root_kind(op: Op, body: list[Op]) -> str:
     return "other"
 
 
+def _nonunit(shape) -> int:
+    return sum(d != 1 for d in shape or ())
+
+
+def _nonunit_loops(op: Op, aliases: dict[str, str]) -> int:
+    """Loops of an op's iteration space that are not of size 1 (unknown sizes count).
+
+    IREE's consumer fusion compares these between a dispatch's root and an
+    elementwise consumer (``isFusableWithConsumer``).
+    """
+    name, types = op.name, op.operand_types
+    out = op.result_types[0].shape if op.result_types else None
+    if name == "linalg.generic":
+        maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
+        if maps:
+            sizes: dict[str, int | None] = dict.fromkeys(maps[0][0])
+            for (_, results), t in zip(maps, types, strict=False):
+                if t.shape is not None and len(t.shape) == len(results):
+                    for expr, size in zip(results, t.shape, strict=True):
+                        if expr in sizes and sizes[expr] is None:
+                            sizes[expr] = size
+            return sum(size != 1 for size in sizes.values())
+        return _nonunit(out)
+    if len(types) < 2:
+        return _nonunit(out)
+    if "pooling" in name:
+        reduced = _nonunit(types[1].shape)
+    elif name.startswith(("linalg.conv", "linalg.depthwise")):
+        # the filter's dims but the output channel (already in the output)
+        reduced = max(_nonunit(types[1].shape) - 1, 0)
+    else:
+        shape = types[0].shape or ()
+        reduced = _nonunit(shape[-1:])
+    return _nonunit(out) + reduced
+
+
 def _is_pure_view(op: Op, body: list[Op]) -> bool:
     """A transpose / broadcast / copy: the payload only yields an input."""
     if op.name in ("linalg.transpose", "linalg.broadcast", "linalg.copy"):
@@ -365,6 +401,10 @@ class _Grouping:
         self.groups = _Groups(n)
         self.has_root = [kinds[i] == "root" for i in range(n)]
         self.permuted = [_permutes(fn.ops[i], aliases) for i in range(n)]
+        self.loops = [
+            _nonunit_loops(fn.ops[i], aliases) if i in self.computing else 0
+            for i in range(n)
+        ]
         # root kinds of each group, to keep contractions out of reduction fusion
         self.group_roots = [
             {self.root_kinds[i]} if i in self.root_kinds else set() for i in range(n)
@@ -460,38 +500,56 @@ class _Grouping:
                 continue
             if self.permuted[g] and self.root_kinds[r] in ("matmul", "conv"):
                 continue
+            if max(self.loops[c] for c in grouped[g]) > self.loops[r]:
+                continue  # a result broadcast into a larger consumer stays apart
+            out = self.fn.ops[r].result_types
+            if out and out[0].shape is not None and _nonunit(out[0].shape) == 0:
+                continue  # a full reduction has no parallel loop to fuse along
             self.join(r, g)
             changed = True
         return changed
 
-    def merge_softmax(self, roots: list[int], grouped: dict[int, list[int]]) -> bool:
-        """The max reduction's dispatch joins the sum reduction's."""
-        fn, find, changed = self.fn, self.groups.find, False
-        for r in roots:
-            out = fn.ops[r].result_types[0] if fn.ops[r].result_types else None
-            g = find(r)
-            if (
-                self.group_roots[g] != {"reduction"}
-                or out is None
-                or (out.numel or 0) <= 1
-                or not _body_has(fn.bodies[r], "max")
-            ):
-                continue
-            users = self._outside_users(self._inside(grouped, g), g)
-            targets = {find(c) for c in users}
-            if len(targets) != 1:
-                continue
-            (g2,) = targets
-            later = self._inside(grouped, g2)
-            if self.group_roots[g2] != {"reduction"} or not any(
-                _body_has(fn.bodies[m], "exp") for m in later
-            ):
-                continue  # IREE raises softmax to one op; other reductions stay apart
-            last = max(m for m in later if m in self.root_kinds)
-            if any(c <= last for c in users):
-                self.join(g2, g)
-                changed = True
-        return changed
+    def payload(self, i: int) -> list[str]:
+        return [b.name for b in self.fn.bodies[i] if b.name != "linalg.yield"]
+
+    def _input(self, i: int, k: int) -> int | None:
+        """The op computing ``i``'s ``k``-th tensor input, through views."""
+        inputs = [v for v in self.fn.uses[i] if _is_tensor(self.fn, v)]
+        return self.producer(inputs[k]) if k < len(inputs) else None
+
+    def softmax(self, d: int) -> list[int] | None:
+        """The ops of a softmax ending in ``d``, as IREE raises it to one op.
+
+        ``RaiseSpecialOps.cpp`` (``matchSoftmax``): ``max = reduce_max(x)``,
+        ``e = exp(x - max)``, ``s = reduce_add(e)``, then ``e / s`` or
+        ``e * (1 / s)``; a log-softmax (no division) is not raised.
+        """
+        payload, take = self.payload, self._input
+        body = payload(d)
+        if self.kinds[d] != "elementwise" or body not in (["arith.divf"], ["arith.mulf"]):
+            return None
+        e, total = take(d, 0), take(d, 1)
+        extra = []
+        if body == ["arith.mulf"] and total is not None:
+            if payload(total) != ["arith.divf"]:
+                return None
+            extra, total = [total], take(total, 0)
+        if e is None or total is None or payload(e) != ["math.exp"]:
+            return None
+        if payload(total) != ["arith.addf"] or take(total, 0) != e:
+            return None
+        sub = take(e, 0)
+        if sub is None or payload(sub) != ["arith.subf"]:
+            return None
+        top = take(sub, 1)
+        if top is None or self.kinds[top] != "root":
+            return None
+        if not any(p in ("arith.maximumf", "arith.maxnumf") for p in payload(top)):
+            return None
+        inputs = [v for v in self.fn.uses[sub] if _is_tensor(self.fn, v)]
+        if [v for v in self.fn.uses[top] if _is_tensor(self.fn, v)][:1] != inputs[:1]:
+            return None
+        return [top, sub, e, total, *extra, d]
 
     def fuse_shared_producers(self) -> bool:
         """A producer used several times fuses when all its users share a dispatch."""
@@ -514,6 +572,9 @@ class _Grouping:
 
     def fuse(self) -> None:
         """The fusion phases, repeated until nothing joins."""
+        for d in self.computing:
+            for m in self.softmax(d) or ():
+                self.join(d, m)
         self.fuse_elementwise()
         roots = [i for i in self.computing if self.kinds[i] == "root"]
         changed = True
@@ -522,7 +583,6 @@ class _Grouping:
             for m in self.computing:
                 grouped.setdefault(self.groups.find(m), []).append(m)
             changed = self.fuse_consumers(roots, grouped)
-            changed = self.merge_softmax(roots, grouped) or changed
             changed = self.fuse_shared_producers() or changed
 
     def place_moves(self) -> list[tuple[int, str]]:
