@@ -85,7 +85,8 @@ _CONTRACTIONS = (
     "linalg.matvec",
     "linalg.vecmat",
 )
-_SSA_RE = re.compile(r"%[\w$.-]+")
+_SSA_RE = re.compile(r"%[\w$.-]+(?:#\d+)?")
+_F64_RE = re.compile(r"f64(?!\d)")
 _PAD_RE = re.compile(r"(?:low|high)\s*\[([^\]]*)\]")
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _ARG_RE = re.compile(r"(%[\w$.-]+)\s*:")
@@ -162,6 +163,7 @@ class _Function:
                 j = self.defs.get(v)
                 if j is not None and i not in self.users[j]:
                     self.users[j].append(i)
+        self.dead: set[int] = set()  # ops CSE merged into an earlier one
         self.types: dict[str, ShapedType] = {}
         for op in ops:
             for r, t in zip(op.results, op.result_types, strict=False):
@@ -249,6 +251,11 @@ def _root_kind(op: Op, body: list[Op]) -> str:
     if name.startswith("linalg.reduce"):
         return "reduction"
     return "other"
+
+
+def _rank(op: Op) -> int | None:
+    shape = op.result_types[0].shape if op.result_types else None
+    return None if shape is None else len(shape)
 
 
 def _nonunit(shape) -> int:
@@ -372,7 +379,8 @@ class _Grouping:
         self.fn = fn
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
-            _classify(op, body) for op, body in zip(fn.ops, fn.bodies, strict=True)
+            "free" if i in fn.dead else _classify(op, body)
+            for i, (op, body) in enumerate(zip(fn.ops, fn.bodies, strict=True))
         ]
         const = self.const = [False] * n
         iota = self.iota = [False] * n  # constant, but computed by an initializer
@@ -552,7 +560,9 @@ class _Grouping:
         return [top, sub, e, total, *extra, d]
 
     def fuse_shared_producers(self) -> bool:
-        """A producer used several times fuses when all its users share a dispatch."""
+        """A producer used several times fuses when all its users share a
+        dispatch and the first of them is elementwise of the same rank
+        (``FuseMultiUseElementwiseProducer.cpp``)."""
         find, changed = self.groups.find, False
         for i in self.computing:
             if self.kinds[i] != "elementwise" or self.has_root[find(i)]:
@@ -563,6 +573,8 @@ class _Grouping:
                 len(users) > 1
                 and len(targets) == 1
                 and all(self.live(c) for c in users)
+                and self.kinds[min(users)] == "elementwise"
+                and _rank(self.fn.ops[min(users)]) == _rank(self.fn.ops[i])
             ):
                 (g,) = targets
                 if g != find(i) and self.same_side(i, users[0]):
@@ -760,6 +772,64 @@ def _copy_body(fn: _Function, i: int, v: str) -> list[str]:
     ]
 
 
+def _demoted_identity(op: Op, body: list[Op]) -> bool:
+    """An ``f32 -> f64`` extension or ``f64 -> f32`` truncation: a copy once
+    IREE demotes f64 to f32."""
+    payload = [b.name for b in body if b.name != "linalg.yield"]
+    if op.name != "linalg.generic" or payload not in (["arith.extf"], ["arith.truncf"]):
+        return False
+    kinds = {t.raw.rsplit("x", 1)[-1].rstrip(">") for t in op.operand_types if t.raw}
+    return kinds == {"f32", "f64"}
+
+
+def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
+    """Merge ops that compute the same value once f64 is demoted to f32.
+
+    IREE demotes f64 to f32 (``--iree-input-demote-f64-to-f32``, on by
+    default), which makes an f64 copy of a computation (torch's layer norm
+    takes its mean in both) equal to the f32 one; CSE then keeps one. A merged
+    op's users read the op it duplicates; it is marked in ``fn.dead``.
+    """
+    number: dict[str, str] = {}  # value -> the value it equals
+    seen: dict[str, int] = {}
+    for i, op in enumerate(fn.ops):
+        if op.name == "func.return" or not op.results:
+            continue
+        base = [_value(r) for r in op.results]
+        if _demoted_identity(op, fn.bodies[i]):
+            source = fn.uses[i][0] if fn.uses[i] else None
+            if source is not None:
+                number[base[0]] = number.get(source, source)
+                continue
+        local: dict[str, str] = {}
+
+        def rename(m: re.Match) -> str:
+            v = m.group(0)
+            b = _value(v)
+            if b in base:
+                return "%r" + v[len(b) :]
+            if b in fn.defs or b in fn.args:
+                return number.get(b, b) + v[len(b) :]
+            return local.setdefault(v, f"%l{len(local)}")
+
+        text = spans[i].split("=", 1)[1] if "=" in spans[i] else spans[i]
+        key = _F64_RE.sub("f32", _SSA_RE.sub(rename, text))
+        j = seen.setdefault(key, i)
+        if j == i:
+            continue
+        first = _value(fn.ops[j].results[0])
+        number[base[0]] = number.get(first, first)
+        for r in base:
+            fn.defs[r] = j
+        fn.users[j] += [u for u in fn.users[i] if u not in fn.users[j]]
+        fn.users[i] = []
+        for v in fn.uses[i]:
+            producer = fn.defs.get(v)
+            if producer is not None and i in fn.users[producer]:
+                fn.users[producer].remove(i)
+        fn.dead.add(i)
+
+
 def _spans(fn: _Function, text_lines: list[str]) -> list[str]:
     """Each top-level op's text, with its regions, as the module writes it."""
     starts = [op.line for op in fn.ops]
@@ -851,6 +921,7 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
     regions: dict[str, list] = {}
     for fn in _functions(module):
         spans = _spans(fn, text_lines)
+        _merge_duplicates(fn, spans)
         members, kind_of, copies = _form_groups(fn, module.attribute_aliases)
         found = [
             (min(ms), kind_of[g], _region_body(fn, sorted(ms), spans), sorted(ms))
