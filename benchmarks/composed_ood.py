@@ -27,8 +27,8 @@ from scipy.stats import spearmanr
 
 import mlircost_classic as mc
 from mlircost_classic.datasets import iter_dataset
-from mlircost_classic.models import ComposedCostModel, kernel_calls
-from mlircost_classic.models._composed import _rule, aggregate
+from mlircost_classic.featurize import DispatchRegion
+from mlircost_classic.models import ComposedCostModel, compose_regions, kernel_calls
 
 OOD = Path("mlircost_classic/data/ood")
 MODELS = ("xgboost", "ridge", "roofline")
@@ -39,22 +39,15 @@ def iree_split(names, kernels) -> np.ndarray:
     texts = {k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels", OOD)}
     texts.update({k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels")})
     records = [r for r in iter_dataset("modules", OOD) if r["ir"].get("linalg")]
-    out = np.full((len(records), len(names)), np.nan)
-    column = {t: j for j, t in enumerate(kernels.target_names_)}
-    for i, rec in enumerate(records):
-        calls = kernel_calls(rec)
-        ids = [k for k in calls if k in texts]
-        K = np.asarray(kernels.predict([texts[k] for k in ids])).reshape(len(ids), -1)
-        n = np.array([calls[k] for k in ids], float)
-        for j, target in enumerate(names):
-            rule = _rule(target)
-            source = "cpu_x86_64_v3.instructions" if rule == "proxy" else target
-            if rule == "count":
-                out[i, j] = len(ids)
-            elif source in column:
-                how = "calls" if rule == "proxy" else rule
-                out[i, j] = aggregate(K[:, column[source]], n, how)
-    return out
+    regions = [
+        [
+            DispatchRegion(k, "other", texts[k], n, ())
+            for k, n in kernel_calls(rec).items()
+            if k in texts
+        ]
+        for rec in records
+    ]
+    return compose_regions(kernels, regions, names)[0]
 
 
 def main() -> None:

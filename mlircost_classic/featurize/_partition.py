@@ -534,7 +534,10 @@ class _Grouping:
         """
         payload, take = self.payload, self._input
         body = payload(d)
-        if self.kinds[d] != "elementwise" or body not in (["arith.divf"], ["arith.mulf"]):
+        if self.kinds[d] != "elementwise" or body not in (
+            ["arith.divf"],
+            ["arith.mulf"],
+        ):
             return None
         e, total = take(d, 0), take(d, 1)
         extra = []
@@ -782,6 +785,24 @@ def _demoted_identity(op: Op, body: list[Op]) -> bool:
     return kinds == {"f32", "f64"}
 
 
+def _value_key(fn: _Function, base: list[str], span: str, number: dict) -> str:
+    """What an op computes: its text with operands numbered, locals renamed,
+    its own results anonymous and f64 read as f32."""
+    local: dict[str, str] = {}
+
+    def rename(m: re.Match) -> str:
+        v = m.group(0)
+        b = _value(v)
+        if b in base:
+            return "%r" + v[len(b) :]
+        if b in fn.defs or b in fn.args:
+            return number.get(b, b) + v[len(b) :]
+        return local.setdefault(v, f"%l{len(local)}")
+
+    text = span.split("=", 1)[1] if "=" in span else span
+    return _F64_RE.sub("f32", _SSA_RE.sub(rename, text))
+
+
 def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
     """Merge ops that compute the same value once f64 is demoted to f32.
 
@@ -801,19 +822,7 @@ def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
             if source is not None:
                 number[base[0]] = number.get(source, source)
                 continue
-        local: dict[str, str] = {}
-
-        def rename(m: re.Match) -> str:
-            v = m.group(0)
-            b = _value(v)
-            if b in base:
-                return "%r" + v[len(b) :]
-            if b in fn.defs or b in fn.args:
-                return number.get(b, b) + v[len(b) :]
-            return local.setdefault(v, f"%l{len(local)}")
-
-        text = spans[i].split("=", 1)[1] if "=" in spans[i] else spans[i]
-        key = _F64_RE.sub("f32", _SSA_RE.sub(rename, text))
+        key = _value_key(fn, base, spans[i], number)
         j = seen.setdefault(key, i)
         if j == i:
             continue
@@ -921,7 +930,8 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
     regions: dict[str, list] = {}
     for fn in _functions(module):
         spans = _spans(fn, text_lines)
-        _merge_duplicates(fn, spans)
+        if "f64" in text:  # torch-mlir's output has no other duplicates
+            _merge_duplicates(fn, spans)
         members, kind_of, copies = _form_groups(fn, module.attribute_aliases)
         found = [
             (min(ms), kind_of[g], _region_body(fn, sorted(ms), spans), sorted(ms))

@@ -18,7 +18,7 @@ of a dispatch; :func:`evaluate_variants` is the decision benchmark and
 
 from ..datasets import resolve_target, target_unit
 from ._base import PerTargetRegressor
-from ._composed import AGGREGATION, ComposedCostModel, kernel_calls
+from ._composed import AGGREGATION, ComposedCostModel, compose_regions, kernel_calls
 from ._cost_model import ROOFLINE_COLUMNS, SKEW_THRESHOLD, CostModel, default_estimator
 from ._evaluate import evaluate, op_templates
 from ._explain import Contribution, Explanation, explain
@@ -66,6 +66,7 @@ __all__ = [
     "AGGREGATION",
     "ComposedCostModel",
     "kernel_calls",
+    "compose_regions",
     "Contribution",
     "DEFAULT_MODELS",
     "Explanation",

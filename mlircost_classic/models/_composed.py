@@ -12,7 +12,6 @@ programs unlike its training families; the kernels it is made of are familiar.
 from __future__ import annotations
 
 import json
-import math
 import os
 from numbers import Real
 from pathlib import Path
@@ -27,7 +26,7 @@ from ..featurize import partition_dispatches
 from ._base import check_targets
 from ._cost_model import CostModel, _conformal_quantile
 
-__all__ = ["AGGREGATION", "ComposedCostModel", "kernel_calls"]
+__all__ = ["AGGREGATION", "ComposedCostModel", "compose_regions", "kernel_calls"]
 
 #: Metric -> how the module's value combines its kernels' values: the
 #: ``aggregate`` of the target table (:data:`~mlircost_classic.datasets.TARGETS`),
@@ -63,16 +62,73 @@ def _rule(target: str) -> str:
     return AGGREGATION.get(target.partition(".")[2], "proxy")
 
 
-def aggregate(values: np.ndarray, calls: np.ndarray, rule: str) -> float:
-    """One module value from its kernels' values by ``rule`` (see :data:`AGGREGATION`)."""
-    if rule == "count":
-        return float(len(calls))
-    values = values[~np.isnan(values)] if rule != "calls" else values
-    if rule == "calls":
-        return float(np.nansum(values * calls)) if len(values) else 0.0
-    if not len(values):
-        return 0.0 if rule == "sum" else math.nan
-    return float({"sum": np.sum, "max": np.max, "min": np.min}[rule](values))
+def compose_regions(
+    kernel_model: CostModel, regions: list, target_names: list[str]
+) -> tuple[np.ndarray, list]:
+    """Module targets aggregated from a kernels model's predictions on regions.
+
+    The kernels model runs once on every region of every module (one batch);
+    each module target then combines its regions' predictions by its rule
+    (:data:`AGGREGATION`; a target without one, a latency, is the composed
+    instruction count): ``calls`` sums calls x per-call value, ``sum`` adds
+    one value per executable, ``max`` / ``min`` over executables (NaN where
+    none is predicted), ``count`` counts executables.
+
+    Parameters
+    ----------
+    kernel_model : CostModel
+        A fitted kernels model.
+    regions : list of list of DispatchRegion
+        Each module's dispatch regions (any objects with ``text`` and
+        ``calls``).
+    target_names : list of str
+        Module targets.
+
+    Returns
+    -------
+    raw : ndarray of shape (n_modules, n_targets)
+    details : list of (regions, kernel predictions) per module
+        The module's regions and an array (n_regions, n kernel targets) in the
+        kernels model's columns.
+    """
+    kernel_names = list(kernel_model.target_names_)
+    texts = [r.text for rs in regions for r in rs]
+    if texts:
+        K = np.asarray(kernel_model.predict(texts), float)
+        K = K.reshape(len(texts), len(kernel_names))
+    else:
+        K = np.zeros((0, len(kernel_names)))
+    sizes = np.array([len(rs) for rs in regions], int)
+    owner = np.repeat(np.arange(len(regions)), sizes)
+    calls = np.array([r.calls for rs in regions for r in rs], float)
+    column = {t: j for j, t in enumerate(kernel_names)}
+    rules = [_rule(t) for t in target_names]
+    sources = [
+        _PROXY if rule == "proxy" else t
+        for t, rule in zip(target_names, rules, strict=True)
+    ]
+    raw = np.full((len(regions), len(target_names)), np.nan)
+    have = [j for j, source in enumerate(sources) if source in column]
+    V = K[:, [column[sources[j]] for j in have]]
+    summed = np.zeros((len(regions), len(have)))
+    np.add.at(summed, owner, np.nan_to_num(V))
+    weighted = np.zeros((len(regions), len(have)))
+    np.add.at(weighted, owner, np.nan_to_num(V * calls[:, None]))
+    most = np.full((len(regions), len(have)), np.nan)
+    np.fmax.at(most, owner, V)
+    least = np.full((len(regions), len(have)), np.nan)
+    np.fmin.at(least, owner, V)
+    by_rule = {"sum": summed, "calls": weighted, "proxy": weighted}
+    by_rule |= {"max": most, "min": least}
+    for k, j in enumerate(have):
+        if rules[j] in by_rule:
+            raw[:, j] = by_rule[rules[j]][:, k]
+    for j, rule in enumerate(rules):
+        if rule == "count":
+            raw[:, j] = sizes
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    details = [(rs, K[starts[i] : starts[i + 1]]) for i, rs in enumerate(regions)]
+    return raw, details
 
 
 class ComposedCostModel(RegressorMixin, BaseEstimator):
@@ -193,31 +249,7 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         if isinstance(X, str):
             raise TypeError("X must be an iterable of MLIR texts, not one string")
         regions = [partition_dispatches(text) for text in X]
-        texts = [r.text for rs in regions for r in rs]
-        kernel_names = list(self.kernel_model_.target_names_)
-        if texts:
-            K = np.asarray(self.kernel_model_.predict(texts), float)
-            K = K.reshape(len(texts), len(kernel_names))
-        else:
-            K = np.zeros((0, len(kernel_names)))
-        column = {t: j for j, t in enumerate(kernel_names)}
-        raw = np.full((len(regions), len(self.target_names_)), np.nan)
-        details, start = [], 0
-        for i, rs in enumerate(regions):
-            block = K[start : start + len(rs)]
-            start += len(rs)
-            details.append((rs, block))
-            calls = np.array([r.calls for r in rs], float)
-            for j, (target, rule) in enumerate(
-                zip(self.target_names_, self.rules_, strict=True)
-            ):
-                source = _PROXY if rule == "proxy" else target
-                if rule == "count":
-                    raw[i, j] = len(rs)
-                elif source in column:
-                    how = "calls" if rule == "proxy" else rule
-                    raw[i, j] = aggregate(block[:, column[source]], calls, how)
-        return raw, details
+        return compose_regions(self.kernel_model_, regions, self.target_names_)
 
     # -- fitting --------------------------------------------------------------
     def fit(self, X, y, target_names=None):
@@ -299,14 +331,18 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         intercept, slope = self.coef_[j]
         return intercept + slope * x
 
-    def _unscale(self, v: np.ndarray, j: int) -> np.ndarray:
-        return np.maximum(np.expm1(v), 0.0) if self.log_targets_[j] else v
-
     def _margins(self, X) -> np.ndarray:
+        """Calibrated margins of every target (log scale for sums), one pass."""
         raw, _ = self._compose(X)
-        return np.column_stack(
-            [self._line(self._scale(raw[:, j], j), j) for j in range(raw.shape[1])]
-        )
+        log = np.asarray(self.log_targets_, bool)
+        raw[:, log] = np.log1p(np.maximum(raw[:, log], 0.0))
+        return self.coef_[:, 0] + self.coef_[:, 1] * raw
+
+    def _unscaled(self, m: np.ndarray) -> np.ndarray:
+        log = np.asarray(self.log_targets_, bool)
+        out = m.copy()
+        out[:, log] = np.maximum(np.expm1(m[:, log]), 0.0)
+        return clip_to_domain(out, self.target_names_)
 
     def _shaped(self, out: np.ndarray) -> np.ndarray:
         return out[:, 0] if self._ndim == 1 else out
@@ -325,9 +361,7 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples, n_targets), or (n_samples,) when fitted on 1-D y
         """
         check_is_fitted(self, "coef_")
-        m = self._margins(X)
-        out = np.column_stack([self._unscale(m[:, j], j) for j in range(m.shape[1])])
-        return self._shaped(clip_to_domain(out, self.target_names_))
+        return self._shaped(self._unscaled(self._margins(X)))
 
     def predict_interval(self, X, *, return_prediction: bool = False):
         """Split-conformal intervals around :meth:`predict` (multiplicative for sums).
@@ -352,15 +386,7 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
             )
         m = self._margins(X)
         q = np.asarray(self.conformal_quantiles_)
-        parts = [m, m - q, m + q]
-        parts = [
-            clip_to_domain(
-                np.column_stack([self._unscale(p[:, j], j) for j in range(p.shape[1])]),
-                self.target_names_,
-            )
-            for p in parts
-        ]
-        parts = [self._shaped(p) for p in parts]
+        parts = [self._shaped(self._unscaled(p)) for p in (m, m - q, m + q)]
         return tuple(parts) if return_prediction else tuple(parts[1:])
 
     def explain_kernels(self, text: str, target: str) -> list[dict]:
