@@ -12,36 +12,14 @@ Run: ``python benchmarks/partition_accuracy.py [--family NAME] [--show N]``.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from mlircost_classic.datasets import iter_dataset
-from mlircost_classic.featurize._partition import partition_dispatches
+from mlircost_classic.featurize import dispatch_kind, partition_dispatches
 
 OOD = Path(__file__).resolve().parent.parent / "mlircost_classic" / "data" / "ood"
-_KINDS = (
-    ("softmax", "softmax"),
-    ("matmul", "matmul"),
-    ("matvec", "matmul"),
-    ("conv", "conv"),
-    ("pooling", "pooling"),
-    ("reduction", "reduction"),
-    ("memcpy", "memcpy"),
-    ("elementwise", "elementwise"),
-    ("transpose", "elementwise"),
-    ("splat", "elementwise"),
-)
-
-
-def iree_kind(name: str) -> str:
-    """Dispatch kind of an IREE export name (``main_dispatch_3_matmul_like_...``)."""
-    tail = re.sub(r"^.*?_dispatch_\d+_?", "", name)
-    for word, kind in _KINDS:
-        if word in tail:
-            return kind
-    return "other"
 
 
 def main() -> None:
@@ -65,7 +43,7 @@ def main() -> None:
             regions = partition_dispatches(text)
             seconds.append(time.perf_counter() - start)
             truth = Counter(
-                iree_kind(kernels[k]) for k in rec["kernels"] if k in kernels
+                dispatch_kind(kernels[k]) for k in rec["kernels"] if k in kernels
             )
             guess = Counter(r.kind for r in regions)
             s = stats[rec["family"]]

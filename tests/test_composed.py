@@ -17,6 +17,7 @@ from mlircost_classic.models import (
     AGGREGATION,
     ComposedCostModel,
     CostModel,
+    iree_regions,
     kernel_calls,
 )
 
@@ -204,3 +205,58 @@ def test_load_pretrained_composed():
     column = model.target_names_.index("cpu_x86_64_v3.dispatches")
     assert np.array_equal(pred[:, column], [1, 1])
     assert load_pretrained(kind="composed") is model  # loaded once per process
+
+
+@pytest.mark.parametrize("family", ["norm_chain", "reduction", "dwsep"])
+def test_dispatch_counts_of_bundled_normalisation_and_reduction_modules(family):
+    """Softmax raising, layer norms after f64 demotion, squeeze-excite scales and
+    full reductions: IREE's rules the partitioner follows for these families."""
+    seen = exact = 0
+    for rec in iter_dataset("modules"):
+        count = rec["targets"].get("cpu_x86_64_v3.dispatches")
+        if rec["family"] != family or count is None:
+            continue
+        seen += 1
+        exact += len(partition_dispatches(rec["ir"]["linalg"])) == count
+        if seen == 40:
+            break
+    assert seen and exact / seen >= 0.85
+
+
+def test_partitioner_choices_are_checked():
+    with pytest.raises(ValueError, match="partitioner"):
+        ComposedCostModel(partitioner="mlir").fit(TEXTS[:2], np.ones(2))
+
+
+def test_iree_partitioner_without_iree_says_how_to_get_it(kernels, monkeypatch):
+    from mlircost_classic.collect import _compile, _toolchain
+
+    assert _compile.find_tools is _toolchain.find_tools  # bound before the patch
+    bare = _toolchain.Toolchain(None, None, None, None, None, None)
+    monkeypatch.setattr(_toolchain, "find_tools", lambda: bare)
+    model = ComposedCostModel.from_kernels(NAMES, kernels, partitioner="iree")
+    with pytest.raises(ImportError, match=r"\[collect\]"):
+        model.predict(TEXTS[:1])
+
+
+def test_iree_partitioner_gives_the_records_kernels(kernels):
+    """The exact path: IREE's own split is the module record's kernels list."""
+    from mlircost_classic.collect._toolchain import find_tools
+
+    if find_tools().iree_compile is None:
+        pytest.skip("iree-compile is not installed (the [collect] extra)")
+    rec = next(
+        r
+        for r in iter_dataset("modules")
+        if r["family"] == "rnn" and r["targets"].get("cpu_x86_64_v3.dispatches")
+    )
+    texts = {k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels")}
+    regions = iree_regions(rec["ir"]["linalg"])
+    assert len(regions) == rec["targets"]["cpu_x86_64_v3.dispatches"]
+    calls = kernel_calls(rec)
+    assert sorted((r.text, r.calls) for r in regions) == sorted(
+        (texts[k], n) for k, n in calls.items()
+    )
+    model = ComposedCostModel.from_kernels(NAMES, kernels, partitioner="iree")
+    pred = model.predict([rec["ir"]["linalg"]])
+    assert pred[0, 2] == len(regions)

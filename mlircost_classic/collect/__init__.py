@@ -58,6 +58,7 @@ _EXPORTS = {
     "measure": "_measure",
     "toolchain_versions": "_toolchain",
     "export_gpu_batch": "_gpu_batch",
+    "iree_dispatches": "_compile",
     "VARIANT_BACKENDS": "_variants",
     "candidate_configs": "_variants",
     "collect_dataset_variants": "_variants",

@@ -14,9 +14,12 @@ import hashlib
 import json
 import os
 import re
+import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._resources import fill_missing_resources
 from ._toolchain import find_tools, run_tool
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "dispatch_calls",
     "dispatch_content_key",
     "export_names",
+    "iree_dispatches",
 ]
 
 _CPU = [
@@ -62,6 +66,10 @@ _MANIFEST = "compile.json"
 _EXPORT = re.compile(r"hal\.executable\.export\s+(?:public\s+|private\s+)?@([\w$.-]+)")
 # A dispatch site in flow IR: ``flow.dispatch @executable::@export``.
 _DISPATCH_SITE = re.compile(r"flow\.dispatch\s+@[\w$.-]+::@([\w$.-]+)")
+# A dispatch site once streams are formed (``--compile-to=executable-sources``).
+_STREAM_SITE = re.compile(
+    r"stream\.cmd\.dispatch\s+@[\w$.-]+::@[\w$.-]+::@([\w$.-]+)"
+)
 # What differs between backends' sources of one computation: the variant's
 # name and target, and the dispatch numbering in symbol names.
 _VARIANT = re.compile(
@@ -239,6 +247,62 @@ def compile_phase(
     run_tool(args, timeout=timeout, cwd=out)
     sources = _outputs(out, backend, flags, 0.0).sources if dump_sources else {}
     return target.read_text(encoding="utf-8"), flags, sources
+
+
+def iree_dispatches(
+    text: str,
+    *,
+    backend: str = "llvm-cpu",
+    input_level: str = "linalg",
+    timeout: float = 600.0,
+) -> list[tuple[str, str, int]]:
+    """IREE's own dispatches of a module, without code generation.
+
+    Compiles up to ``executable-sources`` (dispatch formation, no codegen:
+    seconds for a network) with the collector's flags and returns each
+    executable's source, as the kernels dataset stores it, and how many
+    dispatch sites run it. Weights the text leaves out (the dataset's stripped
+    ``dense_resource`` blobs) are filled as the collector fills them
+    (:func:`~._resources.fill_missing_resources`).
+
+    Parameters
+    ----------
+    text : str
+        MLIR text of the module.
+    backend : str, default "llvm-cpu"
+        A key of :data:`BACKEND_FLAGS`.
+    input_level : str, default "linalg"
+        A key of :data:`INPUT_TYPES`.
+    timeout : float, default 600
+        Seconds before ``iree-compile`` is stopped.
+
+    Returns
+    -------
+    list of (str, str, int)
+        Export name, executable source and number of dispatch sites, in
+        IREE's dispatch order.
+
+    Raises
+    ------
+    ToolError
+        If ``iree-compile`` is not installed, fails or times out.
+    """
+    with tempfile.TemporaryDirectory(prefix="mlircost-dispatches-") as tmp:
+        source = Path(tmp) / "input.mlir"
+        source.write_text(fill_missing_resources(text), encoding="utf-8")
+        ir, _, sources = compile_phase(
+            source,
+            backend,
+            "executable-sources",
+            Path(tmp) / "out",
+            input_level=input_level,
+            timeout=timeout,
+            dump_sources=True,
+        )
+    calls = Counter(_STREAM_SITE.findall(ir))
+    order = {name: i for i, name in enumerate(calls)}
+    names = sorted(sources, key=lambda name: order.get(name, len(order)))
+    return [(name, sources[name], calls.get(name, 1)) for name in names]
 
 
 def compile_mlir(

@@ -29,7 +29,7 @@ from ._config import (
 )
 from ._ngram import OpNgramTfidf, op_ngrams
 from ._opcode import OpcodeCounter
-from ._partition import DispatchRegion, partition_dispatches
+from ._partition import DispatchRegion, dispatch_kind, partition_dispatches
 from ._shape import ShapeFeatures
 from ._union import MLIRFeaturizer
 
@@ -44,6 +44,7 @@ __all__ = [
     "BaseMLIRFeaturizer",
     "Catalog",
     "DispatchRegion",
+    "dispatch_kind",
     "CatalogError",
     "ConfigFeatures",
     "MLIRFeaturizer",

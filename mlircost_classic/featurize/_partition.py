@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from ..mlir import Op, ParsedModule, ShapedType, parse
 from ._rules import _attr, _parse_maps
 
-__all__ = ["DispatchRegion", "partition_dispatches"]
+__all__ = ["DispatchRegion", "dispatch_kind", "partition_dispatches"]
 
 #: Small constants IREE inlines into a dispatch instead of binding them
 #: (``--iree-flow-inline-constants-max-byte-length``).
@@ -131,6 +131,45 @@ class DispatchRegion:
     text: str
     calls: int
     lines: tuple[int, ...]
+
+
+# Words of IREE's export names -> DispatchRegion.kind, first match wins.
+_EXPORT_KINDS = (
+    ("softmax", "softmax"),
+    ("matmul", "matmul"),
+    ("matvec", "matmul"),
+    ("conv", "conv"),
+    ("pooling", "pooling"),
+    ("reduction", "reduction"),
+    ("memcpy", "memcpy"),
+    ("elementwise", "elementwise"),
+    ("transpose", "elementwise"),
+    ("splat", "elementwise"),
+)
+_EXPORT_HEAD = re.compile(r"^.*?_dispatch_\d+_?")
+
+
+def dispatch_kind(export: str) -> str:
+    """The :attr:`DispatchRegion.kind` of an IREE export name.
+
+    Parameters
+    ----------
+    export : str
+        IREE's name of a dispatch function.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> dispatch_kind("main_dispatch_3_matmul_like_4x64x8x8x8_f32")
+    'matmul'
+    >>> dispatch_kind("main_dispatch_0_slow_memcpy")
+    'memcpy'
+    """
+    tail = _EXPORT_HEAD.sub("", export)
+    return next((kind for word, kind in _EXPORT_KINDS if word in tail), "other")
 
 
 def _value(name: str) -> str:
@@ -659,7 +698,11 @@ class _Grouping:
             tree, stack = [], [f]
             while stack:
                 j = stack.pop()
-                if j not in tree and iota[j] and kinds[j] in ("elementwise", "root"):
+                if (
+                    j not in tree
+                    and iota[j]
+                    and kinds[j] in ("elementwise", "root", "move")
+                ):
                     tree.append(j)
                     stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
             members[-1 - f] = tree

@@ -18,7 +18,13 @@ of a dispatch; :func:`evaluate_variants` is the decision benchmark and
 
 from ..datasets import resolve_target, target_unit
 from ._base import PerTargetRegressor
-from ._composed import AGGREGATION, ComposedCostModel, compose_regions, kernel_calls
+from ._composed import (
+    AGGREGATION,
+    ComposedCostModel,
+    compose_regions,
+    iree_regions,
+    kernel_calls,
+)
 from ._cost_model import ROOFLINE_COLUMNS, SKEW_THRESHOLD, CostModel, default_estimator
 from ._evaluate import evaluate, op_templates
 from ._explain import Contribution, Explanation, explain
@@ -67,6 +73,7 @@ __all__ = [
     "ComposedCostModel",
     "kernel_calls",
     "compose_regions",
+    "iree_regions",
     "Contribution",
     "DEFAULT_MODELS",
     "Explanation",

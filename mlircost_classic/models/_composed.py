@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted
 
 from ..datasets import TARGETS, clip_to_domain, resolve_target
-from ..featurize import partition_dispatches
+from ..featurize import DispatchRegion, dispatch_kind, partition_dispatches
 from ._base import check_targets
 from ._cost_model import CostModel, _conformal_quantile
 
@@ -131,6 +131,56 @@ def compose_regions(
     return raw, details
 
 
+def iree_regions(text: str) -> list[DispatchRegion]:
+    """IREE's own dispatch regions of a module (the ``[collect]`` extra).
+
+    The exact counterpart of :func:`~mlircost_classic.featurize.partition_dispatches`:
+    ``iree-compile`` forms the dispatches (up to ``executable-sources``, no
+    code generation; see :func:`~mlircost_classic.collect.iree_dispatches`)
+    and each executable source, the document the kernels dataset holds, is
+    one region, called as many times as the program dispatches it.
+
+    Parameters
+    ----------
+    text : str
+        MLIR text of a linalg module.
+
+    Returns
+    -------
+    list of DispatchRegion
+        In IREE's dispatch order; ``lines`` are empty.
+
+    Raises
+    ------
+    ImportError
+        If the ``[collect]`` extra or ``iree-compile`` is not installed.
+    RuntimeError
+        If ``iree-compile`` fails on the text (its message says why).
+    """
+    # The one place prediction may run a compiler: only when asked to.
+    from ..collect import iree_dispatches  # noqa: PLC0415
+    from ..collect._toolchain import ToolError, find_tools  # noqa: PLC0415
+
+    if find_tools().iree_compile is None:
+        raise ImportError(
+            "partitioner='iree' needs iree-compile: install the [collect] extra "
+            "(pip install 'mlircost_classic[collect]'), or use partitioner='python'"
+        )
+    try:
+        found = iree_dispatches(text)
+    except ToolError as exc:
+        raise RuntimeError(
+            f"iree-compile could not form the dispatches: {exc}"
+        ) from exc
+    return [
+        DispatchRegion(name, dispatch_kind(name), source, calls, ())
+        for name, source, calls in found
+    ]
+
+
+_PARTITIONERS = {"python": partition_dispatches, "iree": iree_regions}
+
+
 class ComposedCostModel(RegressorMixin, BaseEstimator):
     """Module targets aggregated from a kernels model's dispatch predictions.
 
@@ -149,6 +199,11 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
     kernel_model : "pretrained", path-like or CostModel, default="pretrained"
         The fitted kernels model: the shipped one, one saved with
         :meth:`CostModel.save`, or a fitted instance (used as is).
+    partitioner : {"python", "iree"}, default="python"
+        Where the dispatch regions come from: the Python partitioner
+        (:func:`~mlircost_classic.featurize.partition_dispatches`, no compiler,
+        milliseconds), or IREE itself (:func:`iree_regions`: the compiler's own
+        split, seconds per module, needs the ``[collect]`` extra).
     calibrate : bool, default=True
         Fit the per-target calibration (else the raw aggregates are predicted).
     intervals : {"conformal"} or None, default=None
@@ -184,6 +239,7 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "kernel_model": [StrOptions({"pretrained"}), str, os.PathLike, CostModel],
+        "partitioner": [StrOptions(set(_PARTITIONERS))],
         "calibrate": ["boolean"],
         "intervals": [StrOptions({"conformal"}), None],
         "confidence": [Interval(Real, 0, 1, closed="neither")],
@@ -195,6 +251,7 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         self,
         *,
         kernel_model="pretrained",
+        partitioner="python",
         calibrate=True,
         intervals=None,
         confidence=0.9,
@@ -202,6 +259,7 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         random_state=None,
     ):
         self.kernel_model = kernel_model
+        self.partitioner = partitioner
         self.calibrate = calibrate
         self.intervals = intervals
         self.confidence = confidence
@@ -248,7 +306,8 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
     def _compose(self, X) -> tuple[np.ndarray, list]:
         if isinstance(X, str):
             raise TypeError("X must be an iterable of MLIR texts, not one string")
-        regions = [partition_dispatches(text) for text in X]
+        partition = _PARTITIONERS[self.partitioner]
+        regions = [partition(text) for text in X]
         return compose_regions(self.kernel_model_, regions, self.target_names_)
 
     # -- fitting --------------------------------------------------------------
@@ -302,7 +361,9 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         self.coef_ = np.tile([0.0, 1.0], (len(names), 1))
 
     @classmethod
-    def from_kernels(cls, target_names, kernel_model="pretrained") -> ComposedCostModel:
+    def from_kernels(
+        cls, target_names, kernel_model="pretrained", partitioner="python"
+    ) -> ComposedCostModel:
         """A model ready to predict the raw aggregates, without fitting.
 
         Parameters
@@ -311,6 +372,8 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
             Module targets to predict (``<hardware>.<metric>``).
         kernel_model : "pretrained", path-like or CostModel, default="pretrained"
             As in the class parameters.
+        partitioner : {"python", "iree"}, default="python"
+            As in the class parameters.
 
         Returns
         -------
@@ -318,7 +381,7 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
             Uncalibrated (``calibrate=False``), without intervals: no module
             label is used.
         """
-        model = cls(kernel_model=kernel_model, calibrate=False)
+        model = cls(kernel_model=kernel_model, partitioner=partitioner, calibrate=False)
         model._validate_params()
         model._set_targets(list(target_names))
         model._ndim = 2
@@ -466,6 +529,7 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
             "class": "ComposedCostModel",
             "format": _FORMAT,
             "params": {
+                "partitioner": self.partitioner,
                 "calibrate": self.calibrate,
                 "intervals": self.intervals,
                 "confidence": self.confidence,
