@@ -67,9 +67,7 @@ _EXPORT = re.compile(r"hal\.executable\.export\s+(?:public\s+|private\s+)?@([\w$
 # A dispatch site in flow IR: ``flow.dispatch @executable::@export``.
 _DISPATCH_SITE = re.compile(r"flow\.dispatch\s+@[\w$.-]+::@([\w$.-]+)")
 # A dispatch site once streams are formed (``--compile-to=executable-sources``).
-_STREAM_SITE = re.compile(
-    r"stream\.cmd\.dispatch\s+@[\w$.-]+::@[\w$.-]+::@([\w$.-]+)"
-)
+_STREAM_SITE = re.compile(r"stream\.cmd\.dispatch\s+@[\w$.-]+::@[\w$.-]+::@([\w$.-]+)")
 # What differs between backends' sources of one computation: the variant's
 # name and target, and the dispatch numbering in symbol names.
 _VARIANT = re.compile(
