@@ -6,6 +6,8 @@ the dispatch counts IREE measured; the estimator's API on a small kernels model
 fitted here (labels made up for the API tests only).
 """
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -260,3 +262,22 @@ def test_iree_partitioner_gives_the_records_kernels(kernels):
     model = ComposedCostModel.from_kernels(NAMES, kernels, partitioner="iree")
     pred = model.predict([rec["ir"]["linalg"]])
     assert pred[0, 2] == len(regions)
+
+
+def test_cli_predicts_and_explains_with_the_composed_model(tmp_path, capsys):
+    from mlircost_classic.cli import main
+
+    path = tmp_path / "m.mlir"
+    path.write_text(TEXTS[0])
+    argv = ["predict", "--kind", "composed", str(path), "--format", "json"]
+    assert main([*argv, "--targets", "dispatches"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["model"] == "composed-linalg"
+    assert [(p["target"], p["prediction"]) for p in result["predictions"]] == [
+        ("cpu_x86_64_v3.dispatches", 1.0)
+    ]
+    argv = ["explain", "--kind", "composed", str(path), "--target", "instructions"]
+    assert main([*argv, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["target"] == "cpu_x86_64_v3.instructions"
+    assert [(d["kind"], d["share"]) for d in out["dispatches"]] == [("matmul", 1.0)]

@@ -34,7 +34,21 @@ def _choose_model(text: str, args):
 
     if args.kind == "kernels":
         return "kernels", "dispatch"
+    if args.kind == "composed":
+        return "composed", "linalg"
     return "modules", args.level or detect_level(text)
+
+
+def _load(kind: str, level: str, args):
+    """The pretrained model; the composed one with ``--dispatches`` regions."""
+    from mlircost_classic.models import ComposedCostModel, load_pretrained
+
+    model = load_pretrained(kind, level, path=args.model_dir)
+    if kind == "composed" and args.dispatches != model.partitioner:
+        return ComposedCostModel.from_kernels(
+            model.target_names_, model.kernel_model_, partitioner=args.dispatches
+        )
+    return model
 
 
 def _plain(value: float) -> float | None:
@@ -44,17 +58,18 @@ def _plain(value: float) -> float | None:
 def _predict_one(name: str, text: str, args, selected) -> dict:
     from mlircost_classic.datasets import select_targets, target_unit
     from mlircost_classic.mlir import parse
-    from mlircost_classic.models import load_pretrained
 
     kind, level = _choose_model(text, args)
     try:
-        model = load_pretrained(kind, level, path=args.model_dir)
+        model = _load(kind, level, args)
     except (FileNotFoundError, ValueError) as exc:
         raise _FileError(f"{name}: {exc}") from None
     try:
         parsed = parse(text)
     except ValueError as exc:  # MLIRSyntaxError
         raise _FileError(f"{name}: {exc}") from None
+    # The composed model partitions the text itself.
+    doc = text if kind == "composed" else parsed
     names = list(model.target_names_)
     try:
         chosen = set(select_targets(selected, names))
@@ -62,12 +77,15 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
         raise _FileError(str(exc)) from None
     lower = upper = None
     if getattr(model, "conformal_quantiles_", None) is not None:
-        point, lo, hi = model.predict_interval([parsed], return_prediction=True)
+        point, lo, hi = model.predict_interval([doc], return_prediction=True)
         lower, upper = lo.reshape(1, -1)[0], hi.reshape(1, -1)[0]
     else:
-        point = model.predict([parsed])
+        try:
+            point = model.predict([doc])
+        except (ImportError, RuntimeError) as exc:  # --dispatches iree
+            raise _FileError(f"{name}: {exc}") from None
     point = point.reshape(1, -1)[0]
-    (novelty,) = model.novelty([parsed])
+    (novelty,) = model.novelty([doc])
     rows = []
     # The model keeps predictions and bounds in each target's domain.
     for j, target in enumerate(names):
@@ -170,14 +188,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from mlircost_classic.datasets import target_unit
     from mlircost_classic.mlir import parse
-    from mlircost_classic.models import explain, load_pretrained
+    from mlircost_classic.models import explain
 
     name, text = read_one(args.file)
     kind, level = _choose_model(text, args)
     try:
-        model = load_pretrained(kind, level, path=args.model_dir)
+        model = _load(kind, level, args)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
+    if kind == "composed":
+        return _explain_composed(name, text, model, args)
     try:
         parsed = parse(text)
     except ValueError as exc:
@@ -202,6 +222,33 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(
             "  (a contribution c multiplies 1 + prediction by exp(c): "
             "+0.69 doubles it, -0.69 halves it)"
+        )
+    return 0
+
+
+def _explain_composed(name: str, text: str, model, args) -> int:
+    """The dispatches behind a composed prediction, largest share first."""
+    from mlircost_classic.datasets import resolve_target, target_unit
+
+    try:
+        rows = model.explain_kernels(text, args.target)[: args.top]
+    except (ImportError, RuntimeError, ValueError) as exc:
+        raise UserError(f"{name}: {exc}") from None
+    target = model.target_names_[resolve_target(model.target_names_, args.target)]
+    if args.format == "json":
+        out = {"file": name, "level": "linalg", "model": "composed", "target": target}
+        out["dispatches"] = rows
+        json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    print(f"{name}  (model composed, {args.dispatches} dispatches), {target}")
+    print(
+        f"  {'share':>6}  {'calls':>5}  {'per call':>10}  dispatch  ({target_unit(target)})"
+    )
+    for row in rows:
+        print(
+            f"  {row['share']:6.1%}  {row['calls']:5d}  {_number(row['value']):>10}"
+            f"  {row['name']} ({row['kind']})"
         )
     return 0
 
@@ -254,9 +301,17 @@ def _model_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--kind",
-        choices=COST_KINDS,
+        choices=[*COST_KINDS, "composed"],
         default="modules",
-        help="kernels: the text is an IREE dispatch region",
+        help="kernels: the text is an IREE dispatch region; composed: a linalg "
+        "module predicted from the kernels model on its dispatch regions",
+    )
+    p.add_argument(
+        "--dispatches",
+        choices=["python", "iree"],
+        default="python",
+        help="with --kind composed, where the regions come from: the Python "
+        "partitioner, or iree-compile itself (the [collect] extra)",
     )
     p.add_argument(
         "--model-dir",

@@ -303,11 +303,14 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "kernel_model_")
         return self._compose(X)
 
-    def _compose(self, X) -> tuple[np.ndarray, list]:
+    def _regions(self, X) -> list[list[DispatchRegion]]:
         if isinstance(X, str):
             raise TypeError("X must be an iterable of MLIR texts, not one string")
         partition = _PARTITIONERS[self.partitioner]
-        regions = [partition(text) for text in X]
+        return [partition(text) for text in X]
+
+    def _compose(self, X) -> tuple[np.ndarray, list]:
+        regions = self._regions(X)
         return compose_regions(self.kernel_model_, regions, self.target_names_)
 
     # -- fitting --------------------------------------------------------------
@@ -451,6 +454,28 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         q = np.asarray(self.conformal_quantiles_)
         parts = [self._shaped(self._unscaled(p)) for p in (m, m - q, m + q)]
         return tuple(parts) if return_prediction else tuple(parts[1:])
+
+    def novelty(self, X) -> list[list[str]]:
+        """Why each module's regions are far from the kernels model's training data.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Module texts.
+
+        Returns
+        -------
+        list of list of str
+            Per module, the kernels model's reasons (:meth:`CostModel.novelty`)
+            for each of its regions, prefixed with the region's name.
+        """
+        check_is_fitted(self, "kernel_model_")
+        regions = self._regions(X)
+        found = iter(self.kernel_model_.novelty([r.text for rs in regions for r in rs]))
+        return [
+            [f"{r.name}: {reason}" for r in rs for reason in next(found)]
+            for rs in regions
+        ]
 
     def explain_kernels(self, text: str, target: str) -> list[dict]:
         """The dispatches behind one module's prediction, largest share first.
