@@ -754,6 +754,16 @@ def _binding(index: int, v: str, t: ShapedType | None, access: str) -> list[str]
     return [subspan, access_line]
 
 
+def _constant_view(fn: _Function, j: int) -> bool:
+    """Whether op ``j`` is a constant, or a reshape of one (IREE folds it)."""
+    while fn.ops[j].name in _VIEW_OPS:
+        sources = [u for u in fn.uses[j] if u in fn.defs]
+        if not sources:
+            return False
+        j = fn.defs[sources[0]]
+    return fn.ops[j].name == "arith.constant"
+
+
 def _region_body(fn: _Function, members: list[int], spans: list[str]) -> list[str]:
     """The function body of one region: constants, loads, ops, stores."""
     inside = set(members)
@@ -772,7 +782,7 @@ def _region_body(fn: _Function, members: list[int], spans: list[str]) -> list[st
         small = (
             t is None or t.kind != "tensor" or (t.nbytes or 0) <= INLINE_CONSTANT_BYTES
         )
-        if (op.name == "arith.constant" and small) or op.name in _CLONED:
+        if (small and _constant_view(fn, j)) or op.name in _CLONED:
             cloned.append(j)
             for u in fn.uses[j]:
                 need(u)
