@@ -461,11 +461,19 @@ class _Grouping:
         return not self.const[i]
 
     def consumers(self, i: int) -> list[int]:
-        """Ops reading ``i``'s results, looking through views."""
+        """Ops reading ``i``'s results, looking through views.
+
+        A slice of a computed tensor is no view here: IREE fuses no consumer
+        across ``tensor.extract_slice`` (the slice is cloned into the
+        consumer's dispatch and the producer's result is stored whole).
+        """
         out, stack = [], list(self.fn.users[i])
         while stack:
             j = stack.pop()
-            if self.kinds[j] == "view":
+            if (
+                self.kinds[j] == "view"
+                and self.fn.ops[j].name != "tensor.extract_slice"
+            ):
                 stack.extend(self.fn.users[j])
             elif j not in out:
                 out.append(j)
@@ -754,14 +762,19 @@ def _binding(index: int, v: str, t: ShapedType | None, access: str) -> list[str]
     return [subspan, access_line]
 
 
-def _constant_view(fn: _Function, j: int) -> bool:
-    """Whether op ``j`` is a constant, or a reshape of one (IREE folds it)."""
-    while fn.ops[j].name in _VIEW_OPS:
+def _view_of(fn: _Function, j: int, name: str) -> bool:
+    """Whether op ``j`` is a ``name`` op or a reshape of one's result."""
+    while fn.ops[j].name in _VIEW_OPS and fn.ops[j].name != name:
         sources = [u for u in fn.uses[j] if u in fn.defs]
         if not sources:
             return False
         j = fn.defs[sources[0]]
-    return fn.ops[j].name == "arith.constant"
+    return fn.ops[j].name == name
+
+
+def _constant_view(fn: _Function, j: int) -> bool:
+    """Whether op ``j`` is a constant, or a reshape of one (IREE folds it)."""
+    return _view_of(fn, j, "arith.constant")
 
 
 def _region_body(fn: _Function, members: list[int], spans: list[str]) -> list[str]:
@@ -782,7 +795,11 @@ def _region_body(fn: _Function, members: list[int], spans: list[str]) -> list[st
         small = (
             t is None or t.kind != "tensor" or (t.nbytes or 0) <= INLINE_CONSTANT_BYTES
         )
-        if (small and _constant_view(fn, j)) or op.name in _CLONED:
+        if (
+            (small and _constant_view(fn, j))
+            or op.name in _CLONED
+            or _view_of(fn, j, "tensor.extract_slice")
+        ):
             cloned.append(j)
             for u in fn.uses[j]:
                 need(u)
