@@ -610,26 +610,26 @@ class _Grouping:
         return [top, sub, e, total, *extra, d]
 
     def fuse_shared_producers(self) -> bool:
-        """A producer used several times fuses when all its users share a
-        dispatch and the first of them is elementwise of the same rank
+        """A producer used several times fuses into its first user when that
+        is elementwise of the same rank; later users read it from there
         (``FuseMultiUseElementwiseProducer.cpp``)."""
         find, changed = self.groups.find, False
         for i in self.computing:
             if self.kinds[i] != "elementwise" or self.has_root[find(i)]:
                 continue
             users = self.consumers(i)
-            targets = {find(c) for c in users}
+            if len(users) < 2 or not all(self.live(c) for c in users):
+                continue
+            first = min(users)
             if (
-                len(users) > 1
-                and len(targets) == 1
-                and all(self.live(c) for c in users)
-                and self.kinds[min(users)] == "elementwise"
-                and _rank(self.fn.ops[min(users)]) == _rank(self.fn.ops[i])
+                self.kinds[first] == "elementwise"
+                and _rank(self.fn.ops[first]) == _rank(self.fn.ops[i])
+                and self.payload(i) != ["arith.truncf"]
+                and find(first) != find(i)
+                and self.same_side(i, first)
             ):
-                (g,) = targets
-                if g != find(i) and self.same_side(i, users[0]):
-                    self.join(g, i)
-                    changed = True
+                self.join(first, i)
+                changed = True
         return changed
 
     def fuse(self) -> None:
