@@ -480,8 +480,28 @@ class _Grouping:
         return out
 
     def reshaped(self, i: int, c: int) -> bool:
-        """Whether ``c`` reads ``i`` only through a reshape."""
-        return c not in self.fn.users[i]
+        """Whether ``c`` reads ``i`` through a reshape of its non-unit dims.
+
+        IREE folds unit dims away first (``FoldUnitExtentDims``), so a reshape
+        that only adds or drops 1s is none.
+        """
+        fn, stack, seen = self.fn, [(j, False) for j in self.fn.users[i]], set()
+        while stack:
+            j, split = stack.pop()
+            if j == c:
+                if split:
+                    return True
+                continue
+            if self.kinds[j] != "view" or (j, split) in seen:
+                continue
+            seen.add((j, split))
+            op = fn.ops[j]
+            if op.operand_types and op.result_types:
+                before = [d for d in op.operand_types[0].shape or () if d != 1]
+                after = [d for d in op.result_types[0].shape or () if d != 1]
+                split = split or before != after
+            stack += [(u, split) for u in fn.users[j]]
+        return False
 
     def producer(self, v: str) -> int | None:
         """The op computing ``v``, looking through views; None for arguments."""
@@ -526,7 +546,9 @@ class _Grouping:
             elif kinds[c] == "root":
                 rk = self.root_kinds[c]
                 if rk == "reduction" or (
-                    rk == "matmul" and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+                    rk == "matmul"
+                    and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+                    and not self.reshaped(i, c)  # no transpose across a reshape
                 ):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
@@ -544,7 +566,8 @@ class _Grouping:
         changed, find = False, self.groups.find
         for r in roots:
             own = find(r)
-            users = self._outside_users(self._inside(grouped, own), own)
+            inside = self._inside(grouped, own)
+            users = self._outside_users(inside, own)
             targets = {find(c) for c in users}
             if len(targets) != 1 or any(
                 self.kinds[c] != "elementwise" or not self.live(c) for c in users
@@ -553,8 +576,10 @@ class _Grouping:
             (g,) = targets
             if g == find(r) or self.has_root[g]:
                 continue
-            if self.permuted[g] and self.root_kinds[r] in ("matmul", "conv"):
-                continue
+            if self.permuted[g] and any(
+                self.reshaped(m, c) for m in inside for c in users
+            ):
+                continue  # IREE does not move a transpose across a reshape
             if max(self.loops[c] for c in grouped[g]) > self.loops[r]:
                 continue  # a result broadcast into a larger consumer stays apart
             out = self.fn.ops[r].result_types
