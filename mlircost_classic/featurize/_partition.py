@@ -433,6 +433,12 @@ class _Grouping:
                 or (
                     kinds[i] == "elementwise"
                     and _body_has(fn.bodies[i], "linalg.index")
+                    and not any(
+                        _is_tensor(fn, v)
+                        and fn.ops[fn.defs[v]].name not in ("tensor.empty", "linalg.fill")
+                        for v in fn.uses[i]
+                        if v in fn.defs
+                    )
                 )
             )
         self.computing = [
