@@ -728,10 +728,12 @@ class _Grouping:
         one initializer dispatch."""
         fn, kinds, iota = self.fn, self.kinds, self.iota
         for f in range(self.n):
+            out = fn.ops[f].result_types
             if not (
                 iota[f]
                 and kinds[f] != "view"
                 and any(self.live(c) for c in self.consumers(f))
+                and not (out and out[0].raw and out[0].raw.endswith("xi1>"))
             ):
                 continue
             tree, stack = [], [f]
