@@ -435,7 +435,8 @@ class _Grouping:
                     and _body_has(fn.bodies[i], "linalg.index")
                     and not any(
                         _is_tensor(fn, v)
-                        and fn.ops[fn.defs[v]].name not in ("tensor.empty", "linalg.fill")
+                        and fn.ops[fn.defs[v]].name
+                        not in ("tensor.empty", "linalg.fill")
                         for v in fn.uses[i]
                         if v in fn.defs
                     )
@@ -691,6 +692,8 @@ class _Grouping:
                     j is not None
                     and self.live(j)
                     and kinds[j] in ("elementwise", "root", "other")
+                    # a value others read too is stored whole, then padded
+                    and (fn.ops[i].name != "tensor.pad" or self.consumers(j) == [i])
                 ):
                     producers.append(v)
             if producers:
