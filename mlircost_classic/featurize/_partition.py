@@ -692,8 +692,12 @@ class _Grouping:
                     j is not None
                     and self.live(j)
                     and kinds[j] in ("elementwise", "root", "other")
-                    # a value others read too is stored whole, then padded
-                    and (fn.ops[i].name != "tensor.pad" or self.consumers(j) == [i])
+                    # a value others read too, or reshaped, is stored whole
+                    # and then padded
+                    and (
+                        fn.ops[i].name != "tensor.pad"
+                        or (self.consumers(j) == [i] and not self.reshaped(j, i))
+                    )
                 ):
                     producers.append(v)
             if producers:
