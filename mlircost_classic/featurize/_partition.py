@@ -700,8 +700,11 @@ class _Grouping:
                     )
                 ):
                     producers.append(v)
-            if producers:
+            if producers and fn.ops[i].name != "tensor.concat":
+                # a concat's inserts go into an empty tensor: IREE fuses none
                 self.join(self.producer(producers[0]), i)
+            else:
+                producers = []
             copies += [(i, v) for v in _copies(fn.ops[i], fn) if v not in producers]
         return copies
 
