@@ -87,6 +87,7 @@ _CONTRACTIONS = (
 )
 _SSA_RE = re.compile(r"%[\w$.-]+(?:#\d+)?")
 _F64_RE = re.compile(r"f64(?!\d)")
+_SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 _PAD_RE = re.compile(r"(?:low|high)\s*\[([^\]]*)\]")
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _ARG_RE = re.compile(r"(%[\w$.-]+)\s*:")
@@ -363,8 +364,15 @@ def _contiguous(shape: tuple, partial: list[bool]) -> bool:
     return True
 
 
+def _ints(text: str) -> list[int | None]:
+    return [
+        int(x) if x.strip().lstrip("-").isdigit() else None for x in text.split(",")
+    ]
+
+
 def _copies(op: Op, fn: _Function) -> list[str]:
-    """Inputs of a pad / concat / insert_slice whose copy is not contiguous."""
+    """Inputs of a pad / concat / insert_slice / extract_slice whose copy is
+    not contiguous."""
     inputs = [v for v in fn.uses[fn.index[id(op)]] if _is_tensor(fn, v)]
     out = op.result_types[0].shape if op.result_types else None
     if not inputs or out is None:
@@ -378,6 +386,17 @@ def _copies(op: Op, fn: _Function) -> list[str]:
             lo != 0 or hi != 0 for lo, hi in zip(pads[:half], pads[half:], strict=False)
         ]
         return [] if _contiguous(out, partial) else inputs[:1]
+    if op.name == "tensor.extract_slice":
+        m = _SLICE_RE.search(op.text)
+        source = fn.types.get(inputs[0])
+        if m is None or source is None or source.shape is None:
+            return inputs[:1]
+        sizes, strides = (_ints(m.group(k)) for k in (2, 3))
+        partial = [
+            size != whole or stride != 1
+            for size, whole, stride in zip(sizes, source.shape, strides, strict=False)
+        ]
+        return [] if _contiguous(source.shape, partial) else inputs[:1]
     if op.name == "tensor.concat":
         m = re.search(r"dim\s*\(\s*(\d+)\s*\)|dim\s*=\s*(\d+)", op.text)
         dim = int(m.group(1) or m.group(2)) if m else 0
@@ -706,6 +725,14 @@ class _Grouping:
             else:
                 producers = []
             copies += [(i, v) for v in _copies(fn.ops[i], fn) if v not in producers]
+        for i, op in enumerate(fn.ops):
+            # a slice the function returns is copied out (flow.tensor.slice)
+            if (
+                op.name == "tensor.extract_slice"
+                and self.live(i)
+                and any(fn.ops[c].name == "func.return" for c in self.consumers(i))
+            ):
+                copies += [(i, v) for v in _copies(op, fn)]
         return copies
 
     def members(self) -> tuple[dict[int, list[int]], dict[int, str]]:
