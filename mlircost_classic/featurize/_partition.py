@@ -216,12 +216,13 @@ class _Function:
             for inner in body:
                 seen.update(dict.fromkeys(_value(v) for v in inner.operands))
             self.uses.append([v for v in seen if v in known])
-        self.users: list[list[int]] = [[] for _ in ops]
+        users: list[dict[int, None]] = [{} for _ in ops]  # ordered sets
         for i, used in enumerate(self.uses):
             for v in used:
                 j = self.defs.get(v)
-                if j is not None and i not in self.users[j]:
-                    self.users[j].append(i)
+                if j is not None:
+                    users[j][i] = None
+        self.users: list[list[int]] = [list(u) for u in users]
         self.dead: set[int] = set()  # ops CSE merged into an earlier one
         self.types: dict[str, ShapedType] = {}
         for op in ops:
