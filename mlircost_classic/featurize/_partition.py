@@ -1092,6 +1092,8 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
         spans = _spans(fn, text_lines)
         if "f64" in text:  # torch-mlir's output has no other duplicates
             _merge_duplicates(fn, spans)
+            # the regions as IREE writes them, f64 demoted to f32
+            spans = [_F64_RE.sub("f32", span) for span in spans]
         members, kind_of, copies = _form_groups(fn, module.attribute_aliases)
         found = [
             (min(ms), kind_of[g], _region_body(fn, sorted(ms), spans), sorted(ms))
