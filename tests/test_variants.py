@@ -371,3 +371,18 @@ def test_export_puts_each_candidate_back_into_its_program(dispatch, tmp_path):
     assert manifest["modules"][0]["inputs"][0].startswith(
         f"64x128xf16=@inputs/{'c' * 64}/"
     )
+    # A candidate timed already (here by an amendment of the run) is not again.
+    append_records(
+        run / "amendments.jsonl",
+        [
+            {
+                "kind": "amendment",
+                "record_kind": "variant",
+                "id": records[0]["id"],
+                "targets": {"nvidia_h200.latency_us": 50.0},
+                "provenance": {"tool": "test"},
+            }
+        ],
+    )
+    again = export_variant_gpu_batch(run, tmp_path / "batch2", data_home=home)
+    assert [e["id"] for e in again["modules"]] == [records[1]["id"]]

@@ -70,11 +70,12 @@ def _amended_latency(run_dir: Path | None) -> set[str]:
     path = None if run_dir is None else run_dir / AMENDMENTS_FILE
     if path is None or not path.is_file():
         return set()
-    return {
-        a["id"]
-        for a in iter_records(path)
-        if any(_LATENCY.fullmatch(t) for t in a.get("targets", {}))
-    }
+    return {a["id"] for a in iter_records(path) if has_gpu_latency(a)}
+
+
+def has_gpu_latency(rec: Mapping) -> bool:
+    """Whether a record has an NVIDIA GPU latency target (``nvidia_*.latency_us``)."""
+    return any(_LATENCY.fullmatch(t) for t in rec.get("targets", {}))
 
 
 def _wants_latency(rec: Mapping, done: set[str]) -> bool:
@@ -83,7 +84,7 @@ def _wants_latency(rec: Mapping, done: set[str]) -> bool:
         and rec.get("status") in ("ok", "partial")
         and rec.get("compiled_level") in rec.get("ir", {})
         and rec["id"] not in done
-        and not any(_LATENCY.fullmatch(t) for t in rec.get("targets", {}))
+        and not has_gpu_latency(rec)
     )
 
 

@@ -865,8 +865,9 @@ def export_variant_gpu_batch(
 ) -> dict:
     """CUDA modules of measured candidates, for ``_gpu_runner.py`` on a GPU host.
 
-    Each candidate that compiled for CUDA in ``run_dir/variants.jsonl`` is
-    put back into the program its dispatch came from (the kernel's first
+    Each candidate that compiled for CUDA in ``run_dir/variants.jsonl`` and
+    has no NVIDIA GPU latency yet (in the run's amendments or the dataset's
+    of ``data_home``) is put back into the program its dispatch came from (the kernel's first
     module record, weights filled as the collector does) with
     ``--iree-hal-substitute-executable-configurations-from``, compiled with
     the collector's CUDA flags, and written as ``<variant id>.vmfb`` with the
@@ -882,14 +883,26 @@ def export_variant_gpu_batch(
     dict
         The manifest.
     """
-    from ..datasets import iter_records
+    from ._gpu_batch import has_gpu_latency
     from ._measure_cpu import entry_function, write_inputs
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Candidates timed already, by the run's amendments or the dataset's.
+    try:
+        timed = {
+            r["id"] for r in iter_dataset("variants", data_home) if has_gpu_latency(r)
+        }
+    except FileNotFoundError:  # a data home without variants
+        timed = set()
     groups: dict[str, list[dict]] = {}
-    for rec in iter_records(Path(run_dir) / "variants.jsonl"):
-        if rec["backend"] == "cuda" and rec["targets"].get("nvidia_sm80.compiles"):
+    for rec in iter_dataset("variants", run_dir):
+        if (
+            rec["backend"] == "cuda"
+            and rec["targets"].get("nvidia_sm80.compiles")
+            and not has_gpu_latency(rec)
+            and rec["id"] not in timed
+        ):
             groups.setdefault(rec["dispatch_id"], []).append(rec)
     kernels = {
         r["id"]: r for r in iter_dataset("kernels", data_home) if r["id"] in groups
