@@ -167,10 +167,11 @@ def test_candidates_are_seeded():
 # -- records ----------------------------------------------------------------
 
 
-def _variant_record(text, is_default, registers, dispatch="a" * 64):
+def _variant_record(text, is_default, registers, dispatch="a" * 64, **kernel_fields):
     from mlircost_classic.collect._variants import CandidateResult, _record
 
     kernel = {"id": dispatch, "family": "bmm", "params": {"m": 1}, "name": "d0"}
+    kernel.update(kernel_fields)
     targets = {"nvidia_sm80.compiles": 1.0, "nvidia_sm80.registers": registers}
     result = CandidateResult(targets, [], {"compile:cuda": 0.5})
     return _record(
@@ -211,6 +212,23 @@ def test_variant_records_validate_and_load_by_group(tmp_path):
     assert list(shards.ids) == list(ds.ids)
     with pytest.raises(ValueError, match="unknown target 'amd_gfx942'"):
         load_dataset("variants", hardware="amd_gfx942", data_home=tmp_path)
+
+
+def test_variant_records_carry_their_dispatch_source(tmp_path):
+    network = _variant_record(
+        GPU_THREAD,
+        True,
+        50,
+        dispatch="c" * 64,
+        family="hf_mistral",
+        source="transformers",
+    )
+    assert network["source"] == "transformers" and validate_record(network) == []
+    # a kernel without the field is from the families, and so is its candidate
+    assert _variant_record(GPU_THREAD, True, 50)["source"] == "families"
+    append_records(tmp_path / "variants.jsonl", [network])
+    ds = load_dataset("variants", source="transformers", data_home=tmp_path)
+    assert list(ds.groups) == ["c" * 64]
 
 
 def test_hardware_selects_variants_only(tmp_path):

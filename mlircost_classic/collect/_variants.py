@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import canonical_json, iter_dataset
-from ..datasets._schema import complete_record
+from ..datasets._schema import complete_record, record_source
 from ..mlir._iree_config import CodegenConfig, mma_shape, read_config, write_config
 from ._compile import _ELIDE, BACKEND_FLAGS, INPUT_TYPES, _outputs
 from ._measure import (
@@ -585,6 +585,7 @@ def _record(
         {
             "kind": "variant",
             "key": f"{kernel['id']}:{backend}",
+            "source": record_source(kernel),
             "family": kernel["family"],
             "params": kernel["params"],
             "name": kernel["name"],

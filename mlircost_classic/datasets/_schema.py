@@ -76,7 +76,8 @@ FIELDS = {
     "params, or 'file:<sha256>' for a user file); --resume skips keys already "
     "recorded. kernel: the key of the module it was first seen in.",
     "source": "optional, one of SOURCES: 'families', 'torchvision', "
-    "'transformers' or 'user' (kernels: of their first module); absent means "
+    "'transformers' or 'user' (kernels: of their first module; variants: of "
+    "their dispatch's kernel); absent means "
     "'families'. Not part of the id.",
     "family": "name of the model family, or the architecture for the torchvision "
     "('tv_resnet18') and transformers ('hf_mistral') sources (kernels: of their "
