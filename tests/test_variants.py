@@ -404,3 +404,13 @@ def test_export_puts_each_candidate_back_into_its_program(dispatch, tmp_path):
     )
     again = export_variant_gpu_batch(run, tmp_path / "batch2", data_home=home)
     assert [e["id"] for e in again["modules"]] == [records[1]["id"]]
+    # A group over the byte budget is left out after its first compile.
+    small = export_variant_gpu_batch(
+        run, tmp_path / "batch3", data_home=home, max_bytes=1
+    )
+    assert small["modules"] == []
+    assert small["skipped"] == [
+        {"id": kernel["id"], "reason": "exceeds the batch budget"}
+    ]
+    assert not list((tmp_path / "batch3").rglob("*.vmfb"))
+    assert not list((tmp_path / "batch3").rglob("*.bin"))

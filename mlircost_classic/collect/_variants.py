@@ -855,6 +855,12 @@ def collect_dataset_variants(
     )
 
 
+def _group_bytes(vmfb: Path, inputs_dir: Path, candidates: int) -> int:
+    """Bytes of a group of ``candidates`` modules like ``vmfb``, with the inputs."""
+    inputs = sum(f.stat().st_size for f in inputs_dir.glob("*"))
+    return candidates * vmfb.stat().st_size + inputs
+
+
 def export_variant_gpu_batch(
     run_dir: str | Path,
     out_dir: str | Path,
@@ -925,6 +931,7 @@ def export_variant_gpu_batch(
         text = fill_missing_resources(module["ir"][level])
         inputs_dir = out / "inputs" / module["id"]
         group: list[dict] = []
+        too_large = False
         for rec in groups[dispatch]:
             work = out / "work" / rec["id"]
             subst = work / "substitute"
@@ -957,6 +964,16 @@ def export_variant_gpu_batch(
                 continue
             finally:
                 shutil.rmtree(work)
+            if (
+                not group
+                and total + _group_bytes(vmfb, inputs_dir, len(groups[dispatch]))
+                > max_bytes
+            ):
+                # Weights make some programs large: the first candidate shows
+                # that the group cannot fit, so compile no more of it.
+                vmfb.unlink()
+                too_large = True
+                break
             group.append(
                 {
                     "id": rec["id"],
@@ -972,15 +989,15 @@ def export_variant_gpu_batch(
                 }
             )
         files = [out / e["vmfb"] for e in group]
-        files += list(inputs_dir.glob("*")) if inputs_dir.is_dir() else []
-        size = sum(f.stat().st_size for f in files)
-        if total + size > max_bytes:
-            # Weights make some programs large; smaller groups may still fit.
-            for f in files:
+        # The program's inputs are shared by its dispatches' groups.
+        shared = any(e["inputs"] and module["id"] in e["inputs"][0] for e in entries)
+        inputs = [] if shared or not inputs_dir.is_dir() else list(inputs_dir.glob("*"))
+        size = sum(f.stat().st_size for f in files + inputs)
+        if too_large or not group or total + size > max_bytes:
+            for f in files + inputs:
                 f.unlink()
-            skipped.append(
-                {"id": dispatch, "reason": f"{size} bytes exceed the batch budget"}
-            )
+            if group or too_large:  # smaller groups may still fit
+                skipped.append({"id": dispatch, "reason": "exceeds the batch budget"})
             continue
         total += size
         entries += group
