@@ -19,7 +19,8 @@ open-region records (the op owning each region, its enclosing function, its
 default dialect), so the work is linear in the text and nothing recurses. Most machine-printed lines (an op with its operands, attribute
 dictionary, typed ``ins``/``outs`` groups and trailing types; a ``} -> T``
 region end; a block label) are read by one match of a first branch that
-takes the whole line; lines it does not recognise go through the tokens. An op starts at a statement start:
+takes the whole line, and a run of whole-line comments by one match of the
+next; lines they do not recognise go through the tokens. An op starts at a statement start:
 
 * ``%r = name`` / ``%a, %b = name`` / ``%r:2 = name`` (name bare or quoted);
 * a dotted word (``func.return``, ``memref.store``) that begins a line, or
