@@ -94,12 +94,12 @@ def accepted_by_cpp(texts: list[str]) -> tuple[list[str], int]:
     return ok, len(texts) - len(ok)
 
 
-def best_time(fn, repeat: int) -> float:
+def best_time(fn, repeat: int, clock=time.perf_counter) -> float:
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 

@@ -252,6 +252,49 @@ func.func @b() {
     assert const.attributes["value"] == "1"
 
 
+def test_runs_of_comment_lines_keep_lines_and_splits():
+    # Whole-line comments are read a run at a time: line numbers, splits and the
+    # ops' texts are as if each line were read on its own.
+    text = """// one
+  // two { ( "
+func.func @a() {
+  // inside, with %0 = arith.addf
+  //
+  %0 = arith.constant 1 : i32
+
+  // after a blank line
+  return
+}
+// -----
+// split comment
+func.func @b() {
+  return
+}
+"""
+    m = parse(text)
+    assert m.num_splits == 2
+    assert [(op.name, op.line) for op in m.ops] == [
+        ("func.func", 3),
+        ("arith.constant", 6),
+        ("func.return", 9),
+        ("func.func", 13),
+        ("func.return", 14),
+    ]
+    assert m.ops[1].text == "%0 = arith.constant 1 : i32"
+    assert m.ops[1].operands == ()
+
+
+def test_repeated_attribute_dictionaries_are_not_shared():
+    # Dictionaries are read once per distinct text; each op owns its entries.
+    line = '%{i} = "t.op"() {{k = 1 : i64, s = "x"}} : () -> i32\n'
+    m = parse("".join(line.format(i=i) for i in range(3)))
+    assert [op.attributes for op in m.ops] == [{"k": "1 : i64", "s": '"x"'}] * 3
+    m.ops[0].attributes["k"] = "changed"
+    assert m.ops[1].attributes["k"] == "1 : i64"
+    again = parse(line.format(i=0))
+    assert again.ops[0].attributes == {"k": "1 : i64", "s": '"x"'}
+
+
 def test_strings_with_braces_quotes_and_escapes():
     text = r"""
 func.func @s() {

@@ -70,7 +70,7 @@ def test_forest_matches_xgboost_on_real_kernels(fitted, kernels, monkeypatch):
     got = clip_to_domain(forest.predict(F), fitted.target_names_)
     ref = reference(fitted, texts, monkeypatch)
     np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
-    # One row at a time takes the 1-D branch.
+    # One row at a time, as a compiler pass asks.
     for i in (0, 7, 99):
         np.testing.assert_allclose(
             fitted.predict(texts[i : i + 1])[0], ref[i], rtol=2e-5
@@ -104,8 +104,10 @@ def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
     )
     fitted.predict(texts[:3])
     assert calls == [(3, fitted.n_features_)]
-    fitted.predict(texts[: _cost_model.FAST_PATH_ROWS + 1])
-    assert len(calls) == 1
+    monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", 3)
+    fitted.predict(texts[:3])
+    fitted.predict(texts[:4])
+    assert len(calls) == 2
 
 
 def test_intervals_agree_between_paths(kernels, monkeypatch):

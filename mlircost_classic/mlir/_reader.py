@@ -19,7 +19,8 @@ open-region records (the op owning each region, its enclosing function, its
 default dialect), so the work is linear in the text and nothing recurses. Most machine-printed lines (an op with its operands, attribute
 dictionary, typed ``ins``/``outs`` groups and trailing types; a ``} -> T``
 region end; a block label) are read by one match of a first branch that
-takes the whole line; lines it does not recognise go through the tokens. An op starts at a statement start:
+takes the whole line, and a run of whole-line comments by one match of the
+next; lines they do not recognise go through the tokens. An op starts at a statement start:
 
 * ``%r = name`` / ``%a, %b = name`` / ``%r:2 = name`` (name bare or quoted);
 * a dotted word (``func.return``, ``memref.store``) that begins a line, or
@@ -77,7 +78,8 @@ _NO_ANGLE = r'[^<>{}"%\n-]*'
     _IGNORE,
     _CLOSE,
     _COLON,
-) = range(15)
+    _COMMENT_LINES,
+) = range(16)
 _ANGLE_GROUP = "<" + _NO_ANGLE + "(?:-(?!>)" + _NO_ANGLE + ")*>"
 # Simple types ('f32', 'tensor<4x?xf32>', '!torch.int') read with the ':' or '->'
 # before them, so that the common case costs one token.
@@ -93,7 +95,10 @@ _LINE_HEAD = (
     + _ID
     + r"[ \t]*=(?![=>]))?"
 )
+# Whole-line comments, a run of them read as one token (not '// -----' splits).
+_COMMENT_LINE = r"\s*+//(?! -----)[^\n]*+"
 _BRANCHES = [
+    ("\n(" + _COMMENT_LINE + r"(?:\n" + _COMMENT_LINE + ")*+)", _COMMENT_LINES),
     ("\n(" + _LINE_HEAD + ")", _NL),
     (r"/(/[^\n]*)", _COMMENT),
     ('"(' + _STR_BODY + ")", _STRING),
@@ -141,11 +146,13 @@ def _nested(items: str, depth: int) -> str:
     return items + rf"|<(?:{sub})*+>(?!=)|\((?:{sub})*+\)|\[(?:{sub})*+\]"
 
 
-# inside brackets of types: no SSA name, no '='
-_IN_TYPE = _nested(r'[^<>(){}\[\]"%@^\n=/\-]++|->?', 3)
+# inside brackets of types: no SSA name; '=' and strings without '%' (inside
+# brackets, the general scan reads past both: 'layout(<bindings = [#hal...<
+# storage_buffer, "ReadOnly">]>)' is one group)
+_IN_TYPE = _nested(r'[^<>(){}\[\]"%@^\n=/\-]++|->?|=(?![=>])|"[^"\\\n%]*+"', 3)
 _TYPE_GROUP = rf"<(?:{_IN_TYPE})*+>(?!=)|\((?:{_IN_TYPE})*+\)|\[(?:{_IN_TYPE})*+\]"
-# inside operand brackets: SSA names, no ':'
-_IN_OPERANDS = r'[^<>(){}\[\]"%@^\n/\-:]++|->?|' + _FAST_SSA
+# inside operand brackets: SSA names, strings without '%', no ':'
+_IN_OPERANDS = r'[^<>(){}\[\]"%@^\n/\-:]++|->?|"[^"\\\n%]*+"|' + _FAST_SSA
 _IN_OPERANDS += (
     rf"|<(?:{_IN_TYPE})*+>(?!=)|\[(?:{_IN_OPERANDS})*+\]|\((?:{_IN_OPERANDS})*+\)"
 )
@@ -161,7 +168,7 @@ _TYPED_GROUP = (
 # an attribute dictionary on one line (what _brace_kind reads as one)
 _IN_DICT = _nested(
     r'[^<>(){}\[\]"%@^\n=/\-]++|->?|=(?![=>])|"[^"\\\n%]*"|%(?![\w$.\-])|' + _FAST_SSA,
-    2,
+    3,
 )
 _DICT = r"\{(?=[ \t]*+(?:\}|[A-Za-z_][\w$.]*+[ \t]*+[=,}]))(?:" + _IN_DICT + r")*+\}"
 _OP_BODY = (
@@ -197,7 +204,7 @@ _CLOSE_LINE = r"\}(?:[ \t]*+(->)" + _ARROW_TYPES + r")?[ \t]*+(?=\n|\Z)"
 _IN_LABEL = _nested(r'[^<>(){}\[\]"@^%\n=/\-]++|->?|(?>%[\w$.\-]*)', 3)
 _LABEL_LINE = r"\^" + _ID + rf"(?:\((?:{_IN_LABEL})*+\))?(?:[ \t]*:)?[ \t]*+(?=\n|\Z)"
 _FAST_BRANCH = rf"\n\s*+(?:({_OP_LINE})|({_CLOSE_LINE})|({_LABEL_LINE}))"
-_OP, _ENDLINE, _LABEL = 15, 16, 17
+_OP, _ENDLINE, _LABEL = 16, 17, 18
 # group numbers inside _FAST_BRANCH
 _F_RES, _F_NAME, _F_BODY, _F_ARROW, _F_COLON = 2, 3, 4, 5, 6
 _ENDLINE_GROUP, _F_CLOSE_ARROW, _LABEL_GROUP = 7, 8, 9
@@ -414,6 +421,19 @@ _CACHE_CAP = 1 << 15
 _NAMES: dict = {}  # (name as written, generic, default dialect) -> full, dialect
 _SHARED_SIGNATURES: dict = {}  # see _Reader._types
 _SHARED_TYPE_LISTS: dict = {}  # type list text -> tuple of ShapedType
+_DICTS: dict = {}  # attribute dictionary text -> its entries
+
+
+def _dict_entries(body: str) -> dict:
+    """The entries of an attribute dictionary's text (shared cache: machine-printed
+    modules repeat the same dictionaries op after op)."""
+    entries = _DICTS.get(body)
+    if entries is None:
+        if len(_DICTS) >= _CACHE_CAP:
+            _DICTS.clear()
+        entries = _DICTS[body] = {}
+        _parse_attr_dict(body, 0, len(body), entries)
+    return entries
 
 
 def _full_name(name: str, generic: bool, dd) -> tuple[str, str]:
@@ -488,6 +508,7 @@ class _Reader:
             _LABEL: self._label_line,
             _NL: self._newline,
             _COMMENT: self._comment,
+            _COMMENT_LINES: self._comment_lines,
             _STRING: self._string,
             _BADSTRING: self._bad_string,
             _SYMBOL: self._symbol,
@@ -578,7 +599,12 @@ class _Reader:
         if b.dicts:
             attrs = op.attributes
             for a, z in b.dicts:
-                _parse_attr_dict(text, a, z, attrs)
+                entries = _dict_entries(text[a:z])
+                if attrs:
+                    for key, value in entries.items():
+                        attrs.setdefault(key, value)
+                else:
+                    attrs.update(entries)
         if not op.generic and ("constant" in op.name or "cmp" in op.name):
             self._inline_attributes(b, first_end)
 
@@ -844,6 +870,14 @@ class _Reader:
         elif self._starts_op(word, pos):
             self._begin(line_start, (), word, False, pos)
         return pos
+
+    def _comment_lines(self, m) -> int:
+        # What a newline and a comment token per line would do: count the lines;
+        # the last comment's line starts at its '//'.
+        end = m.end()
+        self.line += m.group().count("\n")
+        self.line_start = self.text.find("//", self.text.rfind("\n", 0, end))
+        return end
 
     def _comment(self, m) -> int:
         st = m.start()

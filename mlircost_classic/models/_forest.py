@@ -221,21 +221,17 @@ class CompiledForest:
         wide = np.hstack(
             [np.where(missing, -np.inf, X), np.where(missing, np.inf, X)]
         ).astype(np.float32, copy=False)
-        if X.shape[0] == 1:  # 1-D gathers: about twice as fast as the 2-D ones
-            x = wide[0]
-            if not self.depth:
-                return threshold.take(self._roots)[None, :]
-            go_left = x.take(self._root_column) < self._root_threshold
-            node = children.take(self._root_children + go_left)
-            for _ in range(self.depth - 1):
-                go_left = x.take(column.take(node)) < threshold.take(node)
-                node = children.take((node << 1) + go_left)
-            return threshold.take(node)[None, :]
-        node = np.broadcast_to(self._roots, (X.shape[0], self._roots.size))
-        rows = np.arange(X.shape[0])[:, None]
-        for _ in range(self.depth):
-            node = children[2 * node + (wide[rows, column[node]] < threshold[node])]
-        return threshold[node]
+        if not self.depth:
+            return np.tile(threshold.take(self._roots), (X.shape[0], 1))
+        # Gathers from the flat rows: 1-D takes are ~3x faster than 2-D indexing.
+        flat = wide.ravel()
+        start = (np.arange(X.shape[0], dtype=column.dtype) * wide.shape[1])[:, None]
+        go_left = flat.take(start + self._root_column) < self._root_threshold
+        node = children.take(self._root_children + go_left)
+        for _ in range(self.depth - 1):
+            go_left = flat.take(start + column.take(node)) < threshold.take(node)
+            node = children.take((node << 1) + go_left)
+        return threshold.take(node)
 
     def margins(self, X) -> np.ndarray:
         """Sum of leaves plus base score per target, before any inverse transform.

@@ -1,0 +1,111 @@
+"""The reader's line-at-a-time paths give exactly what its token scan gives.
+
+Most machine-printed lines are read by one match of a whole-line branch of the
+master expression (an op line, a region end, a block label, a run of comment
+lines). Each must stand for exactly the tokens the general scan would read
+there, so the records with those branches switched off (the scan reads every
+line token by token) must be identical: on the shared corpus and on a sample of
+the bundled modules and kernels.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mlircost_classic import load_dataset
+from mlircost_classic.datasets._schema import LEVELS
+from mlircost_classic.mlir import _reader, parse
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "mlir-corpus"
+FILES = sorted(CORPUS.glob("*/*.mlir")) if CORPUS.is_dir() else []
+
+# The same expression, same groups, with the whole-line branches never matching.
+_TOKENS_ONLY = re.compile(
+    "|".join(
+        ["(?!)" + _reader._FAST_BRANCH]
+        + [
+            "(?!)" + b if kind == _reader._COMMENT_LINES else b
+            for b, kind in _reader._BRANCHES
+        ]
+    )
+)
+
+
+def _record(text: str) -> str:
+    try:
+        return repr(parse(text))
+    except Exception as exc:  # noqa: BLE001 - the error is part of the record
+        return f"error {exc!r}"
+
+
+def _assert_same_as_tokens(texts, monkeypatch):
+    fast = [_record(t) for t in texts]
+    with monkeypatch.context() as m:
+        m.setattr(_reader, "_MASTER", _TOKENS_ONLY)
+        slow = [_record(t) for t in texts]
+    differ = [i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if a != b]
+    assert not differ, f"{len(differ)} of {len(texts)} differ, first {differ[:5]}"
+
+
+def _one_line_match(text: str) -> int:
+    """Where the op-line match of the master expression at ``text``'s start ends."""
+    m = _reader._MASTER.match(text)
+    assert _reader._KIND[m.lastindex] == _reader._OP
+    return m.end()
+
+
+def test_token_scan_is_really_slower_path(monkeypatch):
+    # The switch works: without the line branches, lines become many tokens.
+    text = "%0 = arith.addf %a, %b : f32\n%1 = arith.mulf %0, %0 : f32\n"
+    assert len(_reader._MASTER.findall(text)) < len(_TOKENS_ONLY.findall(text))
+
+
+@pytest.mark.skipif(not FILES, reason=f"MLIR corpus not found at {CORPUS}")
+def test_corpus_reads_the_same_line_by_line(monkeypatch):
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in FILES]
+    _assert_same_as_tokens(texts, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "kind, level", [("kernels", None)] + [("modules", level) for level in LEVELS]
+)
+def test_bundled_texts_read_the_same_line_by_line(kind, level, monkeypatch):
+    data = load_dataset(kind, **({} if level is None else {"level": level})).data
+    step = max(1, len(data) // 150)
+    _assert_same_as_tokens(list(data)[::step], monkeypatch)
+
+
+def test_strings_and_equals_inside_brackets_stay_on_the_fast_line():
+    line = (
+        "\n%0 = hal.interface.binding.subspan layout(<bindings = [#hal.pipeline."
+        'binding<storage_buffer, "ReadOnly|Indirect">], flags = Indirect>) '
+        'binding(0) offset(%c0) flags("ReadOnly|Indirect") : '
+        "!iree_tensor_ext.dispatch.tensor<readonly:tensor<64x4xf32>>"
+    )
+    assert _one_line_match(line) == len(line)
+    (op,) = parse(line).ops
+    assert op.operands == ("%c0",)
+    assert op.result_types[0].raw == (
+        "!iree_tensor_ext.dispatch.tensor<readonly:tensor<64x4xf32>>"
+    )
+    # a '%' inside a string is no operand (such lines are read token by token)
+    (op,) = parse('\n%1 = t.op(%0) flags("50% of %2") : (i32) -> i32').ops
+    assert op.operands == ("%0",)
+
+
+def test_dictionaries_with_inline_affine_maps_stay_on_the_fast_line():
+    text = (
+        "\n%1 = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, "
+        'affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} '
+        "ins(%a : tensor<4xf32>) outs(%b : tensor<4xf32>) {\n"
+    )
+    # the op line is one match, up to the brace of its region
+    assert text[_one_line_match(text) :] == "{\n"
+    (op,) = parse(text + "^bb0(%x: f32, %y: f32):\n  linalg.yield %x : f32\n}\n").ops[
+        :1
+    ]
+    assert op.attributes["indexing_maps"] == (
+        "[affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>]"
+    )
+    assert op.operands == ("%a", "%b")
