@@ -5,6 +5,8 @@ write (ptxas -v, AMDGPU metadata, callgrind, Google Benchmark JSON).
 """
 
 import json
+import signal
+import subprocess
 import sys
 import time
 
@@ -57,6 +59,34 @@ def test_run_tool_kills_the_process_group_on_timeout(tmp_path):
         run_tool([sys.executable, str(parent)], timeout=0.5)
     assert time.perf_counter() - start < 10
     time.sleep(2)
+    assert not marker.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
+def test_run_tool_child_dies_with_a_killed_caller(tmp_path):
+    # A collector killed by a signal must not leave its tool running (the
+    # tool leads its own session, so the signal does not reach it).
+    started, marker = tmp_path / "tool-started", tmp_path / "tool-survived"
+    tool = tmp_path / "tool.py"
+    tool.write_text(
+        f"import time\nopen({str(started)!r}, 'w').close()\n"
+        f"time.sleep(2)\nopen({str(marker)!r}, 'w')\n"
+    )
+    caller = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from mlircost_classic.collect._toolchain import run_tool; "
+            f"run_tool([sys.executable, {str(tool)!r}], timeout=60)",
+        ]
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists()
+    caller.send_signal(signal.SIGTERM)
+    caller.wait(timeout=10)
+    time.sleep(2.5)
     assert not marker.exists()
 
 

@@ -39,7 +39,6 @@ import platform
 import re
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -63,7 +62,7 @@ from ..datasets import (
     kernel_record_id,
 )
 from ..mlir import detect_level, read_source
-from ._toolchain import _kill_group
+from ._toolchain import _die_with_parent, _kill_group
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -201,15 +200,6 @@ class _Lowered:
     seconds: dict = field(default_factory=dict)
 
 
-def _die_with_parent() -> None:
-    # A child orphaned by a killed runner would go on burning CPU; on Linux
-    # ask the kernel to kill it with its parent.
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 class _LoweringServer:
     """One ``python -m mlircost_classic.collect._worker`` child, reused.
 
@@ -236,14 +226,13 @@ class _LoweringServer:
         self._drain: threading.Thread | None = None
 
     def _start(self) -> None:
-        preexec = _die_with_parent if sys.platform.startswith("linux") else None
         self.proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=preexec,
+            preexec_fn=_die_with_parent(),
         )
         self.served, self._buffer = 0, b""
         # Drain stderr as it comes, so a chatty child never blocks on a full

@@ -14,6 +14,7 @@ caller to record as a failed stage.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
 import os
@@ -69,6 +70,38 @@ if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(fprog), 0, 0):
     sys.exit("cannot install the seccomp filter: errno %d" % ctypes.get_errno())
 os.execvp(sys.argv[1], sys.argv[1:])
 """
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _die_with_parent():
+    """A ``preexec_fn`` that has the kernel kill the child when its parent dies.
+
+    Tools run in their own session (so that a timeout kills their whole
+    group), which also means a collector killed by a signal would leave them
+    running, orphaned, for as long as they take. On Linux the child asks for
+    ``SIGKILL`` when the thread that started it dies (``PR_SET_PDEATHSIG``,
+    kept across ``exec``); ``None`` elsewhere. The C library is loaded here,
+    in the parent, so the child only makes the system call.
+    """
+    libc = _libc() if sys.platform.startswith("linux") else None
+    if libc is None:
+        return None
+    prctl, sig = libc.prctl, int(signal.SIGKILL)
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig)
+
+    return hook
 
 
 class ToolError(RuntimeError):
@@ -204,6 +237,7 @@ def run_tool(
             text=True,
             errors="replace",
             start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
     except OSError as exc:
         raise ToolError(f"{name} could not start: {exc}") from exc
