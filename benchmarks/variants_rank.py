@@ -2,7 +2,8 @@
 
 For each hardware, on the bundled variants (or ``--data-home``), fits on the
 candidates of the training families and scores on the held-out ones
-(GroupKFold by family): a ``rank:pairwise`` ranker, a log regression, a
+(GroupKFold by family): a ``rank:pairwise`` ranker, a log regression, the
+two summed (the default ``VariantRanker``, what :func:`rank` uses), a
 config-blind regression (the dispatch's ShapeFeatures only: every candidate
 of a dispatch looks the same to it) and the compiler's own choice. Spill
 detection on the same folds: an xgboost classifier against the thresholded
@@ -60,6 +61,7 @@ def models() -> dict:
     return {
         "xgboost rank:pairwise": VariantRanker(objective="rank:pairwise"),
         "xgboost regression": VariantRanker(objective="regression"),
+        "xgboost rank:pairwise + regression": VariantRanker(),
         "config-blind regression": VariantRanker(
             objective="regression", featurizer=ShapeFeatures()
         ),
@@ -136,7 +138,7 @@ def speed(data_home, lines: list[str], n: int = 1000) -> None:
     ds = load_dataset("variants", hardware="nvidia_sm80", data_home=data_home)
     target = ds.target_names.index("nvidia_sm80.registers")
     keep = ~np.isnan(ds.target[:, target])
-    model = VariantRanker(objective="rank:pairwise").fit(
+    model = VariantRanker().fit(
         [t for t, k in zip(ds.data, keep, strict=True) if k],
         ds.target[keep, target],
         groups=ds.groups[keep],

@@ -157,7 +157,9 @@ def test_variant_featurizer_reads_each_dispatch_once(monkeypatch):
     ] == len(ConfigFeatures().get_feature_names_out())
 
 
-@pytest.mark.parametrize("objective", ["rank:pairwise", "regression"])
+@pytest.mark.parametrize(
+    "objective", ["rank:pairwise", "regression", "rank:pairwise+regression"]
+)
 def test_variant_ranker_orders_unseen_candidates(objective):
     texts, volume = _thread_variants()
     groups = np.array(["g"] * len(texts))

@@ -3,8 +3,9 @@
 :class:`VariantRanker` learns, from variant records (one dispatch compiled
 under several ``lowering_config`` candidates), to order the candidates of a
 dispatch by a target: a pairwise ranking objective over the groups
-(xgboost's ``rank:pairwise``, relevance = the candidate's rank in its group)
-or a regression on the log of the target. :func:`rank` orders candidates
+(xgboost's ``rank:pairwise``, relevance = the candidate's rank in its group),
+a regression on the log of the target, or both (their scores summed, each
+over its spread on the training candidates). :func:`rank` orders candidates
 with a model fitted on the bundled variants. :func:`group_metrics` and
 :func:`evaluate_variants` make the decision benchmark: within-group Kendall
 tau and pairwise accuracy, top-1 / top-3 regret against the best measured
@@ -67,13 +68,17 @@ class VariantRanker(RegressorMixin, BaseEstimator):
 
     ``predict`` returns a cost-like score: within a group, a smaller score is
     a better candidate. With ``objective="regression"`` the score estimates
-    the target itself; with ``"rank:pairwise"`` it is only an order.
+    the target itself; with the ranking objectives it is only an order.
 
     Parameters
     ----------
-    objective : {"rank:pairwise", "rank:ndcg", "regression"}, default="rank:pairwise"
-        xgboost ranking objective over the groups, or a regression on
-        ``log1p(target)``.
+    objective : {"rank:pairwise", "rank:ndcg", "regression", \
+            "rank:pairwise+regression"}, default="rank:pairwise+regression"
+        xgboost ranking objective over the groups, a regression on
+        ``log1p(target)``, or both: the sum of the ranker's and the
+        regression's scores, each divided by its standard deviation on the
+        training candidates (on held-out families this ranks better than
+        either alone, ``benchmarks/variants_results.md``).
     featurizer : transformer, default=None
         Turns candidate texts into features; None means
         :class:`~mlircost_classic.featurize.VariantFeaturizer`.
@@ -90,7 +95,11 @@ class VariantRanker(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "objective": [StrOptions({"rank:pairwise", "rank:ndcg", "regression"})],
+        "objective": [
+            StrOptions(
+                {"rank:pairwise", "rank:ndcg", "regression", "rank:pairwise+regression"}
+            )
+        ],
         "featurizer": "no_validation",
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "max_depth": [Interval(Integral, 1, None, closed="left")],
@@ -101,7 +110,7 @@ class VariantRanker(RegressorMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        objective: str = "rank:pairwise",
+        objective: str = "rank:pairwise+regression",
         featurizer=None,
         n_estimators: int = 300,
         max_depth: int = 6,
@@ -169,12 +178,24 @@ class VariantRanker(RegressorMixin, BaseEstimator):
             self.estimator_ = XGBRegressor(**params).fit(
                 F, np.log1p(y) if self.log_ else y[order]
             )
-        else:
-            g = groups[order]
-            _, qid = np.unique(g, return_inverse=True)
-            self.estimator_ = XGBRanker(objective=self.objective, **params).fit(
-                F, _group_ranks(y[order], g), qid=qid
+            return self
+        g = groups[order]
+        _, qid = np.unique(g, return_inverse=True)
+        objective = self.objective.split("+")[0]
+        self.estimator_ = XGBRanker(objective=objective, **params).fit(
+            F, _group_ranks(y[order], g), qid=qid
+        )
+        if self.objective == "rank:pairwise+regression":
+            log = bool((y >= 0).all())
+            self.regressor_ = XGBRegressor(**params).fit(
+                F, np.log1p(y[order]) if log else y[order]
             )
+            # Each score over its spread, the ranker's margin negated (a
+            # larger margin is a better candidate, a smaller cost is).
+            spread = [
+                np.std(m.predict(F)) or 1.0 for m in (self.estimator_, self.regressor_)
+            ]
+            self.weights_ = (-1.0 / spread[0], 1.0 / spread[1])
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -193,6 +214,10 @@ class VariantRanker(RegressorMixin, BaseEstimator):
         raw = self.estimator_.predict(F)
         if self.objective == "regression":
             return np.expm1(raw) if self.log_ else raw
+        if self.objective == "rank:pairwise+regression":
+            return self.weights_[0] * raw + self.weights_[1] * self.regressor_.predict(
+                F
+            )
         return -raw
 
 
@@ -418,7 +443,7 @@ def evaluate_spills(
 
 
 @functools.lru_cache(maxsize=8)
-def _bundled_ranker(target: str, objective: str) -> VariantRanker:
+def _bundled_ranker(target: str) -> VariantRanker:
     from ..datasets import load_dataset
 
     hardware = target.split(".", 1)[0]
@@ -427,7 +452,7 @@ def _bundled_ranker(target: str, objective: str) -> VariantRanker:
         raise ValueError(
             f"the bundled variants hold no candidate measured for {target}"
         )
-    return VariantRanker(objective=objective).fit(
+    return VariantRanker().fit(
         ds.data, _sign(target) * ds.target[:, 0], groups=ds.groups
     )
 
@@ -451,8 +476,9 @@ def rank(
         better) or ``"amd_gfx942.occupancy"`` (more is better).
     model : VariantRanker, optional
         A fitted ranker whose scores are oriented for ``target``; default a
-        ``rank:pairwise`` ranker fitted on the bundled variants of that
-        target (once per process).
+        :class:`VariantRanker` with its default objective (ranker and
+        regression) fitted on the bundled variants of that target (once per
+        process).
     return_scores : bool, default=False
         Also return the score of each text (smaller = better).
 
@@ -473,7 +499,7 @@ def rank(
     texts = list(texts)
     if not texts:
         raise ValueError("no candidate to rank")
-    ranker = model if model is not None else _bundled_ranker(target, "rank:pairwise")
+    ranker = model if model is not None else _bundled_ranker(target)
     scores = ranker.predict(texts)
     order = np.argsort(scores, kind="stable")
     return (order, scores) if return_scores else order
