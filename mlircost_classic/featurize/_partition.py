@@ -110,6 +110,9 @@ _SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 _PAD_RE = re.compile(r"(?:low|high)\s*\[([^\]]*)\]")
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _ARG_RE = re.compile(r"(%[\w$.-]+)\s*:")
+_PERMUTATION_RE = re.compile(r"permutation\s*=\s*\[([^\]]*)\]")
+_REASSOCIATION_RE = re.compile(r"\[(\[[\d,\s\[\]]*\])\]")
+_GROUP_RE = re.compile(r"\[([\d,\s]*)\]")
 _PARALLEL_RE = re.compile(r'"(parallel|reduction)"|#linalg\.iterator_type<(\w+)>')
 
 # The llvm-cpu target of the kernels dataset's executable sources.
@@ -318,8 +321,26 @@ def _rank(op: Op) -> int | None:
     return None if shape is None else len(shape)
 
 
+def _nonunit_dims(t: ShapedType) -> list[int | None] | None:
+    return None if t.shape is None else [d for d in t.shape if d != 1]
+
+
 def _nonunit(shape) -> int:
     return sum(d != 1 for d in shape or ())
+
+
+def _loop_sizes(op: Op, aliases: dict[str, str]) -> dict[str, int | None] | None:
+    """A ``linalg.generic``'s loop -> size (None where unknown), from its maps."""
+    maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
+    if not maps:
+        return None
+    sizes: dict[str, int | None] = dict.fromkeys(maps[0][0])
+    for (_, results), t in zip(maps, op.operand_types, strict=False):
+        if t.shape is not None and len(t.shape) == len(results):
+            for expr, size in zip(results, t.shape, strict=True):
+                if expr in sizes and sizes[expr] is None:
+                    sizes[expr] = size
+    return sizes
 
 
 def _nonunit_loops(op: Op, aliases: dict[str, str]) -> int:
@@ -331,17 +352,11 @@ def _nonunit_loops(op: Op, aliases: dict[str, str]) -> int:
     name, types = op.name, op.operand_types
     out = op.result_types[0].shape if op.result_types else None
     if name == "linalg.generic":
-        maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
-        if maps:
-            sizes: dict[str, int | None] = dict.fromkeys(maps[0][0])
-            for (_, results), t in zip(maps, types, strict=False):
-                if t.shape is not None and len(t.shape) == len(results):
-                    for expr, size in zip(results, t.shape, strict=True):
-                        if expr in sizes and sizes[expr] is None:
-                            sizes[expr] = size
+        sizes = _loop_sizes(op, aliases)
+        if sizes is not None:
             return sum(size != 1 for size in sizes.values())
         return _nonunit(out)
-    if len(types) < 2:
+    if len(types) < 2 or name in _ELEMENTWISE_NAMED:
         return _nonunit(out)
     if "pooling" in name:
         reduced = _nonunit(types[1].shape)
@@ -361,17 +376,89 @@ def _is_pure_view(op: Op, body: list[Op]) -> bool:
     return op.name == "linalg.generic" and [b.name for b in body] == ["linalg.yield"]
 
 
-def _permutes(op: Op, aliases: dict[str, str]) -> bool:
-    """Whether the op reads or writes with permuted dimensions (a transpose)."""
+def _moved_dims(op: Op, aliases: dict[str, str]) -> list[list[int]]:
+    """Per operand, its non-unit dims in the order the op reads or writes them.
+
+    Unit dims do not count: IREE drops them first (``FoldUnitExtentDims``), so
+    a transpose that only moves 1s is a reshape.
+    """
     if op.name == "linalg.transpose":
-        return True
+        m = _PERMUTATION_RE.search(op.text)
+        shape = op.operand_types[0].shape if op.operand_types else None
+        if m is None or shape is None:
+            return [[1, 0]]
+        perm = [int(x) for x in m.group(1).split(",") if x.strip()]
+        return [[p for p in perm if p < len(shape) and shape[p] != 1]]
     if op.name != "linalg.generic":
-        return False
-    for _, results in _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases) or ():
-        dims = [int(r[1:]) for r in results if r.startswith("d") and r[1:].isdigit()]
-        if dims != sorted(dims):
-            return True
-    return False
+        return []
+    sizes = _loop_sizes(op, aliases) or {}
+    return [
+        [
+            int(r[1:])
+            for r in results
+            if r.startswith("d") and r[1:].isdigit() and sizes.get(r) != 1
+        ]
+        for _, results in _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
+        or ()
+    ]
+
+
+def _permutes(op: Op, aliases: dict[str, str]) -> bool:
+    """Whether the op reads or writes with permuted non-unit dimensions."""
+    return any(dims != sorted(dims) for dims in _moved_dims(op, aliases))
+
+
+def _transposes_inner(op: Op, aliases: dict[str, str]) -> bool:
+    """Whether the op permutes at most its two innermost non-unit dims: a
+    transpose a contraction absorbs (``matmul_transpose_b``, ``batch_matmul``
+    with a transposed operand); one that moves a batch dim stays a dispatch."""
+    return all(dims[:-2] == sorted(dims)[:-2] for dims in _moved_dims(op, aliases))
+
+
+def _read_order(op: Op, aliases: dict[str, str]) -> list[int] | None:
+    """For each non-unit output dim of a transpose, the non-unit input dim it
+    reads (None where the op is no permutation of its first input)."""
+    if op.name == "linalg.transpose":
+        m = _PERMUTATION_RE.search(op.text)
+        shape = op.operand_types[0].shape if op.operand_types else None
+        if m is None or shape is None:
+            return None
+        rank = {p: k for k, p in enumerate(p for p, d in enumerate(shape) if d != 1)}
+        perm = [int(x) for x in m.group(1).split(",") if x.strip()]
+        return [rank[p] for p in perm if p in rank]
+    moved = _moved_dims(op, aliases)
+    if len(moved) < 2 or sorted(moved[0]) != sorted(moved[-1]):
+        return None
+    return [moved[0].index(d) for d in moved[-1]]
+
+
+def _expand_groups(op: Op) -> list[list[int]] | None:
+    """A ``tensor.expand_shape``'s groups of non-unit result dims."""
+    m = _REASSOCIATION_RE.search(op.text)
+    shape = op.result_types[0].shape if op.result_types else None
+    if m is None or shape is None:
+        return None
+    rank = {p: k for k, p in enumerate(p for p, d in enumerate(shape) if d != 1)}
+    groups = [
+        [int(x) for x in g.split(",") if x.strip()]
+        for g in _GROUP_RE.findall(m.group(1))
+    ]
+    return [[rank[p] for p in g if p in rank] for g in groups]
+
+
+def _keeps_groups(order: list[int], groups: list[list[int]]) -> bool:
+    """Whether a permutation reads each group's dims next to each other and
+    in order, so that a reshape of those groups can move past it
+    (``SinkReshapes``: the consumer's dims collapse)."""
+    for group in groups:
+        if len(group) < 2:
+            continue
+        if group[0] not in order:
+            return False
+        start = order.index(group[0])
+        if order[start : start + len(group)] != group:
+            return False
+    return True
 
 
 def _contiguous(shape: tuple, partial: list[bool]) -> bool:
@@ -460,6 +547,26 @@ class _Grouping:
             "free" if i in fn.dead else _classify(op, body)
             for i, (op, body) in enumerate(zip(fn.ops, fn.bodies, strict=True))
         ]
+        self.permuted = [_permutes(fn.ops[i], aliases) for i in range(n)]
+        self.inner = [_transposes_inner(fn.ops[i], aliases) for i in range(n)]
+        # per op (``permuted`` becomes per group as groups join)
+        self.transposes = list(self.permuted)
+        self.order = [
+            _read_order(fn.ops[i], aliases) if self.permuted[i] else None
+            for i in range(n)
+        ]
+        for i, op in enumerate(fn.ops):
+            if (
+                kinds[i] == "elementwise"
+                and not self.permuted[i]
+                and _is_pure_view(op, fn.bodies[i])
+                and op.name != "linalg.broadcast"
+                and op.operand_types
+                and op.result_types
+                and _nonunit_dims(op.operand_types[0])
+                == _nonunit_dims(op.result_types[0])
+            ):
+                kinds[i] = "view"  # moves unit dims only: a reshape
         const = self.const = [False] * n
         iota = self.iota = [False] * n  # constant, but computed by an initializer
         for i, op in enumerate(fn.ops):
@@ -493,7 +600,6 @@ class _Grouping:
         }
         self.groups = _Groups(n)
         self.has_root = [kinds[i] == "root" for i in range(n)]
-        self.permuted = [_permutes(fn.ops[i], aliases) for i in range(n)]
         self.loops = [
             _nonunit_loops(fn.ops[i], aliases) if i in self.computing else 0
             for i in range(n)
@@ -525,8 +631,9 @@ class _Grouping:
                 out.append(j)
         return out
 
-    def reshaped(self, i: int, c: int) -> bool:
-        """Whether ``c`` reads ``i`` through a reshape of its non-unit dims.
+    def reshaped(self, i: int, c: int, expand: bool = True) -> bool:
+        """Whether ``c`` reads ``i`` through a reshape of its non-unit dims
+        (with ``expand=False``: one that is not a ``tensor.expand_shape``).
 
         IREE folds unit dims away first (``FoldUnitExtentDims``), so a reshape
         that only adds or drops 1s is none.
@@ -545,7 +652,8 @@ class _Grouping:
             if op.operand_types and op.result_types:
                 before = [d for d in op.operand_types[0].shape or () if d != 1]
                 after = [d for d in op.result_types[0].shape or () if d != 1]
-                split = split or before != after
+                if expand or op.name != "tensor.expand_shape":
+                    split = split or before != after
             stack += [(u, split) for u in fn.users[j]]
         return False
 
@@ -586,14 +694,19 @@ class _Grouping:
                 continue
             (c,) = users
             if kinds[c] == "elementwise":
-                if self.reshaped(i, c) and (self.permuted[i] or self.permuted[c]):
-                    continue  # IREE does not move a transpose across a reshape
+                if self.reshaped(i, c, expand=False) and (
+                    self.permuted[i] or self.permuted[c]
+                ):
+                    # IREE bubbles an expand_shape up through an elementwise
+                    # producer, but moves no transpose across a collapse
+                    continue
                 self.join(c, i)
             elif kinds[c] == "root":
                 rk = self.root_kinds[c]
                 if rk == "reduction" or (
                     rk == "matmul"
                     and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+                    and self.inner[i]
                     and not self.reshaped(i, c)  # no transpose across a reshape
                 ):
                     if not self.has_root[groups.find(i)]:
@@ -622,9 +735,7 @@ class _Grouping:
             (g,) = targets
             if g == find(r) or self.has_root[g]:
                 continue
-            if self.permuted[g] and any(
-                self.reshaped(m, c) for m in inside for c in users
-            ):
+            if self.permuted[g] and not self.sinks(inside, grouped[g]):
                 continue  # IREE does not move a transpose across a reshape
             if max(self.loops[c] for c in grouped[g]) > self.loops[r]:
                 continue  # a result broadcast into a larger consumer stays apart
@@ -634,6 +745,41 @@ class _Grouping:
             self.join(r, g)
             changed = True
         return changed
+
+    def sinks(self, inside: list[int], group: list[int]) -> bool:
+        """Whether the reshapes between a root's ops and a transposing consumer
+        group (or inside that group, bubbled up by elementwise fusion) are
+        expansions that ``SinkReshapes`` moves past the group's transposes:
+        each transpose keeps every expanded group of dims together."""
+        fn, kinds, targets = self.fn, self.kinds, set(group)
+        reshapes = []
+        for m in (*inside, *group):
+            stack = [(u, ()) for u in fn.users[m]]
+            while stack:
+                j, path = stack.pop()
+                if j in targets:
+                    reshapes += [v for v in path if v not in reshapes]
+                elif kinds[j] == "view" and j not in path:
+                    op = fn.ops[j]
+                    if (
+                        op.operand_types
+                        and op.result_types
+                        and _nonunit_dims(op.operand_types[0])
+                        != _nonunit_dims(op.result_types[0])
+                    ):
+                        path = (*path, j)
+                    stack += [(u, path) for u in fn.users[j]]
+        if not reshapes:
+            return True
+        if any(fn.ops[j].name != "tensor.expand_shape" for j in reshapes):
+            return False
+        groups = [_expand_groups(fn.ops[j]) for j in reshapes]
+        orders = [self.order[m] for m in group if self.transposes[m]]
+        return all(
+            gs is not None and o is not None and _keeps_groups(o, gs)
+            for gs in groups
+            for o in orders
+        )
 
     def payload(self, i: int) -> list[str]:
         return [b.name for b in self.fn.bodies[i] if b.name != "linalg.yield"]
@@ -808,13 +954,14 @@ class _Grouping:
 
 
 def _form_groups(fn: _Function, aliases: dict[str, str]):
-    """Dispatch groups: group -> member ops, group -> kind, and copy dispatches."""
+    """Dispatch groups: group -> member ops, group -> kind, copy dispatches, and
+    which ops compute from constants only."""
     grouping = _Grouping(fn, aliases)
     grouping.fuse()
     copies = grouping.place_moves()
     members, kind_of = grouping.members()
     grouping.add_initializers(members, kind_of)
-    return members, kind_of, copies
+    return members, kind_of, copies, grouping.const
 
 
 def _is_tensor(fn: _Function, v: str) -> bool:
@@ -867,8 +1014,15 @@ def _constant_view(fn: _Function, j: int) -> bool:
     return _view_of(fn, j, "arith.constant")
 
 
-def _region_body(fn: _Function, members: list[int], spans: list[str]) -> list[str]:
-    """The function body of one region: constants, loads, ops, stores."""
+def _region_body(
+    fn: _Function, members: list[int], spans: list[str], const: list[bool]
+) -> list[str]:
+    """The function body of one region: constants, loads, ops, stores.
+
+    A small value computed from constants only (a transposed weight) is
+    evaluated at compile time and inlined like a constant, so regions that
+    differ only in such weights stay distinct executables.
+    """
     inside = set(members)
     cloned: list[int] = []  # constants, empties and fills copied in
     loads: list[str] = []
@@ -886,7 +1040,7 @@ def _region_body(fn: _Function, members: list[int], spans: list[str]) -> list[st
             t is None or t.kind != "tensor" or (t.nbytes or 0) <= INLINE_CONSTANT_BYTES
         )
         if (
-            (small and _constant_view(fn, j))
+            (small and (const[j] or _constant_view(fn, j)))
             or op.name in _CLONED
             or _view_of(fn, j, "tensor.extract_slice")
         ):
@@ -1094,9 +1248,14 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             _merge_duplicates(fn, spans)
             # the regions as IREE writes them, f64 demoted to f32
             spans = [_F64_RE.sub("f32", span) for span in spans]
-        members, kind_of, copies = _form_groups(fn, module.attribute_aliases)
+        members, kind_of, copies, const = _form_groups(fn, module.attribute_aliases)
         found = [
-            (min(ms), kind_of[g], _region_body(fn, sorted(ms), spans), sorted(ms))
+            (
+                min(ms),
+                kind_of[g],
+                _region_body(fn, sorted(ms), spans, const),
+                sorted(ms),
+            )
             for g, ms in members.items()
         ]
         found += [(i, "memcpy", _copy_body(fn, i, v), [i]) for i, v in copies]
