@@ -746,19 +746,19 @@ class _Grouping:
             changed = True
         return changed
 
-    def sinks(self, inside: list[int], group: list[int]) -> bool:
-        """Whether the reshapes between a root's ops and a transposing consumer
-        group (or inside that group, bubbled up by elementwise fusion) are
-        expansions that ``SinkReshapes`` moves past the group's transposes:
-        each transpose keeps every expanded group of dims together."""
-        fn, kinds, targets = self.fn, self.kinds, set(group)
-        reshapes = []
-        for m in (*inside, *group):
+    def reshapes_into(
+        self, sources: list[int], targets: set[int]
+    ) -> dict[int, list[int]]:
+        """Source op -> the reshapes of non-unit dims (views) on its paths to
+        the target ops; sources without such a path are left out."""
+        fn, kinds, found = self.fn, self.kinds, {}
+        for m in sources:
             stack = [(u, ()) for u in fn.users[m]]
             while stack:
                 j, path = stack.pop()
                 if j in targets:
-                    reshapes += [v for v in path if v not in reshapes]
+                    if path:
+                        found.setdefault(m, []).extend(path)
                 elif kinds[j] == "view" and j not in path:
                     op = fn.ops[j]
                     if (
@@ -769,17 +769,39 @@ class _Grouping:
                     ):
                         path = (*path, j)
                     stack += [(u, path) for u in fn.users[j]]
-        if not reshapes:
-            return True
-        if any(fn.ops[j].name != "tensor.expand_shape" for j in reshapes):
-            return False
-        groups = [_expand_groups(fn.ops[j]) for j in reshapes]
+        return found
+
+    def collapsible(self, reshapes: list[int], group: list[int]) -> bool:
+        """Whether each reshape is an expand_shape that every transpose of the
+        group keeps together (each expanded group of dims read next to each
+        other and in order), so that IREE can move it past them."""
+        fn = self.fn
         orders = [self.order[m] for m in group if self.transposes[m]]
-        return all(
-            gs is not None and o is not None and _keeps_groups(o, gs)
-            for gs in groups
-            for o in orders
-        )
+        for j in reshapes:
+            groups = _expand_groups(fn.ops[j])
+            if fn.ops[j].name != "tensor.expand_shape" or groups is None:
+                return False
+            if not all(o is not None and _keeps_groups(o, groups) for o in orders):
+                return False
+        return True
+
+    def sinks(self, inside: list[int], group: list[int]) -> bool:
+        """Whether the reshapes between a root's ops and a transposing consumer
+        group (or inside that group, bubbled up by elementwise fusion) move
+        past the group's transposes (``SinkReshapes``)."""
+        found = self.reshapes_into([*inside, *group], set(group))
+        return self.collapsible([j for js in found.values() for j in js], group)
+
+    def expanded_inputs(self, members: list[int]) -> set[int]:
+        """Ops of a group whose constant inputs IREE reshapes into new globals.
+
+        Elementwise fusion bubbles an expand_shape between two of the group's
+        ops up through the first; where a transpose then keeps the group from
+        collapsing back (``CollapseDimensions``), the first op's constants
+        are expanded at compile time into globals the dispatch loads.
+        """
+        found = self.reshapes_into(members, set(members))
+        return {m for m, js in found.items() if not self.collapsible(js, members)}
 
     def payload(self, i: int) -> list[str]:
         return [b.name for b in self.fn.bodies[i] if b.name != "linalg.yield"]
@@ -955,13 +977,13 @@ class _Grouping:
 
 def _form_groups(fn: _Function, aliases: dict[str, str]):
     """Dispatch groups: group -> member ops, group -> kind, copy dispatches, and
-    which ops compute from constants only."""
+    the grouping (op kinds, constants) they come from."""
     grouping = _Grouping(fn, aliases)
     grouping.fuse()
     copies = grouping.place_moves()
     members, kind_of = grouping.members()
     grouping.add_initializers(members, kind_of)
-    return members, kind_of, copies, grouping.const
+    return members, kind_of, copies, grouping
 
 
 def _is_tensor(fn: _Function, v: str) -> bool:
@@ -1015,19 +1037,30 @@ def _constant_view(fn: _Function, j: int) -> bool:
 
 
 def _region_body(
-    fn: _Function, members: list[int], spans: list[str], const: list[bool]
+    grouping: _Grouping, members: list[int], spans: list[str]
 ) -> list[str]:
     """The function body of one region: constants, loads, ops, stores.
 
     A small value computed from constants only (a transposed weight) is
     evaluated at compile time and inlined like a constant, so regions that
-    differ only in such weights stay distinct executables.
+    differ only in such weights stay distinct executables. A reshape between
+    two of the region's ops is copied in (IREE moves it through the fused
+    ops), so the value is neither stored nor loaded.
     """
+    fn, const, kinds = grouping.fn, grouping.const, grouping.kinds
     inside = set(members)
-    cloned: list[int] = []  # constants, empties and fills copied in
+    cloned: list[int] = []  # constants, empties, fills and inner views copied in
     loads: list[str] = []
 
-    def need(v: str) -> None:
+    def source(j: int) -> int | None:
+        while kinds[j] == "view":
+            sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
+            j = fn.defs.get(sources[0]) if sources else None
+            if j is None:
+                return None
+        return j
+
+    def need(v: str, inline: bool = True) -> None:
         j = fn.defs.get(v)
         if j in inside or j in cloned or v in loads:
             return
@@ -1037,12 +1070,15 @@ def _region_body(
         op = fn.ops[j]
         t = fn.types.get(v)
         small = (
-            t is None or t.kind != "tensor" or (t.nbytes or 0) <= INLINE_CONSTANT_BYTES
+            t is None
+            or t.kind != "tensor"
+            or (inline and (t.nbytes or 0) <= INLINE_CONSTANT_BYTES)
         )
         if (
             (small and (const[j] or _constant_view(fn, j)))
             or op.name in _CLONED
             or _view_of(fn, j, "tensor.extract_slice")
+            or (kinds[j] == "view" and source(j) in inside)
         ):
             cloned.append(j)
             for u in fn.uses[j]:
@@ -1050,15 +1086,26 @@ def _region_body(
         else:
             loads.append(v)
 
+    reshaped = grouping.expanded_inputs(members)
     for m in members:
         for v in fn.uses[m]:
-            need(v)
+            need(v, m not in reshaped)
+    local = inside | {j for j in cloned if kinds[j] == "view"}
+
+    def leaves(m: int) -> bool:
+        stack = list(fn.users[m])
+        while stack:
+            u = stack.pop()
+            if u not in local:
+                return True
+            if u not in inside:
+                stack += fn.users[u]
+        return False
+
     stores = []
     for m in members:
-        outside = [u for u in fn.users[m] if u not in inside]
-        for r in fn.ops[m].results:
-            if outside and _value(r) not in stores:
-                stores.append(_value(r))
+        if leaves(m):
+            stores += [_value(r) for r in fn.ops[m].results if _value(r) not in stores]
     bindings = [(v, "readonly") for v in loads] + [(v, "writeonly") for v in stores]
     texts = [_binding(i, v, fn.types.get(v), a) for i, (v, a) in enumerate(bindings)]
     lines = ["%c0 = arith.constant 0 : index"]
@@ -1066,7 +1113,16 @@ def _region_body(
     lines += [
         t[1] for t, (_, a) in zip(texts, bindings, strict=True) if a == "readonly"
     ]
-    lines += [spans[j] for j in sorted(cloned) + sorted(members)]
+    # constants and empties first (the module defines them once for all
+    # layers), then each op followed by the reshapes of its result
+    lines += [spans[j] for j in sorted(set(cloned) - local)]
+    for m in sorted(inside):
+        lines.append(spans[m])
+        views = [u for u in fn.users[m] if u in local and u not in inside]
+        while views:
+            j = views.pop(0)
+            lines.append(spans[j])
+            views += [u for u in fn.users[j] if u in local and u not in inside]
     lines += [
         t[1] for t, (_, a) in zip(texts, bindings, strict=True) if a != "readonly"
     ]
@@ -1248,12 +1304,12 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             _merge_duplicates(fn, spans)
             # the regions as IREE writes them, f64 demoted to f32
             spans = [_F64_RE.sub("f32", span) for span in spans]
-        members, kind_of, copies, const = _form_groups(fn, module.attribute_aliases)
+        members, kind_of, copies, grouping = _form_groups(fn, module.attribute_aliases)
         found = [
             (
                 min(ms),
                 kind_of[g],
-                _region_body(fn, sorted(ms), spans, const),
+                _region_body(grouping, sorted(ms), spans),
                 sorted(ms),
             )
             for g, ms in members.items()
