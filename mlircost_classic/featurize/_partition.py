@@ -542,6 +542,7 @@ class _Grouping:
 
     def __init__(self, fn: _Function, aliases: dict[str, str]):
         self.fn = fn
+        self.aliases = aliases
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
             "free" if i in fn.dead else _classify(op, body)
@@ -792,16 +793,47 @@ class _Grouping:
         found = self.reshapes_into([*inside, *group], set(group))
         return self.collapsible([j for js in found.values() for j in js], group)
 
-    def expanded_inputs(self, members: list[int]) -> set[int]:
-        """Ops of a group whose constant inputs IREE reshapes into new globals.
+    def expanded_inputs(self, members: list[int]) -> dict[int, set[int] | None]:
+        """Ops of a group whose constant inputs IREE reshapes into new globals:
+        op -> its result dims that stay expanded (None: all of them).
 
         Elementwise fusion bubbles an expand_shape between two of the group's
-        ops up through the first; where a transpose then keeps the group from
-        collapsing back (``CollapseDimensions``), the first op's constants
-        are expanded at compile time into globals the dispatch loads.
+        ops up through the first; the dims whose expanded group a transpose
+        splits cannot collapse back (``CollapseDimensions``), and constants
+        over them are expanded at compile time into globals the dispatch
+        loads.
         """
-        found = self.reshapes_into(members, set(members))
-        return {m for m, js in found.items() if not self.collapsible(js, members)}
+        fn = self.fn
+        orders = [self.order[m] for m in members if self.transposes[m]]
+        out: dict[int, set[int] | None] = {}
+        for m, js in self.reshapes_into(members, set(members)).items():
+            groups = _expand_groups(fn.ops[js[0]])
+            if len(js) != 1 or fn.ops[js[0]].name != "tensor.expand_shape":
+                groups = None
+            out[m] = (
+                None
+                if groups is None
+                else {
+                    k
+                    for k, g in enumerate(groups)
+                    if not all(o is not None and _keeps_groups(o, [g]) for o in orders)
+                }
+            )
+        return out
+
+    def reads_dims(self, m: int, v: str, dims: set[int] | None) -> bool:
+        """Whether op ``m`` reads ``v`` along any of its result dims ``dims``."""
+        op = self.fn.ops[m]
+        if dims is None or op.name != "linalg.generic":
+            return dims is None or bool(dims)
+        maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", self.aliases) or []
+        if not maps:
+            return True
+        out = maps[-1][1]
+        for operand, (_, results) in zip(op.operands, maps, strict=False):
+            if _value(operand) == v:
+                return any(out.index(r) in dims for r in results if r in out)
+        return False
 
     def payload(self, i: int) -> list[str]:
         return [b.name for b in self.fn.bodies[i] if b.name != "linalg.yield"]
@@ -1086,10 +1118,10 @@ def _region_body(
         else:
             loads.append(v)
 
-    reshaped = grouping.expanded_inputs(members)
+    expanded = grouping.expanded_inputs(members)
     for m in members:
         for v in fn.uses[m]:
-            need(v, m not in reshaped)
+            need(v, m not in expanded or not grouping.reads_dims(m, v, expanded[m]))
     local = inside | {j for j in cloned if kinds[j] == "view"}
 
     def leaves(m: int) -> bool:
