@@ -1081,7 +1081,8 @@ def _region_body(
     """
     fn, const, kinds = grouping.fn, grouping.const, grouping.kinds
     inside = set(members)
-    cloned: list[int] = []  # constants, empties, fills and inner views copied in
+    cloned: list[int] = []  # constants, empties and fills copied in
+    inner: list[int] = []  # reshapes between the region's ops
     loads: list[str] = []
 
     def source(j: int) -> int | None:
@@ -1094,7 +1095,7 @@ def _region_body(
 
     def need(v: str, inline: bool = True) -> None:
         j = fn.defs.get(v)
-        if j in inside or j in cloned or v in loads:
+        if j in inside or j in cloned or j in inner or v in loads:
             return
         if j is None:  # a function argument
             loads.append(v)
@@ -1110,9 +1111,12 @@ def _region_body(
             (small and (const[j] or _constant_view(fn, j)))
             or op.name in _CLONED
             or _view_of(fn, j, "tensor.extract_slice")
-            or (kinds[j] == "view" and source(j) in inside)
         ):
             cloned.append(j)
+            for u in fn.uses[j]:
+                need(u)
+        elif kinds[j] == "view" and source(j) in inside:
+            inner.append(j)
             for u in fn.uses[j]:
                 need(u)
         else:
@@ -1122,7 +1126,7 @@ def _region_body(
     for m in members:
         for v in fn.uses[m]:
             need(v, m not in expanded or not grouping.reads_dims(m, v, expanded[m]))
-    local = inside | {j for j in cloned if kinds[j] == "view"}
+    local = inside.union(inner)
 
     def leaves(m: int) -> bool:
         stack = list(fn.users[m])
@@ -1147,7 +1151,7 @@ def _region_body(
     ]
     # constants and empties first (the module defines them once for all
     # layers), then each op followed by the reshapes of its result
-    lines += [spans[j] for j in sorted(set(cloned) - local)]
+    lines += [spans[j] for j in sorted(cloned)]
     for m in sorted(inside):
         lines.append(spans[m])
         views = [u for u in fn.users[m] if u in local and u not in inside]
