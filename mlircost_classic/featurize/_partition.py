@@ -50,6 +50,7 @@ kernels dataset holds, so the kernels model reads it as it reads IREE's.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -319,6 +320,12 @@ def _root_kind(op: Op, body: list[Op]) -> str:
 def _rank(op: Op) -> int | None:
     shape = op.result_types[0].shape if op.result_types else None
     return None if shape is None else len(shape)
+
+
+def _numel(t: ShapedType) -> int | None:
+    if t.shape is None or any(d is None for d in t.shape):
+        return None
+    return math.prod(t.shape)
 
 
 def _nonunit_dims(t: ShapedType) -> list[int | None] | None:
@@ -979,19 +986,47 @@ class _Grouping:
             return "elementwise"
         return "other"
 
+    def hoistable(self, f: int) -> bool:
+        """Whether op ``f`` of index arithmetic is a leaf IREE may make a
+        global (``HoistableLinalgOpInterface::isHoistableLeafOp``): it reads a
+        computed tensor (an op of only ``linalg.index`` is fused into its
+        consumers), is no broadcast, and neither writes nor reads i1 (sub-byte
+        values are never hoisted; the ops of a mask are fused into its user)."""
+        fn = self.fn
+        if not self.iota[f] or self.kinds[f] not in ("elementwise", "root", "move"):
+            return False
+        if _is_pure_view(fn.ops[f], fn.bodies[f]):
+            return False
+        inputs = [
+            fn.types[v]
+            for v in fn.uses[f]
+            if _is_tensor(fn, v)
+            and v in fn.defs
+            and fn.ops[fn.defs[v]].name not in ("tensor.empty", "linalg.fill")
+        ]
+        types = [*inputs, *fn.ops[f].result_types]
+        if not any(t.shape for t in inputs) or any(
+            t.raw and t.raw.endswith("i1>") for t in types
+        ):
+            return False
+        # integer arithmetic on as many elements as it reads folds into the
+        # consumers (measured: upsampling's clamped indices are recomputed)
+        grows = (_numel(types[-1]) or 0) > max(_numel(t) or 0 for t in inputs)
+        return grows or any(t.element.startswith(("f", "bf")) for t in types)
+
     def add_initializers(self, members: dict, kind_of: dict) -> None:
-        """Constants IREE does not evaluate at compile time (index arithmetic
-        from linalg.index): each one the program reads is a global computed by
-        one initializer dispatch."""
+        """Index arithmetic (from ``linalg.index``) IREE does not evaluate at
+        compile time: a hoistable leaf read by an op that is not hoisted is a
+        global (``ConstExprHoistingPolicy``: a legal escape), computed by one
+        initializer dispatch from the globals it reads."""
         fn, kinds, iota = self.fn, self.kinds, self.iota
+        hoisted = [False] * self.n
+        for f in reversed(range(self.n)):
+            hoisted[f] = self.hoistable(f) and not all(
+                hoisted[c] for c in self.consumers(f)
+            )
         for f in range(self.n):
-            out = fn.ops[f].result_types
-            if not (
-                iota[f]
-                and kinds[f] != "view"
-                and any(self.live(c) for c in self.consumers(f))
-                and not (out and out[0].raw and out[0].raw.endswith("xi1>"))
-            ):
+            if not hoisted[f]:
                 continue
             tree, stack = [], [f]
             while stack:
@@ -1000,6 +1035,7 @@ class _Grouping:
                     j not in tree
                     and iota[j]
                     and kinds[j] in ("elementwise", "root", "move")
+                    and (j == f or not hoisted[j])
                 ):
                     tree.append(j)
                     stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
