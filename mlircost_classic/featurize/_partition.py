@@ -786,6 +786,8 @@ class _Grouping:
         fn = self.fn
         orders = [self.order[m] for m in group if self.transposes[m]]
         for j in reshapes:
+            if fn.ops[j].name == "tensor.collapse_shape":
+                continue  # the consumer expands instead (fusion by expansion)
             groups = _expand_groups(fn.ops[j])
             if fn.ops[j].name != "tensor.expand_shape" or groups is None:
                 return False
