@@ -550,6 +550,7 @@ class _Grouping:
     def __init__(self, fn: _Function, aliases: dict[str, str]):
         self.fn = fn
         self.aliases = aliases
+        self.copied_slices: set[int] = set()  # slices IREE copies out
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
             "free" if i in fn.dead else _classify(op, body)
@@ -962,6 +963,15 @@ class _Grouping:
                 and any(fn.ops[c].name == "func.return" for c in self.consumers(i))
             ):
                 copies += [(i, v) for v in _copies(op, fn)]
+            # a slice read through a reshape is not cloned into the reader's
+            # dispatch (reshapes are not cloneable): IREE copies it out
+            elif (
+                op.name == "tensor.extract_slice"
+                and self.live(i)
+                and self.reshapes_into([i], set(self.consumers(i)))
+            ):
+                self.copied_slices.add(i)
+                copies += [(i, v) for v in _copies(op, fn)]
         return copies
 
     def members(self) -> tuple[dict[int, list[int]], dict[int, str]]:
@@ -1091,19 +1101,19 @@ def _binding(index: int, v: str, t: ShapedType | None, access: str) -> list[str]
     return [subspan, access_line]
 
 
-def _view_of(fn: _Function, j: int, name: str) -> bool:
-    """Whether op ``j`` is a ``name`` op or a reshape of one's result."""
+def _view_of(fn: _Function, j: int, name: str) -> int | None:
+    """The ``name`` op that op ``j`` is, or is a reshape of (None if none)."""
     while fn.ops[j].name in _VIEW_OPS and fn.ops[j].name != name:
         sources = [u for u in fn.uses[j] if u in fn.defs]
         if not sources:
-            return False
+            return None
         j = fn.defs[sources[0]]
-    return fn.ops[j].name == name
+    return j if fn.ops[j].name == name else None
 
 
 def _constant_view(fn: _Function, j: int) -> bool:
     """Whether op ``j`` is a constant, or a reshape of one (IREE folds it)."""
-    return _view_of(fn, j, "arith.constant")
+    return _view_of(fn, j, "arith.constant") is not None
 
 
 def _region_body(
@@ -1118,6 +1128,7 @@ def _region_body(
     ops), so the value is neither stored nor loaded.
     """
     fn, const, kinds = grouping.fn, grouping.const, grouping.kinds
+    copied = grouping.copied_slices
     inside = set(members)
     cloned: list[int] = []  # constants, empties and fills copied in
     inner: list[int] = []  # reshapes between the region's ops
@@ -1148,7 +1159,7 @@ def _region_body(
         if (
             (small and (const[j] or _constant_view(fn, j)))
             or op.name in _CLONED
-            or _view_of(fn, j, "tensor.extract_slice")
+            or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
         ):
             cloned.append(j)
             for u in fn.uses[j]:
@@ -1204,16 +1215,19 @@ def _region_body(
     return lines
 
 
-def _copy_body(fn: _Function, i: int, v: str) -> list[str]:
-    """A copy dispatch of ``v`` into the result of move op ``i``."""
-    out = fn.ops[i].results[0]
+def _copy_body(fn: _Function, i: int, v: str, spans: list[str]) -> list[str]:
+    """A copy dispatch of ``v`` into the result of move op ``i`` (a slice
+    copies with its offsets, so slices at different offsets stay apart)."""
+    out = _value(fn.ops[i].results[0])
+    sliced = fn.ops[i].name == "tensor.extract_slice"
     load = _binding(0, v, fn.types.get(v), "readonly")
-    store = _binding(1, v, fn.types.get(_value(out)), "writeonly")
+    store = _binding(1, out if sliced else v, fn.types.get(out), "writeonly")
     return [
         "%c0 = arith.constant 0 : index",
         load[0],
         store[0],
         load[1],
+        *([spans[i]] if sliced else []),
         store[1],
         "return",
     ]
@@ -1388,7 +1402,7 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             )
             for g, ms in members.items()
         ]
-        found += [(i, "memcpy", _copy_body(fn, i, v), [i]) for i, v in copies]
+        found += [(i, "memcpy", _copy_body(fn, i, v, spans), [i]) for i, v in copies]
         for _, kind, body, ms in sorted(found, key=lambda f: f[0]):
             key = _canonical(body)
             if key in regions:
