@@ -263,6 +263,11 @@ def _iterators(op: Op) -> list[str]:
     return [a or b for a, b in _PARALLEL_RE.findall(raw)]
 
 
+def _external(op: Op) -> bool:
+    """A ``tm_tensor`` / ``iree_linalg_ext`` op (scan, sort, gather ...)."""
+    return op.name.startswith(("tm_tensor.", "iree_linalg_ext."))
+
+
 def _classify(op: Op, body: list[Op]) -> str:
     """``view``, ``free``, ``elementwise``, ``move``, ``root`` or ``other``."""
     name = op.name
@@ -733,6 +738,8 @@ class _Grouping:
         of its results."""
         changed, find = False, self.groups.find
         for r in roots:
+            if _external(self.fn.ops[r]):
+                continue  # a scan / sort / gather takes no consumer
             own = find(r)
             inside = self._inside(grouped, own)
             users = self._outside_users(inside, own)
