@@ -106,6 +106,9 @@ _CONTRACTIONS = (
     "linalg.vecmat",
 )
 _SSA_RE = re.compile(r"%[\w$.-]+(?:#\d+)?")
+_IDENTITY_CAST_RE = re.compile(
+    r"^(%[\w$.-]+) = arith\.(?:truncf|extf) (%[\w$.-]+) : (\w+) to \3$", re.M
+)
 _F64_RE = re.compile(r"f64(?!\d)")
 _SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 _PAD_RE = re.compile(r"(?:low|high)\s*\[([^\]]*)\]")
@@ -556,6 +559,7 @@ class _Grouping:
         self.fn = fn
         self.aliases = aliases
         self.copied_slices: set[int] = set()  # slices IREE copies out
+        self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
             "free" if i in fn.dead else _classify(op, body)
@@ -923,7 +927,10 @@ class _Grouping:
     def fuse(self) -> None:
         """The fusion phases, repeated until nothing joins."""
         for d in self.computing:
-            for m in self.softmax(d) or ():
+            ops = self.softmax(d)
+            if ops and all(set(self.consumers(o)) <= set(ops) for o in ops[:-1]):
+                self.raised[d] = ops
+            for m in ops or ():
                 self.join(d, m)
         self.fuse_elementwise()
         roots = [i for i in self.computing if self.kinds[i] == "root"]
@@ -1178,9 +1185,17 @@ def _region_body(
         else:
             loads.append(v)
 
+    # a softmax is one op (RaiseSpecialOps): its ops but the last are left out
+    raised = {o: d for d, ops in grouping.raised.items() if d in inside for o in ops}
     expanded = grouping.expanded_inputs(members)
     for m in members:
-        for v in fn.uses[m]:
+        uses = fn.uses[m]
+        if m in raised:
+            top = grouping.raised[raised[m]][0]
+            uses = (
+                [v for v in fn.uses[top] if _is_tensor(fn, v)][:1] if m == top else []
+            )
+        for v in uses:
             need(v, m not in expanded or not grouping.reads_dims(m, v, expanded[m]))
     local = inside.union(inner)
 
@@ -1196,7 +1211,7 @@ def _region_body(
 
     stores = []
     for m in members:
-        if leaves(m):
+        if leaves(m) and raised.get(m, m) == m:
             stores += [_value(r) for r in fn.ops[m].results if _value(r) not in stores]
     bindings = [(v, "readonly") for v in loads] + [(v, "writeonly") for v in stores]
     texts = [_binding(i, v, fn.types.get(v), a) for i, (v, a) in enumerate(bindings)]
@@ -1209,7 +1224,9 @@ def _region_body(
     # layers), then each op followed by the reshapes of its result
     lines += [spans[j] for j in sorted(cloned)]
     for m in sorted(inside):
-        lines.append(spans[m])
+        if m in raised and raised[m] != m:
+            continue
+        lines.append(_softmax_line(grouping, m) if m in raised else spans[m])
         views = [u for u in fn.users[m] if u in local and u not in inside]
         while views:
             j = views.pop(0)
@@ -1220,6 +1237,19 @@ def _region_body(
     ]
     lines.append("return")
     return lines
+
+
+def _softmax_line(grouping: _Grouping, d: int) -> str:
+    """The ``linalg.softmax`` IREE raises the softmax ending in op ``d`` to."""
+    fn, top = grouping.fn, grouping.raised[d][0]
+    x = next(v for v in fn.uses[top] if _is_tensor(fn, v))
+    t = fn.types[x].raw
+    dim = _iterators(fn.ops[top]).index("reduction")
+    out = _value(fn.ops[d].results[0])
+    return (
+        f"%softmax_init = tensor.empty() : {t}\n{out} = linalg.softmax "
+        f"dimension({dim}) ins({x} : {t}) outs(%softmax_init : {t}) -> {t}"
+    )
 
 
 def _copy_body(fn: _Function, i: int, v: str, spans: list[str]) -> list[str]:
@@ -1302,6 +1332,17 @@ def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
             if producer is not None and i in fn.users[producer]:
                 fn.users[producer].remove(i)
         fn.dead.add(i)
+
+
+def _drop_identity_casts(span: str) -> str:
+    """Drop ``arith.truncf`` / ``extf`` that cast a type to itself (f64 demoted
+    to f32), their uses reading the source, as IREE's folding leaves them."""
+    for m in reversed(list(_IDENTITY_CAST_RE.finditer(span))):
+        result, source = m.group(1), m.group(2)
+        head = span[: m.start()].rstrip("\n")
+        tail = re.sub(re.escape(result) + r"(?![\w$.-])", source, span[m.end() :])
+        span = head + tail if head else tail.lstrip("\n")
+    return span
 
 
 def _spans(fn: _Function, text_lines: list[str]) -> list[str]:
@@ -1398,7 +1439,7 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
         if "f64" in text:  # torch-mlir's output has no other duplicates
             _merge_duplicates(fn, spans)
             # the regions as IREE writes them, f64 demoted to f32
-            spans = [_F64_RE.sub("f32", span) for span in spans]
+            spans = [_drop_identity_casts(_F64_RE.sub("f32", span)) for span in spans]
         members, kind_of, copies, grouping = _form_groups(fn, module.attribute_aliases)
         found = [
             (
@@ -1411,6 +1452,8 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
         ]
         found += [(i, "memcpy", _copy_body(fn, i, v, spans), [i]) for i, v in copies]
         for _, kind, body, ms in sorted(found, key=lambda f: f[0]):
+            if "f64" in text:  # bindings of f64 values
+                body = [_F64_RE.sub("f32", line) for line in body]
             key = _canonical(body)
             if key in regions:
                 regions[key][1] += 1
