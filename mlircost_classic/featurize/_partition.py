@@ -114,6 +114,7 @@ _SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 _PAD_RE = re.compile(r"(?:low|high)\s*\[([^\]]*)\]")
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _ARG_RE = re.compile(r"(%[\w$.-]+)\s*:")
+_DIMS_RE = re.compile(r"(?:permutation|dimensions)\s*=\s*\[([^\]]*)\]")
 _PERMUTATION_RE = re.compile(r"permutation\s*=\s*\[([^\]]*)\]")
 _REASSOCIATION_RE = re.compile(r"\[(\[[\d,\s\[\]]*\])\]")
 _GROUP_RE = re.compile(r"\[([\d,\s]*)\]")
@@ -1226,7 +1227,10 @@ def _region_body(
     for m in sorted(inside):
         if m in raised and raised[m] != m:
             continue
-        lines.append(_softmax_line(grouping, m) if m in raised else spans[m])
+        if m in raised:
+            lines.append(_softmax_line(grouping, m))
+        else:
+            lines.append(_as_generic(fn.ops[m]) or spans[m])
         views = [u for u in fn.users[m] if u in local and u not in inside]
         while views:
             j = views.pop(0)
@@ -1237,6 +1241,35 @@ def _region_body(
     ]
     lines.append("return")
     return lines
+
+
+def _as_generic(op: Op) -> str | None:
+    """A ``linalg.transpose`` / ``broadcast`` written as the ``linalg.generic``
+    IREE makes of it (``GeneralizeLinalgNamedOps``); None for other ops."""
+    if op.name not in ("linalg.transpose", "linalg.broadcast"):
+        return None
+    m = _DIMS_RE.search(op.text)
+    if m is None or len(op.operands) < 2 or len(op.operand_types) < 2:
+        return None
+    listed = [int(x) for x in m.group(1).split(",") if x.strip()]
+    rank = len(op.operand_types[1].shape or ())
+    loops = [f"d{i}" for i in range(rank)]
+    if op.name == "linalg.transpose":
+        reads = [loops[listed.index(j)] for j in range(rank)]
+    else:
+        reads = [d for i, d in enumerate(loops) if i not in listed]
+    head = ", ".join(loops)
+    maps = f"affine_map<({head}) -> ({', '.join(reads)})>, affine_map<({head}) -> ({head})>"
+    (a, b), (ta, tb) = op.operands[:2], op.operand_types[:2]
+    element = tb.element
+    parallel = ", ".join(['"parallel"'] * rank)
+    return (
+        f"{_value(op.results[0])} = linalg.generic {{indexing_maps = [{maps}], "
+        f"iterator_types = [{parallel}]}} "
+        f"ins({a} : {ta.raw}) outs({b} : {tb.raw}) {{\n"
+        f"^bb0(%in: {element}, %out: {element}):\nlinalg.yield %in : {element}\n"
+        f"}} -> {tb.raw}"
+    )
 
 
 def _softmax_line(grouping: _Grouping, d: int) -> str:
