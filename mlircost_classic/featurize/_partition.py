@@ -10,26 +10,36 @@ libraries or a compiler:
   torch layer norm are one reduction);
 - ops whose inputs are all constants are evaluated at compile time
   (``--iree-opt-const-eval``) and form no dispatch, except index arithmetic
-  that reads no constant tensor (not an i1 mask): one initializer dispatch
-  each; reshapes, ``tensor.empty``, fills and ``tensor.extract_slice`` are
-  folded into the dispatches that read them (a slice, and a small constant,
-  with its offsets or data, so executables that differ in them stay apart);
-- reshapes that only add or drop unit dims are none (``FoldUnitExtentDims``);
+  (from ``linalg.index``) that IREE's hoisting policy makes a global: a
+  hoistable leaf (reads a computed tensor, no broadcast, no i1, no integer
+  arithmetic on as many elements as it reads) that an op not hoisted reads;
+  each is one initializer dispatch; reshapes, ``tensor.empty``, fills and
+  ``tensor.extract_slice`` are folded into the dispatches that read them (a
+  slice, and a small constant, or a small value computed from constants, with
+  its offsets or data, so executables that differ in them stay apart), but a
+  slice of a computed tensor read through a reshape is copied out (reshapes
+  are not cloneable into dispatches);
+- reshapes and transposes that only add, drop or move unit dims are none
+  (``FoldUnitExtentDims``);
 - elementwise ops (all-parallel ``linalg.generic``, ``linalg.transpose`` /
   ``broadcast`` / ``map`` / ``copy``) fuse with an elementwise or reduction
-  consumer when it is their only user, as IREE's elementwise op fusion does,
-  and a producer with several users fuses into the first when that is
-  elementwise of its rank (``FuseMultiUseElementwiseProducer``); a pure
-  transpose or broadcast whose only user is a contraction folds into it
-  (IREE's ``matmul_like`` dispatches) unless a reshape lies between them;
+  consumer when it is their only user, as IREE's elementwise op fusion does
+  (an expand_shape between them bubbles up; no transpose crosses a
+  collapse_shape), and a producer with several users fuses into the first
+  when that is elementwise of its rank (``FuseMultiUseElementwiseProducer``);
+  a pure broadcast, or a transpose of a contraction operand's two innermost
+  dims, whose only user is a contraction folds into it (IREE's
+  ``matmul_like`` dispatches) unless a reshape lies between them;
 - a softmax (max reduction, subtract, exp, sum reduction, divide) is raised
   to one op (``RaiseSpecialOps``: a log-softmax is not);
 - every root (contraction, convolution, pooling, reduction, softmax) is one
   dispatch and takes the elementwise group that is the only user of its
   result (first root in program order wins), unless that group has more
   non-unit loops than the root, the root reduces to a scalar, it reads the
-  result through a slice, or a transpose would cross a reshape
-  (``isFusableWithConsumer``);
+  result through a slice, or a transpose would cross a reshape it cannot
+  move past (``isFusableWithConsumer``, ``SinkReshapes``: an expand_shape
+  moves past a transpose that keeps each expanded group of dims together, a
+  collapse_shape always); a scan / sort / gather takes no consumer;
 - ``tensor.pad`` and ``tensor.insert_slice`` write into the producer's
   dispatch when the source is computed, read by nothing else and not
   reshaped; otherwise, and for every ``tensor.concat`` input, a copy that is
@@ -39,13 +49,16 @@ libraries or a compiler:
   :attr:`DispatchRegion.calls` counts them.
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 75.7% of the bundled linalg modules and 35.7% of the OOD
+the exact count on 80.2% of the bundled linalg modules and 35.7% of the OOD
 suite's (2026-12-04); :func:`~mlircost_classic.models.iree_regions` gives the
 compiler's own split where IREE is installed.
 
 Each region comes as an executable-source-like text (binding loads, the
-region's ops as written in the module, stores), the kind of document the
-kernels dataset holds, so the kernels model reads it as it reads IREE's.
+region's ops, stores), the kind of document the kernels dataset holds, so the
+kernels model reads it as it reads IREE's: written as IREE writes them, with a
+softmax as one ``linalg.softmax``, transposes and broadcasts as
+``linalg.generic``, f64 demoted to f32, and the reshapes between a region's ops
+inside it.
 """
 
 from __future__ import annotations
