@@ -432,21 +432,24 @@ def _moved_dims(op: Op, aliases: dict[str, str]) -> list[list[int]]:
     ]
 
 
-def _permutes(op: Op, aliases: dict[str, str]) -> bool:
-    """Whether the op reads or writes with permuted non-unit dimensions."""
-    return any(dims != sorted(dims) for dims in _moved_dims(op, aliases))
+def _permutes(moved: list[list[int]]) -> bool:
+    """Whether an op reads or writes with permuted non-unit dimensions, from
+    its :func:`_moved_dims`."""
+    return any(dims != sorted(dims) for dims in moved)
 
 
-def _transposes_inner(op: Op, aliases: dict[str, str]) -> bool:
-    """Whether the op permutes at most its two innermost non-unit dims: a
-    transpose a contraction absorbs (``matmul_transpose_b``, ``batch_matmul``
-    with a transposed operand); one that moves a batch dim stays a dispatch."""
-    return all(dims[:-2] == sorted(dims)[:-2] for dims in _moved_dims(op, aliases))
+def _transposes_inner(moved: list[list[int]]) -> bool:
+    """Whether an op (its :func:`_moved_dims`) permutes at most its two
+    innermost non-unit dims: a transpose a contraction absorbs
+    (``matmul_transpose_b``, ``batch_matmul`` with a transposed operand); one
+    that moves a batch dim stays a dispatch."""
+    return all(dims[:-2] == sorted(dims)[:-2] for dims in moved)
 
 
-def _read_order(op: Op, aliases: dict[str, str]) -> list[int] | None:
+def _read_order(op: Op, moved: list[list[int]]) -> list[int] | None:
     """For each non-unit output dim of a transpose, the non-unit input dim it
-    reads (None where the op is no permutation of its first input)."""
+    reads (None where the op is no permutation of its first input); ``moved``
+    is the op's :func:`_moved_dims`."""
     if op.name == "linalg.transpose":
         m = _PERMUTATION_RE.search(op.text)
         shape = op.operand_types[0].shape if op.operand_types else None
@@ -455,7 +458,6 @@ def _read_order(op: Op, aliases: dict[str, str]) -> list[int] | None:
         rank = {p: k for k, p in enumerate(p for p, d in enumerate(shape) if d != 1)}
         perm = [int(x) for x in m.group(1).split(",") if x.strip()]
         return [rank[p] for p in perm if p in rank]
-    moved = _moved_dims(op, aliases)
     if len(moved) < 2 or sorted(moved[0]) != sorted(moved[-1]):
         return None
     return [moved[0].index(d) for d in moved[-1]]
@@ -579,12 +581,16 @@ class _Grouping:
             "free" if i in fn.dead else _classify(op, body)
             for i, (op, body) in enumerate(zip(fn.ops, fn.bodies, strict=True))
         ]
-        self.permuted = [_permutes(fn.ops[i], aliases) for i in range(n)]
-        self.inner = [_transposes_inner(fn.ops[i], aliases) for i in range(n)]
+        moved = [
+            _moved_dims(op, aliases) if kinds[i] in ("elementwise", "root") else []
+            for i, op in enumerate(fn.ops)
+        ]
+        self.permuted = [_permutes(m) for m in moved]
+        self.inner = [_transposes_inner(m) for m in moved]
         # per op (``permuted`` becomes per group as groups join)
         self.transposes = list(self.permuted)
         self.order = [
-            _read_order(fn.ops[i], aliases) if self.permuted[i] else None
+            _read_order(fn.ops[i], moved[i]) if self.permuted[i] else None
             for i in range(n)
         ]
         for i, op in enumerate(fn.ops):
