@@ -11,7 +11,8 @@ libraries or a compiler:
 - ops whose inputs are all constants are evaluated at compile time
   (``--iree-opt-const-eval``) and form no dispatch, except index arithmetic
   (from ``linalg.index``) that IREE's hoisting policy makes a global: a
-  hoistable leaf (reads a computed tensor, no broadcast, no i1, no integer
+  hoistable leaf (reads a computed tensor, no broadcast, no i1, no gather
+  bounds check (a side effect), no integer
   arithmetic on as many elements as it reads) that an op not hoisted reads;
   each is one initializer dispatch; reshapes, ``tensor.empty``, fills and
   ``tensor.extract_slice`` are folded into the dispatches that read them (a
@@ -1041,8 +1042,10 @@ class _Grouping:
         fn = self.fn
         if not self.iota[f] or self.kinds[f] not in ("elementwise", "root", "move"):
             return False
-        if _is_pure_view(fn.ops[f], fn.bodies[f]):
-            return False
+        if _is_pure_view(fn.ops[f], fn.bodies[f]) or _body_has(
+            fn.bodies[f], "cf.assert"
+        ):
+            return False  # a broadcast, or a gather's bounds check (a side effect)
         inputs = [
             fn.types[v]
             for v in fn.uses[f]
