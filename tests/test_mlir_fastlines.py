@@ -5,7 +5,8 @@ master expression (an op line, a region end, a block label, a run of comment
 lines). Each must stand for exactly the tokens the general scan would read
 there, so the records with those branches switched off (the scan reads every
 line token by token) must be identical: on the shared corpus and on a sample of
-the bundled modules and kernels.
+the bundled modules and kernels. Op lines read before with other SSA names are
+taken from a cache; records read through it must be those of a cold read.
 """
 
 import re
@@ -48,6 +49,39 @@ def _assert_same_as_tokens(texts, monkeypatch):
     assert not differ, f"{len(differ)} of {len(texts)} differ, first {differ[:5]}"
 
 
+class _NoCache(dict):
+    """A line cache that never keeps anything: every line is read cold."""
+
+    def __setitem__(self, key, value):
+        pass
+
+
+class _CountingCache(dict):
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        self.hits = getattr(self, "hits", 0) + (value is not None)
+        return value
+
+
+def _assert_same_through_line_cache(texts, monkeypatch, hits=True):
+    with monkeypatch.context() as m:
+        m.setattr(_reader, "_LINES", _NoCache())
+        cold = [_record(t) for t in texts]
+    with monkeypatch.context() as m:
+        cache = _CountingCache()
+        m.setattr(_reader, "_LINES", cache)
+        first = [_record(t) for t in texts]  # fills the cache as it goes
+        cache.hits = 0
+        warm = [_record(t) for t in texts]
+    if hits:  # lines came from the cache (not for generic syntax, read by tokens)
+        assert cache.hits > len(texts)
+    for records in (first, warm):
+        differ = [
+            i for i, (a, b) in enumerate(zip(cold, records, strict=True)) if a != b
+        ]
+        assert not differ, f"{len(differ)} of {len(texts)} differ, first {differ[:5]}"
+
+
 def _one_line_match(text: str) -> int:
     """Where the op-line match of the master expression at ``text``'s start ends."""
     m = _reader._MASTER.match(text)
@@ -74,6 +108,40 @@ def test_bundled_texts_read_the_same_line_by_line(kind, level, monkeypatch):
     data = load_dataset(kind, **({} if level is None else {"level": level})).data
     step = max(1, len(data) // 150)
     _assert_same_as_tokens(list(data)[::step], monkeypatch)
+
+
+@pytest.mark.skipif(not FILES, reason=f"MLIR corpus not found at {CORPUS}")
+def test_corpus_reads_the_same_through_the_line_cache(monkeypatch):
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in FILES]
+    _assert_same_through_line_cache(texts, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "kind, level", [("kernels", None)] + [("modules", level) for level in LEVELS]
+)
+def test_bundled_texts_read_the_same_through_the_line_cache(kind, level, monkeypatch):
+    data = load_dataset(kind, **({} if level is None else {"level": level})).data
+    step = max(1, len(data) // 150)
+    _assert_same_through_line_cache(
+        list(data)[::step], monkeypatch, hits=level != "tosa"
+    )
+
+
+def test_line_cache_keeps_each_ops_own_names_and_attributes():
+    template = (
+        "\n%{r} = arith.addi %{a}, %{b} {{tag = {t}}} : i32"
+        "\n%{s}:2 = test.pair %{r} : i32, i32"
+    )
+    first = parse(template.format(r="x", a="a", b="b", t=1, s="p")).ops
+    second = parse(template.format(r="y0", a="c", b="a-1", t=2, s="q")).ops
+    third = parse(template.format(r="x", a="a", b="b", t=1, s="p")).ops
+    assert second[0].results == ("%y0",)
+    assert second[0].operands == ("%c", "%a-1")
+    assert second[0].attributes == {"tag": "2"}
+    assert second[1].results == ("%q#0", "%q#1")
+    assert second[1].operands == ("%y0",)
+    assert repr(third) == repr(first)
+    assert third[0].attributes is not first[0].attributes
 
 
 def test_strings_and_equals_inside_brackets_stay_on_the_fast_line():

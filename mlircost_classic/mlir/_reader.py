@@ -352,6 +352,7 @@ class _Builder:
         "sig",
         "dicts",
         "alias",
+        "line",
     )
 
     def __init__(self, op, start, name_end, alias=None):
@@ -367,6 +368,7 @@ class _Builder:
         self.sig = None
         self.dicts = []
         self.alias = alias
+        self.line = None  # an op line's _LineState, when the line cache applies
 
 
 def _trim_end(text: str, start: int, end: int) -> int:
@@ -422,6 +424,48 @@ _NAMES: dict = {}  # (name as written, generic, default dialect) -> full, dialec
 _SHARED_SIGNATURES: dict = {}  # see _Reader._types
 _SHARED_TYPE_LISTS: dict = {}  # type list text -> tuple of ShapedType
 _DICTS: dict = {}  # attribute dictionary text -> its entries
+
+
+# Op lines read before (one-line ops of modules without type aliases), by their
+# text with the SSA names cut out: machine-printed modules repeat the same line
+# with other names (in large networks, ~85% of lines); what finish() derives
+# from such a line alone does not depend on the names.
+_LINES: dict = {}  # line text, names cut -> _LineFacts
+_SSA_SPLIT = re.compile("(%" + _ID + r"(?:#\d+)?)")
+
+
+class _LineFacts:
+    """What finish() made of a one-line op: all but its names and text."""
+
+    __slots__ = ("name", "operand_types", "result_types", "attributes")
+
+    def __init__(self, op: Op):
+        self.name = op.name
+        self.operand_types = op.operand_types
+        self.result_types = op.result_types
+        self.attributes = op.attributes.copy()
+
+
+class _LineState:
+    """An op line's cache key and the builder's state right after the line.
+
+    When the op's text turns out to be that line alone (nothing added by later
+    tokens, no region), finish() reads the op from the cache (``facts``) or,
+    on a miss, stores what it made under ``key``.
+    """
+
+    __slots__ = ("key", "facts", "end", "body_end", "mark")
+
+    def __init__(self, key, facts, end, body_end, mark):
+        self.key = key
+        self.facts = facts
+        self.end = end  # where the line's text ends, trailing blanks trimmed
+        self.body_end = body_end
+        self.mark = mark  # (operands, arrow, colon, typed groups, dictionaries)
+
+
+def _builder_mark(b: _Builder) -> tuple:
+    return len(b.operands), b.arrow, b.colon, len(b.ptypes), len(b.dicts)
 
 
 def _dict_entries(body: str) -> dict:
@@ -564,6 +608,44 @@ class _Reader:
         text = self.text
         start = b.seg_start
         end = _trim_end(text, start, end)
+        line = b.line
+        if line is not None:
+            whole = (
+                end == line.end
+                and not b.segs
+                and b.sig is None
+                and _builder_mark(b) == line.mark
+            )
+            facts = line.facts
+            if facts is not None:
+                if whole:
+                    op = b.op
+                    op.text = text[start:end]
+                    if b.operands:
+                        op.operands = tuple(b.operands)
+                    op.operand_types = facts.operand_types
+                    op.result_types = facts.result_types
+                    if facts.attributes:
+                        op.attributes.update(facts.attributes)
+                    return
+                # later tokens added to the op: read its line's groups after all
+                ptypes, dicts = b.ptypes, b.dicts
+                b.ptypes, b.dicts = [], []
+                self._line_groups(b, b.name_end, line.body_end)
+                b.ptypes += ptypes
+                b.dicts += dicts
+            elif whole and not self.type_aliases:
+                self._finish(b, start, end)
+                attributes = b.op.attributes
+                if not any("%" in v for v in attributes.values()):
+                    if len(_LINES) >= _CACHE_CAP:
+                        _LINES.clear()
+                    _LINES[line.key] = _LineFacts(b.op)
+                return
+        self._finish(b, start, end)
+
+    def _finish(self, b: _Builder, start: int, end: int) -> None:
+        text = self.text
         if b.alias is not None:
             value = _cap(text[start:end].strip())
             if b.alias.startswith("!"):
@@ -805,20 +887,54 @@ class _Reader:
         ):
             return self._as_tokens(m)
         st = m.start(1)
+        end = m.end()
         self.line += text.count("\n", m.start(), st)
         self.line_start = st
-        b = self._begin(st, () if res is None else _results(res), name, False, name_end)
-        if name_end < body_end:
-            b.operands = _SSA_NAME.findall(text, name_end, body_end)
-            if text.find(":", name_end, body_end) >= 0:
-                for g in _TYPED_GROUP_RE.finditer(text, name_end, body_end):
-                    b.ptypes.append((text.index(":", g.start()) + 1, g.end() - 1))
-            if text.find("{", name_end, body_end) >= 0:
-                for g in _DICT_RE.finditer(text, name_end, body_end):
-                    b.dicts.append((g.start() + 1, g.end() - 1))
+        if end - st > _TEXT_CAP or self.type_aliases:
+            b = self._begin(
+                st, () if res is None else _results(res), name, False, name_end
+            )
+            if name_end < body_end:
+                b.operands = _SSA_NAME.findall(text, name_end, body_end)
+                self._line_groups(b, name_end, body_end)
+            b.arrow = m.start(_F_ARROW)
+            b.colon = m.start(_F_COLON)
+            return end
+        # SSA names appear only in the results and the body (never in the types
+        # after them): the line's names are its results', then its operands.
+        line = text[st:end]
+        parts = _SSA_SPLIT.split(line)
+        names = parts[1::2]
+        key = "\0".join(parts[::2])  # no NUL in a text parse() accepts
+        if res is None:
+            k, results = 0, ()
+        else:
+            k = res.count("%")
+            results = tuple(names[:k]) if ":" not in res else _results(res)
+        b = self._begin(st, results, name, False, name_end)
+        if len(names) > k:
+            b.operands = names[k:]
+        facts = _LINES.get(key)
+        if facts is not None and facts.name != b.op.name:
+            facts = None  # a bare name under another default dialect
+        if facts is None and name_end < body_end:
+            self._line_groups(b, name_end, body_end)
         b.arrow = m.start(_F_ARROW)
         b.colon = m.start(_F_COLON)
-        return m.end()
+        b.line = _LineState(
+            key, facts, st + len(line.rstrip()), body_end, _builder_mark(b)
+        )
+        return end
+
+    def _line_groups(self, b: _Builder, name_end: int, body_end: int) -> None:
+        """Typed operand groups and attribute dictionaries of an op line's body."""
+        text = self.text
+        if text.find(":", name_end, body_end) >= 0:
+            for g in _TYPED_GROUP_RE.finditer(text, name_end, body_end):
+                b.ptypes.append((text.index(":", g.start()) + 1, g.end() - 1))
+        if text.find("{", name_end, body_end) >= 0:
+            for g in _DICT_RE.finditer(text, name_end, body_end):
+                b.dicts.append((g.start() + 1, g.end() - 1))
 
     def _end_line(self, m) -> int:
         arrow = m.start(_F_CLOSE_ARROW)
