@@ -435,32 +435,31 @@ _SSA_SPLIT = re.compile("(%" + _ID + r"(?:#\d+)?)")
 
 
 class _LineFacts:
-    """What finish() made of a one-line op: all but its names and text."""
+    """What an op line gives besides its names and text.
 
-    __slots__ = ("name", "operand_types", "result_types", "attributes")
+    Its typed operand groups' types and its attribute dictionaries (texts),
+    known once the line is read; and, once an op whose text was that line
+    alone (no region, nothing added by later tokens) is finished, its types
+    and attributes (``whole``).
+    """
 
-    def __init__(self, op: Op):
-        self.name = op.name
-        self.operand_types = op.operand_types
-        self.result_types = op.result_types
-        self.attributes = op.attributes.copy()
+    __slots__ = ("name", "ptypes", "dicts", "whole")
+
+    def __init__(self, name: str, ptypes: list, dicts: list):
+        self.name = name
+        self.ptypes = ptypes
+        self.dicts = dicts
+        self.whole = None  # (operand_types, result_types, attributes)
 
 
 class _LineState:
-    """An op line's cache key and the builder's state right after the line.
+    """An op line's cached facts and the builder's state right after the line."""
 
-    When the op's text turns out to be that line alone (nothing added by later
-    tokens, no region), finish() reads the op from the cache (``facts``) or,
-    on a miss, stores what it made under ``key``.
-    """
+    __slots__ = ("facts", "end", "mark")
 
-    __slots__ = ("key", "facts", "end", "body_end", "mark")
-
-    def __init__(self, key, facts, end, body_end, mark):
-        self.key = key
+    def __init__(self, facts, end, mark):
         self.facts = facts
         self.end = end  # where the line's text ends, trailing blanks trimmed
-        self.body_end = body_end
         self.mark = mark  # (operands, arrow, colon, typed groups, dictionaries)
 
 
@@ -609,39 +608,28 @@ class _Reader:
         start = b.seg_start
         end = _trim_end(text, start, end)
         line = b.line
-        if line is not None:
-            whole = (
-                end == line.end
-                and not b.segs
-                and b.sig is None
-                and _builder_mark(b) == line.mark
-            )
+        if (
+            line is not None
+            and end == line.end
+            and not b.segs
+            and b.sig is None
+            and _builder_mark(b) == line.mark
+        ):
             facts = line.facts
-            if facts is not None:
-                if whole:
-                    op = b.op
-                    op.text = text[start:end]
-                    if b.operands:
-                        op.operands = tuple(b.operands)
-                    op.operand_types = facts.operand_types
-                    op.result_types = facts.result_types
-                    if facts.attributes:
-                        op.attributes.update(facts.attributes)
-                    return
-                # later tokens added to the op: read its line's groups after all
-                ptypes, dicts = b.ptypes, b.dicts
-                b.ptypes, b.dicts = [], []
-                self._line_groups(b, b.name_end, line.body_end)
-                b.ptypes += ptypes
-                b.dicts += dicts
-            elif whole and not self.type_aliases:
-                self._finish(b, start, end)
-                attributes = b.op.attributes
-                if not any("%" in v for v in attributes.values()):
-                    if len(_LINES) >= _CACHE_CAP:
-                        _LINES.clear()
-                    _LINES[line.key] = _LineFacts(b.op)
+            op = b.op
+            if facts.whole is not None:
+                op.text = text[start:end]
+                if b.operands:
+                    op.operands = tuple(b.operands)
+                op.operand_types, op.result_types, attributes = facts.whole
+                if attributes:
+                    op.attributes.update(attributes)
                 return
+            self._finish(b, start, end)
+            attributes = op.attributes
+            if not any("%" in v for v in attributes.values()):
+                facts.whole = op.operand_types, op.result_types, attributes.copy()
+            return
         self._finish(b, start, end)
 
     def _finish(self, b: _Builder, start: int, end: int) -> None:
@@ -680,8 +668,8 @@ class _Reader:
             self._types(b, segs or ((start, end),))
         if b.dicts:
             attrs = op.attributes
-            for a, z in b.dicts:
-                entries = _dict_entries(text[a:z])
+            for body in b.dicts:
+                entries = _dict_entries(body)
                 if attrs:
                     for key, value in entries.items():
                         attrs.setdefault(key, value)
@@ -768,10 +756,9 @@ class _Reader:
         elif b.ptypes:
             TL = self._type_list
             if len(b.ptypes) == 1:
-                a, z = b.ptypes[0]
-                operand_types = TL(text[a:z])
+                operand_types = TL(b.ptypes[0])
             else:
-                operand_types = tuple(t for a, z in b.ptypes for t in TL(text[a:z]))
+                operand_types = tuple(t for types in b.ptypes for t in TL(types))
         op.operand_types = operand_types
         op.result_types = result_types
 
@@ -914,16 +901,23 @@ class _Reader:
         b = self._begin(st, results, name, False, name_end)
         if len(names) > k:
             b.operands = names[k:]
-        facts = _LINES.get(key)
-        if facts is not None and facts.name != b.op.name:
-            facts = None  # a bare name under another default dialect
-        if facts is None and name_end < body_end:
-            self._line_groups(b, name_end, body_end)
         b.arrow = m.start(_F_ARROW)
         b.colon = m.start(_F_COLON)
-        b.line = _LineState(
-            key, facts, st + len(line.rstrip()), body_end, _builder_mark(b)
-        )
+        facts = _LINES.get(key)
+        if facts is not None and facts.name == b.op.name:
+            if facts.ptypes:
+                b.ptypes = facts.ptypes.copy()
+            if facts.dicts:
+                b.dicts = facts.dicts.copy()
+        else:  # not seen, or a bare name under another default dialect
+            if name_end < body_end:
+                self._line_groups(b, name_end, body_end)
+            if any("%" in body for body in b.dicts):
+                return end  # names in a dictionary: the line is not cached
+            if len(_LINES) >= _CACHE_CAP:
+                _LINES.clear()
+            facts = _LINES[key] = _LineFacts(b.op.name, b.ptypes.copy(), b.dicts.copy())
+        b.line = _LineState(facts, st + len(line.rstrip()), _builder_mark(b))
         return end
 
     def _line_groups(self, b: _Builder, name_end: int, body_end: int) -> None:
@@ -931,10 +925,10 @@ class _Reader:
         text = self.text
         if text.find(":", name_end, body_end) >= 0:
             for g in _TYPED_GROUP_RE.finditer(text, name_end, body_end):
-                b.ptypes.append((text.index(":", g.start()) + 1, g.end() - 1))
+                b.ptypes.append(text[text.index(":", g.start()) + 1 : g.end() - 1])
         if text.find("{", name_end, body_end) >= 0:
             for g in _DICT_RE.finditer(text, name_end, body_end):
-                b.dicts.append((g.start() + 1, g.end() - 1))
+                b.dicts.append(text[g.start() + 1 : g.end() - 1])
 
     def _end_line(self, m) -> int:
         arrow = m.start(_F_CLOSE_ARROW)
@@ -1220,7 +1214,7 @@ class _Reader:
                 return m.end()
             if top == "D":
                 if self.cur is not None:
-                    self.cur.dicts.append((self.brackets[-1][1] + 1, st))
+                    self.cur.dicts.append(self.text[self.brackets[-1][1] + 1 : st])
             elif top != "d":
                 raise self._mismatch(c, st)
             self._pop()
@@ -1246,7 +1240,7 @@ class _Reader:
                 # 'reducer(%a: f32, %b: f32) {' bind values
                 del cur.operands[self.pmark :]
             elif pcolon >= 0 and len(cur.operands) > self.pmark:
-                cur.ptypes.append((pcolon + 1, st))
+                cur.ptypes.append(self.text[pcolon + 1 : st])
         elif top == "S":
             if cur is not None:
                 cur.sig = (self.brackets[-1][1] + 1, st)
