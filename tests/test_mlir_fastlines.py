@@ -99,6 +99,7 @@ def test_token_scan_is_really_slower_path(monkeypatch):
 def test_corpus_reads_the_same_line_by_line(monkeypatch):
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in FILES]
     _assert_same_as_tokens(texts, monkeypatch)
+    _assert_same_through_line_cache(texts, monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -108,20 +109,7 @@ def test_bundled_texts_read_the_same_line_by_line(kind, level, monkeypatch):
     data = load_dataset(kind, **({} if level is None else {"level": level})).data
     step = max(1, len(data) // 150)
     _assert_same_as_tokens(list(data)[::step], monkeypatch)
-
-
-@pytest.mark.skipif(not FILES, reason=f"MLIR corpus not found at {CORPUS}")
-def test_corpus_reads_the_same_through_the_line_cache(monkeypatch):
-    texts = [p.read_text(encoding="utf-8", errors="replace") for p in FILES]
-    _assert_same_through_line_cache(texts, monkeypatch)
-
-
-@pytest.mark.parametrize(
-    "kind, level", [("kernels", None)] + [("modules", level) for level in LEVELS]
-)
-def test_bundled_texts_read_the_same_through_the_line_cache(kind, level, monkeypatch):
-    data = load_dataset(kind, **({} if level is None else {"level": level})).data
-    step = max(1, len(data) // 150)
+    # generic syntax (the TOSA level) is read by tokens, never by the cache
     _assert_same_through_line_cache(
         list(data)[::step], monkeypatch, hits=level != "tosa"
     )

@@ -20,7 +20,13 @@ default dialect), so the work is linear in the text and nothing recurses. Most m
 dictionary, typed ``ins``/``outs`` groups and trailing types; a ``} -> T``
 region end; a block label) are read by one match of a first branch that
 takes the whole line, and a run of whole-line comments by one match of the
-next; lines they do not recognise go through the tokens. An op starts at a statement start:
+next; lines they do not recognise go through the tokens. Such an op line read
+before with other SSA names (machine-printed modules repeat a few lines with
+new names over and over) is not read again: a cache keyed by the line with its
+names cut out gives its typed groups and attribute dictionaries and, when the
+op is that line alone, its types and attributes.
+
+An op starts at a statement start:
 
 * ``%r = name`` / ``%a, %b = name`` / ``%r:2 = name`` (name bare or quoted);
 * a dotted word (``func.return``, ``memref.store``) that begins a line, or
