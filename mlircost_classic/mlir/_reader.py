@@ -374,7 +374,7 @@ class _Builder:
         self.sig = None
         self.dicts = []
         self.alias = alias
-        self.line = None  # an op line's _LineState, when the line cache applies
+        self.line = None  # (key, cached facts, end, mark) of an op line, see _op_line
 
 
 def _trim_end(text: str, start: int, end: int) -> int:
@@ -436,37 +436,12 @@ _DICTS: dict = {}  # attribute dictionary text -> its entries
 # text with the SSA names cut out: machine-printed modules repeat the same line
 # with other names (in large networks, ~85% of lines); what finish() derives
 # from such a line alone does not depend on the names.
-_LINES: dict = {}  # line text, names cut -> _LineFacts
+# Values are tuples of strings (which the garbage collector stops tracking):
+# (op name, typed groups' types, attribute dictionaries, whole), ``whole`` being
+# None or, once an op whose text was that line alone (no region, nothing added
+# by later tokens) is finished, (operand types, result types, attribute items).
+_LINES: dict = {}
 _SSA_SPLIT = re.compile("(%" + _ID + r"(?:#\d+)?)")
-
-
-class _LineFacts:
-    """What an op line gives besides its names and text.
-
-    Its typed operand groups' types and its attribute dictionaries (texts),
-    known once the line is read; and, once an op whose text was that line
-    alone (no region, nothing added by later tokens) is finished, its types
-    and attributes (``whole``).
-    """
-
-    __slots__ = ("name", "ptypes", "dicts", "whole")
-
-    def __init__(self, name: str, ptypes: list, dicts: list):
-        self.name = name
-        self.ptypes = ptypes
-        self.dicts = dicts
-        self.whole = None  # (operand_types, result_types, attributes)
-
-
-class _LineState:
-    """An op line's cached facts and the builder's state right after the line."""
-
-    __slots__ = ("facts", "end", "mark")
-
-    def __init__(self, facts, end, mark):
-        self.facts = facts
-        self.end = end  # where the line's text ends, trailing blanks trimmed
-        self.mark = mark  # (operands, arrow, colon, typed groups, dictionaries)
 
 
 def _builder_mark(b: _Builder) -> tuple:
@@ -616,25 +591,27 @@ class _Reader:
         line = b.line
         if (
             line is not None
-            and end == line.end
+            and end == line[2]
             and not b.segs
             and b.sig is None
-            and _builder_mark(b) == line.mark
+            and _builder_mark(b) == line[3]
         ):
-            facts = line.facts
+            key, facts = line[0], line[1]
             op = b.op
-            if facts.whole is not None:
+            whole = facts[3]
+            if whole is not None:
                 op.text = text[start:end]
                 if b.operands:
                     op.operands = tuple(b.operands)
-                op.operand_types, op.result_types, attributes = facts.whole
+                op.operand_types, op.result_types, attributes = whole
                 if attributes:
                     op.attributes.update(attributes)
                 return
             self._finish(b, start, end)
             attributes = op.attributes
             if not any("%" in v for v in attributes.values()):
-                facts.whole = op.operand_types, op.result_types, attributes.copy()
+                whole = op.operand_types, op.result_types, tuple(attributes.items())
+                _LINES[key] = facts[:3] + (whole,)
             return
         self._finish(b, start, end)
 
@@ -910,11 +887,11 @@ class _Reader:
         b.arrow = m.start(_F_ARROW)
         b.colon = m.start(_F_COLON)
         facts = _LINES.get(key)
-        if facts is not None and facts.name == b.op.name:
-            if facts.ptypes:
-                b.ptypes = facts.ptypes.copy()
-            if facts.dicts:
-                b.dicts = facts.dicts.copy()
+        if facts is not None and facts[0] == b.op.name:
+            if facts[1]:
+                b.ptypes = list(facts[1])
+            if facts[2]:
+                b.dicts = list(facts[2])
         else:  # not seen, or a bare name under another default dialect
             if name_end < body_end:
                 self._line_groups(b, name_end, body_end)
@@ -922,8 +899,8 @@ class _Reader:
                 return end  # names in a dictionary: the line is not cached
             if len(_LINES) >= _CACHE_CAP:
                 _LINES.clear()
-            facts = _LINES[key] = _LineFacts(b.op.name, b.ptypes.copy(), b.dicts.copy())
-        b.line = _LineState(facts, st + len(line.rstrip()), _builder_mark(b))
+            facts = _LINES[key] = (b.op.name, tuple(b.ptypes), tuple(b.dicts), None)
+        b.line = (key, facts, st + len(line.rstrip()), _builder_mark(b))
         return end
 
     def _line_groups(self, b: _Builder, name_end: int, body_end: int) -> None:
