@@ -4,6 +4,7 @@
 the contract is checked here by hand (see STYLE.md).
 """
 
+import gc
 import pickle
 import warnings
 
@@ -425,3 +426,18 @@ def test_grid_search_with_xgboost():
     grid.fit(DOCS * 2, y)
     assert grid.predict(DOCS).shape == (4,)
     assert len(grid.cv_results_["params"]) == 4
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_leaves_the_garbage_collector_as_it_was(enabled):
+    # reading a batch pauses the cyclic collector, and only for the reading
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        MLIRFeaturizer().fit_transform([MATMUL, MATMUL])
+        assert gc.isenabled() is enabled
+        with pytest.raises(MLIRSyntaxError):
+            MLIRFeaturizer().fit_transform([MATMUL, "func.func @f() {"])
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

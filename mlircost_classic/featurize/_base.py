@@ -9,6 +9,8 @@ two methods a family implements: ``_fit_modules`` (learn state) and ``_extract``
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import warnings
 from numbers import Integral
@@ -51,9 +53,29 @@ def _read_or_error(doc, input: str):
         return None, exc
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """The cyclic garbage collector off while a batch of documents is read.
+
+    Reading makes no reference cycles, and its records all live until the batch
+    is featurized; a full collection in between frees nothing but walks the
+    whole heap (in a process holding the bundled kernels, ~0.3 s, ~40% of
+    reading 2,000 kernels). Collections resume, and catch up, afterwards.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _transform_chunk(featurizer, docs: list):
     """Rows of ``docs`` and their reading errors, ``(index in docs, exception)``."""
-    results = [_read_or_error(doc, featurizer.input) for doc in docs]
+    with _collector_paused():
+        results = [_read_or_error(doc, featurizer.input) for doc in docs]
     block = featurizer._transform_read([module for module, _ in results])
     return block, [(i, exc) for i, (_, exc) in enumerate(results) if exc is not None]
 
@@ -142,7 +164,8 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
     def _read(self, X) -> list[ParsedModule | None]:
         docs = _check_documents(X)
         if self.n_jobs is None or self.n_jobs == 1 or len(docs) < 2:
-            results = [_read_or_error(doc, self.input) for doc in docs]
+            with _collector_paused():
+                results = [_read_or_error(doc, self.input) for doc in docs]
         else:
             results = Parallel(n_jobs=self.n_jobs)(
                 delayed(_read_or_error)(doc, self.input) for doc in docs

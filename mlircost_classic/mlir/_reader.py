@@ -526,6 +526,14 @@ class _Reader:
         self.num_regions = 0
         self.max_depth = 0
         self.splits = 1
+
+    def _handler_table(self) -> tuple:
+        """The handler of each master match, by the number of the group it ends with.
+
+        Made by ``run`` and dropped when it returns: kept on the reader, these
+        bound methods would make a reference cycle that only the cyclic garbage
+        collector frees.
+        """
         handlers = {
             _OP: self._op_line,
             _ENDLINE: self._end_line,
@@ -547,8 +555,7 @@ class _Reader:
             _CLOSE: self._close,
             _COLON: self._colon,
         }
-        # indexed by the number of the group a master match ends with
-        self._handlers = tuple(handlers.get(k) for k in _KIND)
+        return tuple(handlers.get(k) for k in _KIND)
 
     # -- ops ------------------------------------------------------------------
 
@@ -799,7 +806,7 @@ class _Reader:
     def run(self) -> ParsedModule:
         text = self.text
         search = _MASTER.search
-        handlers = self._handlers
+        handlers = self._handler_table()
         # The first line is read as if a newline preceded it.
         pos = self._newline(_LEADING.match(text))
         while (m := search(text, pos)) is not None:
