@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import re
 import shutil
@@ -60,6 +61,7 @@ __all__ = [
     "InstructionCount",
     "Latency",
     "benchmark_samples_us",
+    "count_dispatch_instructions",
     "count_instructions",
     "elf_code_bytes",
     "elf_function_sizes",
@@ -415,28 +417,64 @@ def count_instructions(
         If a tool fails or times out, or the runs disagree.
     """
     tools = find_tools()
+    files = {"module.vmfb": Path(vmfb)}
+    files.update((p.name, p) for p in Path(inputs_dir).glob("input*.bin"))
+    count = _callgrind(
+        tools.require("iree_run_module"),
+        files,
+        [
+            "--device=local-sync",
+            "--module=module.vmfb",
+            f"--function={function}",
+            *(f"--input={v}" for v in inputs),
+        ],
+        INSTRUCTION_REGION,
+        kernels,
+        timeout=timeout,
+        runs=runs,
+    )
+    if count.total <= 0:
+        raise ToolError(
+            f"callgrind counted no instructions inside {INSTRUCTION_REGION}"
+        )
+    return count
+
+
+def _callgrind(
+    tool: str,
+    files: dict[str, Path],
+    tool_args: Sequence[str],
+    region: str,
+    functions: Sequence[str],
+    *,
+    timeout: float,
+    runs: int,
+) -> InstructionCount:
+    """Run ``tool`` ``runs`` times under callgrind, counting inside ``region``.
+
+    The tool and ``files`` (name in the run folder -> path) are copied into a
+    fresh folder of fixed path length and run there by relative names with a
+    fixed environment (see the module docstring).
+    """
     results, seconds = [], 0.0
     with tempfile.TemporaryDirectory(prefix="mlircost-cg-", dir=_RUN_ROOT) as tmp:
-        shutil.copyfile(vmfb, Path(tmp) / "module.vmfb")
+        for name, path in files.items():
+            shutil.copyfile(path, Path(tmp) / name)
         # The program's own path lands on its stack (argv[0], AT_EXECFN) and its
         # length shifts memcpy alignment by a few instructions: run a copy by a
         # fixed relative name so counts do not depend on where IREE is installed.
-        shutil.copy2(tools.require("iree_run_module"), Path(tmp) / "iree-run-module")
-        for path in Path(inputs_dir).glob("input*.bin"):
-            shutil.copyfile(path, Path(tmp) / path.name)
+        program = f"./{Path(tool).name}"
+        shutil.copy2(tool, Path(tmp) / program)
         for i in range(runs):
             out = f"callgrind.{i}.out"
             args = [
-                tools.require("valgrind"),
+                find_tools().require("valgrind"),
                 "--tool=callgrind",
                 "--collect-atstart=no",
-                f"--toggle-collect={INSTRUCTION_REGION}",
+                f"--toggle-collect={region}",
                 f"--callgrind-out-file={out}",
-                "./iree-run-module",
-                "--device=local-sync",
-                "--module=module.vmfb",
-                f"--function={function}",
-                *(f"--input={v}" for v in inputs),
+                program,
+                *tool_args,
             ]
             run = run_tool(
                 args,
@@ -448,17 +486,92 @@ def count_instructions(
             )
             seconds += run.seconds
             called: dict[str, int] = {}
-            total, inclusive = read_callgrind(Path(tmp) / out, kernels, calls=called)
+            total, inclusive = read_callgrind(Path(tmp) / out, functions, calls=called)
             results.append((total, inclusive, called))
     if any(r != results[0] for r in results[1:]):
         totals = [r[0] for r in results]
         raise ToolError(f"instruction counts differ between identical runs: {totals}")
     total, per_kernel, called = results[0]
-    if total <= 0:
-        raise ToolError(
-            f"callgrind counted no instructions inside {INSTRUCTION_REGION}"
-        )
     return InstructionCount(total, per_kernel, runs, args, seconds, called)
+
+
+def count_dispatch_instructions(
+    library: str | Path,
+    function: str,
+    *,
+    ordinal: int,
+    workgroup_count: Sequence[int],
+    bindings: Sequence[int],
+    constants: Sequence[int] = (),
+    timeout: float = 300.0,
+    runs: int = 2,
+) -> InstructionCount:
+    """Count the instructions of one dispatch of a standalone executable.
+
+    ``iree-benchmark-executable`` runs the export once (``--batch_size=1
+    --benchmark_min_time=1x``) on ``local-sync`` with zero-filled bindings,
+    under callgrind collecting inside the dispatch function only, in the
+    fixed run folder of :func:`count_instructions`. The count is the dispatch
+    function's inclusive count over all its workgroups: what a kernel
+    record's per-call label is, without the rest of its program.
+
+    Parameters
+    ----------
+    library : path
+        The executable, compiled for llvm-cpu as a system shared library
+        (``--iree-llvmcpu-link-embedded=false``, so the function has a symbol).
+    function : str
+        The export's (dispatch function's) name.
+    ordinal : int
+        The export's ordinal.
+    workgroup_count : sequence of int
+        ``x, y, z`` workgroups of the dispatch.
+    bindings : sequence of int
+        Bytes of each binding, in binding order.
+    constants : sequence of int, optional
+        The export's push constants.
+    timeout : float, default 300
+        Seconds allowed per run.
+    runs : int, default 2
+        Runs that must agree exactly.
+
+    Returns
+    -------
+    InstructionCount
+        ``total`` and ``kernels[function]`` are the dispatch's count.
+
+    Raises
+    ------
+    ToolError
+        If a tool fails or times out, the runs disagree, or the function did
+        not run once per workgroup.
+    """
+    count = _callgrind(
+        find_tools().require("iree_benchmark_executable"),
+        {"executable.so": Path(library)},
+        [
+            "--device=local-sync",
+            "--executable_format=system-elf-x86_64",
+            "--executable_file=executable.so",
+            f"--entry_point={ordinal}",
+            *(f"--binding={max(size, 1)}xi8" for size in bindings),
+            *(f"--constant={value}" for value in constants),
+            f"--workgroup_count={','.join(map(str, workgroup_count))}",
+            "--batch_size=1",
+            "--benchmark_min_time=1x",
+        ],
+        function,
+        [function],
+        timeout=timeout,
+        runs=runs,
+    )
+    workgroups = math.prod(workgroup_count)
+    if count.calls.get(function) != workgroups or count.kernels.get(function, 0) <= 0:
+        raise ToolError(
+            f"@{function} ran {count.calls.get(function, 0)} times, "
+            f"not once per workgroup ({workgroups})"
+        )
+    return count
 
 
 def _elf_sections(data: bytes) -> list[tuple[int, int, int, int, int, int]]:

@@ -115,6 +115,7 @@ class Toolchain:
     iree_compile: str | None
     iree_run_module: str | None
     iree_benchmark_module: str | None
+    iree_benchmark_executable: str | None
     iree_dump_module: str | None
     valgrind: str | None
     ptxas: str | None
@@ -169,6 +170,7 @@ def find_tools() -> Toolchain:
         iree_compile=_executable(compiler, "iree-compile"),
         iree_run_module=_executable(runtime, "iree-run-module"),
         iree_benchmark_module=_executable(runtime, "iree-benchmark-module"),
+        iree_benchmark_executable=_executable(runtime, "iree-benchmark-executable"),
         iree_dump_module=_executable(runtime, "iree-dump-module"),
         valgrind=shutil.which("valgrind"),
         ptxas=shutil.which("ptxas"),

@@ -9,14 +9,19 @@ and measures it with the functions the collector uses for kernels. A
 candidate the compiler rejects is recorded with ``<hardware>.compiles = 0``
 and the compiler's message.
 
-GPU backends (``cuda`` for ``nvidia_sm80`` / ``nvidia_sm90``, ``rocm`` for
-``amd_gfx942``) compile the one executable alone (``--compile-mode=
-hal-executable``): the kernel record's source is retargeted by swapping its
-``hal.executable.variant`` target for the backend's, which reproduces the
-whole-program compile of that dispatch. ``llvm-cpu`` needs a run of the
-program for callgrind, so it compiles the kernel's first module with
-``--iree-hal-substitute-executable-configurations-from`` (the candidate
-replaces that one executable) and counts the dispatch's instructions.
+Every backend (``cuda`` for ``nvidia_sm80`` / ``nvidia_sm90``, ``rocm`` for
+``amd_gfx942``, ``llvm-cpu`` for ``cpu_x86_64_v3``) compiles the one
+executable alone (``--compile-mode=hal-executable``): the kernel record's
+source is retargeted by swapping its ``hal.executable.variant`` target for
+the backend's, which reproduces the whole-program compile of that dispatch.
+``llvm-cpu`` builds it as a system shared library; callgrind counts one
+dispatch of it run by ``iree-benchmark-executable``
+(:func:`~._measure_cpu.count_dispatch_instructions`) with the workgroup
+count the translation gives the export, bindings sized from the
+executable's ``hal.interface.binding.subspan`` ops at their offsets and the
+push constants the program passes (the first value of each one's
+``util.assume.int``), which gives the kernel record's per-call label
+exactly: no program run is needed.
 
 Candidates (:func:`candidate_configs`), spread evenly in tile volume among
 the valid combinations, scale the compiler's tile sizes by
@@ -58,11 +63,14 @@ from ..mlir._iree_config import CodegenConfig, mma_shape, read_config, write_con
 from ._compile import _ELIDE, BACKEND_FLAGS, INPUT_TYPES, _outputs
 from ._measure import (
     DEFAULT_TIMEOUTS,
-    _entry,
     _measure_amd,
-    _measure_cpu,
     _measure_nvidia,
     _Session,
+)
+from ._measure_cpu import (
+    _split_top_level,
+    count_dispatch_instructions,
+    elf_function_sizes,
 )
 from ._measure_gpu import workgroup_memory
 from ._resources import fill_missing_resources, strip_resources
@@ -97,12 +105,12 @@ _EXECUTABLE = re.compile(r"hal\.executable\s+(?:public\s+|private\s+)?@([\w$.-]+
 _FACTORS = (0.25, 0.5, 1, 2, 4)
 _MAX_THREADS = 1024
 _SERIALIZE = "iree-hal-serialize-target-executables"
+# After it, an export's workgroup count region returns constants.
+_TRANSLATE = "iree-hal-translate-all-executables"
 #: Stage timeouts of variant collection: shorter than a program's, since a
 #: candidate that makes ptxas run for minutes is rare and a timeout is
 #: recorded as its failure all the same.
 VARIANT_TIMEOUTS = {"compile": 120.0, "ptxas": 30.0, "callgrind": 300.0}
-# Most dispatches of a program whose dispatch gets CPU candidates.
-_CPU_MAX_DISPATCHES = 4
 # Valid candidates drawn per candidate kept, before spreading them by volume.
 _POOL = 20
 _CPU_CHAIN = ("distribution", "cache_parallel", "vector_common_parallel")
@@ -169,8 +177,6 @@ def configure(
     backend: str,
     workdir: str | Path,
     *,
-    module_text: str | None = None,
-    input_level: str = "linalg",
     timeout: float = 600.0,
 ) -> str:
     """The configured executable of one dispatch, as the compiler chose it.
@@ -182,10 +188,6 @@ def configure(
     backend : {"cuda", "rocm", "llvm-cpu"}
     workdir : path
         Folder for the compile (created).
-    module_text : str, optional
-        The program the dispatch comes from; needed for ``llvm-cpu``.
-    input_level : str, default "linalg"
-        The level of ``module_text``.
     timeout : float, default 600
         Seconds allowed for ``iree-compile``.
 
@@ -198,22 +200,15 @@ def configure(
     ToolError
         If ``iree-compile`` fails.
     ValueError
-        For an unknown backend, or ``llvm-cpu`` without ``module_text``.
+        For an unknown backend.
     """
     _check_backend(backend)
     out = Path(workdir)
     out.mkdir(parents=True, exist_ok=True)
     name = _executable_name(source)
-    if backend == "llvm-cpu":
-        if module_text is None:
-            raise ValueError("llvm-cpu variants need the module text")
-        text = fill_missing_resources(module_text)
-        (out / "input.mlir").write_text(text, encoding="utf-8")
-        args = ["input.mlir", f"--iree-input-type={INPUT_TYPES[input_level]}"]
-    else:
-        text = fill_missing_resources(retarget(source, backend))
-        (out / "source.mlir").write_text(text, encoding="utf-8")
-        args = ["--compile-mode=hal-executable", "source.mlir"]
+    text = fill_missing_resources(retarget(source, backend))
+    (out / "source.mlir").write_text(text, encoding="utf-8")
+    args = ["--compile-mode=hal-executable", "source.mlir"]
     error = None
     try:
         run_tool(
@@ -465,8 +460,6 @@ def measure_candidate(
     backend: str,
     workdir: str | Path,
     *,
-    module_text: str | None = None,
-    input_level: str = "linalg",
     timeouts: dict[str, float] | None = None,
     kernel: str | None = None,
 ) -> CandidateResult:
@@ -479,15 +472,11 @@ def measure_candidate(
     backend : {"cuda", "rocm", "llvm-cpu"}
     workdir : path
         Folder for this candidate (created).
-    module_text : str, optional
-        The program (``llvm-cpu`` only): the candidate replaces its executable
-        of the same name, and callgrind counts the dispatch ``kernel``.
-    input_level : str, default "linalg"
-        The level of ``module_text``.
     timeouts : dict, optional
         Overrides of :data:`~._measure.DEFAULT_TIMEOUTS`.
     kernel : str, optional
-        The dispatch (export) name whose CPU metrics are kept.
+        The dispatch (export) name whose CPU metrics are kept; needed for
+        ``llvm-cpu``.
 
     Returns
     -------
@@ -500,40 +489,22 @@ def measure_candidate(
     session = _Session(root, {**DEFAULT_TIMEOUTS, **(timeouts or {})})
     flags_key = _FLAGS_OF[backend]
     dumps = ["binaries"] + (["intermediates"] if backend == "rocm" else [])
-    if backend == "llvm-cpu":
-        if module_text is None or kernel is None:
-            raise ValueError("llvm-cpu candidates need the module text and kernel")
-        (root / "input.mlir").write_text(
-            fill_missing_resources(module_text), encoding="utf-8"
-        )
-        subst = root / "substitute"
-        subst.mkdir(exist_ok=True)
-        (subst / f"{_executable_name(text)}.mlir").write_text(
-            fill_missing_resources(text), encoding="utf-8"
-        )
-        dumps.append("sources")
-        args = [
-            "input.mlir",
-            f"--iree-input-type={INPUT_TYPES[input_level]}",
-            "--iree-hal-substitute-executable-configurations-from=substitute",
-        ]
-        output = "module.vmfb"
-    else:
-        (root / "candidate.mlir").write_text(
-            fill_missing_resources(text), encoding="utf-8"
-        )
-        args = ["--compile-mode=hal-executable", "candidate.mlir"]
-        if backend == "cuda":
-            # The dynamic shared memory IREE launches a kernel with is in no
-            # PTX: it is the export's workgroup_local_memory after codegen,
-            # printed here just before serialization.
-            args += [f"--mlir-print-ir-before={_SERIALIZE}", *_ELIDE]
-        output = "executable.bin"
+    if backend == "llvm-cpu" and kernel is None:
+        raise ValueError("llvm-cpu candidates need the kernel name")
+    (root / "candidate.mlir").write_text(fill_missing_resources(text), encoding="utf-8")
+    args = ["--compile-mode=hal-executable", "candidate.mlir"]
+    if backend == "cuda":
+        # The dynamic shared memory IREE launches a kernel with is in no
+        # PTX: it is the export's workgroup_local_memory after codegen,
+        # printed here just before serialization.
+        args += [f"--mlir-print-ir-before={_SERIALIZE}", *_ELIDE]
+    elif backend == "llvm-cpu":
+        args += [f"--mlir-print-ir-after={_TRANSLATE}", *_ELIDE]
     flags = [*args, *(f"--iree-hal-dump-executable-{d}-to={d}" for d in dumps)]
-    compiled = None
+    compiled = translated = None
     with session.stage("compile", hardware, f"compile:{backend}"):
         run = run_tool(
-            [*_compile_args(backend), *flags, "-o", output],
+            [*_compile_args(backend), *flags, "-o", "executable.bin"],
             timeout=session.timeouts["compile"],
             cwd=root,
         )
@@ -542,9 +513,7 @@ def measure_candidate(
         session.commands[f"compile:{backend}"] = [*BACKEND_FLAGS[flags_key], *flags]
         if backend == "cuda":
             session.cuda_launch = workgroup_memory(run.stderr)
-        session.input_level = input_level
-        for name in ("llvm-cpu", flags_key):
-            session.add_sources(name, compiled.sources)
+        translated = run.stderr
     targets = {f"{hw}.compiles": float(compiled is not None) for hw in hardware}
     if compiled is not None:
         if backend == "cuda":
@@ -553,9 +522,9 @@ def measure_candidate(
         elif backend == "rocm":
             _measure_amd(session, "amd_gfx942", None, 0)
         else:
-            _measure_cpu(session, "cpu_x86_64_v3", _entry(session, hardware), 0)
-            found = session.kernel(flags_key, kernel)
-            session.targets = dict(found.targets) if found is not None else {}
+            _measure_dispatch_cpu(
+                session, text, root / "executable.bin", translated, kernel
+            )
         targets.update(session.targets)
     return CandidateResult(
         targets=targets,
@@ -563,6 +532,166 @@ def measure_candidate(
         seconds={k: round(v, 3) for k, v in session.seconds.items()},
         commands=session.commands,
     )
+
+
+def _measure_dispatch_cpu(
+    session: _Session, text: str, library: Path, translated: str, kernel: str
+) -> None:
+    """Code bytes and per-dispatch instructions of a standalone llvm-cpu build."""
+    hw = "cpu_x86_64_v3"
+    with session.stage("code_bytes", [hw], "code_bytes"):
+        sizes = elf_function_sizes(library)
+        if kernel not in sizes:
+            raise ToolError(f"the executable has no function @{kernel}")
+        session.targets[f"{hw}.code_bytes"] = sizes[kernel]
+    with session.stage("callgrind", [hw], "callgrind"):
+        bindings, constants = dispatch_buffers(text)
+        count = count_dispatch_instructions(
+            library,
+            kernel,
+            ordinal=_export_ordinal(text, kernel),
+            workgroup_count=workgroup_count(translated, kernel),
+            bindings=bindings,
+            constants=constants,
+            timeout=session.timeouts["callgrind"],
+        )
+        session.command("callgrind", count.args)
+        session.targets[f"{hw}.instructions"] = count.kernels[kernel]
+
+
+_SUBSPAN = re.compile(
+    r"hal\.interface\.binding\.subspan\b.*?\bbinding\((\d+)\).*?\boffset\(([^)]*)\).*?:\s*"
+    r"(?:!iree_tensor_ext\.dispatch\.tensor<\w+:tensor<([^>]*)>>"
+    r"|memref<([^,>]*)(?:,\s*strided<\[([^\]]*)\])?)"
+)
+_CONSTANT_LOAD = re.compile(
+    r"(%[\w#]+) = hal\.interface\.constant\.load\b.*?\bordinal\((\d+)\) : i32"
+)
+_ASSUME = re.compile(
+    r"(%[\w]+)(?::\d+)? = util\.assume\.int\s+(.*?)\s*:\s*index\b", re.S
+)
+_ELEMENT_BITS = re.compile(r"(?:[su]?i|f|bf)(\d+)")
+
+
+def _assumed_values(text: str) -> dict[str, int]:
+    """SSA value -> the first value ``util.assume.int`` assumes for it.
+
+    Both the assumed operand (``%6``) and the result (``%12#0``, or ``%12``
+    for a single one) are keys; the first assumption is the first dispatch
+    site's value.
+    """
+    values = {}
+    for result, body in _ASSUME.findall(text):
+        entries = _split_top_level(body)
+        for i, entry in enumerate(entries):
+            m = re.match(r"(%\w+).*?umin = (\d+)", entry, re.S)
+            if m is None:
+                continue
+            key = f"{result}#{i}" if len(entries) > 1 else result
+            values[key] = values[m.group(1)] = int(m.group(2))
+    return values
+
+
+def dispatch_buffers(text: str) -> tuple[list[int], list[int]]:
+    """Binding sizes and push constants to run a dispatch executable alone.
+
+    Parameters
+    ----------
+    text : str
+        The executable's source (a kernel record's or a configured text).
+
+    Returns
+    -------
+    bindings : list of int
+        Bytes of each binding in order: the end of its furthest subspan
+        (offset plus tensor bytes).
+    constants : list of int
+        One value per push constant: what the program passes at the first
+        dispatch site, from ``util.assume.int``, else 0.
+
+    Raises
+    ------
+    ToolError
+        For a dynamic shape, an unknown element type or an offset whose value
+        the text does not give.
+    """
+    assumed = _assumed_values(text)
+    index = {
+        n: int(v)
+        for n, v in re.findall(r"(%\w+) = arith\.constant (\d+) : index", text)
+    }
+    casts = dict(re.findall(r"(%\w+) = arith\.index_castui (%\w+) : i32", text))
+    loaded = {name: int(i) for name, i in _CONSTANT_LOAD.findall(text)}
+    constants = [0] * (max(loaded.values()) + 1 if loaded else 0)
+    for cast, source in casts.items():
+        if source in loaded and cast in assumed:
+            constants[loaded[source]] = assumed[cast]
+    sizes: dict[int, int] = {}
+    for binding, offset, tensor, memref, strides in _SUBSPAN.findall(text):
+        *dims, element = (tensor or memref).split("x")
+        steps = strides.replace(" ", "").split(",") if strides else []
+        bits = _ELEMENT_BITS.fullmatch(element)
+        if bits is None and element != "index":
+            raise ToolError(f"cannot size a binding of element type {element}")
+        if not all(d.isdigit() for d in [*dims, *steps]):
+            raise ToolError(
+                f"cannot size a binding of dynamic shape {tensor or memref}"
+            )
+        offset = offset.strip()
+        start = assumed.get(offset, index.get(offset))
+        if start is None:
+            raise ToolError(f"the offset {offset} of binding {binding} is not known")
+        shape = [int(d) for d in dims]
+        # A strided memref reaches its last element's position, plus one.
+        elements = (
+            1 + sum((d - 1) * int(t) for d, t in zip(shape, steps, strict=True))
+            if steps
+            else math.prod(shape)
+        )
+        nbytes = elements * -(-(int(bits.group(1)) if bits else 64) // 8)
+        sizes[int(binding)] = max(sizes.get(int(binding), 0), start + nbytes)
+    return [sizes.get(i, 0) for i in range(max(sizes, default=-1) + 1)], constants
+
+
+def _export_ordinal(text: str, name: str) -> int:
+    m = re.search(
+        rf"hal\.executable\.export\s+public\s+@{re.escape(name)}\s+ordinal\((\d+)\)",
+        text,
+    )
+    if m is None:
+        raise ToolError(f"no export @{name} in the executable")
+    return int(m.group(1))
+
+
+def workgroup_count(translated: str, name: str) -> list[int]:
+    """The workgroup count of export ``name`` in an executable after translation.
+
+    Parameters
+    ----------
+    translated : str
+        IR printed after ``iree-hal-translate-all-executables``.
+    name : str
+        The export.
+
+    Raises
+    ------
+    ToolError
+        If the export's count region returns anything but constants (a count
+        that depends on the program's workload).
+    """
+    m = re.search(
+        rf"hal\.executable\.export\s+public\s+@{re.escape(name)}\b[^\n]*count\("
+        r"[^\n]*\{\n(.*?)hal\.return ([^:]*):",
+        translated,
+        re.S,
+    )
+    if m is None:
+        raise ToolError(f"no workgroup count region of @{name} after translation")
+    values = dict(re.findall(r"(%\w+) = arith\.constant (\d+) : index", m.group(1)))
+    counts = [values.get(v.strip()) for v in m.group(2).split(",")]
+    if None in counts:
+        raise ToolError(f"the workgroup count of @{name} is not constant")
+    return [int(c) for c in counts]
 
 
 # -- collection -------------------------------------------------------------
@@ -627,7 +756,6 @@ def collect_variants(
     out_dir: str | Path,
     *,
     backends: Sequence[str] = ("cuda", "rocm"),
-    modules: dict[str, dict] | None = None,
     seed: int = 0,
     timeouts: dict[str, float] | None = None,
     log=None,
@@ -649,8 +777,6 @@ def collect_variants(
         Run folder (created).
     backends : sequence of str, default ("cuda", "rocm")
         Keys of :data:`VARIANT_BACKENDS`.
-    modules : dict, optional
-        Module record id -> module record; needed for ``llvm-cpu``.
     seed : int, default 0
         Candidate sampling seed.
     timeouts : dict, optional
@@ -689,7 +815,7 @@ def collect_variants(
                 continue
             start = time.perf_counter()
             records = _collect_group(
-                kernel, backend, k, out, modules or {}, seed, timeouts, provenance
+                kernel, backend, k, out, seed, timeouts, provenance
             )
             if records is None:
                 counts["unconfigured"] += 1
@@ -714,15 +840,11 @@ def _collect_group(
     backend: str,
     k: int,
     out: Path,
-    modules: dict[str, dict],
     seed: int,
     timeouts: dict[str, float] | None,
     provenance: dict,
 ) -> list[dict] | None:
     source = kernel["ir"]["dispatch"]
-    module = modules.get(kernel["module_id"]) if backend == "llvm-cpu" else None
-    level = module["compiled_level"] if module else "linalg"
-    module_text = module["ir"][level] if module else None
     limits = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
     with tempfile.TemporaryDirectory(prefix="mlircost-variants-") as tmp:
         try:
@@ -730,8 +852,6 @@ def _collect_group(
                 source,
                 backend,
                 Path(tmp) / "configure",
-                module_text=module_text,
-                input_level=level,
                 timeout=limits["compile"],
             )
             default = read_config(configured)
@@ -751,8 +871,6 @@ def _collect_group(
                 text,
                 backend,
                 Path(tmp) / f"candidate-{i}",
-                module_text=module_text,
-                input_level=level,
                 timeouts=timeouts,
                 kernel=kernel["name"],
             )
@@ -770,29 +888,17 @@ def pick_dispatches(
     families: Sequence[str] | None = None,
     seed: int = 0,
     data_home: str | Path | None = None,
-    max_module_dispatches: int | None = None,
 ) -> list[dict]:
     """``count`` kernel records of the dataset, spread evenly over families.
 
     Families take turns (round robin, in name order), each yielding its
     successful kernels in a seeded random order, so that a prefix of the
-    list covers as many families as it can. With ``max_module_dispatches``
-    only kernels whose first module has at most that many dispatches are
-    taken (a CPU candidate runs its whole program under callgrind).
+    list covers as many families as it can.
     """
-    sizes = None
-    if max_module_dispatches is not None:
-        sizes = {
-            rec["id"]: len(rec["kernels"]) for rec in iter_dataset("modules", data_home)
-        }
     by_family: dict[str, list[dict]] = {}
     for rec in iter_dataset("kernels", data_home):
-        if (
-            rec.get("status") != "failed"
-            and (families is None or rec["family"] in families)
-            and (
-                sizes is None or sizes.get(rec["module_id"], 0) <= max_module_dispatches
-            )
+        if rec.get("status") != "failed" and (
+            families is None or rec["family"] in families
         ):
             by_family.setdefault(rec["family"], []).append(rec)
     rng = random.Random(seed)
@@ -824,31 +930,14 @@ def collect_dataset_variants(
     """Variants of ``count`` dispatches of the dataset (:func:`pick_dispatches`).
 
     What ``mlircost collect --variants K`` runs; see :func:`collect_variants`
-    for the output and resuming. With ``llvm-cpu`` among the backends only
-    dispatches of programs of at most 4 dispatches are picked: each CPU
-    candidate runs its program twice under callgrind.
+    for the output and resuming.
     """
-    kernels = pick_dispatches(
-        count,
-        families=families,
-        seed=seed,
-        data_home=data_home,
-        max_module_dispatches=_CPU_MAX_DISPATCHES if "llvm-cpu" in backends else None,
-    )
-    modules = {}
-    if "llvm-cpu" in backends:
-        wanted = {rec["module_id"] for rec in kernels}
-        modules = {
-            rec["id"]: rec
-            for rec in iter_dataset("modules", data_home)
-            if rec["id"] in wanted
-        }
+    kernels = pick_dispatches(count, families=families, seed=seed, data_home=data_home)
     return collect_variants(
         kernels,
         k,
         out_dir,
         backends=backends,
-        modules=modules,
         seed=seed,
         timeouts=timeouts,
         log=log,
