@@ -306,31 +306,147 @@ def test_a_rejected_candidate_is_a_result_with_the_compiler_message(dispatch, tm
     assert "iree-compile exited with status 1" in result.failures[0][1]
 
 
+# Two dispatches: a matmul with its bias and a row sum of its result.
+TWO_DISPATCHES = """
+func.func @main(%a: tensor<32x64xf32>, %b: tensor<64x128xf32>, %bias: tensor<128xf32>)
+    -> (tensor<32x128xf32>, tensor<32xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %init = tensor.empty() : tensor<32x128xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<32x128xf32>) -> tensor<32x128xf32>
+  %mm = linalg.matmul ins(%a, %b : tensor<32x64xf32>, tensor<64x128xf32>)
+                      outs(%acc : tensor<32x128xf32>) -> tensor<32x128xf32>
+  %biased = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>,
+      affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+      iterator_types = ["parallel", "parallel"]}
+      ins(%mm, %bias : tensor<32x128xf32>, tensor<128xf32>) outs(%init : tensor<32x128xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.addf %x, %y : f32
+    linalg.yield %s : f32
+  } -> tensor<32x128xf32>
+  %rows = tensor.empty() : tensor<32xf32>
+  %racc = linalg.fill ins(%zero : f32) outs(%rows : tensor<32xf32>) -> tensor<32xf32>
+  %sum = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>,
+      affine_map<(i, j) -> (i)>], iterator_types = ["parallel", "reduction"]}
+      ins(%biased : tensor<32x128xf32>) outs(%racc : tensor<32xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %e = math.exp %x : f32
+    %s = arith.addf %e, %o : f32
+    linalg.yield %s : f32
+  } -> tensor<32xf32>
+  return %biased, %sum : tensor<32x128xf32>, tensor<32xf32>
+}
+"""
+
+
 @pytest.mark.collect
-def test_cpu_candidates_substitute_the_executable_in_the_program(dispatch, tmp_path):
+def test_cpu_candidates_alone_give_the_program_labels_of_each_dispatch(tmp_path):
+    pytest.importorskip("iree.compiler")
+    from mlircost_classic.collect._measure import measure
+    from mlircost_classic.collect._toolchain import find_tools
     from mlircost_classic.collect._variants import (
         candidate_configs,
         configure,
         measure_candidate,
     )
 
-    text = configure(
-        dispatch.source, "llvm-cpu", tmp_path / "configure", module_text=MATMUL_F16
-    )
-    default, other = candidate_configs(read_config(text), 2, seed=0)
-    counts = []
-    for i, candidate in enumerate((default, other)):
-        result = measure_candidate(
-            write_config(text, candidate),
-            "llvm-cpu",
-            tmp_path / f"c{i}",
-            module_text=MATMUL_F16,
-            kernel=dispatch.name,
+    tools = find_tools()
+    for name in ("iree_compile", "iree_benchmark_executable", "valgrind"):
+        if getattr(tools, name) is None:
+            pytest.skip(f"{name} is not installed")
+    program = measure(TWO_DISPATCHES, ["cpu_x86_64_v3"], workdir=tmp_path / "program")
+    assert program.failures == []
+    assert len(program.kernels) == 2
+    for j, kernel in enumerate(program.kernels):
+        text = configure(kernel.source, "llvm-cpu", tmp_path / f"configure-{j}")
+        default, other = candidate_configs(read_config(text), 2, seed=0)
+        results = [
+            measure_candidate(
+                write_config(text, candidate),
+                "llvm-cpu",
+                tmp_path / f"c{j}-{i}",
+                kernel=kernel.name,
+            )
+            for i, candidate in enumerate((default, other))
+        ]
+        assert [r.failures for r in results] == [[], []]
+        # The compiler's choice measured alone is the program's per-call label.
+        for metric in ("instructions", "code_bytes"):
+            target = f"cpu_x86_64_v3.{metric}"
+            assert results[0].targets[target] == kernel.targets[target] > 0
+        assert (
+            results[1].targets["cpu_x86_64_v3.instructions"]
+            != (results[0].targets["cpu_x86_64_v3.instructions"])
         )
-        assert result.failures == []
-        counts.append(result.targets["cpu_x86_64_v3.instructions"])
-    assert counts[0] == dispatch.targets["cpu_x86_64_v3.instructions"]
-    assert counts[1] != counts[0]
+        assert "./iree-benchmark-executable" in results[0].commands["callgrind"]
+
+
+SUBSPANS = """
+        %c0 = arith.constant 0 : index
+        %c256 = arith.constant 256 : index
+        %0 = hal.interface.constant.load layout(<constants = 3, bindings = [#b, #b]>) ordinal(0) : i32
+        %1 = hal.interface.constant.load layout(<constants = 3, bindings = [#b, #b]>) ordinal(1) : i32
+        %2 = hal.interface.constant.load layout(<constants = 3, bindings = [#b, #b]>) ordinal(2) : i32
+        %3 = arith.index_castui %0 : i32 to index
+        %4 = arith.index_castui %1 : i32 to index
+        %6:2 = util.assume.int
+            %3[<umin = 1024, umax = 1024, udiv = 1024>, <umin = 64, umax = 64, udiv = 64>],
+            %4<umin = 4096, umax = 4096, udiv = 4096>
+          : index, index
+        %7 = hal.interface.binding.subspan layout(<constants = 3, bindings = [#b, #b]>) binding(0) alignment(64) offset(%6#0) flags("ReadOnly|Indirect") : !iree_tensor_ext.dispatch.tensor<readonly:tensor<4x8xf16>>
+        %8 = hal.interface.binding.subspan layout(<constants = 3, bindings = [#b, #b]>) binding(0) alignment(64) offset(%c256) flags("ReadOnly|Indirect") : !iree_tensor_ext.dispatch.tensor<readonly:tensor<16xi8>>
+        %9 = hal.interface.binding.subspan layout(<constants = 3, bindings = [#b, #b]>) binding(1) alignment(64) offset(%6#1) flags(Indirect) : memref<2x3xf32, strided<[8, 1], offset: ?>, #hal.descriptor_type<storage_buffer>>
+"""
+
+
+def test_dispatch_buffers_reach_each_subspan_at_its_offset():
+    from mlircost_classic.collect._variants import dispatch_buffers
+
+    bindings, constants = dispatch_buffers(SUBSPANS)
+    # binding 0: 1024 + 4*8*2 bytes (beyond 256 + 16); binding 1: 4096 + (8 + 3) * 4.
+    assert bindings == [1024 + 64, 4096 + 44]
+    # The first dispatch site's values; no assumption about constant 2.
+    assert constants == [1024, 4096, 0]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("offset(%c256)", "offset(%2)"), "offset %2 of binding 0 is not known"),
+        (("tensor<16xi8>", "tensor<?xi8>"), "dynamic shape"),
+        (("tensor<16xi8>", "tensor<16x!foo.t>"), "element type"),
+    ],
+)
+def test_dispatch_buffers_refuse_what_they_cannot_size(edit, message):
+    from mlircost_classic.collect._toolchain import ToolError
+    from mlircost_classic.collect._variants import dispatch_buffers
+
+    with pytest.raises(ToolError, match=message):
+        dispatch_buffers(SUBSPANS.replace(*edit))
+
+
+TRANSLATED = """
+    hal.executable.export public @other ordinal(0) layout(#l) count(%arg0: !hal.device) -> (index, index, index) {
+      %c9 = arith.constant 9 : index
+      hal.return %c9, %c9, %c9 : index, index, index
+    }
+    hal.executable.export public @main_dispatch_0 ordinal(1) layout(#l) count(%arg0: !hal.device, %arg1: index) -> (index, index, index) {
+      %c8 = arith.constant 8 : index
+      %c1 = arith.constant 1 : index
+      hal.return %c8, %c1, %c1 : index, index, index
+    } <workgroup_size = [1 : index, 1 : index, 1 : index]>
+"""
+
+
+def test_workgroup_count_is_the_exports_constant_count():
+    from mlircost_classic.collect._toolchain import ToolError
+    from mlircost_classic.collect._variants import workgroup_count
+
+    assert workgroup_count(TRANSLATED, "main_dispatch_0") == [8, 1, 1]
+    assert workgroup_count(TRANSLATED, "other") == [9, 9, 9]
+    with pytest.raises(ToolError, match="not constant"):
+        workgroup_count(TRANSLATED.replace("%c8, %c1", "%arg1, %c1"), "main_dispatch_0")
+    with pytest.raises(ToolError, match="no workgroup count region"):
+        workgroup_count(TRANSLATED, "missing")
 
 
 def test_gpu_latency_of_candidates_amends_variant_records(tmp_path):
