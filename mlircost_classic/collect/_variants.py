@@ -84,10 +84,12 @@ __all__ = [
     "collect_dataset_variants",
     "collect_variants",
     "configure",
+    "dispatch_buffers",
     "export_variant_gpu_batch",
     "measure_candidate",
     "pick_dispatches",
     "retarget",
+    "workgroup_count",
 ]
 
 #: Backend -> the hardware its candidates are measured for.
