@@ -6,6 +6,7 @@ the dispatch counts IREE measured; the estimator's API on a small kernels model
 fitted here (labels made up for the API tests only).
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -300,7 +301,7 @@ def test_iree_partitioner_without_iree_says_how_to_get_it(kernels, monkeypatch):
     from mlircost_classic.collect import _compile, _toolchain
 
     assert _compile.find_tools is _toolchain.find_tools  # bound before the patch
-    bare = _toolchain.Toolchain(None, None, None, None, None, None)
+    bare = _toolchain.Toolchain(*[None] * len(dataclasses.fields(_toolchain.Toolchain)))
     monkeypatch.setattr(_toolchain, "find_tools", lambda: bare)
     model = ComposedCostModel.from_kernels(NAMES, kernels, partitioner="iree")
     with pytest.raises(ImportError, match=r"\[collect\]"):
