@@ -205,6 +205,28 @@ def test_pack_is_append_only(tmp_path):
         assert len(fh.readlines()) == 2
 
 
+def test_pack_skips_a_module_whose_program_is_bundled(tmp_path):
+    # Two specs (here two architectures) that lower to one program: one
+    # record, or GroupKFold would test on a text it trained on.
+    run, home = tmp_path / "run", tmp_path / "data"
+    run.mkdir()
+    first, twin = module(0, family="hf_a"), module(0, family="hf_b")
+    assert first["id"] != twin["id"]
+    append_records(run / "modules.jsonl", [first])
+    assert pack(run, home).added["modules"] == 1
+    append_records(run / "modules.jsonl", [twin, module(1, family="hf_b")])
+    again = pack(run, home)
+    assert again.added["modules"] == 1
+    assert again.same_text["modules"] == [twin["id"]]
+    # Within one run too.
+    other = tmp_path / "other"
+    other.mkdir()
+    append_records(other / "modules.jsonl", [module(2), module(2, family="x")])
+    assert pack(other, tmp_path / "fresh").same_text["modules"] == [
+        module(2, family="x")["id"]
+    ]
+
+
 def test_pack_refuses_invalid_records(tmp_path):
     run = tmp_path / "run"
     run.mkdir()

@@ -18,6 +18,7 @@ into their own append-only shards ``amendments-<nnnnn>.jsonl.gz``.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import re
 import tempfile
@@ -238,12 +239,17 @@ class PackResult:
     amendments_waiting : list of str
         Ids of amendments not packed because their record is not bundled
         (yet); a later pack adds them once it is.
+    same_text : dict
+        kind -> ids of module records skipped because a bundled module, or
+        one packed before them, has the same compiled text (two specs, for
+        example two architectures, that make one program).
     """
 
     new_shards: list[Path] = field(default_factory=list)
     added: dict[str, int] = field(default_factory=dict)
     already_bundled: dict[str, int] = field(default_factory=dict)
     amendments_added: int = 0
+    same_text: dict[str, list[str]] = field(default_factory=dict)
     amendments_waiting: list[str] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -300,9 +306,12 @@ def pack(
     ids: dict[str, set] = {}
     for kind in KINDS:
         bundled = ids[_RECORD_KIND[kind]] = set()
+        texts = set()
         for path in shard_paths(kind, home):
-            bundled.update(rec.get("id") for rec in iter_records(path))
-        fresh, skipped = [], 0
+            for rec in iter_records(path):
+                bundled.add(rec.get("id"))
+                texts.add(_compiled_text_digest(rec))
+        fresh, skipped, same = [], 0, []
         for rec in read_records(Path(run_dir) / f"{kind}.jsonl", result.problems):
             problems = validate_record(rec)
             if not problems and rec["kind"] != _RECORD_KIND[kind]:
@@ -311,14 +320,30 @@ def pack(
                 result.invalid.append(f"{kind} {rec.get('id')}: {'; '.join(problems)}")
             elif rec["id"] in bundled:
                 skipped += 1
+            elif (digest := _compiled_text_digest(rec)) is not None and digest in texts:
+                same.append(rec["id"])
             else:
                 bundled.add(rec["id"])
+                texts.add(digest)
                 fresh.append(rec)
         _write_shards(home, kind, fresh, shard_records, result)
         result.added[kind] = len(fresh)
         result.already_bundled[kind] = skipped
+        result.same_text[kind] = same
     _pack_amendments(Path(run_dir), home, ids, shard_records, result)
     return result
+
+
+def _compiled_text_digest(rec: dict) -> str | None:
+    """Digest of the program a module record's labels were compiled from.
+
+    ``None`` for a record without that text and for kernels and variants,
+    whose ids are their content already (text and hardware).
+    """
+    text = rec.get("ir", {}).get(rec.get("compiled_level"))
+    if rec.get("kind") != "module" or text is None:
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _write_shards(
