@@ -59,6 +59,7 @@ import numpy as np
 
 from ..datasets import canonical_json, iter_dataset
 from ..datasets._schema import complete_record, record_source
+from ..mlir import element_bits
 from ..mlir._iree_config import CodegenConfig, mma_shape, read_config, write_config
 from ._compile import _ELIDE, BACKEND_FLAGS, INPUT_TYPES, _outputs
 from ._measure import (
@@ -572,7 +573,6 @@ _CONSTANT_LOAD = re.compile(
 _ASSUME = re.compile(
     r"(%[\w]+)(?::\d+)? = util\.assume\.int\s+(.*?)\s*:\s*index\b", re.S
 )
-_ELEMENT_BITS = re.compile(r"(?:[su]?i|f|bf)(\d+)")
 
 
 def _assumed_values(text: str) -> dict[str, int]:
@@ -632,8 +632,8 @@ def dispatch_buffers(text: str) -> tuple[list[int], list[int]]:
     for binding, offset, tensor, memref, strides in _SUBSPAN.findall(text):
         *dims, element = (tensor or memref).split("x")
         steps = strides.replace(" ", "").split(",") if strides else []
-        bits = _ELEMENT_BITS.fullmatch(element)
-        if bits is None and element != "index":
+        bits = element_bits(element)
+        if bits is None:
             raise ToolError(f"cannot size a binding of element type {element}")
         if not all(d.isdigit() for d in [*dims, *steps]):
             raise ToolError(
@@ -650,7 +650,7 @@ def dispatch_buffers(text: str) -> tuple[list[int], list[int]]:
             if steps
             else math.prod(shape)
         )
-        nbytes = elements * -(-(int(bits.group(1)) if bits else 64) // 8)
+        nbytes = elements * -(-bits // 8)
         sizes[int(binding)] = max(sizes.get(int(binding), 0), start + nbytes)
     return [sizes.get(i, 0) for i in range(max(sizes, default=-1) + 1)], constants
 
