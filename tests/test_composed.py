@@ -20,6 +20,7 @@ from mlircost_classic.models import (
     AGGREGATION,
     ComposedCostModel,
     CostModel,
+    PerTargetCostModel,
     iree_regions,
     kernel_calls,
 )
@@ -348,3 +349,103 @@ def test_cli_predicts_and_explains_with_the_composed_model(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["target"] == "cpu_x86_64_v3.instructions"
     assert [(d["kind"], d["share"]) for d in out["dispatches"]] == [("matmul", 1.0)]
+
+
+@pytest.fixture(scope="module")
+def two_models(kernels):
+    """A modules model with intervals and a composed one without, same targets."""
+    Y = np.array([[1e3 * (i + 1), 20.0 + i, 1.0] for i in range(len(TEXTS))])
+    modules = CostModel(
+        estimator=Ridge(), prior=None, intervals="conformal", random_state=0
+    ).fit(TEXTS, Y, NAMES)
+    composed = ComposedCostModel(kernel_model=kernels).fit(TEXTS, Y, NAMES)
+    return {"modules": modules, "composed": composed}, Y
+
+
+def test_per_target_model_answers_each_target_from_its_model(two_models):
+    models, _ = two_models
+    choice = {
+        "nvidia_sm80.registers": "composed",
+        "cpu_x86_64_v3.dispatches": "composed",
+    }
+    model = PerTargetCostModel.from_fitted(models, choice)
+    assert model.chosen_ == ["modules", "composed", "composed"]
+    pred = model.predict(TEXTS)
+    assert np.allclose(pred[:, 0], models["modules"].predict(TEXTS)[:, 0])
+    assert np.allclose(pred[:, 1:], models["composed"].predict(TEXTS)[:, 1:])
+    point, lower, upper = model.predict_interval(TEXTS, return_prediction=True)
+    assert np.allclose(point, pred)
+    lo, hi = models["modules"].predict_interval(TEXTS)
+    assert np.allclose(lower[:, 0], lo[:, 0]) and np.allclose(upper[:, 0], hi[:, 0])
+    # The composed model has no intervals: its columns have none either.
+    assert np.isnan(lower[:, 1:]).all() and np.isnan(upper[:, 1:]).all()
+    unseen = TEXTS[0].replace("arith.maximumf", "arith.minimumf")
+    (why,) = model.novelty([unseen])
+    assert "ops never seen in training: arith.minimumf" in why
+    assert any(w.startswith("composed: ") for w in why)
+
+
+def test_per_target_model_fits_clones_and_checks_its_choice(two_models, tmp_path):
+    models, Y = two_models
+    # A kernels model given as a path survives clone (a fitted instance would not).
+    models["composed"].kernel_model_.save(tmp_path / "k.zip")
+    unfitted = {
+        "modules": clone(models["modules"]),
+        "composed": ComposedCostModel(kernel_model=str(tmp_path / "k.zip")),
+    }
+    model = PerTargetCostModel(unfitted, {"nvidia_sm80.registers": "composed"})
+    model.fit(TEXTS, Y, NAMES)
+    assert model.chosen_ == ["modules", "composed", "modules"]
+    assert not hasattr(unfitted["modules"], "estimators_")  # clones were fitted
+    assert np.allclose(
+        model.predict(TEXTS)[:, 1], models["composed"].predict(TEXTS)[:, 1]
+    )
+    with pytest.raises(ValueError, match="not given"):
+        PerTargetCostModel.from_fitted(models, {"nvidia_sm80.registers": "roofline"})
+    with pytest.raises(ValueError, match="default"):
+        PerTargetCostModel.from_fitted(models, {}, default="kernels")
+    narrow = dict(
+        models,
+        composed=ComposedCostModel.from_kernels(
+            NAMES[:1], models["composed"].kernel_model_
+        ),
+    )
+    with pytest.raises(ValueError, match="does not predict nvidia_sm80.registers"):
+        PerTargetCostModel.from_fitted(narrow, {"nvidia_sm80.registers": "composed"})
+
+
+def test_load_pretrained_auto_follows_the_recorded_choice():
+    from mlircost_classic.models import composed_choice, load_pretrained
+
+    choice = composed_choice()
+    assert set(choice.values()) == {"modules", "composed"}
+    model = load_pretrained("auto", "linalg")
+    assert isinstance(model, PerTargetCostModel)
+    assert model.chosen_ == [choice.get(t, "modules") for t in model.target_names_]
+    assert model.models_["modules"] is load_pretrained("modules", "linalg")
+    assert isinstance(load_pretrained("auto", "torch"), CostModel)  # no composed path
+
+
+def test_cli_predict_says_which_model_answers_each_target(tmp_path, capsys):
+    from mlircost_classic.cli import main
+    from mlircost_classic.models import composed_choice
+
+    path = tmp_path / "m.mlir"
+    path.write_text(TEXTS[0])
+    assert main(["predict", str(path), "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["model"].endswith("(per target)")
+    choice = composed_choice()
+    models = {p["target"]: p["model"] for p in result["predictions"]}
+    assert models == {t: f"{choice.get(t, 'modules')}-linalg" for t in models}
+    composed = [p for p in result["predictions"] if p["model"] == "composed-linalg"]
+    assert composed and all(p["lower"] is None for p in composed)
+    assert main(["predict", str(path), "--kind", "modules", "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert {p["model"] for p in result["predictions"]} == {"modules-linalg"}
+    assert main(["predict", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "model" in table.splitlines()[1] and "composed-linalg" in table
+    target = next(t for t, c in choice.items() if c == "composed")
+    assert main(["explain", str(path), "--target", target, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "composed"

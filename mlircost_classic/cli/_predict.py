@@ -36,11 +36,17 @@ def _choose_model(text: str, args):
         return "kernels", "dispatch"
     if args.kind == "composed":
         return "composed", "linalg"
-    return "modules", args.level or detect_level(text)
+    return args.kind, args.level or detect_level(text)
 
 
 def _load(kind: str, level: str, args):
-    """The pretrained model; the composed one with ``--dispatches`` regions."""
+    """The pretrained model; the composed one with ``--dispatches`` regions.
+
+    ``auto`` is the modules model, or for linalg a
+    :class:`~mlircost_classic.models.PerTargetCostModel` answering each target
+    from the modules or the composed model, whichever ranked the OOD suite
+    better.
+    """
     from mlircost_classic.models import ComposedCostModel, load_pretrained
 
     model = load_pretrained(kind, level, path=args.model_dir)
@@ -49,6 +55,15 @@ def _load(kind: str, level: str, args):
             model.target_names_, model.kernel_model_, partitioner=args.dispatches
         )
     return model
+
+
+def _model_names(model, kind: str, level: str) -> tuple[str, list[str] | None]:
+    """The model's name for the header, and per target its source model, if several."""
+    chosen = getattr(model, "chosen_", None)
+    if chosen is None:
+        return f"{'modules' if kind == 'auto' else kind}-{level}", None
+    names = [f"{c}-{level}" for c in chosen]
+    return " + ".join(dict.fromkeys(names)) + " (per target)", names
 
 
 def _plain(value: float) -> float | None:
@@ -68,8 +83,8 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
         parsed = parse(text)
     except ValueError as exc:  # MLIRSyntaxError
         raise _FileError(f"{name}: {exc}") from None
-    # The composed model partitions the text itself.
-    doc = text if kind == "composed" else parsed
+    # The composed model (alone or per target) partitions the text itself.
+    doc = parsed if getattr(model, "featurizer_", None) is not None else text
     names = list(model.target_names_)
     try:
         chosen = set(select_targets(selected, names))
@@ -86,6 +101,7 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
             raise _FileError(f"{name}: {exc}") from None
     point = point.reshape(1, -1)[0]
     (novelty,) = model.novelty([doc])
+    model_name, sources = _model_names(model, kind, level)
     rows = []
     # The model keeps predictions and bounds in each target's domain.
     for j, target in enumerate(names):
@@ -98,13 +114,14 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
                 "lower": None if lower is None else _plain(lower[j]),
                 "upper": None if upper is None else _plain(upper[j]),
                 "unit": target_unit(target),
+                "model": model_name if sources is None else sources[j],
             }
         )
     return {
         "file": name,
-        "kind": kind,
+        "kind": "modules" if kind == "auto" else kind,
         "level": level,
-        "model": f"{kind}-{level}",
+        "model": model_name,
         "confidence": getattr(model, "confidence", None) if lower is not None else None,
         "predictions": rows,
         "novelty": novelty,
@@ -126,15 +143,19 @@ def _print_table(result: dict) -> None:
     rows = result["predictions"]
     width = max(len("target"), *(len(r["target"]) for r in rows))
     interval = f"{confidence:.0%} interval" if confidence else "interval"
-    print(f"  {'target':<{width}}  {'prediction':>10}  {interval:>21}  unit")
+    several = len({r["model"] for r in rows}) > 1
+    unit = max(len("unit"), *(len(r["unit"]) for r in rows)) if several else 0
+    line = f"  {'target':<{width}}  {'prediction':>10}  {interval:>21}  unit"
+    print(f"{line:<{len(line) + unit - 4}}  model" if several else line)
     for r in rows:
         span = "-"
         if r["lower"] is not None:
             span = f"[{_number(r['lower'])}, {_number(r['upper'])}]"
-        print(
+        line = (
             f"  {r['target']:<{width}}  {_number(r['prediction']):>10}  "
-            f"{span:>21}  {r['unit']}"
+            f"{span:>21}  {r['unit']:<{unit}}"
         )
+        print(f"{line}  {r['model']}" if several else line.rstrip())
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -151,9 +172,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for r in ok:
         if r["novelty"]:
             print(
-                f"mlircost predict: warning: {r['file']} is far from the "
-                f"{r['model']} model's training data, its predictions and intervals "
-                f"may not hold: {'; '.join(r['novelty'])}",
+                f"mlircost predict: warning: {r['file']} is far from the training "
+                f"data of {r['model']}, its predictions and intervals may not "
+                f"hold: {'; '.join(r['novelty'])}",
                 file=sys.stderr,
             )
     if args.format == "json":
@@ -186,7 +207,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from mlircost_classic.datasets import target_unit
+    from mlircost_classic.datasets import resolve_target, target_unit
     from mlircost_classic.mlir import parse
     from mlircost_classic.models import explain
 
@@ -196,8 +217,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
         model = _load(kind, level, args)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
+    if kind == "auto" and getattr(model, "chosen_", None) is not None:
+        # Explain the target with the model that answers it.
+        try:
+            j = resolve_target(model.target_names_, args.target)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        kind = model.chosen_[j]
+        model = model.models_[kind]
     if kind == "composed":
         return _explain_composed(name, text, model, args)
+    kind = "modules" if kind == "auto" else kind
     try:
         parsed = parse(text)
     except ValueError as exc:
@@ -301,10 +331,13 @@ def _model_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--kind",
-        choices=[*COST_KINDS, "composed"],
-        default="modules",
-        help="kernels: the text is an IREE dispatch region; composed: a linalg "
-        "module predicted from the kernels model on its dispatch regions",
+        choices=["auto", *COST_KINDS, "composed"],
+        default="auto",
+        help="auto: a whole program, each target from the model that ranked "
+        "the OOD suite better (for linalg, the modules or the composed model; "
+        "composed-linalg.json); modules: the modules model only; kernels: the "
+        "text is an IREE dispatch region; composed: a linalg module predicted "
+        "from the kernels model on its dispatch regions",
     )
     p.add_argument(
         "--dispatches",

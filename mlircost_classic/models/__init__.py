@@ -10,7 +10,8 @@ folds with the metrics of :data:`METRICS` (split by family, by
 :func:`load_pretrained` reads the shipped default models (:func:`train_pretrained`
 rebuilds them) and :func:`explain` splits a prediction into feature contributions.
 :class:`ComposedCostModel` predicts modules from a kernels model applied to
-their predicted dispatches.
+their predicted dispatches; :class:`PerTargetCostModel` answers each target
+from the model that predicts it best (``load_pretrained("auto")``).
 :class:`VariantRanker` and :func:`rank` order candidate codegen configurations
 of a dispatch; :func:`evaluate_variants` is the decision benchmark and
 :func:`evaluate_spills` its spill detection.
@@ -18,6 +19,7 @@ of a dispatch; :func:`evaluate_variants` is the decision benchmark and
 
 from ..datasets import resolve_target, target_unit
 from ._base import PerTargetRegressor
+from ._choice import PerTargetCostModel
 from ._composed import (
     AGGREGATION,
     ComposedCostModel,
@@ -47,8 +49,10 @@ from ._names import readable_feature_name, readable_feature_names
 from ._neural import NeuralTextRegressor
 from ._novelty import NOVELTY_FEATURES
 from ._pretrained import (
+    COMPOSED_NAME,
     DEFAULT_MODELS,
     PRETRAINED_DIR,
+    composed_choice,
     load_pretrained,
     pretrained_info,
     pretrained_name,
@@ -70,7 +74,10 @@ from ._unwrap import Unwrapped, shap_values, unwrap
 
 __all__ = [
     "AGGREGATION",
+    "COMPOSED_NAME",
     "ComposedCostModel",
+    "PerTargetCostModel",
+    "composed_choice",
     "kernel_calls",
     "compose_regions",
     "iree_regions",

@@ -30,8 +30,10 @@ import numpy as np
 from ..datasets import target_unit
 
 __all__ = [
+    "COMPOSED_NAME",
     "DEFAULT_MODELS",
     "PRETRAINED_DIR",
+    "composed_choice",
     "load_pretrained",
     "pretrained_info",
     "pretrained_name",
@@ -50,6 +52,11 @@ DEFAULT_MODELS = (
     ("modules", "affine"),
     ("kernels", "dispatch"),
 )
+
+#: Stem of the composed model's files: ``composed-linalg.json`` (its OOD
+#: figures and the per-target choice of ``kind="auto"``) and the folder
+#: ``composed-linalg/`` (the calibrated :class:`ComposedCostModel`).
+COMPOSED_NAME = "composed-linalg"
 
 _CONFIDENCE = 0.9
 _MIN_ROWS = 20
@@ -98,12 +105,14 @@ def load_pretrained(
 
     Parameters
     ----------
-    kind : {"modules", "kernels", "composed"}, default="modules"
+    kind : {"modules", "kernels", "composed", "auto"}, default="modules"
         Whole programs, or IREE dispatch regions (``level="dispatch"``), or
         linalg modules predicted from the kernels model on their dispatch
-        regions (a :class:`~mlircost_classic.models.ComposedCostModel`, not
-        calibrated; ``composed-linalg.json`` says per target whether it beat
-        the modules model on the OOD suite).
+        regions (a :class:`~mlircost_classic.models.ComposedCostModel`,
+        calibrated on the bundled modules), or each target from whichever
+        of the two ranked the OOD suite better (``auto``: a
+        :class:`~mlircost_classic.models.PerTargetCostModel` for linalg, per
+        :func:`composed_choice`; the modules model at other levels).
     level : str, optional
         Program level (``torch``, ``linalg``, ``stablehlo``, ``tosa``,
         ``affine``; default ``linalg``). :func:`~mlircost_classic.mlir.detect_level`
@@ -113,7 +122,7 @@ def load_pretrained(
 
     Returns
     -------
-    CostModel or ComposedCostModel
+    CostModel, ComposedCostModel or PerTargetCostModel
         Fitted with ``intervals="conformal"`` (90%). Loaded once per process
         and shared: do not refit it.
 
@@ -122,20 +131,54 @@ def load_pretrained(
     FileNotFoundError
         If the model file is missing.
     """
+    folder = None if path is None else str(Path(path).resolve())
     if kind == "composed":
-        return _composed(None if path is None else str(Path(path).resolve()))
+        return _composed(folder)
+    if kind == "auto":
+        return _auto(level or "linalg", folder)
     name = pretrained_name(kind, level)
-    return _load(name, None if path is None else str(Path(path).resolve()))
+    return _load(name, folder)
 
 
 @functools.lru_cache(maxsize=4)
 def _composed(path: str | None):
+    """The calibrated composed model where one is saved, else the raw aggregates."""
     from ._composed import ComposedCostModel
 
+    kernels = _load(pretrained_name("kernels"), path)
+    saved = (PRETRAINED_DIR if path is None else Path(path)) / COMPOSED_NAME
+    if (saved / "manifest.json").is_file():
+        model = ComposedCostModel.load(saved)
+        # The shipped kernels model, loaded once: not a second copy.
+        model.kernel_model_ = kernels
+        return model
     modules = _load(pretrained_name("modules", "linalg"), path)
-    return ComposedCostModel.from_kernels(
-        modules.target_names_, kernel_model=_load(pretrained_name("kernels"), path)
-    )
+    return ComposedCostModel.from_kernels(modules.target_names_, kernel_model=kernels)
+
+
+def composed_choice(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """Target -> ``"composed"`` or ``"modules"``: which ranked the OOD suite better.
+
+    Read from ``composed-linalg.json`` (``benchmarks/composed_ood.py
+    --write-defaults``); empty when the folder has none.
+    """
+    record = (PRETRAINED_DIR if path is None else Path(path)) / f"{COMPOSED_NAME}.json"
+    if not record.is_file():
+        return {}
+    with open(record, encoding="utf-8") as f:
+        return dict(json.load(f).get("default", {}))
+
+
+@functools.lru_cache(maxsize=8)
+def _auto(level: str, path: str | None):
+    modules = _load(pretrained_name("modules", level), path)
+    choice = composed_choice(path) if level == "linalg" else {}
+    if not any(v == "composed" for v in choice.values()):
+        return modules
+    from ._choice import PerTargetCostModel
+
+    models = {"modules": modules, "composed": _composed(path)}
+    return PerTargetCostModel.from_fitted(models, choice, default="modules")
 
 
 def pretrained_info(
