@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..mlir import Op, ParsedModule, ShapedType, parse
 from ._rules import _attr, _parse_maps
@@ -245,6 +245,7 @@ class _Function:
                     users[j][i] = None
         self.users: list[list[int]] = [list(u) for u in users]
         self.dead: set[int] = set()  # ops CSE merged into an earlier one
+        self.raised: set[int] = set()  # concats raised to an elementwise op
         self.types: dict[str, ShapedType] = {}
         for op in ops:
             for r, t in zip(op.results, op.result_types, strict=False):
@@ -252,6 +253,17 @@ class _Function:
         for op in ops:
             for v, t in zip(op.operands, op.operand_types, strict=False):
                 self.types.setdefault(_value(v), t)
+
+
+def _with_result_types(op: Op) -> Op:
+    """``op``, its result types read from its ``outs`` where the text leaves
+    them out (``linalg.transpose``, ``broadcast``, ``reduce`` print no ``->``)."""
+    n = len(op.results)
+    if op.result_types or not n or not op.name.startswith("linalg."):
+        return op
+    if len(op.operand_types) < n:
+        return op
+    return replace(op, result_types=op.operand_types[-n:])
 
 
 def _functions(module: ParsedModule) -> list[_Function]:
@@ -266,7 +278,7 @@ def _functions(module: ParsedModule) -> list[_Function]:
                 functions.append(_Function(func, ops, bodies))
             func, ops, bodies, depth = op, [], [], op.depth + 1
         elif depth is not None and op.depth == depth:
-            ops.append(op)
+            ops.append(_with_result_types(op))
             bodies.append([])
         elif depth is not None and op.depth > depth and bodies:
             bodies[-1].append(op)
@@ -385,7 +397,7 @@ def _nonunit_loops(op: Op, aliases: dict[str, str]) -> int:
         if sizes is not None:
             return sum(size != 1 for size in sizes.values())
         return _nonunit(out)
-    if len(types) < 2 or name in _ELEMENTWISE_NAMED:
+    if len(types) < 2 or name in _ELEMENTWISE_NAMED or name == "tensor.concat":
         return _nonunit(out)
     if "pooling" in name:
         reduced = _nonunit(types[1].shape)
@@ -508,6 +520,11 @@ def _ints(text: str) -> list[int | None]:
     ]
 
 
+def _concat_dim(op: Op) -> int:
+    m = re.search(r"dim\s*\(\s*(\d+)\s*\)|dim\s*=\s*(\d+)", op.text)
+    return int(m.group(1) or m.group(2)) if m else 0
+
+
 def _copies(op: Op, fn: _Function) -> list[str]:
     """Inputs of a pad / concat / insert_slice / extract_slice whose copy is
     not contiguous."""
@@ -536,8 +553,7 @@ def _copies(op: Op, fn: _Function) -> list[str]:
         ]
         return [] if _contiguous(source.shape, partial) else inputs[:1]
     if op.name == "tensor.concat":
-        m = re.search(r"dim\s*\(\s*(\d+)\s*\)|dim\s*=\s*(\d+)", op.text)
-        dim = int(m.group(1) or m.group(2)) if m else 0
+        dim = _concat_dim(op)
         partial = [d == dim for d in range(len(out))]
         return [] if _contiguous(out, partial) else inputs
     return inputs[:1]
@@ -578,7 +594,11 @@ class _Grouping:
         self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
-            "free" if i in fn.dead else _classify(op, body)
+            "free"
+            if i in fn.dead
+            else "elementwise"
+            if i in fn.raised
+            else _classify(op, body)
             for i, (op, body) in enumerate(zip(fn.ops, fn.bodies, strict=True))
         ]
         moved = [
@@ -738,17 +758,30 @@ class _Grouping:
                     # IREE bubbles an expand_shape up through an elementwise
                     # producer, but moves no transpose across a collapse
                     continue
+                if self.absorbed(c, self.consumers(c)):
+                    # the transpose moves into the contraction's operand map
+                    # and leaves its producer behind (PropagateLinalgTranspose)
+                    continue
                 self.join(c, i)
             elif kinds[c] == "root":
                 rk = self.root_kinds[c]
-                if rk == "reduction" or (
-                    rk == "matmul"
-                    and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
-                    and self.inner[i]
-                    and not self.reshaped(i, c)  # no transpose across a reshape
-                ):
+                if rk == "reduction" or self.absorbed(i, users):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
+
+    def absorbed(self, i: int, users: list[int]) -> bool:
+        """Whether elementwise op ``i``, read by ``users`` only, is a broadcast or
+        a transpose of the two innermost dims that a contraction reading it
+        takes into its operand's indexing map (no reshape between them)."""
+        if len(users) != 1 or self.kinds[users[0]] != "root":
+            return False
+        (c,) = users
+        return (
+            self.root_kinds[c] == "matmul"
+            and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+            and self.inner[i]
+            and not self.reshaped(i, c)  # no transpose across a reshape
+        )
 
     def _inside(self, grouped: dict[int, list[int]], g: int) -> list[int]:
         return [m for m in grouped.get(g, ()) if self.groups.find(m) == g]
@@ -1111,10 +1144,14 @@ def _body_has(body: list[Op], word: str) -> bool:
     return any(word in b.name for b in body)
 
 
-def _binding(index: int, v: str, t: ShapedType | None, access: str) -> list[str]:
+def _binding(
+    index: int, v: str, t: ShapedType | None, access: str, at: int = 0, dim: int = 0
+) -> list[str]:
+    """A binding of ``v`` (type ``t``) and its load or store, at offset ``at``
+    along ``dim``."""
     raw = t.raw if t is not None and t.raw else "tensor<?xf32>"
     dims = t.shape if t is not None and t.shape is not None else (0,)
-    zeros = ", ".join("0" for _ in dims)
+    zeros = ", ".join(str(at) if d == dim else "0" for d in range(len(dims)))
     sizes = ", ".join("?" if d is None else str(d) for d in dims)
     ones = ", ".join("1" for _ in dims)
     flags = "ReadOnly" if access == "readonly" else "Indirect"
@@ -1309,10 +1346,19 @@ def _softmax_line(grouping: _Grouping, d: int) -> str:
 def _copy_body(fn: _Function, i: int, v: str, spans: list[str]) -> list[str]:
     """A copy dispatch of ``v`` into the result of move op ``i`` (a slice
     copies with its offsets, so slices at different offsets stay apart)."""
-    out = _value(fn.ops[i].results[0])
-    sliced = fn.ops[i].name == "tensor.extract_slice"
+    op = fn.ops[i]
+    out = _value(op.results[0])
+    sliced = op.name == "tensor.extract_slice"
+    at = dim = 0
+    if op.name == "tensor.concat":
+        # each input is copied to its own offset: one executable per input
+        dim = _concat_dim(op)
+        for operand, t in zip(op.operands, op.operand_types, strict=False):
+            if operand == v or t.shape is None or len(t.shape) <= dim:
+                break
+            at += t.shape[dim] or 0
     load = _binding(0, v, fn.types.get(v), "readonly")
-    store = _binding(1, out if sliced else v, fn.types.get(out), "writeonly")
+    store = _binding(1, out if sliced else v, fn.types.get(out), "writeonly", at, dim)
     return [
         "%c0 = arith.constant 0 : index",
         load[0],
@@ -1386,6 +1432,75 @@ def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
             if producer is not None and i in fn.users[producer]:
                 fn.users[producer].remove(i)
         fn.dead.add(i)
+
+
+def _raise_rotate_half(fn: _Function, spans: list[str]) -> None:
+    """Raise a rotary embedding's ``rotate_half`` to one elementwise op.
+
+    ``RaiseSpecialOps.cpp`` (``matchCatNegateAndSlice``): ``concat(-x[..., h:],
+    x[..., :h])`` along the innermost dim, of the type of ``x``, becomes a
+    ``linalg.generic`` that reads ``x`` (with ``tensor.extract``) and negates
+    half of it; the slices and the negation, if nothing else reads them, go.
+    """
+    for i, op in enumerate(fn.ops):
+        types = op.operand_types
+        if (
+            op.name != "tensor.concat"
+            or len(op.operands) != 2
+            or len(types) != 2
+            or types[0].raw != types[1].raw
+            or types[0].shape is None
+            or _concat_dim(op) != len(types[0].shape) - 1
+            or not op.result_types
+        ):
+            continue
+        neg, top = (fn.defs.get(_value(v)) for v in op.operands)
+        if neg is None or top is None or fn.ops[top].name != "tensor.extract_slice":
+            continue
+        payload = [b.name for b in fn.bodies[neg] if b.name != "linalg.yield"]
+        if fn.ops[neg].name != "linalg.generic" or payload != ["arith.negf"]:
+            continue
+        bottom = fn.defs.get(fn.uses[neg][0]) if fn.uses[neg] else None
+        if bottom is None or fn.ops[bottom].name != "tensor.extract_slice":
+            continue
+        source = fn.uses[top][0] if fn.uses[top] else None
+        if source is None or fn.uses[bottom][:1] != [source]:
+            continue
+        if fn.types.get(source) is None or fn.types[source].raw != op.result_types[0].raw:
+            continue
+        for j, read in ((neg, bottom), (top, None), (bottom, None)):
+            if fn.users[j] == [i]:
+                fn.dead.add(j)
+                fn.users[j] = []
+                if read is not None and j in fn.users[read]:
+                    fn.users[read].remove(j)
+            elif i in fn.users[j]:
+                fn.users[j].remove(i)
+        fn.uses[i] = [source]
+        if source in fn.defs and i not in fn.users[fn.defs[source]]:
+            fn.users[fn.defs[source]].append(i)
+        fn.raised.add(i)
+        spans[i] = _rotate_half_line(_value(op.results[0]), source, op.result_types[0])
+
+
+def _rotate_half_line(out: str, source: str, t: ShapedType) -> str:
+    """The ``linalg.generic`` IREE raises a ``rotate_half`` concat to."""
+    rank = len(t.shape or ())
+    loops = ", ".join(f"d{k}" for k in range(rank))
+    parallel = ", ".join(['"parallel"'] * rank)
+    index = ", ".join(f"%i{k}" for k in range(rank))
+    indices = "\n".join(f"%i{k} = linalg.index {k} : index" for k in range(rank))
+    e = t.element
+    return (
+        f"%rotate_init = tensor.empty() : {t.raw}\n"
+        f"{out} = linalg.generic {{indexing_maps = [affine_map<({loops}) -> "
+        f"({loops})>], iterator_types = [{parallel}]}} outs(%rotate_init : "
+        f"{t.raw}) {{\n^bb0(%out: {e}):\n{indices}\n"
+        f"%x = tensor.extract {source}[{index}] : {t.raw}\n"
+        f"%n = arith.negf %x : {e}\n"
+        f"%c = arith.cmpi ult, %i{rank - 1}, %i{rank - 1} : index\n"
+        f"%s = arith.select %c, %n, %x : {e}\nlinalg.yield %s : {e}\n}} -> {t.raw}"
+    )
 
 
 def _drop_identity_casts(span: str) -> str:
@@ -1494,6 +1609,8 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             _merge_duplicates(fn, spans)
             # the regions as IREE writes them, f64 demoted to f32
             spans = [_drop_identity_casts(_F64_RE.sub("f32", span)) for span in spans]
+        if "tensor.concat" in text:
+            _raise_rotate_half(fn, spans)
         members, kind_of, copies, grouping = _form_groups(fn, module.attribute_aliases)
         found = [
             (
