@@ -591,6 +591,7 @@ class _Grouping:
         self.fn = fn
         self.aliases = aliases
         self.copied_slices: set[int] = set()  # slices IREE copies out
+        self.sunk: set[int] = set()  # transposes moved into a contraction
         self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
@@ -837,6 +838,7 @@ class _Grouping:
                     if (
                         op.operand_types
                         and op.result_types
+                        and j not in self.sunk
                         and _nonunit_dims(op.operand_types[0])
                         != _nonunit_dims(op.result_types[0])
                     ):
@@ -977,8 +979,45 @@ class _Grouping:
                 changed = True
         return changed
 
+    def sink_transposes(self) -> None:
+        """A transpose of the two innermost dims of a root's result (through
+        reshapes) read, through a chain of single-use elementwise ops, by a
+        contraction moves past them into the contraction's operand
+        (``PropagateLinalgTranspose``): a view here."""
+        fn, kinds = self.fn, self.kinds
+        for i in list(self.computing):
+            if not (
+                kinds[i] == "elementwise"
+                and self.permuted[i]
+                and self.inner[i]
+                and _is_pure_view(fn.ops[i], fn.bodies[i])
+            ):
+                continue
+            source = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+            while source is not None and (
+                fn.ops[source].name in _VIEW_OPS or kinds[source] == "elementwise"
+            ):
+                source = fn.defs.get(fn.uses[source][0]) if fn.uses[source] else None
+            if source is None or kinds[source] != "root":
+                continue  # measured: not past a bit-extend (cloned into users)
+            j, users = i, self.consumers(i)
+            while len(users) == 1 and not self.reshaped(j, users[0]):
+                (c,) = users
+                if kinds[c] == "elementwise" and not _is_pure_view(
+                    fn.ops[c], fn.bodies[c]
+                ):
+                    j, users = c, self.consumers(c)
+                    continue
+                if j != i and kinds[c] == "root" and self.root_kinds[c] == "matmul":
+                    kinds[i] = "view"
+                    self.sunk.add(i)
+                    self.permuted[i] = self.transposes[i] = False
+                    self.computing.remove(i)
+                break
+
     def fuse(self) -> None:
         """The fusion phases, repeated until nothing joins."""
+        self.sink_transposes()
         for d in self.computing:
             ops = self.softmax(d)
             if ops and all(set(self.consumers(o)) <= set(ops) for o in ops[:-1]):
