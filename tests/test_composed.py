@@ -348,3 +348,103 @@ def test_cli_predicts_and_explains_with_the_composed_model(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["target"] == "cpu_x86_64_v3.instructions"
     assert [(d["kind"], d["share"]) for d in out["dispatches"]] == [("matmul", 1.0)]
+
+
+_BIAS = """    %b = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0 : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.addf %in, %cst : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+"""
+
+
+def test_a_transpose_of_unit_dims_printed_without_result_type_is_a_reshape():
+    """``linalg.transpose`` prints no ``-> type``: its type is its ``outs``'."""
+    text = """func.func @main(%arg0: tensor<16x1x16xf32>) -> tensor<1x16x16xf32> {
+    %e = tensor.empty() : tensor<1x16x16xf32>
+    %out = linalg.transpose ins(%arg0 : tensor<16x1x16xf32>) outs(%e : tensor<1x16x16xf32>) permutation = [1, 0, 2]
+    return %out : tensor<1x16x16xf32>
+}
+"""
+    assert partition_dispatches(text) == []
+
+
+def test_a_transpose_a_matmul_absorbs_leaves_its_producer_behind():
+    body = (
+        _BIAS + "    %t = linalg.transpose ins(%b : tensor<16x16xf32>) outs(%e : "
+        "tensor<16x16xf32>) permutation = [1, 0]\n" + _matmul("%arg1", "%t", 16, "%out")
+    )
+    regions = partition_dispatches(module(body))
+    assert sorted(r.kind for r in regions) == ["elementwise", "matmul"]
+    (mm,) = [r for r in regions if r.kind == "matmul"]
+    assert "arith.addf" not in mm.text
+    assert "affine_map<(d0, d1) -> (d1, d0)>" in mm.text  # the transpose, read
+
+
+def test_a_transpose_moves_past_elementwise_ops_into_a_contraction():
+    """Split by a transpose an expand_shape cannot move past, the projection
+    and the scaled, transposed keys are one dispatch once the transpose moves
+    into the batch matmul (``PropagateLinalgTranspose``)."""
+    map3 = "affine_map<(d0, d1, d2) -> (d0, d1, d2)>"
+    text = f"""func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<16x4x4xf32>) -> tensor<16x4x4xf32> {{
+    %cst = arith.constant 0.000000e+00 : f32
+    %w = arith.constant dense_resource<w> : tensor<16x16xf32>
+    %e = tensor.empty() : tensor<16x16xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<16x16xf32>) -> tensor<16x16xf32>
+    %m = linalg.matmul ins(%arg0, %w : tensor<16x16xf32>, tensor<16x16xf32>) outs(%f : tensor<16x16xf32>) -> tensor<16x16xf32>
+    %x = tensor.expand_shape %m [[0], [1, 2]] output_shape [16, 4, 4] : tensor<16x16xf32> into tensor<16x4x4xf32>
+    %e3 = tensor.empty() : tensor<16x4x4xf32>
+    %t = linalg.transpose ins(%x : tensor<16x4x4xf32>) outs(%e3 : tensor<16x4x4xf32>) permutation = [0, 2, 1]
+    %s = linalg.generic {{indexing_maps = [{map3}, {map3}], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%t : tensor<16x4x4xf32>) outs(%e3 : tensor<16x4x4xf32>) {{
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.mulf %in, %in : f32
+      linalg.yield %r : f32
+    }} -> tensor<16x4x4xf32>
+    %f3 = linalg.fill ins(%cst : f32) outs(%e3 : tensor<16x4x4xf32>) -> tensor<16x4x4xf32>
+    %out = linalg.batch_matmul ins(%arg1, %s : tensor<16x4x4xf32>, tensor<16x4x4xf32>) outs(%f3 : tensor<16x4x4xf32>) -> tensor<16x4x4xf32>
+    return %out : tensor<16x4x4xf32>
+}}
+"""
+    regions = partition_dispatches(text)
+    assert [r.kind for r in regions] == ["matmul", "matmul"]
+    assert "arith.mulf" in regions[0].text
+
+
+def test_each_input_of_a_concat_is_its_own_copy_executable():
+    text = """func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<16x16xf32>) -> tensor<16x32xf32> {
+    %out = tensor.concat dim(1) %arg0, %arg1 : (tensor<16x16xf32>, tensor<16x16xf32>) -> tensor<16x32xf32>
+    return %out : tensor<16x32xf32>
+}
+"""
+    regions = partition_dispatches(text)
+    assert [(r.kind, r.calls) for r in regions] == [("memcpy", 1), ("memcpy", 1)]
+    assert "offsets = [0, 16]" in regions[1].text
+
+
+def test_rotate_half_is_raised_to_one_elementwise_op():
+    """``RaiseSpecialOps``: ``concat(-x[..., 8:], x[..., :8])`` is one generic."""
+    text = (
+        HEAD
+        + """func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<16x16xf32>) -> tensor<16x16xf32> {
+    %lo = tensor.extract_slice %arg0[0, 0] [16, 8] [1, 1] : tensor<16x16xf32> to tensor<16x8xf32>
+    %hi = tensor.extract_slice %arg0[0, 8] [16, 8] [1, 1] : tensor<16x16xf32> to tensor<16x8xf32>
+    %e8 = tensor.empty() : tensor<16x8xf32>
+    %n = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%hi : tensor<16x8xf32>) outs(%e8 : tensor<16x8xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.negf %in : f32
+      linalg.yield %r : f32
+    } -> tensor<16x8xf32>
+    %c = tensor.concat dim(1) %n, %lo : (tensor<16x8xf32>, tensor<16x8xf32>) -> tensor<16x16xf32>
+    %e = tensor.empty() : tensor<16x16xf32>
+    %out = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%c, %arg1 : tensor<16x16xf32>, tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.mulf %in, %in_1 : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+    return %out : tensor<16x16xf32>
+}
+"""
+    )
+    (region,) = partition_dispatches(text)
+    assert region.kind == "elementwise"
+    assert "tensor.extract %arg0" in region.text and "tensor.concat" not in region.text

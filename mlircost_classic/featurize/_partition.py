@@ -1505,7 +1505,10 @@ def _raise_rotate_half(fn: _Function, spans: list[str]) -> None:
         source = fn.uses[top][0] if fn.uses[top] else None
         if source is None or fn.uses[bottom][:1] != [source]:
             continue
-        if fn.types.get(source) is None or fn.types[source].raw != op.result_types[0].raw:
+        if (
+            fn.types.get(source) is None
+            or fn.types[source].raw != op.result_types[0].raw
+        ):
             continue
         for j, read in ((neg, bottom), (top, None), (bottom, None)):
             if fn.users[j] == [i]:
