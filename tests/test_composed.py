@@ -448,3 +448,19 @@ def test_rotate_half_is_raised_to_one_elementwise_op():
     (region,) = partition_dispatches(text)
     assert region.kind == "elementwise"
     assert "tensor.extract %arg0" in region.text and "tensor.concat" not in region.text
+
+
+def test_a_flip_reading_with_tensor_extract_does_not_fuse_its_producer():
+    """The flipped tensor is captured by the flip, not an elementwise operand."""
+    flip = """    %out = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %i = linalg.index 0 : index
+      %j = linalg.index 1 : index
+      %k = arith.subi %c15, %i : index
+      %x = tensor.extract %a[%k, %j] : tensor<16x16xf32>
+      linalg.yield %x : f32
+    } -> tensor<16x16xf32>
+"""
+    body = "    %c15 = arith.constant 15 : index\n" + _relu("%arg0", 16, "%a") + flip
+    regions = partition_dispatches(module(body))
+    assert [r.kind for r in regions] == ["elementwise", "elementwise"]

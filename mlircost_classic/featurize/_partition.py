@@ -752,6 +752,8 @@ class _Grouping:
             ):
                 continue
             (c,) = users
+            if self.gathers(c, i):
+                continue
             if kinds[c] == "elementwise":
                 if self.reshaped(i, c, expand=False) and (
                     self.permuted[i] or self.permuted[c]
@@ -769,6 +771,15 @@ class _Grouping:
                 if rk == "reduction" or self.absorbed(i, users):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
+
+    def gathers(self, c: int, i: int) -> bool:
+        """Whether op ``c`` reads ``i``'s result with ``tensor.extract`` (a flip,
+        a gather): no elementwise use, so no fusion (the value is captured)."""
+        for b in self.fn.bodies[c]:
+            if b.name == "tensor.extract" and b.operands:
+                if self.producer(_value(b.operands[0])) == i:
+                    return True
+        return False
 
     def absorbed(self, i: int, users: list[int]) -> bool:
         """Whether elementwise op ``i``, read by ``users`` only, is a broadcast or
@@ -803,7 +814,10 @@ class _Grouping:
             users = self._outside_users(inside, own)
             targets = {find(c) for c in users}
             if len(targets) != 1 or any(
-                self.kinds[c] != "elementwise" or not self.live(c) for c in users
+                self.kinds[c] != "elementwise"
+                or not self.live(c)
+                or any(self.gathers(c, m) for m in inside)
+                for c in users
             ):
                 continue
             (g,) = targets
@@ -970,6 +984,7 @@ class _Grouping:
             first = min(users)
             if (
                 self.kinds[first] == "elementwise"
+                and not self.gathers(first, i)
                 and _rank(self.fn.ops[first]) == _rank(self.fn.ops[i])
                 and self.payload(i) != ["arith.truncf"]
                 and find(first) != find(i)
