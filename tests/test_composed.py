@@ -464,3 +464,33 @@ def test_a_flip_reading_with_tensor_extract_does_not_fuse_its_producer():
     body = "    %c15 = arith.constant 15 : index\n" + _relu("%arg0", 16, "%a") + flip
     regions = partition_dispatches(module(body))
     assert [r.kind for r in regions] == ["elementwise", "elementwise"]
+
+
+def test_a_bit_extended_slice_is_cloned_with_its_offsets():
+    """An RNN's steps read slices of the input at different offsets through a
+    bit-extend: IREE clones both into each step's dispatch, one executable
+    per offset."""
+    steps = "".join(
+        f"""    %s{k} = tensor.extract_slice %arg0[{k}, 0, 0] [1, 16, 16] [1, 1, 1] : tensor<2x16x16xf16> to tensor<1x16x16xf16>
+    %c{k} = tensor.collapse_shape %s{k} [[0, 1], [2]] : tensor<1x16x16xf16> into tensor<16x16xf16>
+    %x{k} = linalg.generic {{indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]}} ins(%c{k} : tensor<16x16xf16>) outs(%e : tensor<16x16xf32>) {{
+    ^bb0(%in: f16, %o: f32):
+      %r = arith.extf %in : f16 to f32
+      linalg.yield %r : f32
+    }} -> tensor<16x16xf32>
+    %m{k} = linalg.matmul ins(%x{k}, %w : tensor<16x16xf32>, tensor<16x16xf32>) outs(%f : tensor<16x16xf32>) -> tensor<16x16xf32>
+"""
+        for k in (0, 1)
+    )
+    add = """    %out = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%m0, %m1 : tensor<16x16xf32>, tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.addf %in, %in_1 : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+"""
+    text = module(steps + add).replace(
+        "%arg0: tensor<16x16xf32>", "%arg0: tensor<2x16x16xf16>"
+    )
+    regions = partition_dispatches(text)
+    assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
+    assert all("tensor.extract_slice %arg0" in r.text for r in regions)

@@ -1269,6 +1269,19 @@ def _region_body(
                 return None
         return j
 
+    def sliced(j: int) -> bool:
+        """Whether view ``j`` (a bit-extend) reads a slice through views: the
+        extend is cloned in with the slice, whose offsets tell executables
+        apart (an RNN's steps)."""
+        while kinds[j] == "view":
+            if fn.ops[j].name == "tensor.extract_slice":
+                return j not in copied
+            sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
+            j = fn.defs.get(sources[0]) if sources else None
+            if j is None:
+                return False
+        return False
+
     def need(v: str, inline: bool = True) -> None:
         j = fn.defs.get(v)
         if j in inside or j in cloned or j in inner or v in loads:
@@ -1286,6 +1299,7 @@ def _region_body(
         if (
             (small and (const[j] or _constant_view(fn, j)))
             or op.name in _CLONED
+            or (op.name == "linalg.generic" and kinds[j] == "view" and sliced(j))
             or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
         ):
             cloned.append(j)
