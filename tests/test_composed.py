@@ -494,3 +494,70 @@ def test_a_bit_extended_slice_is_cloned_with_its_offsets():
     regions = partition_dispatches(text)
     assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
     assert all("tensor.extract_slice %arg0" in r.text for r in regions)
+
+
+def _biased_matmuls(bias_type: str, extend: bool) -> str:
+    """Two matmuls of one weight, each plus its own bias (extended from
+    ``bias_type`` when ``extend``)."""
+    m1 = "affine_map<(d0, d1) -> (d1)>"
+    layers = ""
+    for k in (0, 1):
+        bias = f"%b{k}"
+        layers += f"    %b{k} = arith.constant dense_resource<b{k}> : {bias_type}\n"
+        if extend:
+            layers += f"""    %x{k} = linalg.generic {{indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}} ins(%b{k} : {bias_type}) outs(%eb : tensor<128xf32>) {{
+    ^bb0(%in: f16, %o: f32):
+      %r = arith.extf %in : f16 to f32
+      linalg.yield %r : f32
+    }} -> tensor<128xf32>
+"""
+            bias = f"%x{k}"
+        src = "%arg0" if k == 0 else "%y0"
+        layers += f"""    %m{k} = linalg.matmul ins({src}, %w : tensor<128x128xf32>, tensor<128x128xf32>) outs(%f : tensor<128x128xf32>) -> tensor<128x128xf32>
+    %y{k} = linalg.generic {{indexing_maps = [#map, {m1}, #map], iterator_types = ["parallel", "parallel"]}} ins(%m{k}, {bias} : tensor<128x128xf32>, tensor<128xf32>) outs(%e : tensor<128x128xf32>) {{
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.addf %in, %in_1 : f32
+      linalg.yield %r : f32
+    }} -> tensor<128x128xf32>
+"""
+    body = "    %eb = tensor.empty() : tensor<128xf32>\n" + layers
+    return module(body.replace("%y1 =", "%out ="), 128)
+
+
+def test_a_small_bit_extended_constant_is_inlined_by_its_own_size():
+    """A 256-byte f16 bias extended to f32 (512 bytes) is inlined: IREE clones
+    the extend into the dispatch, so two layers stay two executables."""
+    f32 = partition_dispatches(_biased_matmuls("tensor<128xf32>", extend=False))
+    assert [(r.kind, r.calls) for r in f32] == [("matmul", 2)]  # 512 B: loaded
+    f16 = partition_dispatches(_biased_matmuls("tensor<128xf16>", extend=True))
+    assert [(r.kind, r.calls) for r in f16] == [("matmul", 1), ("matmul", 1)]
+
+
+def test_a_constant_read_before_a_split_expand_shape_is_loaded():
+    """The expand_shape between a bias add's group and a transpose that splits
+    its dims bubbles up through the whole elementwise chain: the bias becomes
+    a reshaped global, loaded, so heads of two layers are one executable."""
+    heads = ""
+    for k in (0, 1):
+        heads += f"""    %b{k} = arith.constant dense_resource<b{k}> : tensor<16xf32>
+    %y{k} = linalg.generic {{indexing_maps = [#map, affine_map<(d0, d1) -> (d1)>, #map], iterator_types = ["parallel", "parallel"]}} ins(%arg{k}, %b{k} : tensor<16x16xf32>, tensor<16xf32>) outs(%e : tensor<16x16xf32>) {{
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.addf %in, %in_1 : f32
+      linalg.yield %r : f32
+    }} -> tensor<16x16xf32>
+    %n{k} = linalg.generic {{indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]}} ins(%y{k} : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {{
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.negf %in : f32
+      linalg.yield %r : f32
+    }} -> tensor<16x16xf32>
+    %x{k} = tensor.expand_shape %n{k} [[0, 1], [2, 3]] output_shape [4, 4, 4, 4] : tensor<16x16xf32> into tensor<4x4x4x4xf32>
+    %t{k} = linalg.transpose ins(%x{k} : tensor<4x4x4x4xf32>) outs(%e4 : tensor<4x4x4x4xf32>) permutation = [0, 2, 1, 3]
+"""
+    four = "tensor<4x4x4x4xf32>"
+    text = (
+        module("    %e4 = tensor.empty() : tensor<4x4x4x4xf32>\n" + heads)
+        .replace("-> tensor<16x16xf32> {", f"-> ({four}, {four}) {{", 1)
+        .replace("return %out : tensor<16x16xf32>", f"return %t0, %t1 : {four}, {four}")
+    )
+    regions = partition_dispatches(text)
+    assert ("elementwise", 2) in [(r.kind, r.calls) for r in regions]

@@ -909,6 +909,15 @@ class _Grouping:
                     if not all(o is not None and _keeps_groups(o, [g]) for o in orders)
                 }
             )
+        # the expand_shape bubbles up through the group's elementwise
+        # producers of the same rank too (fused first)
+        for p in sorted(members, reverse=True):
+            if p in out or self.kinds[p] != "elementwise":
+                continue
+            for u in fn.users[p]:
+                if u in out and _rank(fn.ops[u]) == _rank(fn.ops[p]):
+                    out[p] = out[u]
+                    break
         return out
 
     def reads_dims(self, m: int, v: str, dims: set[int] | None) -> bool:
@@ -1291,6 +1300,8 @@ def _region_body(
             return
         op = fn.ops[j]
         t = fn.types.get(v)
+        if kinds[j] == "view" and op.name == "linalg.generic" and op.operand_types:
+            t = op.operand_types[0]  # a bit-extend is cloned: its input's size
         small = (
             t is None
             or t.kind != "tensor"
