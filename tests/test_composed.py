@@ -561,3 +561,64 @@ def test_a_constant_read_before_a_split_expand_shape_is_loaded():
     )
     regions = partition_dispatches(text)
     assert ("elementwise", 2) in [(r.kind, r.calls) for r in regions]
+
+
+def test_a_reduction_over_unit_dims_only_is_elementwise():
+    """``FoldUnitExtentDims`` drops a reduction loop of size 1: no root."""
+    text = """func.func @main(%arg0: tensor<16x1xf32>) -> tensor<16xf32> {
+    %cst = arith.constant 0.000000e+00 : f32
+    %e = tensor.empty() : tensor<16xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<16xf32>) -> tensor<16xf32>
+    %out = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%arg0 : tensor<16x1xf32>) outs(%f : tensor<16xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.addf %in, %o : f32
+      linalg.yield %r : f32
+    } -> tensor<16xf32>
+    return %out : tensor<16xf32>
+}
+"""
+    assert [r.kind for r in partition_dispatches(text)] == ["elementwise"]
+
+
+def test_a_shared_producer_with_fewer_loops_stays_apart():
+    """A 1x1 value read by two dispatches fuses into neither: once unit dims
+    fold it has no loops, its first user two (``FuseMultiUseElementwiseProducer``
+    wants as many)."""
+    text = (
+        HEAD
+        + """func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<1x1xf32>) -> (tensor<16xf32>, tensor<16x16xf32>) {
+    %cst = arith.constant 0.000000e+00 : f32
+    %e = tensor.empty() : tensor<16x16xf32>
+    %e1 = tensor.empty() : tensor<1x1xf32>
+    %p = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg1 : tensor<1x1xf32>) outs(%e1 : tensor<1x1xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.negf %in : f32
+      linalg.yield %r : f32
+    } -> tensor<1x1xf32>
+    %a = linalg.generic {indexing_maps = [#map, affine_map<(d0, d1) -> (0, 0)>, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0, %p : tensor<16x16xf32>, tensor<1x1xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.addf %in, %in_1 : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+    %er = tensor.empty() : tensor<16xf32>
+    %fr = linalg.fill ins(%cst : f32) outs(%er : tensor<16xf32>) -> tensor<16xf32>
+    %s = linalg.generic {indexing_maps = [#map, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%a : tensor<16x16xf32>) outs(%fr : tensor<16xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.addf %in, %o : f32
+      linalg.yield %r : f32
+    } -> tensor<16xf32>
+    %m = linalg.generic {indexing_maps = [#map, affine_map<(d0, d1) -> (0, 0)>, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0, %p : tensor<16x16xf32>, tensor<1x1xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.mulf %in, %in_1 : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+    return %s, %m : tensor<16xf32>, tensor<16x16xf32>
+}
+"""
+    )
+    regions = partition_dispatches(text)
+    assert sorted(r.kind for r in regions) == [
+        "elementwise",
+        "elementwise",
+        "reduction",
+    ]

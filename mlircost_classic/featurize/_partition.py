@@ -626,6 +626,16 @@ class _Grouping:
                 == _nonunit_dims(op.result_types[0])
             ):
                 kinds[i] = "view"  # moves unit dims only: a reshape
+        for i, op in enumerate(fn.ops):
+            if kinds[i] == "root" and op.name == "linalg.generic":
+                sizes = list((_loop_sizes(op, aliases) or {}).values())
+                its = _iterators(op)
+                if len(sizes) == len(its) and all(
+                    size == 1
+                    for size, it in zip(sizes, its, strict=True)
+                    if it == "reduction"
+                ):
+                    kinds[i] = "elementwise"  # unit reduction loops fold away
         const = self.const = [False] * n
         iota = self.iota = [False] * n  # constant, but computed by an initializer
         for i, op in enumerate(fn.ops):
@@ -981,7 +991,8 @@ class _Grouping:
 
     def fuse_shared_producers(self) -> bool:
         """A producer used several times fuses into its first user when that
-        is elementwise of the same rank; later users read it from there
+        is elementwise with as many non-unit loops, or when all its users are
+        in one group; later users read it from there
         (``FuseMultiUseElementwiseProducer.cpp``)."""
         find, changed = self.groups.find, False
         for i in self.computing:
@@ -994,10 +1005,15 @@ class _Grouping:
             if (
                 self.kinds[first] == "elementwise"
                 and not self.gathers(first, i)
-                and _rank(self.fn.ops[first]) == _rank(self.fn.ops[i])
                 and self.payload(i) != ["arith.truncf"]
                 and find(first) != find(i)
                 and self.same_side(i, first)
+                and (
+                    # as many loops once unit dims fold away, or all its
+                    # users in one dispatch (FormDispatchRegions' producers)
+                    self.loops[first] == self.loops[i]
+                    or len({find(c) for c in users}) == 1
+                )
             ):
                 self.join(first, i)
                 changed = True
