@@ -229,17 +229,25 @@ def _exact_rate(family: str, modules: int = 40) -> float:
 def test_dispatch_counts_of_bundled_normalisation_and_reduction_modules(family):
     """Softmax raising, layer norms after f64 demotion, squeeze-excite scales and
     full reductions: IREE's rules the partitioner follows for these families."""
-    assert _exact_rate(family) >= 0.85
+    assert _exact_rate(family) >= 0.9
 
 
 @pytest.mark.parametrize(
     ("family", "rate"),
-    [("mha", 0.55), ("encoder", 0.45), ("decoder", 0.45), ("upsample", 0.72)],
+    [
+        ("mha", 0.7),
+        ("encoder", 0.7),
+        ("decoder", 0.6),
+        ("upsample", 0.72),
+        ("rnn", 0.8),
+        ("data_movement", 0.75),
+    ],
 )
 def test_dispatch_counts_of_bundled_attention_and_upsampling_modules(family, rate):
-    """Transposes moved past reshapes, biases reshaped into globals, small
-    weights inlined per dispatch, masks fused into their user, index arithmetic
-    hoisted by IREE's policy: far from exact yet, these keep what is won."""
+    """Transposes moved past reshapes or into contractions, biases reshaped into
+    globals, small weights inlined per dispatch, masks fused into their user,
+    index arithmetic hoisted by IREE's policy, slices cloned with their offsets:
+    not exact yet, these keep what is won."""
     assert _exact_rate(family) >= rate
 
 

@@ -20,16 +20,25 @@ libraries or a compiler:
   slice of a computed tensor read through a reshape is copied out (reshapes
   are not cloneable into dispatches);
 - reshapes and transposes that only add, drop or move unit dims are none
-  (``FoldUnitExtentDims``);
+  (``FoldUnitExtentDims``; a ``linalg.transpose`` prints no result type: its
+  ``outs`` type is read), and a reduction over unit loops only is
+  elementwise;
+- a ``rotate_half`` (``concat(-x[..., h:], x[..., :h])``) is raised to one
+  elementwise op reading ``x`` (``RaiseSpecialOps``);
 - elementwise ops (all-parallel ``linalg.generic``, ``linalg.transpose`` /
   ``broadcast`` / ``map`` / ``copy``) fuse with an elementwise or reduction
   consumer when it is their only user, as IREE's elementwise op fusion does
   (an expand_shape between them bubbles up; no transpose crosses a
   collapse_shape), and a producer with several users fuses into the first
-  when that is elementwise of its rank (``FuseMultiUseElementwiseProducer``);
+  when that is elementwise with as many non-unit loops, or when all its
+  users are in one group (``FuseMultiUseElementwiseProducer``); an op reading
+  a value with ``tensor.extract`` (a flip, a gather) fuses no producer of it;
   a pure broadcast, or a transpose of a contraction operand's two innermost
   dims, whose only user is a contraction folds into it (IREE's
-  ``matmul_like`` dispatches) unless a reshape lies between them;
+  ``matmul_like`` dispatches) unless a reshape lies between them, and leaves
+  its own producers behind; such a transpose of a root's result read through
+  single-use elementwise ops moves past them into the contraction
+  (``PropagateLinalgTranspose``);
 - a softmax (max reduction, subtract, exp, sum reduction, divide) is raised
   to one op (``RaiseSpecialOps``: a log-softmax is not);
 - every root (contraction, convolution, pooling, reduction, softmax) is one
@@ -43,13 +52,15 @@ libraries or a compiler:
 - ``tensor.pad`` and ``tensor.insert_slice`` write into the producer's
   dispatch when the source is computed, read by nothing else and not
   reshaped; otherwise, and for every ``tensor.concat`` input, a copy that is
-  not contiguous is one dispatch (IREE's ``slow_memcpy``), as is a returned
-  slice that is not;
+  not contiguous is one dispatch (IREE's ``slow_memcpy``, one executable per
+  offset), as is a returned slice that is not; a bit-extend of a slice is
+  cloned into its reader with the slice (an RNN's steps differ in offsets),
+  and a small bit-extended constant is inlined by its own size;
 - identical regions are one executable (IREE's executable deduplication):
   :attr:`DispatchRegion.calls` counts them.
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 80.6% of the bundled linalg modules and 57.1% of the OOD
+the exact count on 86.7% of the bundled linalg modules and 60.7% of the OOD
 suite's (2026-12-04); :func:`~mlircost_classic.models.iree_regions` gives the
 compiler's own split where IREE is installed.
 
