@@ -630,3 +630,15 @@ def test_a_shared_producer_with_fewer_loops_stays_apart():
         "elementwise",
         "reduction",
     ]
+
+
+def test_a_matmul_takes_one_transposed_operand_of_two():
+    """``matmul(transpose(a), transpose(b))``: the right-hand transpose folds into
+    the matmul (``matmul_transpose_b``), the left-hand one is a dispatch."""
+    body = "".join(
+        f"    %t{k} = linalg.transpose ins({v} : tensor<16x16xf32>) outs(%e : "
+        "tensor<16x16xf32>) permutation = [1, 0]\n"
+        for k, v in ((0, "%arg0"), (1, "%arg1"))
+    )
+    regions = partition_dispatches(module(body + _matmul("%t0", "%t1", 16, "%out")))
+    assert [r.kind for r in regions] == ["elementwise", "matmul"]

@@ -809,12 +809,25 @@ class _Grouping:
         if len(users) != 1 or self.kinds[users[0]] != "root":
             return False
         (c,) = users
-        return (
+        fn = self.fn
+        if not (
             self.root_kinds[c] == "matmul"
-            and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+            and _is_pure_view(fn.ops[i], fn.bodies[i])
             and self.inner[i]
             and not self.reshaped(i, c)  # no transpose across a reshape
-        )
+        ):
+            return False
+        if self.permuted[i]:
+            # of two transposed operands, only the right-hand one is taken
+            lhs, rhs = ([self._input(c, k) for k in (0, 1)] + [None, None])[:2]
+            if lhs == i and rhs is not None and self.kinds[rhs] == "elementwise":
+                return not (
+                    self.permuted[rhs]
+                    and _is_pure_view(fn.ops[rhs], fn.bodies[rhs])
+                    and self.inner[rhs]
+                    and self.consumers(rhs) == [c]
+                )
+        return True
 
     def _inside(self, grouped: dict[int, list[int]], g: int) -> list[int]:
         return [m for m in grouped.get(g, ()) if self.groups.find(m) == g]
