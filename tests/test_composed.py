@@ -642,3 +642,23 @@ def test_a_matmul_takes_one_transposed_operand_of_two():
     )
     regions = partition_dispatches(module(body + _matmul("%t0", "%t1", 16, "%out")))
     assert [r.kind for r in regions] == ["elementwise", "matmul"]
+
+
+def test_a_1x1_depthwise_conv_is_elementwise():
+    """A 1x1 depthwise convolution reduces nothing: with its bias and
+    activation, and the next one, it is one elementwise dispatch."""
+    layers = ""
+    src = "%arg0"
+    for k in (0, 1):
+        layers += f"""    %w{k} = arith.constant dense_resource<w{k}> : tensor<8x1x1xf32>
+    %c{k} = linalg.depthwise_conv_2d_nchw_chw {{dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}} ins({src}, %w{k} : tensor<1x8x16x16xf32>, tensor<8x1x1xf32>) outs(%f : tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32>
+"""
+        src = f"%c{k}"
+    text = f"""func.func @main(%arg0: tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32> {{
+    %cst = arith.constant 0.000000e+00 : f32
+    %e = tensor.empty() : tensor<1x8x16x16xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32>
+{layers}    return %c1 : tensor<1x8x16x16xf32>
+}}
+"""
+    assert [r.kind for r in partition_dispatches(text)] == ["elementwise"]

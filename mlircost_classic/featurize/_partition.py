@@ -21,8 +21,8 @@ libraries or a compiler:
   are not cloneable into dispatches);
 - reshapes and transposes that only add, drop or move unit dims are none
   (``FoldUnitExtentDims``; a ``linalg.transpose`` prints no result type: its
-  ``outs`` type is read), and a reduction over unit loops only is
-  elementwise;
+  ``outs`` type is read), and a reduction over unit loops only (a 1x1
+  depthwise convolution too) is elementwise;
 - a ``rotate_half`` (``concat(-x[..., h:], x[..., :h])``) is raised to one
   elementwise op reading ``x`` (``RaiseSpecialOps``);
 - elementwise ops (all-parallel ``linalg.generic``, ``linalg.transpose`` /
@@ -362,6 +362,26 @@ def _root_kind(op: Op, body: list[Op]) -> str:
     return "other"
 
 
+def _reduces_nothing(op: Op) -> bool:
+    """Whether a convolution's reduction loops (filter dims but the output
+    channels) all have size 1: a 1x1 depthwise conv, or a 1x1 conv of one
+    input channel, is elementwise once unit loops fold away."""
+    name = op.name
+    if not name.startswith(("linalg.conv", "linalg.depthwise_conv")):
+        return False
+    out = op.result_types[0].shape if op.result_types else None
+    taps = _numel(op.operand_types[1]) if len(op.operand_types) > 1 else None
+    if not out or len(out) < 3 or taps is None or None in out:
+        return False
+    if any(layout in name for layout in ("nhwc", "nwc", "ndhwc")):
+        channels = out[-1]
+    elif "ngc" in name:
+        channels = out[1] * out[2]
+    else:
+        channels = out[1]
+    return taps == channels
+
+
 def _rank(op: Op) -> int | None:
     shape = op.result_types[0].shape if op.result_types else None
     return None if shape is None else len(shape)
@@ -647,6 +667,8 @@ class _Grouping:
                     if it == "reduction"
                 ):
                     kinds[i] = "elementwise"  # unit reduction loops fold away
+            elif kinds[i] == "root" and _reduces_nothing(op):
+                kinds[i] = "elementwise"
         const = self.const = [False] * n
         iota = self.iota = [False] * n  # constant, but computed by an initializer
         for i, op in enumerate(fn.ops):
