@@ -60,7 +60,7 @@ libraries or a compiler:
   :attr:`DispatchRegion.calls` counts them.
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 86.7% of the bundled linalg modules and 60.7% of the OOD
+the exact count on 87.4% of the bundled linalg modules and 60.7% of the OOD
 suite's (2026-12-04); :func:`~mlircost_classic.models.iree_regions` gives the
 compiler's own split where IREE is installed.
 
