@@ -251,15 +251,19 @@ def test_dispatch_counts_of_bundled_attention_and_upsampling_modules(family, rat
     assert _exact_rate(family) >= rate
 
 
-def _projection(permutation: str) -> str:
-    return f"""func.func @main(%arg0: tensor<16x16xf32>) -> tensor<4x4x16xf32> {{
-    %cst = arith.constant 0.000000e+00 : f32
+# A 16x16 projection %m, expanded to 16x4x4 as %x.
+_PROJECTED = """    %cst = arith.constant 0.000000e+00 : f32
     %w = arith.constant dense_resource<w> : tensor<16x16xf32>
     %e = tensor.empty() : tensor<16x16xf32>
     %f = linalg.fill ins(%cst : f32) outs(%e : tensor<16x16xf32>) -> tensor<16x16xf32>
     %m = linalg.matmul ins(%arg0, %w : tensor<16x16xf32>, tensor<16x16xf32>) outs(%f : tensor<16x16xf32>) -> tensor<16x16xf32>
     %x = tensor.expand_shape %m [[0], [1, 2]] output_shape [16, 4, 4] : tensor<16x16xf32> into tensor<16x4x4xf32>
-    %e3 = tensor.empty() : tensor<4x4x16xf32>
+"""
+
+
+def _projection(permutation: str) -> str:
+    return f"""func.func @main(%arg0: tensor<16x16xf32>) -> tensor<4x4x16xf32> {{
+{_PROJECTED}    %e3 = tensor.empty() : tensor<4x4x16xf32>
     %out = linalg.transpose ins(%x : tensor<16x4x4xf32>) outs(%e3 : tensor<4x4x16xf32>) permutation = {permutation}
     return %out : tensor<4x4x16xf32>
 }}
@@ -395,13 +399,7 @@ def test_a_transpose_moves_past_elementwise_ops_into_a_contraction():
     into the batch matmul (``PropagateLinalgTranspose``)."""
     map3 = "affine_map<(d0, d1, d2) -> (d0, d1, d2)>"
     text = f"""func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<16x4x4xf32>) -> tensor<16x4x4xf32> {{
-    %cst = arith.constant 0.000000e+00 : f32
-    %w = arith.constant dense_resource<w> : tensor<16x16xf32>
-    %e = tensor.empty() : tensor<16x16xf32>
-    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<16x16xf32>) -> tensor<16x16xf32>
-    %m = linalg.matmul ins(%arg0, %w : tensor<16x16xf32>, tensor<16x16xf32>) outs(%f : tensor<16x16xf32>) -> tensor<16x16xf32>
-    %x = tensor.expand_shape %m [[0], [1, 2]] output_shape [16, 4, 4] : tensor<16x16xf32> into tensor<16x4x4xf32>
-    %e3 = tensor.empty() : tensor<16x4x4xf32>
+{_PROJECTED}    %e3 = tensor.empty() : tensor<16x4x4xf32>
     %t = linalg.transpose ins(%x : tensor<16x4x4xf32>) outs(%e3 : tensor<16x4x4xf32>) permutation = [0, 2, 1]
     %s = linalg.generic {{indexing_maps = [{map3}, {map3}], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%t : tensor<16x4x4xf32>) outs(%e3 : tensor<16x4x4xf32>) {{
     ^bb0(%in: f32, %o: f32):
