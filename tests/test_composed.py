@@ -230,29 +230,41 @@ def _exact_rate(family: str, modules: int = 40) -> float:
 def test_dispatch_counts_of_bundled_normalisation_and_reduction_modules(family):
     """Softmax raising, layer norms after f64 demotion, squeeze-excite scales and
     full reductions: IREE's rules the partitioner follows for these families."""
-    assert _exact_rate(family) >= 0.85
+    assert _exact_rate(family) >= 0.9
 
 
 @pytest.mark.parametrize(
     ("family", "rate"),
-    [("mha", 0.55), ("encoder", 0.45), ("decoder", 0.45), ("upsample", 0.72)],
+    [
+        ("mha", 0.7),
+        ("encoder", 0.7),
+        ("decoder", 0.6),
+        ("upsample", 0.72),
+        ("rnn", 0.8),
+        ("data_movement", 0.75),
+    ],
 )
 def test_dispatch_counts_of_bundled_attention_and_upsampling_modules(family, rate):
-    """Transposes moved past reshapes, biases reshaped into globals, small
-    weights inlined per dispatch, masks fused into their user, index arithmetic
-    hoisted by IREE's policy: far from exact yet, these keep what is won."""
+    """Transposes moved past reshapes or into contractions, biases reshaped into
+    globals, small weights inlined per dispatch, masks fused into their user,
+    index arithmetic hoisted by IREE's policy, slices cloned with their offsets:
+    not exact yet, these keep what is won."""
     assert _exact_rate(family) >= rate
 
 
-def _projection(permutation: str) -> str:
-    return f"""func.func @main(%arg0: tensor<16x16xf32>) -> tensor<4x4x16xf32> {{
-    %cst = arith.constant 0.000000e+00 : f32
+# A 16x16 projection %m, expanded to 16x4x4 as %x.
+_PROJECTED = """    %cst = arith.constant 0.000000e+00 : f32
     %w = arith.constant dense_resource<w> : tensor<16x16xf32>
     %e = tensor.empty() : tensor<16x16xf32>
     %f = linalg.fill ins(%cst : f32) outs(%e : tensor<16x16xf32>) -> tensor<16x16xf32>
     %m = linalg.matmul ins(%arg0, %w : tensor<16x16xf32>, tensor<16x16xf32>) outs(%f : tensor<16x16xf32>) -> tensor<16x16xf32>
     %x = tensor.expand_shape %m [[0], [1, 2]] output_shape [16, 4, 4] : tensor<16x16xf32> into tensor<16x4x4xf32>
-    %e3 = tensor.empty() : tensor<4x4x16xf32>
+"""
+
+
+def _projection(permutation: str) -> str:
+    return f"""func.func @main(%arg0: tensor<16x16xf32>) -> tensor<4x4x16xf32> {{
+{_PROJECTED}    %e3 = tensor.empty() : tensor<4x4x16xf32>
     %out = linalg.transpose ins(%x : tensor<16x4x4xf32>) outs(%e3 : tensor<4x4x16xf32>) permutation = {permutation}
     return %out : tensor<4x4x16xf32>
 }}
@@ -449,3 +461,303 @@ def test_cli_predict_says_which_model_answers_each_target(tmp_path, capsys):
     target = next(t for t, c in choice.items() if c == "composed")
     assert main(["explain", str(path), "--target", target, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "composed"
+
+
+_BIAS = """    %b = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0 : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.addf %in, %cst : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+"""
+
+
+def test_a_transpose_of_unit_dims_printed_without_result_type_is_a_reshape():
+    """``linalg.transpose`` prints no ``-> type``: its type is its ``outs``'."""
+    text = """func.func @main(%arg0: tensor<16x1x16xf32>) -> tensor<1x16x16xf32> {
+    %e = tensor.empty() : tensor<1x16x16xf32>
+    %out = linalg.transpose ins(%arg0 : tensor<16x1x16xf32>) outs(%e : tensor<1x16x16xf32>) permutation = [1, 0, 2]
+    return %out : tensor<1x16x16xf32>
+}
+"""
+    assert partition_dispatches(text) == []
+
+
+def test_a_transpose_a_matmul_absorbs_leaves_its_producer_behind():
+    body = (
+        _BIAS + "    %t = linalg.transpose ins(%b : tensor<16x16xf32>) outs(%e : "
+        "tensor<16x16xf32>) permutation = [1, 0]\n" + _matmul("%arg1", "%t", 16, "%out")
+    )
+    regions = partition_dispatches(module(body))
+    assert sorted(r.kind for r in regions) == ["elementwise", "matmul"]
+    (mm,) = [r for r in regions if r.kind == "matmul"]
+    assert "arith.addf" not in mm.text
+    assert "affine_map<(d0, d1) -> (d1, d0)>" in mm.text  # the transpose, read
+
+
+def test_a_transpose_moves_past_elementwise_ops_into_a_contraction():
+    """Split by a transpose an expand_shape cannot move past, the projection
+    and the scaled, transposed keys are one dispatch once the transpose moves
+    into the batch matmul (``PropagateLinalgTranspose``)."""
+    map3 = "affine_map<(d0, d1, d2) -> (d0, d1, d2)>"
+    text = f"""func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<16x4x4xf32>) -> tensor<16x4x4xf32> {{
+{_PROJECTED}    %e3 = tensor.empty() : tensor<16x4x4xf32>
+    %t = linalg.transpose ins(%x : tensor<16x4x4xf32>) outs(%e3 : tensor<16x4x4xf32>) permutation = [0, 2, 1]
+    %s = linalg.generic {{indexing_maps = [{map3}, {map3}], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%t : tensor<16x4x4xf32>) outs(%e3 : tensor<16x4x4xf32>) {{
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.mulf %in, %in : f32
+      linalg.yield %r : f32
+    }} -> tensor<16x4x4xf32>
+    %f3 = linalg.fill ins(%cst : f32) outs(%e3 : tensor<16x4x4xf32>) -> tensor<16x4x4xf32>
+    %out = linalg.batch_matmul ins(%arg1, %s : tensor<16x4x4xf32>, tensor<16x4x4xf32>) outs(%f3 : tensor<16x4x4xf32>) -> tensor<16x4x4xf32>
+    return %out : tensor<16x4x4xf32>
+}}
+"""
+    regions = partition_dispatches(text)
+    assert [r.kind for r in regions] == ["matmul", "matmul"]
+    assert "arith.mulf" in regions[0].text
+
+
+def test_each_input_of_a_concat_is_its_own_copy_executable():
+    text = """func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<16x16xf32>) -> tensor<16x32xf32> {
+    %out = tensor.concat dim(1) %arg0, %arg1 : (tensor<16x16xf32>, tensor<16x16xf32>) -> tensor<16x32xf32>
+    return %out : tensor<16x32xf32>
+}
+"""
+    regions = partition_dispatches(text)
+    assert [(r.kind, r.calls) for r in regions] == [("memcpy", 1), ("memcpy", 1)]
+    assert "offsets = [0, 16]" in regions[1].text
+
+
+def test_rotate_half_is_raised_to_one_elementwise_op():
+    """``RaiseSpecialOps``: ``concat(-x[..., 8:], x[..., :8])`` is one generic."""
+    text = (
+        HEAD
+        + """func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<16x16xf32>) -> tensor<16x16xf32> {
+    %lo = tensor.extract_slice %arg0[0, 0] [16, 8] [1, 1] : tensor<16x16xf32> to tensor<16x8xf32>
+    %hi = tensor.extract_slice %arg0[0, 8] [16, 8] [1, 1] : tensor<16x16xf32> to tensor<16x8xf32>
+    %e8 = tensor.empty() : tensor<16x8xf32>
+    %n = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%hi : tensor<16x8xf32>) outs(%e8 : tensor<16x8xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.negf %in : f32
+      linalg.yield %r : f32
+    } -> tensor<16x8xf32>
+    %c = tensor.concat dim(1) %n, %lo : (tensor<16x8xf32>, tensor<16x8xf32>) -> tensor<16x16xf32>
+    %e = tensor.empty() : tensor<16x16xf32>
+    %out = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%c, %arg1 : tensor<16x16xf32>, tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.mulf %in, %in_1 : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+    return %out : tensor<16x16xf32>
+}
+"""
+    )
+    (region,) = partition_dispatches(text)
+    assert region.kind == "elementwise"
+    assert "tensor.extract %arg0" in region.text and "tensor.concat" not in region.text
+
+
+def test_a_flip_reading_with_tensor_extract_does_not_fuse_its_producer():
+    """The flipped tensor is captured by the flip, not an elementwise operand."""
+    flip = """    %out = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %i = linalg.index 0 : index
+      %j = linalg.index 1 : index
+      %k = arith.subi %c15, %i : index
+      %x = tensor.extract %a[%k, %j] : tensor<16x16xf32>
+      linalg.yield %x : f32
+    } -> tensor<16x16xf32>
+"""
+    body = "    %c15 = arith.constant 15 : index\n" + _relu("%arg0", 16, "%a") + flip
+    regions = partition_dispatches(module(body))
+    assert [r.kind for r in regions] == ["elementwise", "elementwise"]
+
+
+def test_a_bit_extended_slice_is_cloned_with_its_offsets():
+    """An RNN's steps read slices of the input at different offsets through a
+    bit-extend: IREE clones both into each step's dispatch, one executable
+    per offset."""
+    steps = "".join(
+        f"""    %s{k} = tensor.extract_slice %arg0[{k}, 0, 0] [1, 16, 16] [1, 1, 1] : tensor<2x16x16xf16> to tensor<1x16x16xf16>
+    %c{k} = tensor.collapse_shape %s{k} [[0, 1], [2]] : tensor<1x16x16xf16> into tensor<16x16xf16>
+    %x{k} = linalg.generic {{indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]}} ins(%c{k} : tensor<16x16xf16>) outs(%e : tensor<16x16xf32>) {{
+    ^bb0(%in: f16, %o: f32):
+      %r = arith.extf %in : f16 to f32
+      linalg.yield %r : f32
+    }} -> tensor<16x16xf32>
+    %m{k} = linalg.matmul ins(%x{k}, %w : tensor<16x16xf32>, tensor<16x16xf32>) outs(%f : tensor<16x16xf32>) -> tensor<16x16xf32>
+"""
+        for k in (0, 1)
+    )
+    add = """    %out = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%m0, %m1 : tensor<16x16xf32>, tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.addf %in, %in_1 : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+"""
+    text = module(steps + add).replace(
+        "%arg0: tensor<16x16xf32>", "%arg0: tensor<2x16x16xf16>"
+    )
+    regions = partition_dispatches(text)
+    assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
+    assert all("tensor.extract_slice %arg0" in r.text for r in regions)
+
+
+def _biased_matmuls(bias_type: str, extend: bool) -> str:
+    """Two matmuls of one weight, each plus its own bias (extended from
+    ``bias_type`` when ``extend``)."""
+    m1 = "affine_map<(d0, d1) -> (d1)>"
+    layers = ""
+    for k in (0, 1):
+        bias = f"%b{k}"
+        layers += f"    %b{k} = arith.constant dense_resource<b{k}> : {bias_type}\n"
+        if extend:
+            layers += f"""    %x{k} = linalg.generic {{indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}} ins(%b{k} : {bias_type}) outs(%eb : tensor<128xf32>) {{
+    ^bb0(%in: f16, %o: f32):
+      %r = arith.extf %in : f16 to f32
+      linalg.yield %r : f32
+    }} -> tensor<128xf32>
+"""
+            bias = f"%x{k}"
+        src = "%arg0" if k == 0 else "%y0"
+        layers += f"""    %m{k} = linalg.matmul ins({src}, %w : tensor<128x128xf32>, tensor<128x128xf32>) outs(%f : tensor<128x128xf32>) -> tensor<128x128xf32>
+    %y{k} = linalg.generic {{indexing_maps = [#map, {m1}, #map], iterator_types = ["parallel", "parallel"]}} ins(%m{k}, {bias} : tensor<128x128xf32>, tensor<128xf32>) outs(%e : tensor<128x128xf32>) {{
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.addf %in, %in_1 : f32
+      linalg.yield %r : f32
+    }} -> tensor<128x128xf32>
+"""
+    body = "    %eb = tensor.empty() : tensor<128xf32>\n" + layers
+    return module(body.replace("%y1 =", "%out ="), 128)
+
+
+def test_a_small_bit_extended_constant_is_inlined_by_its_own_size():
+    """A 256-byte f16 bias extended to f32 (512 bytes) is inlined: IREE clones
+    the extend into the dispatch, so two layers stay two executables."""
+    f32 = partition_dispatches(_biased_matmuls("tensor<128xf32>", extend=False))
+    assert [(r.kind, r.calls) for r in f32] == [("matmul", 2)]  # 512 B: loaded
+    f16 = partition_dispatches(_biased_matmuls("tensor<128xf16>", extend=True))
+    assert [(r.kind, r.calls) for r in f16] == [("matmul", 1), ("matmul", 1)]
+
+
+def test_a_constant_read_before_a_split_expand_shape_is_loaded():
+    """The expand_shape between a bias add's group and a transpose that splits
+    its dims bubbles up through the whole elementwise chain: the bias becomes
+    a reshaped global, loaded, so heads of two layers are one executable."""
+    heads = ""
+    for k in (0, 1):
+        heads += f"""    %b{k} = arith.constant dense_resource<b{k}> : tensor<16xf32>
+    %y{k} = linalg.generic {{indexing_maps = [#map, affine_map<(d0, d1) -> (d1)>, #map], iterator_types = ["parallel", "parallel"]}} ins(%arg{k}, %b{k} : tensor<16x16xf32>, tensor<16xf32>) outs(%e : tensor<16x16xf32>) {{
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.addf %in, %in_1 : f32
+      linalg.yield %r : f32
+    }} -> tensor<16x16xf32>
+    %n{k} = linalg.generic {{indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]}} ins(%y{k} : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {{
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.negf %in : f32
+      linalg.yield %r : f32
+    }} -> tensor<16x16xf32>
+    %x{k} = tensor.expand_shape %n{k} [[0, 1], [2, 3]] output_shape [4, 4, 4, 4] : tensor<16x16xf32> into tensor<4x4x4x4xf32>
+    %t{k} = linalg.transpose ins(%x{k} : tensor<4x4x4x4xf32>) outs(%e4 : tensor<4x4x4x4xf32>) permutation = [0, 2, 1, 3]
+"""
+    four = "tensor<4x4x4x4xf32>"
+    text = (
+        module("    %e4 = tensor.empty() : tensor<4x4x4x4xf32>\n" + heads)
+        .replace("-> tensor<16x16xf32> {", f"-> ({four}, {four}) {{", 1)
+        .replace("return %out : tensor<16x16xf32>", f"return %t0, %t1 : {four}, {four}")
+    )
+    regions = partition_dispatches(text)
+    assert ("elementwise", 2) in [(r.kind, r.calls) for r in regions]
+
+
+def test_a_reduction_over_unit_dims_only_is_elementwise():
+    """``FoldUnitExtentDims`` drops a reduction loop of size 1: no root."""
+    text = """func.func @main(%arg0: tensor<16x1xf32>) -> tensor<16xf32> {
+    %cst = arith.constant 0.000000e+00 : f32
+    %e = tensor.empty() : tensor<16xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<16xf32>) -> tensor<16xf32>
+    %out = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%arg0 : tensor<16x1xf32>) outs(%f : tensor<16xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.addf %in, %o : f32
+      linalg.yield %r : f32
+    } -> tensor<16xf32>
+    return %out : tensor<16xf32>
+}
+"""
+    assert [r.kind for r in partition_dispatches(text)] == ["elementwise"]
+
+
+def test_a_shared_producer_with_fewer_loops_stays_apart():
+    """A 1x1 value read by two dispatches fuses into neither: once unit dims
+    fold it has no loops, its first user two (``FuseMultiUseElementwiseProducer``
+    wants as many)."""
+    text = (
+        HEAD
+        + """func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<1x1xf32>) -> (tensor<16xf32>, tensor<16x16xf32>) {
+    %cst = arith.constant 0.000000e+00 : f32
+    %e = tensor.empty() : tensor<16x16xf32>
+    %e1 = tensor.empty() : tensor<1x1xf32>
+    %p = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg1 : tensor<1x1xf32>) outs(%e1 : tensor<1x1xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.negf %in : f32
+      linalg.yield %r : f32
+    } -> tensor<1x1xf32>
+    %a = linalg.generic {indexing_maps = [#map, affine_map<(d0, d1) -> (0, 0)>, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0, %p : tensor<16x16xf32>, tensor<1x1xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.addf %in, %in_1 : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+    %er = tensor.empty() : tensor<16xf32>
+    %fr = linalg.fill ins(%cst : f32) outs(%er : tensor<16xf32>) -> tensor<16xf32>
+    %s = linalg.generic {indexing_maps = [#map, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%a : tensor<16x16xf32>) outs(%fr : tensor<16xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.addf %in, %o : f32
+      linalg.yield %r : f32
+    } -> tensor<16xf32>
+    %m = linalg.generic {indexing_maps = [#map, affine_map<(d0, d1) -> (0, 0)>, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0, %p : tensor<16x16xf32>, tensor<1x1xf32>) outs(%e : tensor<16x16xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.mulf %in, %in_1 : f32
+      linalg.yield %r : f32
+    } -> tensor<16x16xf32>
+    return %s, %m : tensor<16xf32>, tensor<16x16xf32>
+}
+"""
+    )
+    regions = partition_dispatches(text)
+    assert sorted(r.kind for r in regions) == [
+        "elementwise",
+        "elementwise",
+        "reduction",
+    ]
+
+
+def test_a_matmul_takes_one_transposed_operand_of_two():
+    """``matmul(transpose(a), transpose(b))``: the right-hand transpose folds into
+    the matmul (``matmul_transpose_b``), the left-hand one is a dispatch."""
+    body = "".join(
+        f"    %t{k} = linalg.transpose ins({v} : tensor<16x16xf32>) outs(%e : "
+        "tensor<16x16xf32>) permutation = [1, 0]\n"
+        for k, v in ((0, "%arg0"), (1, "%arg1"))
+    )
+    regions = partition_dispatches(module(body + _matmul("%t0", "%t1", 16, "%out")))
+    assert [r.kind for r in regions] == ["elementwise", "matmul"]
+
+
+def test_a_1x1_depthwise_conv_is_elementwise():
+    """A 1x1 depthwise convolution reduces nothing: with its bias and
+    activation, and the next one, it is one elementwise dispatch."""
+    layers = ""
+    src = "%arg0"
+    for k in (0, 1):
+        layers += f"""    %w{k} = arith.constant dense_resource<w{k}> : tensor<8x1x1xf32>
+    %c{k} = linalg.depthwise_conv_2d_nchw_chw {{dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}} ins({src}, %w{k} : tensor<1x8x16x16xf32>, tensor<8x1x1xf32>) outs(%f : tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32>
+"""
+        src = f"%c{k}"
+    text = f"""func.func @main(%arg0: tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32> {{
+    %cst = arith.constant 0.000000e+00 : f32
+    %e = tensor.empty() : tensor<1x8x16x16xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32>
+{layers}    return %c1 : tensor<1x8x16x16xf32>
+}}
+"""
+    assert [r.kind for r in partition_dispatches(text)] == ["elementwise"]

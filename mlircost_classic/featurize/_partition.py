@@ -20,16 +20,25 @@ libraries or a compiler:
   slice of a computed tensor read through a reshape is copied out (reshapes
   are not cloneable into dispatches);
 - reshapes and transposes that only add, drop or move unit dims are none
-  (``FoldUnitExtentDims``);
+  (``FoldUnitExtentDims``; a ``linalg.transpose`` prints no result type: its
+  ``outs`` type is read), and a reduction over unit loops only (a 1x1
+  depthwise convolution too) is elementwise;
+- a ``rotate_half`` (``concat(-x[..., h:], x[..., :h])``) is raised to one
+  elementwise op reading ``x`` (``RaiseSpecialOps``);
 - elementwise ops (all-parallel ``linalg.generic``, ``linalg.transpose`` /
   ``broadcast`` / ``map`` / ``copy``) fuse with an elementwise or reduction
   consumer when it is their only user, as IREE's elementwise op fusion does
   (an expand_shape between them bubbles up; no transpose crosses a
   collapse_shape), and a producer with several users fuses into the first
-  when that is elementwise of its rank (``FuseMultiUseElementwiseProducer``);
+  when that is elementwise with as many non-unit loops, or when all its
+  users are in one group (``FuseMultiUseElementwiseProducer``); an op reading
+  a value with ``tensor.extract`` (a flip, a gather) fuses no producer of it;
   a pure broadcast, or a transpose of a contraction operand's two innermost
   dims, whose only user is a contraction folds into it (IREE's
-  ``matmul_like`` dispatches) unless a reshape lies between them;
+  ``matmul_like`` dispatches) unless a reshape lies between them, and leaves
+  its own producers behind; such a transpose of a root's result read through
+  single-use elementwise ops moves past them into the contraction
+  (``PropagateLinalgTranspose``);
 - a softmax (max reduction, subtract, exp, sum reduction, divide) is raised
   to one op (``RaiseSpecialOps``: a log-softmax is not);
 - every root (contraction, convolution, pooling, reduction, softmax) is one
@@ -43,13 +52,15 @@ libraries or a compiler:
 - ``tensor.pad`` and ``tensor.insert_slice`` write into the producer's
   dispatch when the source is computed, read by nothing else and not
   reshaped; otherwise, and for every ``tensor.concat`` input, a copy that is
-  not contiguous is one dispatch (IREE's ``slow_memcpy``), as is a returned
-  slice that is not;
+  not contiguous is one dispatch (IREE's ``slow_memcpy``, one executable per
+  offset), as is a returned slice that is not; a bit-extend of a slice is
+  cloned into its reader with the slice (an RNN's steps differ in offsets),
+  and a small bit-extended constant is inlined by its own size;
 - identical regions are one executable (IREE's executable deduplication):
   :attr:`DispatchRegion.calls` counts them.
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 80.6% of the bundled linalg modules and 57.1% of the OOD
+the exact count on 87.4% of the bundled linalg modules and 60.7% of the OOD
 suite's (2026-12-04); :func:`~mlircost_classic.models.iree_regions` gives the
 compiler's own split where IREE is installed.
 
@@ -65,7 +76,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..mlir import Op, ParsedModule, ShapedType, parse
 from ._rules import _attr, _parse_maps
@@ -245,6 +256,7 @@ class _Function:
                     users[j][i] = None
         self.users: list[list[int]] = [list(u) for u in users]
         self.dead: set[int] = set()  # ops CSE merged into an earlier one
+        self.raised: set[int] = set()  # concats raised to an elementwise op
         self.types: dict[str, ShapedType] = {}
         for op in ops:
             for r, t in zip(op.results, op.result_types, strict=False):
@@ -252,6 +264,17 @@ class _Function:
         for op in ops:
             for v, t in zip(op.operands, op.operand_types, strict=False):
                 self.types.setdefault(_value(v), t)
+
+
+def _with_result_types(op: Op) -> Op:
+    """``op``, its result types read from its ``outs`` where the text leaves
+    them out (``linalg.transpose``, ``broadcast``, ``reduce`` print no ``->``)."""
+    n = len(op.results)
+    if op.result_types or not n or not op.name.startswith("linalg."):
+        return op
+    if len(op.operand_types) < n:
+        return op
+    return replace(op, result_types=op.operand_types[-n:])
 
 
 def _functions(module: ParsedModule) -> list[_Function]:
@@ -266,7 +289,7 @@ def _functions(module: ParsedModule) -> list[_Function]:
                 functions.append(_Function(func, ops, bodies))
             func, ops, bodies, depth = op, [], [], op.depth + 1
         elif depth is not None and op.depth == depth:
-            ops.append(op)
+            ops.append(_with_result_types(op))
             bodies.append([])
         elif depth is not None and op.depth > depth and bodies:
             bodies[-1].append(op)
@@ -339,6 +362,26 @@ def _root_kind(op: Op, body: list[Op]) -> str:
     return "other"
 
 
+def _reduces_nothing(op: Op) -> bool:
+    """Whether a convolution's reduction loops (filter dims but the output
+    channels) all have size 1: a 1x1 depthwise conv, or a 1x1 conv of one
+    input channel, is elementwise once unit loops fold away."""
+    name = op.name
+    if not name.startswith(("linalg.conv", "linalg.depthwise_conv")):
+        return False
+    out = op.result_types[0].shape if op.result_types else None
+    taps = _numel(op.operand_types[1]) if len(op.operand_types) > 1 else None
+    if not out or len(out) < 3 or taps is None or None in out:
+        return False
+    if any(layout in name for layout in ("nhwc", "nwc", "ndhwc")):
+        channels = out[-1]
+    elif "ngc" in name:
+        channels = out[1] * out[2]
+    else:
+        channels = out[1]
+    return taps == channels
+
+
 def _rank(op: Op) -> int | None:
     shape = op.result_types[0].shape if op.result_types else None
     return None if shape is None else len(shape)
@@ -385,7 +428,7 @@ def _nonunit_loops(op: Op, aliases: dict[str, str]) -> int:
         if sizes is not None:
             return sum(size != 1 for size in sizes.values())
         return _nonunit(out)
-    if len(types) < 2 or name in _ELEMENTWISE_NAMED:
+    if len(types) < 2 or name in _ELEMENTWISE_NAMED or name == "tensor.concat":
         return _nonunit(out)
     if "pooling" in name:
         reduced = _nonunit(types[1].shape)
@@ -508,6 +551,11 @@ def _ints(text: str) -> list[int | None]:
     ]
 
 
+def _concat_dim(op: Op) -> int:
+    m = re.search(r"dim\s*\(\s*(\d+)\s*\)|dim\s*=\s*(\d+)", op.text)
+    return int(m.group(1) or m.group(2)) if m else 0
+
+
 def _copies(op: Op, fn: _Function) -> list[str]:
     """Inputs of a pad / concat / insert_slice / extract_slice whose copy is
     not contiguous."""
@@ -536,8 +584,7 @@ def _copies(op: Op, fn: _Function) -> list[str]:
         ]
         return [] if _contiguous(source.shape, partial) else inputs[:1]
     if op.name == "tensor.concat":
-        m = re.search(r"dim\s*\(\s*(\d+)\s*\)|dim\s*=\s*(\d+)", op.text)
-        dim = int(m.group(1) or m.group(2)) if m else 0
+        dim = _concat_dim(op)
         partial = [d == dim for d in range(len(out))]
         return [] if _contiguous(out, partial) else inputs
     return inputs[:1]
@@ -575,10 +622,15 @@ class _Grouping:
         self.fn = fn
         self.aliases = aliases
         self.copied_slices: set[int] = set()  # slices IREE copies out
+        self.sunk: set[int] = set()  # transposes moved into a contraction
         self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
-            "free" if i in fn.dead else _classify(op, body)
+            "free"
+            if i in fn.dead
+            else "elementwise"
+            if i in fn.raised
+            else _classify(op, body)
             for i, (op, body) in enumerate(zip(fn.ops, fn.bodies, strict=True))
         ]
         moved = [
@@ -605,6 +657,18 @@ class _Grouping:
                 == _nonunit_dims(op.result_types[0])
             ):
                 kinds[i] = "view"  # moves unit dims only: a reshape
+        for i, op in enumerate(fn.ops):
+            if kinds[i] == "root" and op.name == "linalg.generic":
+                sizes = list((_loop_sizes(op, aliases) or {}).values())
+                its = _iterators(op)
+                if len(sizes) == len(its) and all(
+                    size == 1
+                    for size, it in zip(sizes, its, strict=True)
+                    if it == "reduction"
+                ):
+                    kinds[i] = "elementwise"  # unit reduction loops fold away
+            elif kinds[i] == "root" and _reduces_nothing(op):
+                kinds[i] = "elementwise"
         const = self.const = [False] * n
         iota = self.iota = [False] * n  # constant, but computed by an initializer
         for i, op in enumerate(fn.ops):
@@ -731,6 +795,8 @@ class _Grouping:
             ):
                 continue
             (c,) = users
+            if self.gathers(c, i):
+                continue
             if kinds[c] == "elementwise":
                 if self.reshaped(i, c, expand=False) and (
                     self.permuted[i] or self.permuted[c]
@@ -738,17 +804,52 @@ class _Grouping:
                     # IREE bubbles an expand_shape up through an elementwise
                     # producer, but moves no transpose across a collapse
                     continue
+                if self.absorbed(c, self.consumers(c)):
+                    # the transpose moves into the contraction's operand map
+                    # and leaves its producer behind (PropagateLinalgTranspose)
+                    continue
                 self.join(c, i)
             elif kinds[c] == "root":
                 rk = self.root_kinds[c]
-                if rk == "reduction" or (
-                    rk == "matmul"
-                    and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
-                    and self.inner[i]
-                    and not self.reshaped(i, c)  # no transpose across a reshape
-                ):
+                if rk == "reduction" or self.absorbed(i, users):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
+
+    def gathers(self, c: int, i: int) -> bool:
+        """Whether op ``c`` reads ``i``'s result with ``tensor.extract`` (a flip,
+        a gather): no elementwise use, so no fusion (the value is captured)."""
+        for b in self.fn.bodies[c]:
+            if b.name == "tensor.extract" and b.operands:
+                if self.producer(_value(b.operands[0])) == i:
+                    return True
+        return False
+
+    def absorbed(self, i: int, users: list[int]) -> bool:
+        """Whether elementwise op ``i``, read by ``users`` only, is a broadcast or
+        a transpose of the two innermost dims that a contraction reading it
+        takes into its operand's indexing map (no reshape between them)."""
+        if len(users) != 1 or self.kinds[users[0]] != "root":
+            return False
+        (c,) = users
+        fn = self.fn
+        if not (
+            self.root_kinds[c] == "matmul"
+            and _is_pure_view(fn.ops[i], fn.bodies[i])
+            and self.inner[i]
+            and not self.reshaped(i, c)  # no transpose across a reshape
+        ):
+            return False
+        if self.permuted[i]:
+            # of two transposed operands, only the right-hand one is taken
+            lhs, rhs = ([self._input(c, k) for k in (0, 1)] + [None, None])[:2]
+            if lhs == i and rhs is not None and self.kinds[rhs] == "elementwise":
+                return not (
+                    self.permuted[rhs]
+                    and _is_pure_view(fn.ops[rhs], fn.bodies[rhs])
+                    and self.inner[rhs]
+                    and self.consumers(rhs) == [c]
+                )
+        return True
 
     def _inside(self, grouped: dict[int, list[int]], g: int) -> list[int]:
         return [m for m in grouped.get(g, ()) if self.groups.find(m) == g]
@@ -769,7 +870,10 @@ class _Grouping:
             users = self._outside_users(inside, own)
             targets = {find(c) for c in users}
             if len(targets) != 1 or any(
-                self.kinds[c] != "elementwise" or not self.live(c) for c in users
+                self.kinds[c] != "elementwise"
+                or not self.live(c)
+                or any(self.gathers(c, m) for m in inside)
+                for c in users
             ):
                 continue
             (g,) = targets
@@ -804,6 +908,7 @@ class _Grouping:
                     if (
                         op.operand_types
                         and op.result_types
+                        and j not in self.sunk
                         and _nonunit_dims(op.operand_types[0])
                         != _nonunit_dims(op.result_types[0])
                     ):
@@ -860,6 +965,15 @@ class _Grouping:
                     if not all(o is not None and _keeps_groups(o, [g]) for o in orders)
                 }
             )
+        # the expand_shape bubbles up through the group's elementwise
+        # producers of the same rank too (fused first)
+        for p in sorted(members, reverse=True):
+            if p in out or self.kinds[p] != "elementwise":
+                continue
+            for u in fn.users[p]:
+                if u in out and _rank(fn.ops[u]) == _rank(fn.ops[p]):
+                    out[p] = out[u]
+                    break
         return out
 
     def reads_dims(self, m: int, v: str, dims: set[int] | None) -> bool:
@@ -923,7 +1037,8 @@ class _Grouping:
 
     def fuse_shared_producers(self) -> bool:
         """A producer used several times fuses into its first user when that
-        is elementwise of the same rank; later users read it from there
+        is elementwise with as many non-unit loops, or when all its users are
+        in one group; later users read it from there
         (``FuseMultiUseElementwiseProducer.cpp``)."""
         find, changed = self.groups.find, False
         for i in self.computing:
@@ -935,17 +1050,60 @@ class _Grouping:
             first = min(users)
             if (
                 self.kinds[first] == "elementwise"
-                and _rank(self.fn.ops[first]) == _rank(self.fn.ops[i])
+                and not self.gathers(first, i)
                 and self.payload(i) != ["arith.truncf"]
                 and find(first) != find(i)
                 and self.same_side(i, first)
+                and (
+                    # as many loops once unit dims fold away, or all its
+                    # users in one dispatch (FormDispatchRegions' producers)
+                    self.loops[first] == self.loops[i]
+                    or len({find(c) for c in users}) == 1
+                )
             ):
                 self.join(first, i)
                 changed = True
         return changed
 
+    def sink_transposes(self) -> None:
+        """A transpose of the two innermost dims of a root's result (through
+        reshapes) read, through a chain of single-use elementwise ops, by a
+        contraction moves past them into the contraction's operand
+        (``PropagateLinalgTranspose``): a view here."""
+        fn, kinds = self.fn, self.kinds
+        for i in list(self.computing):
+            if not (
+                kinds[i] == "elementwise"
+                and self.permuted[i]
+                and self.inner[i]
+                and _is_pure_view(fn.ops[i], fn.bodies[i])
+            ):
+                continue
+            source = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+            while source is not None and (
+                fn.ops[source].name in _VIEW_OPS or kinds[source] == "elementwise"
+            ):
+                source = fn.defs.get(fn.uses[source][0]) if fn.uses[source] else None
+            if source is None or kinds[source] != "root":
+                continue  # measured: not past a bit-extend (cloned into users)
+            j, users = i, self.consumers(i)
+            while len(users) == 1 and not self.reshaped(j, users[0]):
+                (c,) = users
+                if kinds[c] == "elementwise" and not _is_pure_view(
+                    fn.ops[c], fn.bodies[c]
+                ):
+                    j, users = c, self.consumers(c)
+                    continue
+                if j != i and kinds[c] == "root" and self.root_kinds[c] == "matmul":
+                    kinds[i] = "view"
+                    self.sunk.add(i)
+                    self.permuted[i] = self.transposes[i] = False
+                    self.computing.remove(i)
+                break
+
     def fuse(self) -> None:
         """The fusion phases, repeated until nothing joins."""
+        self.sink_transposes()
         for d in self.computing:
             ops = self.softmax(d)
             if ops and all(set(self.consumers(o)) <= set(ops) for o in ops[:-1]):
@@ -1111,10 +1269,14 @@ def _body_has(body: list[Op], word: str) -> bool:
     return any(word in b.name for b in body)
 
 
-def _binding(index: int, v: str, t: ShapedType | None, access: str) -> list[str]:
+def _binding(
+    index: int, v: str, t: ShapedType | None, access: str, at: int = 0, dim: int = 0
+) -> list[str]:
+    """A binding of ``v`` (type ``t``) and its load or store, at offset ``at``
+    along ``dim``."""
     raw = t.raw if t is not None and t.raw else "tensor<?xf32>"
     dims = t.shape if t is not None and t.shape is not None else (0,)
-    zeros = ", ".join("0" for _ in dims)
+    zeros = ", ".join(str(at) if d == dim else "0" for d in range(len(dims)))
     sizes = ", ".join("?" if d is None else str(d) for d in dims)
     ones = ", ".join("1" for _ in dims)
     flags = "ReadOnly" if access == "readonly" else "Indirect"
@@ -1178,6 +1340,19 @@ def _region_body(
                 return None
         return j
 
+    def sliced(j: int) -> bool:
+        """Whether view ``j`` (a bit-extend) reads a slice through views: the
+        extend is cloned in with the slice, whose offsets tell executables
+        apart (an RNN's steps)."""
+        while kinds[j] == "view":
+            if fn.ops[j].name == "tensor.extract_slice":
+                return j not in copied
+            sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
+            j = fn.defs.get(sources[0]) if sources else None
+            if j is None:
+                return False
+        return False
+
     def need(v: str, inline: bool = True) -> None:
         j = fn.defs.get(v)
         if j in inside or j in cloned or j in inner or v in loads:
@@ -1187,6 +1362,8 @@ def _region_body(
             return
         op = fn.ops[j]
         t = fn.types.get(v)
+        if kinds[j] == "view" and op.name == "linalg.generic" and op.operand_types:
+            t = op.operand_types[0]  # a bit-extend is cloned: its input's size
         small = (
             t is None
             or t.kind != "tensor"
@@ -1195,6 +1372,7 @@ def _region_body(
         if (
             (small and (const[j] or _constant_view(fn, j)))
             or op.name in _CLONED
+            or (op.name == "linalg.generic" and kinds[j] == "view" and sliced(j))
             or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
         ):
             cloned.append(j)
@@ -1309,10 +1487,19 @@ def _softmax_line(grouping: _Grouping, d: int) -> str:
 def _copy_body(fn: _Function, i: int, v: str, spans: list[str]) -> list[str]:
     """A copy dispatch of ``v`` into the result of move op ``i`` (a slice
     copies with its offsets, so slices at different offsets stay apart)."""
-    out = _value(fn.ops[i].results[0])
-    sliced = fn.ops[i].name == "tensor.extract_slice"
+    op = fn.ops[i]
+    out = _value(op.results[0])
+    sliced = op.name == "tensor.extract_slice"
+    at = dim = 0
+    if op.name == "tensor.concat":
+        # each input is copied to its own offset: one executable per input
+        dim = _concat_dim(op)
+        for operand, t in zip(op.operands, op.operand_types, strict=False):
+            if operand == v or t.shape is None or len(t.shape) <= dim:
+                break
+            at += t.shape[dim] or 0
     load = _binding(0, v, fn.types.get(v), "readonly")
-    store = _binding(1, out if sliced else v, fn.types.get(out), "writeonly")
+    store = _binding(1, out if sliced else v, fn.types.get(out), "writeonly", at, dim)
     return [
         "%c0 = arith.constant 0 : index",
         load[0],
@@ -1386,6 +1573,78 @@ def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
             if producer is not None and i in fn.users[producer]:
                 fn.users[producer].remove(i)
         fn.dead.add(i)
+
+
+def _raise_rotate_half(fn: _Function, spans: list[str]) -> None:
+    """Raise a rotary embedding's ``rotate_half`` to one elementwise op.
+
+    ``RaiseSpecialOps.cpp`` (``matchCatNegateAndSlice``): ``concat(-x[..., h:],
+    x[..., :h])`` along the innermost dim, of the type of ``x``, becomes a
+    ``linalg.generic`` that reads ``x`` (with ``tensor.extract``) and negates
+    half of it; the slices and the negation, if nothing else reads them, go.
+    """
+    for i, op in enumerate(fn.ops):
+        types = op.operand_types
+        if (
+            op.name != "tensor.concat"
+            or len(op.operands) != 2
+            or len(types) != 2
+            or types[0].raw != types[1].raw
+            or types[0].shape is None
+            or _concat_dim(op) != len(types[0].shape) - 1
+            or not op.result_types
+        ):
+            continue
+        neg, top = (fn.defs.get(_value(v)) for v in op.operands)
+        if neg is None or top is None or fn.ops[top].name != "tensor.extract_slice":
+            continue
+        payload = [b.name for b in fn.bodies[neg] if b.name != "linalg.yield"]
+        if fn.ops[neg].name != "linalg.generic" or payload != ["arith.negf"]:
+            continue
+        bottom = fn.defs.get(fn.uses[neg][0]) if fn.uses[neg] else None
+        if bottom is None or fn.ops[bottom].name != "tensor.extract_slice":
+            continue
+        source = fn.uses[top][0] if fn.uses[top] else None
+        if source is None or fn.uses[bottom][:1] != [source]:
+            continue
+        if (
+            fn.types.get(source) is None
+            or fn.types[source].raw != op.result_types[0].raw
+        ):
+            continue
+        for j, read in ((neg, bottom), (top, None), (bottom, None)):
+            if fn.users[j] == [i]:
+                fn.dead.add(j)
+                fn.users[j] = []
+                if read is not None and j in fn.users[read]:
+                    fn.users[read].remove(j)
+            elif i in fn.users[j]:
+                fn.users[j].remove(i)
+        fn.uses[i] = [source]
+        if source in fn.defs and i not in fn.users[fn.defs[source]]:
+            fn.users[fn.defs[source]].append(i)
+        fn.raised.add(i)
+        spans[i] = _rotate_half_line(_value(op.results[0]), source, op.result_types[0])
+
+
+def _rotate_half_line(out: str, source: str, t: ShapedType) -> str:
+    """The ``linalg.generic`` IREE raises a ``rotate_half`` concat to."""
+    rank = len(t.shape or ())
+    loops = ", ".join(f"d{k}" for k in range(rank))
+    parallel = ", ".join(['"parallel"'] * rank)
+    index = ", ".join(f"%i{k}" for k in range(rank))
+    indices = "\n".join(f"%i{k} = linalg.index {k} : index" for k in range(rank))
+    e = t.element
+    return (
+        f"%rotate_init = tensor.empty() : {t.raw}\n"
+        f"{out} = linalg.generic {{indexing_maps = [affine_map<({loops}) -> "
+        f"({loops})>], iterator_types = [{parallel}]}} outs(%rotate_init : "
+        f"{t.raw}) {{\n^bb0(%out: {e}):\n{indices}\n"
+        f"%x = tensor.extract {source}[{index}] : {t.raw}\n"
+        f"%n = arith.negf %x : {e}\n"
+        f"%c = arith.cmpi ult, %i{rank - 1}, %i{rank - 1} : index\n"
+        f"%s = arith.select %c, %n, %x : {e}\nlinalg.yield %s : {e}\n}} -> {t.raw}"
+    )
 
 
 def _drop_identity_casts(span: str) -> str:
@@ -1494,6 +1753,8 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             _merge_duplicates(fn, spans)
             # the regions as IREE writes them, f64 demoted to f32
             spans = [_drop_identity_casts(_F64_RE.sub("f32", span)) for span in spans]
+        if "tensor.concat" in text:
+            _raise_rotate_half(fn, spans)
         members, kind_of, copies, grouping = _form_groups(fn, module.attribute_aliases)
         found = [
             (
