@@ -565,40 +565,34 @@ class _Reader:
         text = self.text
         start = b.seg_start
         line = b.line
-        if line is not None and not b.segs and b.sig is None:
-            # Nothing but blanks after the op line: its end, without _trim_end.
-            line_end = line[2]
-            if line_end <= end and not text[line_end:end].strip():
-                end = line_end
-            else:
-                end = _trim_end(text, start, end)
-        else:
+        if line is None or b.segs or b.sig is not None:
+            self._finish(b, start, _trim_end(text, start, end))
+            return
+        line_end = line[2]
+        # nothing but blanks after the op line: it ends there, no _trim_end
+        if line_end > end or text[line_end:end].strip():
             end = _trim_end(text, start, end)
-        if (
-            line is not None
-            and end == line[2]
-            and not b.segs
-            and b.sig is None
-            and _builder_mark(b) == line[3]
-        ):
-            key, facts = line[0], line[1]
-            op = b.op
-            whole = facts[3]
-            if whole is not None:
-                op.text = text[start:end]
-                if b.operands:
-                    op.operands = tuple(b.operands)
-                op.operand_types, op.result_types, attributes = whole
-                if attributes:
-                    op.attributes.update(attributes)
-                return
+        else:
+            end = line_end
+        if end != line_end or _builder_mark(b) != line[3]:
             self._finish(b, start, end)
-            attributes = op.attributes
-            if not any("%" in v for v in attributes.values()):
-                whole = op.operand_types, op.result_types, tuple(attributes.items())
-                _LINES[key] = facts[:3] + (whole,)
+            return
+        key, facts = line[0], line[1]
+        op = b.op
+        whole = facts[3]
+        if whole is not None:
+            op.text = text[start:end]
+            if b.operands:
+                op.operands = tuple(b.operands)
+            op.operand_types, op.result_types, attributes = whole
+            if attributes:
+                op.attributes.update(attributes)
             return
         self._finish(b, start, end)
+        attributes = op.attributes
+        if not any("%" in v for v in attributes.values()):
+            whole = op.operand_types, op.result_types, tuple(attributes.items())
+            _LINES[key] = facts[:3] + (whole,)
 
     def _finish(self, b: _Builder, start: int, end: int) -> None:
         text = self.text
