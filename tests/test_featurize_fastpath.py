@@ -15,7 +15,12 @@ import sklearn
 from scipy import sparse
 from test_featurize_api import CONV, DOCS, ELEMENTWISE, LOOPS, MATMUL  # noqa: E402
 
-from mlircost_classic.featurize import MLIRFeaturizer, OpNgramTfidf, _ngram
+from mlircost_classic.featurize import (
+    MLIRFeaturizer,
+    OpcodeCounter,
+    OpNgramTfidf,
+    _ngram,
+)
 from mlircost_classic.featurize._union import _dense_to_csr
 from mlircost_classic.mlir import parse
 
@@ -179,3 +184,38 @@ def test_parallel_transform_in_chunks_equals_one_pass(monkeypatch):
     with pytest.raises(MLIRSyntaxError) as info:
         featurizer.transform(docs)
     assert "while reading document 17" in info.value.__notes__
+
+
+def _opcode_rows_one_by_one(counter, modules):
+    """OpcodeCounter's rows computed op by op, a cell at a time (the oracle)."""
+    from sklearn.preprocessing import normalize
+
+    n_ops, dialects = len(counter.vocabulary_), counter.dialects_
+    ops = np.zeros((len(modules), n_ops + 1))
+    by_dialect = np.zeros((len(modules), len(dialects) + 1))
+    for row, module in enumerate(modules):
+        for op in module.ops:
+            ops[row, counter.vocabulary_.get(op.name, n_ops)] += 1
+            d = dialects.index(op.dialect) if op.dialect in dialects else len(dialects)
+            by_dialect[row, d] += 1
+    blocks = [ops, by_dialect]
+    if counter.log_scale:
+        blocks = [np.log1p(b) for b in blocks]
+    if counter.normalize is not None:
+        blocks = [normalize(b, norm=counter.normalize) for b in blocks]
+    return np.hstack(blocks)
+
+
+@pytest.mark.parametrize("normalize", [None, "l1", "l2"])
+@pytest.mark.parametrize("log_scale", [False, True])
+@pytest.mark.parametrize("max_features", [None, 3])
+def test_opcode_counts_equal_one_by_one(normalize, log_scale, max_features):
+    counter = OpcodeCounter(
+        normalize=normalize, log_scale=log_scale, max_features=max_features
+    ).fit(DOCS[:2])
+    modules = [parse(t) for t in TRANSFORM_DOCS + DOCS]
+    got = counter._extract(modules)
+    expected = _opcode_rows_one_by_one(counter, modules)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert got[:, -1].any()  # unseen dialects are counted
+    np.testing.assert_array_equal(got, expected)  # bit for bit

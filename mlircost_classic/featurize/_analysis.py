@@ -10,6 +10,7 @@ their work is part of the structured op's rule.
 from __future__ import annotations
 
 import math
+import operator
 import re
 
 import numpy as np
@@ -58,6 +59,12 @@ _ELEMENT_CLASSES = (
     "other",
 )
 
+# Column names of the per-family and per-class blocks, in their dicts' key order.
+_BYTES_BY_CLASS = tuple(f"bytes {c}" for c in _ELEMENT_CLASSES)
+_OPS_BY_FAMILY = tuple(f"ops {f}" for f in FAMILIES)
+_FLOPS_BY_FAMILY = tuple(f"{f} FLOPs" for f in _FLOP_FAMILIES)
+_BYTES_MOVED_BY_FAMILY = tuple(f"bytes moved {f}" for f in _BYTE_FAMILIES)
+
 SHAPE_FEATURES: tuple[str, ...] = (
     "ops",
     "functions",
@@ -78,12 +85,12 @@ SHAPE_FEATURES: tuple[str, ...] = (
     "largest tensor elements",
     "largest tensor bytes",
     "bytes total",
-    *(f"bytes {c}" for c in _ELEMENT_CLASSES),
-    *(f"ops {f}" for f in FAMILIES),
+    *_BYTES_BY_CLASS,
+    *_OPS_BY_FAMILY,
     "FLOPs total",
-    *(f"{f} FLOPs" for f in _FLOP_FAMILIES),
+    *_FLOPS_BY_FAMILY,
     "bytes moved total",
-    *(f"bytes moved {f}" for f in _BYTE_FAMILIES),
+    *_BYTES_MOVED_BY_FAMILY,
     "arithmetic intensity",
     "ops with unknown FLOPs",
     "conv stride max",
@@ -142,9 +149,9 @@ LOG_FEATURES: tuple[str, ...] = (
     "largest tensor bytes",
     "bytes total",
     "FLOPs total",
-    *(f"{f} FLOPs" for f in _FLOP_FAMILIES),
+    *_FLOPS_BY_FAMILY,
     "bytes moved total",
-    *(f"bytes moved {f}" for f in _BYTE_FAMILIES),
+    *_BYTES_MOVED_BY_FAMILY,
     "arithmetic intensity",
     "FLOPs per output element max",
     "heaviest op FLOPs per output element",
@@ -467,11 +474,13 @@ class _CostWalk:
             "loops with constant trip count": self.const_loops,
             "loop trip count max": self.trip_max,
             "loop iterations max": self.iterations_max,
-            **{f"ops {f}": c for f, c in self.family_counts.items()},
+            **dict(zip(_OPS_BY_FAMILY, self.family_counts.values(), strict=True)),
             "FLOPs total": flops_total,
-            **{f"{f} FLOPs": v for f, v in self.flops_by_family.items()},
+            **dict(zip(_FLOPS_BY_FAMILY, self.flops_by_family.values(), strict=True)),
             "bytes moved total": bytes_total,
-            **{f"bytes moved {f}": v for f, v in self.bytes_by_family.items()},
+            **dict(
+                zip(_BYTES_MOVED_BY_FAMILY, self.bytes_by_family.values(), strict=True)
+            ),
             "arithmetic intensity": flops_total / bytes_total if bytes_total else 0.0,
             "ops with unknown FLOPs": self.unknown_flops,
             "conv stride max": self.stride_max if conv else 0,
@@ -543,14 +552,18 @@ def _value_columns(ops: list[Op]) -> dict[str, float]:
         "largest tensor elements": largest_elems,
         "largest tensor bytes": largest_bytes,
         "bytes total": total_bytes,
-        **{f"bytes {c}": v for c, v in bytes_by_class.items()},
+        **dict(zip(_BYTES_BY_CLASS, bytes_by_class.values(), strict=True)),
     }
+
+
+# The values of a by-name dict of columns, in SHAPE_FEATURES order.
+_IN_COLUMN_ORDER = operator.itemgetter(*SHAPE_FEATURES)
 
 
 def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
     """The :data:`SHAPE_FEATURES` row of one module (without log-scaled columns)."""
     columns = _columns(module, catalog)
-    return np.array([columns[name] for name in SHAPE_FEATURES], dtype=float)
+    return np.array(_IN_COLUMN_ORDER(columns), dtype=float)
 
 
 def _columns(module: ParsedModule, catalog: Catalog) -> dict[str, float]:

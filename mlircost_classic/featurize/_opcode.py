@@ -112,21 +112,34 @@ class OpcodeCounter(BaseMLIRFeaturizer):
     def _extract(self, modules: list[ParsedModule]) -> np.ndarray:
         vocab = self.vocabulary_
         n_ops = len(vocab)
-        dialect_col = {d: i for i, d in enumerate(self.dialects_)}
-        n_dialects = len(dialect_col)
-        ops = np.zeros((len(modules), n_ops + 1))
-        dialects = np.zeros((len(modules), n_dialects + 1))
+        dialect_col = {d: i + n_ops + 1 for i, d in enumerate(self.dialects_)}
+        width = n_ops + 1 + len(dialect_col) + 1
+        op_col, unseen_op = vocab.get, n_ops
+        dialect_of, unseen_dialect = dialect_col.get, width - 1
+        # Two cells per op (its name's column, its dialect's), counted at once.
+        cells = []
+        add = cells.append
         for row, module in enumerate(modules):
-            for name, count in Counter(op.name for op in module.ops).items():
-                ops[row, vocab.get(name, n_ops)] += count
-            for dialect, count in Counter(op.dialect for op in module.ops).items():
-                dialects[row, dialect_col.get(dialect, n_dialects)] += count
-        blocks = [ops, dialects]
+            base = row * width
+            for op in module.ops:
+                add(base + op_col(op.name, unseen_op))
+                add(base + dialect_of(op.dialect, unseen_dialect))
+        counts = np.bincount(
+            np.asarray(cells, dtype=np.intp), minlength=len(modules) * width
+        )
+        counts = counts.reshape(len(modules), width).astype(np.float64)
         if self.log_scale:
-            blocks = [np.log1p(b) for b in blocks]
+            counts = np.log1p(counts)
         if self.normalize is not None:
-            blocks = [_normalize_rows(b, norm=self.normalize) for b in blocks]
-        return np.hstack(blocks)
+            # each block on its own, as contiguous arrays
+            blocks = (
+                np.ascontiguousarray(counts[:, : n_ops + 1]),
+                np.ascontiguousarray(counts[:, n_ops + 1 :]),
+            )
+            counts = np.hstack(
+                [_normalize_rows(b, norm=self.normalize) for b in blocks]
+            )
+        return counts
 
     def _feature_names(self) -> list[str]:
         return [

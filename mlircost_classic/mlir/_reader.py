@@ -527,36 +527,6 @@ class _Reader:
         self.max_depth = 0
         self.splits = 1
 
-    def _handler_table(self) -> tuple:
-        """The handler of each master match, by the number of the group it ends with.
-
-        Made by ``run`` and dropped when it returns: kept on the reader, these
-        bound methods would make a reference cycle that only the cyclic garbage
-        collector frees.
-        """
-        handlers = {
-            _OP: self._op_line,
-            _ENDLINE: self._end_line,
-            _LABEL: self._label_line,
-            _NL: self._newline,
-            _COMMENT: self._comment,
-            _COMMENT_LINES: self._comment_lines,
-            _STRING: self._string,
-            _BADSTRING: self._bad_string,
-            _SYMBOL: self._symbol,
-            _RESULTS: self._results_token,
-            _SSA: self._ssa,
-            _CARET: self._caret,
-            _BLOB: self._blob,
-            _ANGLE: self._angle,
-            _OPEN: self._open,
-            _ARROW: self._arrow,
-            _IGNORE: _token_end,
-            _CLOSE: self._close,
-            _COLON: self._colon,
-        }
-        return tuple(handlers.get(k) for k in _KIND)
-
     # -- ops ------------------------------------------------------------------
 
     def _begin(self, start, results, name, generic, name_end) -> _Builder:
@@ -594,33 +564,35 @@ class _Reader:
     def finish(self, b: _Builder, end: int) -> None:
         text = self.text
         start = b.seg_start
-        end = _trim_end(text, start, end)
         line = b.line
-        if (
-            line is not None
-            and end == line[2]
-            and not b.segs
-            and b.sig is None
-            and _builder_mark(b) == line[3]
-        ):
-            key, facts = line[0], line[1]
-            op = b.op
-            whole = facts[3]
-            if whole is not None:
-                op.text = text[start:end]
-                if b.operands:
-                    op.operands = tuple(b.operands)
-                op.operand_types, op.result_types, attributes = whole
-                if attributes:
-                    op.attributes.update(attributes)
-                return
+        if line is None or b.segs or b.sig is not None:
+            self._finish(b, start, _trim_end(text, start, end))
+            return
+        line_end = line[2]
+        # nothing but blanks after the op line: it ends there, no _trim_end
+        if line_end > end or text[line_end:end].strip():
+            end = _trim_end(text, start, end)
+        else:
+            end = line_end
+        if end != line_end or _builder_mark(b) != line[3]:
             self._finish(b, start, end)
-            attributes = op.attributes
-            if not any("%" in v for v in attributes.values()):
-                whole = op.operand_types, op.result_types, tuple(attributes.items())
-                _LINES[key] = facts[:3] + (whole,)
+            return
+        key, facts = line[0], line[1]
+        op = b.op
+        whole = facts[3]
+        if whole is not None:
+            op.text = text[start:end]
+            if b.operands:
+                op.operands = tuple(b.operands)
+            op.operand_types, op.result_types, attributes = whole
+            if attributes:
+                op.attributes.update(attributes)
             return
         self._finish(b, start, end)
+        attributes = op.attributes
+        if not any("%" in v for v in attributes.values()):
+            whole = op.operand_types, op.result_types, tuple(attributes.items())
+            _LINES[key] = facts[:3] + (whole,)
 
     def _finish(self, b: _Builder, start: int, end: int) -> None:
         text = self.text
@@ -806,11 +778,11 @@ class _Reader:
     def run(self) -> ParsedModule:
         text = self.text
         search = _MASTER.search
-        handlers = self._handler_table()
+        handlers = _HANDLERS
         # The first line is read as if a newline preceded it.
         pos = self._newline(_LEADING.match(text))
         while (m := search(text, pos)) is not None:
-            pos = handlers[m.lastindex](m)
+            pos = handlers[m.lastindex](self, m)
         if len(self.brackets) > 1:
             raise self._unclosed("the end of the text")
         if self.cur is not None:
@@ -852,19 +824,17 @@ class _Reader:
 
     def _op_line(self, m) -> int:
         text = self.text
-        res = m.group(_F_RES)
-        name = m.group(_F_NAME)
+        res, name = m.group(_F_RES, _F_NAME)
         name_end = m.end(_F_NAME)
         body_end = m.end(_F_BODY)
         if not (
             self.top == "R"
             and (res is not None or self._starts_op(name, name_end))
             # a module's '{' is always its region
-            and (text.find("{", name_end, body_end) < 0 or not name.endswith("module"))
+            and (not name.endswith("module") or text.find("{", name_end, body_end) < 0)
         ):
             return self._as_tokens(m)
-        st = m.start(1)
-        end = m.end()
+        st, end = m.span(1)  # the op line ends the match
         self.line += text.count("\n", m.start(), st)
         self.line_start = st
         if end - st > _TEXT_CAP or self.type_aliases:
@@ -1314,8 +1284,42 @@ class _Reader:
         )
 
 
-def _token_end(m) -> int:
+def _token_end(reader: _Reader, m) -> int:
     return m.end()
+
+
+def _handler_table() -> tuple:
+    """The handler of each master match, by the number of the group it ends with.
+
+    Plain functions called with the reader: bound methods made per text would
+    cost ~10 us a text, and kept on the reader they would make a reference cycle
+    that only the cyclic garbage collector frees.
+    """
+    handlers = {
+        _OP: _Reader._op_line,
+        _ENDLINE: _Reader._end_line,
+        _LABEL: _Reader._label_line,
+        _NL: _Reader._newline,
+        _COMMENT: _Reader._comment,
+        _COMMENT_LINES: _Reader._comment_lines,
+        _STRING: _Reader._string,
+        _BADSTRING: _Reader._bad_string,
+        _SYMBOL: _Reader._symbol,
+        _RESULTS: _Reader._results_token,
+        _SSA: _Reader._ssa,
+        _CARET: _Reader._caret,
+        _BLOB: _Reader._blob,
+        _ANGLE: _Reader._angle,
+        _OPEN: _Reader._open,
+        _ARROW: _Reader._arrow,
+        _IGNORE: _token_end,
+        _CLOSE: _Reader._close,
+        _COLON: _Reader._colon,
+    }
+    return tuple(handlers.get(k) for k in _KIND)
+
+
+_HANDLERS = _handler_table()
 
 
 def _with_i1(t) -> str:
