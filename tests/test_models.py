@@ -38,6 +38,7 @@ from mlircost_classic.models import (
     featurizer_to_dict,
 )
 from mlircost_classic.models._cost_model import _conformal_quantile
+from mlircost_classic.models._unwrap import unwrap
 
 
 def elementwise(n: int, op: str = "arith.addf") -> str:
@@ -369,6 +370,24 @@ def test_prior_is_the_roofline_fit_of_the_target():
     np.testing.assert_allclose(
         np.r_[prior.intercept_, prior.coef_], roofline.coef_[0], rtol=1e-6, atol=1e-8
     )
+
+
+# -- default estimator ---------------------------------------------------------
+def test_default_estimator_grows_with_the_rows_of_each_target(monkeypatch):
+    # Deeper, longer boosters for targets with many measured rows (kernels),
+    # the shallow ones below DEEP_ROWS (modules); rows without the target
+    # (NaN) do not count.
+    monkeypatch.setattr(_cost_model, "DEEP_ROWS", 40)
+    x = np.arange(60.0)[:, None]
+    y = np.column_stack([x[:, 0], np.where(x[:, 0] < 39, x[:, 0], np.nan)])
+    model = CostModel(featurizer=IDENTITY, log_target=False, random_state=0)
+    model.fit(x, y)
+    boosters = [unwrap(e).regressor for e in model.estimators_]
+    shapes = [(b.max_depth, b.n_estimators) for b in boosters]
+    assert shapes == [(6, 600), (4, 300)]
+    assert _cost_model.default_estimator().max_depth == 4  # rows unknown: shallow
+    given = CostModel(featurizer=IDENTITY, estimator=XGBRegressor(max_depth=2))
+    assert unwrap(given.fit(x, y).estimators_[0]).regressor.max_depth == 2
 
 
 def test_version_1_files_without_priors_still_load(tmp_path):

@@ -27,7 +27,13 @@ from ._composed import (
     iree_regions,
     kernel_calls,
 )
-from ._cost_model import ROOFLINE_COLUMNS, SKEW_THRESHOLD, CostModel, default_estimator
+from ._cost_model import (
+    DEEP_ROWS,
+    ROOFLINE_COLUMNS,
+    SKEW_THRESHOLD,
+    CostModel,
+    default_estimator,
+)
 from ._evaluate import evaluate, op_templates
 from ._explain import Contribution, Explanation, explain
 from ._metrics import (
@@ -102,6 +108,7 @@ __all__ = [
     "FORMAT_VERSION",
     "METRICS",
     "NOVELTY_FEATURES",
+    "DEEP_ROWS",
     "ROOFLINE_COLUMNS",
     "SPILL_METRICS",
     "SPILL_THRESHOLD",

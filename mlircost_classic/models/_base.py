@@ -72,7 +72,8 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
 
     Subclasses implement ``_make_featurizer()`` (a fresh, unfitted transformer),
     ``_log_flags(Y)`` (one bool per target column) and
-    ``_make_estimator(log, seed)`` (a fresh regressor for one target), and may
+    ``_make_estimator(log, seed, n_samples)`` (a fresh regressor for one target
+    of ``n_samples`` measured rows), and may
     override ``_fit_target`` to change how one target is fitted (the default fits
     on all its rows). ``_make_estimator`` runs after the featurizer is fitted, so
     it may read ``featurizer_``. Parameters ``n_jobs`` and ``random_state`` are
@@ -102,7 +103,7 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
     def _log_flags(self, Y: np.ndarray) -> list[bool]:
         raise NotImplementedError
 
-    def _make_estimator(self, log: bool, seed: int | None):
+    def _make_estimator(self, log: bool, seed: int | None, n_samples: int):
         raise NotImplementedError
 
     def _fit_target(self, estimator, F, y, rng, groups=None):
@@ -169,7 +170,10 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
                 )
                 continue
             seed = int(seeds[j]) if random_state is not None else None
-            tasks.append((j, self._make_estimator(self.log_targets_[j], seed), rows))
+            estimator = self._make_estimator(
+                self.log_targets_[j], seed, int(rows.sum())
+            )
+            tasks.append((j, estimator, rows))
         # A generator, so that joblib slices the rows of one target at a time.
         fitted = Parallel(n_jobs=getattr(self, "n_jobs", None))(
             delayed(self._fit_target)(

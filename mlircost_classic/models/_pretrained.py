@@ -369,7 +369,7 @@ def train_pretrained(
             {
                 "model": {
                     "class": "CostModel",
-                    "estimator": "default_estimator()"
+                    "estimator": "default_estimator(n_samples)"
                     if estimator is None
                     else repr(estimator),
                     "intervals": "conformal",
