@@ -47,10 +47,10 @@ class PerTargetCostModel(RegressorMixin, BaseEstimator):
 
     Examples
     --------
-    >>> import mlircost_classic as mc  # doctest: +SKIP
-    >>> model = mc.load_pretrained("auto", "linalg")  # doctest: +SKIP
-    >>> dict(zip(model.target_names_, model.chosen_))["cpu_x86_64_v3.code_bytes"]
-    'composed'
+    >>> import mlircost_classic as mc
+    >>> model = mc.load_pretrained("auto", "linalg")
+    >>> sorted(set(model.chosen_))
+    ['composed', 'modules']
     """
 
     def __init__(self, models, choice, default="modules"):
