@@ -101,6 +101,20 @@ def test_config_features_of_mma_and_cpu_configs():
     assert cpu["tile per thread"] == 64  # the 8 x 8 vector tile
 
 
+def test_config_features_of_a_zero_dimensional_root_op():
+    """``iterator_types = []`` (a scalar generic, in the bundled CPU candidates)
+    is an op without loops, not one loop of an unnamed kind."""
+    text = """func.func @f() attributes {translation_info = #iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<CPUDefault>>} {
+  %9 = linalg.generic {indexing_maps = [affine_map<() -> ()>, affine_map<() -> ()>], iterator_types = []} ins(%7 : tensor<f32>) outs(%8 : tensor<f32>) attrs = {lowering_config = #iree_cpu.lowering_config<distribution = []>} {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<f32>
+}"""
+    row = _named(text)
+    assert row["root op loops"] == 0 and row["workgroups"] == 1
+    assert row["tile per thread"] == 1
+
+
 def test_config_features_zero_row_for_unconfigured_text():
     row = _named("func.func @f() { return }")
     assert set(row.values()) == {0.0}

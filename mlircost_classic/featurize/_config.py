@@ -213,7 +213,11 @@ def _root_loops(text: str):
         max((element_bits(e) or 32 for _, e in side), default=32)
         for side in (ins, outs)
     ]
+    # A 0-d op (``iterator_types = []``) has no loops, not one unnamed loop.
     iterators = [k.strip().strip('"') for k in kinds.group(1).split(",")]
+    iterators = [k for k in iterators if k]
+    if len(iterators) != len(bounds):
+        return None
     return list(bounds.values()), iterators, inputs, bits
 
 
