@@ -249,6 +249,16 @@ def test_cli_explain(trained, capsys, tmp_path):
     assert "ambiguous" in capsys.readouterr().err
 
 
+def test_cli_train_without_evaluation(capsys, tmp_path):
+    """--cv-folds 0 fits and saves the model and prints no held-out figure."""
+    argv = ["train", "--out", str(tmp_path), "--models", "modules-linalg"]
+    assert main([*argv, "--cv-folds", "0", "--max-rows", "40", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "modules-linalg: 40 records" in out and "Spearman" not in out
+    assert (tmp_path / "modules-linalg.zip").is_file()
+    assert pretrained_info("modules", "linalg", path=tmp_path)["cv"]["metrics"] == {}
+
+
 def test_cli_train_rejects_unknown_model(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["train", "--out", str(tmp_path), "--models", "modules-llvm"])

@@ -306,15 +306,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"{info['name']}: skipped, {info['skipped']}")
             continue
         metrics = info["cv"]["metrics"]
-        rhos = [m.get("spearman") for m in metrics.values() if m.get("spearman")]
+        rhos = sorted(m["spearman"] for m in metrics.values() if m.get("spearman"))
+        # --cv-folds 0 evaluates nothing: no summary.
         summary = (
-            f", median held-out-family Spearman {sorted(rhos)[len(rhos) // 2]:.3f}"
+            f", median held-out-family Spearman {rhos[len(rhos) // 2]:.3f}"
+            if rhos
+            else ""
         )
         print(
             f"{info['name']}: {info['dataset']['records']} records, "
-            f"{len(info['targets'])} targets, {info['seconds']} s"
-            + (summary if rhos else "")
-            + f" -> {args.out}/{info['name']}.zip"
+            f"{len(info['targets'])} targets, {info['seconds']} s{summary}"
+            f" -> {args.out}/{info['name']}.zip"
         )
     return 0
 
