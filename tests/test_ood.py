@@ -189,11 +189,13 @@ def test_bundled_ood_records_stay_out_of_the_main_dataset(ood_records):
     shared = [r for r in ood_records if r["id"] in main_records]
     # Only a kernel can be met in both suites: the same dispatch source, so
     # the same text and labels (load_dataset(suite="ood") leaves it out).
+    # Real networks' programs meet a few: the f16 MPNet program of the
+    # transformers source has 11 of the f16 RoBERTa / T5 dispatches.
     assert kind == "kernels" or shared == []
     for rec in shared:
         twin = main_records[rec["id"]]
         assert (rec["ir"], rec["targets"]) == (twin["ir"], twin["targets"])
-    assert len(shared) <= 0.01 * len(ood_records)
+    assert len(shared) <= 0.03 * len(ood_records)
 
 
 @bundled
