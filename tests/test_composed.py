@@ -186,6 +186,10 @@ def test_composed_calibration_intervals_and_save_load(kernels, tmp_path):
         model.save(tmp_path / "m")
     loaded = ComposedCostModel.load(tmp_path / "m")
     assert np.allclose(loaded.predict(TEXTS), pred)
+    # A kernels model already in memory is used as is, not read again.
+    given = ComposedCostModel.load(tmp_path / "m", kernel_model=kernels)
+    assert given.kernel_model_ is kernels
+    assert np.allclose(given.predict(TEXTS), pred)
     with pytest.raises(ValueError, match="without intervals"):
         ComposedCostModel(kernel_model=kernels).fit(TEXTS, Y, NAMES).predict_interval(
             TEXTS

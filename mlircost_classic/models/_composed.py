@@ -573,14 +573,22 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         (path / "manifest.json").write_text(text, encoding="utf-8")
 
     @classmethod
-    @validate_params({"path": [str, os.PathLike]}, prefer_skip_nested_validation=True)
-    def load(cls, path: str | os.PathLike) -> ComposedCostModel:
+    @validate_params(
+        {"path": [str, os.PathLike], "kernel_model": [CostModel, None]},
+        prefer_skip_nested_validation=True,
+    )
+    def load(
+        cls, path: str | os.PathLike, kernel_model: CostModel | None = None
+    ) -> ComposedCostModel:
         """Read a model written by :meth:`save` (runs no code from the files).
 
         Parameters
         ----------
         path : path-like
             The folder.
+        kernel_model : CostModel, optional
+            A fitted kernels model to use instead of reading the one the
+            folder names (one already loaded, not read a second time).
 
         Returns
         -------
@@ -596,9 +604,13 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
                 f"{path} is not a saved ComposedCostModel this release reads"
             )
         kernels = manifest["kernel_model"]
-        kernel_model = "pretrained" if kernels == "pretrained" else str(path / kernels)
-        model = cls(kernel_model=kernel_model, **manifest["params"])
-        model.kernel_model_ = model._load_kernels()
+        named = "pretrained" if kernels == "pretrained" else str(path / kernels)
+        model = cls(kernel_model=named, **manifest["params"])
+        if kernel_model is not None:
+            check_is_fitted(kernel_model, "estimators_")
+        model.kernel_model_ = (
+            model._load_kernels() if kernel_model is None else kernel_model
+        )
         model.target_names_ = manifest["target_names"]
         model.rules_ = manifest["rules"]
         model.log_targets_ = manifest["log_targets"]

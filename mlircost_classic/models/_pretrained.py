@@ -148,10 +148,7 @@ def _composed(path: str | None):
     kernels = _load(pretrained_name("kernels"), path)
     saved = (PRETRAINED_DIR if path is None else Path(path)) / COMPOSED_NAME
     if (saved / "manifest.json").is_file():
-        model = ComposedCostModel.load(saved)
-        # The shipped kernels model, loaded once: not a second copy.
-        model.kernel_model_ = kernels
-        return model
+        return ComposedCostModel.load(saved, kernel_model=kernels)
     modules = _load(pretrained_name("modules", "linalg"), path)
     return ComposedCostModel.from_kernels(modules.target_names_, kernel_model=kernels)
 
