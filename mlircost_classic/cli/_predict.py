@@ -40,28 +40,30 @@ def _choose_model(text: str, args):
 
 
 def _load(kind: str, level: str, args):
-    """The pretrained model; the composed one with ``--dispatches`` regions.
+    """(kind, model): the pretrained model; the composed one with ``--dispatches``.
 
-    ``auto`` is the modules model, or for linalg a
-    :class:`~mlircost_classic.models.PerTargetCostModel` answering each target
+    ``auto`` stays ``auto`` for a
+    :class:`~mlircost_classic.models.PerTargetCostModel` (linalg: each target
     from the modules or the composed model, whichever ranked the OOD suite
-    better.
+    better), and is ``modules`` where it loads the modules model.
     """
     from mlircost_classic.models import ComposedCostModel, load_pretrained
 
     model = load_pretrained(kind, level, path=args.model_dir)
+    if kind == "auto" and getattr(model, "chosen_", None) is None:
+        return "modules", model
     if kind == "composed" and args.dispatches != model.partitioner:
-        return ComposedCostModel.from_kernels(
+        return kind, ComposedCostModel.from_kernels(
             model.target_names_, model.kernel_model_, partitioner=args.dispatches
         )
-    return model
+    return kind, model
 
 
 def _model_names(model, kind: str, level: str) -> tuple[str, list[str] | None]:
     """The model's name for the header, and per target its source model, if several."""
     chosen = getattr(model, "chosen_", None)
     if chosen is None:
-        return f"{'modules' if kind == 'auto' else kind}-{level}", None
+        return f"{kind}-{level}", None
     names = [f"{c}-{level}" for c in chosen]
     return " + ".join(dict.fromkeys(names)) + " (per target)", names
 
@@ -76,7 +78,7 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
 
     kind, level = _choose_model(text, args)
     try:
-        model = _load(kind, level, args)
+        kind, model = _load(kind, level, args)
     except (FileNotFoundError, ValueError) as exc:
         raise _FileError(f"{name}: {exc}") from None
     try:
@@ -119,7 +121,7 @@ def _predict_one(name: str, text: str, args, selected) -> dict:
         )
     return {
         "file": name,
-        "kind": "modules" if kind == "auto" else kind,
+        "kind": "modules" if kind == "auto" else kind,  # what the text is
         "level": level,
         "model": model_name,
         "confidence": getattr(model, "confidence", None) if lower is not None else None,
@@ -143,10 +145,13 @@ def _print_table(result: dict) -> None:
     rows = result["predictions"]
     width = max(len("target"), *(len(r["target"]) for r in rows))
     interval = f"{confidence:.0%} interval" if confidence else "interval"
+    # A model column only where the targets come from several models.
     several = len({r["model"] for r in rows}) > 1
     unit = max(len("unit"), *(len(r["unit"]) for r in rows)) if several else 0
-    line = f"  {'target':<{width}}  {'prediction':>10}  {interval:>21}  unit"
-    print(f"{line:<{len(line) + unit - 4}}  model" if several else line)
+    head = (
+        f"  {'target':<{width}}  {'prediction':>10}  {interval:>21}  {'unit':<{unit}}"
+    )
+    print(f"{head}  model" if several else head)
     for r in rows:
         span = "-"
         if r["lower"] is not None:
@@ -155,7 +160,7 @@ def _print_table(result: dict) -> None:
             f"  {r['target']:<{width}}  {_number(r['prediction']):>10}  "
             f"{span:>21}  {r['unit']:<{unit}}"
         )
-        print(f"{line}  {r['model']}" if several else line.rstrip())
+        print(f"{line}  {r['model']}" if several else line)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -214,10 +219,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     name, text = read_one(args.file)
     kind, level = _choose_model(text, args)
     try:
-        model = _load(kind, level, args)
+        kind, model = _load(kind, level, args)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
-    if kind == "auto" and getattr(model, "chosen_", None) is not None:
+    if kind == "auto":
         # Explain the target with the model that answers it.
         try:
             j = resolve_target(model.target_names_, args.target)
@@ -227,7 +232,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
         model = model.models_[kind]
     if kind == "composed":
         return _explain_composed(name, text, model, args)
-    kind = "modules" if kind == "auto" else kind
     try:
         parsed = parse(text)
     except ValueError as exc:

@@ -96,7 +96,7 @@ class PerTargetCostModel(RegressorMixin, BaseEstimator):
         self
         """
         self._check_models()
-        X = list(_check_documents(X))
+        X = _check_documents(X)
         self.models_ = {
             name: clone(model).fit(X, y, target_names=target_names)
             for name, model in self.models.items()
@@ -142,7 +142,7 @@ class PerTargetCostModel(RegressorMixin, BaseEstimator):
         return mine, [names.index(self.target_names_[j]) for j in mine]
 
     def _gather(self, X, interval: bool) -> list[np.ndarray]:
-        X = list(_check_documents(X))
+        X = _check_documents(X)
         parts = 3 if interval else 1
         out = [np.full((len(X), len(self.target_names_)), np.nan) for _ in range(parts)]
         for name in dict.fromkeys(self.chosen_):
@@ -207,7 +207,7 @@ class PerTargetCostModel(RegressorMixin, BaseEstimator):
             prefixed with the model's name.
         """
         check_is_fitted(self, "models_")
-        X = list(_check_documents(X))
+        X = _check_documents(X)
         reasons: list[list[str]] = [[] for _ in X]
         for name in dict.fromkeys([self.default, *self.chosen_]):
             found = self.models_[name].novelty(X)
