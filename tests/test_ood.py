@@ -136,9 +136,13 @@ def test_suites_are_read_apart(tmp_path, capsys):
 
     assert load_dataset(data_home=home).groups == ["mlp"]
     assert load_dataset(data_home=home, suite="ood").groups == ["hf_bert"]
-    # The kernel met in both suites is a training kernel, not an OOD one.
+    # The kernel met in both suites is in neither: not an OOD kernel (training
+    # has it) and not a training kernel (a model fitted on it has seen part
+    # of the OOD programs).
     kernels = load_dataset("kernels", data_home=home, suite="ood")
     assert kernels.ids == [kernel(1, family="hf_bert")["id"]]
+    assert load_dataset("kernels", data_home=home).ids.tolist() == []
+    assert len(list(iter_dataset("kernels", home))) == 1
     assert len(list(iter_dataset("kernels", home / "ood"))) == 2
     assert dataset_info(home, suite="ood").counts["modules"]["family"] == {"hf_bert": 1}
     assert main(["dataset", "info", "--data-home", str(home), "--suite", "ood"]) == 0
@@ -188,7 +192,7 @@ def test_bundled_ood_records_stay_out_of_the_main_dataset(ood_records):
     assert not {r["family"] for r in main_records.values()} & set(OOD_FAMILIES)
     shared = [r for r in ood_records if r["id"] in main_records]
     # Only a kernel can be met in both suites: the same dispatch source, so
-    # the same text and labels (load_dataset(suite="ood") leaves it out).
+    # the same text and labels (load_dataset leaves it out of both suites).
     # Real networks' programs meet a few: the f16 MPNet program of the
     # transformers source has 11 of the f16 RoBERTa / T5 dispatches.
     assert kind == "kernels" or shared == []

@@ -40,9 +40,11 @@ def _select_sources(requested) -> set[str]:
     return chosen
 
 
-def _main_ids(kind: str, data_home: str | os.PathLike | None) -> set[str]:
+def _suite_ids(kind: str, data_home: str | os.PathLike | None, suite: str) -> set[str]:
     try:
-        return {rec["id"] for rec in iter_dataset(kind, get_data_home(data_home))}
+        return {
+            rec["id"] for rec in iter_dataset(kind, get_data_home(data_home, suite))
+        }
     except FileNotFoundError:
         return set()
 
@@ -96,8 +98,9 @@ def load_dataset(
         ``"main"``: the training families. ``"ood"``: the out-of-distribution
         suite of third-party architectures (``hf_bert``, ``hf_vit`` ...),
         read from the ``ood`` folder of the data home; for evaluation only.
-        Its records that the main suite holds too (a few trivial kernels
-        shared with training programs) are left out.
+        Records the two suites share (a few kernels that training programs
+        and OOD programs both compile to) are left out of both, so that a
+        model fitted on ``"main"`` has seen none of the OOD suite.
     hardware : str, optional
         Variants only: keep the candidates measured for this hardware
         (``"nvidia_sm80"``); ``targets`` then defaults to its metrics.
@@ -141,9 +144,12 @@ def load_dataset(
             raise ImportError(
                 "load_dataset(as_frame=True) needs pandas: pip install pandas"
             ) from exc
-    # A kernel identical to a training kernel has the same id (same source,
-    # same hardware): it is not out of distribution, so evaluation skips it.
-    seen = _main_ids(kind, data_home) if suite != "main" else set()
+    # A kernel identical to another suite's kernel has the same id (same
+    # source, same hardware). The suites stay disjoint: evaluation skips a
+    # kernel that training has (it is not out of distribution), and training
+    # skips one that the OOD suite has (a model fitted on it would have seen
+    # part of the OOD programs it is measured on).
+    seen = _suite_ids(kind, data_home, "ood" if suite == "main" else "main")
     records = [
         rec
         for rec in iter_dataset(kind, home)
