@@ -67,7 +67,27 @@ def log_wrapped(regressor) -> TransformedTargetRegressor:
     )
 
 
-class PerTargetRegressor(RegressorMixin, BaseEstimator):
+class TextInputMixin:
+    """Mixin for estimators whose ``X`` is a sequence of MLIR texts.
+
+    Sets the sklearn tags of such an estimator: string input, not a 2-D
+    array, and (unless ``_multi_output`` is False) 2-D targets, one column
+    per target.
+    """
+
+    _multi_output = True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        if self._multi_output:
+            tags.target_tags.multi_output = True
+            tags.target_tags.two_d_labels = True
+        return tags
+
+
+class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
     """Base of the per-target cost models (template method).
 
     Subclasses implement ``_make_featurizer()`` (a fresh, unfitted transformer),
@@ -86,15 +106,6 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
     over the training documents, see :meth:`novelty`); what ``_fit_target`` returns besides the estimator is kept
     per target in ``_target_states`` for the subclass.
     """
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        tags.target_tags.two_d_labels = True
-        return tags
 
     # -- hooks ------------------------------------------------------------------
     def _make_featurizer(self):

@@ -17,11 +17,12 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..featurize._base import _check_documents
+from ._base import TextInputMixin
 
 __all__ = ["PerTargetCostModel"]
 
 
-class PerTargetCostModel(RegressorMixin, BaseEstimator):
+class PerTargetCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
     """Predict each target with the model ``choice`` names for it.
 
     Parameters
@@ -57,14 +58,6 @@ class PerTargetCostModel(RegressorMixin, BaseEstimator):
         self.models = models
         self.choice = choice
         self.default = default
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.target_tags.multi_output = True
-        tags.target_tags.two_d_labels = True
-        return tags
 
     def _check_models(self) -> None:
         if self.default not in self.models:

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..datasets import TARGETS, clip_to_domain, resolve_target
 from ..featurize import DispatchRegion, dispatch_kind, partition_dispatches
-from ._base import check_targets
+from ._base import TextInputMixin, check_targets
 from ._cost_model import CostModel, _conformal_quantile
 
 __all__ = ["AGGREGATION", "ComposedCostModel", "compose_regions", "kernel_calls"]
@@ -181,7 +181,7 @@ def iree_regions(text: str) -> list[DispatchRegion]:
 _PARTITIONERS = {"python": partition_dispatches, "iree": iree_regions}
 
 
-class ComposedCostModel(RegressorMixin, BaseEstimator):
+class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
     """Module targets aggregated from a kernels model's dispatch predictions.
 
     Prediction: partition each module into dispatch regions, predict each
@@ -265,14 +265,6 @@ class ComposedCostModel(RegressorMixin, BaseEstimator):
         self.confidence = confidence
         self.calibration_size = calibration_size
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.target_tags.multi_output = True
-        tags.target_tags.two_d_labels = True
-        return tags
 
     # -- composition ----------------------------------------------------------
     def _load_kernels(self) -> CostModel:

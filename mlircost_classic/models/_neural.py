@@ -30,7 +30,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..mlir import MLIRSyntaxError, ShapedType, parse, parse_type
-from ._base import check_targets
+from ._base import TextInputMixin, check_targets
 from ._cost_model import CostModel
 
 __all__ = ["NeuralTextRegressor", "tokenize"]
@@ -292,7 +292,7 @@ def _network(config: dict):
     return Network()
 
 
-class NeuralTextRegressor(RegressorMixin, BaseEstimator):
+class NeuralTextRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
     """Neural baseline: one network reads MLIR tokens and predicts every target.
 
     Each text becomes a token sequence (:func:`tokenize`: op names, attribute
@@ -469,11 +469,6 @@ class NeuralTextRegressor(RegressorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        tags.target_tags.two_d_labels = True
         tags.non_deterministic = self.random_state is None
         return tags
 

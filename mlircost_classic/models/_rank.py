@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier, XGBRanker, XGBRegressor
 
 from ..featurize import VariantFeaturizer
+from ._base import TextInputMixin
 from ._metrics import pairwise_ranking_accuracy, spill_classification
 
 __all__ = [
@@ -63,7 +64,7 @@ def _group_ranks(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return rel
 
 
-class VariantRanker(RegressorMixin, BaseEstimator):
+class VariantRanker(TextInputMixin, RegressorMixin, BaseEstimator):
     """Orders candidates of a dispatch by a cost (smaller = better).
 
     ``predict`` returns a cost-like score: within a group, a smaller score is
@@ -124,11 +125,7 @@ class VariantRanker(RegressorMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.random_state = random_state
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        return tags
+    _multi_output = False
 
     def fit(self, X, y, groups=None):
         """Fit on candidate texts ``X`` and their measured ``y``.
