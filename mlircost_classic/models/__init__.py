@@ -24,6 +24,7 @@ from ._composed import (
     AGGREGATION,
     ComposedCostModel,
     compose_regions,
+    cross_val_compose,
     iree_regions,
     kernel_calls,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "composed_choice",
     "kernel_calls",
     "compose_regions",
+    "cross_val_compose",
     "iree_regions",
     "Contribution",
     "DEFAULT_MODELS",

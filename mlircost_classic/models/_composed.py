@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.model_selection import GroupKFold
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
@@ -26,7 +27,13 @@ from ..featurize import DispatchRegion, dispatch_kind, partition_dispatches
 from ._base import TextInputMixin, check_targets
 from ._cost_model import CostModel, _conformal_quantile
 
-__all__ = ["AGGREGATION", "ComposedCostModel", "compose_regions", "kernel_calls"]
+__all__ = [
+    "AGGREGATION",
+    "ComposedCostModel",
+    "compose_regions",
+    "cross_val_compose",
+    "kernel_calls",
+]
 
 #: Metric -> how the module's value combines its kernels' values: the
 #: ``aggregate`` of the target table (:data:`~mlircost_classic.datasets.TARGETS`),
@@ -181,6 +188,78 @@ def iree_regions(text: str) -> list[DispatchRegion]:
 _PARTITIONERS = {"python": partition_dispatches, "iree": iree_regions}
 
 
+def cross_val_compose(
+    X,
+    groups,
+    kernels,
+    target_names,
+    *,
+    kernel_model: CostModel | None = None,
+    n_splits: int = 5,
+    partitioner: str = "python",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw aggregates of each module from a kernels model that never saw its group.
+
+    ``GroupKFold`` over the modules' groups (family or architecture): for each
+    fold a clone of ``kernel_model`` is fitted on the kernels of the other
+    folds' groups only, and the held-out modules are composed from its
+    predictions on their dispatch regions. These are the composed model's
+    out-of-fold answers for programs of an unseen family, the ones to
+    calibrate and score it on (:meth:`ComposedCostModel.fit` with ``raw=`` and
+    ``groups=``): composed with a kernels model fitted on their own kernels,
+    modules look far better predicted than new ones will be.
+
+    Parameters
+    ----------
+    X : sequence of str
+        Module texts (linalg on tensors).
+    groups : array-like of shape (n_modules,)
+        Group of each module; a kernel's group is ``kernels.groups`` (the
+        family of the first module it was seen in).
+    kernels : Bunch
+        Kernel training data as :func:`~mlircost_classic.datasets.load_dataset`
+        returns it for ``"kernels"``: ``data``, ``target``, ``target_names``,
+        ``groups``.
+    target_names : list of str
+        Module targets to compose.
+    kernel_model : CostModel, optional
+        Unfitted kernels model, cloned per fold; default
+        ``CostModel(random_state=0)`` (no intervals: only points are composed).
+    n_splits : int, default=5
+        Folds (at most the number of groups).
+    partitioner : {"python", "iree"}, default="python"
+        As in :class:`ComposedCostModel`.
+
+    Returns
+    -------
+    raw : ndarray of shape (n_modules, n_targets)
+        Uncalibrated aggregates, as :meth:`ComposedCostModel.compose` gives.
+    folds : ndarray of shape (n_modules,)
+        Fold of each module.
+    """
+    X = list(X)
+    groups = np.asarray(groups, dtype=object)
+    if len(groups) != len(X):
+        raise ValueError(f"{len(X)} modules but {len(groups)} groups")
+    kernel_groups = np.asarray(kernels.groups, dtype=object)
+    base = CostModel(random_state=0) if kernel_model is None else kernel_model
+    partition = _PARTITIONERS[partitioner]
+    regions = [partition(text) for text in X]
+    raw = np.full((len(X), len(target_names)), np.nan)
+    folds = np.full(len(X), -1)
+    splitter = GroupKFold(n_splits=min(n_splits, len(set(groups))))
+    for k, (_, test) in enumerate(splitter.split(X, groups=groups)):
+        keep = np.flatnonzero(~np.isin(kernel_groups, list(set(groups[test]))))
+        model = clone(base).fit(
+            [kernels.data[i] for i in keep],
+            np.asarray(kernels.target)[keep],
+            target_names=list(kernels.target_names),
+        )
+        raw[test] = compose_regions(model, [regions[i] for i in test], target_names)[0]
+        folds[test] = k
+    return raw, folds
+
+
 class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
     """Module targets aggregated from a kernels model's dispatch predictions.
 
@@ -193,6 +272,14 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
     b log1p(composed)`` for sums and proxies, ``y = a + b composed`` for maxima
     and minima (dispatch counts are not calibrated), and with
     ``intervals="conformal"`` the split-conformal half-width of its residuals.
+
+    Modules composed by a kernels model fitted on their own kernels are better
+    predicted than new programs will be. Given ``raw=`` (each training module's
+    aggregates from a kernels model that did not see its group:
+    :func:`cross_val_compose`) and ``groups=``, :meth:`fit` calibrates on those
+    instead, and the intervals are cross-conformal over the groups (each
+    module's score is its residual under the line fitted on the other folds'
+    groups): intervals for programs of an unseen family.
 
     Parameters
     ----------
@@ -211,7 +298,10 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
     confidence : float, default=0.9
         Target coverage of the intervals.
     calibration_size : float, default=0.2
-        Share of each target's rows held out for the interval's residuals.
+        Share of each target's rows held out for the interval's residuals
+        (split conformal, when :meth:`fit` gets no ``groups``).
+    calibration_folds : int, default=5
+        Folds of the group calibration (when :meth:`fit` gets ``groups``).
     random_state : int or None, default=None
         Seeds the calibration split.
 
@@ -228,6 +318,9 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         Intercept and slope of each target's calibration.
     conformal_quantiles_ : list of float
         Interval half-width per target; only with ``intervals="conformal"``.
+    calibration_ : {"group", "random"}
+        How the intervals were calibrated: on held-out groups (cross-conformal)
+        or on a random split; only with ``intervals="conformal"``.
 
     Examples
     --------
@@ -244,6 +337,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         "intervals": [StrOptions({"conformal"}), None],
         "confidence": [Interval(Real, 0, 1, closed="neither")],
         "calibration_size": [Interval(Real, 0, 1, closed="neither")],
+        "calibration_folds": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -256,6 +350,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         intervals=None,
         confidence=0.9,
         calibration_size=0.2,
+        calibration_folds=5,
         random_state=None,
     ):
         self.kernel_model = kernel_model
@@ -264,6 +359,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         self.intervals = intervals
         self.confidence = confidence
         self.calibration_size = calibration_size
+        self.calibration_folds = calibration_folds
         self.random_state = random_state
 
     # -- composition ----------------------------------------------------------
@@ -306,7 +402,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         return compose_regions(self.kernel_model_, regions, self.target_names_)
 
     # -- fitting --------------------------------------------------------------
-    def fit(self, X, y, target_names=None):
+    def fit(self, X, y, target_names=None, *, groups=None, raw=None):
         """Load the kernels model and calibrate each module target.
 
         Parameters
@@ -317,6 +413,14 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
             Measured module targets, NaN where missing.
         target_names : list of str, optional
             Names of the target columns (``<hardware>.<metric>``).
+        groups : array-like of shape (n_samples,), optional
+            Family or architecture of each module: the intervals are then
+            calibrated on held-out groups (cross-conformal over
+            ``GroupKFold(calibration_folds)``) instead of a random split.
+        raw : array-like of shape (n_samples, n_targets), optional
+            The modules' raw aggregates to calibrate on, in the columns of
+            ``y`` (:func:`cross_val_compose`); default: composed here with the
+            kernels model.
 
         Returns
         -------
@@ -328,25 +432,59 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         if len(X) != Y.shape[0]:
             raise ValueError(f"X has {len(X)} documents but y has {Y.shape[0]} rows")
         self._set_targets(names)
-        raw, _ = self._compose(X)
+        if raw is None:
+            raw, _ = self._compose(X)
+        raw = np.asarray(raw, float).reshape(Y.shape[0], -1)
+        if raw.shape != Y.shape:
+            raise ValueError(f"raw has shape {raw.shape}, y has {Y.shape}")
+        if groups is not None:
+            groups = np.asarray(groups, dtype=object)
+            if len(groups) != len(X):
+                raise ValueError(f"X has {len(X)} documents but {len(groups)} groups")
         rng = np.random.default_rng(self.random_state)
         quantiles = []
         for j in range(len(names)):
             rows = np.flatnonzero(~np.isnan(Y[:, j]) & ~np.isnan(raw[:, j]))
-            order = rng.permutation(rows)
-            n_cal = round(self.calibration_size * len(rows)) if self.intervals else 0
-            calibration, train = order[:n_cal], order[n_cal:]
             x, t = self._scale(raw[:, j], j), self._scale(Y[:, j], j)
-            if self.calibrate and self.rules_[j] != "count" and len(train) >= 2:
-                if np.ptp(x[train]) > 0:
-                    slope, intercept = np.polyfit(x[train], t[train], 1)
-                    self.coef_[j] = intercept, slope
-            if self.intervals:
+            if self.intervals and groups is None:
+                order = rng.permutation(rows)
+                n_cal = round(self.calibration_size * len(rows))
+                calibration, train = order[:n_cal], order[n_cal:]
+                self.coef_[j] = self._fit_line(x[train], t[train], j)
                 scores = np.abs(t[calibration] - self._line(x[calibration], j))
                 quantiles.append(_conformal_quantile(scores, self.confidence))
+                continue
+            self.coef_[j] = self._fit_line(x[rows], t[rows], j)
+            if self.intervals:
+                quantiles.append(self._group_quantile(x, t, rows, groups[rows], j))
         if self.intervals:
             self.conformal_quantiles_ = quantiles
+            self.calibration_ = "random" if groups is None else "group"
         return self
+
+    def _fit_line(self, x: np.ndarray, t: np.ndarray, j: int) -> np.ndarray:
+        """Intercept and slope of target ``j``'s calibration (identity if none)."""
+        if (
+            self.calibrate
+            and self.rules_[j] != "count"
+            and len(x) >= 2
+            and np.ptp(x) > 0
+        ):
+            slope, intercept = np.polyfit(x, t, 1)
+            return np.array([intercept, slope])
+        return np.array([0.0, 1.0])
+
+    def _group_quantile(self, x, t, rows, groups, j: int) -> float:
+        """Cross-conformal half-width: residuals under other groups' lines."""
+        n_groups = len(set(groups))
+        if n_groups < 2:
+            return float("inf")
+        scores = []
+        splitter = GroupKFold(n_splits=min(self.calibration_folds, n_groups))
+        for train, test in splitter.split(rows, groups=groups):
+            intercept, slope = self._fit_line(x[rows[train]], t[rows[train]], j)
+            scores.append(np.abs(t[rows[test]] - (intercept + slope * x[rows[test]])))
+        return _conformal_quantile(np.concatenate(scores), self.confidence)
 
     def _set_targets(self, names: list[str]) -> None:
         self.kernel_model_ = self._load_kernels()
@@ -551,6 +689,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
                 "intervals": self.intervals,
                 "confidence": self.confidence,
                 "calibration_size": self.calibration_size,
+                "calibration_folds": self.calibration_folds,
                 "random_state": self.random_state,
             },
             "kernel_model": kernels,
@@ -559,6 +698,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
             "log_targets": self.log_targets_,
             "coef": self.coef_.tolist(),
             "conformal_quantiles": getattr(self, "conformal_quantiles_", None),
+            "calibration": getattr(self, "calibration_", None),
             "ndim": self._ndim,
         }
         text = json.dumps(manifest, indent=1, allow_nan=True)
@@ -612,4 +752,5 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
             model.conformal_quantiles_ = [
                 float(q) for q in manifest["conformal_quantiles"]
             ]
+            model.calibration_ = manifest.get("calibration") or "random"
         return model

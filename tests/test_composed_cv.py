@@ -1,0 +1,163 @@
+"""The composed model calibrated on held-out groups: cross_val_compose and fit(raw=, groups=).
+
+Small hand-written modules (a matmul + relu family and a relu-chain family) and
+a ridge kernels model fitted here; the labels are made up for the API tests.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.utils import Bunch
+
+from mlircost_classic.featurize import partition_dispatches
+from mlircost_classic.models import (
+    ComposedCostModel,
+    CostModel,
+    compose_regions,
+    cross_val_compose,
+)
+
+
+def _module(body: str, n: int) -> str:
+    return f"""func.func @main(%arg0: tensor<{n}x{n}xf32>, %w: tensor<{n}x{n}xf32>) -> tensor<{n}x{n}xf32> {{
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<{n}x{n}xf32>
+{body}  return %out : tensor<{n}x{n}xf32>
+}}
+"""
+
+
+def _relu(src: str, n: int, dst: str) -> str:
+    return f"""  {dst} = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}} ins({src} : tensor<{n}x{n}xf32>) outs(%e : tensor<{n}x{n}xf32>) {{
+  ^bb0(%in: f32, %o: f32):
+    %r = arith.maximumf %in, %cst : f32
+    linalg.yield %r : f32
+  }} -> tensor<{n}x{n}xf32>
+"""
+
+
+def _matmul(n: int) -> str:
+    return f"""  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<{n}x{n}xf32>) -> tensor<{n}x{n}xf32>
+  %m = linalg.matmul ins(%arg0, %w : tensor<{n}x{n}xf32>, tensor<{n}x{n}xf32>) outs(%f : tensor<{n}x{n}xf32>) -> tensor<{n}x{n}xf32>
+"""
+
+
+SIZES = (4, 8, 16, 32, 64, 128)
+TEXTS = [_module(_matmul(n) + _relu("%m", n, "%out"), n) for n in SIZES] + [
+    _module(_relu("%arg0", n, "%a") + _relu("%a", n, "%out"), n) for n in SIZES
+]
+GROUPS = np.array(["mm"] * len(SIZES) + ["relu"] * len(SIZES), dtype=object)
+KERNEL_NAMES = ["cpu_x86_64_v3.instructions", "nvidia_sm80.registers"]
+NAMES = [*KERNEL_NAMES, "cpu_x86_64_v3.dispatches"]
+
+
+def _kernels() -> Bunch:
+    """Each module's regions as kernel records of its group (made-up labels)."""
+    data, groups = [], []
+    for text, group in zip(TEXTS, GROUPS, strict=True):
+        for region in partition_dispatches(text):
+            data.append(region.text)
+            groups.append(group)
+    target = np.array([[50.0 * len(t), 8.0 + len(t) % 97] for t in data])
+    return Bunch(
+        data=data,
+        target=target,
+        target_names=KERNEL_NAMES,
+        groups=np.array(groups, dtype=object),
+    )
+
+
+def _ridge() -> CostModel:
+    return CostModel(estimator=Ridge(), prior=None)
+
+
+def test_each_group_is_composed_by_a_model_that_never_saw_its_kernels():
+    kernels = _kernels()
+    raw, folds = cross_val_compose(
+        TEXTS, GROUPS, kernels, NAMES, kernel_model=_ridge(), n_splits=2
+    )
+    assert raw.shape == (len(TEXTS), len(NAMES))
+    assert set(folds) == {0, 1}
+    assert len({folds[i] for i in np.flatnonzero(GROUPS == "mm")}) == 1
+    for group in ("mm", "relu"):
+        other = kernels.groups != group
+        alone = _ridge().fit(
+            [t for t, keep in zip(kernels.data, other, strict=True) if keep],
+            kernels.target[other],
+            target_names=KERNEL_NAMES,
+        )
+        rows = np.flatnonzero(GROUPS == group)
+        regions = [partition_dispatches(TEXTS[i]) for i in rows]
+        expected = compose_regions(alone, regions, NAMES)[0]
+        assert np.allclose(raw[rows], expected, equal_nan=True)
+    # A model fitted on every kernel composes the modules differently.
+    everything = _ridge().fit(kernels.data, kernels.target, target_names=KERNEL_NAMES)
+    regions = [partition_dispatches(t) for t in TEXTS]
+    assert not np.allclose(
+        raw[:, 1], compose_regions(everything, regions, NAMES)[0][:, 1]
+    )
+    with pytest.raises(ValueError, match="groups"):
+        cross_val_compose(TEXTS, GROUPS[:3], kernels, NAMES, kernel_model=_ridge())
+
+
+def test_fit_on_held_out_aggregates_calibrates_intervals_on_held_out_groups(tmp_path):
+    kernels = _kernels()
+    fitted = _ridge().fit(kernels.data, kernels.target, target_names=KERNEL_NAMES)
+    rng = np.random.default_rng(0)
+    raw = np.column_stack(
+        [
+            rng.uniform(1e3, 1e5, len(TEXTS)),
+            rng.uniform(10, 100, len(TEXTS)),
+            np.full(len(TEXTS), 2.0),
+        ]
+    )
+    Y = np.column_stack(
+        [raw[:, 0] * rng.uniform(0.5, 2, len(TEXTS)), 5 + 0.8 * raw[:, 1], raw[:, 2]]
+    )
+    Y[:, 1] += np.where(GROUPS == "mm", 3.0, -3.0)
+    model = ComposedCostModel(
+        kernel_model=fitted, intervals="conformal", calibration_folds=2
+    )
+    model.fit(TEXTS, Y, NAMES, groups=GROUPS, raw=raw)
+    assert model.calibration_ == "group"
+    # The point line is fitted on every module's held-out aggregate ...
+    slope, intercept = np.polyfit(raw[:, 1], Y[:, 1], 1)
+    assert model.coef_[1] == pytest.approx([intercept, slope])
+    assert model.coef_[2].tolist() == [0.0, 1.0]  # counts are not calibrated
+    # ... and each module's score is its residual under the other group's line.
+    scores = []
+    for group in ("mm", "relu"):
+        train, test = GROUPS != group, GROUPS == group
+        b, a = np.polyfit(raw[train, 1], Y[train, 1], 1)
+        scores.append(np.abs(Y[test, 1] - (a + b * raw[test, 1])))
+    scores = np.sort(np.concatenate(scores))
+    expected = scores[math.ceil((len(scores) + 1) * 0.9) - 1]
+    assert model.conformal_quantiles_[1] == pytest.approx(expected)
+    # Calibrated on one random split instead, the half-width differs.
+    split = ComposedCostModel(
+        kernel_model=fitted, intervals="conformal", random_state=0
+    )
+    split.fit(TEXTS, Y, NAMES, raw=raw)
+    assert split.calibration_ == "random"
+    assert split.conformal_quantiles_[1] != pytest.approx(expected)
+
+    model.save(tmp_path / "m")
+    loaded = ComposedCostModel.load(tmp_path / "m", kernel_model=fitted)
+    assert loaded.calibration_ == "group"
+    assert loaded.conformal_quantiles_ == pytest.approx(model.conformal_quantiles_)
+    assert np.allclose(
+        loaded.predict_interval(TEXTS)[1], model.predict_interval(TEXTS)[1]
+    )
+
+
+def test_fit_checks_the_shapes_of_raw_and_groups():
+    kernels = _kernels()
+    fitted = _ridge().fit(kernels.data, kernels.target, target_names=KERNEL_NAMES)
+    model = ComposedCostModel(kernel_model=fitted, intervals="conformal")
+    Y = np.ones((len(TEXTS), len(NAMES)))
+    with pytest.raises(ValueError, match="raw has shape"):
+        model.fit(TEXTS, Y, NAMES, raw=np.ones((len(TEXTS), 2)))
+    with pytest.raises(ValueError, match="groups"):
+        model.fit(TEXTS, Y, NAMES, groups=GROUPS[:4])
