@@ -768,3 +768,84 @@ def test_a_1x1_depthwise_conv_is_elementwise():
 }}
 """
     assert [r.kind for r in partition_dispatches(text)] == ["elementwise"]
+
+
+def test_a_batch_matmul_of_a_broadcast_weight_is_a_matmul():
+    """``ConvertBatchMatmulToMatmul``: a ``batch_matmul`` whose right operand
+    broadcasts a 2-D weight along the batch is a matmul over batch x rows, the
+    same executable as the ``matmul`` on the collapsed input; the broadcast goes
+    (as a ``linalg.broadcast`` and as its generic form)."""
+    broadcasts = {
+        "named": "%bw = linalg.broadcast ins(%arg1 : tensor<16x8xf32>) outs(%e3 : "
+        "tensor<2x16x8xf32>) dimensions = [0]",
+        "generic": """%bw = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg1 : tensor<16x8xf32>) outs(%e3 : tensor<2x16x8xf32>) {
+    ^bb0(%in: f32, %o: f32):
+      linalg.yield %in : f32
+    } -> tensor<2x16x8xf32>""",
+    }
+    for broadcast in broadcasts.values():
+        text = f"""func.func @main(%arg0: tensor<2x4x16xf32>, %arg1: tensor<16x8xf32>) -> (tensor<8x8xf32>, tensor<2x4x8xf32>) {{
+    %cst = arith.constant 0.000000e+00 : f32
+    %c = tensor.collapse_shape %arg0 [[0, 1], [2]] : tensor<2x4x16xf32> into tensor<8x16xf32>
+    %e = tensor.empty() : tensor<8x8xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<8x8xf32>) -> tensor<8x8xf32>
+    %m = linalg.matmul ins(%c, %arg1 : tensor<8x16xf32>, tensor<16x8xf32>) outs(%f : tensor<8x8xf32>) -> tensor<8x8xf32>
+    %x = tensor.empty() : tensor<2x4x16xf32>
+    %e3 = tensor.empty() : tensor<2x16x8xf32>
+    {broadcast}
+    %eb = tensor.empty() : tensor<2x4x8xf32>
+    %fb = linalg.fill ins(%cst : f32) outs(%eb : tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+    %b = linalg.batch_matmul ins(%arg0, %bw : tensor<2x4x16xf32>, tensor<2x16x8xf32>) outs(%fb : tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+    return %m, %b : tensor<8x8xf32>, tensor<2x4x8xf32>
+}}
+"""
+        (region,) = partition_dispatches(text)
+        assert (region.kind, region.calls) == ("matmul", 2)
+        assert "batch_matmul" not in region.text
+        assert region.lines == (6,)  # lines of the text given, not the rewrite
+        # a broadcast along another dim is no weight broadcast
+        other = text.replace("(d1, d2)>", "(d0, d2)>").replace(
+            "dimensions = [0]", "dimensions = [1]"
+        )
+        other = other.replace("tensor<16x8xf32>) outs(%e3", "tensor<2x8xf32>) outs(%e3")
+        other = other.replace("%arg1 : tensor<2x8xf32>", "%arg2 : tensor<2x8xf32>")
+        other = other.replace(
+            "%arg1: tensor<16x8xf32>)",
+            "%arg1: tensor<16x8xf32>, %arg2: tensor<2x8xf32>)",
+        )
+        assert len(partition_dispatches(other)) == 2
+
+
+def test_regions_that_differ_in_unit_dims_only_are_one_executable():
+    """IREE drops unit dims before forming dispatches (``FoldUnitExtentDims``):
+    a projection whose result a unit-dim transpose reorders before a scale is
+    one executable however the unit dim moves (an attention's Q and K at
+    sequence length 1)."""
+    identity = "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>"
+    layers = ""
+    for k, (perm, shape) in enumerate(
+        (("0, 2, 1, 3", "4x4x1x8"), ("0, 2, 3, 1", "4x4x8x1"))
+    ):
+        layers += f"""    %m{k} = linalg.matmul ins(%arg0, %w{k} : tensor<4x32xf32>, tensor<32x32xf32>) outs(%f : tensor<4x32xf32>) -> tensor<4x32xf32>
+    %x{k} = tensor.expand_shape %m{k} [[0], [1, 2, 3]] output_shape [4, 1, 4, 8] : tensor<4x32xf32> into tensor<4x1x4x8xf32>
+    %e{k} = tensor.empty() : tensor<{shape}xf32>
+    %t{k} = linalg.transpose ins(%x{k} : tensor<4x1x4x8xf32>) outs(%e{k} : tensor<{shape}xf32>) permutation = [{perm}]
+    %s{k} = linalg.generic {{indexing_maps = [{identity}, {identity}], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}} ins(%t{k} : tensor<{shape}xf32>) outs(%e{k} : tensor<{shape}xf32>) {{
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.mulf %in, %half : f32
+      linalg.yield %r : f32
+    }} -> tensor<{shape}xf32>
+"""
+    text = f"""func.func @main(%arg0: tensor<4x32xf32>) -> (tensor<4x4x1x8xf32>, tensor<4x4x8x1xf32>) {{
+    %cst = arith.constant 0.000000e+00 : f32
+    %half = arith.constant 5.000000e-01 : f32
+    %w0 = arith.constant dense_resource<w0> : tensor<32x32xf32>
+    %w1 = arith.constant dense_resource<w1> : tensor<32x32xf32>
+    %e = tensor.empty() : tensor<4x32xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<4x32xf32>) -> tensor<4x32xf32>
+{layers}    return %s0, %s1 : tensor<4x4x1x8xf32>, tensor<4x4x8x1xf32>
+}}
+"""
+    (region,) = partition_dispatches(text)
+    assert (region.kind, region.calls) == ("matmul", 2)
+    assert "arith.mulf" in region.text

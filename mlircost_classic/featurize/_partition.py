@@ -137,6 +137,10 @@ _F64_RE = re.compile(r"f64(?!\d)")
 _SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 _PAD_RE = re.compile(r"(?:low|high)\s*\[([^\]]*)\]")
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
+_TENSOR_RE = re.compile(r"tensor<([^<>]*)>")
+_ACCESS_RE = re.compile(
+    r"offsets = \[[^\]]*\], sizes = \[[^\]]*\], strides = \[[^\]]*\]"
+)
 _ARG_RE = re.compile(r"(%[\w$.-]+)\s*:")
 _DIMS_RE = re.compile(r"(?:permutation|dimensions)\s*=\s*\[([^\]]*)\]")
 _PERMUTATION_RE = re.compile(r"permutation\s*=\s*\[([^\]]*)\]")
@@ -1423,6 +1427,7 @@ def _region_body(
     # constants and empties first (the module defines them once for all
     # layers), then each op followed by the reshapes of its result
     lines += [spans[j] for j in sorted(cloned)]
+    reshapes: list[int] = []
     for m in sorted(inside):
         if m in raised and raised[m] != m:
             continue
@@ -1434,12 +1439,13 @@ def _region_body(
         while views:
             j = views.pop(0)
             lines.append(spans[j])
+            reshapes.append(len(lines) - 1)
             views += [u for u in fn.users[j] if u in local and u not in inside]
     lines += [
         t[1] for t, (_, a) in zip(texts, bindings, strict=True) if a != "readonly"
     ]
     lines.append("return")
-    return lines
+    return lines, reshapes
 
 
 def _as_generic(op: Op) -> str | None:
@@ -1567,6 +1573,11 @@ def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
         for r in base:
             fn.defs[r] = j
         fn.users[j] += [u for u in fn.users[i] if u not in fn.users[j]]
+        # users name the kept op, so a region reads as its twin's does
+        renames = list(zip(base, (_value(r) for r in fn.ops[j].results), strict=False))
+        for u in fn.users[i]:
+            for old, kept in renames:
+                spans[u] = re.sub(re.escape(old) + r"(?![\w$.-])", kept, spans[u])
         fn.users[i] = []
         for v in fn.uses[i]:
             producer = fn.defs.get(v)
@@ -1647,6 +1658,126 @@ def _rotate_half_line(out: str, source: str, t: ShapedType) -> str:
     )
 
 
+def _batch_broadcast_source(
+    op: Op, body: list[Op], aliases: dict[str, str]
+) -> Op | None:
+    """``op`` if it broadcasts a 2-D value along dim 0 only, else None
+    (``getOriginalBroadcastWeight`` in IREE's ``ConvertBatchMatmulToMatmul.cpp``:
+    a ``linalg.broadcast`` of dimensions [0], or its generic form)."""
+    if (
+        len(op.operands) != 2
+        or len(op.operand_types) != 2
+        or len(op.operand_types[0].shape or ()) != 2
+    ):
+        return None
+    if op.name == "linalg.broadcast":
+        m = _DIMS_RE.search(op.text)
+        return op if m is not None and _ints(m.group(1)) == [0] else None
+    if op.name != "linalg.generic" or not _is_pure_view(op, body):
+        return None
+    maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases) or []
+    if (
+        len(maps) == 2
+        and set(_iterators(op)) == {"parallel"}
+        and maps[1][1] == maps[1][0]
+        and maps[0][1] == maps[0][0][1:]
+    ):
+        return op
+    return None
+
+
+def _batch_matmul_to_matmul(
+    text: str, module: ParsedModule
+) -> tuple[str, list[int]] | None:
+    """Rewrite each ``linalg.batch_matmul`` whose right operand broadcasts a 2-D
+    weight along the batch into a ``linalg.matmul`` over batch x rows.
+
+    IREE's global optimization does so before dispatch formation
+    (``ConvertBatchMatmulToMatmul.cpp``): the left operand is collapsed, the
+    result expanded back, a fill of an empty init is re-made at the collapsed
+    shape (canonicalization folds the collapse into it), and the broadcast,
+    read by nothing else, goes. Such a matmul is then the same executable as
+    a ``torch.nn.Linear`` on the collapsed input. Returns the new text and, per
+    new line, its line in ``text`` (None if nothing matched).
+    """
+    ops = module.ops
+    defs = {_value(r): k for k, op in enumerate(ops) for r in op.results}
+    lines = text.splitlines()
+    edits: dict[int, list[str]] = {}  # 0-based line -> replacement lines
+    dropped: set[int] = set()
+    for op in ops:
+        types = op.operand_types
+        if (
+            op.name != "linalg.batch_matmul"
+            or "indexing_maps" in op.attributes
+            or len(op.operands) != 3
+            or len(types) != 3
+            or any(len(t.shape or ()) != 3 for t in types)
+            or None in (*types[0].shape, *types[2].shape)
+            or not lines[op.line - 1].rstrip().endswith(f"-> {types[2].raw}")
+        ):
+            continue
+        lhs, rhs, init = (_value(v) for v in op.operands)
+        j = defs.get(rhs)
+        if j is None:
+            continue
+        body = [b for b in ops[j + 1 : j + 4] if b.depth > ops[j].depth]
+        broadcast = _batch_broadcast_source(ops[j], body, module.attribute_aliases)
+        if broadcast is None:
+            continue
+        (b, m, k), (_, _, n), e = types[0].shape, types[2].shape, types[2].element
+        flat_lhs, flat_out = f"tensor<{b * m}x{k}x{e}>", f"tensor<{b * m}x{n}x{e}>"
+        tag = f"%bmm{op.line}"
+        new = [
+            f"{tag}_lhs = tensor.collapse_shape {lhs} [[0, 1], [2]] : "
+            f"{types[0].raw} into {flat_lhs}"
+        ]
+        f = defs.get(init)
+        fill = ops[f] if f is not None else None
+        if (
+            fill is not None
+            and fill.name == "linalg.fill"
+            and len(fill.operands) == 2
+            and ops[defs.get(_value(fill.operands[1]), f)].name == "tensor.empty"
+        ):
+            new += [
+                f"{tag}_empty = tensor.empty() : {flat_out}",
+                f"{tag}_init = linalg.fill ins({fill.operands[0]} : {e}) "
+                f"outs({tag}_empty : {flat_out}) -> {flat_out}",
+            ]
+        else:
+            new.append(
+                f"{tag}_init = tensor.collapse_shape {init} [[0, 1], [2]] : "
+                f"{types[2].raw} into {flat_out}"
+            )
+        new += [
+            f"{tag}_mm = linalg.matmul ins({tag}_lhs, {_value(broadcast.operands[0])} "
+            f": {flat_lhs}, {broadcast.operand_types[0].raw}) "
+            f"outs({tag}_init : {flat_out}) -> {flat_out}",
+            f"{_value(op.results[0])} = tensor.expand_shape {tag}_mm [[0, 1], [2]] "
+            f"output_shape [{b}, {m}, {n}] : {flat_out} into {types[2].raw}",
+        ]
+        line = lines[op.line - 1]
+        indent = line[: len(line) - len(line.lstrip())]
+        edits[op.line - 1] = [indent + x for x in new]
+        readers = sum(_value(v) == rhs for o in ops for v in o.operands)
+        if readers == 1:  # the broadcast is dead
+            end = j + 1 + len(body)
+            last = ops[end].line - 1 if end < len(ops) else broadcast.line
+            dropped.update(range(broadcast.line - 1, last))
+    if not edits:
+        return None
+    out: list[str] = []
+    origin: list[int] = []
+    for number, line in enumerate(lines):
+        if number in dropped:
+            continue
+        replaced = edits.get(number, [line])
+        out += replaced
+        origin += [number + 1] * len(replaced)
+    return "\n".join(out), origin
+
+
 def _drop_identity_casts(span: str) -> str:
     """Drop ``arith.truncf`` / ``extf`` that cast a type to itself (f64 demoted
     to f32), their uses reading the source, as IREE's folding leaves them."""
@@ -1706,6 +1837,19 @@ def _canonical(lines: list[str]) -> str:
     return _SSA_RE.sub(rename, "\n".join(lines))
 
 
+def _unit_free(key: str) -> str:
+    """A region's text with its unit dims left out: IREE drops them before
+    forming dispatches (``FoldUnitExtentDims``), so regions that differ in
+    them only (a unit-dim transpose between them) are one executable."""
+    key = _ACCESS_RE.sub("", key)
+    return _TENSOR_RE.sub(
+        lambda m: (
+            "tensor<" + "x".join(d for d in m.group(1).split("x") if d != "1") + ">"
+        ),
+        key,
+    )
+
+
 def partition_dispatches(text: str) -> list[DispatchRegion]:
     """Predict the dispatches IREE forms for a linalg-on-tensors module.
 
@@ -1745,6 +1889,12 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             f"partition_dispatches takes MLIR text, got {type(text).__name__}"
         )
     module = parse(text)
+    origin = None
+    if "linalg.batch_matmul" in text:
+        rewritten = _batch_matmul_to_matmul(text, module)
+        if rewritten is not None:
+            text, origin = rewritten
+            module = parse(text)
     text_lines = text.splitlines()
     regions: dict[str, list] = {}
     for fn in _functions(module):
@@ -1765,15 +1915,22 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             )
             for g, ms in members.items()
         ]
-        found += [(i, "memcpy", _copy_body(fn, i, v, spans), [i]) for i, v in copies]
-        for _, kind, body, ms in sorted(found, key=lambda f: f[0]):
+        found += [
+            (i, "memcpy", (_copy_body(fn, i, v, spans), []), [i]) for i, v in copies
+        ]
+        for _, kind, (body, reshapes), ms in sorted(found, key=lambda f: f[0]):
             if "f64" in text:  # bindings of f64 values
                 body = [_F64_RE.sub("f32", line) for line in body]
-            key = _canonical(body)
+            key = _canonical([b for k, b in enumerate(body) if k not in reshapes])
+            if kind != "memcpy":  # a copy's offsets tell its executables apart
+                key = _unit_free(key)
             if key in regions:
                 regions[key][1] += 1
             else:
-                regions[key] = [kind, 1, body, tuple(fn.ops[m].line for m in ms)]
+                lines = [fn.ops[m].line for m in ms]
+                if origin is not None:
+                    lines = sorted({origin[line - 1] for line in lines})
+                regions[key] = [kind, 1, body, tuple(lines)]
     out = []
     for ordinal, (kind, calls, body, lines) in enumerate(regions.values()):
         name = f"main_dispatch_{ordinal}_{kind}"
