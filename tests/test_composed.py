@@ -849,3 +849,44 @@ def test_regions_that_differ_in_unit_dims_only_are_one_executable():
     (region,) = partition_dispatches(text)
     assert (region.kind, region.calls) == ("matmul", 2)
     assert "arith.mulf" in region.text
+
+
+def test_a_splat_constant_is_cloned_and_where_an_empty_is_made_does_not_matter():
+    """Two steps of a recurrence: the first reads the zero initial state (a
+    splat, which IREE clones into the dispatch whatever its size), the second
+    the state the first computed; so they are two executables. With a state
+    that is no splat (a binding) the two steps read alike, and are one
+    executable however the module orders its ``tensor.empty`` and slices."""
+
+    def step(k: str, h: str) -> str:
+        return f"""    %r{k} = linalg.generic {{indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]}} ins(%s{k}, {h} : tensor<16x16xf32>, tensor<16x16xf32>) outs(%e16 : tensor<16x16xf32>) {{
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %x = arith.addf %in, %in_1 : f32
+      %r = arith.maximumf %x, %cst : f32
+      linalg.yield %r : f32
+    }} -> tensor<16x16xf32>
+"""
+
+    def text(h0: str) -> str:
+        return f"""{HEAD}func.func @main(%arg0: tensor<16x32xf32>) -> tensor<16x16xf32> {{
+    %cst = arith.constant 0.000000e+00 : f32
+    %h0 = arith.constant {h0} : tensor<16x16xf32>
+    %w = arith.constant dense_resource<w> : tensor<32x32xf32>
+    %w1 = arith.constant dense_resource<w1> : tensor<16x32xf32>
+    %e = tensor.empty() : tensor<16x32xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<16x32xf32>) -> tensor<16x32xf32>
+    %m0 = linalg.matmul ins(%arg0, %w : tensor<16x32xf32>, tensor<32x32xf32>) outs(%f : tensor<16x32xf32>) -> tensor<16x32xf32>
+    %s0 = tensor.extract_slice %m0[0, 16] [16, 16] [1, 1] : tensor<16x32xf32> to tensor<16x16xf32>
+    %e16 = tensor.empty() : tensor<16x16xf32>
+{step("0", "%h0")}    %m1 = linalg.matmul ins(%r0, %w1 : tensor<16x16xf32>, tensor<16x32xf32>) outs(%f : tensor<16x32xf32>) -> tensor<16x32xf32>
+    %s1 = tensor.extract_slice %m1[0, 16] [16, 16] [1, 1] : tensor<16x32xf32> to tensor<16x16xf32>
+{step("1", "%r0")}    return %r1 : tensor<16x16xf32>
+}}
+"""
+
+    zeros = partition_dispatches(text("dense<0.000000e+00>"))
+    assert [(r.kind, r.calls) for r in zeros].count(("elementwise", 1)) == 2
+    loaded = partition_dispatches(text("dense_resource<h0>"))
+    assert [(r.kind, r.calls) for r in loaded if r.kind == "elementwise"] == [
+        ("elementwise", 2)
+    ]

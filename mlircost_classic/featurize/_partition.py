@@ -137,6 +137,7 @@ _F64_RE = re.compile(r"f64(?!\d)")
 _SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 _PAD_RE = re.compile(r"(?:low|high)\s*\[([^\]]*)\]")
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
+_SPLAT_RE = re.compile(r"dense<[^\[\"<>]+>")
 _TENSOR_RE = re.compile(r"tensor<([^<>]*)>")
 _ACCESS_RE = re.compile(
     r"offsets = \[[^\]]*\], sizes = \[[^\]]*\], strides = \[[^\]]*\]"
@@ -1318,6 +1319,14 @@ def _constant_view(fn: _Function, j: int) -> bool:
     return _view_of(fn, j, "arith.constant") is not None
 
 
+def _splat_view(fn: _Function, j: int) -> bool:
+    """Whether op ``j`` is a splat constant, or a reshape of one: IREE clones
+    a splat into every dispatch that reads it, whatever its size
+    (``isClonableIntoDispatchOp``)."""
+    k = _view_of(fn, j, "arith.constant")
+    return k is not None and _SPLAT_RE.search(fn.ops[k].text) is not None
+
+
 def _region_body(
     grouping: _Grouping, members: list[int], spans: list[str]
 ) -> list[str]:
@@ -1375,6 +1384,7 @@ def _region_body(
         )
         if (
             (small and (const[j] or _constant_view(fn, j)))
+            or _splat_view(fn, j)
             or op.name in _CLONED
             or (op.name == "linalg.generic" and kinds[j] == "view" and sliced(j))
             or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
@@ -1424,9 +1434,13 @@ def _region_body(
     lines += [
         t[1] for t, (_, a) in zip(texts, bindings, strict=True) if a == "readonly"
     ]
-    # constants and empties first (the module defines them once for all
-    # layers), then each op followed by the reshapes of its result
-    lines += [spans[j] for j in sorted(cloned)]
+    # empties first (the module defines one for all layers: where, must not
+    # tell regions apart), then constants, fills, slices and extends, then
+    # each op followed by the reshapes of its result
+    lines += [
+        spans[j]
+        for j in sorted(cloned, key=lambda j: (fn.ops[j].name != "tensor.empty", j))
+    ]
     reshapes: list[int] = []
     for m in sorted(inside):
         if m in raised and raised[m] != m:
