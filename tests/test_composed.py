@@ -890,3 +890,51 @@ def test_a_splat_constant_is_cloned_and_where_an_empty_is_made_does_not_matter()
     assert [(r.kind, r.calls) for r in loaded if r.kind == "elementwise"] == [
         ("elementwise", 2)
     ]
+
+
+def test_a_small_bias_before_an_expand_read_twice_is_inlined():
+    """A matmul's bias (a small constant) is inlined into its dispatch, so two
+    layers that differ only in their biases are two executables, also when the
+    expand_shape after the bias feeds two ops of the dispatch (a SiLU's
+    ``x * sigmoid(x)``)."""
+    m2 = "affine_map<(d0, d1) -> (d0, d1)>"
+    row = "affine_map<(d0, d1) -> (d1)>"
+    m3 = "affine_map<(d0, d1, d2) -> (d0, d1, d2)>"
+    par3 = '"parallel", "parallel", "parallel"'
+    layers = ""
+    src = "%arg0"
+    for k in (0, 1):
+        layers += f"""    %m{k} = linalg.matmul ins({src}, %w : tensor<8x32xf32>, tensor<32x32xf32>) outs(%f : tensor<8x32xf32>) -> tensor<8x32xf32>
+    %a{k} = linalg.generic {{indexing_maps = [{m2}, {row}, {m2}], iterator_types = ["parallel", "parallel"]}} ins(%m{k}, %b{k} : tensor<8x32xf32>, tensor<32xf32>) outs(%e : tensor<8x32xf32>) {{
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.addf %in, %in_1 : f32
+      linalg.yield %r : f32
+    }} -> tensor<8x32xf32>
+    %x{k} = tensor.expand_shape %a{k} [[0, 1], [2]] output_shape [2, 4, 32] : tensor<8x32xf32> into tensor<2x4x32xf32>
+    %n{k} = linalg.generic {{indexing_maps = [{m3}, {m3}], iterator_types = [{par3}]}} ins(%x{k} : tensor<2x4x32xf32>) outs(%e3 : tensor<2x4x32xf32>) {{
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.negf %in : f32
+      linalg.yield %r : f32
+    }} -> tensor<2x4x32xf32>
+    %s{k} = linalg.generic {{indexing_maps = [{m3}, {m3}, {m3}], iterator_types = [{par3}]}} ins(%x{k}, %n{k} : tensor<2x4x32xf32>, tensor<2x4x32xf32>) outs(%e3 : tensor<2x4x32xf32>) {{
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %r = arith.mulf %in, %in_1 : f32
+      linalg.yield %r : f32
+    }} -> tensor<2x4x32xf32>
+    %c{k} = tensor.collapse_shape %s{k} [[0, 1], [2]] : tensor<2x4x32xf32> into tensor<8x32xf32>
+"""
+        src = f"%c{k}"
+    text = f"""func.func @main(%arg0: tensor<8x32xf32>) -> tensor<8x32xf32> {{
+    %cst = arith.constant 0.000000e+00 : f32
+    %w = arith.constant dense_resource<w> : tensor<32x32xf32>
+    %b0 = arith.constant dense_resource<b0> : tensor<32xf32>
+    %b1 = arith.constant dense_resource<b1> : tensor<32xf32>
+    %e = tensor.empty() : tensor<8x32xf32>
+    %e3 = tensor.empty() : tensor<2x4x32xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<8x32xf32>) -> tensor<8x32xf32>
+{layers}    return %c1 : tensor<8x32xf32>
+}}
+"""
+    regions = partition_dispatches(text)
+    assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
+    assert "dense_resource<b0>" in regions[0].text

@@ -957,7 +957,8 @@ class _Grouping:
         fn = self.fn
         orders = [self.order[m] for m in members if self.transposes[m]]
         out: dict[int, set[int] | None] = {}
-        for m, js in self.reshapes_into(members, set(members)).items():
+        for m, paths in self.reshapes_into(members, set(members)).items():
+            js = list(dict.fromkeys(paths))  # one reshape read by two members
             groups = _expand_groups(fn.ops[js[0]])
             if len(js) != 1 or fn.ops[js[0]].name != "tensor.expand_shape":
                 groups = None
