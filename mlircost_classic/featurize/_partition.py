@@ -8,6 +8,10 @@ libraries or a compiler:
 - f64 is demoted to f32 (``--iree-input-demote-f64-to-f32``) and ops that
   then compute the same value are merged (CSE: the f64 and f32 means of a
   torch layer norm are one reduction);
+- a ``linalg.batch_matmul`` whose right operand broadcasts a 2-D weight along
+  the batch is a ``linalg.matmul`` over batch x rows
+  (``ConvertBatchMatmulToMatmul``), the same executable as a
+  ``torch.nn.Linear`` on the collapsed input;
 - ops whose inputs are all constants are evaluated at compile time
   (``--iree-opt-const-eval``) and form no dispatch, except index arithmetic
   (from ``linalg.index``) that IREE's hoisting policy makes a global: a
@@ -56,12 +60,16 @@ libraries or a compiler:
   offset), as is a returned slice that is not; a bit-extend of a slice is
   cloned into its reader with the slice (an RNN's steps differ in offsets),
   and a small bit-extended constant is inlined by its own size;
+- a splat constant is cloned into each dispatch that reads it, whatever its
+  size (``isClonableIntoDispatchOp``);
 - identical regions are one executable (IREE's executable deduplication):
-  :attr:`DispatchRegion.calls` counts them.
+  :attr:`DispatchRegion.calls` counts them; regions that differ only in unit
+  dims or in the reshapes between their ops are identical
+  (``FoldUnitExtentDims`` drops unit dims before dispatches form).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 87.4% of the bundled linalg modules and 60.7% of the OOD
-suite's (2026-12-04); :func:`~mlircost_classic.models.iree_regions` gives the
+the exact count on 87.1% of the 2,178 bundled linalg modules and 60.7% of the
+OOD suite's (2026-12-05); :func:`~mlircost_classic.models.iree_regions` gives the
 compiler's own split where IREE is installed.
 
 Each region comes as an executable-source-like text (binding loads, the
