@@ -938,3 +938,45 @@ def test_a_small_bias_before_an_expand_read_twice_is_inlined():
     regions = partition_dispatches(text)
     assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
     assert "dense_resource<b0>" in regions[0].text
+
+
+def test_a_shared_producer_of_a_reduction_stays_its_own_dispatch():
+    """An RMS norm of ``y = tanh(x)``: ``y`` feeds the square that fuses into
+    the sum of squares, and the scaling after it. IREE fuses a producer with
+    several users only into an all-parallel consumer that comes first
+    (``FuseMultiUseElementwiseProducer``): here that is the reduction, so
+    ``y`` is a dispatch of its own."""
+    m3 = "affine_map<(d0, d1, d2) -> (d0, d1, d2)>"
+    red = "affine_map<(d0, d1, d2) -> (d0, d1, 0)>"
+    par3 = '"parallel", "parallel", "parallel"'
+
+    def unary(out: str, src: str, op: str) -> str:
+        return f"""    {out} = linalg.generic {{indexing_maps = [{m3}, {m3}], iterator_types = [{par3}]}} ins({src} : tensor<4x8x16xf32>) outs(%e : tensor<4x8x16xf32>) {{
+    ^bb0(%in: f32, %o: f32):
+      {op}
+      linalg.yield %r : f32
+    }} -> tensor<4x8x16xf32>
+"""
+
+    text = f"""func.func @main(%arg0: tensor<4x8x16xf32>) -> tensor<4x8x16xf32> {{
+    %cst = arith.constant 0.000000e+00 : f32
+    %e = tensor.empty() : tensor<4x8x16xf32>
+    %e1 = tensor.empty() : tensor<4x8x1xf32>
+    %f1 = linalg.fill ins(%cst : f32) outs(%e1 : tensor<4x8x1xf32>) -> tensor<4x8x1xf32>
+{unary("%y", "%arg0", "%r = math.tanh %in : f32")}{unary("%sq", "%y", "%r = arith.mulf %in, %in : f32")}    %sum = linalg.generic {{indexing_maps = [{m3}, {red}], iterator_types = ["parallel", "parallel", "reduction"]}} ins(%sq : tensor<4x8x16xf32>) outs(%f1 : tensor<4x8x1xf32>) {{
+    ^bb0(%in: f32, %o: f32):
+      %r = arith.addf %in, %o : f32
+      linalg.yield %r : f32
+    }} -> tensor<4x8x1xf32>
+    %out = linalg.generic {{indexing_maps = [{m3}, {red}, {m3}], iterator_types = [{par3}]}} ins(%y, %sum : tensor<4x8x16xf32>, tensor<4x8x1xf32>) outs(%e : tensor<4x8x16xf32>) {{
+    ^bb0(%in: f32, %in_1: f32, %o: f32):
+      %s = math.rsqrt %in_1 : f32
+      %r = arith.mulf %in, %s : f32
+      linalg.yield %r : f32
+    }} -> tensor<4x8x16xf32>
+    return %out : tensor<4x8x16xf32>
+}}
+"""
+    regions = partition_dispatches(text)
+    assert [r.kind for r in regions] == ["elementwise", "reduction"]
+    assert "math.tanh" not in regions[1].text
