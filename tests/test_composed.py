@@ -980,3 +980,35 @@ def test_a_shared_producer_of_a_reduction_stays_its_own_dispatch():
     regions = partition_dispatches(text)
     assert [r.kind for r in regions] == ["elementwise", "reduction"]
     assert "math.tanh" not in regions[1].text
+
+
+def test_a_pad_of_two_dims_behind_unit_dims_is_a_copy():
+    """Padding the two inner dims of a ``1x1xHxW`` input writes rows apart:
+    no contiguous copy, so a copy dispatch (IREE's ``slow_memcpy``) before the
+    convolution; padding only the outer of them is one contiguous block."""
+
+    def text(low: str, padded: str) -> str:
+        return f"""func.func @main(%arg0: tensor<1x1x16x16xf32>) -> tensor<1x1x{padded}xf32> {{
+    %cst = arith.constant 0.000000e+00 : f32
+    %w = arith.constant dense_resource<w> : tensor<1x1x3x3xf32>
+    %p = tensor.pad %arg0 low[{low}] high[{low}] {{
+    ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):
+      tensor.yield %cst : f32
+    }} : tensor<1x1x16x16xf32> to tensor<1x1x18x18xf32>
+    %e = tensor.empty() : tensor<1x1x{padded}xf32>
+    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<1x1x{padded}xf32>) -> tensor<1x1x{padded}xf32>
+    %c = linalg.conv_2d_nchw_fchw {{dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}} ins(%p, %w : tensor<1x1x18x18xf32>, tensor<1x1x3x3xf32>) outs(%f : tensor<1x1x{padded}xf32>) -> tensor<1x1x{padded}xf32>
+    return %c : tensor<1x1x{padded}xf32>
+}}
+"""
+
+    both = partition_dispatches(text("0, 0, 1, 1", "16x16"))
+    assert sorted(r.kind for r in both) == ["conv", "memcpy"]
+    rows = text("0, 0, 1, 1", "16x16").replace(
+        "tensor<1x1x18x18xf32>", "tensor<1x1x18x16xf32>"
+    )
+    rows = rows.replace(
+        "low[0, 0, 1, 1] high[0, 0, 1, 1]", "low[0, 0, 1, 0] high[0, 0, 1, 0]"
+    )
+    rows = rows.replace("1x1x3x3xf32", "1x1x3x1xf32")
+    assert [r.kind for r in partition_dispatches(rows)] == ["conv"]
