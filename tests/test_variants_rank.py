@@ -75,6 +75,76 @@ def test_config_features_set_tiles_against_the_root_op_loops():
     assert _named(cut)["workgroup tile in bounds"] == 32 * 256
 
 
+def _with_tiles(text=GPU_THREAD, *, shape=None, **levels) -> str:
+    """GPU_THREAD with other tile sizes and, optionally, another M x N x K."""
+    config = read_config(text)
+    config.levels.update(levels)
+    text = write_config(text, config)
+    if shape is not None:
+        m, n, k = shape
+        text = text.replace("512x1024x", f"{m}x{k}x").replace("1024x256x", f"{k}x{n}x")
+        text = text.replace("512x256x", f"{m}x{n}x")
+    return text
+
+
+def test_config_features_register_budget_follows_the_workgroup_size():
+    # NVIDIA: .maxntid = the workgroup, 65,536 registers an SM, <= 255 a thread.
+    assert _named(GPU_THREAD)["register budget bytes"] == 255 * 4  # 256 threads
+    wide = GPU_THREAD.replace(
+        "workgroup_size = [32, 8, 1]", "workgroup_size = [1024, 1, 1]"
+    )
+    assert _named(wide)["register budget bytes"] == 64 * 4
+    # 40 threads are allocated as 2 warps of 32: 65536 / 64 = 1024 -> 255.
+    odd = GPU_THREAD.replace(
+        "workgroup_size = [32, 8, 1]", "workgroup_size = [40, 1, 1]"
+    )
+    assert _named(odd)["register budget bytes"] == 255 * 4
+    # AMD CDNA: 512 VGPRs a lane; 1024 threads = 16 waves, 4 on each SIMD.
+    amd = wide.replace("@main_dispatch_0 {", '@main_dispatch_0 { arch = "gfx942"', 1)
+    assert _named(amd)["register budget bytes"] == 128 * 4
+    assert _named(CPU)["register budget bytes"] == 16 * 32
+
+
+def test_config_features_estimate_live_bytes_of_a_thread():
+    row = _named(GPU_THREAD)
+    # 1 x 16 accumulators + (1 x 32 + 32 x 16) operand elements, 4 bytes each.
+    live = (16 + 32 + 32 * 16) * 4
+    assert row["live bytes / register budget"] == pytest.approx(live / (255 * 4))
+    wide = GPU_THREAD.replace(
+        "workgroup_size = [32, 8, 1]", "workgroup_size = [1024, 1, 1]"
+    )
+    assert _named(wide)["live bytes / register budget"] == pytest.approx(live / 256)
+
+
+def test_config_features_of_padded_tiles_and_private_storage():
+    # Tiles that divide a 512 x 256 x 1024 matmul: nothing padded, no private tile.
+    row = _named(GPU_THREAD)
+    assert row["reduction padding"] == row["thread padding"] == 1
+    assert row["edge thread padding"] == 1
+    assert row["private bytes per thread"] == 0
+    # K = 1000 in steps of 32: 32 steps cover 1024.
+    row = _named(_with_tiles(shape=(512, 256, 1000)))
+    assert row["reduction padding"] == pytest.approx(1024 / 1000)
+    assert row["private bytes per thread"] == 16 * 4
+    # Thread tile 48 over a workgroup tile of 128: 3 tiles cover 144.
+    row = _named(_with_tiles(thread=[1, 48, 0]))
+    assert row["thread padding"] == pytest.approx(144 / 128)
+    assert row["private bytes per thread"] == 48 * 4
+    # N = 200: the last workgroup holds 72 columns, 5 thread tiles of 16 cover 80.
+    row = _named(_with_tiles(shape=(512, 200, 1024)))
+    assert (row["thread padding"], row["workgroup padding"]) == (1, 256 / 200)
+    assert row["edge thread padding"] == pytest.approx(80 / 72)
+    assert row["private bytes per thread"] == 16 * 4
+    # A workgroup tile larger than the loop is the loop: no partial workgroup.
+    row = _named(_with_tiles(shape=(512, 64, 1024)))
+    assert row["edge thread padding"] == 1 and row["private bytes per thread"] == 0
+    # A thread tile of 8 x 16 = 128 > 64 elements: split into a loop over a
+    # private tile, though every tile divides.
+    row = _named(_with_tiles(thread=[8, 16, 0], workgroup=[64, 128, 1]))
+    assert row["thread padding"] == row["reduction padding"] == 1
+    assert row["private bytes per thread"] == 8 * 16 * 4
+
+
 def test_config_features_of_a_tile_sizes_config_and_unknown_loops():
     text = GPU_THREAD.replace(
         "#iree_gpu.lowering_config<{reduction = [0, 0, 32], thread = [1, 16, 0], "

@@ -21,7 +21,12 @@ Derived columns
     registers x 4 bytes per thread, AMD CDNA 512 VGPRs x 4 bytes per lane;
     AVX2: 16 x 32-byte vector registers), ``workgroup tile bytes / shared
     memory`` (``max_workgroup_memory_bytes`` of the text's target; CPU: a
-    32 KiB L1 data cache).
+    32 KiB L1 data cache). ``register budget bytes``: the registers one
+    thread may hold, x 4 bytes. NVIDIA: IREE gives the kernel ``.maxntid`` =
+    the workgroup size, so ptxas fits a workgroup in the SM's 65,536
+    registers (at most 255 a thread, allocated 8 at a time for each warp of
+    32); AMD CDNA: 512 VGPRs a lane shared by the waves (of 64) each of the
+    4 SIMDs holds; CPU: the 16 AVX2 registers.
 
 Columns of the root op's loops
     When the root op gives ``indexing_maps`` and static shapes (every
@@ -40,6 +45,25 @@ Columns of the root op's loops
     ``largest operand elements per thread``; ``input bits`` / ``output
     bits`` (widest element of the root op's inputs / outputs). Without them
     these columns are 0.
+
+Columns of per-thread private storage
+    What IREE's GPU TileAndFuse pipeline does with a thread's tiles decides
+    whether they stay in registers or become private arrays in local memory
+    (ptxas stack frame and spills). Tiles that do not divide their loops
+    leave dynamically sized tiles that are vectorized with masks and
+    bufferized as statically bounded private allocations:
+    ``reduction padding`` (the reduction loops' stepped volume over their
+    iterations), ``thread padding`` (the thread tiles against the workgroup
+    tile) and ``edge thread padding`` (against the remainder a last, partial
+    workgroup holds), each 1 when the tiles divide. Ops whose thread tile
+    has more than 64 elements are split by ``TileLargeTensors`` into loops
+    over slices of a tile that then lives in a private buffer.
+    ``private bytes per thread``: the thread's output tile in bytes when
+    either happens (tile per thread in bounds > 64, a partial last
+    workgroup, or thread or reduction padding > 1), else 0 (a workgroup tile
+    larger than its loop is the loop, static). ``live bytes / register budget``: the thread's output tile plus
+    its operand elements of one reduction step, in bytes, over the
+    ``register budget bytes``.
 """
 
 from __future__ import annotations
@@ -105,6 +129,7 @@ _DERIVED = (
     "accumulator bytes / register file",
     "operand bytes / register file",
     "workgroup tile bytes / shared memory",
+    "register budget bytes",
     "gpu",
     "config read",
     "promote operands",
@@ -127,6 +152,11 @@ _LOOPS = (
     "operand elements per workgroup",
     "input bits",
     "output bits",
+    "reduction padding",
+    "thread padding",
+    "edge thread padding",
+    "private bytes per thread",
+    "live bytes / register budget",
 )
 _NAMES = [
     *(
@@ -146,6 +176,9 @@ _ITERATORS = re.compile(r"iterator_types\s*=\s*\[([^\]]*)\]")
 _INS_OUTS = re.compile(r"(?:\bins\((.*)\)\s*)?\bouts\((.*)\)")
 _REGISTER_FILE = {"nvidia": 255 * 4, "amd": 512 * 4, "cpu": 16 * 32}
 _L1_BYTES = 32768
+# Largest thread tile IREE's TileLargeTensors pass leaves whole (its
+# ``max-vector-size`` default).
+_MAX_VECTOR = 64
 
 
 def _product(sizes) -> int:
@@ -174,6 +207,22 @@ def _per_thread(config: CodegenConfig) -> tuple[float, list[int]]:
     wg = _workgroup_level(config)
     threads = math.prod(config.workgroup_size) if config.workgroup_size else 1
     return _product(wg) / max(threads, 1), [v for v in wg if v > 0]
+
+
+def _register_budget(target: str, threads: int) -> float:
+    """Bytes of registers one thread of a ``threads``-wide workgroup may use."""
+    if target == "nvidia":
+        warps = math.ceil(max(threads, 1) / 32)
+        return min(255, 65536 // (warps * 32) // 8 * 8) * 4.0
+    if target == "amd":
+        waves_per_simd = math.ceil(max(threads, 1) / (64 * 4))
+        return 512 // waves_per_simd // 8 * 8 * 4.0
+    return float(_REGISTER_FILE["cpu"])
+
+
+def _padding(bound: int, tile: int) -> float:
+    """Covered extent over ``bound`` when ``tile`` steps over it (1: divides)."""
+    return math.ceil(bound / tile) * tile / bound
 
 
 def _workgroup_level(config: CodegenConfig) -> list[int]:
@@ -228,8 +277,11 @@ def _in_bounds(sizes: list[int], i: int, bound: int, untiled: int) -> int:
     return min(tile, bound)
 
 
-def _loop_columns(text: str, config: CodegenConfig, threads: int) -> list[float]:
-    """The ``_LOOPS`` columns (zeros when the root op's loops are unknown)."""
+def _loop_columns(
+    text: str, config: CodegenConfig, threads: int, budget: float
+) -> list[float]:
+    """The ``_LOOPS`` columns (zeros when the root op's loops are unknown);
+    ``budget``: the register budget bytes of a thread."""
     loops = _root_loops(text)
     if loops is None:
         return [0.0] * len(_LOOPS)
@@ -279,13 +331,28 @@ def _loop_columns(text: str, config: CodegenConfig, threads: int) -> list[float]
     else:
         tile = math.prod(per_thread[i] for i in parallel) / lanes
     operands = [math.prod(per_thread[i] for i in dims) / lanes for dims in inputs]
+    padded = math.prod(
+        g * wg[i] / bounds[i] for g, i in zip(groups, tiled, strict=True)
+    )
+    # Padding of the thread tiles against the workgroup tile and against the
+    # remainder of a partial last workgroup (its tiles are dynamically sized).
+    thread_pad = edge_pad = 1.0
+    partial = False
+    for i in parallel:
+        thread_pad *= _padding(per_wg[i], per_thread[i])
+        if bounds[i] % per_wg[i]:
+            partial = True
+            edge_pad *= _padding(bounds[i] % per_wg[i], per_thread[i])
+    reduce_pad = math.prod(_padding(bounds[i], per_step[i]) for i in reduce)
+    private = tile > _MAX_VECTOR or partial or max(thread_pad, reduce_pad) > 1
+    live = (tile * out_bits + sum(operands) * in_bits) / 8
     return [
         float(len(bounds)),
         float(len(reduce)),
         float(math.prod(bounds[i] for i in parallel)),
         float(math.prod(bounds[i] for i in reduce)),
         float(math.prod(groups)),
-        math.prod(g * wg[i] / bounds[i] for g, i in zip(groups, tiled, strict=True)),
+        padded,
         float(wg_tile),
         float(tile),
         wg_tile / max(threads * tile, 1e-9),
@@ -296,6 +363,11 @@ def _loop_columns(text: str, config: CodegenConfig, threads: int) -> list[float]
         float(sum(math.prod(per_wg[i] for i in dims) for dims in inputs)),
         float(in_bits),
         float(out_bits),
+        reduce_pad,
+        thread_pad,
+        edge_pad,
+        tile * out_bits / 8 if private else 0.0,
+        live / budget,
     ]
 
 
@@ -334,6 +406,7 @@ def _row(text: str) -> list[float]:
     shared = _SHARED.search(text)
     shared_bytes = int(shared.group(1)) if shared else _L1_BYTES
     register_file = _REGISTER_FILE[target]
+    budget = _register_budget(target, threads)
     row += [
         float(threads),
         float(config.subgroup_size),
@@ -349,12 +422,13 @@ def _row(text: str) -> list[float]:
         acc / register_file,
         operands / register_file,
         wg_bytes / shared_bytes,
+        budget,
         float(target != "cpu"),
         1.0,
         float(any(f.startswith("promote_operands") for f in config.flags)),
         float("convert_acc_gemm" in config.flags),
     ]
-    return row + _loop_columns(text, config, threads)
+    return row + _loop_columns(text, config, threads, budget)
 
 
 class ConfigFeatures(TransformerMixin, BaseEstimator):
