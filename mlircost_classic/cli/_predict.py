@@ -340,8 +340,8 @@ def _model_parser() -> argparse.ArgumentParser:
         choices=["auto", *COST_KINDS, "composed"],
         default="auto",
         help="auto: a whole program, each target from the model that ranked "
-        "the OOD suite better (for linalg, the modules or the composed model; "
-        "composed-linalg.json); modules: the modules model only; kernels: the "
+        "held-out real networks better (for linalg, the modules or the composed "
+        "model; composed-linalg.json); modules: the modules model only; kernels: the "
         "text is an IREE dispatch region; composed: a linalg module predicted "
         "from the kernels model on its dispatch regions",
     )

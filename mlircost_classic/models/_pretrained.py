@@ -109,8 +109,8 @@ def load_pretrained(
         Whole programs, or IREE dispatch regions (``level="dispatch"``), or
         linalg modules predicted from the kernels model on their dispatch
         regions (a :class:`~mlircost_classic.models.ComposedCostModel`,
-        calibrated on the bundled modules), or each target from whichever
-        of the two ranked the OOD suite better (``auto``: a
+        calibrated on held-out families), or each target from whichever
+        of the two ranked held-out real networks better (``auto``: a
         :class:`~mlircost_classic.models.PerTargetCostModel` for linalg, per
         :func:`composed_choice`; the modules model at other levels).
     level : str, optional
@@ -154,10 +154,12 @@ def _composed(path: str | None):
 
 
 def composed_choice(path: str | os.PathLike | None = None) -> dict[str, str]:
-    """Target -> ``"composed"`` or ``"modules"``: which ranked the OOD suite better.
+    """Target -> ``"composed"`` or ``"modules"``: which ranked held-out networks better.
 
     Read from ``composed-linalg.json`` (``benchmarks/composed_ood.py
-    --write-defaults``); empty when the folder has none.
+    --write-defaults``: GroupKFold by family / architecture over the bundled
+    linalg modules, the real-network modules deciding); empty when the folder
+    has none.
     """
     record = (PRETRAINED_DIR if path is None else Path(path)) / f"{COMPOSED_NAME}.json"
     if not record.is_file():
