@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..datasets import TARGETS, clip_to_domain, resolve_target
 from ..featurize import DispatchRegion, dispatch_kind, partition_dispatches
 from ._base import TextInputMixin, check_targets
-from ._cost_model import CostModel, _conformal_quantile
+from ._cost_model import CostModel, _conformal_quantile, _group_conformal_quantile
 
 __all__ = [
     "AGGREGATION",
@@ -476,15 +476,14 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
 
     def _group_quantile(self, x, t, rows, groups, j: int) -> float:
         """Cross-conformal half-width: residuals under other groups' lines."""
-        n_groups = len(set(groups))
-        if n_groups < 2:
-            return float("inf")
-        scores = []
-        splitter = GroupKFold(n_splits=min(self.calibration_folds, n_groups))
-        for train, test in splitter.split(rows, groups=groups):
+
+        def scores(train, test):
             intercept, slope = self._fit_line(x[rows[train]], t[rows[train]], j)
-            scores.append(np.abs(t[rows[test]] - (intercept + slope * x[rows[test]])))
-        return _conformal_quantile(np.concatenate(scores), self.confidence)
+            return np.abs(t[rows[test]] - (intercept + slope * x[rows[test]]))
+
+        return _group_conformal_quantile(
+            groups, self.calibration_folds, self.confidence, scores
+        )
 
     def _set_targets(self, names: list[str]) -> None:
         self.kernel_model_ = self._load_kernels()

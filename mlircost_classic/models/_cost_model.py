@@ -124,6 +124,20 @@ def _conformal_quantile(scores: np.ndarray, confidence: float) -> float:
     return float(np.sort(scores)[k - 1])
 
 
+def _group_conformal_quantile(groups, n_folds: int, confidence: float, scores) -> float:
+    """Cross-conformal half-width over ``GroupKFold``: every score is on a group left out.
+
+    ``scores(train, test)`` fits on the ``train`` rows and returns the absolute
+    residuals of the ``test`` rows; inf with fewer than two groups.
+    """
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        return math.inf
+    folds = GroupKFold(n_splits=min(n_folds, n_groups))
+    pooled = [scores(train, test) for train, test in folds.split(groups, groups=groups)]
+    return _conformal_quantile(np.concatenate(pooled), confidence)
+
+
 class CostModel(PerTargetRegressor):
     """Predict hardware costs of MLIR programs: one regressor per target.
 
@@ -353,15 +367,15 @@ class CostModel(PerTargetRegressor):
 
     def _fit_group_calibrated(self, estimator, F, y, groups):
         """Cross-conformal over GroupKFold: every score is on a group left out."""
-        n_groups = len(np.unique(groups))
-        if n_groups < 2:
-            return estimator.fit(F, y), math.inf
-        folds = GroupKFold(n_splits=min(self.calibration_folds, n_groups))
-        scores = np.empty(len(y))
-        for train, test in folds.split(F, y, groups):
+
+        def scores(train, test):
             held_out = clone(estimator).fit(F[train], y[train])
-            scores[test] = _scores(held_out, F[test], y[test])
-        return estimator.fit(F, y), _conformal_quantile(scores, self.confidence)
+            return _scores(held_out, F[test], y[test])
+
+        quantile = _group_conformal_quantile(
+            groups, self.calibration_folds, self.confidence, scores
+        )
+        return estimator.fit(F, y), quantile
 
     # -- public -----------------------------------------------------------------
     def fit(self, X, y, target_names=None, groups=None):
