@@ -39,7 +39,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
 from sklearn.model_selection import PredefinedSplit
 
 import mlircost_classic as mc
@@ -55,6 +54,7 @@ from mlircost_classic.models import (
     evaluate,
     interval_coverage,
     kernel_calls,
+    spearman,
 )
 from mlircost_classic.models._pretrained import _dataset_version
 
@@ -81,11 +81,10 @@ def iree_split(names, kernels) -> np.ndarray:
 
 
 def rho(y: np.ndarray, p: np.ndarray) -> float | None:
-    """Spearman of the measured rows, None where it is undefined."""
+    """Spearman of the measured rows (3 or more), None where it is undefined."""
     ok = ~np.isnan(y) & ~np.isnan(p)
-    if ok.sum() < 3 or np.ptp(y[ok]) == 0 or np.ptp(p[ok]) == 0:
-        return None
-    return round(float(spearmanr(y[ok], p[ok])[0]), 3)
+    value = spearman(y, p) if ok.sum() >= 3 else float("nan")
+    return None if np.isnan(value) else round(value, 3)
 
 
 def held_out(names, folds_n: int, jobs: int, cache: Path | None):

@@ -44,8 +44,8 @@ def _load(kind: str, level: str, args):
 
     ``auto`` stays ``auto`` for a
     :class:`~mlircost_classic.models.PerTargetCostModel` (linalg: each target
-    from the modules or the composed model, whichever ranked the OOD suite
-    better), and is ``modules`` where it loads the modules model.
+    from the modules or the composed model, whichever ranked held-out real
+    networks better), and is ``modules`` where it loads the modules model.
     """
     from mlircost_classic.models import ComposedCostModel, load_pretrained
 

@@ -242,6 +242,7 @@ def cross_val_compose(
     if len(groups) != len(X):
         raise ValueError(f"{len(X)} modules but {len(groups)} groups")
     kernel_groups = np.asarray(kernels.groups, dtype=object)
+    kernel_target = np.asarray(kernels.target)
     base = CostModel(random_state=0) if kernel_model is None else kernel_model
     partition = _PARTITIONERS[partitioner]
     regions = [partition(text) for text in X]
@@ -252,7 +253,7 @@ def cross_val_compose(
         keep = np.flatnonzero(~np.isin(kernel_groups, list(set(groups[test]))))
         model = clone(base).fit(
             [kernels.data[i] for i in keep],
-            np.asarray(kernels.target)[keep],
+            kernel_target[keep],
             target_names=list(kernels.target_names),
         )
         raw[test] = compose_regions(model, [regions[i] for i in test], target_names)[0]
