@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from linalg_modules import HEAD, matmul, module, relu
 from sklearn.base import clone
 from sklearn.linear_model import Ridge
 
@@ -25,44 +26,10 @@ from mlircost_classic.models import (
     kernel_calls,
 )
 
-HEAD = """#map = affine_map<(d0, d1) -> (d0, d1)>
-#map1 = affine_map<(d0, d1) -> (d1, d0)>
-"""
-
-
-def _relu(src: str, n: int, out: str) -> str:
-    return f"""    {out} = linalg.generic {{indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]}} ins({src} : tensor<{n}x{n}xf32>) outs(%e : tensor<{n}x{n}xf32>) {{
-    ^bb0(%in: f32, %o: f32):
-      %r = arith.maximumf %in, %cst : f32
-      linalg.yield %r : f32
-    }} -> tensor<{n}x{n}xf32>
-"""
-
-
-def _matmul(a: str, b: str, n: int, out: str) -> str:
-    return (
-        f"    {out} = linalg.matmul ins({a}, {b} : tensor<{n}x{n}xf32>, tensor<{n}x{n}xf32>) "
-        f"outs(%f : tensor<{n}x{n}xf32>) -> tensor<{n}x{n}xf32>\n"
-    )
-
-
-def module(body: str, n: int = 16) -> str:
-    return (
-        HEAD
-        + f"""func.func @main(%arg0: tensor<{n}x{n}xf32>, %arg1: tensor<{n}x{n}xf32>) -> tensor<{n}x{n}xf32> {{
-    %cst = arith.constant 0.000000e+00 : f32
-    %w = arith.constant dense_resource<w> : tensor<{n}x{n}xf32>
-    %e = tensor.empty() : tensor<{n}x{n}xf32>
-    %f = linalg.fill ins(%cst : f32) outs(%e : tensor<{n}x{n}xf32>) -> tensor<{n}x{n}xf32>
-"""
-        + body
-        + f"    return %out : tensor<{n}x{n}xf32>\n}}\n"
-    )
-
 
 def test_matmul_takes_its_elementwise_consumer():
     regions = partition_dispatches(
-        module(_matmul("%arg0", "%w", 16, "%m") + _relu("%m", 16, "%out"))
+        module(matmul("%arg0", "%w", 16, "%m") + relu("%m", 16, "%out"))
     )
     assert [(r.kind, r.calls) for r in regions] == [("matmul", 1)]
     assert "linalg.matmul" in regions[0].text and "arith.maximumf" in regions[0].text
@@ -70,7 +37,7 @@ def test_matmul_takes_its_elementwise_consumer():
 
 
 def test_elementwise_chain_is_one_dispatch_and_constants_form_none():
-    body = _relu("%w", 16, "%c") + _relu("%arg0", 16, "%a") + _relu("%a", 16, "%out")
+    body = relu("%w", 16, "%c") + relu("%arg0", 16, "%a") + relu("%a", 16, "%out")
     regions = partition_dispatches(module(body))
     assert [r.kind for r in regions] == [
         "elementwise"
@@ -80,10 +47,10 @@ def test_elementwise_chain_is_one_dispatch_and_constants_form_none():
 
 def test_identical_regions_are_one_executable_with_calls():
     body = (
-        _matmul("%arg0", "%w", 16, "%m0")
-        + _relu("%m0", 16, "%r0")
-        + _matmul("%r0", "%w", 16, "%m1")
-        + _relu("%m1", 16, "%out")
+        matmul("%arg0", "%w", 16, "%m0")
+        + relu("%m0", 16, "%r0")
+        + matmul("%r0", "%w", 16, "%m1")
+        + relu("%m1", 16, "%out")
     )
     regions = partition_dispatches(module(body))
     assert [(r.kind, r.calls) for r in regions] == [("matmul", 2)]
@@ -96,7 +63,7 @@ def test_two_matmuls_share_one_consumer_only_once():
       linalg.yield %r : f32
     } -> tensor<16x16xf32>
 """
-    body = _matmul("%arg0", "%w", 16, "%m0") + _matmul("%arg1", "%w", 16, "%m1") + add
+    body = matmul("%arg0", "%w", 16, "%m0") + matmul("%arg1", "%w", 16, "%m1") + add
     regions = partition_dispatches(module(body))
     assert sorted(r.kind for r in regions) == ["matmul", "matmul"]
     assert sum("arith.addf" in r.text for r in regions) == 1
@@ -130,10 +97,10 @@ def test_kernel_calls_default_to_one():
 
 
 TEXTS = [
-    module(_matmul("%arg0", "%w", n, "%m") + _relu("%m", n, "%out"), n)
+    module(matmul("%arg0", "%w", n, "%m") + relu("%m", n, "%out"), n)
     for n in (4, 8, 16, 32, 64)
 ] + [
-    module(_relu("%arg0", n, "%a") + _relu("%a", n, "%out"), n)
+    module(relu("%arg0", n, "%a") + relu("%a", n, "%out"), n)
     for n in (4, 8, 16, 32, 64)
 ]
 NAMES = [
@@ -291,8 +258,8 @@ def test_small_weights_are_inlined_so_their_matmuls_stay_apart():
 """
         for i, src in ((1, "%arg0"), (2, "%r1"))
     )
-    body = body.replace("    %w2", _relu("%m1", 4, "%r1") + "    %w2")
-    regions = partition_dispatches(module(body + _relu("%m2", 4, "%out"), 4))
+    body = body.replace("    %w2", relu("%m1", 4, "%r1") + "    %w2")
+    regions = partition_dispatches(module(body + relu("%m2", 4, "%out"), 4))
     assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
 
 
@@ -492,7 +459,7 @@ def test_a_transpose_of_unit_dims_printed_without_result_type_is_a_reshape():
 def test_a_transpose_a_matmul_absorbs_leaves_its_producer_behind():
     body = (
         _BIAS + "    %t = linalg.transpose ins(%b : tensor<16x16xf32>) outs(%e : "
-        "tensor<16x16xf32>) permutation = [1, 0]\n" + _matmul("%arg1", "%t", 16, "%out")
+        "tensor<16x16xf32>) permutation = [1, 0]\n" + matmul("%arg1", "%t", 16, "%out")
     )
     regions = partition_dispatches(module(body))
     assert sorted(r.kind for r in regions) == ["elementwise", "matmul"]
@@ -575,7 +542,7 @@ def test_a_flip_reading_with_tensor_extract_does_not_fuse_its_producer():
       linalg.yield %x : f32
     } -> tensor<16x16xf32>
 """
-    body = "    %c15 = arith.constant 15 : index\n" + _relu("%arg0", 16, "%a") + flip
+    body = "    %c15 = arith.constant 15 : index\n" + relu("%arg0", 16, "%a") + flip
     regions = partition_dispatches(module(body))
     assert [r.kind for r in regions] == ["elementwise", "elementwise"]
 
@@ -746,7 +713,7 @@ def test_a_matmul_takes_one_transposed_operand_of_two():
         "tensor<16x16xf32>) permutation = [1, 0]\n"
         for k, v in ((0, "%arg0"), (1, "%arg1"))
     )
-    regions = partition_dispatches(module(body + _matmul("%t0", "%t1", 16, "%out")))
+    regions = partition_dispatches(module(body + matmul("%t0", "%t1", 16, "%out")))
     assert [r.kind for r in regions] == ["elementwise", "matmul"]
 
 
@@ -770,7 +737,7 @@ def test_a_1x1_depthwise_conv_is_elementwise():
     assert [r.kind for r in partition_dispatches(text)] == ["elementwise"]
 
 
-def test_a_batch_matmul_of_a_broadcast_weight_is_a_matmul():
+def test_a_batch_matmul_of_a_broadcast_weight_is_amatmul():
     """``ConvertBatchMatmulToMatmul``: a ``batch_matmul`` whose right operand
     broadcasts a 2-D weight along the batch is a matmul over batch x rows, the
     same executable as the ``matmul`` on the collapsed input; the broadcast goes

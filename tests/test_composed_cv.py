@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from linalg_modules import matmul, module, relu
 from sklearn.linear_model import Ridge
 from sklearn.utils import Bunch
 
@@ -19,35 +20,10 @@ from mlircost_classic.models import (
     cross_val_compose,
 )
 
-
-def _module(body: str, n: int) -> str:
-    return f"""func.func @main(%arg0: tensor<{n}x{n}xf32>, %w: tensor<{n}x{n}xf32>) -> tensor<{n}x{n}xf32> {{
-  %cst = arith.constant 0.000000e+00 : f32
-  %e = tensor.empty() : tensor<{n}x{n}xf32>
-{body}  return %out : tensor<{n}x{n}xf32>
-}}
-"""
-
-
-def _relu(src: str, n: int, dst: str) -> str:
-    return f"""  {dst} = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}} ins({src} : tensor<{n}x{n}xf32>) outs(%e : tensor<{n}x{n}xf32>) {{
-  ^bb0(%in: f32, %o: f32):
-    %r = arith.maximumf %in, %cst : f32
-    linalg.yield %r : f32
-  }} -> tensor<{n}x{n}xf32>
-"""
-
-
-def _matmul(n: int) -> str:
-    return f"""  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<{n}x{n}xf32>) -> tensor<{n}x{n}xf32>
-  %m = linalg.matmul ins(%arg0, %w : tensor<{n}x{n}xf32>, tensor<{n}x{n}xf32>) outs(%f : tensor<{n}x{n}xf32>) -> tensor<{n}x{n}xf32>
-"""
-
-
 SIZES = (4, 8, 16, 32, 64, 128)
-TEXTS = [_module(_matmul(n) + _relu("%m", n, "%out"), n) for n in SIZES] + [
-    _module(_relu("%arg0", n, "%a") + _relu("%a", n, "%out"), n) for n in SIZES
-]
+TEXTS = [
+    module(matmul("%arg0", "%w", n, "%m") + relu("%m", n, "%out"), n) for n in SIZES
+] + [module(relu("%arg0", n, "%a") + relu("%a", n, "%out"), n) for n in SIZES]
 GROUPS = np.array(["mm"] * len(SIZES) + ["relu"] * len(SIZES), dtype=object)
 KERNEL_NAMES = ["cpu_x86_64_v3.instructions", "nvidia_sm80.registers"]
 NAMES = [*KERNEL_NAMES, "cpu_x86_64_v3.dispatches"]
