@@ -979,3 +979,130 @@ def test_a_pad_of_two_dims_behind_unit_dims_is_a_copy():
     )
     rows = rows.replace("1x1x3x3xf32", "1x1x3x1xf32")
     assert [r.kind for r in partition_dispatches(rows)] == ["conv"]
+
+
+_IOTA = """    %ie = tensor.empty() : tensor<16xi64>
+    %iota = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} outs(%ie : tensor<16xi64>) {
+    ^bb0(%o: i64):
+      %i = linalg.index 0 : index
+      %c = arith.index_cast %i : index to i64
+      linalg.yield %c : i64
+    } -> tensor<16xi64>
+"""
+
+
+def _rotary_tables() -> str:
+    """A rotary embedding's tables: positions (an iota) as floats times the
+    inverse frequencies, concatenated with themselves, cos and sin of that,
+    each read by the function."""
+    body = (
+        _IOTA
+        + """    %fe = tensor.empty() : tensor<16xf32>
+    %pos = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%iota : tensor<16xi64>) outs(%fe : tensor<16xf32>) {
+    ^bb0(%in: i64, %o: f32):
+      %s = arith.sitofp %in : i64 to f32
+      linalg.yield %s : f32
+    } -> tensor<16xf32>
+    %inv = arith.constant dense_resource<inv> : tensor<4xf32>
+    %ee = tensor.empty() : tensor<16x4xf32>
+    %freqs = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%pos, %inv : tensor<16xf32>, tensor<4xf32>) outs(%ee : tensor<16x4xf32>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %m = arith.mulf %a, %b : f32
+      linalg.yield %m : f32
+    } -> tensor<16x4xf32>
+    %emb = tensor.concat dim(1) %freqs, %freqs : (tensor<16x4xf32>, tensor<16x4xf32>) -> tensor<16x8xf32>
+"""
+    )
+    for name in ("cos", "sin"):
+        body += f"""    %{name}0 = tensor.empty() : tensor<16x8xf32>
+    %{name} = linalg.generic {{indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]}} ins(%emb : tensor<16x8xf32>) outs(%{name}0 : tensor<16x8xf32>) {{
+    ^bb0(%x: f32, %o: f32):
+      %r = math.{name} %x : f32
+      linalg.yield %r : f32
+    }} -> tensor<16x8xf32>
+"""
+    body += """    %out = linalg.generic {indexing_maps = [#map, #map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%cos, %sin, %arg0 : tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>) outs(%cos0 : tensor<16x8xf32>) {
+    ^bb0(%x: f32, %y: f32, %z: f32, %o: f32):
+      %r = arith.mulf %x, %z : f32
+      %t = arith.addf %r, %y : f32
+      linalg.yield %t : f32
+    } -> tensor<16x8xf32>
+"""
+    return (
+        "#map = affine_map<(d0, d1) -> (d0, d1)>\n"
+        "func.func @main(%arg0: tensor<16x8xf32>) -> tensor<16x8xf32> {\n"
+        + body
+        + "    return %out : tensor<16x8xf32>\n}\n"
+    )
+
+
+def test_a_concat_of_index_arithmetic_is_a_global_written_by_copies():
+    """IREE computes a rotary embedding's tables in initializers: the
+    positions as floats, the frequencies with the concat of them (written by
+    one copy per concatenated input: ``slow_memcpy``), then cos and sin, each
+    its own global; a concat reading one value twice copies it to both
+    offsets."""
+    regions = partition_dispatches(_rotary_tables())
+    kinds = sorted(r.kind for r in regions)
+    assert kinds == ["elementwise"] + ["initializer"] * 4 + ["memcpy"] * 2
+    offsets = [r.text for r in regions if r.kind == "memcpy"]
+    assert "offsets = [0, 4]" in offsets[1] and "offsets = [0, 4]" not in offsets[0]
+
+
+def _mask(compare: str, users: int) -> str:
+    """A causal mask from two index vectors (their difference, a global IREE
+    computes in an initializer), compared with 0 and selected into -inf / 0,
+    read by ``users`` ops of the function."""
+    body = (
+        _IOTA
+        + """    %a = tensor.expand_shape %iota [[0, 1]] output_shape [1, 16] : tensor<16xi64> into tensor<1x16xi64>
+    %b = tensor.expand_shape %iota [[0, 1]] output_shape [16, 1] : tensor<16xi64> into tensor<16x1xi64>
+    %de = tensor.empty() : tensor<16x16xi64>
+    %d = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (0, d1)>, affine_map<(d0, d1) -> (d0, 0)>, #map], iterator_types = ["parallel", "parallel"]} ins(%a, %b : tensor<1x16xi64>, tensor<16x1xi64>) outs(%de : tensor<16x16xi64>) {
+    ^bb0(%x: i64, %y: i64, %o: i64):
+      %s = arith.subi %x, %y : i64
+      linalg.yield %s : i64
+    } -> tensor<16x16xi64>
+    %c0 = arith.constant 0 : i64
+    %be = tensor.empty() : tensor<16x16xi1>
+    %bits = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%d : tensor<16x16xi64>) outs(%be : tensor<16x16xi1>) {
+    ^bb0(%x: i64, %o: i1):
+      %s = arith.cmpi COMPARE, %x, %c0 : i64
+      linalg.yield %s : i1
+    } -> tensor<16x16xi1>
+    %ninf = arith.constant 0xFF800000 : f32
+    %zero = arith.constant 0.000000e+00 : f32
+    %me = tensor.empty() : tensor<16x16xf32>
+    %mask = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%bits : tensor<16x16xi1>) outs(%me : tensor<16x16xf32>) {
+    ^bb0(%x: i1, %o: f32):
+      %s = arith.select %x, %zero, %ninf : f32
+      linalg.yield %s : f32
+    } -> tensor<16x16xf32>
+""".replace("COMPARE", compare)
+    )
+    last = "%arg0"
+    for k in range(users):
+        body += f"""    %u{k} = linalg.generic {{indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]}} ins({last}, %mask : tensor<16x16xf32>, tensor<16x16xf32>) outs(%me : tensor<16x16xf32>) {{
+    ^bb0(%x: f32, %y: f32, %o: f32):
+      %e = math.exp %x : f32
+      %s = arith.addf %e, %y : f32
+      linalg.yield %s : f32
+    }} -> tensor<16x16xf32>
+"""
+        last = f"%u{k}"
+    return (
+        "#map = affine_map<(d0, d1) -> (d0, d1)>\n"
+        "func.func @main(%arg0: tensor<16x16xf32>) -> tensor<16x16xf32> {\n"
+        + body
+        + f"    return {last} : tensor<16x16xf32>\n}}\n"
+    )
+
+
+def test_a_mask_read_twice_from_a_runtime_global_is_an_initializer():
+    """A mask (an op reading i1) over a global IREE computes at run time is a
+    global of its own when two ops read it (an initializer the JIT cannot
+    evaluate, ``JitGlobals``); read once, it fuses into its reader."""
+    kinds = sorted(r.kind for r in partition_dispatches(_mask("sle", 2)))
+    assert kinds == ["elementwise"] + ["initializer"] * 2
+    kinds = sorted(r.kind for r in partition_dispatches(_mask("sle", 1)))
+    assert kinds == ["elementwise", "initializer"]

@@ -17,7 +17,9 @@ libraries or a compiler:
   (from ``linalg.index``) that IREE's hoisting policy makes a global: a
   hoistable leaf (reads a computed tensor; no broadcast, i1, gather bounds
   check or integer arithmetic on as many elements as it reads) that an op not
-  hoisted reads; each is one initializer dispatch; reshapes, ``tensor.empty``, fills and
+  hoisted reads; each is one initializer dispatch (a concat of them is a
+  global written by a copy per input; a mask only when two ops read it and it
+  depends on another such global); reshapes, ``tensor.empty``, fills and
   ``tensor.extract_slice`` are folded into the dispatches that read them (a
   slice, and a small constant, or a small value computed from constants, with
   its offsets or data, so executables that differ in them stay apart), but a
@@ -594,7 +596,10 @@ def _copies(op: Op, fn: _Function) -> list[str]:
     if op.name == "tensor.concat":
         dim = _concat_dim(op)
         block = tuple(1 if d == dim else size for d, size in enumerate(out))
-        return [] if _contiguous(out, block) else inputs
+        if _contiguous(out, block):
+            return []
+        # an input read twice is copied to both offsets
+        return [_value(v) for v in op.operands if _is_tensor(fn, _value(v))]
     return inputs[:1]
 
 
@@ -1223,8 +1228,10 @@ class _Grouping:
         """Whether op ``f`` of index arithmetic is a leaf IREE may make a
         global (``HoistableLinalgOpInterface::isHoistableLeafOp``): it reads a
         computed tensor (an op of only ``linalg.index`` is fused into its
-        consumers), is no broadcast, and neither writes nor reads i1 (sub-byte
-        values are never hoisted; the ops of a mask are fused into its user)."""
+        consumers), is no broadcast, and writes no i1 (sub-byte values are
+        never hoisted); an op reading i1 (a mask) is a leaf only when two ops
+        read it and it depends on a global computed at run time, else it
+        fuses into its reader."""
         fn = self.fn
         if not self.iota[f] or self.kinds[f] not in ("elementwise", "root", "move"):
             return False
@@ -1241,24 +1248,60 @@ class _Grouping:
         ]
         types = [*inputs, *fn.ops[f].result_types]
         if not any(t.shape for t in inputs) or any(
-            t.raw and t.raw.endswith("i1>") for t in types
+            t.raw and t.raw.endswith("i1>") for t in fn.ops[f].result_types
         ):
             return False
+        if any(t.raw and t.raw.endswith("i1>") for t in inputs) and not (
+            len(self.consumers(f)) > 1 and self.reads_global(f)
+        ):
+            return False  # a mask read once fuses into its reader
         # integer arithmetic on as many elements as it reads folds into the
         # consumers (measured: upsampling's clamped indices are recomputed)
-        grows = (_numel(types[-1]) or 0) > max(_numel(t) or 0 for t in inputs)
+        sizes = [_numel(t) or 0 for t in inputs]
+        # a concat's result is as large as its inputs together
+        read = sum(sizes) if fn.ops[f].name == "tensor.concat" else max(sizes)
+        grows = (_numel(types[-1]) or 0) > read
         return grows or any(t.element.startswith(("f", "bf")) for t in types)
 
-    def add_initializers(self, members: dict, kind_of: dict) -> None:
+    def reads_global(self, f: int) -> bool:
+        """Whether op ``f`` depends on index arithmetic IREE computes at run
+        time (a scan, or a hoisted value that is no mask): the JIT evaluates
+        no initializer that loads such a global (``JitGlobals``)."""
+        fn, seen = self.fn, set()
+        stack = [fn.defs[v] for v in fn.uses[f] if v in fn.defs]
+        while stack:
+            j = stack.pop()
+            if j in seen or not self.iota[j]:
+                continue
+            seen.add(j)
+            if self.kinds[j] == "root" or (
+                not any(
+                    _is_tensor(fn, v) and fn.types[v].raw.endswith("i1>")
+                    for v in fn.uses[j]
+                )
+                and self.hoistable(j)
+            ):
+                return True
+            stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
+        return False
+
+    def add_initializers(
+        self, members: dict, kind_of: dict, copies: list[tuple[int, str]]
+    ) -> None:
         """Index arithmetic (from ``linalg.index``) IREE does not evaluate at
         compile time: a hoistable leaf read by an op that is not hoisted is a
         global (``ConstExprHoistingPolicy``: a legal escape), computed by one
-        initializer dispatch from the globals it reads."""
+        initializer dispatch from the globals it reads. A concat of such
+        values is a global of its own whatever reads it (a rotary
+        embedding's cos / sin tables read it), written by one copy per input
+        that is no contiguous block (``slow_memcpy``) after the initializer
+        that computes its inputs; its copies go to ``copies``."""
         fn, kinds, iota = self.fn, self.kinds, self.iota
         hoisted = [False] * self.n
         for f in reversed(range(self.n)):
-            hoisted[f] = self.hoistable(f) and not all(
-                hoisted[c] for c in self.consumers(f)
+            hoisted[f] = self.hoistable(f) and (
+                fn.ops[f].name == "tensor.concat"
+                or not all(hoisted[c] for c in self.consumers(f))
             )
         for f in range(self.n):
             if not hoisted[f]:
@@ -1274,8 +1317,12 @@ class _Grouping:
                 ):
                     tree.append(j)
                     stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
-            members[-1 - f] = tree
-            kind_of[-1 - f] = "initializer"
+            if fn.ops[f].name == "tensor.concat":
+                tree.remove(f)
+                copies += [(f, v) for v in _copies(fn.ops[f], fn)]
+            if tree:
+                members[-1 - f] = tree
+                kind_of[-1 - f] = "initializer"
 
 
 def _form_groups(fn: _Function, aliases: dict[str, str]):
@@ -1285,7 +1332,7 @@ def _form_groups(fn: _Function, aliases: dict[str, str]):
     grouping.fuse()
     copies = grouping.place_moves()
     members, kind_of = grouping.members()
-    grouping.add_initializers(members, kind_of)
+    grouping.add_initializers(members, kind_of, copies)
     return members, kind_of, copies, grouping
 
 
@@ -1528,9 +1575,12 @@ def _softmax_line(grouping: _Grouping, d: int) -> str:
     )
 
 
-def _copy_body(fn: _Function, i: int, v: str, spans: list[str]) -> list[str]:
+def _copy_body(
+    fn: _Function, i: int, v: str, spans: list[str], nth: int = 0
+) -> list[str]:
     """A copy dispatch of ``v`` into the result of move op ``i`` (a slice
-    copies with its offsets, so slices at different offsets stay apart)."""
+    copies with its offsets, so slices at different offsets stay apart); of a
+    concat reading ``v`` several times, the copy of its ``nth`` read."""
     op = fn.ops[i]
     out = _value(op.results[0])
     sliced = op.name == "tensor.extract_slice"
@@ -1539,7 +1589,11 @@ def _copy_body(fn: _Function, i: int, v: str, spans: list[str]) -> list[str]:
         # each input is copied to its own offset: one executable per input
         dim = _concat_dim(op)
         for operand, t in zip(op.operands, op.operand_types, strict=False):
-            if operand == v or t.shape is None or len(t.shape) <= dim:
+            if _value(operand) == v:
+                if not nth:
+                    break
+                nth -= 1
+            if t.shape is None or len(t.shape) <= dim:
                 break
             at += t.shape[dim] or 0
     load = _binding(0, v, fn.types.get(v), "readonly")
@@ -1954,7 +2008,13 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             for g, ms in members.items()
         ]
         found += [
-            (i, "memcpy", (_copy_body(fn, i, v, spans), []), [i]) for i, v in copies
+            (
+                i,
+                "memcpy",
+                (_copy_body(fn, i, v, spans, copies[:k].count((i, v))), []),
+                [i],
+            )
+            for k, (i, v) in enumerate(copies)
         ]
         for _, kind, (body, reshapes), ms in sorted(found, key=lambda f: f[0]):
             if "f64" in text:  # bindings of f64 values
