@@ -71,7 +71,7 @@ libraries or a compiler:
   (``FoldUnitExtentDims`` drops unit dims before dispatches form).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 88.1% of the 2,187 bundled linalg modules (69 of the 187
+the exact count on 87.2% of the 2,218 bundled linalg modules (76 of the 218
 from real networks) and 64.3% of the OOD suite's (2026-12-05);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
