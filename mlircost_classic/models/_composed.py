@@ -560,7 +560,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         return self._shaped(self._unscaled(self._margins(X)))
 
     def predict_interval(self, X, *, return_prediction: bool = False):
-        """Split-conformal intervals around :meth:`predict` (multiplicative for sums).
+        """Conformal intervals around :meth:`predict` (multiplicative for sums; see ``calibration_``).
 
         Parameters
         ----------
