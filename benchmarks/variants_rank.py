@@ -13,7 +13,10 @@ ranking 1,000 candidates of one dispatch on one core against compiling and
 measuring them (seconds per candidate from the records' provenance). Run from
 the repository root (one core: ``OMP_NUM_THREADS=1 taskset -c 0``)::
 
-    python benchmarks/variants_rank.py [--data-home DIR] [--out FILE.md]
+    python benchmarks/variants_rank.py [--data-home DIR] [--out FILE.md] \
+        [--hardware nvidia_sm80 ...]
+
+``--hardware`` scores only the named hardware (default: all four).
 """
 
 import argparse
@@ -82,8 +85,9 @@ def _cell(value: float) -> str:
     return "-" if value != value else f"{value:.3f}"
 
 
-def evaluate(data_home, lines: list[str]) -> None:
-    for hw, (target, spill, stack) in TASKS.items():
+def evaluate(data_home, lines: list[str], hardware=tuple(TASKS)) -> None:
+    for hw in hardware:
+        target, spill, stack = TASKS[hw]
         try:
             names = [n for n in (target, spill, stack) if n]
             ds = load_dataset(
@@ -191,10 +195,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-home")
     parser.add_argument("--out")
+    parser.add_argument(
+        "--hardware", nargs="+", choices=tuple(TASKS), default=tuple(TASKS)
+    )
     args = parser.parse_args()
     lines = [f"# Variants decision benchmark\n\nhost: {host()}"]
     print(lines[-1], flush=True)
-    evaluate(args.data_home, lines)
+    evaluate(args.data_home, lines, args.hardware)
     speed(args.data_home, lines)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

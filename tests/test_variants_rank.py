@@ -145,6 +145,83 @@ def test_config_features_of_padded_tiles_and_private_storage():
     assert row["private bytes per thread"] == 8 * 16 * 4
 
 
+def _with_consumers(*ops: str) -> str:
+    """GPU_THREAD with ``ops`` (one line each) after its root matmul ``%7``."""
+    lines = "".join(f"      {op}\n      }} -> tensor<512x256xf32>\n" for op in ops)
+    return GPU_THREAD.replace("      return\n", lines + "      return\n")
+
+
+_ADD = (
+    "{out} = linalg.generic {{indexing_maps = [{maps}], iterator_types = "
+    "[{kinds}]}} ins({ins} : {types}) outs(%e : tensor<512x256xf32>) {{"
+)
+_ID = "affine_map<(d0, d1) -> (d0, d1)>"
+_ROW = "affine_map<(d0, d1) -> (d1)>"
+
+
+def test_config_features_of_fused_consumers():
+    # No consumer: both columns 0.
+    row = _named(GPU_THREAD)
+    assert (row["fused consumers"], row["consumers writing into the root result"]) == (
+        0,
+        0,
+    )
+    parallel = '"parallel", "parallel"'
+    full, bias = "tensor<512x256xf32>", "tensor<256xf32>"
+    # (matmul + bias) + residual, the matmul first: it is the first input of
+    # the output's type and map, the buffer the consumer writes into.
+    first = _ADD.format(
+        out="%8",
+        maps=", ".join([_ID, _ROW, _ID, _ID]),
+        kinds=parallel,
+        ins="%7, %b, %r",
+        types=f"{full}, {bias}, {full}",
+    )
+    row = _named(_with_consumers(first))
+    assert row["fused consumers"] == 1
+    assert row["consumers writing into the root result"] == 1
+    # The same sum with the residual first: it takes the output's place.
+    residual = _ADD.format(
+        out="%8",
+        maps=", ".join([_ID, _ID, _ROW, _ID]),
+        kinds=parallel,
+        ins="%r, %7, %b",
+        types=f"{full}, {full}, {bias}",
+    )
+    row = _named(_with_consumers(residual))
+    assert row["fused consumers"] == 1
+    assert row["consumers writing into the root result"] == 0
+    # A second consumer of the first one's result counts (the chain), one of
+    # another value or with a reduction loop does not.
+    chained = _ADD.format(
+        out="%9", maps=f"{_ID}, {_ID}", kinds=parallel, ins="%8", types=full
+    )
+    other = _ADD.format(
+        out="%10", maps=f"{_ID}, {_ID}", kinds=parallel, ins="%r", types=full
+    )
+    reduce = _ADD.format(
+        out="%11",
+        maps=f"{_ID}, {_ROW}",
+        kinds='"parallel", "reduction"',
+        ins="%9",
+        types=full,
+    )
+    row = _named(_with_consumers(residual, chained, other, reduce))
+    assert row["fused consumers"] == 2
+    assert row["consumers writing into the root result"] == 1
+    # A transposed output map: no input has the output's map.
+    transposed = _ADD.format(
+        out="%8",
+        maps=f"{_ID}, affine_map<(d0, d1) -> (d1, d0)>",
+        kinds=parallel,
+        ins="%7",
+        types=full,
+    )
+    row = _named(_with_consumers(transposed))
+    assert row["fused consumers"] == 1
+    assert row["consumers writing into the root result"] == 0
+
+
 def test_config_features_of_a_tile_sizes_config_and_unknown_loops():
     text = GPU_THREAD.replace(
         "#iree_gpu.lowering_config<{reduction = [0, 0, 32], thread = [1, 16, 0], "

@@ -64,6 +64,20 @@ Columns of per-thread private storage
     larger than its loop is the loop, static). ``live bytes / register budget``: the thread's output tile plus
     its operand elements of one reduction step, in bytes, over the
     ``register budget bytes``.
+
+Columns of the fused consumers
+    The all-parallel ``linalg.generic`` ops after the root op that read its
+    result (directly or through another such op) are tiled and fused into
+    the root op's thread loops. ``fused consumers``: their number.
+    ``consumers writing into the root result``: how many of them take the
+    root op's result (or a consumer's) as the first input with the output's
+    type and indexing map. IREE's ``ConvertToDestinationPassingStyle``
+    (``AdaptLinalgInputOperandToOutputOperand``) makes the first input of
+    that type and map the output buffer of an all-parallel op whose init is a
+    ``tensor.empty``, so the operand order decides which tensor the consumer
+    writes into: ``(mm + bias) + residual`` written with the residual first
+    compiles to other register counts than with the matmul first
+    (``benchmarks/variants_results.md``), though the arithmetic is the same.
 """
 
 from __future__ import annotations
@@ -158,6 +172,7 @@ _LOOPS = (
     "private bytes per thread",
     "live bytes / register budget",
 )
+_CONSUMERS = ("fused consumers", "consumers writing into the root result")
 _NAMES = [
     *(
         f"{level} {what}"
@@ -168,12 +183,20 @@ _NAMES = [
     "pipeline other",
     *_DERIVED,
     *_LOOPS,
+    *_CONSUMERS,
 ]
 _SHARED = re.compile(r"max_workgroup_memory_bytes\s*=\s*(\d+)")
 _ELEMENT = re.compile(r"tensor<(?:[\d?]+x)*([a-z]\w*)")
 _SHAPED = re.compile(r"(?:tensor|memref)<((?:[\d?]+x)*)([a-z]\w*)")
 _ITERATORS = re.compile(r"iterator_types\s*=\s*\[([^\]]*)\]")
 _INS_OUTS = re.compile(r"(?:\bins\((.*)\)\s*)?\bouts\((.*)\)")
+_GENERIC = re.compile(
+    r"^\s*(%[\w]+)(?::\d+)? = linalg\.generic \{indexing_maps = \[(.*?)\], "
+    r"iterator_types = \[(.*?)\]\} ins\((.*?)\) outs\((.*?)\)",
+    re.MULTILINE,
+)
+# One type of an ``ins`` / ``outs`` type list (tensor types hold no comma).
+_TYPE = re.compile(r"tensor<[^>]*>|[^,\s]+")
 _REGISTER_FILE = {"nvidia": 255 * 4, "amd": 512 * 4, "cpu": 16 * 32}
 _L1_BYTES = 32768
 # Largest thread tile IREE's TileLargeTensors pass leaves whole (its
@@ -371,6 +394,42 @@ def _loop_columns(
     ]
 
 
+def _consumer_columns(text: str) -> list[float]:
+    """The ``_CONSUMERS`` columns: all-parallel ``linalg.generic`` ops after
+    the root op that read its result, and those of them whose first input
+    of the output's type and indexing map is that result."""
+    root = _GENERIC.match(text, text.find(root_op_header(text)))
+    if root is None:
+        return [0.0, 0.0]
+    chain, consumers, into_root = {root.group(1)}, 0, 0
+    for op in _GENERIC.finditer(text, root.end()):
+        names, _, types = op.group(4).partition(" : ")
+        names = [n.strip() for n in names.split(",")]
+        kinds = {k.strip().strip('"') for k in op.group(3).split(",")}
+        maps = [results for _, results in _read_maps(op.group(2))]
+        if (
+            kinds != {"parallel"}
+            or not chain.intersection(names)
+            or len(maps) <= len(names)
+        ):
+            continue
+        out = (_TYPE.findall(op.group(5).partition(" : ")[2])[:1], maps[len(names)])
+        first = next(
+            (
+                name
+                for name, kind, m in zip(
+                    names, _TYPE.findall(types), maps, strict=False
+                )
+                if ([kind], m) == out
+            ),
+            None,
+        )
+        consumers += 1
+        into_root += first in chain
+        chain.add(op.group(1))
+    return [float(consumers), float(into_root)]
+
+
 def _row(text: str) -> list[float]:
     try:
         config = read_config(text)
@@ -428,7 +487,7 @@ def _row(text: str) -> list[float]:
         float(any(f.startswith("promote_operands") for f in config.flags)),
         float("convert_acc_gemm" in config.flags),
     ]
-    return row + _loop_columns(text, config, threads, budget)
+    return row + _loop_columns(text, config, threads, budget) + _consumer_columns(text)
 
 
 class ConfigFeatures(TransformerMixin, BaseEstimator):
