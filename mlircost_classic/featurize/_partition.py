@@ -24,7 +24,11 @@ libraries or a compiler:
   slice, and a small constant, or a small value computed from constants, with
   its offsets or data, so executables that differ in them stay apart), but a
   slice of a computed tensor read through a reshape is copied out (reshapes
-  are not cloneable into dispatches);
+  are not cloneable into dispatches), and so is one read by a named
+  contraction through reshapes of unit dims only when it slices a slice that
+  cuts a dim it keeps whole (IREE cannot move the reshape above that slice,
+  ``BubbleExpandThroughExtract``; a contraction keeps its unit dims): an SSM's
+  per-step matrix-vector products are then one executable;
 - reshapes and transposes that only add, drop or move unit dims are none
   (``FoldUnitExtentDims``; a ``linalg.transpose`` prints no result type: its
   ``outs`` type is read), and a reduction over unit loops only (a 1x1
@@ -115,6 +119,7 @@ _FREE_OPS = frozenset(
 _ELEMENTWISE_NAMED = frozenset(
     {"linalg.transpose", "linalg.broadcast", "linalg.map", "linalg.copy"}
 )
+_RESHAPES = frozenset({"tensor.expand_shape", "tensor.collapse_shape"})
 # Ops copied into every dispatch that reads them.
 _CLONED = frozenset({"tensor.empty", "linalg.fill", "tensor.extract_slice"})
 _MOVE_OPS = frozenset({"tensor.pad", "tensor.concat", "tensor.insert_slice"})
@@ -773,6 +778,47 @@ class _Grouping:
             stack += [(u, split) for u in fn.users[j]]
         return False
 
+    def named_roots(self, i: int) -> set[int]:
+        """The contractions / convolutions reading ``i`` that are named ops
+        (not ``linalg.generic``)."""
+        return {
+            c
+            for c in self.consumers(i)
+            if self.kinds[c] == "root" and self.fn.ops[c].name != "linalg.generic"
+        }
+
+    def sliced_source(self, i: int) -> bool:
+        """Whether slice ``i`` reads a slice that cuts a dim ``i`` keeps whole.
+
+        IREE moves an expand_shape after a slice above it
+        (``BubbleExpandThroughExtract``) and into the producer, so that the
+        slice reaches the contraction and is cloned into its dispatch; a slice
+        above that cuts the expanded dim stops it, and the reshape stays
+        between the slice and the contraction.
+        """
+        fn = self.fn
+        j = fn.defs.get(fn.uses[i][0])
+        if j is None or fn.ops[j].name != "tensor.extract_slice":
+            return False
+        inner, outer = (
+            _SLICE_RE.search(fn.ops[i].text),
+            _SLICE_RE.search(fn.ops[j].text),
+        )
+        t, s = fn.types.get(fn.uses[j][0]), fn.types.get(fn.uses[i][0])
+        if inner is None or outer is None or t is None or s is None:
+            return False
+        if t.shape is None or s.shape is None or len(t.shape) != len(s.shape):
+            return False
+        keeps = [
+            size == dim
+            for size, dim in zip(_ints(inner.group(2)), s.shape, strict=False)
+        ]
+        cuts = [
+            size != dim
+            for size, dim in zip(_ints(outer.group(2)), t.shape, strict=False)
+        ]
+        return any(k and c for k, c in zip(keeps, cuts, strict=False))
+
     def producer(self, v: str) -> int | None:
         """The op computing ``v``, looking through views; None for arguments."""
         fn = self.fn
@@ -905,10 +951,13 @@ class _Grouping:
         return changed
 
     def reshapes_into(
-        self, sources: list[int], targets: set[int]
+        self, sources: list[int], targets: set[int], units: bool = False
     ) -> dict[int, list[int]]:
         """Source op -> the reshapes of non-unit dims (views) on its paths to
-        the target ops; sources without such a path are left out."""
+        the target ops; sources without such a path are left out. With
+        ``units``, a ``tensor.expand_shape`` / ``collapse_shape`` of unit dims
+        only counts too (IREE folds unit dims of ``linalg.generic`` ops only:
+        a named contraction keeps its operands' shapes)."""
         fn, kinds, found = self.fn, self.kinds, {}
         for m in sources:
             stack = [(u, ()) for u in fn.users[m]]
@@ -923,8 +972,11 @@ class _Grouping:
                         op.operand_types
                         and op.result_types
                         and j not in self.sunk
-                        and _nonunit_dims(op.operand_types[0])
-                        != _nonunit_dims(op.result_types[0])
+                        and (
+                            _nonunit_dims(op.operand_types[0])
+                            != _nonunit_dims(op.result_types[0])
+                            or (units and op.name in _RESHAPES)
+                        )
                     ):
                         path = (*path, j)
                     stack += [(u, path) for u in fn.users[j]]
@@ -1191,11 +1243,19 @@ class _Grouping:
             ):
                 copies += [(i, v) for v in _copies(op, fn)]
             # a slice read through a reshape is not cloned into the reader's
-            # dispatch (reshapes are not cloneable): IREE copies it out
+            # dispatch (reshapes are not cloneable): IREE copies it out; a
+            # named contraction keeps even a reshape of unit dims (an SSM's
+            # per-step slice into a batch_matmul: one executable for all steps)
             elif (
                 op.name == "tensor.extract_slice"
                 and self.live(i)
-                and self.reshapes_into([i], set(self.consumers(i)))
+                and (
+                    self.reshapes_into([i], set(self.consumers(i)))
+                    or (
+                        self.reshapes_into([i], self.named_roots(i), units=True)
+                        and self.sliced_source(i)
+                    )
+                )
             ):
                 self.copied_slices.add(i)
                 copies += [(i, v) for v in _copies(op, fn)]
