@@ -1252,8 +1252,8 @@ class _Grouping:
                 and (
                     self.reshapes_into([i], set(self.consumers(i)))
                     or (
-                        self.reshapes_into([i], self.named_roots(i), units=True)
-                        and self.sliced_source(i)
+                        self.sliced_source(i)
+                        and self.reshapes_into([i], self.named_roots(i), units=True)
                     )
                 )
             ):
