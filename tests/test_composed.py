@@ -1145,3 +1145,61 @@ def test_a_step_slice_behind_a_slice_and_reshapes_is_no_part_of_the_contraction(
     assert kinds == [("matmul", 1), ("matmul", 2)]
     kinds = [(r.kind, r.calls) for r in partition_dispatches(_stepped_matvecs(False))]
     assert kinds == [("matmul", 1), ("matmul", 1), ("matmul", 1)]
+
+
+def _shared_producers(k: int) -> str:
+    """``k`` elementwise ops of one input, each read by one op ``%c`` first
+    and then by an op of its own (all returned)."""
+    ops, fns = [], ["math.exp", "math.tanh", "math.sqrt", "math.log"]
+
+    def op(out: str, ins: list[str], body: str) -> str:
+        maps = ", ".join(["#map"] * (len(ins) + 1))
+        args = ", ".join(f"%in{j}: f32" for j in range(len(ins)))
+        types = ", ".join(["tensor<16x16xf32>"] * len(ins))
+        return f"""    {out} = linalg.generic {{indexing_maps = [{maps}], iterator_types = ["parallel", "parallel"]}} ins({", ".join(ins)} : {types}) outs(%e : tensor<16x16xf32>) {{
+    ^bb0({args}, %o: f32):
+{body}      linalg.yield %r : f32
+    }} -> tensor<16x16xf32>
+"""
+
+    ops += [
+        op(f"%m{j}", ["%arg0"], f"      %r = {fns[j]} %in0 : f32\n") for j in range(k)
+    ]
+    product = "".join(
+        f"      %p{j} = arith.mulf %p{j - 1}, %in{j + 1} : f32\n" for j in range(1, k)
+    )
+    ops.append(
+        op(
+            "%c",
+            ["%arg1"] + [f"%m{j}" for j in range(k)],
+            "      %p0 = arith.mulf %in0, %in1 : f32\n"
+            + product
+            + f"      %r = arith.addf %p{k - 1}, %in0 : f32\n",
+        )
+    )
+    ops += [
+        op(f"%d{j}", [f"%m{j}"], "      %r = arith.addf %in0, %in0 : f32\n")
+        for j in range(k)
+    ]
+    types = ", ".join(["tensor<16x16xf32>"] * (k + 1))
+    results = ", ".join(["%c"] + [f"%d{j}" for j in range(k)])
+    return (
+        HEAD
+        + f"""func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<16x16xf32>) -> ({types}) {{
+    %e = tensor.empty() : tensor<16x16xf32>
+{"".join(ops)}    return {results} : {types}
+}}
+"""
+    )
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_a_consumer_takes_two_shared_producers_at_most(k):
+    """IREE's multi-use producer fusion runs two rounds, a consumer taking one
+    producer a round: of ``k`` producers ``%c`` reads first and others read
+    later, two fuse into it and the rest stay their own dispatches (the
+    counts iree-compile gives: 2, 3 and 4; the ``%d`` ops are one
+    executable)."""
+    regions = partition_dispatches(_shared_producers(k))
+    assert len(regions) == k
+    assert regions[0].lines == (5, 10, 5 + 5 * k)  # %m0, %m1 and %c

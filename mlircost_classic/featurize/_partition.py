@@ -40,9 +40,11 @@ libraries or a compiler:
   consumer when it is their only user, as IREE's elementwise op fusion does
   (an expand_shape between them bubbles up; no transpose crosses a
   collapse_shape), and a producer with several users fuses into the first
-  when that is elementwise (not fused into a reduction) with as many non-unit
-  loops, or when all its users are in one group
-  (``FuseMultiUseElementwiseProducer``); an op reading
+  when that is elementwise (not fused into a reduction) and all its users are
+  in one group, or, in two rounds after that in which a consumer takes one
+  producer at most, with as many non-unit loops
+  (``FuseMultiUseElementwiseProducer``: an RWKV's unrolled recurrence stays
+  many dispatches); an op reading
   a value with ``tensor.extract`` (a flip, a gather) fuses no producer of it;
   a pure broadcast, or a transpose of a contraction operand's two innermost
   dims, whose only user is a contraction folds into it (IREE's
@@ -119,6 +121,10 @@ _FREE_OPS = frozenset(
 _ELEMENTWISE_NAMED = frozenset(
     {"linalg.transpose", "linalg.broadcast", "linalg.map", "linalg.copy"}
 )
+#: Rounds of multi-use producer fusion before dispatches form, one producer
+#: per consumer a round (``FuseMultiUseElementwiseProducerPass``'s
+#: ``numIterations``).
+_SHARED_ROUNDS = 2
 _RESHAPES = frozenset({"tensor.expand_shape", "tensor.collapse_shape"})
 # Ops copied into every dispatch that reads them.
 _CLONED = frozenset({"tensor.empty", "linalg.fill", "tensor.extract_slice"})
@@ -642,6 +648,7 @@ class _Grouping:
         self.aliases = aliases
         self.copied_slices: set[int] = set()  # slices IREE copies out
         self.sunk: set[int] = set()  # transposes moved into a contraction
+        self.shared_rounds = 0  # rounds of multi-use producer fusion run
         self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
@@ -1103,11 +1110,13 @@ class _Grouping:
         return [top, sub, e, total, *extra, d]
 
     def fuse_shared_producers(self) -> bool:
-        """A producer used several times fuses into its first user when that
-        is elementwise with as many non-unit loops, or when all its users are
-        in one group; later users read it from there
-        (``FuseMultiUseElementwiseProducer.cpp``)."""
-        find, changed = self.groups.find, False
+        """A producer used several times fuses into its first user when all
+        its users are in one group (elementwise fusion, until the first round
+        below), or when that user is elementwise with as many non-unit loops
+        (``FuseMultiUseElementwiseProducer.cpp``: two rounds, its
+        ``numIterations``, in each of which a consumer takes one producer at
+        most); later users read it from there."""
+        find, changed, taken = self.groups.find, False, set()
         for i in self.computing:
             if self.kinds[i] != "elementwise" or self.has_root[find(i)]:
                 continue
@@ -1115,24 +1124,28 @@ class _Grouping:
             if len(users) < 2 or not all(self.live(c) for c in users):
                 continue
             first = min(users)
-            if (
+            if not (
                 self.kinds[first] == "elementwise"
                 and not self.gathers(first, i)
                 and self.payload(i) != ["arith.truncf"]
                 and find(first) != find(i)
                 and self.same_side(i, first)
-                and (
-                    # as many loops once unit dims fold away, or all its
-                    # users in one dispatch (FormDispatchRegions' producers)
-                    self.loops[first] == self.loops[i]
-                    or len({find(c) for c in users}) == 1
-                )
                 # the first user is all parallel, not fused into a reduction
                 and not self.into_reduction(first)
             ):
+                continue
+            if self.shared_rounds == 0 and len({find(c) for c in users}) == 1:
                 self.join(first, i)
                 changed = True
-        return changed
+            elif (
+                self.shared_rounds < _SHARED_ROUNDS
+                and self.loops[first] == self.loops[i]
+                and find(first) not in taken
+            ):
+                self.join(first, i)
+                taken.add(find(first))
+        self.shared_rounds += bool(taken)
+        return changed or bool(taken)
 
     def into_reduction(self, first: int) -> bool:
         """Whether elementwise op ``first`` fused into a reduction it feeds:
