@@ -25,10 +25,11 @@ libraries or a compiler:
   its offsets or data, so executables that differ in them stay apart), but a
   slice of a computed tensor read through a reshape is copied out (reshapes
   are not cloneable into dispatches), and so is one read by a named
-  contraction through reshapes of unit dims only when it slices a slice that
-  cuts a dim it keeps whole (IREE cannot move the reshape above that slice,
-  ``BubbleExpandThroughExtract``; a contraction keeps its unit dims): an SSM's
-  per-step matrix-vector products are then one executable;
+  contraction through reshapes of unit dims only when it, or a slice it
+  reads, cuts a dim it keeps more than one element of (IREE cannot move the
+  reshape above that slice, ``BubbleExpandThroughExtract``; a contraction
+  keeps its unit dims): an SSM's per-step matrix-vector products are then
+  one executable;
 - reshapes and transposes that only add, drop or move unit dims are none
   (``FoldUnitExtentDims``; a ``linalg.transpose`` prints no result type: its
   ``outs`` type is read), and a reduction over unit loops only (a 1x1
@@ -794,37 +795,32 @@ class _Grouping:
             if self.kinds[c] == "root" and self.fn.ops[c].name != "linalg.generic"
         }
 
-    def sliced_source(self, i: int) -> bool:
-        """Whether slice ``i`` reads a slice that cuts a dim ``i`` keeps whole.
+    def cuts_kept_dims(self, i: int) -> bool:
+        """Whether slice ``i``, or a slice it reads, cuts a dim that ``i``
+        keeps more than one element of.
 
-        IREE moves an expand_shape after a slice above it
-        (``BubbleExpandThroughExtract``) and into the producer, so that the
-        slice reaches the contraction and is cloned into its dispatch; a slice
-        above that cuts the expanded dim stops it, and the reshape stays
-        between the slice and the contraction.
+        IREE moves a unit-dim expand_shape after a slice above it
+        (``BubbleExpandThroughExtract``) unless the slice cuts the expanded
+        dim; so moved, the slice reaches the contraction and is cloned into
+        its dispatch, else the reshape stays between them.
         """
-        fn = self.fn
-        j = fn.defs.get(fn.uses[i][0])
-        if j is None or fn.ops[j].name != "tensor.extract_slice":
+        fn, j = self.fn, i
+        m = _SLICE_RE.search(fn.ops[i].text)
+        if m is None:
             return False
-        inner, outer = (
-            _SLICE_RE.search(fn.ops[i].text),
-            _SLICE_RE.search(fn.ops[j].text),
-        )
-        t, s = fn.types.get(fn.uses[j][0]), fn.types.get(fn.uses[i][0])
-        if inner is None or outer is None or t is None or s is None:
-            return False
-        if t.shape is None or s.shape is None or len(t.shape) != len(s.shape):
-            return False
-        keeps = [
-            size == dim
-            for size, dim in zip(_ints(inner.group(2)), s.shape, strict=False)
-        ]
-        cuts = [
-            size != dim
-            for size, dim in zip(_ints(outer.group(2)), t.shape, strict=False)
-        ]
-        return any(k and c for k, c in zip(keeps, cuts, strict=False))
+        kept = [d for d, size in enumerate(_ints(m.group(2))) if size != 1]
+        while j is not None and fn.ops[j].name == "tensor.extract_slice":
+            m = _SLICE_RE.search(fn.ops[j].text)
+            t = fn.types.get(fn.uses[j][0])
+            if m is None or t is None or t.shape is None:
+                return False
+            sizes = _ints(m.group(2))
+            if len(sizes) != len(t.shape):
+                return False
+            if any(d < len(sizes) and sizes[d] != t.shape[d] for d in kept):
+                return True
+            j = fn.defs.get(fn.uses[j][0])
+        return False
 
     def producer(self, v: str) -> int | None:
         """The op computing ``v``, looking through views; None for arguments."""
@@ -1265,7 +1261,7 @@ class _Grouping:
                 and (
                     self.reshapes_into([i], set(self.consumers(i)))
                     or (
-                        self.sliced_source(i)
+                        self.cuts_kept_dims(i)
                         and self.reshapes_into([i], self.named_roots(i), units=True)
                     )
                 )
