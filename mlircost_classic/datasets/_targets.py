@@ -16,6 +16,7 @@ in ``collect/``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -458,8 +459,22 @@ def clip_to_domain(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
     ...                ["cpu_x86_64_v3.instructions", "nvidia_sm80.occupancy", "y"])
     array([[ 0.,  1., -1.]])
     """
+    lower, upper = _domain_bounds(tuple(names))
+    return np.clip(values, lower, upper, out=values)
+
+
+@functools.lru_cache(maxsize=64)
+def _domain_bounds(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column lower and upper bounds, infinite for a target not in the table.
+
+    One ``np.clip`` over the whole array instead of one per column: a model's
+    ``predict`` of one row spent ~0.06 ms in the per-column loop.
+    """
+    lower = np.full(len(names), -np.inf)
+    upper = np.full(len(names), np.inf)
     for j, name in enumerate(names):
         entry = TARGETS.get(name)
         if entry is not None:
-            np.clip(values[:, j], *entry.bounds, out=values[:, j])
-    return values
+            lower[j], upper[j] = entry.bounds
+    lower.flags.writeable = upper.flags.writeable = False
+    return lower, upper
