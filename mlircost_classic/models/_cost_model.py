@@ -40,10 +40,13 @@ _SCALE_SENSITIVE = (
 #: Up to this many rows, xgboost models predict through one
 #: :class:`~mlircost_classic.models._forest.CompiledForest` for all targets;
 #: above it, through xgboost itself (``inplace_predict``, one call per target).
-#: Measured crossover, one core, shipped models (18-21 targets, ~6,000 trees):
-#: the forest takes 0.97x xgboost's time at 256 kernel rows (0.78x at 256 module
-#: rows), 0.01x at one row, 1.3-3.5x from 512 rows on (xgboost's cost per call is
-#: ~1 ms per target, the forest's grows with the rows).
+#: Measured crossover, one core, CPU time, shipped models: the forest takes
+#: 0.06x xgboost's time at one kernel row, 0.96x at 128, 1.24x at 256 (kernels
+#: model: 18 targets, 10,800 trees of depth 6); 0.01x at one module row, 0.73x
+#: at 256 (linalg modules model) (2026-12-05). xgboost's cost per call is
+#: ~2 ms per target through the estimators' ``predict``, the forest's grows
+#: with the rows (~0.5 ms per kernel row: one numpy gather per array and tree
+#: level, ~1 ns per tree each).
 FAST_PATH_ROWS = 256
 
 #: Columns of the roofline prior (``prior="roofline"``): the log1p FLOP and
