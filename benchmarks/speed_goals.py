@@ -119,7 +119,9 @@ def kernels_per_second(model, texts: list[str], n_jobs) -> tuple[float, float]:
     of a search does; the batches after it reuse them. The CPU time is this
     process's only: with workers, only the wall time counts their work.
     """
-    model.featurizer_.set_params(n_jobs=n_jobs)
+    n_jobs_before = model.n_jobs
+    model.set_params(n_jobs=n_jobs)  # the targets' trees, in threads
+    model.featurizer_.set_params(n_jobs=n_jobs)  # reading, in processes
     try:
         model.predict(texts[: 2 * PARALLEL_CHUNK])
         start, start_wall = CPU(), time.perf_counter()
@@ -127,6 +129,7 @@ def kernels_per_second(model, texts: list[str], n_jobs) -> tuple[float, float]:
         cpu, wall = CPU() - start, time.perf_counter() - start_wall
         return len(texts) / cpu, len(texts) / wall
     finally:
+        model.set_params(n_jobs=n_jobs_before)
         model.featurizer_.set_params(n_jobs=None)
 
 

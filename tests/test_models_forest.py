@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from sklearn.compose import TransformedTargetRegressor
@@ -228,3 +230,22 @@ def test_trees_that_are_one_leaf(kernels, monkeypatch):
     ref = reference(model, texts[60:64], monkeypatch)
     np.testing.assert_allclose(model.predict(texts[60:64]), ref, rtol=2e-5)
     np.testing.assert_allclose(model.predict(texts[60:61])[0], ref[0], rtol=2e-5)
+
+
+def test_targets_predicted_in_threads_match_one_thread(fitted, kernels, monkeypatch):
+    texts, _, _ = kernels
+    one = reference(fitted, texts, monkeypatch)
+    monkeypatch.setattr(fitted, "n_jobs", 2)
+    calls = []
+    real = XGBRegressor.predict
+    monkeypatch.setattr(
+        XGBRegressor,
+        "predict",
+        lambda self, X, **kw: (
+            calls.append(threading.get_ident()) or real(self, X, **kw)
+        ),
+    )
+    threaded = reference(fitted, texts, monkeypatch)
+    np.testing.assert_array_equal(threaded, one)
+    assert len(calls) == len(fitted.target_names_)
+    assert set(calls) != {threading.get_ident()}, "no target left the main thread"

@@ -206,9 +206,14 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
     def _predict_features(self, F) -> np.ndarray:
         out = np.full((F.shape[0], len(self.target_names_)), np.nan)
         inputs = _Inputs(F)
-        for j, estimator in enumerate(self.estimators_):
-            if estimator is not None:
-                out[:, j] = estimator.predict(inputs.for_estimator(estimator))
+        fitted = [(j, est) for j, est in enumerate(self.estimators_) if est is not None]
+        # Targets in threads: xgboost releases the GIL while it predicts. The
+        # inputs are made in this thread, as joblib consumes the generator here.
+        columns = Parallel(n_jobs=getattr(self, "n_jobs", None), prefer="threads")(
+            delayed(est.predict)(inputs.for_estimator(est)) for _, est in fitted
+        )
+        for (j, _), column in zip(fitted, columns, strict=True):
+            out[:, j] = column
         return out
 
     def _shaped(self, out: np.ndarray) -> np.ndarray:

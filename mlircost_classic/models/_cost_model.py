@@ -218,7 +218,9 @@ class CostModel(PerTargetRegressor):
     calibration_folds : int, default=5
         Folds of the group calibration (when :meth:`fit` gets ``groups``).
     n_jobs : int, default=None
-        Targets fitted in parallel with joblib.
+        Targets fitted in parallel with joblib, and predicted in that many
+        threads when the estimators' own ``predict`` serves (batches above
+        :data:`FAST_PATH_ROWS` rows).
     random_state : int, RandomState or None, default=None
         Seeds the calibration split and every per-target estimator that has a
         ``random_state`` parameter (one seed per target).
