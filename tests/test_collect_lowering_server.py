@@ -65,7 +65,8 @@ def test_child_is_replaced_after_max_requests(server):
 def test_timeout_kills_the_child_and_the_next_spec_gets_a_fresh_one(server):
     first = _pid(server.lower(_request("ok"), 30))
     start = time.monotonic()
-    assert server.lower(_request("hang"), 0.5) == "timed out after 0.5 s"
+    # A child that hangs uses no CPU: the wall-clock ceiling stops it.
+    assert server.lower(_request("hang"), 0.5).startswith("timed out after 0.5 s: ")
     assert time.monotonic() - start < 10
     assert server.proc is None
     assert _pid(server.lower(_request("ok"), 30)) != first
@@ -89,7 +90,7 @@ def test_an_unreadable_result_is_a_message_not_a_crash(server):
 def test_a_child_that_never_gets_ready_times_out():
     server = _LoweringServer([sys.executable, "-c", SLOW_START])
     try:
-        assert server.lower(_request("ok"), 0.5) == "timed out after 0.5 s"
+        assert server.lower(_request("ok"), 0.5).startswith("timed out after 0.5 s")
         assert server.proc is None
     finally:
         server.close()

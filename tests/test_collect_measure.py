@@ -201,9 +201,9 @@ def test_a_stage_timeout_is_recorded_not_raised(tmp_path):
     result = measure(
         MATMUL_RELU, ["amd_gfx942"], workdir=tmp_path, timeouts={"compile": 0.01}
     )
-    assert result.failures == [
-        ("compile:amd_gfx942", "iree-compile timed out after 0.01 s")
-    ]
+    [(stage, message)] = result.failures
+    assert stage == "compile:amd_gfx942"
+    assert message.startswith("iree-compile timed out after 0.01 s")
     assert result.targets == {}
 
 

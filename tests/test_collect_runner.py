@@ -564,7 +564,10 @@ def test_real_failures_are_recorded(tmp_path):
     )
     (rec,) = check_files(tmp_path / "timeout")[0]
     assert rec["status"] == "failed" and rec["ir"] == {}
-    assert {f["message"] for f in rec["failures"]} == {"timed out after 0.2 s"}
+    assert rec["failures"]
+    assert all(
+        f["message"].startswith("timed out after 0.2 s") for f in rec["failures"]
+    )
 
 
 def test_lowering_retries_linalg_alone_after_a_timeout(monkeypatch):

@@ -5,6 +5,7 @@ write (ptxas -v, AMDGPU metadata, callgrind, Google Benchmark JSON).
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from mlircost_classic.collect import _toolchain
 from mlircost_classic.collect._measure_cpu import (
     benchmark_samples_us,
     elf_code_bytes,
@@ -43,10 +45,12 @@ def test_run_tool_reports_exit_status_and_stderr_tail():
         run_tool([sys.executable, "-c", code], timeout=60)
 
 
-def test_run_tool_kills_the_process_group_on_timeout(tmp_path):
+def test_run_tool_kills_the_process_group_on_timeout(tmp_path, monkeypatch):
+    # A group that sleeps uses no CPU: the wall-clock ceiling stops it.
+    monkeypatch.setattr(_toolchain, "WALL_FACTOR", 4.0)
     marker = tmp_path / "child-survived"
     child = tmp_path / "child.py"
-    child.write_text(f"import time\ntime.sleep(1.5)\nopen({str(marker)!r}, 'w')\n")
+    child.write_text(f"import time\ntime.sleep(4)\nopen({str(marker)!r}, 'w')\n")
     parent = tmp_path / "parent.py"
     # The child outlives its parent unless the whole group is killed.
     parent.write_text(
@@ -55,11 +59,56 @@ def test_run_tool_kills_the_process_group_on_timeout(tmp_path):
         "time.sleep(30)\n"
     )
     start = time.perf_counter()
-    with pytest.raises(ToolError, match=r"timed out after 0.5 s"):
+    with pytest.raises(ToolError, match=r"timed out after 0.5 s: .* wall-clock"):
         run_tool([sys.executable, str(parent)], timeout=0.5)
-    assert time.perf_counter() - start < 10
-    time.sleep(2)
+    # Not at the budget (0.5 s): at WALL_FACTOR times it.
+    assert 2.0 <= time.perf_counter() - start < 10
+    time.sleep(3)
     assert not marker.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_run_tool_budget_is_cpu_time(monkeypatch):
+    # A tool that computes is stopped by the CPU seconds it used, long before
+    # the wall-clock ceiling, however busy the host.
+    monkeypatch.setattr(_toolchain, "WALL_FACTOR", 40.0)
+    start = time.perf_counter()
+    with pytest.raises(ToolError, match=r"timed out after 0.5 s of CPU time"):
+        run_tool([sys.executable, "-c", "while True: pass"], timeout=0.5)
+    assert time.perf_counter() - start < 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_group_cpu_seconds_counts_every_process_of_the_group():
+    # Two busy processes in one new session: the group's CPU time grows, and
+    # it is more than its leader's own; a group with no process has none.
+    code = (
+        "import subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+        "while True: pass\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        time.sleep(1.0)
+        first = _toolchain._group_cpu_seconds(proc.pid)
+        time.sleep(1.0)
+        with open(f"/proc/{proc.pid}/stat", "rb") as f:
+            leader = sum(map(int, f.read().rsplit(b")", 1)[1].split()[11:13]))
+        second = _toolchain._group_cpu_seconds(proc.pid)
+        assert first is not None and second > first
+        assert second > leader / os.sysconf("SC_CLK_TCK")
+        pids = {
+            int(name)
+            for name in os.listdir("/proc")
+            if name.isdigit() and os.getpgid(int(name)) == proc.pid
+        }
+        assert len(pids) == 2
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # A group no process belongs to.
+    unused = max(int(name) for name in os.listdir("/proc") if name.isdigit()) + 10**7
+    assert _toolchain._group_cpu_seconds(unused) is None
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")

@@ -209,6 +209,7 @@ class _DeprecatedTargets(argparse.Action):
 
 
 def _add_collect(sub, parents: dict) -> None:
+    from mlircost_classic.collect._toolchain import WALL_FACTOR
     from mlircost_classic.datasets import HARDWARE
 
     p = sub.add_parser(
@@ -271,8 +272,9 @@ def _add_collect(sub, parents: dict) -> None:
         type=_timeout,
         action="append",
         metavar="STAGE=SECONDS",
-        help="per-stage timeout, repeatable (lower, compile, inspect, callgrind, "
-        "benchmark, ptxas)",
+        help="per-stage timeout in CPU seconds of the stage's processes (also "
+        f"stopped at {WALL_FACTOR:g}x that in wall-clock time: a hung tool), "
+        "repeatable (lower, compile, inspect, callgrind, benchmark, ptxas)",
     )
     p.add_argument(
         "--variants",

@@ -62,7 +62,7 @@ from ..datasets import (
     kernel_record_id,
 )
 from ..mlir import detect_level, read_source
-from ._toolchain import _die_with_parent, _kill_group
+from ._toolchain import Budget, _die_with_parent, _kill_group
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -249,14 +249,13 @@ class _LoweringServer:
         if proc is not None:
             _kill_group(proc)  # the child leads its own process group
 
-    def _read_line(self, deadline: float) -> bytes | None:
-        """The child's next line, ``None`` past ``deadline``; EOFError if it died."""
+    def _read_line(self, budget: Budget) -> bytes | str:
+        """The child's next line, or why none came in ``budget``; EOFError if it died."""
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], remaining)
+            ready, _, _ = select.select([fd], [], [], budget.wait())
+            if not ready and (why := budget.exceeded()) is not None:
+                return why
             if ready:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
@@ -265,11 +264,8 @@ class _LoweringServer:
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line
 
-    def _failed(self, timeout: float, timed_out: bool) -> str:
+    def _failed(self) -> str:
         proc = self.proc
-        if timed_out:
-            self.close()
-            return f"timed out after {timeout:g} s"
         proc.wait()
         self._drain.join(timeout=5)
         tail = b"".join(self._stderr).decode(errors="replace").strip()[-_MAX_MESSAGE:]
@@ -279,7 +275,9 @@ class _LoweringServer:
     def lower(self, request: dict, timeout: float) -> _Lowered | str:
         """Lower one request within ``timeout`` seconds of starting on it.
 
-        A fresh child gets ``timeout`` seconds more to import torch first.
+        The seconds are the child's CPU time (a :class:`Budget`, which also
+        stops it at :data:`WALL_FACTOR` times that in wall-clock time). A
+        fresh child gets ``timeout`` seconds more to import torch first.
         Returns the result, or a message saying why there is none.
         """
         if self.proc is not None and (
@@ -289,17 +287,20 @@ class _LoweringServer:
         try:
             if self.proc is None:
                 self._start()
-                if self._read_line(time.monotonic() + timeout) is None:
-                    return self._failed(timeout, timed_out=True)
+                ready = self._read_line(Budget(self.proc.pid, timeout))
+                if isinstance(ready, str):
+                    self.close()
+                    return ready
             self._stderr.clear()
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
             self.served += 1
-            line = self._read_line(time.monotonic() + timeout)
+            line = self._read_line(Budget(self.proc.pid, timeout))
         except (EOFError, BrokenPipeError):
-            return self._failed(timeout, timed_out=False)
-        if line is None:
-            return self._failed(timeout, timed_out=True)
+            return self._failed()
+        if isinstance(line, str):
+            self.close()
+            return line
         try:
             return _Lowered(**json.loads(line))
         except (ValueError, TypeError) as exc:

@@ -10,6 +10,12 @@ interpreter. ``valgrind`` and ``ptxas`` come from ``PATH``.
 expiry the whole group is killed. Any failure (missing tool, timeout, non-zero
 exit) raises :class:`ToolError` whose message says what happened, for the
 caller to record as a failed stage.
+
+A timeout is a budget of CPU seconds (:class:`Budget`): the tool's processes'
+own time where the system reports it (Linux ``/proc``), so that a collection
+pushed back behind other work (``nice``, a busy host) is not failed for the
+time it waited; the wall clock still stops a group at :data:`WALL_FACTOR`
+times the budget, which ends a tool that hangs without using the CPU.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "WALL_FACTOR",
+    "Budget",
     "ToolError",
     "ToolRun",
     "Toolchain",
@@ -106,6 +114,92 @@ def _die_with_parent():
 
 class ToolError(RuntimeError):
     """A tool was missing, timed out or failed; the message says which."""
+
+
+#: A timed stage stops at this many times its budget of wall-clock seconds,
+#: whatever CPU time it used (a tool blocked forever uses none).
+WALL_FACTOR = 4.0
+
+# /proc/<pid>/stat fields after the command's closing parenthesis: the process
+# group, then user and system time, then those of its waited-for children.
+_PGRP, _UTIME, _CSTIME = 2, 11, 14
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _group_cpu_seconds(pgid: int) -> float | None:
+    """CPU seconds used so far by the live processes of group ``pgid``.
+
+    User and system time of each process (all its threads) and of the
+    children it has waited for, from ``/proc``; ``None`` where there is no
+    ``/proc`` (not Linux), or none of the group is left.
+    """
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    ticks, found = 0, False
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile, or not readable
+        if int(fields[_PGRP]) == pgid:
+            found = True
+            ticks += sum(int(v) for v in fields[_UTIME : _CSTIME + 1])
+    return ticks / _TICKS if found else None
+
+
+class Budget:
+    """The time a process group may take: CPU seconds, and a wall-clock ceiling.
+
+    Parameters
+    ----------
+    pgid : int
+        The group (a tool started with ``start_new_session=True`` leads its
+        own: its pid).
+    seconds : float
+        CPU seconds the group may use from now on. Where the system does not
+        report a group's CPU time, wall-clock seconds instead.
+
+    Notes
+    -----
+    Whatever its CPU use, the group is out of time :data:`WALL_FACTOR` times
+    ``seconds`` of wall-clock time from now.
+    """
+
+    #: Seconds between two looks at the group's CPU time.
+    poll = 1.0
+
+    def __init__(self, pgid: int, seconds: float):
+        self.pgid, self.seconds = pgid, seconds
+        self.start = time.monotonic()
+        self.cpu_start = _group_cpu_seconds(pgid)
+
+    def _wall_limit(self) -> float:
+        # Without CPU figures the wall clock is the budget itself.
+        return self.seconds * (WALL_FACTOR if self.cpu_start is not None else 1.0)
+
+    def wait(self) -> float:
+        """Seconds to wait before :meth:`exceeded` can next say yes."""
+        left = self.start + self._wall_limit() - time.monotonic()
+        return max(0.0, min(self.poll, self.seconds, left))
+
+    def exceeded(self) -> str | None:
+        """``None`` while within budget, else why not ("timed out after ...")."""
+        wall = time.monotonic() - self.start
+        cpu = _group_cpu_seconds(self.pgid) if self.cpu_start is not None else None
+        if cpu is not None and cpu - self.cpu_start > self.seconds:
+            return f"timed out after {self.seconds:g} s of CPU time"
+        if wall <= self._wall_limit():
+            return None
+        if self.cpu_start is None:
+            return f"timed out after {self.seconds:g} s"
+        used = "" if cpu is None else f" with {cpu - self.cpu_start:.1f} s of CPU time"
+        return (
+            f"timed out after {self.seconds:g} s: {wall:.0f} s of wall-clock "
+            f"time{used} (hung?)"
+        )
 
 
 @dataclass(frozen=True)
@@ -201,7 +295,9 @@ def run_tool(
     args : list of str
         The command; ``args[0]`` is the tool's path.
     timeout : float
-        Seconds before the process group is killed.
+        CPU seconds of the process group before it is killed (a
+        :class:`Budget`: also killed at :data:`WALL_FACTOR` times that in
+        wall-clock time).
     cwd : path, optional
         Working directory.
     env : dict, optional
@@ -243,11 +339,17 @@ def run_tool(
         )
     except OSError as exc:
         raise ToolError(f"{name} could not start: {exc}") from exc
+    budget = Budget(proc.pid, timeout)
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise ToolError(f"{name} timed out after {timeout:g} s") from None
+        while True:
+            try:
+                # Retrying communicate() after its timeout loses no output.
+                stdout, stderr = proc.communicate(timeout=budget.wait())
+                break
+            except subprocess.TimeoutExpired:
+                if (why := budget.exceeded()) is not None:
+                    _kill_group(proc)
+                    raise ToolError(f"{name} {why}") from None
     except BaseException:
         _kill_group(proc)
         raise
