@@ -1162,9 +1162,13 @@ def test_a_step_slice_cut_in_its_kept_dim_is_no_part_of_the_contraction(
     assert [r.calls for r in regions[1:]] == calls
 
 
-def _shared_producers(k: int) -> str:
-    """``k`` elementwise ops of one input, each read by one op ``%c`` first
-    and then by an op of its own (all returned)."""
+def _shared_producers(
+    k: int, order: list[int] | None = None, twin: bool = False
+) -> str:
+    """``k`` elementwise ops ``%m`` of one input, each read by one op ``%c``
+    first (in ``order``, by default theirs) and then by an op of its own (all
+    returned); with ``twin``, a last op computes what ``%m0`` does of the
+    other input."""
     ops, fns = [], ["math.exp", "math.tanh", "math.sqrt", "math.log"]
 
     def op(out: str, ins: list[str], body: str) -> str:
@@ -1186,7 +1190,7 @@ def _shared_producers(k: int) -> str:
     ops.append(
         op(
             "%c",
-            ["%arg1"] + [f"%m{j}" for j in range(k)],
+            ["%arg1"] + [f"%m{j}" for j in order or range(k)],
             "      %p0 = arith.mulf %in0, %in1 : f32\n"
             + product
             + f"      %r = arith.addf %p{k - 1}, %in0 : f32\n",
@@ -1196,8 +1200,10 @@ def _shared_producers(k: int) -> str:
         op(f"%d{j}", [f"%m{j}"], "      %r = arith.addf %in0, %in0 : f32\n")
         for j in range(k)
     ]
-    types = ", ".join(["tensor<16x16xf32>"] * (k + 1))
-    results = ", ".join(["%c"] + [f"%d{j}" for j in range(k)])
+    if twin:
+        ops.append(op(f"%d{k}", ["%arg1"], "      %r = math.exp %in0 : f32\n"))
+    types = ", ".join(["tensor<16x16xf32>"] * (k + 1 + twin))
+    results = ", ".join(["%c"] + [f"%d{j}" for j in range(k + twin)])
     return (
         HEAD
         + f"""func.func @main(%arg0: tensor<16x16xf32>, %arg1: tensor<16x16xf32>) -> ({types}) {{
@@ -1218,3 +1224,15 @@ def test_a_consumer_takes_two_shared_producers_at_most(k):
     regions = partition_dispatches(_shared_producers(k))
     assert len(regions) == k
     assert regions[0].lines == (5, 10, 5 + 5 * k)  # %m0, %m1 and %c
+
+
+@pytest.mark.parametrize(("order", "count"), [([0, 1, 2], 4), ([2, 1, 0], 3)])
+def test_a_consumer_takes_the_producer_of_its_first_operand(order, count):
+    """Of three shared producers, ``%c`` takes the one it reads first each
+    round, not the first computed: read in reverse, ``%m0`` is left out, and
+    its dispatch is one executable with the twin's (the counts iree-compile
+    gives: 4 and 3)."""
+    regions = partition_dispatches(_shared_producers(3, order, twin=True))
+    assert len(regions) == count
+    kept = [r.lines for r in regions if 20 in r.lines]
+    assert kept == [(5, 10, 20) if order[0] == 0 else (10, 15, 20)]
