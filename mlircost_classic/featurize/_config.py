@@ -87,12 +87,14 @@ Columns of the buffer offsets
     power of two. IREE's LLVMGPU ``ConvertToLLVM`` lowers each such
     assumption to ``llvm.assume(urem(offset, divisor) == 0)``; LLVM keeps a
     power-of-two one as known low zero bits (an ``and``, then ``lshr exact``
-    for the element offset) and drops any other, so an offset known to be a
-    multiple of 4608 ends up less known than one known to be a multiple of
-    512. Measured (sm_80, ``ptxas -v``): a 32x256x64 f32 matmul candidate of
-    hf_ibert, identical but for these offsets to one of hf_deberta_v2, uses
-    255 registers (3,296 spill bytes) with an offset divisor of 4608 and 32
-    registers (43,820 spill bytes) with that divisor changed to 512.
+    for the element offset); in the optimized IR of the candidate below the
+    assumption of 4608 is gone and the element offset's shift is not
+    ``exact``, so an offset known to be a multiple of 4608 ends up less known
+    than one known to be a multiple of 512. Measured (sm_80, ``ptxas -v``):
+    a 32x256x64 f32 matmul candidate of hf_ibert, identical but for these
+    offsets to one of hf_deberta_v2, uses 255 registers (3,296 spill bytes)
+    with an offset divisor of 4608 and 32 registers (43,820 spill bytes)
+    with that divisor changed to 512.
 """
 
 from __future__ import annotations
