@@ -222,6 +222,71 @@ def test_config_features_of_fused_consumers():
     assert row["consumers writing into the root result"] == 0
 
 
+def _with_offsets(assume: str) -> str:
+    """GPU_THREAD reading two bindings at the offsets ``assume`` assumes."""
+    subspan = (
+        "      %{n} = hal.interface.binding.subspan layout(#layout) binding({b}) "
+        "alignment(64) offset({offset}) flags(ReadOnly) : memref<512x1024xf32, "
+        "strided<[1024, 1], offset: ?>>\n"
+    )
+    lines = (
+        f"      {assume}\n"
+        + subspan.format(n=5, b=0, offset="%4#0")
+        + subspan.format(n=6, b=1, offset="%4#1")
+        + subspan.format(n=7, b=2, offset="%c0")
+    )
+    return GPU_THREAD.replace(
+        "      %7 = linalg.generic", lines + "      %7 = linalg.generic"
+    )
+
+
+def test_config_features_of_buffer_offsets():
+    # No offset assumptions: 0.
+    assert _named(GPU_THREAD)["offsets of unknown low bits"] == 0
+    # The divisor of an offset is the gcd of its assumptions' udiv (IREE's
+    # getUnionedUnsignedDivisor): gcd(272896, 74752) = 512 and
+    # gcd(271872, 73728) = 4608 = 512 x 9; only the second is no power of 2.
+    two = (
+        "%4:2 = util.assume.int\n"
+        "  %2[<umin = 272896, umax = 272896, udiv = 272896>, "
+        "<umin = 74752, umax = 74752, udiv = 74752>],\n"
+        "  %3[<umin = 271872, umax = 271872, udiv = 271872>, "
+        "<umin = 73728, umax = 73728, udiv = 73728>]\n"
+        "  : index, index"
+    )
+    assert _named(_with_offsets(two))["offsets of unknown low bits"] == 1
+    # The second offset's divisor made gcd(271872, 73216) = 512: none.
+    pow2 = two.replace("umax = 73728, udiv = 73728", "umax = 73216, udiv = 73216")
+    pow2 = pow2.replace("umin = 73728", "umin = 73216")
+    assert _named(_with_offsets(pow2))["offsets of unknown low bits"] == 0
+    # Both of 4608 (one assumption each): 2.
+    both = (
+        "%4:2 = util.assume.int %2<umin = 4608, umax = 4608, udiv = 4608>, "
+        "%3<umin = 9216, umax = 9216, udiv = 4608> : index, index"
+    )
+    assert _named(_with_offsets(both))["offsets of unknown low bits"] == 2
+    # An assumption of constant 0 divides by anything: gcd over the others;
+    # one without udiv leaves the offset's divisor unknown: not counted.
+    zero = both.replace(
+        "%2<umin = 4608, umax = 4608, udiv = 4608>",
+        ("%2[<umin = 0, umax = 0>, <umin = 4608, umax = 4608, udiv = 4608>]"),
+    )
+    assert _named(_with_offsets(zero))["offsets of unknown low bits"] == 2
+    no_udiv = both.replace("umax = 9216, udiv = 4608", "umax = 9216")
+    assert _named(_with_offsets(no_udiv))["offsets of unknown low bits"] == 1
+    # An assumption that is not a binding's offset is not counted.
+    assert (
+        _named(
+            GPU_THREAD.replace(
+                "      %7 = linalg.generic",
+                "      %4 = util.assume.int %2<umin = 0, umax = 4608, udiv = 4608> : index\n"
+                "      %7 = linalg.generic",
+            )
+        )["offsets of unknown low bits"]
+        == 0
+    )
+
+
 def test_config_features_of_a_tile_sizes_config_and_unknown_loops():
     text = GPU_THREAD.replace(
         "#iree_gpu.lowering_config<{reduction = [0, 0, 32], thread = [1, 16, 0], "

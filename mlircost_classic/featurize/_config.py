@@ -80,6 +80,21 @@ Columns of the fused consumers
     variants, ``(mm + bias) + residual`` after a 32x64x64 matmul, written
     with the matmul first or with the residual first, compiles under one
     config to 37 or 84 registers (sm_80), though the arithmetic is the same.
+Columns of the buffer offsets
+    ``offsets of unknown low bits``: the bindings whose byte offset is a
+    ``util.assume.int`` value with a divisor (the gcd of its assumptions'
+    ``udiv``, IREE's ``getUnionedUnsignedDivisor``) above 1 that is not a
+    power of two. IREE's LLVMGPU ``ConvertToLLVM`` lowers each such
+    assumption to ``llvm.assume(urem(offset, divisor) == 0)``; LLVM keeps a
+    power-of-two one as known low zero bits (an ``and``, then ``lshr exact``
+    for the element offset); in the optimized IR of the candidate below the
+    assumption of 4608 is gone and the element offset's shift is not
+    ``exact``, so an offset known to be a multiple of 4608 ends up less known
+    than one known to be a multiple of 512. Measured (sm_80, ``ptxas -v``):
+    a 32x256x64 f32 matmul candidate of hf_ibert, identical but for these
+    offsets to one of hf_deberta_v2, uses 255 registers (3,296 spill bytes)
+    with an offset divisor of 4608 and 32 registers (43,820 spill bytes)
+    with that divisor changed to 512.
 """
 
 from __future__ import annotations
@@ -175,6 +190,7 @@ _LOOPS = (
     "live bytes / register budget",
 )
 _CONSUMERS = ("fused consumers", "consumers writing into the root result")
+_OFFSETS = ("offsets of unknown low bits",)
 _NAMES = [
     *(
         f"{level} {what}"
@@ -186,6 +202,7 @@ _NAMES = [
     *_DERIVED,
     *_LOOPS,
     *_CONSUMERS,
+    *_OFFSETS,
 ]
 _SHARED = re.compile(r"max_workgroup_memory_bytes\s*=\s*(\d+)")
 _ELEMENT = re.compile(r"tensor<(?:[\d?]+x)*([a-z]\w*)")
@@ -199,6 +216,12 @@ _GENERIC = re.compile(
 )
 # One type of an ``ins`` / ``outs`` type list (tensor types hold no comma).
 _TYPE = re.compile(r"tensor<[^>]*>|[^,\s]+")
+_ASSUME = re.compile(
+    r"(%\w+)(?::\d+)? = util\.assume\.int\s+(.*?)\s*:\s*(?:index|i\d+)\b", re.S
+)
+# One operand of a ``util.assume.int``: its assumption or list of them.
+_ASSUMED = re.compile(r"%[\w#]+\s*(\[[^\]]*\]|<[^>]*>)")
+_OFFSET = re.compile(r"hal\.interface\.binding\.subspan\b[^\n]*?\boffset\((%[\w#]+)\)")
 _REGISTER_FILE = {"nvidia": 255 * 4, "amd": 512 * 4, "cpu": 16 * 32}
 _L1_BYTES = 32768
 # Largest thread tile IREE's TileLargeTensors pass leaves whole (its
@@ -432,6 +455,39 @@ def _consumer_columns(text: str) -> list[float]:
     return [float(consumers), float(into_root)]
 
 
+def _offset_divisors(text: str) -> dict[str, int]:
+    """``util.assume.int`` result -> the gcd of its assumptions' ``udiv``
+    (an assumption of constant 0 divides by anything; one without ``udiv``
+    leaves the result out)."""
+    divisors = {}
+    for result, body in _ASSUME.findall(text):
+        operands = _ASSUMED.findall(body)
+        for i, assumptions in enumerate(operands):
+            divisor = 0
+            for assumption in re.findall(r"<([^>]*)>", assumptions):
+                fields = dict(
+                    part.strip().split(" = ") for part in assumption.split(",")
+                )
+                if "udiv" in fields:
+                    divisor = math.gcd(divisor, int(fields["udiv"]))
+                elif fields.get("umax") != "0":
+                    break
+            else:
+                divisors[f"{result}#{i}" if len(operands) > 1 else result] = divisor
+    return divisors
+
+
+def _offset_columns(text: str) -> list[float]:
+    """The ``_OFFSETS`` column: binding offsets whose assumed divisor is
+    above 1 and not a power of two."""
+    divisors = _offset_divisors(text)
+    unknown = 0
+    for offset in _OFFSET.findall(text):
+        divisor = divisors.get(offset, 0)
+        unknown += divisor > 1 and bool(divisor & (divisor - 1))
+    return [float(unknown)]
+
+
 def _row(text: str) -> list[float]:
     try:
         config = read_config(text)
@@ -489,7 +545,12 @@ def _row(text: str) -> list[float]:
         float(any(f.startswith("promote_operands") for f in config.flags)),
         float("convert_acc_gemm" in config.flags),
     ]
-    return row + _loop_columns(text, config, threads, budget) + _consumer_columns(text)
+    return [
+        *row,
+        *_loop_columns(text, config, threads, budget),
+        *_consumer_columns(text),
+        *_offset_columns(text),
+    ]
 
 
 class ConfigFeatures(TransformerMixin, BaseEstimator):
