@@ -339,20 +339,21 @@ def run_tool(
         )
     except OSError as exc:
         raise ToolError(f"{name} could not start: {exc}") from exc
-    budget = Budget(proc.pid, timeout)
+    budget, why = Budget(proc.pid, timeout), None
     try:
-        while True:
+        while why is None:
             try:
                 # Retrying communicate() after its timeout loses no output.
                 stdout, stderr = proc.communicate(timeout=budget.wait())
                 break
             except subprocess.TimeoutExpired:
-                if (why := budget.exceeded()) is not None:
-                    _kill_group(proc)
-                    raise ToolError(f"{name} {why}") from None
+                why = budget.exceeded()
     except BaseException:
         _kill_group(proc)
         raise
+    if why is not None:
+        _kill_group(proc)
+        raise ToolError(f"{name} {why}")
     if proc.returncode != 0:
         raise ToolError(
             f"{name} exited with status {proc.returncode}: "
