@@ -505,6 +505,66 @@ def test_pack_adds_amendments_append_only(tmp_path):
     assert info.counts["modules"]["amended"] == 3
 
 
+def test_pack_replaces_a_bundled_record_collected_again_with_more_targets(tmp_path):
+    """A program that timed out under load and was collected again replaces
+    its bundled record (same id) through an amendment; shards stay as they were."""
+    run, home = tmp_path / "run", tmp_path / "data"
+    run.mkdir()
+    timeout = [{"stage": "compile:rocm", "message": "timed out after 400 s"}]
+    partial = module(0, status="partial", failures=timeout)
+    failed = module(1, targets={}, status="failed", failures=timeout)
+    same = module(2, status="partial", failures=timeout)
+    append_records(run / "modules.jsonl", [partial, failed, same])
+    pack(run, home)
+    before = _digest(home.iterdir())
+    again = {"cpu_x86_64_v3.instructions": 100.0, "amd_gfx942.vgprs": 24.0}
+    retried = [
+        module(0, targets=again),
+        module(1, targets=again),
+        # the same target names (a failure that is the program's own): kept out
+        module(2, targets={"cpu_x86_64_v3.instructions": 7.0}),
+    ]
+    assert [r["id"] for r in retried] == [r["id"] for r in (partial, failed, same)]
+    (run / "modules.jsonl").unlink()
+    append_records(run / "modules.jsonl", retried)
+    result = pack(run, home)
+    assert result.replaced == {"modules": [retried[0]["id"], retried[1]["id"]]}
+    assert result.added["modules"] == 0 and result.already_bundled["modules"] == 1
+    assert [p.name for p in result.new_shards] == ["amendments-00000.jsonl.gz"]
+    after = _digest(home.iterdir())
+    assert {k: after[k] for k in before} == before
+
+    merged = list(iter_dataset("modules", home))
+    assert [r["status"] for r in merged] == ["ok", "ok", "partial"]
+    assert [r["targets"] for r in merged[:2]] == [again, again]
+    assert merged[2] == same
+    note = merged[1]["provenance"]["amendments"][-1]
+    assert note["replaced"] and note["targets_before"] == 0
+    assert [validate_record(r) for r in merged] == [[], [], []]
+    assert len(load_dataset(data_home=home).data) == 3
+
+    # Packing the same run again adds nothing.
+    assert pack(run, home).new_shards == [] and _digest(home.iterdir()) == after
+    # A replacement must carry a valid record of the amended id and kind.
+    amend = {
+        "kind": "amendment",
+        "id": failed["id"],
+        "targets": {},
+        "record": retried[1],
+        "provenance": {},
+    }
+    assert validate_amendment(amend) == []
+    assert validate_amendment({**amend, "record": retried[0]}) == [
+        "record: its id is not the amended id"
+    ]
+    assert validate_amendment({**amend, "record_kind": "kernel"}) == [
+        "record: its kind is not the amendment's record_kind"
+    ]
+    assert validate_amendment({**amend, "record": {"kind": "module"}})[0].startswith(
+        "record: "
+    )
+
+
 def test_amendments_drop_stale_labels_and_add_kernel_calls(tmp_path):
     """Issue 18's amendments: labels of another computation are removed, and a
     module learns how often it dispatches each kernel."""

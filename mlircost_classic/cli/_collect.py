@@ -126,6 +126,9 @@ def _pack(args: argparse.Namespace) -> int:
         f"  amendments: {result.amendments_added} added, "
         f"{len(result.amendments_waiting)} waiting for their record"
     )
+    for kind, replaced in result.replaced.items():
+        for rec_id in replaced:
+            print(f"  replaced: {kind} {rec_id}: collected again with more targets")
     for kind, same in result.same_text.items():
         for rec_id in same:
             print(f"  skipped: {kind} {rec_id}: its compiled text is bundled already")

@@ -135,6 +135,11 @@ AMENDMENT_FIELDS = {
     "drop_targets": "optional: list of target names removed from the record "
     "before the amendment's targets are merged (labels found to belong to "
     "another computation).",
+    "record": "optional: a whole record with the amended id and kind that "
+    "replaces the bundled one before any target amendment is merged (a program "
+    "collected again after a failure that was not its own, such as a timeout "
+    "under load; :func:`pack` writes it when the new record has every target "
+    "name of the bundled one and more). Its ``targets`` may then be empty.",
 }
 
 _COMMON = ("id", "schema_version", "kind", "key", "family", "params", "ir")
@@ -389,6 +394,17 @@ def amendment_key(amendment: Mapping) -> str:
     return _sha256(["amendment", dict(amendment)])
 
 
+def _check_replacement(amendment: Mapping, problems: list[str]) -> None:
+    record = amendment["record"]
+    bad = validate_record(record)
+    if bad:
+        problems.append("record: " + "; ".join(bad))
+    elif record["id"] != amendment["id"]:
+        problems.append("record: its id is not the amended id")
+    elif record["kind"] != amendment.get("record_kind", "module"):
+        problems.append("record: its kind is not the amendment's record_kind")
+
+
 def validate_amendment(amendment) -> list[str]:
     """List what is wrong with an amendment; empty when it is valid.
 
@@ -421,8 +437,10 @@ def validate_amendment(amendment) -> list[str]:
         isinstance(t, str) and _TARGET.fullmatch(t) for t in drop
     ):
         problems.append("drop_targets: expected a list of target names")
+    if "record" in amendment:
+        _check_replacement(amendment, problems)
     targets = amendment["targets"]
-    changes = drop or amendment.get("kernel_calls")
+    changes = drop or amendment.get("kernel_calls") or amendment.get("record")
     if not isinstance(targets, dict) or not (targets or changes):
         return [*problems, "targets: expected a non-empty object"]
     for name, value in targets.items():

@@ -172,7 +172,9 @@ def apply_amendments(
 ) -> Iterator[dict]:
     """Yield ``records`` with the amendments of their ids merged in.
 
-    An amendment's ``drop_targets`` are removed from the record's targets,
+    An amendment carrying a whole ``record`` replaces the record first (the
+    last such one wins; its provenance is noted like the others). Then an
+    amendment's ``drop_targets`` are removed from the record's targets,
     then its targets update them (in order: a later one wins), its
     ``kernel_calls`` update the module's, and its provenance, with the names
     of its targets, is appended to the record's ``provenance["amendments"]``. Failed records are not amended (a
@@ -185,6 +187,10 @@ def apply_amendments(
             by_id.setdefault(a["id"], []).append(a)
     for rec in records:
         found = by_id.pop(rec.get("id"), None)
+        replacements = [a for a in found or () if "record" in a]
+        if replacements:
+            found = [a for a in found if "record" not in a]
+            rec = _replaced(replacements[-1])
         if found and rec.get("status") == "failed":
             if problems is not None:
                 problems.append(
@@ -218,6 +224,15 @@ def apply_amendments(
         ]
 
 
+def _replaced(amendment: dict) -> dict:
+    """The record an amendment's ``record`` replaces its bundled one with."""
+    rec = dict(amendment["record"])
+    note = {"targets": [], "replaced": True, **amendment["provenance"]}
+    notes = [*rec.get("provenance", {}).get("amendments", []), note]
+    rec["provenance"] = {**rec.get("provenance", {}), "amendments": notes}
+    return rec
+
+
 @dataclass
 class PackResult:
     """What :func:`pack` did.
@@ -243,6 +258,11 @@ class PackResult:
         kind -> ids of module records skipped because a bundled module, or
         one packed before them, has the same compiled text (two specs, for
         example two architectures, that make one program).
+    replaced : dict
+        kind -> ids of bundled records that did not succeed and that the
+        run's record of the same id replaces (it has every target name of the
+        bundled one and more: collected again after a timeout, say), through
+        an amendment carrying the whole record.
     """
 
     new_shards: list[Path] = field(default_factory=list)
@@ -251,6 +271,7 @@ class PackResult:
     amendments_added: int = 0
     same_text: dict[str, list[str]] = field(default_factory=dict)
     amendments_waiting: list[str] = field(default_factory=list)
+    replaced: dict[str, list[str]] = field(default_factory=dict)
     invalid: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -304,13 +325,18 @@ def pack(
     home.mkdir(parents=True, exist_ok=True)
     result = PackResult()
     ids: dict[str, set] = {}
+    replacements: list[dict] = []
     for kind in KINDS:
         bundled = ids[_RECORD_KIND[kind]] = set()
         texts = set()
+        # id -> target names of a bundled record that did not succeed
+        unsuccessful: dict[str, set] = {}
         for path in shard_paths(kind, home):
             for rec in iter_records(path):
                 bundled.add(rec.get("id"))
                 texts.add(_compiled_text_digest(rec))
+                if rec.get("status") != "ok":
+                    unsuccessful[rec.get("id")] = set(rec.get("targets", ()))
         fresh, skipped, same = [], 0, []
         for rec in read_records(Path(run_dir) / f"{kind}.jsonl", result.problems):
             problems = validate_record(rec)
@@ -318,6 +344,10 @@ def pack(
                 problems = [f"a {rec['kind']} record in {kind}.jsonl"]
             if problems:
                 result.invalid.append(f"{kind} {rec.get('id')}: {'; '.join(problems)}")
+            elif rec["id"] in unsuccessful and (
+                set(rec["targets"]) > unsuccessful[rec["id"]]
+            ):
+                replacements.append(_replacement(rec, unsuccessful.pop(rec["id"])))
             elif rec["id"] in bundled:
                 skipped += 1
             elif (digest := _compiled_text_digest(rec)) is not None and digest in texts:
@@ -330,8 +360,26 @@ def pack(
         result.added[kind] = len(fresh)
         result.already_bundled[kind] = skipped
         result.same_text[kind] = same
-    _pack_amendments(Path(run_dir), home, ids, shard_records, result)
+    _pack_amendments(Path(run_dir), home, ids, shard_records, result, replacements)
     return result
+
+
+def _replacement(rec: dict, previous_targets: set) -> dict:
+    """An amendment replacing a bundled record that did not succeed by ``rec``.
+
+    Deterministic (no date), so packing the same run again adds nothing.
+    """
+    return {
+        "kind": "amendment",
+        "record_kind": rec["kind"],
+        "id": rec["id"],
+        "targets": {},
+        "record": rec,
+        "provenance": {
+            "reason": "collected again; the bundled record did not succeed",
+            "targets_before": len(previous_targets),
+        },
+    }
 
 
 def _compiled_text_digest(rec: dict) -> str | None:
@@ -366,15 +414,17 @@ def _pack_amendments(
     ids: dict[str, set],
     shard_records: int,
     result: PackResult,
+    replacements: list[dict],
 ) -> None:
-    """Pack the run's new amendments whose record is bundled."""
+    """Pack ``replacements`` and the run's new amendments whose record is bundled."""
     bundled = {
         amendment_key(a)
         for path in shard_paths(AMENDMENTS, home)
         for a in iter_records(path)
     }
     fresh = []
-    for a in read_records(run_dir / f"{AMENDMENTS}.jsonl", result.problems):
+    run_amendments = read_records(run_dir / f"{AMENDMENTS}.jsonl", result.problems)
+    for a in [*replacements, *run_amendments]:
         problems = validate_amendment(a)
         key = None if problems else amendment_key(a)
         if problems:
@@ -386,5 +436,8 @@ def _pack_amendments(
         else:
             bundled.add(key)
             fresh.append(a)
+            if "record" in a:
+                kind = next(k for k, v in _RECORD_KIND.items() if v == a["record_kind"])
+                result.replaced.setdefault(kind, []).append(a["id"])
     _write_shards(home, AMENDMENTS, fresh, shard_records, result)
     result.amendments_added = len(fresh)
