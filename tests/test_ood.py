@@ -193,13 +193,15 @@ def test_bundled_ood_records_stay_out_of_the_main_dataset(ood_records):
     shared = [r for r in ood_records if r["id"] in main_records]
     # Only a kernel can be met in both suites: the same dispatch source, so
     # the same text and labels (load_dataset leaves it out of both suites).
-    # Real networks' programs meet a few: the f16 MPNet program of the
-    # transformers source has 11 of the f16 RoBERTa / T5 dispatches.
+    # Real networks share layer shapes, so their programs meet some: MPNet's
+    # f16 and f32 programs of the transformers source compile dispatches to
+    # the same texts as the RoBERTa / T5 encoders of the OOD suite, Nomic-BERT
+    # ones as Llama. The bound keeps 90% of the OOD kernels for evaluation.
     assert kind == "kernels" or shared == []
     for rec in shared:
         twin = main_records[rec["id"]]
         assert (rec["ir"], rec["targets"]) == (twin["ir"], twin["targets"])
-    assert len(shared) <= 0.03 * len(ood_records)
+    assert len(shared) <= 0.10 * len(ood_records)
 
 
 @bundled
