@@ -188,6 +188,50 @@ def test_all_levels_describe_one_program():
 
 
 @pytest.mark.collect
+def test_one_import_gives_the_texts_of_one_export_and_import_per_level():
+    """The program is imported once and each level lowers a clone: the texts
+    are those torch-mlir's export_and_import makes level by level."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch_mlir")
+    from torch_mlir import fx
+    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+
+    from mlircost_classic.collect._lower import ELIDE_LIMIT, _quiet_torch, lower_module
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.norm = torch.nn.BatchNorm2d(8)
+            self.fc = torch.nn.Linear(8 * 6 * 6, 10)
+
+        def forward(self, x):
+            y = torch.relu(self.norm(self.conv(x)))
+            return torch.softmax(self.fc(y.flatten(1)), dim=-1)
+
+    module, inputs = Block().eval(), (torch.randn(2, 3, 6, 6),)
+    levels = ["torch", "linalg", "stablehlo", "tosa"]
+    lowered = lower_module(module, inputs, levels)
+    assert lowered.errors == {} and set(lowered.seconds) == {"export", *levels}
+    with _quiet_torch():
+        program = torch.export.export(module, inputs, strict=False)
+        program = program.run_decompositions(get_decomposition_table())
+    for level, output_type in zip(
+        levels, ["torch", "linalg-on-tensors", "stablehlo", "tosa"], strict=True
+    ):
+        with _quiet_torch():
+            alone = fx.export_and_import(
+                program, output_type=output_type, decomposition_table={}
+            )
+        text = alone.operation.get_asm(
+            large_elements_limit=ELIDE_LIMIT,
+            large_resource_limit=ELIDE_LIMIT,
+            print_generic_op_form=level == "tosa",
+        )
+        assert lowered.texts[level] == strip_resources(text), level
+
+
+@pytest.mark.collect
 def test_large_constants_are_elided():
     pytest.importorskip("torch_mlir")
     from mlircost_classic.collect._lower import lower_spec

@@ -4,7 +4,7 @@ torch-mlir's FX importer turns one exported program into ``torch``,
 ``linalg`` (linalg-on-tensors), ``stablehlo`` and ``tosa`` text; the
 ``affine`` text comes from the linalg text through IREE's ``iree-opt``
 (bufferize, then ``--convert-linalg-to-affine-loops``). The module is
-exported once, so every level describes the same program.
+exported and imported once, so every level describes the same program.
 
 Weights never reach the text: MLIR prints inline constants of more than
 :data:`ELIDE_LIMIT` elements as ``dense_resource<__elided__>``, and the
@@ -65,8 +65,8 @@ class Lowered:
     errors : dict of str to str
         Level -> short error message, for the levels that failed.
     seconds : dict of str to float
-        Wall seconds per level, plus ``"export"`` (building and tracing the
-        module once, shared by all levels). ``"affine"`` counts ``iree-opt``,
+        Wall seconds per level, plus ``"export"`` (building, tracing and
+        importing the module once, shared by all levels). ``"affine"`` counts ``iree-opt``,
         and the linalg import too when linalg itself was not requested.
     """
 
@@ -98,47 +98,82 @@ class _LoweringError(Exception):
     """A torch-mlir lowering failed; the message holds its diagnostics."""
 
 
-def _import(program, level: str) -> str:
-    """Import an exported program at one level and print it without weights.
+class _Importer:
+    """One FX import of an exported program, printed at each level.
 
-    torch-mlir prints its diagnostics to the process's stderr and raises an
-    exception without them, so they are caught by a handler on our own context.
+    The import (weights included: most of a lowering's time) and torch-mlir's
+    FX-to-torch-backend pipeline run once; each level lowers a clone of that
+    module with the pipeline ``fx.export_and_import`` would run, so the texts
+    are those of one ``export_and_import`` per level. torch-mlir prints its
+    diagnostics to the process's stderr and raises an exception without them,
+    so they are caught by a handler on our own context.
     """
-    from torch_mlir import fx, ir
-    from torch_mlir.dialects import torch as torch_d
-    from torch_mlir.extras.fx_importer import FxImporter
 
-    context = ir.Context()
-    torch_d.register_dialect(context)
-    diagnostics: list[str] = []
+    def __init__(self, program) -> None:
+        from torch_mlir import fx, ir
+        from torch_mlir.compiler_utils import OutputType
+        from torch_mlir.dialects import torch as torch_d
+        from torch_mlir.extras.fx_importer import FxImporter
 
-    def on_diagnostic(diagnostic) -> bool:
+        self.context = ir.Context()
+        torch_d.register_dialect(self.context)
+        self.diagnostics: list[str] = []
+        self.handle = self.context.attach_diagnostic_handler(self._on_diagnostic)
+        self.module = None
+        self.error: str | None = None
+        try:
+            importer = FxImporter(context=self.context)
+            importer.import_frozen_program(program, func_name="main")
+            # export_and_import's own step up to the torch backend IR
+            self.module = fx._module_lowering(
+                False, False, OutputType.TORCH, importer.module
+            )
+        except Exception as exc:  # torch-mlir raises plain Exceptions
+            self.error = self._message(exc)
+
+    def _on_diagnostic(self, diagnostic) -> bool:
+        from torch_mlir import ir
+
         if diagnostic.severity == ir.DiagnosticSeverity.ERROR:
-            diagnostics.append(f"{diagnostic.location}: {diagnostic.message}")
+            self.diagnostics.append(f"{diagnostic.location}: {diagnostic.message}")
         return True
 
-    handle = context.attach_diagnostic_handler(on_diagnostic)
-    try:
-        module = fx.export_and_import(
-            program,
-            output_type=_OUTPUT_TYPES[level],
-            decomposition_table={},
-            fx_importer=FxImporter(context=context),
+    def _message(self, exc: BaseException) -> str:
+        return ("\n".join(self.diagnostics) or _short_error(exc))[:_MAX_ERROR_CHARS]
+
+    def text(self, level: str) -> str:
+        """The program at ``level``, printed without weights."""
+        from torch_mlir.compiler_utils import (
+            BackendLoweringOptions,
+            OutputType,
+            lower_mlir_module,
         )
-        # torch-mlir's TOSA custom syntax (e.g. tosa.const_shape) is newer than
-        # what IREE's parser accepts; the generic form reads in both.
-        return strip_resources(
-            module.operation.get_asm(
-                large_elements_limit=ELIDE_LIMIT,
-                large_resource_limit=ELIDE_LIMIT,
-                print_generic_op_form=level == "tosa",
+
+        if self.error is not None:
+            raise _LoweringError(self.error)
+        self.diagnostics.clear()
+        try:
+            module = self.module.operation.clone()
+            lower_mlir_module(
+                False,
+                OutputType.get(_OUTPUT_TYPES[level]),
+                module,
+                BackendLoweringOptions(allow_non_finites=True),
             )
-        )
-    except Exception as exc:  # torch-mlir raises plain Exceptions
-        message = "\n".join(diagnostics) or _short_error(exc)
-        raise _LoweringError(message[:_MAX_ERROR_CHARS]) from exc
-    finally:
-        handle.detach()
+            # torch-mlir's TOSA custom syntax (e.g. tosa.const_shape) is newer
+            # than what IREE's parser accepts; the generic form reads in both.
+            return strip_resources(
+                module.get_asm(
+                    large_elements_limit=ELIDE_LIMIT,
+                    large_resource_limit=ELIDE_LIMIT,
+                    print_generic_op_form=level == "tosa",
+                )
+            )
+        except Exception as exc:  # torch-mlir raises plain Exceptions
+            raise _LoweringError(self._message(exc)) from exc
+
+    def close(self) -> None:
+        self.handle.detach()
 
 
 def _iree_opt() -> str:
@@ -223,10 +258,13 @@ def lower_module(
         if "affine" in levels and "linalg" not in wanted:
             wanted.append("linalg")
         linalg_text = None
+        start = time.perf_counter()
+        importer = _Importer(program)
+        result.seconds["export"] += time.perf_counter() - start
         for level in wanted:
             start = time.perf_counter()
             try:
-                text = _import(program, level)
+                text = importer.text(level)
             except _LoweringError as exc:
                 if level in levels:
                     result.errors[level] = str(exc)
@@ -242,6 +280,7 @@ def lower_module(
                 result.seconds["affine"] = seconds
             if level == "linalg":
                 linalg_text = text
+        importer.close()
 
     if "affine" in levels and linalg_text is not None:
         start = time.perf_counter()
