@@ -163,6 +163,53 @@ def test_compile_reuse_needs_the_same_text_and_flags(tmp_path):
     assert not compile_mlir(source, "llvm-cpu", out, reuse=True).reused
 
 
+def code(binary):
+    """The bytes a binary's labels come from: an ELF's executable sections
+    and function sizes, any other binary whole."""
+    from mlircost_classic.collect._measure_cpu import (
+        _elf_sections,
+        elf_function_sizes,
+    )
+
+    data = binary.read_bytes()
+    if binary.suffix != ".so":
+        return data
+    sections = _elf_sections(data)
+    text = [data[at : at + size] for _, flags, at, size, _, _ in sections if flags & 4]
+    return text, elf_function_sizes(binary)
+
+
+@pytest.mark.parametrize(
+    "backend, phase", [("llvm-cpu", "flow"), ("cuda", "executable-targets")]
+)
+def test_a_split_compile_dumps_the_bytes_of_one_and_keeps_its_phase(
+    tmp_path, backend, phase
+):
+    _require_tools()
+    from mlircost_classic.collect._compile import compile_mlir, compile_phase
+
+    source = tmp_path / "input.mlir"
+    source.write_text(MATMUL_RELU)
+    one = compile_mlir(source, backend, tmp_path / "one")
+    split = compile_mlir(source, backend, tmp_path / "split", split_at=phase)
+    assert one.kept == {} and set(split.kept) == {phase}
+    assert split.sources == one.sources and split.flags == one.flags
+    assert [b.name for b in split.binaries] == [b.name for b in one.binaries]
+    # What the labels are read from is the same: the PTX byte for byte, the
+    # ELF's code and function sizes (its debug line table may differ: the
+    # intermediate carries no source locations).
+    assert [code(b) for b in split.binaries] == [code(b) for b in one.binaries]
+    # The kept IR is the phase's, weights and all: the same program a compile
+    # up to that phase prints (that one elides nothing this small).
+    alone, _, _ = compile_phase(source, backend, phase, tmp_path / "alone")
+    assert split.kept[phase].read_text() == alone
+    again = compile_mlir(
+        source, backend, tmp_path / "split", split_at=phase, reuse=True
+    )
+    assert again.reused and again.kept == split.kept
+    assert not compile_mlir(source, backend, tmp_path / "split", reuse=True).reused
+
+
 TORCH_RELU = """
 func.func @main(%x: !torch.vtensor<[4,16],f32>, %i: !torch.vtensor<[4],si64>)
     -> !torch.vtensor<[4,16],f32> {

@@ -104,6 +104,9 @@ class Compiled:
     reused : bool
         Whether these are the outputs of an earlier identical compile in the
         same folder (``compile_mlir(..., reuse=True)``).
+    kept : dict
+        Phase -> file of the program's IR at that phase, weights included: the
+        phase the compile was split at (``compile_mlir(..., split_at=...)``).
     """
 
     backend: str
@@ -114,6 +117,7 @@ class Compiled:
     flags: list[str] = field(default_factory=list)
     seconds: float = 0.0
     reused: bool = False
+    kept: dict[str, Path] = field(default_factory=dict)
 
 
 def export_names(source: str) -> list[str]:
@@ -311,6 +315,7 @@ def compile_mlir(
     input_level: str = "linalg",
     timeout: float = 600.0,
     reuse: bool = False,
+    split_at: str | None = None,
 ) -> Compiled:
     """Compile an MLIR file for one backend.
 
@@ -332,6 +337,14 @@ def compile_mlir(
         flags (its manifest ``compile.json`` says so), instead of compiling
         again. IREE's output does not depend on the folder, so they are the
         bytes a new compile would give.
+    split_at : str, optional
+        An ``iree-compile`` phase (``flow``, ``executable-targets`` ...):
+        compile in two runs, ``--compile-to`` it and then ``--compile-from``
+        it, and keep the IR in between (``Compiled.kept``) for readers of that
+        phase, instead of a third compile up to it. The intermediate file has
+        the source's name, so the module's name, the dumped sources and
+        binaries are byte for byte those of one run (the ``.vmfb`` differs in
+        its debug locations only). Each run has ``timeout``.
 
     Returns
     -------
@@ -370,23 +383,41 @@ def compile_mlir(
         "iree_compile": args[0],
         "flags": flags,
         "source_sha256": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
+        "split_at": split_at,
     }
+    kept = out / split_at / Path(source).name if split_at else None
     if reuse:
         with contextlib.suppress(OSError, ValueError):
             done = json.loads(manifest.read_text(encoding="utf-8"))
-            if {k: done.get(k) for k in expected} == expected and vmfb.is_file():
+            if (
+                {k: done.get(k) for k in expected} == expected
+                and vmfb.is_file()
+                and (kept is None or kept.is_file())
+            ):
                 return _outputs(
-                    out, backend, flags, done.get("seconds", 0.0), reused=True
+                    out, backend, flags, done.get("seconds", 0.0), True, kept
                 )
     # Outputs of an earlier compile are not reusable once this one has started.
     manifest.unlink(missing_ok=True)
-    run = run_tool(args, timeout=timeout, cwd=out)
-    manifest.write_text(json.dumps({**expected, "seconds": run.seconds}), "utf-8")
-    return _outputs(out, backend, flags, run.seconds)
+    if kept is None:
+        seconds = run_tool(args, timeout=timeout, cwd=out).seconds
+    else:
+        kept.parent.mkdir(exist_ok=True)
+        to = [*args[:-2], f"--compile-to={split_at}", "-o", str(kept.relative_to(out))]
+        seconds = run_tool(to, timeout=timeout, cwd=out).seconds
+        frm = [args[0], to[-1], *flags, f"--compile-from={split_at}", *args[-2:]]
+        seconds += run_tool(frm, timeout=timeout, cwd=out).seconds
+    manifest.write_text(json.dumps({**expected, "seconds": seconds}), "utf-8")
+    return _outputs(out, backend, flags, seconds, kept=kept)
 
 
 def _outputs(
-    out: Path, backend: str, flags: list[str], seconds: float, reused: bool = False
+    out: Path,
+    backend: str,
+    flags: list[str],
+    seconds: float,
+    reused: bool = False,
+    kept: Path | None = None,
 ) -> Compiled:
     """The module and dumps a compile left in ``out``."""
     sources = {}
@@ -405,4 +436,5 @@ def _outputs(
         flags=flags,
         seconds=seconds,
         reused=reused,
+        kept={kept.parent.name: kept} if kept else {},
     )

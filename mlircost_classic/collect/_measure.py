@@ -187,7 +187,15 @@ class _Session:
         ]
 
     def phase(self, key: str, backend: str, phase: str) -> str:
-        """The program's IR after ``phase`` for ``backend``; flags under ``key``."""
+        """The program's IR after ``phase`` for ``backend``; flags under ``key``.
+
+        Read from the backend's compile when it was split at that phase
+        (:data:`_SPLIT_AT`), else compiled up to it.
+        """
+        compiled = self.compiled.get(backend)
+        if compiled is not None and phase in compiled.kept:
+            self.commands[key] = [*compiled.flags, f"--compile-to={phase}"]
+            return compiled.kept[phase].read_text(encoding="utf-8")
         ir, flags, _ = compile_phase(
             self.root / "input.mlir",
             backend,
@@ -337,6 +345,11 @@ def measure(
     )
 
 
+#: Backend -> the phase its compile is split at, for the readers of that
+#: phase's IR (the CUDA exports' launch facts, the dispatch sites per kernel).
+_SPLIT_AT = {"cuda": "executable-targets", "llvm-cpu": "flow"}
+
+
 def _compile_all(
     session: _Session,
     source: Path,
@@ -358,6 +371,7 @@ def _compile_all(
                 input_level=input_level,
                 timeout=session.timeouts["compile"],
                 reuse=reuse,
+                split_at=_SPLIT_AT.get(backend),
             )
             session.compiled[backend] = compiled
             session.commands[f"compile:{backend}"] = compiled.flags
