@@ -18,15 +18,17 @@ module needs neither.
 from __future__ import annotations
 
 import contextlib
-import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..datasets import LEVELS
 from ._resources import strip_resources
+from ._toolchain import run_tool
 
 if TYPE_CHECKING:
     import torch
@@ -183,23 +185,22 @@ def _iree_opt() -> str:
 
 
 def _affine(linalg_text: str, timeout: float) -> str:
-    """Bufferize linalg text and convert it to affine loops with ``iree-opt``."""
-    cmd = [
-        _iree_opt(),
-        *_AFFINE_PASSES,
-        f"--mlir-elide-elementsattrs-if-larger={ELIDE_LIMIT}",
-        f"--mlir-elide-resource-strings-if-larger={ELIDE_LIMIT}",
-        "-",
-    ]
-    try:
-        proc = subprocess.run(
-            cmd, input=linalg_text, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(f"iree-opt timed out after {timeout:g} s") from exc
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr or f"iree-opt exited with {proc.returncode}")
-    return strip_resources(proc.stdout)
+    """Bufferize linalg text and convert it to affine loops with ``iree-opt``.
+
+    ``timeout`` is a budget of CPU seconds (:func:`~._toolchain.run_tool`), so
+    a lowering pushed behind other work does not fail for the time it waited.
+    """
+    with tempfile.TemporaryDirectory(prefix="mlircost-affine-") as tmp:
+        source = Path(tmp) / "linalg.mlir"
+        source.write_text(linalg_text, encoding="utf-8")
+        cmd = [
+            _iree_opt(),
+            *_AFFINE_PASSES,
+            f"--mlir-elide-elementsattrs-if-larger={ELIDE_LIMIT}",
+            f"--mlir-elide-resource-strings-if-larger={ELIDE_LIMIT}",
+            str(source),
+        ]
+        return strip_resources(run_tool(cmd, timeout=timeout).stdout)
 
 
 def lower_module(
@@ -222,7 +223,8 @@ def lower_module(
         ``"affine"``. ``"affine"`` is derived from the linalg text, which is
         then made even if not requested (but returned only if requested).
     affine_timeout : float, default=120.0
-        Seconds allowed to ``iree-opt``.
+        CPU seconds allowed to ``iree-opt`` (with a wall-clock ceiling at
+        :data:`~._toolchain.WALL_FACTOR` times that).
 
     Returns
     -------
