@@ -514,7 +514,8 @@ def test_pack_replaces_a_bundled_record_collected_again_with_more_targets(tmp_pa
     partial = module(0, status="partial", failures=timeout)
     failed = module(1, targets={}, status="failed", failures=timeout)
     same = module(2, status="partial", failures=timeout)
-    append_records(run / "modules.jsonl", [partial, failed, same])
+    no_tosa = module(3, status="partial", failures=timeout)
+    append_records(run / "modules.jsonl", [partial, failed, same, no_tosa])
     pack(run, home)
     before = _digest(home.iterdir())
     again = {"cpu_x86_64_v3.instructions": 100.0, "amd_gfx942.vgprs": 24.0}
@@ -523,25 +524,35 @@ def test_pack_replaces_a_bundled_record_collected_again_with_more_targets(tmp_pa
         module(1, targets=again),
         # the same target names (a failure that is the program's own): kept out
         module(2, targets={"cpu_x86_64_v3.instructions": 7.0}),
+        # the same targets and one more IR level: a lowering that timed out
+        module(3, levels=("linalg", "torch", "tosa")),
     ]
-    assert [r["id"] for r in retried] == [r["id"] for r in (partial, failed, same)]
+    assert [r["id"] for r in retried] == [
+        r["id"] for r in (partial, failed, same, no_tosa)
+    ]
     (run / "modules.jsonl").unlink()
     append_records(run / "modules.jsonl", retried)
     result = pack(run, home)
-    assert result.replaced == {"modules": [retried[0]["id"], retried[1]["id"]]}
+    assert result.replaced == {
+        "modules": [retried[0]["id"], retried[1]["id"], retried[3]["id"]]
+    }
     assert result.added["modules"] == 0 and result.already_bundled["modules"] == 1
     assert [p.name for p in result.new_shards] == ["amendments-00000.jsonl.gz"]
     after = _digest(home.iterdir())
     assert {k: after[k] for k in before} == before
 
     merged = list(iter_dataset("modules", home))
-    assert [r["status"] for r in merged] == ["ok", "ok", "partial"]
+    assert [r["status"] for r in merged] == ["ok", "ok", "partial", "ok"]
     assert [r["targets"] for r in merged[:2]] == [again, again]
-    assert merged[2] == same
+    assert merged[2] == same and set(merged[3]["ir"]) == {"linalg", "torch", "tosa"}
     note = merged[1]["provenance"]["amendments"][-1]
     assert note["replaced"] and note["targets_before"] == 0
-    assert [validate_record(r) for r in merged] == [[], [], []]
-    assert len(load_dataset(data_home=home).data) == 3
+    assert merged[3]["provenance"]["amendments"][-1]["levels_before"] == [
+        "linalg",
+        "torch",
+    ]
+    assert [validate_record(r) for r in merged] == [[], [], [], []]
+    assert len(load_dataset(data_home=home).data) == 4
 
     # Packing the same run again adds nothing.
     assert pack(run, home).new_shards == [] and _digest(home.iterdir()) == after

@@ -139,7 +139,8 @@ AMENDMENT_FIELDS = {
     "replaces the bundled one before any target amendment is merged (a program "
     "collected again after a failure that was not its own, such as a timeout "
     "under load; :func:`pack` writes it when the new record has every target "
-    "name of the bundled one and more). Its ``targets`` may then be empty.",
+    "name and IR level of the bundled one, and more). Its ``targets`` may then "
+    "be empty.",
 }
 
 _COMMON = ("id", "schema_version", "kind", "key", "family", "params", "ir")

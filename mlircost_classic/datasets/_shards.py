@@ -260,9 +260,9 @@ class PackResult:
         example two architectures, that make one program).
     replaced : dict
         kind -> ids of bundled records that did not succeed and that the
-        run's record of the same id replaces (it has every target name of the
-        bundled one and more: collected again after a timeout, say), through
-        an amendment carrying the whole record.
+        run's record of the same id replaces (it has every target name and IR
+        level of the bundled one, and more: collected again after a timeout,
+        say), through an amendment carrying the whole record.
     """
 
     new_shards: list[Path] = field(default_factory=list)
@@ -329,14 +329,14 @@ def pack(
     for kind in KINDS:
         bundled = ids[_RECORD_KIND[kind]] = set()
         texts = set()
-        # id -> target names of a bundled record that did not succeed
+        # id -> target names and IR levels of a bundled record that did not succeed
         unsuccessful: dict[str, set] = {}
         for path in shard_paths(kind, home):
             for rec in iter_records(path):
                 bundled.add(rec.get("id"))
                 texts.add(_compiled_text_digest(rec))
                 if rec.get("status") != "ok":
-                    unsuccessful[rec.get("id")] = set(rec.get("targets", ()))
+                    unsuccessful[rec.get("id")] = _outcomes(rec)
         fresh, skipped, same = [], 0, []
         for rec in read_records(Path(run_dir) / f"{kind}.jsonl", result.problems):
             problems = validate_record(rec)
@@ -345,7 +345,7 @@ def pack(
             if problems:
                 result.invalid.append(f"{kind} {rec.get('id')}: {'; '.join(problems)}")
             elif rec["id"] in unsuccessful and (
-                set(rec["targets"]) > unsuccessful[rec["id"]]
+                _outcomes(rec) > unsuccessful[rec["id"]]
             ):
                 replacements.append(_replacement(rec, unsuccessful.pop(rec["id"])))
             elif rec["id"] in bundled:
@@ -364,7 +364,12 @@ def pack(
     return result
 
 
-def _replacement(rec: dict, previous_targets: set) -> dict:
+def _outcomes(rec: dict) -> set[str]:
+    """What a record holds: its target names and its IR levels."""
+    return {*rec.get("targets", ()), *(f"ir:{level}" for level in rec.get("ir", ()))}
+
+
+def _replacement(rec: dict, previous: set) -> dict:
     """An amendment replacing a bundled record that did not succeed by ``rec``.
 
     Deterministic (no date), so packing the same run again adds nothing.
@@ -377,7 +382,8 @@ def _replacement(rec: dict, previous_targets: set) -> dict:
         "record": rec,
         "provenance": {
             "reason": "collected again; the bundled record did not succeed",
-            "targets_before": len(previous_targets),
+            "targets_before": sum(not o.startswith("ir:") for o in previous),
+            "levels_before": sorted(o[3:] for o in previous if o.startswith("ir:")),
         },
     }
 
