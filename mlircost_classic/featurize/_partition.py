@@ -45,7 +45,11 @@ libraries or a compiler:
   in one group, or, in two rounds after that in which a consumer takes one
   producer at most (the one it reads first), with as many non-unit loops
   (``FuseMultiUseElementwiseProducer``: an RWKV's unrolled recurrence stays
-  many dispatches); an op reading
+  many dispatches); a producer that narrows its elements (a truncate, as
+  fused so far) fuses only into a truncate or an all-parallel op of one
+  input, never into one that widens them, which its consumers below have
+  already fused into (IREE fuses from the last op up: a transpose and an
+  ``extf`` are one extend), and a root then takes it; an op reading
   a value with ``tensor.extract`` (a flip, a gather) fuses no producer of it;
   a pure broadcast, or a transpose of a contraction operand's two innermost
   dims, whose only user is a contraction folds into it (IREE's
@@ -159,6 +163,7 @@ _IDENTITY_CAST_RE = re.compile(
 )
 _F64_RE = re.compile(r"f64(?!\d)")
 _SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
+_WIDTH_RE = re.compile(r"(?:bf|f|i|si|ui)(\d+)")
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _SPLAT_RE = re.compile(r"dense<[^\[\"<>]+>")
 _TENSOR_RE = re.compile(r"tensor<([^<>]*)>")
@@ -388,6 +393,15 @@ def _root_kind(op: Op, body: list[Op]) -> str:
     if name.startswith("linalg.reduce"):
         return "reduction"
     return "other"
+
+
+def _bits(t: ShapedType) -> int | None:
+    """Bit width of a tensor's elements, f64 read as the f32 IREE demotes it
+    to (None for index, complex and unknown types)."""
+    if t.element == "f64":
+        return 32
+    m = _WIDTH_RE.match(t.element or "")
+    return int(m.group(1)) if m else None
 
 
 def _reduces_nothing(op: Op) -> bool:
@@ -728,6 +742,7 @@ class _Grouping:
             if kinds[i] == "root"
         }
         self.groups = _Groups(n)
+        self.fused = [[i] for i in range(n)]  # group -> its ops (at its root)
         self.has_root = [kinds[i] == "root" for i in range(n)]
         self.loops = [
             _nonunit_loops(fn.ops[i], aliases) if i in self.computing else 0
@@ -840,6 +855,7 @@ class _Grouping:
             self.has_root[r] = self.has_root[ra] or self.has_root[rb]
             self.permuted[r] = self.permuted[ra] or self.permuted[rb]
             self.group_roots[r] = self.group_roots[ra] | self.group_roots[rb]
+            self.fused[r] = self.fused[ra] + self.fused[rb]
 
     def same_side(self, i: int, j: int) -> bool:
         return self.iota[i] == self.iota[j]
@@ -858,7 +874,7 @@ class _Grouping:
             ):
                 continue
             (c,) = users
-            if self.gathers(c, i):
+            if self.gathers(c, i) or self.keeps_truncate(i, c):
                 continue
             if kinds[c] == "elementwise":
                 if self.reshaped(i, c, expand=False) and (
@@ -877,6 +893,91 @@ class _Grouping:
                 if rk == "reduction" or self.absorbed(i, users):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
+
+    def bit_change(self, members: list[int]) -> tuple[str | None, int]:
+        """``"extend"`` or ``"truncate"`` when the op that elementwise fusion
+        makes of ``members`` (the last writes the result) widens or narrows
+        its elements, else None; and how many distinct values it reads.
+
+        ``isBitExtendOrTruncateOp`` in IREE's ``LinalgExt/Utils/Utils.cpp``:
+        all loops parallel, the widest of its highest-rank inputs narrower
+        than the output (an extend, without ``math`` ops) or wider (a
+        truncate, of the output's rank). Ranks count non-unit dims (IREE
+        folds unit dims first).
+        """
+        fn, inside = self.fn, set(members)
+        inputs: dict[str, ShapedType] = {}
+        for m in members:
+            op = fn.ops[m]
+            n = len(op.results)
+            for v in op.operands[: len(op.operands) - n] if n else op.operands:
+                t = fn.types.get(_value(v))
+                if self.producer(_value(v)) not in inside and t is not None:
+                    inputs[_value(v)] = t
+        shaped = [t for t in inputs.values() if t.kind == "tensor" and t.shape]
+        result = fn.ops[max(members)].result_types
+        if (
+            not shaped
+            or not result
+            or result[0].shape is None
+            or any(self.kinds[m] == "root" for m in members)
+        ):
+            return None, len(inputs)
+        rank = max(_nonunit(t.shape) for t in shaped)
+        widths = [_bits(t) for t in shaped if _nonunit(t.shape) == rank]
+        width = _bits(result[0])
+        if None in widths or width is None:
+            return None, len(inputs)
+        if max(widths) < width:
+            math_ops = any(_body_has(fn.bodies[m], "math.") for m in members)
+            return (None if math_ops else "extend"), len(inputs)
+        if max(widths) > width and rank == _nonunit(result[0].shape):
+            return "truncate", len(inputs)
+        return None, len(inputs)
+
+    def fused_below(self, c: int) -> list[int]:
+        """``c`` and the chain of single users it fuses with first: IREE's
+        elementwise fusion rewrites from the last op up, so a consumer has
+        taken its own consumers' place before its producers are asked."""
+        fn, chain = self.fn, [c]
+        while True:
+            users, stack = [], list(fn.users[chain[-1]])
+            while stack:  # through reshapes, not slices
+                j = stack.pop()
+                if self.kinds[j] == "view" and fn.ops[j].name in _RESHAPES:
+                    stack += fn.users[j]
+                else:
+                    users.append(j)
+            if len(set(users)) != 1:
+                return chain
+            (u,) = set(users)
+            extend = self.kinds[u] == "view" and fn.ops[u].name == "linalg.generic"
+            if not (self.kinds[u] == "elementwise" or extend):
+                return chain
+            if self.bit_change([u])[0] == "truncate":
+                return chain
+            chain.append(u)
+
+    def keeps_truncate(self, i: int, c: int) -> bool:
+        """Whether a truncating producer ``i`` (as fused so far) stays apart
+        from its consumer ``c`` (``areFusableAsElementwiseOps`` in IREE's
+        ``DispatchCreation/FusionUtils.cpp``, early truncate fusion off): it
+        fuses into a truncate, or into an all-parallel op of one input, never
+        into an extend (a root then takes it as its consumer); an i1 producer
+        always fuses."""
+        if self.fn.ops[i].result_types[0].element == "i1":
+            return False
+        find = self.groups.find
+        if self.bit_change(self.fused[find(i)])[0] != "truncate":
+            return False
+        if self.kinds[c] != "elementwise":
+            return True
+        below = self.fused_below(c)
+        first = [m for m in self.fused[find(c)] if m not in below]
+        change, reads = self.bit_change(sorted(first) + below)
+        if change == "truncate":
+            return False
+        return change == "extend" or reads != 1
 
     def gathers(self, c: int, i: int) -> bool:
         """Whether op ``c`` reads ``i``'s result with ``tensor.extract`` (a flip,
@@ -1926,7 +2027,8 @@ def _batch_matmul_to_matmul(
         if broadcast is None:
             continue
         (b, m, k), (_, _, n), e = types[0].shape, types[2].shape, types[2].element
-        flat_lhs, flat_out = f"tensor<{b * m}x{k}x{e}>", f"tensor<{b * m}x{n}x{e}>"
+        flat_lhs = f"tensor<{b * m}x{k}x{types[0].element}>"
+        flat_out = f"tensor<{b * m}x{n}x{e}>"
         tag = f"%bmm{op.line}"
         new = [
             f"{tag}_lhs = tensor.collapse_shape {lhs} [[0, 1], [2]] : "

@@ -1,0 +1,91 @@
+"""Elementwise fusion rules of the dispatch partitioner, each checked against
+iree-compile (3.13) on the module it tests.
+
+The rules come from IREE's ``DispatchCreation/FusionUtils.cpp``
+(``areFusableAsElementwiseOps``) and ``LinalgExt/Utils/Utils.cpp``
+(``isBitExtendOrTruncateOp``); the counts and groupings in the docstrings are
+iree-compile's.
+"""
+
+import pytest
+
+from mlircost_classic.featurize import partition_dispatches
+
+_TRUNCATE_THEN_EXTEND = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%a: tensor<8x64xf16>, %w: tensor<64x64xf16>) -> tensor<2x8x32xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<8x64xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m = linalg.matmul ins(%a, %w : tensor<8x64xf16>, tensor<64x64xf16>) outs(%f : tensor<8x64xf32>) -> tensor<8x64xf32>
+  %e2 = tensor.empty() : tensor<8x64xf16>
+  %t = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%m : tensor<8x64xf32>) outs(%e2 : tensor<8x64xf16>) {
+  ^bb0(%in: f32, %out: f16):
+    %0 = arith.truncf %in : f32 to f16
+    linalg.yield %0 : f16
+  } -> tensor<8x64xf16>
+  %x = tensor.expand_shape %t [[0], [1, 2]] output_shape [8, 2, 32] : tensor<8x64xf16> into tensor<8x2x32xf16>
+  %e3 = tensor.empty() : tensor<2x8x32xf16>
+  %p = linalg.transpose ins(%x : tensor<8x2x32xf16>) outs(%e3 : tensor<2x8x32xf16>) permutation = [1, 0, 2]
+  %e4 = tensor.empty() : tensor<2x8x32xf32>
+  %g = linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%p : tensor<2x8x32xf16>) outs(%e4 : tensor<2x8x32xf32>) {
+  ^bb0(%in: f16, %out: f32):
+    %0 = arith.extf %in : f16 to f32
+    linalg.yield %0 : f32
+  } -> tensor<2x8x32xf32>
+  %h = linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%g : tensor<2x8x32xf32>) outs(%e4 : tensor<2x8x32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = PAYLOAD
+    linalg.yield %0 : f32
+  } -> tensor<2x8x32xf32>
+  return %h : tensor<2x8x32xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("payload", "matmul_lines"),
+    [
+        # transpose, extend and mulf fuse into an extend: the truncate stays
+        # out of it, and the matmul's dispatch takes it as its consumer
+        ("arith.mulf %in, %in : f32", (7, 9)),
+        # with math.exp the fused op is no extend: the truncate, a producer
+        # of one input, fuses into it
+        ("math.exp %in : f32", (7,)),
+    ],
+)
+def test_a_truncate_never_fuses_into_an_extend(payload, matmul_lines):
+    """``areFusableAsElementwiseOps``: a bit-truncating producer fuses only
+    into a truncate or an all-parallel op of one input, never into a
+    bit-extend; IREE fuses consumers from the last op up, so the transpose
+    and the extend below the truncate are one op by then, an extend unless a
+    ``math`` op joins them. iree-compile: two dispatches either way, the
+    truncf in the matmul's (mulf) or in the elementwise one (exp)."""
+    regions = partition_dispatches(_TRUNCATE_THEN_EXTEND.replace("PAYLOAD", payload))
+    assert [r.kind for r in regions] == ["matmul", "elementwise"]
+    assert regions[0].lines == matmul_lines
+    assert ("arith.truncf" in regions[0].text) == (len(matmul_lines) == 2)
+
+
+def test_a_batch_matmul_of_an_f16_weight_keeps_its_input_type():
+    """``ConvertBatchMatmulToMatmul`` collapses the left operand in its own
+    element type: an f16 ``batch_matmul`` accumulating in f32 over a broadcast
+    weight is the same executable as the f16 matmul on the collapsed input
+    (iree-compile: one executable, ``matmul_8x8x16_f16xf16xf32``)."""
+    text = """func.func @main(%arg0: tensor<2x4x16xf16>, %arg1: tensor<16x8xf16>) -> (tensor<8x8xf32>, tensor<2x4x8xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %c = tensor.collapse_shape %arg0 [[0, 1], [2]] : tensor<2x4x16xf16> into tensor<8x16xf16>
+  %e = tensor.empty() : tensor<8x8xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %m = linalg.matmul ins(%c, %arg1 : tensor<8x16xf16>, tensor<16x8xf16>) outs(%f : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %e3 = tensor.empty() : tensor<2x16x8xf16>
+  %bw = linalg.broadcast ins(%arg1 : tensor<16x8xf16>) outs(%e3 : tensor<2x16x8xf16>) dimensions = [0]
+  %eb = tensor.empty() : tensor<2x4x8xf32>
+  %fb = linalg.fill ins(%cst : f32) outs(%eb : tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  %b = linalg.batch_matmul ins(%arg0, %bw : tensor<2x4x16xf16>, tensor<2x16x8xf16>) outs(%fb : tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  return %m, %b : tensor<8x8xf32>, tensor<2x4x8xf32>
+}
+"""
+    (region,) = partition_dispatches(text)
+    assert (region.kind, region.calls) == ("matmul", 2)
+    assert "tensor<8x16xf16>" in region.text
