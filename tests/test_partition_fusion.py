@@ -89,3 +89,114 @@ def test_a_batch_matmul_of_an_f16_weight_keeps_its_input_type():
     (region,) = partition_dispatches(text)
     assert (region.kind, region.calls) == ("matmul", 2)
     assert "tensor<8x16xf16>" in region.text
+
+
+def test_a_truncate_read_by_a_copy_of_two_users_stays_with_its_root():
+    """A copy fuses into each of its users (``areFusableAsElementwiseOps``
+    always fuses a producer that only copies), so a truncate a transpose of
+    two users reads has two uses and fuses into neither: the matmul's
+    dispatch takes it (iree-compile: three dispatches, the truncf in the
+    matmul's)."""
+    two_users = _TRUNCATE_THEN_EXTEND.split("  %e4 = ")[0].replace(
+        "-> tensor<2x8x32xf32> {", "-> (tensor<2x8x32xf16>, tensor<2x8x32xf16>) {"
+    )
+    for name, fn in (("%g", "exp"), ("%h", "sin")):
+        two_users += (
+            f"  {name} = linalg.generic {{indexing_maps = [#map3, #map3], "
+            'iterator_types = ["parallel", "parallel", "parallel"]} '
+            "ins(%p : tensor<2x8x32xf16>) outs(%e3 : tensor<2x8x32xf16>) {\n"
+            "  ^bb0(%in: f16, %out: f16):\n"
+            f"    %0 = math.{fn} %in : f16\n"
+            "    linalg.yield %0 : f16\n"
+            "  } -> tensor<2x8x32xf16>\n"
+        )
+    two_users += "  return %g, %h : tensor<2x8x32xf16>, tensor<2x8x32xf16>\n}\n"
+    regions = partition_dispatches(two_users)
+    assert [r.kind for r in regions] == ["matmul", "elementwise", "elementwise"]
+    assert regions[0].lines == (7, 9)
+
+
+_BROADCAST_THEN = """#map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#bin = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+#bout = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @main(%k: tensor<2x64x32xf32>, %c: tensor<2x64x32xf32>, %w: tensor<4x32x64xf32>) -> tensor<4x64x64xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<2x64x32xf32>
+  %r = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%k, %c : tensor<2x64x32xf32>, tensor<2x64x32xf32>) outs(%e : tensor<2x64x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %0 = arith.mulf %a, %b : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x64x32xf32>
+  %e2 = tensor.empty() : tensor<2x2x64x32xf32>
+  %rep = linalg.generic {indexing_maps = [#bin, #bout], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%r : tensor<2x64x32xf32>) outs(%e2 : tensor<2x2x64x32xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  } -> tensor<2x2x64x32xf32>
+  %col = tensor.collapse_shape %rep [[0, 1], [2], [3]] : tensor<2x2x64x32xf32> into tensor<4x64x32xf32>
+  %e3 = tensor.empty() : tensor<4x64x32xf32>
+  %t = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%col : tensor<4x64x32xf32>) outs(%e3 : tensor<4x64x32xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    PAYLOAD
+  } -> tensor<4x64x32xf32>
+  %e4 = tensor.empty() : tensor<4x64x64xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e4 : tensor<4x64x64xf32>) -> tensor<4x64x64xf32>
+  %m = linalg.batch_matmul ins(%t, %w : tensor<4x64x32xf32>, tensor<4x32x64xf32>) outs(%f : tensor<4x64x64xf32>) -> tensor<4x64x64xf32>
+  return %m : tensor<4x64x64xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("payload", "groups"),
+    [
+        # the repeat (a GQA repeat_kv) stays a broadcast: %r is its own dispatch
+        ("linalg.yield %a : f32", [(7,), (13,), (25,)]),
+        # the mulf below takes the repeat in first: no broadcast any more
+        (
+            "%s = arith.mulf %a, %a : f32\n    linalg.yield %s : f32",
+            [(7, 13, 19), (26,)],
+        ),
+    ],
+)
+def test_no_producer_fuses_into_a_broadcast(payload, groups):
+    """``areFusableAsElementwiseOps`` with ``fuseBroadcastOps`` off: nothing
+    fuses into an op that only broadcasts its input (``isBroadcastingOp``),
+    as an LLM's repeated keys are; but IREE fuses from the last op up, and a
+    copy into any consumer, so a broadcast an elementwise op below has taken
+    in is none (iree-compile: three dispatches, and two)."""
+    regions = partition_dispatches(_BROADCAST_THEN.replace("PAYLOAD", payload))
+    assert [r.lines for r in regions] == groups
+
+
+def test_a_flip_fuses_into_a_broadcast():
+    """A producer that reads none of its operands (a flip: ``linalg.index``
+    and ``tensor.extract`` only) fuses into any all-parallel consumer, a
+    broadcast too, before the broadcast check (a bundled data-movement
+    module's program, one dispatch in iree-compile)."""
+    text = """#map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#map1 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+#map2 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @main(%arg0: tensor<128x16x16xf32>) -> tensor<128x16x3x16xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %c15 = arith.constant 15 : index
+  %0 = tensor.empty() : tensor<128x16x16xf32>
+  %1 = linalg.fill ins(%cst : f32) outs(%0 : tensor<128x16x16xf32>) -> tensor<128x16x16xf32>
+  %2 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg0 : tensor<128x16x16xf32>) outs(%1 : tensor<128x16x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %5 = linalg.index 0 : index
+    %6 = linalg.index 1 : index
+    %7 = linalg.index 2 : index
+    %8 = arith.subi %c15, %7 : index
+    %extracted = tensor.extract %arg0[%5, %6, %8] : tensor<128x16x16xf32>
+    linalg.yield %extracted : f32
+  } -> tensor<128x16x16xf32>
+  %3 = tensor.empty() : tensor<128x16x3x16xf32>
+  %4 = linalg.generic {indexing_maps = [#map1, #map2], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%2 : tensor<128x16x16xf32>) outs(%3 : tensor<128x16x3x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<128x16x3x16xf32>
+  return %4 : tensor<128x16x3x16xf32>
+}
+"""
+    (region,) = partition_dispatches(text)
+    assert region.lines == (9, 19)

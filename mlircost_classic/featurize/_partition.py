@@ -49,7 +49,11 @@ libraries or a compiler:
   fused so far) fuses only into a truncate or an all-parallel op of one
   input, never into one that widens them, which its consumers below have
   already fused into (IREE fuses from the last op up: a transpose and an
-  ``extf`` are one extend), and a root then takes it; an op reading
+  ``extf`` are one extend, and a copy read by two ops is two uses), and a
+  root then takes it; nothing fuses into an op that only broadcasts its
+  input (an LLM's repeated keys), unless an elementwise op below has taken
+  the broadcast in first, or the producer writes i1, only copies, or reads
+  none of its operands (a flip); an op reading
   a value with ``tensor.extract`` (a flip, a gather) fuses no producer of it;
   a pure broadcast, or a transpose of a contraction operand's two innermost
   dims, whose only user is a contraction folds into it (IREE's
@@ -490,6 +494,24 @@ def _is_pure_view(op: Op, body: list[Op]) -> bool:
     return op.name == "linalg.generic" and [b.name for b in body] == ["linalg.yield"]
 
 
+def _broadcasts(op: Op, body: list[Op], aliases: dict[str, str]) -> bool:
+    """Whether an op only broadcasts its one input (``isBroadcastingOp`` in
+    IREE's ``LinalgExt/Utils/Utils.cpp``): a ``linalg.broadcast``, or a
+    ``linalg.generic`` whose payload yields its input, read with fewer dims
+    than it writes."""
+    if op.name == "linalg.broadcast":
+        return True
+    if not _is_pure_view(op, body) or op.name != "linalg.generic":
+        return False
+    maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases) or []
+    return (
+        len(maps) == 2
+        and set(_iterators(op)) == {"parallel"}
+        and maps[1][1] == maps[1][0]
+        and len(maps[0][1]) < len(maps[1][1])
+    )
+
+
 def _moved_dims(op: Op, aliases: dict[str, str]) -> list[list[int]]:
     """Per operand, its non-unit dims in the order the op reads or writes them.
 
@@ -876,6 +898,8 @@ class _Grouping:
             (c,) = users
             if self.gathers(c, i) or self.keeps_truncate(i, c):
                 continue
+            if self.broadcasts(c) and not self.always_fuses(i):
+                continue
             if kinds[c] == "elementwise":
                 if self.reshaped(i, c, expand=False) and (
                     self.permuted[i] or self.permuted[c]
@@ -942,21 +966,54 @@ class _Grouping:
         fn, chain = self.fn, [c]
         while True:
             users, stack = [], list(fn.users[chain[-1]])
-            while stack:  # through reshapes, not slices
+            while stack:  # through views but slices; an extend joins the chain
                 j = stack.pop()
-                if self.kinds[j] == "view" and fn.ops[j].name in _RESHAPES:
+                if self.kinds[j] != "view" or fn.ops[j].name == "tensor.extract_slice":
+                    users.append(j)
+                elif fn.ops[j].name == "linalg.generic" and not _is_pure_view(
+                    fn.ops[j], fn.bodies[j]
+                ):
+                    chain.append(j)
                     stack += fn.users[j]
                 else:
-                    users.append(j)
+                    stack += fn.users[j]
             if len(set(users)) != 1:
                 return chain
             (u,) = set(users)
-            extend = self.kinds[u] == "view" and fn.ops[u].name == "linalg.generic"
-            if not (self.kinds[u] == "elementwise" or extend):
+            if self.kinds[u] != "elementwise":
                 return chain
             if self.bit_change([u])[0] == "truncate":
                 return chain
             chain.append(u)
+
+    def broadcasts(self, c: int) -> bool:
+        """Whether consumer ``c``, as fused with the ops below it first, only
+        broadcasts its input (``isBroadcastingOp``): IREE fuses no producer
+        into such an op before forming dispatches (``fuseBroadcastOps`` is
+        off), but a broadcast that an elementwise op below has taken in (a
+        copy fuses into any consumer) is no broadcast any more."""
+        fn, chain = self.fn, self.fused_below(c)
+        return all(_is_pure_view(fn.ops[m], fn.bodies[m]) for m in chain) and any(
+            _broadcasts(fn.ops[m], fn.bodies[m], self.aliases) for m in chain
+        )
+
+    def always_fuses(self, i: int) -> bool:
+        """Whether IREE's elementwise fusion takes producer ``i`` into any
+        all-parallel consumer, before its other checks
+        (``areFusableAsElementwiseOps``): it writes i1, only copies, or reads
+        none of its operands (``linalg.index`` and ``tensor.extract`` only: a
+        flip)."""
+        fn, body = self.fn, self.fn.bodies[i]
+        if fn.ops[i].result_types and fn.ops[i].result_types[0].element == "i1":
+            return True
+        if _is_pure_view(fn.ops[i], body):
+            return True
+        inner = {_value(r) for b in body for r in b.results}
+        return fn.ops[i].name == "linalg.generic" and all(
+            _value(v) in inner or _value(v) in fn.defs or _value(v) in fn.args
+            for b in body
+            for v in b.operands
+        )
 
     def keeps_truncate(self, i: int, c: int) -> bool:
         """Whether a truncating producer ``i`` (as fused so far) stays apart
@@ -965,13 +1022,17 @@ class _Grouping:
         fuses into a truncate, or into an all-parallel op of one input, never
         into an extend (a root then takes it as its consumer); an i1 producer
         always fuses."""
-        if self.fn.ops[i].result_types[0].element == "i1":
+        if self.always_fuses(i):
             return False
         find = self.groups.find
         if self.bit_change(self.fused[find(i)])[0] != "truncate":
             return False
         if self.kinds[c] != "elementwise":
             return True
+        if _is_pure_view(self.fn.ops[c], self.fn.bodies[c]) and (
+            len(self.consumers(c)) > 1
+        ):
+            return True  # a copy fuses into each of its users: several uses
         below = self.fused_below(c)
         first = [m for m in self.fused[find(c)] if m not in below]
         change, reads = self.bit_change(sorted(first) + below)
