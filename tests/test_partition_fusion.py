@@ -200,3 +200,58 @@ func.func @main(%arg0: tensor<128x16x16xf32>) -> tensor<128x16x3x16xf32> {
 """
     (region,) = partition_dispatches(text)
     assert region.lines == (9, 19)
+
+
+_LINEAR_TWICE = """#m2 = affine_map<(d0, d1) -> (d0, d1)>
+#b2 = affine_map<(d0, d1) -> (d1)>
+#m3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#b3 = affine_map<(d0, d1, d2) -> (d2)>
+#w3 = affine_map<(d0, d1, d2) -> (d1, d2)>
+func.func @main(%x: tensor<2x8x64xf32>, %r: tensor<2x8x64xf32>, %w1: tensor<64x64xf32>, %b1: tensor<64xf32>, %w2: tensor<64x64xf32>, %b2: tensor<64xf32>, %x2: tensor<2x8x64xf32>, %r2: tensor<2x8x64xf32>) -> (tensor<2x8x64xf32>, tensor<2x8x64xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %e3 = tensor.empty() : tensor<2x8x64xf32>
+  %c = tensor.collapse_shape %x [[0, 1], [2]] : tensor<2x8x64xf32> into tensor<16x64xf32>
+  %e = tensor.empty() : tensor<16x64xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<16x64xf32>) -> tensor<16x64xf32>
+  %m = linalg.matmul ins(%c, %w1 : tensor<16x64xf32>, tensor<64x64xf32>) outs(%f : tensor<16x64xf32>) -> tensor<16x64xf32>
+  %a = linalg.generic {indexing_maps = [#m2, #b2, #m2], iterator_types = ["parallel", "parallel"]} ins(%m, %b1 : tensor<16x64xf32>, tensor<64xf32>) outs(%e : tensor<16x64xf32>) {
+  ^bb0(%i: f32, %j: f32, %o: f32):
+    %0 = arith.addf %i, %j : f32
+    linalg.yield %0 : f32
+  } -> tensor<16x64xf32>
+  %ax = tensor.expand_shape %a [[0, 1], [2]] output_shape [2, 8, 64] : tensor<16x64xf32> into tensor<2x8x64xf32>
+  %y = linalg.generic {indexing_maps = [#m3, #m3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%r, %ax : tensor<2x8x64xf32>, tensor<2x8x64xf32>) outs(%e3 : tensor<2x8x64xf32>) {
+  ^bb0(%i: f32, %j: f32, %o: f32):
+    %0 = arith.addf %i, %j : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x8x64xf32>
+  %eb = tensor.empty() : tensor<2x64x64xf32>
+  %bw = linalg.generic {indexing_maps = [#w3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%w2 : tensor<64x64xf32>) outs(%eb : tensor<2x64x64xf32>) {
+  ^bb0(%i: f32, %o: f32):
+    linalg.yield %i : f32
+  } -> tensor<2x64x64xf32>
+  %f3 = linalg.fill ins(%cst : f32) outs(%e3 : tensor<2x8x64xf32>) -> tensor<2x8x64xf32>
+  %bm = linalg.batch_matmul ins(%x2, %bw : tensor<2x8x64xf32>, tensor<2x64x64xf32>) outs(%f3 : tensor<2x8x64xf32>) -> tensor<2x8x64xf32>
+  %a2 = linalg.generic {indexing_maps = [#m3, #b3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%bm, %b2 : tensor<2x8x64xf32>, tensor<64xf32>) outs(%e3 : tensor<2x8x64xf32>) {
+  ^bb0(%i: f32, %j: f32, %o: f32):
+    %0 = arith.addf %i, %j : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x8x64xf32>
+  %y2 = linalg.generic {indexing_maps = [#m3, #m3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%r2, %a2 : tensor<2x8x64xf32>, tensor<2x8x64xf32>) outs(%e3 : tensor<2x8x64xf32>) {
+  ^bb0(%i: f32, %j: f32, %o: f32):
+    %0 = arith.addf %i, %j : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x8x64xf32>
+  return %y, %y2 : tensor<2x8x64xf32>, tensor<2x8x64xf32>
+}
+"""
+
+
+def test_a_bias_before_or_after_the_reshape_is_one_executable():
+    """IREE collapses a dispatch's elementwise ops (``CollapseDimensions``):
+    a matmul whose bias is added to its 2-D result before the 3-D residual,
+    and one made of a ``batch_matmul`` over a broadcast weight whose bias is
+    added after the expansion, are one executable (iree-compile: one, run
+    twice); their regions differ only in where the reshape sits."""
+    (region,) = partition_dispatches(_LINEAR_TWICE)
+    assert (region.kind, region.calls, region.lines) == ("matmul", 2, (12, 13, 19))
