@@ -3,7 +3,8 @@
 For every bundled linalg module (and the OOD suite's) with a measured
 ``cpu_x86_64_v3.dispatches``, compares :func:`partition_dispatches` with the
 module's IREE kernels (its record's ``kernels`` list): exact dispatch-count
-match rate, and agreement of the dispatch kinds (matmul, conv, reduction,
+match rate (also over the real networks alone), the sum of absolute
+dispatch-count errors, and agreement of the dispatch kinds (matmul, conv, reduction,
 softmax, elementwise, memcpy ... read from IREE's export names), per family.
 
 Run: ``python benchmarks/partition_accuracy.py [--family NAME] [--show N]``.
@@ -21,6 +22,8 @@ from mlircost_classic.featurize import dispatch_kind, partition_dispatches
 
 # IREE names a pooling dispatch conv_..., an initializer's by its ops.
 _AS_IREE_NAMES = {"pooling": "conv", "initializer": "elementwise"}
+# families of real networks (transformers, torchvision), not generated ones
+_NETWORKS = ("hf_", "tv_")
 OOD = Path(__file__).resolve().parent.parent / "mlircost_classic" / "data" / "ood"
 
 
@@ -51,6 +54,7 @@ def main() -> None:
             s = stats[rec["family"]]
             s["modules"] += 1
             s["exact"] += len(regions) == int(measured)
+            s["abs_error"] += abs(len(regions) - int(measured))
             s["kinds_exact"] += truth == guess
             s["kinds_shared"] += sum((truth & guess).values())
             s["kinds_total"] += max(sum(truth.values()), sum(guess.values()))
@@ -68,6 +72,14 @@ def main() -> None:
                 f"{s['kinds_exact'] / s['modules']:6.1%} "
                 f"{s['kinds_shared'] / max(s['kinds_total'], 1):6.1%}"
             )
+        networks = Counter()
+        for family, s in stats.items():
+            if family.startswith(_NETWORKS):
+                networks.update(s)
+        print(
+            f"  real networks: {networks['exact']} of {networks['modules']} exact; "
+            f"sum of |dispatch count error| {total['abs_error']}"
+        )
         if total["modules"]:
             seconds.sort()
             print(
