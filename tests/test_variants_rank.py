@@ -222,6 +222,44 @@ def test_config_features_of_fused_consumers():
     assert row["consumers writing into the root result"] == 0
 
 
+def test_config_features_count_the_ops_of_fused_consumers():
+    # No consumer: no ops.
+    row = _named(GPU_THREAD)
+    assert row["fused consumer ops"] == row["fused consumer ops per thread"] == 0
+    parallel = '"parallel", "parallel"'
+    full = "tensor<512x256xf32>"
+    body = "\n      ^bb0(%in: f32, %out: f32):\n{}        linalg.yield %y : f32"
+
+    def generic(out, ins, *ops):
+        header = _ADD.format(
+            out=out, maps=f"{_ID}, {_ID}", kinds=parallel, ins=ins, types=full
+        )
+        return header + body.format("".join(f"        {op}\n" for op in ops))
+
+    # The erf GELU of the bundled hf_falcon candidates: 5 ops, 1 of math.
+    gelu = generic(
+        "%8",
+        "%7",
+        "%d = arith.divf %in, %c1 : f32",
+        "%e = math.erf %d : f32",
+        "%a = arith.addf %e, %c2 : f32",
+        "%m = arith.mulf %a, %c3 : f32",
+        "%y = arith.mulf %in, %m : f32",
+    )
+    # A chained consumer counts; an op on another value does not.
+    chained = generic("%9", "%8", "%y = math.exp %in : f32")
+    other = generic("%10", "%r", "%x = math.tanh %in : f32", "%y = math.exp %x : f32")
+    row = _named(_with_consumers(gelu, chained, other))
+    assert (row["fused consumer ops"], row["fused consumer math ops"]) == (6, 2)
+    # A thread computes 1 x 16 outputs of each.
+    assert row["fused consumer ops per thread"] == 6 * 16
+    assert row["fused consumer math ops per thread"] == 2 * 16
+    wide = _with_tiles(
+        _with_consumers(gelu, chained), thread=[2, 32, 0], workgroup=[64, 256, 1]
+    )
+    assert _named(wide)["fused consumer math ops per thread"] == 2 * 2 * 32
+
+
 def _with_offsets(assume: str) -> str:
     """GPU_THREAD reading two bindings at the offsets ``assume`` assumes."""
     subspan = (
