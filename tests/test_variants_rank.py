@@ -260,6 +260,41 @@ def test_config_features_count_the_ops_of_fused_consumers():
     assert _named(wide)["fused consumer math ops per thread"] == 2 * 2 * 32
 
 
+_CONV = """func.func @f() attributes {translation_info = #iree_codegen.translation_info<pipeline = #iree_gpu.pipeline<TileAndFuse> workgroup_size = [32, 1, 1] subgroup_size = 32>} {
+  %9 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d4, d2 * 2 + d5, d3 * 2 + d6)>, affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d1, d4, d5, d6)>, affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1, d2, d3)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]} ins(%4, %5 : tensor<4x8x34x34xf32>, tensor<8x8x3x3xf32>) outs(%8 : tensor<4x8x16x16xf32>) attrs =  {lowering_config = #iree_gpu.lowering_config<{reduction = [0, 0, 0, 0, 4, 6, 3], thread = [1, 1, 4, 4, 0, 0, 0], workgroup = [2, 2, 4, 32, 0, 0, 0]}>} {
+  } -> tensor<4x8x16x16xf32>
+}"""
+
+
+def test_config_features_of_a_root_op_left_unvectorized():
+    # A stride-2 3x3 convolution (a bundled resblock candidate): its input
+    # map reads a window. Thread tile 1 x 1 x 4 x 4; reduction tile 4 x 3 x 3
+    # in bounds (6 is cut to the 3 of the window).
+    row = _named(_CONV)
+    assert row["root op window maps"] == 1
+    assert row["scalar tile per thread"] == 16
+    assert row["scalar iterations per thread"] == 16 * 4 * 3 * 3
+    # The tile's columns follow the thread tile.
+    one = _CONV.replace("thread = [1, 1, 4, 4,", "thread = [1, 1, 1, 2,")
+    assert _named(one)["scalar iterations per thread"] == 2 * 4 * 3 * 3
+    # A matmul's maps are plain loops: all 0.
+    row = _named(GPU_THREAD)
+    assert row["root op window maps"] == row["scalar tile per thread"] == 0
+    # On CPU (no GPU thread tiles) only the window column.
+    cpu = _CONV.replace(
+        "#iree_gpu.pipeline<TileAndFuse>", "#iree_cpu.pipeline<CPUDefault>"
+    )
+    cpu = cpu.replace(
+        "#iree_gpu.lowering_config<{reduction = [0, 0, 0, 0, 4, 6, 3], "
+        "thread = [1, 1, 4, 4, 0, 0, 0], workgroup = [2, 2, 4, 32, 0, 0, 0]}>",
+        "#iree_cpu.lowering_config<distribution = [2, 2, 4, 32, 0, 0, 0], "
+        "vector_common_parallel = [1, 1, 4, 4, 0, 0, 0]>",
+    )
+    row = _named(cpu)
+    assert row["config read"] == 1 and row["gpu"] == 0
+    assert (row["root op window maps"], row["scalar tile per thread"]) == (1, 0)
+
+
 def _with_offsets(assume: str) -> str:
     """GPU_THREAD reading two bindings at the offsets ``assume`` assumes."""
     subspan = (

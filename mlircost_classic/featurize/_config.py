@@ -106,6 +106,24 @@ Columns of the buffer offsets
     offsets to one of hf_deberta_v2, uses 255 registers (3,296 spill bytes)
     with an offset divisor of 4608 and 32 registers (43,820 spill bytes)
     with that divisor changed to 512.
+
+Columns of a root op left unvectorized
+    ``root op window maps``: 1 when an indexing map of the root op reads a
+    window (a result such as ``d2 * 2 + d5``, a convolution or pooling
+    generic), which IREE's ``GenericVectorization`` leaves as a scalar
+    ``linalg.generic`` in the GPU TileAndFuse pipeline: the thread's
+    accumulator tile is bufferized as a private ``alloca`` that LLVM keeps in
+    registers only when it unrolls the scalar loops over it fully. For those
+    root ops with thread tiles: ``scalar tile per thread`` (``tile per thread
+    in bounds``) and ``scalar iterations per thread`` (that times the
+    ``reduction tile in bounds``, the scalar loop nest of one reduction step);
+    0 otherwise. Seen in the bundled sm_80 variants: such candidates have a
+    ptxas stack frame in 0 of 189 with a 1-element thread tile, 17 of 110
+    with 2, 83 of 146 with 4, 71 of 97 with 8 and 82 of 100 with 16 to 64
+    elements (the frame is the tile's bytes: 16, 8 and 64 f32 accumulators,
+    64, 32 and 256 bytes, in the 4x8x16x16 stride-2 convolution of the
+    bundled ``resblock`` dispatch ``e25cb0c8af``; its final LLVM IR holds
+    ``alloca [16 x float]`` and the scalar loop nest).
 """
 
 from __future__ import annotations
@@ -209,6 +227,11 @@ _CONSUMERS = (
     "fused consumer math ops per thread",
 )
 _OFFSETS = ("offsets of unknown low bits",)
+_SCALAR = (
+    "root op window maps",
+    "scalar tile per thread",
+    "scalar iterations per thread",
+)
 _NAMES = [
     *(
         f"{level} {what}"
@@ -221,6 +244,7 @@ _NAMES = [
     *_LOOPS,
     *_CONSUMERS,
     *_OFFSETS,
+    *_SCALAR,
 ]
 _SHARED = re.compile(r"max_workgroup_memory_bytes\s*=\s*(\d+)")
 _ELEMENT = re.compile(r"tensor<(?:[\d?]+x)*([a-z]\w*)")
@@ -234,6 +258,9 @@ _GENERIC = re.compile(
 )
 # One type of an ``ins`` / ``outs`` type list (tensor types hold no comma).
 _TYPE = re.compile(r"tensor<[^>]*>|[^,\s]+")
+# An indexing map result that is one loop or a constant (``d2``, ``0``); any
+# other (``d2 * 2 + d5``) reads a window.
+_PLAIN_RESULT = re.compile(r"d\d+|\d+")
 # The dialect of each op of a region body (``%x = math.erf %in : f32``).
 _BODY_OP = re.compile(r"^\s*%[\w:#]+\s*=\s*([a-z_]+)\.\w+", re.MULTILINE)
 _ASSUME = re.compile(
@@ -521,6 +548,22 @@ def _offset_columns(text: str) -> list[float]:
     return [float(unknown)]
 
 
+def _scalar_columns(
+    text: str, config: CodegenConfig, loops: list[float]
+) -> list[float]:
+    """The ``_SCALAR`` columns; ``loops``: the ``_LOOPS`` columns."""
+    header = root_op_header(text)
+    window = any(
+        not _PLAIN_RESULT.fullmatch(r)
+        for _, results in _read_maps(header)
+        for r in results
+    )
+    if not (window and config.backend == "gpu" and "thread" in config.levels):
+        return [float(window), 0.0, 0.0]
+    tile = loops[_LOOPS.index("tile per thread in bounds")]
+    return [1.0, tile, tile * loops[_LOOPS.index("reduction tile in bounds")]]
+
+
 def _row(text: str) -> list[float]:
     try:
         config = read_config(text)
@@ -586,6 +629,7 @@ def _row(text: str) -> list[float]:
         *loops,
         *_consumer_columns(text, in_bounds),
         *_offset_columns(text),
+        *_scalar_columns(text, config, loops),
     ]
 
 
