@@ -78,6 +78,69 @@ def test_run_tool_budget_is_cpu_time(monkeypatch):
     assert time.perf_counter() - start < 20
 
 
+def test_budget_ceiling_counts_time_neither_running_nor_waiting(monkeypatch):
+    # Simulated clock and /proc figures: a group starved by busier work waits
+    # on a run queue and is not "hung" however long it waits; one that
+    # neither runs nor waits is stopped at WALL_FACTOR times its budget.
+    clock = {"now": 0.0}
+    figures = {"cpu": 0.0, "wait": 0.0}
+    monkeypatch.setattr(_toolchain.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(
+        _toolchain, "_group_times", lambda pgid: (figures["cpu"], figures["wait"])
+    )
+    starved = _toolchain.Budget(1, 10.0)
+    for _ in range(1000):  # 1,000 s, 0.1 s of CPU, the rest on a run queue
+        clock["now"] += 1.0
+        figures["cpu"] += 0.0001
+        figures["wait"] += 0.9999
+        assert starved.exceeded() is None
+    assert starved.wait() == 1.0
+    # The CPU budget still holds.
+    figures["cpu"] += 10.0
+    clock["now"] += 1.0
+    assert starved.exceeded() == "timed out after 10 s of CPU time"
+
+    hung = _toolchain.Budget(1, 10.0)
+    answers = []
+    for _ in range(45):  # blocked: neither CPU nor run-queue time grows
+        clock["now"] += 1.0
+        answers.append(hung.exceeded())
+    assert answers[:40] == [None] * 40
+    assert answers[40].startswith("timed out after 10 s: 41 s of wall-clock time")
+    assert "neither running nor waiting to run" in answers[40]
+    # Half the time on a run queue: half the wall clock counts.
+    half = _toolchain.Budget(1, 10.0)
+    for _ in range(79):
+        clock["now"] += 1.0
+        figures["wait"] += 0.5
+        assert half.exceeded() is None
+    clock["now"] += 4.0
+    assert half.exceeded() is not None
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/schedstat"), reason="no /proc schedstat"
+)
+def test_group_times_count_run_queue_waits():
+    code = "while True: pass"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+        for _ in range(3)
+    ]
+    try:
+        time.sleep(1.5)
+        # Three busy groups on a host's few CPUs: some wait to run (on two
+        # CPUs at least one of the three always does).
+        times = [_toolchain._group_times(p.pid) for p in procs]
+        assert all(t is not None and t[0] > 0 for t in times)
+        if (os.cpu_count() or 1) < 3:
+            assert sum(t[1] for t in times) > 0
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
 def test_group_cpu_seconds_counts_every_process_of_the_group():
     # Two busy processes in one new session: the group's CPU time grows, and

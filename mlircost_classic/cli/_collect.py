@@ -276,7 +276,8 @@ def _add_collect(sub, parents: dict) -> None:
         action="append",
         metavar="STAGE=SECONDS",
         help="per-stage timeout in CPU seconds of the stage's processes (also "
-        f"stopped at {WALL_FACTOR:g}x that in wall-clock time: a hung tool), "
+        f"stopped after {WALL_FACTOR:g}x that in wall-clock time neither running "
+        "nor waiting to run: a hung tool), "
         "repeatable (lower, compile, inspect, callgrind, benchmark, ptxas)",
     )
     p.add_argument(

@@ -223,8 +223,8 @@ def lower_module(
         ``"affine"``. ``"affine"`` is derived from the linalg text, which is
         then made even if not requested (but returned only if requested).
     affine_timeout : float, default=120.0
-        CPU seconds allowed to ``iree-opt`` (with a wall-clock ceiling at
-        :data:`~._toolchain.WALL_FACTOR` times that).
+        CPU seconds allowed to ``iree-opt`` (a :class:`~._toolchain.Budget`,
+        which also stops a hung tool).
 
     Returns
     -------

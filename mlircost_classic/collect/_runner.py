@@ -276,7 +276,8 @@ class _LoweringServer:
         """Lower one request within ``timeout`` seconds of starting on it.
 
         The seconds are the child's CPU time (a :class:`Budget`, which also
-        stops it at :data:`WALL_FACTOR` times that in wall-clock time). A
+        stops it after :data:`WALL_FACTOR` times that in wall-clock time
+        neither running nor waiting to run). A
         fresh child gets ``timeout`` seconds more to import torch first.
         Returns the result, or a message saying why there is none.
         """

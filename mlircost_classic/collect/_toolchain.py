@@ -14,8 +14,10 @@ caller to record as a failed stage.
 A timeout is a budget of CPU seconds (:class:`Budget`): the tool's processes'
 own time where the system reports it (Linux ``/proc``), so that a collection
 pushed back behind other work (``nice``, a busy host) is not failed for the
-time it waited; the wall clock still stops a group at :data:`WALL_FACTOR`
-times the budget, which ends a tool that hangs without using the CPU.
+time it waited; a group that neither runs nor waits to run (its threads'
+run-queue wait, ``/proc/<pid>/task/<tid>/schedstat``) for :data:`WALL_FACTOR`
+times the budget is stopped too, which ends a tool that hangs without using
+the CPU.
 """
 
 from __future__ import annotations
@@ -116,8 +118,9 @@ class ToolError(RuntimeError):
     """A tool was missing, timed out or failed; the message says which."""
 
 
-#: A timed stage stops at this many times its budget of wall-clock seconds,
-#: whatever CPU time it used (a tool blocked forever uses none).
+#: A timed stage stops once it has spent this many times its budget of
+#: wall-clock seconds neither running nor waiting to run (a tool blocked
+#: forever uses no CPU; one starved by busier work waits on a run queue).
 WALL_FACTOR = 4.0
 
 # /proc/<pid>/stat fields after the command's closing parenthesis: the process
@@ -133,11 +136,20 @@ def _group_cpu_seconds(pgid: int) -> float | None:
     children it has waited for, from ``/proc``; ``None`` where there is no
     ``/proc`` (not Linux), or none of the group is left.
     """
+    times = _group_times(pgid)
+    return None if times is None else times[0]
+
+
+def _group_times(pgid: int) -> tuple[float, float] | None:
+    """CPU seconds of group ``pgid`` (:func:`_group_cpu_seconds`), and the
+    seconds its live threads have waited on a run queue (0 where the kernel
+    keeps no ``schedstat``); ``None`` without ``/proc`` or without the group.
+    """
     try:
         pids = [name for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
         return None
-    ticks, found = 0, False
+    ticks, waited, found = 0, 0, False
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
@@ -147,11 +159,28 @@ def _group_cpu_seconds(pgid: int) -> float | None:
         if int(fields[_PGRP]) == pgid:
             found = True
             ticks += sum(int(v) for v in fields[_UTIME : _CSTIME + 1])
-    return ticks / _TICKS if found else None
+            waited += _run_queue_nanoseconds(pid)
+    return (ticks / _TICKS, waited / 1e9) if found else None
+
+
+def _run_queue_nanoseconds(pid: str) -> int:
+    """Nanoseconds the threads of a process have waited to run."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 class Budget:
-    """The time a process group may take: CPU seconds, and a wall-clock ceiling.
+    """The time a process group may take: CPU seconds, and a ceiling on hanging.
 
     Parameters
     ----------
@@ -164,8 +193,11 @@ class Budget:
 
     Notes
     -----
-    Whatever its CPU use, the group is out of time :data:`WALL_FACTOR` times
-    ``seconds`` of wall-clock time from now.
+    Whatever its CPU use, the group is out of time once it has spent
+    :data:`WALL_FACTOR` times ``seconds`` of wall-clock time from now neither
+    running nor waiting on a run queue (a tool that hangs). Time spent
+    waiting to run does not count: a group starved by busier work is not
+    hung. Each :meth:`exceeded` call looks at the interval since the last.
     """
 
     #: Seconds between two looks at the group's CPU time.
@@ -173,32 +205,53 @@ class Budget:
 
     def __init__(self, pgid: int, seconds: float):
         self.pgid, self.seconds = pgid, seconds
-        self.start = time.monotonic()
-        self.cpu_start = _group_cpu_seconds(pgid)
+        self.start = self.last = time.monotonic()
+        times = _group_times(pgid)
+        self.cpu_start = None if times is None else times[0]
+        self.last_busy = None if times is None else sum(times)
+        # Wall-clock seconds the group neither ran nor waited to run.
+        self.idle = 0.0
 
-    def _wall_limit(self) -> float:
+    def _idle_limit(self) -> float:
         # Without CPU figures the wall clock is the budget itself.
         return self.seconds * (WALL_FACTOR if self.cpu_start is not None else 1.0)
 
     def wait(self) -> float:
         """Seconds to wait before :meth:`exceeded` can next say yes."""
-        left = self.start + self._wall_limit() - time.monotonic()
+        left = self._idle_limit() - self._idle(time.monotonic(), None)
         return max(0.0, min(self.poll, self.seconds, left))
+
+    def _idle(self, now: float, busy: float | None) -> float:
+        """Idle seconds up to ``now``, if the group was ``busy`` (CPU + run
+        queue seconds) by then; without figures every second is idle."""
+        if self.cpu_start is None:
+            return now - self.start
+        if busy is None:
+            return self.idle
+        return self.idle + max(0.0, (now - self.last) - (busy - self.last_busy))
 
     def exceeded(self) -> str | None:
         """``None`` while within budget, else why not ("timed out after ...")."""
-        wall = time.monotonic() - self.start
-        cpu = _group_cpu_seconds(self.pgid) if self.cpu_start is not None else None
+        now = time.monotonic()
+        times = _group_times(self.pgid) if self.cpu_start is not None else None
+        cpu = None if times is None else times[0]
         if cpu is not None and cpu - self.cpu_start > self.seconds:
             return f"timed out after {self.seconds:g} s of CPU time"
-        if wall <= self._wall_limit():
+        if times is not None:
+            self.idle = self._idle(now, sum(times))
+            self.last, self.last_busy = now, sum(times)
+        elif self.cpu_start is not None:
+            # The group is gone from /proc (exiting): this interval counts.
+            self.idle += now - self.last
+            self.last = now
+        if self._idle(now, None) <= self._idle_limit():
             return None
         if self.cpu_start is None:
             return f"timed out after {self.seconds:g} s"
         used = "" if cpu is None else f" with {cpu - self.cpu_start:.1f} s of CPU time"
         return (
-            f"timed out after {self.seconds:g} s: {wall:.0f} s of wall-clock "
-            f"time{used} (hung?)"
+            f"timed out after {self.seconds:g} s: {self.idle:.0f} s of wall-clock "
+            f"time neither running nor waiting to run{used} (hung?)"
         )
 
 
