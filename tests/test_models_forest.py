@@ -1,4 +1,4 @@
-"""The compiled forest (fast path for a few rows) gives xgboost's predictions."""
+"""The compiled forest gives xgboost's predictions, whatever the batch size."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from xgboost import XGBRegressor
 from mlircost_classic import load_dataset
 from mlircost_classic.datasets import clip_to_domain
 from mlircost_classic.featurize import MLIRFeaturizer
-from mlircost_classic.models import CostModel, PriorRegressor, _cost_model
+from mlircost_classic.models import CostModel, PriorRegressor
 from mlircost_classic.models._forest import CompiledForest, compile_forest
 from mlircost_classic.models._unwrap import unwrap
 
@@ -51,8 +51,8 @@ def has_prior(estimator) -> bool:
 
 
 def reference(model, texts, monkeypatch):
-    """Predictions through xgboost itself (fast path off)."""
-    monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", -1)
+    """Predictions through xgboost itself (no compiled forest)."""
+    monkeypatch.setattr(model, "_compiled_forest", None)
     try:
         return model.predict(texts)
     finally:
@@ -95,21 +95,28 @@ def test_forest_matches_xgboost_without_a_prior(kernels, monkeypatch):
     )
 
 
-def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
+def test_forest_serves_every_batch_size(fitted, kernels, monkeypatch):
     texts, _, _ = kernels
     calls = []
     real = CompiledForest.predict
     monkeypatch.setattr(
         CompiledForest,
         "predict",
-        lambda self, F: calls.append(F.shape) or real(self, F),
+        lambda self, F, n_jobs=None: calls.append(F.shape) or real(self, F, n_jobs),
     )
     fitted.predict(texts[:3])
-    assert calls == [(3, fitted.n_features_)]
-    monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", 3)
-    fitted.predict(texts[:3])
-    fitted.predict(texts[:4])
-    assert len(calls) == 2
+    fitted.predict(texts)
+    assert calls == [(3, fitted.n_features_), (len(texts), fitted.n_features_)]
+
+
+def test_a_row_predicts_the_same_in_any_batch(fitted, kernels, monkeypatch):
+    # Blocks of _ROWS_PER_WALK rows, the last one short, in one thread or two:
+    # every row's prediction is the one it gets alone, bit for bit.
+    texts, _, _ = kernels
+    alone = np.vstack([fitted.predict([t]) for t in texts[:45]])
+    np.testing.assert_array_equal(fitted.predict(texts[:45]), alone)
+    monkeypatch.setattr(fitted, "n_jobs", 2)
+    np.testing.assert_array_equal(fitted.predict(texts[:45]), alone)
 
 
 def test_intervals_agree_between_paths(kernels, monkeypatch):
@@ -117,7 +124,7 @@ def test_intervals_agree_between_paths(kernels, monkeypatch):
     model = CostModel(estimator=small_xgb(), intervals="conformal", random_state=1)
     model.fit(texts, Y, names)
     fast = model.predict_interval(texts[:5])
-    monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", -1)
+    monkeypatch.setattr(model, "_compiled_forest", None)
     slow = model.predict_interval(texts[:5])
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
@@ -163,6 +170,14 @@ def test_different_missing_values_fall_back(kernels):
     model = CostModel(estimator=small_xgb(), random_state=0).fit(texts, Y, names)
     unwrap(model.estimators_[0]).regressor.set_params(missing=0.0)
     assert compile_forest(model.estimators_, model.n_features_) is None
+
+
+def test_trees_too_deep_to_pad_fall_back(fitted, monkeypatch):
+    from mlircost_classic.models import _forest
+
+    assert compile_forest(fitted.estimators_, fitted.n_features_) is not None
+    monkeypatch.setattr(_forest, "_MAX_PADDING", 0)
+    assert compile_forest(fitted.estimators_, fitted.n_features_) is None
 
 
 def test_target_without_rows_stays_nan(kernels):

@@ -37,18 +37,6 @@ _SCALE_SENSITIVE = (
     "sklearn.neural_network",
 )
 
-#: Up to this many rows, xgboost models predict through one
-#: :class:`~mlircost_classic.models._forest.CompiledForest` for all targets;
-#: above it, through xgboost itself (``inplace_predict``, one call per target).
-#: Measured crossover, one core, CPU time, shipped models: the forest takes
-#: 0.06x xgboost's time at one kernel row, 0.96x at 128, 1.24x at 256 (kernels
-#: model: 18 targets, 10,800 trees of depth 6); 0.01x at one module row, 0.73x
-#: at 256 (linalg modules model) (2026-12-05). xgboost's cost per call is
-#: ~2 ms per target through the estimators' ``predict``, the forest's grows
-#: with the rows (~0.5 ms per kernel row: one numpy gather per array and tree
-#: level, ~1 ns per tree each).
-FAST_PATH_ROWS = 256
-
 #: Columns of the roofline prior (``prior="roofline"``): the log1p FLOP and
 #: byte estimates of :class:`~mlircost_classic.featurize.ShapeFeatures`, by name
 #: in an :class:`~mlircost_classic.featurize.MLIRFeaturizer` and alone.
@@ -218,9 +206,9 @@ class CostModel(PerTargetRegressor):
     calibration_folds : int, default=5
         Folds of the group calibration (when :meth:`fit` gets ``groups``).
     n_jobs : int, default=None
-        Targets fitted in parallel with joblib, and predicted in that many
-        threads when the estimators' own ``predict`` serves (batches above
-        :data:`FAST_PATH_ROWS` rows).
+        Targets fitted in parallel with joblib; predictions in that many
+        threads (blocks of rows through the compiled xgboost trees, targets
+        through other estimators' own ``predict``).
     random_state : int, RandomState or None, default=None
         Seeds the calibration split and every per-target estimator that has a
         ``random_state`` parameter (one seed per target).
@@ -419,21 +407,14 @@ class CostModel(PerTargetRegressor):
         return self
 
     def _compile(self) -> None:
-        """Build the fast path of the fitted boosters (at fit and load, never in predict)."""
+        """Compile the fitted boosters (at fit and load, never in predict)."""
         self._compiled_forest = compile_forest(self.estimators_, self.n_features_)
 
-    def _fast_path(self, F):
-        """The compiled forest when ``F`` is a few rows and there is one, else None."""
-        if F.shape[0] > FAST_PATH_ROWS:
-            return None
-        return getattr(self, "_compiled_forest", None)
-
     def _predict_features(self, F) -> np.ndarray:
-        out = None
-        forest = self._fast_path(F)
+        forest = getattr(self, "_compiled_forest", None)
         if forest is not None:
-            out = forest.predict(F)
-        if out is None:
+            out = forest.predict(F, self.n_jobs)
+        else:
             out = super()._predict_features(F)
         # A log target was non-negative in training; expm1 of a negative margin
         # would give a cost just below 0.
@@ -471,8 +452,8 @@ class CostModel(PerTargetRegressor):
             )
         F = self.featurizer_.transform(X)
         inputs = _Inputs(F)
-        forest = self._fast_path(F)
-        margins = forest.margins(F) if forest is not None else None
+        forest = getattr(self, "_compiled_forest", None)
+        margins = forest.margins(F, self.n_jobs) if forest is not None else None
         point = np.full((F.shape[0], len(self.target_names_)), np.nan)
         lower = point.copy()
         upper = point.copy()
