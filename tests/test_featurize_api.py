@@ -441,3 +441,24 @@ def test_reading_leaves_the_garbage_collector_as_it_was(enabled):
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_featurizing_a_batch_runs_with_the_collector_paused(monkeypatch):
+    # The rows are computed while the batch's records are young: a collection
+    # then would walk them all and free nothing.
+    seen = []
+    real = ShapeFeatures._extract
+    monkeypatch.setattr(
+        ShapeFeatures,
+        "_extract",
+        lambda self, modules: seen.append(gc.isenabled()) or real(self, modules),
+    )
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        featurizer = MLIRFeaturizer()
+        featurizer.fit_transform([MATMUL, ELEMENTWISE])
+        featurizer.transform([MATMUL, ELEMENTWISE])
+        assert seen == [False, False] and gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
