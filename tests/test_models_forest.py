@@ -102,20 +102,18 @@ def test_forest_serves_every_batch_size(fitted, kernels, monkeypatch):
     monkeypatch.setattr(
         CompiledForest,
         "predict",
-        lambda self, F, n_jobs=None: calls.append(F.shape) or real(self, F, n_jobs),
+        lambda self, F: calls.append(F.shape) or real(self, F),
     )
     fitted.predict(texts[:3])
     fitted.predict(texts)
     assert calls == [(3, fitted.n_features_), (len(texts), fitted.n_features_)]
 
 
-def test_a_row_predicts_the_same_in_any_batch(fitted, kernels, monkeypatch):
-    # Blocks of _ROWS_PER_WALK rows, the last one short, in one thread or two:
-    # every row's prediction is the one it gets alone, bit for bit.
+def test_a_row_predicts_the_same_in_any_batch(fitted, kernels):
+    # Blocks of _ROWS_PER_WALK rows, the last one short: every row's
+    # prediction is the one it gets alone, bit for bit.
     texts, _, _ = kernels
     alone = np.vstack([fitted.predict([t]) for t in texts[:45]])
-    np.testing.assert_array_equal(fitted.predict(texts[:45]), alone)
-    monkeypatch.setattr(fitted, "n_jobs", 2)
     np.testing.assert_array_equal(fitted.predict(texts[:45]), alone)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
 from scipy import sparse
 from sklearn.compose import TransformedTargetRegressor
 
@@ -292,7 +291,7 @@ class CompiledForest:
             slot += went_left
         return self._leaves.take(slot)
 
-    def margins(self, X, n_jobs: int | None = None) -> np.ndarray:
+    def margins(self, X) -> np.ndarray:
         """Sum of leaves plus base score per target, before any inverse transform.
 
         Parameters
@@ -300,9 +299,6 @@ class CompiledForest:
         X : ndarray or sparse matrix of shape (n_rows, n_features)
             Features as the boosters saw them: for a sparse matrix, entries not
             stored are missing (xgboost's convention), not zero.
-        n_jobs : int, default=None
-            Threads walking blocks of rows (joblib's ``n_jobs``); the margins
-            are the same for any value.
 
         Returns
         -------
@@ -333,35 +329,23 @@ class CompiledForest:
         if self.n_trees:
             # Rows a few at a time: their widened features stay in the CPU's
             # cache, and a large batch never holds all its leaves at once.
-            spans = [
-                (start, min(start + _ROWS_PER_WALK, X.shape[0]))
-                for start in range(0, X.shape[0], _ROWS_PER_WALK)
-            ]
-            if effective_n_jobs(n_jobs) > 1 and len(spans) > 1:
-                # numpy lets go of the GIL in its gathers and comparisons.
-                Parallel(n_jobs=n_jobs, prefer="threads")(
-                    delayed(self._sum_leaves)(X, out, start, stop)
-                    for start, stop in spans
-                )
-            else:
-                for start, stop in spans:
-                    self._sum_leaves(X, out, start, stop)
+            n = X.shape[0]
+            for start in range(0, n, _ROWS_PER_WALK):
+                self._sum_leaves(X, out, start, min(start + _ROWS_PER_WALK, n))
         out += self._base
         if prior is not None:
             out += prior
         return out
 
-    def predict(self, X, n_jobs: int | None = None) -> np.ndarray:
+    def predict(self, X) -> np.ndarray:
         """Predict every target, (n_rows, n_targets), in the targets' units.
 
         Parameters
         ----------
         X : ndarray or sparse matrix of shape (n_rows, n_features)
             As for :meth:`margins`.
-        n_jobs : int, default=None
-            As for :meth:`margins`.
         """
-        out = self.margins(X, n_jobs)
+        out = self.margins(X)
         out[:, self.log] = np.expm1(out[:, self.log])
         return out
 
