@@ -260,14 +260,13 @@ def test_conformal_intervals_from_calibration_residuals():
     assert ((lower <= model.predict(x[:5])) & (model.predict(x[:5]) <= upper)).all()
 
 
-@pytest.mark.parametrize("forest", [True, False])
-def test_interval_call_returns_the_prediction_too(forest, monkeypatch):
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_interval_call_returns_the_prediction_too(fast_path, monkeypatch):
+    if not fast_path:
+        monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", -1)
     model = CostModel(intervals="conformal", random_state=0).fit(
         TEXTS, made_up_targets()
     )
-    assert model._compiled_forest is not None
-    if not forest:
-        monkeypatch.setattr(model, "_compiled_forest", None)
     point, lower, upper = model.predict_interval(TEXTS[:4], return_prediction=True)
     np.testing.assert_allclose(point, model.predict(TEXTS[:4]), rtol=1e-9)
     bounds = model.predict_interval(TEXTS[:4])

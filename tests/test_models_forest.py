@@ -1,4 +1,4 @@
-"""The compiled forest gives xgboost's predictions, whatever the batch size."""
+"""The compiled forest (fast path for a few rows) gives xgboost's predictions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from xgboost import XGBRegressor
 from mlircost_classic import load_dataset
 from mlircost_classic.datasets import clip_to_domain
 from mlircost_classic.featurize import MLIRFeaturizer
-from mlircost_classic.models import CostModel, PriorRegressor
+from mlircost_classic.models import CostModel, PriorRegressor, _cost_model
 from mlircost_classic.models._forest import CompiledForest, compile_forest
 from mlircost_classic.models._unwrap import unwrap
 
@@ -51,8 +51,8 @@ def has_prior(estimator) -> bool:
 
 
 def reference(model, texts, monkeypatch):
-    """Predictions through xgboost itself (no compiled forest)."""
-    monkeypatch.setattr(model, "_compiled_forest", None)
+    """Predictions through xgboost itself (fast path off)."""
+    monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", -1)
     try:
         return model.predict(texts)
     finally:
@@ -95,7 +95,7 @@ def test_forest_matches_xgboost_without_a_prior(kernels, monkeypatch):
     )
 
 
-def test_forest_serves_every_batch_size(fitted, kernels, monkeypatch):
+def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
     texts, _, _ = kernels
     calls = []
     real = CompiledForest.predict
@@ -105,16 +105,11 @@ def test_forest_serves_every_batch_size(fitted, kernels, monkeypatch):
         lambda self, F: calls.append(F.shape) or real(self, F),
     )
     fitted.predict(texts[:3])
-    fitted.predict(texts)
-    assert calls == [(3, fitted.n_features_), (len(texts), fitted.n_features_)]
-
-
-def test_a_row_predicts_the_same_in_any_batch(fitted, kernels):
-    # Blocks of _ROWS_PER_WALK rows, the last one short: every row's
-    # prediction is the one it gets alone, bit for bit.
-    texts, _, _ = kernels
-    alone = np.vstack([fitted.predict([t]) for t in texts[:45]])
-    np.testing.assert_array_equal(fitted.predict(texts[:45]), alone)
+    assert calls == [(3, fitted.n_features_)]
+    monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", 3)
+    fitted.predict(texts[:3])
+    fitted.predict(texts[:4])
+    assert len(calls) == 2
 
 
 def test_intervals_agree_between_paths(kernels, monkeypatch):
@@ -122,7 +117,7 @@ def test_intervals_agree_between_paths(kernels, monkeypatch):
     model = CostModel(estimator=small_xgb(), intervals="conformal", random_state=1)
     model.fit(texts, Y, names)
     fast = model.predict_interval(texts[:5])
-    monkeypatch.setattr(model, "_compiled_forest", None)
+    monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", -1)
     slow = model.predict_interval(texts[:5])
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
@@ -176,6 +171,18 @@ def test_trees_too_deep_to_pad_fall_back(fitted, monkeypatch):
     assert compile_forest(fitted.estimators_, fitted.n_features_) is not None
     monkeypatch.setattr(_forest, "_MAX_PADDING", 0)
     assert compile_forest(fitted.estimators_, fitted.n_features_) is None
+
+
+def test_rows_in_blocks_predict_as_one_block(fitted, kernels, monkeypatch):
+    # Rows are walked _ROWS_PER_WALK at a time, the last block short.
+    from mlircost_classic.models import _forest
+
+    texts, _, _ = kernels
+    F = fitted.featurizer_.transform(texts[:45])
+    forest = fitted._compiled_forest
+    blocks = forest.margins(F)
+    monkeypatch.setattr(_forest, "_ROWS_PER_WALK", 64)
+    np.testing.assert_array_equal(blocks, forest.margins(F))
 
 
 def test_target_without_rows_stays_nan(kernels):

@@ -37,6 +37,20 @@ _SCALE_SENSITIVE = (
     "sklearn.neural_network",
 )
 
+#: Up to this many rows, xgboost models predict through one
+#: :class:`~mlircost_classic.models._forest.CompiledForest` for all targets;
+#: above it, through xgboost itself (``inplace_predict``, one call per target,
+#: in ``n_jobs`` threads). Measured, one core, CPU time, shipped models, trees
+#: stored level by level (2026-12-05, load 8): the forest takes 0.01x
+#: xgboost's time at one kernel row, 0.20x at 32, 0.43x at 128, 0.59-0.67x at
+#: 256, 0.99x at 1,024 (kernels model: 18 targets, 10,800 trees of depth 6,
+#: ~0.25 ms a row); 0.41x at 256 module rows, 0.61-0.76x at 1,024-2,000. Above
+#: 256 rows xgboost stays: its per-target threads with ``n_jobs=2`` predict
+#: 2,000 kernels in 0.36-0.41 s wall against the forest's 0.63 s (the forest's
+#: blocks in two threads took twice the CPU time, 0.7-0.8 s wall), and
+#: batches keep xgboost's numbers.
+FAST_PATH_ROWS = 256
+
 #: Columns of the roofline prior (``prior="roofline"``): the log1p FLOP and
 #: byte estimates of :class:`~mlircost_classic.featurize.ShapeFeatures`, by name
 #: in an :class:`~mlircost_classic.featurize.MLIRFeaturizer` and alone.
@@ -207,10 +221,8 @@ class CostModel(PerTargetRegressor):
         Folds of the group calibration (when :meth:`fit` gets ``groups``).
     n_jobs : int, default=None
         Targets fitted in parallel with joblib, and predicted in that many
-        threads by estimators other than the xgboost regressors
-        :class:`CostModel` compiles (their compiled trees are walked in one
-        thread: two threads doubled the CPU time and did not cut the wall
-        time of 2,000 kernels on a 2-CPU host).
+        threads when the estimators' own ``predict`` serves (batches above
+        :data:`FAST_PATH_ROWS` rows).
     random_state : int, RandomState or None, default=None
         Seeds the calibration split and every per-target estimator that has a
         ``random_state`` parameter (one seed per target).
@@ -409,14 +421,21 @@ class CostModel(PerTargetRegressor):
         return self
 
     def _compile(self) -> None:
-        """Compile the fitted boosters (at fit and load, never in predict)."""
+        """Build the fast path of the fitted boosters (at fit and load, never in predict)."""
         self._compiled_forest = compile_forest(self.estimators_, self.n_features_)
 
+    def _fast_path(self, F):
+        """The compiled forest when ``F`` is a few rows and there is one, else None."""
+        if F.shape[0] > FAST_PATH_ROWS:
+            return None
+        return getattr(self, "_compiled_forest", None)
+
     def _predict_features(self, F) -> np.ndarray:
-        forest = getattr(self, "_compiled_forest", None)
+        out = None
+        forest = self._fast_path(F)
         if forest is not None:
             out = forest.predict(F)
-        else:
+        if out is None:
             out = super()._predict_features(F)
         # A log target was non-negative in training; expm1 of a negative margin
         # would give a cost just below 0.
@@ -454,7 +473,7 @@ class CostModel(PerTargetRegressor):
             )
         F = self.featurizer_.transform(X)
         inputs = _Inputs(F)
-        forest = getattr(self, "_compiled_forest", None)
+        forest = self._fast_path(F)
         margins = forest.margins(F) if forest is not None else None
         point = np.full((F.shape[0], len(self.target_names_)), np.nan)
         lower = point.copy()
