@@ -255,3 +255,58 @@ def test_a_bias_before_or_after_the_reshape_is_one_executable():
     twice); their regions differ only in where the reshape sits."""
     (region,) = partition_dispatches(_LINEAR_TWICE)
     assert (region.kind, region.calls, region.lines) == ("matmul", 2, (12, 13, 19))
+
+
+_SCALED_TWICE = """#m = affine_map<(d0, d1) -> (d0, d1)>
+#v = affine_map<(d0, d1) -> (d1)>
+#e = affine_map<(d0) -> (d0)>
+func.func @main(%a: tensor<4x32xf32>, %b: tensor<4x32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>) {
+  %w1 = arith.constant dense<[0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5]> : tensor<32xf32>
+  %w2 = arith.constant dense<[1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5]> : tensor<32xf32>
+  %e = tensor.empty() : tensor<32xf32>
+  %x1 = linalg.generic {indexing_maps = [#e, #e], iterator_types = ["parallel"]} ins(%w1 : tensor<32xf32>) outs(%e : tensor<32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<32xf32>
+  %x2 = linalg.generic {indexing_maps = [#e, #e], iterator_types = ["parallel"]} ins(%w2 : tensor<32xf32>) outs(%e : tensor<32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<32xf32>
+  %e2 = tensor.empty() : tensor<4x32xf32>
+  %r1 = linalg.generic {indexing_maps = [#m, #v, #m], iterator_types = ["parallel", "parallel"]} ins(%a, %S1 : tensor<4x32xf32>, tensor<32xf32>) outs(%e2 : tensor<4x32xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  } -> tensor<4x32xf32>
+  %r2 = linalg.generic {indexing_maps = [#m, #v, #m], iterator_types = ["parallel", "parallel"]} ins(%b, %S2 : tensor<4x32xf32>, tensor<32xf32>) outs(%e2 : tensor<4x32xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  } -> tensor<4x32xf32>
+  return %r1, %r2 : tensor<4x32xf32>, tensor<4x32xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("scale", "calls"),
+    [
+        # exp of the weight: computed from a constant, a global bound like
+        # an argument
+        ("x", [2]),
+        # the weight itself: a constant of 128 bytes, inlined
+        ("w", [1, 1]),
+    ],
+)
+def test_a_weight_computed_from_constants_is_a_global(scale, calls):
+    """IREE evaluates a value computed from constants at compile time into a
+    global (``HoistIntoGlobals``, const-eval), which a dispatch reads through
+    a binding: two layers that scale by ``exp`` of their own 32-float weight
+    are one executable run twice (iree-compile: ``elementwise_4x32_f32``, two
+    dispatch sites; an RWKV's ``-exp(time_decay)``), where the weights read
+    as they are are inlined (at most 256 bytes) and tell the executables
+    apart (iree-compile: two executables)."""
+    text = _SCALED_TWICE.replace("%S", "%" + scale)
+    assert [r.calls for r in partition_dispatches(text)] == calls

@@ -21,8 +21,9 @@ libraries or a compiler:
   global written by a copy per input; a mask only when two ops read it and it
   depends on another such global); reshapes, ``tensor.empty``, fills and
   ``tensor.extract_slice`` are folded into the dispatches that read them (a
-  slice, and a small constant, or a small value computed from constants, with
-  its offsets or data, so executables that differ in them stay apart), but a
+  slice, and a small constant, or a small copy of one, with its offsets or
+  data, so executables that differ in them stay apart; a value computed from
+  constants is a global, bound like an argument), but a
   slice of a computed tensor read through a reshape is copied out (reshapes
   are not cloneable into dispatches), and so is one read by a named
   contraction through reshapes of unit dims only when it, or a slice it
@@ -1680,11 +1681,13 @@ def _region_body(
 ) -> list[str]:
     """The function body of one region: constants, loads, ops, stores.
 
-    A small value computed from constants only (a transposed weight) is
-    evaluated at compile time and inlined like a constant, so regions that
-    differ only in such weights stay distinct executables. A reshape between
-    two of the region's ops is copied in (IREE moves it through the fused
-    ops), so the value is neither stored nor loaded.
+    A small constant, or a small copy of one (a transposed weight), is
+    inlined, so regions that differ only in such weights stay distinct
+    executables; a value computed from constants (an RWKV's
+    ``-exp(time_decay)``) is evaluated at compile time into a global
+    (``HoistIntoGlobals``), which the region binds like an argument. A
+    reshape between two of the region's ops is copied in (IREE moves it
+    through the fused ops), so the value is neither stored nor loaded.
     """
     fn, const, kinds = grouping.fn, grouping.const, grouping.kinds
     copied = grouping.copied_slices
@@ -1730,8 +1733,10 @@ def _region_body(
             or t.kind != "tensor"
             or (inline and (t.nbytes or 0) <= INLINE_CONSTANT_BYTES)
         )
+        # a value computed from constants (not only moved) is a global
+        hoisted = kinds[j] == "elementwise" and not _is_pure_view(op, fn.bodies[j])
         if (
-            (small and (const[j] or _constant_view(fn, j)))
+            (small and not hoisted and (const[j] or _constant_view(fn, j)))
             or _splat_view(fn, j)
             or op.name in _CLONED
             or (op.name == "linalg.generic" and kinds[j] == "view" and sliced(j))
