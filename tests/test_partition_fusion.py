@@ -310,3 +310,60 @@ def test_a_weight_computed_from_constants_is_a_global(scale, calls):
     apart (iree-compile: two executables)."""
     text = _SCALED_TWICE.replace("%S", "%" + scale)
     assert [r.calls for r in partition_dispatches(text)] == calls
+
+
+_RECURRENCE_STEP = """#m = affine_map<(d0) -> (d0)>
+func.func @main(%p: tensor<64xf32>, %w: tensor<64xf32>, %k: tensor<64xf32>, %v: tensor<64xf32>, %num: tensor<64xf32>, %den: tensor<64xf32>) -> (tensor<64xf32>, tensor<64xf32>, tensor<64xf32>) {
+  %e = tensor.empty() : tensor<64xf32>
+  %a = linalg.generic {indexing_maps = [#m, #m, #m], iterator_types = ["parallel"]} ins(%p, %w : tensor<64xf32>, tensor<64xf32>) outs(%e : tensor<64xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %0 = arith.addf %x, %y : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  %mx = linalg.generic {indexing_maps = [#m, #m, #m], iterator_types = ["parallel"]} ins(%a, %k : tensor<64xf32>, tensor<64xf32>) outs(%e : tensor<64xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %0 = arith.maximumf %x, %y : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  %d1 = linalg.generic {indexing_maps = [#m, #m, #m], iterator_types = ["parallel"]} ins(%a, %mx : tensor<64xf32>, tensor<64xf32>) outs(%e : tensor<64xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %0 = arith.subf %x, %y : f32
+    %1 = math.exp %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<64xf32>
+  %d2 = linalg.generic {indexing_maps = [#m, #m, #m], iterator_types = ["parallel"]} ins(%k, %mx : tensor<64xf32>, tensor<64xf32>) outs(%e : tensor<64xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %0 = arith.subf %x, %y : f32
+    %1 = math.exp %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<64xf32>
+  %n = linalg.generic {indexing_maps = [#m, #m, #m, #m, #m], iterator_types = ["parallel"]} ins(%d1, %num, %d2, %v : tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>) outs(%e : tensor<64xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32, %u: f32, %o: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.mulf %z, %u : f32
+    %2 = arith.addf %0, %1 : f32
+    linalg.yield %2 : f32
+  } -> tensor<64xf32>
+  %dn = linalg.generic {indexing_maps = [#m, #m, #m, #m], iterator_types = ["parallel"]} ins(%d1, %den, %d2 : tensor<64xf32>, tensor<64xf32>, tensor<64xf32>) outs(%e : tensor<64xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32, %o: f32):
+    %0 = arith.mulf %x, %y : f32
+    %1 = arith.addf %0, %z : f32
+    linalg.yield %1 : f32
+  } -> tensor<64xf32>
+  return %mx, %n, %dn : tensor<64xf32>, tensor<64xf32>, tensor<64xf32>
+}
+"""
+
+
+def test_multi_use_producers_fuse_as_iree_rewrites_them():
+    """``FuseMultiUseElementwiseProducer`` (two rounds): each fused op sits
+    where its last op is; a consumer takes the producer of its first operand
+    that it reads before any other op does, but gets nothing when that
+    producer has itself taken one in the round (rewritten first, no use of
+    the old op is left); a value only the function returns is read by a
+    barrier right where it is written. An RWKV step: the running maximum with
+    ``exp(k - max)`` is one dispatch, ``exp(a - max)`` with the numerator
+    another, the denominator a third (iree-compile: three dispatches, these
+    ops)."""
+    regions = partition_dispatches(_RECURRENCE_STEP)
+    assert [r.lines for r in regions] == [(4, 9, 20), (14, 26), (33,)]

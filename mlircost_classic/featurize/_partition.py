@@ -44,9 +44,12 @@ libraries or a compiler:
   collapse_shape), and a producer with several users fuses into the first
   when that is elementwise (not fused into a reduction) and all its users are
   in one group, or, in two rounds after that in which a consumer takes one
-  producer at most (the one it reads first), with as many non-unit loops
-  (``FuseMultiUseElementwiseProducer``: an RWKV's unrolled recurrence stays
-  many dispatches); a producer that narrows its elements (a truncate, as
+  producer at most (the one it reads first, with as many non-unit loops,
+  that no other op reads before it, neither extending nor truncating), and
+  none from a producer that has taken its own in the round
+  (``FuseMultiUseElementwiseProducer``: an RWKV step is three dispatches;
+  a value only returned is read by a barrier where it is written); a
+  producer that narrows its elements (a truncate, as
   fused so far) fuses only into a truncate or an all-parallel op of one
   input, never into one that widens them, which its consumers below have
   already fused into (IREE fuses from the last op up: a transpose and an
@@ -90,7 +93,7 @@ libraries or a compiler:
   or after the reshape of a matmul's result).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 88.1% of the 2,251 bundled linalg modules (95 of the 251
+the exact count on 88.3% of the 2,251 bundled linalg modules (97 of the 251
 from real networks) and 67.9% of the OOD suite's (2026-12-05);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
@@ -1280,53 +1283,105 @@ class _Grouping:
         its users are in one group (elementwise fusion, until the first round
         below), or when that user is elementwise with as many non-unit loops
         (``FuseMultiUseElementwiseProducer.cpp``: two rounds, its
-        ``numIterations``, in each of which a consumer takes the producer of
-        its first operand that qualifies, one at most); later users read it
-        from there."""
+        ``numIterations``); later users read it from there.
+
+        A round is IREE's: each fused op sits where its last op is, and a
+        consumer (not a bit-extend) takes the producer of its first operand
+        that it reads before any other op does, that no later consumer has
+        taken and that neither extends nor truncates its elements; a consumer
+        whose producer has itself fused one this round gets nothing (that
+        producer is rewritten first, so no use of the old one is left)."""
         find, changed = self.groups.find, False
         offers: list[tuple[int, int]] = []  # (producer, its first user)
         for i in self.computing:
             if self.kinds[i] != "elementwise" or self.has_root[find(i)]:
                 continue
             users = self.consumers(i)
-            if len(users) < 2 or not all(self.live(c) for c in users):
+            if not users or not all(self.live(c) for c in users):
                 continue
-            first = min(users)
-            if not (
-                self.kinds[first] == "elementwise"
-                and not self.gathers(first, i)
-                and self.payload(i) != ["arith.truncf"]
-                and find(first) != find(i)
-                and self.same_side(i, first)
-                # the first user is all parallel, not fused into a reduction
-                and not self.into_reduction(first)
-            ):
+            if self.shared_rounds == 0 and len(users) > 1:
+                first = min(users)
+                if (
+                    len({find(c) for c in users}) == 1
+                    and self.fusable_user(i, first)
+                    and self.payload(i) != ["arith.truncf"]
+                ):
+                    self.join(first, i)
+                    changed = True
+                    continue
+            outside = [
+                c for c in users if find(c) != find(i) and self.kinds[c] != "free"
+            ]
+            if not outside or self.shared_rounds >= _SHARED_ROUNDS:
                 continue
-            if self.shared_rounds == 0 and len({find(c) for c in users}) == 1:
-                self.join(first, i)
-                changed = True
-            elif (
-                self.shared_rounds < _SHARED_ROUNDS
+            first = min(outside, key=self.position)
+            if (
+                self.fusable_user(i, first)
                 and self.loops[first] == self.loops[i]
+                and self.first_user(find(i)) == find(first)
+                and self.bit_change(self.fused[find(i)])[0] is None
+                and self.bit_change(self.fused[find(first)])[0] != "extend"
             ):
                 offers.append((i, first))
-        # every consumer picks from the round's start, and one taken as a
-        # producer still takes its own (in IREE that consumer's fusion finds
-        # the producer already replaced and does nothing; here that split
-        # hf_rwkv further from IREE, 149 -> 208 of 113)
-        picks: dict[int, tuple[int, int]] = {}
-        for _, first in offers:
-            g = find(first)
-            if g not in picks:
-                order = self.operand_order(g)
-                picks[g] = min(
-                    ((p, c) for p, c in offers if find(c) == g),
-                    key=lambda pc: order.index(pc[0]) if pc[0] in order else len(order),
-                )
-        for i, first in picks.values():
-            self.join(first, i)
+        # consumers from the last up: each takes one producer, none taken twice
+        picks: dict[int, int] = {}  # consumer group -> producer group
+        taken: set[int] = set()
+        for g in sorted({find(c) for _, c in offers}, key=self.position, reverse=True):
+            order = self.operand_order(g)
+            mine = [find(p) for p, c in offers if find(c) == g]
+            for p in sorted(
+                mine,
+                key=lambda p: min(
+                    (order.index(m) for m in self.fused[p] if m in order),
+                    default=len(order),
+                ),
+            ):
+                if p not in taken:
+                    picks[g] = p
+                    taken.add(p)
+                    break
+        fused: set[int] = set()  # consumers whose fusion happens, first first
+        for g in sorted(picks, key=self.position):
+            if picks[g] not in fused:
+                fused.add(g)
+        for g in fused:
+            self.join(g, picks[g])
         self.shared_rounds += bool(picks)
         return changed or bool(picks)
+
+    def fusable_user(self, i: int, c: int) -> bool:
+        """Whether elementwise op ``c`` is all parallel (not fused into a
+        reduction, nor a transpose a contraction takes into its operand's
+        map) and reads producer ``i`` elementwise, on its side of the
+        initializers."""
+        return (
+            self.kinds[c] == "elementwise"
+            and not self.gathers(c, i)
+            and self.groups.find(c) != self.groups.find(i)
+            and self.same_side(i, c)
+            and not self.into_reduction(c)
+            and not self.absorbed(c, self.consumers(c))
+        )
+
+    def position(self, i: int) -> int:
+        """Where the op that ``i`` is fused into sits: its group's last op
+        (elementwise fusion replaces the consumer), or ``i`` in a root's."""
+        g = self.groups.find(i)
+        return i if self.has_root[g] else max(self.fused[g])
+
+    def first_user(self, g: int) -> int | None:
+        """The group of the first op, by position, that reads group ``g``;
+        None when an op of it writes a result that only the function returns
+        (``InsertTensorBarriers``: a ``compute_barrier.end`` reads it right
+        where it is written)."""
+        find, fn = self.groups.find, self.fn
+        users: set[int] = set()
+        for m in self.fused[g]:
+            read = self.consumers(m)
+            if read and all(fn.ops[c].name == "func.return" for c in read):
+                return None
+            users.update(c for c in read if find(c) != g and self.kinds[c] != "free")
+        return find(min(users, key=self.position)) if users else None
 
     def operand_order(self, g: int) -> list[int]:
         """The producers of group ``g``'s fused ``linalg.generic`` in its
@@ -2000,7 +2055,7 @@ def _raise_rotate_half(fn: _Function, spans: list[str]) -> None:
         ):
             continue
         for j, read in ((neg, bottom), (top, None), (bottom, None)):
-            if fn.users[j] == [i]:
+            if set(fn.users[j]) <= {i}:  # the slice the negation read: none
                 fn.dead.add(j)
                 fn.users[j] = []
                 if read is not None and j in fn.users[read]:
