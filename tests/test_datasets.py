@@ -515,7 +515,16 @@ def test_pack_replaces_a_bundled_record_collected_again_with_more_targets(tmp_pa
     failed = module(1, targets={}, status="failed", failures=timeout)
     same = module(2, status="partial", failures=timeout)
     no_tosa = module(3, status="partial", failures=timeout)
-    append_records(run / "modules.jsonl", [partial, failed, same, no_tosa])
+    # a lowering that timed out: no compiled text, so an id of its own
+    unlowered = module(
+        4,
+        targets={},
+        status="failed",
+        failures=timeout,
+        levels=("torch",),
+        compiled_level=None,
+    )
+    append_records(run / "modules.jsonl", [partial, failed, same, no_tosa, unlowered])
     pack(run, home)
     before = _digest(home.iterdir())
     again = {"cpu_x86_64_v3.instructions": 100.0, "amd_gfx942.vgprs": 24.0}
@@ -526,23 +535,33 @@ def test_pack_replaces_a_bundled_record_collected_again_with_more_targets(tmp_pa
         module(2, targets={"cpu_x86_64_v3.instructions": 7.0}),
         # the same targets and one more IR level: a lowering that timed out
         module(3, levels=("linalg", "torch", "tosa")),
+        module(4),
     ]
-    assert [r["id"] for r in retried] == [
+    assert [r["id"] for r in retried[:4]] == [
         r["id"] for r in (partial, failed, same, no_tosa)
     ]
+    assert retried[4]["id"] != unlowered["id"] and retried[4]["key"] == unlowered["key"]
     (run / "modules.jsonl").unlink()
     append_records(run / "modules.jsonl", retried)
     result = pack(run, home)
     assert result.replaced == {
-        "modules": [retried[0]["id"], retried[1]["id"], retried[3]["id"]]
+        "modules": [r["id"] for r in (partial, failed, no_tosa, unlowered)]
     }
-    assert result.added["modules"] == 0 and result.already_bundled["modules"] == 1
-    assert [p.name for p in result.new_shards] == ["amendments-00000.jsonl.gz"]
+    assert result.added["modules"] == 1 and result.already_bundled["modules"] == 1
+    assert [p.name for p in result.new_shards] == [
+        "modules-00001.jsonl.gz",
+        "amendments-00000.jsonl.gz",
+    ]
     after = _digest(home.iterdir())
     assert {k: after[k] for k in before} == before
 
     merged = list(iter_dataset("modules", home))
-    assert [r["status"] for r in merged] == ["ok", "ok", "partial", "ok"]
+    # the unlowered record is withdrawn; its successor comes with the new shard
+    assert [r["id"] for r in merged] == [
+        *(r["id"] for r in retried[:4]),
+        retried[4]["id"],
+    ]
+    assert [r["status"] for r in merged] == ["ok", "ok", "partial", "ok", "ok"]
     assert [r["targets"] for r in merged[:2]] == [again, again]
     assert merged[2] == same and set(merged[3]["ir"]) == {"linalg", "torch", "tosa"}
     note = merged[1]["provenance"]["amendments"][-1]
@@ -551,8 +570,8 @@ def test_pack_replaces_a_bundled_record_collected_again_with_more_targets(tmp_pa
         "linalg",
         "torch",
     ]
-    assert [validate_record(r) for r in merged] == [[], [], [], []]
-    assert len(load_dataset(data_home=home).data) == 4
+    assert [validate_record(r) for r in merged] == [[]] * 5
+    assert len(load_dataset(data_home=home).data) == 5
 
     # Packing the same run again adds nothing.
     assert pack(run, home).new_shards == [] and _digest(home.iterdir()) == after
@@ -574,6 +593,12 @@ def test_pack_replaces_a_bundled_record_collected_again_with_more_targets(tmp_pa
     assert validate_amendment({**amend, "record": {"kind": "module"}})[0].startswith(
         "record: "
     )
+    withdraw = {**amend, "superseded_by": retried[4]["id"]}
+    del withdraw["record"]
+    assert validate_amendment(withdraw) == []
+    assert validate_amendment({**withdraw, "superseded_by": failed["id"]}) == [
+        "superseded_by: expected another record's id"
+    ]
 
 
 def test_amendments_drop_stale_labels_and_add_kernel_calls(tmp_path):

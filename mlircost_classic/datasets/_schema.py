@@ -141,6 +141,10 @@ AMENDMENT_FIELDS = {
     "under load; :func:`pack` writes it when the new record has every target "
     "name and IR level of the bundled one, and more). Its ``targets`` may then "
     "be empty.",
+    "superseded_by": "optional, module amendments: the id of a record of the "
+    "same program (same key) that replaces the amended one, which did not "
+    "succeed and is left out on loading (the program collected again after a "
+    "failed lowering has a new id: its text is part of it).",
 }
 
 _COMMON = ("id", "schema_version", "kind", "key", "family", "params", "ir")
@@ -440,8 +444,15 @@ def validate_amendment(amendment) -> list[str]:
         problems.append("drop_targets: expected a list of target names")
     if "record" in amendment:
         _check_replacement(amendment, problems)
+    successor = amendment.get("superseded_by")
+    if successor is not None and (
+        not _HEX64.fullmatch(str(successor)) or successor == amendment["id"]
+    ):
+        problems.append("superseded_by: expected another record's id")
     targets = amendment["targets"]
-    changes = drop or amendment.get("kernel_calls") or amendment.get("record")
+    changes = (
+        drop or amendment.get("kernel_calls") or amendment.get("record") or successor
+    )
     if not isinstance(targets, dict) or not (targets or changes):
         return [*problems, "targets: expected a non-empty object"]
     for name, value in targets.items():

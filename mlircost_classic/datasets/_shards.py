@@ -172,8 +172,10 @@ def apply_amendments(
 ) -> Iterator[dict]:
     """Yield ``records`` with the amendments of their ids merged in.
 
-    An amendment carrying a whole ``record`` replaces the record first (the
-    last such one wins; its provenance is noted like the others). Then an
+    A record with a ``superseded_by`` amendment is left out (another record
+    of the same program replaces it). An amendment carrying a whole
+    ``record`` replaces the record first (the last such one wins; its
+    provenance is noted like the others). Then an
     amendment's ``drop_targets`` are removed from the record's targets,
     then its targets update them (in order: a later one wins), its
     ``kernel_calls`` update the module's, and its provenance, with the names
@@ -187,6 +189,8 @@ def apply_amendments(
             by_id.setdefault(a["id"], []).append(a)
     for rec in records:
         found = by_id.pop(rec.get("id"), None)
+        if any("superseded_by" in a for a in found or ()):
+            continue  # withdrawn: a record of the same program replaces it
         replacements = [a for a in found or () if "record" in a]
         if replacements:
             found = [a for a in found if "record" not in a]
@@ -259,10 +263,13 @@ class PackResult:
         one packed before them, has the same compiled text (two specs, for
         example two architectures, that make one program).
     replaced : dict
-        kind -> ids of bundled records that did not succeed and that the
-        run's record of the same id replaces (it has every target name and IR
+        kind -> ids of bundled records that did not succeed and that a run
+        record of the same program replaces (it has every target name and IR
         level of the bundled one, and more: collected again after a timeout,
-        say), through an amendment carrying the whole record.
+        say): through an amendment carrying the whole record when the ids
+        agree, else (a module whose lowering failed, so without the text its
+        id is made of) by adding the new record and withdrawing the old one
+        with a ``superseded_by`` amendment.
     """
 
     new_shards: list[Path] = field(default_factory=list)
@@ -329,14 +336,19 @@ def pack(
     for kind in KINDS:
         bundled = ids[_RECORD_KIND[kind]] = set()
         texts = set()
-        # id -> target names and IR levels of a bundled record that did not succeed
+        # id -> target names and IR levels of a bundled record that did not
+        # succeed; for modules also spec key -> such a record's id (a failed
+        # lowering has no text, so the program collected again has a new id)
         unsuccessful: dict[str, set] = {}
+        unsuccessful_specs: dict[str, str] = {}
         for path in shard_paths(kind, home):
             for rec in iter_records(path):
                 bundled.add(rec.get("id"))
                 texts.add(_compiled_text_digest(rec))
                 if rec.get("status") != "ok":
                     unsuccessful[rec.get("id")] = _outcomes(rec)
+                    if rec.get("kind") == "module":
+                        unsuccessful_specs[rec.get("key")] = rec.get("id")
         fresh, skipped, same = [], 0, []
         for rec in read_records(Path(run_dir) / f"{kind}.jsonl", result.problems):
             problems = validate_record(rec)
@@ -356,6 +368,9 @@ def pack(
                 bundled.add(rec["id"])
                 texts.add(digest)
                 fresh.append(rec)
+                old = unsuccessful_specs.get(rec["key"]) if kind == "modules" else None
+                if old in unsuccessful and _outcomes(rec) > unsuccessful[old]:
+                    replacements.append(_withdrawal(old, rec, unsuccessful.pop(old)))
         _write_shards(home, kind, fresh, shard_records, result)
         result.added[kind] = len(fresh)
         result.already_bundled[kind] = skipped
@@ -369,6 +384,27 @@ def _outcomes(rec: dict) -> set[str]:
     return {*rec.get("targets", ()), *(f"ir:{level}" for level in rec.get("ir", ()))}
 
 
+def _withdrawal(old_id: str, rec: dict, previous: set) -> dict:
+    """An amendment withdrawing bundled module ``old_id`` that did not succeed,
+    superseded by ``rec``: the same spec collected again, with a new id."""
+    return {
+        "kind": "amendment",
+        "id": old_id,
+        "targets": {},
+        "superseded_by": rec["id"],
+        "provenance": _previously(previous),
+    }
+
+
+def _previously(previous: set) -> dict:
+    """Provenance of a replacement: why, and what the bundled record held."""
+    return {
+        "reason": "collected again; the bundled record did not succeed",
+        "targets_before": sum(not o.startswith("ir:") for o in previous),
+        "levels_before": sorted(o[3:] for o in previous if o.startswith("ir:")),
+    }
+
+
 def _replacement(rec: dict, previous: set) -> dict:
     """An amendment replacing a bundled record that did not succeed by ``rec``.
 
@@ -380,11 +416,7 @@ def _replacement(rec: dict, previous: set) -> dict:
         "id": rec["id"],
         "targets": {},
         "record": rec,
-        "provenance": {
-            "reason": "collected again; the bundled record did not succeed",
-            "targets_before": sum(not o.startswith("ir:") for o in previous),
-            "levels_before": sorted(o[3:] for o in previous if o.startswith("ir:")),
-        },
+        "provenance": _previously(previous),
     }
 
 
@@ -442,8 +474,9 @@ def _pack_amendments(
         else:
             bundled.add(key)
             fresh.append(a)
-            if "record" in a:
-                kind = next(k for k, v in _RECORD_KIND.items() if v == a["record_kind"])
+            if "record" in a or "superseded_by" in a:
+                record_kind = a.get("record_kind", "module")
+                kind = next(k for k, v in _RECORD_KIND.items() if v == record_kind)
                 result.replaced.setdefault(kind, []).append(a["id"])
     _write_shards(home, AMENDMENTS, fresh, shard_records, result)
     result.amendments_added = len(fresh)
