@@ -1,6 +1,6 @@
 """Cost of a collection run: seconds per record by stage, and the share of new kernels.
 
-Usage: python scripts/run_stats.py RUN_DIR [RUN_DIR ...]
+Usage: python scripts/run_stats.py [--since DATE] RUN_DIR [RUN_DIR ...]
 
 Each RUN_DIR is a ``mlircost collect --out`` folder (``modules.jsonl`` and
 ``kernels.jsonl``). For each it prints the records, architectures and statuses,
@@ -8,14 +8,16 @@ the mean and median seconds of every stage the records measured (their
 ``seconds`` field, as the collector timed it on the host in their provenance),
 the total per record, how many of the kernels the modules dispatch are not in
 the bundled dataset yet, and the failures by stage. Timings depend on the
-host's load: they are the run's, not the tools'.
+host's load: they are the run's, not the tools'. ``--since`` keeps the
+records collected from that UTC date-time on (ISO 8601, as in their
+provenance, e.g. ``2026-12-05T08:25``): the cost of a run after a change.
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import statistics
-import sys
 from pathlib import Path
 
 from mlircost_classic.datasets import iter_dataset, read_records
@@ -25,9 +27,14 @@ from mlircost_classic.datasets import iter_dataset, read_records
 _TOTALS = ("lower", "measure", "measure:cpu_timing")
 
 
-def run_stats(run: Path, bundled: set[str]) -> list[str]:
-    """The lines printed for one run folder (empty when it has no modules)."""
-    modules = read_records(run / "modules.jsonl")
+def run_stats(run: Path, bundled: set[str], since: str = "") -> list[str]:
+    """The lines printed for one run folder (empty when it has no modules
+    collected from ``since`` on)."""
+    modules = [
+        m
+        for m in read_records(run / "modules.jsonl")
+        if m["provenance"].get("date", "") >= since
+    ]
     if not modules:
         return []
     kernels = {r["id"] for r in read_records(run / "kernels.jsonl")}
@@ -66,15 +73,25 @@ def run_stats(run: Path, bundled: set[str]) -> list[str]:
     return lines
 
 
-def main(argv: list[str]) -> int:
-    if not argv:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        return 2
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.strip().splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", type=Path)
+    parser.add_argument(
+        "--since",
+        default="",
+        metavar="DATE",
+        help="only records collected from this UTC date-time on (ISO 8601)",
+    )
+    args = parser.parse_args(argv)
     bundled = {r["id"] for r in iter_dataset("kernels")}
-    for run in argv:
-        print("\n".join(run_stats(Path(run), bundled)) or f"== {run}: no modules")
+    for run in args.runs:
+        lines = run_stats(run, bundled, args.since)
+        print("\n".join(lines) or f"== {run}: no modules")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())
