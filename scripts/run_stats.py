@@ -63,8 +63,8 @@ def run_stats(run: Path, bundled: set[str], since: str = "") -> list[str]:
     lines.append(
         f"  kernels: {len(dispatched)} dispatches in the modules, {len(distinct)} "
         f"distinct, {len(new)} not in the bundled dataset "
-        f"({len(new) / max(1, len(distinct)):.1%} new); {len(kernels)} kernel "
-        "records in the run"
+        f"({len(new) / max(1, len(distinct)):.1%} new); {len(kernels & distinct)} "
+        "of them with a kernel record in the run"
     )
     failures = collections.Counter(
         f["stage"] for m in modules for f in m.get("failures", [])

@@ -385,25 +385,32 @@ def compile_mlir(
         "source_sha256": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
         "split_at": split_at,
     }
-    kept = out / split_at / Path(source).name if split_at else None
+    # the IR kept between the two runs, named like the source (the module's name)
+    kept = {split_at: out / split_at / Path(source).name} if split_at else {}
     if reuse:
         with contextlib.suppress(OSError, ValueError):
             done = json.loads(manifest.read_text(encoding="utf-8"))
             if (
                 {k: done.get(k) for k in expected} == expected
                 and vmfb.is_file()
-                and (kept is None or kept.is_file())
+                and all(path.is_file() for path in kept.values())
             ):
                 return _outputs(
                     out, backend, flags, done.get("seconds", 0.0), True, kept
                 )
     # Outputs of an earlier compile are not reusable once this one has started.
     manifest.unlink(missing_ok=True)
-    if kept is None:
+    if not kept:
         seconds = run_tool(args, timeout=timeout, cwd=out).seconds
     else:
-        kept.parent.mkdir(exist_ok=True)
-        to = [*args[:-2], f"--compile-to={split_at}", "-o", str(kept.relative_to(out))]
+        between = kept[split_at]
+        between.parent.mkdir(exist_ok=True)
+        to = [
+            *args[:-2],
+            f"--compile-to={split_at}",
+            "-o",
+            str(between.relative_to(out)),
+        ]
         seconds = run_tool(to, timeout=timeout, cwd=out).seconds
         frm = [args[0], to[-1], *flags, f"--compile-from={split_at}", *args[-2:]]
         seconds += run_tool(frm, timeout=timeout, cwd=out).seconds
@@ -417,9 +424,9 @@ def _outputs(
     flags: list[str],
     seconds: float,
     reused: bool = False,
-    kept: Path | None = None,
+    kept: dict[str, Path] | None = None,
 ) -> Compiled:
-    """The module and dumps a compile left in ``out``."""
+    """The module and dumps a compile left in ``out``, and the IR it ``kept``."""
     sources = {}
     for path in sorted(out.joinpath("sources").glob("*.mlir")):
         text = path.read_text(encoding="utf-8")
@@ -436,5 +443,5 @@ def _outputs(
         flags=flags,
         seconds=seconds,
         reused=reused,
-        kept={kept.parent.name: kept} if kept else {},
+        kept=kept or {},
     )

@@ -216,19 +216,17 @@ class Budget:
         # Without CPU figures the wall clock is the budget itself.
         return self.seconds * (WALL_FACTOR if self.cpu_start is not None else 1.0)
 
+    def _counted(self) -> float:
+        """Seconds counted against :meth:`_idle_limit`: the idle ones, or every
+        wall-clock second without CPU figures."""
+        if self.cpu_start is None:
+            return time.monotonic() - self.start
+        return self.idle
+
     def wait(self) -> float:
         """Seconds to wait before :meth:`exceeded` can next say yes."""
-        left = self._idle_limit() - self._idle(time.monotonic(), None)
+        left = self._idle_limit() - self._counted()
         return max(0.0, min(self.poll, self.seconds, left))
-
-    def _idle(self, now: float, busy: float | None) -> float:
-        """Idle seconds up to ``now``, if the group was ``busy`` (CPU + run
-        queue seconds) by then; without figures every second is idle."""
-        if self.cpu_start is None:
-            return now - self.start
-        if busy is None:
-            return self.idle
-        return self.idle + max(0.0, (now - self.last) - (busy - self.last_busy))
 
     def exceeded(self) -> str | None:
         """``None`` while within budget, else why not ("timed out after ...")."""
@@ -237,14 +235,13 @@ class Budget:
         cpu = None if times is None else times[0]
         if cpu is not None and cpu - self.cpu_start > self.seconds:
             return f"timed out after {self.seconds:g} s of CPU time"
-        if times is not None:
-            self.idle = self._idle(now, sum(times))
-            self.last, self.last_busy = now, sum(times)
-        elif self.cpu_start is not None:
-            # The group is gone from /proc (exiting): this interval counts.
-            self.idle += now - self.last
-            self.last = now
-        if self._idle(now, None) <= self._idle_limit():
+        if self.cpu_start is not None:
+            # The interval's seconds neither running nor waiting to run (CPU +
+            # run queue); all of them once the group is gone from /proc.
+            busy = self.last_busy if times is None else sum(times)
+            self.idle += max(0.0, (now - self.last) - (busy - self.last_busy))
+            self.last, self.last_busy = now, busy
+        if self._counted() <= self._idle_limit():
             return None
         if self.cpu_start is None:
             return f"timed out after {self.seconds:g} s"
@@ -349,8 +346,8 @@ def run_tool(
         The command; ``args[0]`` is the tool's path.
     timeout : float
         CPU seconds of the process group before it is killed (a
-        :class:`Budget`: also killed at :data:`WALL_FACTOR` times that in
-        wall-clock time).
+        :class:`Budget`: also killed after :data:`WALL_FACTOR` times that in
+        wall-clock time neither running nor waiting to run).
     cwd : path, optional
         Working directory.
     env : dict, optional
