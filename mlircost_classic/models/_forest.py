@@ -211,8 +211,9 @@ class CompiledForest:
         # half, where NaN compares as +inf.
         column = (feature + self.n_features * ~default_left).astype(np.int32)
         base = offsets[:-1]
-        left[left >= 0] += np.repeat(base, sizes)[left >= 0]
-        right[right >= 0] += np.repeat(base, sizes)[right >= 0]
+        shift = np.repeat(base, sizes)  # each node's tree's first node
+        left[left >= 0] += shift[left >= 0]
+        right[right >= 0] += shift[right >= 0]
         columns, thresholds = [], []
         # (node, slot) pairs of one level, walked from the roots down.
         nodes, slots = base, np.arange(n_trees, dtype=np.intp)
