@@ -367,3 +367,48 @@ def test_multi_use_producers_fuse_as_iree_rewrites_them():
     ops)."""
     regions = partition_dispatches(_RECURRENCE_STEP)
     assert [r.lines for r in regions] == [(4, 9, 20), (14, 26), (33,)]
+
+
+_LINEAR_F16 = """#m = affine_map<(d0, d1) -> (d0, d1)>
+#m3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#b = affine_map<(d0, d1, d2) -> (d1, d2)>
+func.func @main(%a: tensor<2x4x64xf16>, %w: tensor<64x64xf16>, %w2: tensor<64x64xf16>) -> (tensor<8x64xf16>, tensor<2x4x64xf16>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %c = tensor.collapse_shape %a [[0, 1], [2]] : tensor<2x4x64xf16> into tensor<8x64xf16>
+  %e = tensor.empty() : tensor<8x64xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m = linalg.matmul ins(%c, %w : tensor<8x64xf16>, tensor<64x64xf16>) outs(%f : tensor<8x64xf32>) -> tensor<8x64xf32>
+  %e2 = tensor.empty() : tensor<8x64xf16>
+  %t = linalg.generic {indexing_maps = [#m, #m], iterator_types = ["parallel", "parallel"]} ins(%m : tensor<8x64xf32>) outs(%e2 : tensor<8x64xf16>) {
+  ^bb0(%in: f32, %out: f16):
+    %0 = arith.truncf %in : f32 to f16
+    linalg.yield %0 : f16
+  } -> tensor<8x64xf16>
+  %eb = tensor.empty() : tensor<2x64x64xf16>
+  %wb = linalg.generic {indexing_maps = [#b, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%w2 : tensor<64x64xf16>) outs(%eb : tensor<2x64x64xf16>) {
+  ^bb0(%in: f16, %out: f16):
+    linalg.yield %in : f16
+  } -> tensor<2x64x64xf16>
+  %e3 = tensor.empty() : tensor<2x4x64xf32>
+  %f3 = linalg.fill ins(%cst : f32) outs(%e3 : tensor<2x4x64xf32>) -> tensor<2x4x64xf32>
+  %bm = linalg.batch_matmul ins(%a, %wb : tensor<2x4x64xf16>, tensor<2x64x64xf16>) outs(%f3 : tensor<2x4x64xf32>) -> tensor<2x4x64xf32>
+  %e4 = tensor.empty() : tensor<2x4x64xf16>
+  %t2 = linalg.generic {indexing_maps = [#m3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%bm : tensor<2x4x64xf32>) outs(%e4 : tensor<2x4x64xf16>) {
+  ^bb0(%in: f32, %out: f16):
+    %0 = arith.truncf %in : f32 to f16
+    linalg.yield %0 : f16
+  } -> tensor<2x4x64xf16>
+  return %t, %t2 : tensor<8x64xf16>, tensor<2x4x64xf16>
+}
+"""
+
+
+def test_a_truncated_matmul_stores_its_collapsed_shape():
+    """IREE collapses a dispatch's dims (``CollapseDimensions``) and moves the
+    reshape out of it, so its result binding has the collapsed shape: an
+    f16 Linear (matmul, then truncf) and the same Linear made of a
+    ``batch_matmul`` over a broadcast weight, whose truncf reads the 3-D
+    expansion, are one executable (iree-compile: ``matmul_8x64x64``, two
+    dispatch sites); the attention output projection of an f16 ``mha``."""
+    (region,) = partition_dispatches(_LINEAR_F16)
+    assert (region.kind, region.calls, region.lines) == ("matmul", 2, (9, 11))

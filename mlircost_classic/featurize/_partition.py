@@ -176,6 +176,10 @@ _F64_RE = re.compile(r"f64(?!\d)")
 _SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 _WIDTH_RE = re.compile(r"(?:bf|f|i|si|ui)(\d+)")
 _EMPTY = re.compile(r"%[\w$.-]+ = tensor\.empty")
+_RESHAPE_TEXT = ("tensor.expand_shape", "tensor.collapse_shape")
+_BINDING_RE = re.compile(
+    r"hal\.interface\.binding\.subspan|dispatch\.tensor\.(?:load|store)"
+)
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _SPLAT_RE = re.compile(r"dense<[^\[\"<>]+>")
 _TENSOR_RE = re.compile(r"tensor<([^<>]*)>")
@@ -2325,7 +2329,17 @@ def _key_lines(
         for k, b in enumerate(body)
         if k not in reshapes
     ]
-    return [_TENSOR_RE.sub(_flat, b) if _EMPTY.match(b) else b for b in lines]
+    # the region's dims collapse (CollapseDimensions) unless a transpose lies
+    # between its ops: its bindings then hold the collapsed shapes
+    flat = all(
+        body[k].split("=", 1)[-1].lstrip().startswith(_RESHAPE_TEXT) for k in reshapes
+    )
+    return [
+        _TENSOR_RE.sub(_flat, b)
+        if _EMPTY.match(b) or (flat and _BINDING_RE.search(b))
+        else b
+        for b in lines
+    ]
 
 
 def _flat(m: re.Match) -> str:
