@@ -412,3 +412,42 @@ def test_a_truncated_matmul_stores_its_collapsed_shape():
     dispatch sites); the attention output projection of an f16 ``mha``."""
     (region,) = partition_dispatches(_LINEAR_F16)
     assert (region.kind, region.calls, region.lines) == ("matmul", 2, (9, 11))
+
+
+_UNIT_REDUCTIONS = """#m = affine_map<(d0, d1) -> (d0, d1)>
+#r = affine_map<(d0, d1) -> (d1)>
+func.func @main(%a: tensor<1x64xf32>) -> (tensor<64xf32>, tensor<64xf32>, tensor<64xf32>) {
+  %ninf = arith.constant 0xFF800000 : f32
+  %one = arith.constant 1.000000e+00 : f32
+  %zero = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<64xf32>
+  %fmax = linalg.fill ins(%ninf : f32) outs(%e : tensor<64xf32>) -> tensor<64xf32>
+  %max = linalg.generic {indexing_maps = [#m, #r], iterator_types = ["reduction", "parallel"]} ins(%a : tensor<1x64xf32>) outs(%fmax : tensor<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.maximumf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  %fone = linalg.fill ins(%one : f32) outs(%e : tensor<64xf32>) -> tensor<64xf32>
+  %prod = linalg.generic {indexing_maps = [#m, #r], iterator_types = ["reduction", "parallel"]} ins(%a : tensor<1x64xf32>) outs(%fone : tensor<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  %fzero = linalg.fill ins(%zero : f32) outs(%e : tensor<64xf32>) -> tensor<64xf32>
+  %sum = linalg.generic {indexing_maps = [#m, #r], iterator_types = ["reduction", "parallel"]} ins(%a : tensor<1x64xf32>) outs(%fzero : tensor<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  return %max, %prod, %sum : tensor<64xf32>, tensor<64xf32>, tensor<64xf32>
+}
+"""
+
+
+def test_a_unit_reduction_with_the_identity_init_is_a_copy():
+    """A reduction over a unit dim combines its one element with the init:
+    arith folds ``maximumf(x, -inf)`` and ``mulf(x, 1.0)`` to ``x``, a copy
+    that forms no dispatch, but not ``addf(x, +0.0)`` (iree-compile: one
+    dispatch, ``elementwise_64_f32``, the sum's ``addf``)."""
+    (region,) = partition_dispatches(_UNIT_REDUCTIONS)
+    assert (region.kind, region.lines) == ("elementwise", (21,))

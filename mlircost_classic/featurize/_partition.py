@@ -440,6 +440,53 @@ def _reduces_nothing(op: Op) -> bool:
     return taps == channels
 
 
+# Combiner -> the constants (as torch-mlir prints them) it folds away with
+# (arith's folders: ``maximumf(x, -inf) -> x``, ``mulf(x, 1.0) -> x`` ...; an
+# ``addf`` of +0.0 does not fold).
+_IDENTITIES = {
+    "arith.maximumf": {"0xFF800000", "0xFC00", "0xFF80"},
+    "arith.maxnumf": {"0xFF800000", "0xFC00", "0xFF80"},
+    "arith.minimumf": {"0x7F800000", "0x7C00", "0x7F80"},
+    "arith.minnumf": {"0x7F800000", "0x7C00", "0x7F80"},
+    "arith.mulf": {"1.000000e+00"},
+    "arith.muli": {"1"},
+    "arith.addi": {"0"},
+}
+
+
+def _identity_combine(fn: _Function, i: int) -> bool:
+    """Whether reduction ``i`` (its reduction loops all of size 1) combines
+    its one element with its init's identity, and only its first result is
+    read: arith folds the combination (``maximumf(x, -inf)``,
+    ``mulf(x, 1.0)``), leaving a copy that is no dispatch (a max over a unit
+    dim, a product over a batch of one)."""
+    op, body = fn.ops[i], fn.bodies[i]
+    if len(op.results) > 1 and any(
+        v in op.results[1:] for j in fn.users[i] for v in fn.ops[j].operands
+    ):
+        return False
+    defined = {_value(r): b for b in body for r in b.results}
+    yields = [b for b in body if b.name == "linalg.yield"]
+    if not yields or not yields[-1].operands:
+        return False
+    combine = defined.get(_value(yields[-1].operands[0]))
+    if (
+        combine is None
+        or combine.name not in _IDENTITIES
+        or any(_value(v) in defined for v in combine.operands)
+    ):
+        return False
+    inits = op.operands[len(op.operands) - len(op.results) :]
+    fill = fn.defs.get(_value(inits[0])) if inits else None
+    if fill is None or fn.ops[fill].name != "linalg.fill":
+        return False
+    k = fn.defs.get(_value(fn.ops[fill].operands[0]))
+    if k is None or fn.ops[k].name != "arith.constant":
+        return False
+    value = fn.ops[k].text.split("arith.constant", 1)[-1].split(":")[0].strip()
+    return value in _IDENTITIES[combine.name]
+
+
 def _rank(op: Op) -> int | None:
     shape = op.result_types[0].shape if op.result_types else None
     return None if shape is None else len(shape)
@@ -741,7 +788,9 @@ class _Grouping:
                     for size, it in zip(sizes, its, strict=True)
                     if it == "reduction"
                 ):
-                    kinds[i] = "elementwise"  # unit reduction loops fold away
+                    # unit reduction loops fold away; combining the one
+                    # element with the init's identity folds to a copy
+                    kinds[i] = "view" if _identity_combine(fn, i) else "elementwise"
             elif kinds[i] == "root" and _reduces_nothing(op):
                 kinds[i] = "elementwise"
         const = self.const = [False] * n
