@@ -451,3 +451,141 @@ def test_a_unit_reduction_with_the_identity_init_is_a_copy():
     dispatch, ``elementwise_64_f32``, the sum's ``addf``)."""
     (region,) = partition_dispatches(_UNIT_REDUCTIONS)
     assert (region.kind, region.lines) == ("elementwise", (21,))
+
+
+# RoBERTa position ids from the input ids (create_position_ids_from_input_ids),
+# then the word, token-type and position embeddings
+_POSITION_IDS = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#map2 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%arg0: tensor<1x64xi64>, %cst_41: tensor<514x128xf32>, %cst_42: tensor<2x128xf32>, %cst_43: tensor<1024x128xf32>, %cst_48: tensor<1x514xi64>) -> tensor<1x64x128xf32> {
+    %c1_i64 = arith.constant 1 : i64
+    %c514 = arith.constant 514 : index
+    %c1024 = arith.constant 1024 : index
+    %c2 = arith.constant 2 : index
+    %c0 = arith.constant 0 : index
+    %c0_i64 = arith.constant 0 : i64
+    %0 = tensor.empty() : tensor<1x64xi1>
+    %1 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0 : tensor<1x64xi64>) outs(%0 : tensor<1x64xi1>) {
+    ^bb0(%in: i64, %out: i1):
+      %180 = arith.cmpi ne, %in, %c1_i64 : i64
+      linalg.yield %180 : i1
+    } -> tensor<1x64xi1>
+    %2 = tensor.empty() : tensor<1x64xi32>
+    %3 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%1 : tensor<1x64xi1>) outs(%2 : tensor<1x64xi32>) {
+    ^bb0(%in: i1, %out: i32):
+      %180 = arith.extui %in : i1 to i32
+      linalg.yield %180 : i32
+    } -> tensor<1x64xi32>
+    %4 = tensor.empty() : tensor<1x64xi64>
+    %5 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%3 : tensor<1x64xi32>) outs(%4 : tensor<1x64xi64>) {
+    ^bb0(%in: i32, %out: i64):
+      %180 = arith.extsi %in : i32 to i64
+      linalg.yield %180 : i64
+    } -> tensor<1x64xi64>
+    %6 = linalg.fill ins(%c0_i64 : i64) outs(%4 : tensor<1x64xi64>) -> tensor<1x64xi64>
+    %7 = tensor.empty() : tensor<1xi64>
+    %8 = linalg.fill ins(%c0_i64 : i64) outs(%7 : tensor<1xi64>) -> tensor<1xi64>
+    %9:2 = tm_tensor.scan dimension(1) inclusive(true) ins(%5 : tensor<1x64xi64>) outs(%6, %8 : tensor<1x64xi64>, tensor<1xi64>) {
+    ^bb0(%arg1: i64, %arg2: i64):
+      %180 = arith.addi %arg1, %arg2 : i64
+      tm_tensor.yield %180 : i64
+    } -> tensor<1x64xi64>, tensor<1xi64>
+    %10 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%9#0 : tensor<1x64xi64>) outs(%2 : tensor<1x64xi32>) {
+    ^bb0(%in: i64, %out: i32):
+      %180 = arith.trunci %in : i64 to i32
+      linalg.yield %180 : i32
+    } -> tensor<1x64xi32>
+    %11 = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%10, %3 : tensor<1x64xi32>, tensor<1x64xi32>) outs(%2 : tensor<1x64xi32>) {
+    ^bb0(%in: i32, %in_102: i32, %out: i32):
+      %180 = arith.muli %in, %in_102 : i32
+      linalg.yield %180 : i32
+    } -> tensor<1x64xi32>
+    %12 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%11 : tensor<1x64xi32>) outs(%4 : tensor<1x64xi64>) {
+    ^bb0(%in: i32, %out: i64):
+      %180 = arith.extsi %in : i32 to i64
+      linalg.yield %180 : i64
+    } -> tensor<1x64xi64>
+    %13 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%12 : tensor<1x64xi64>) outs(%4 : tensor<1x64xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %180 = arith.addi %in, %c1_i64 : i64
+      linalg.yield %180 : i64
+    } -> tensor<1x64xi64>
+    %14 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%13 : tensor<1x64xi64>) outs(%6 : tensor<1x64xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %180 = arith.index_cast %in : i64 to index
+      %181 = arith.cmpi slt, %180, %c514 : index
+      cf.assert %181, "index must be smaller than dim size"
+      %182 = arith.cmpi sge, %in, %c0_i64 : i64
+      cf.assert %182, "index must be larger or equal to 0"
+      %extracted = tensor.extract %cst_48[%c0, %180] : tensor<1x514xi64>
+      linalg.yield %extracted : i64
+    } -> tensor<1x64xi64>
+    %15 = tensor.empty() : tensor<1x64x128xf32>
+    %16 = linalg.generic {indexing_maps = [#map1, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg0 : tensor<1x64xi64>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: i64, %out: f32):
+      %180 = arith.index_cast %in : i64 to index
+      %181 = linalg.index 2 : index
+      %182 = arith.cmpi slt, %180, %c1024 : index
+      cf.assert %182, "index must be smaller than dim size"
+      %183 = arith.cmpi sge, %in, %c0_i64 : i64
+      cf.assert %183, "index must be larger or equal to 0"
+      %extracted = tensor.extract %cst_43[%180, %181] : tensor<1024x128xf32>
+      linalg.yield %extracted : f32
+    } -> tensor<1x64x128xf32>
+    %17 = linalg.generic {indexing_maps = [#map1, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%14 : tensor<1x64xi64>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: i64, %out: f32):
+      %180 = arith.index_cast %in : i64 to index
+      %181 = linalg.index 2 : index
+      %182 = arith.cmpi slt, %180, %c2 : index
+      cf.assert %182, "index must be smaller than dim size"
+      %183 = arith.cmpi sge, %in, %c0_i64 : i64
+      cf.assert %183, "index must be larger or equal to 0"
+      %extracted = tensor.extract %cst_42[%180, %181] : tensor<2x128xf32>
+      linalg.yield %extracted : f32
+    } -> tensor<1x64x128xf32>
+    %18 = linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%16, %17 : tensor<1x64x128xf32>, tensor<1x64x128xf32>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: f32, %in_102: f32, %out: f32):
+      %180 = arith.addf %in, %in_102 : f32
+      linalg.yield %180 : f32
+    } -> tensor<1x64x128xf32>
+    %19 = linalg.generic {indexing_maps = [#map1, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%13 : tensor<1x64xi64>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: i64, %out: f32):
+      %180 = arith.index_cast %in : i64 to index
+      %181 = linalg.index 2 : index
+      %182 = arith.cmpi slt, %180, %c514 : index
+      cf.assert %182, "index must be smaller than dim size"
+      %183 = arith.cmpi sge, %in, %c0_i64 : i64
+      cf.assert %183, "index must be larger or equal to 0"
+      %extracted = tensor.extract %cst_41[%180, %181] : tensor<514x128xf32>
+      linalg.yield %extracted : f32
+    } -> tensor<1x64x128xf32>
+    %20 = linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%18, %19 : tensor<1x64x128xf32>, tensor<1x64x128xf32>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: f32, %in_102: f32, %out: f32):
+      %180 = arith.addf %in, %in_102 : f32
+      linalg.yield %180 : f32
+    } -> tensor<1x64x128xf32>
+    return %20 : tensor<1x64x128xf32>
+}
+"""
+
+
+def test_extends_fuse_and_clone_as_iree_rewrites_them():
+    """Bit-extends are cloned into their readers' dispatches, but: an i1
+    producer fuses into its extend first (``cmpi`` + ``extui``, stored as
+    i32 for its two readers); a scan takes no clone (the ``extsi`` before
+    the cumulative sum is its own dispatch); and no producer fuses into a
+    bit-extend read by several ops (the ``muli`` before ``extsi`` + ``addi``,
+    read by two gathers). iree-compile: six dispatches, these ops
+    (``elementwise_64_i64xi32``, ``elementwise_64_i32xi64``, ``scan``,
+    ``elementwise_64_i64xi32``, ``elementwise_64_i32``,
+    ``elementwise_broadcast_64x128``)."""
+    regions = partition_dispatches(_POSITION_IDS)
+    assert [r.lines for r in regions] == [
+        (12, 18),
+        (24,),
+        (32,),
+        (37,),
+        (42,),
+        (52, 57, 68, 79, 90, 95, 106),
+    ]

@@ -793,6 +793,20 @@ class _Grouping:
                     kinds[i] = "view" if _identity_combine(fn, i) else "elementwise"
             elif kinds[i] == "root" and _reduces_nothing(op):
                 kinds[i] = "elementwise"
+        for i, op in enumerate(fn.ops):
+            if kinds[i] == "view" and op.name == "linalg.generic":
+                src = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+                writes_i1 = (
+                    src is not None
+                    and kinds[src] == "elementwise"
+                    and fn.ops[src].result_types
+                    and fn.ops[src].result_types[0].element == "i1"
+                )
+                if writes_i1 or any(_external(fn.ops[u]) for u in fn.users[i]):
+                    # an i1 producer fuses into the extend before any cloning
+                    # (areFusableAsElementwiseOps), and a scan / sort takes
+                    # no clone of it: the extend computes in a dispatch
+                    kinds[i] = "elementwise"
         const = self.const = [False] * n
         iota = self.iota = [False] * n  # constant, but computed by an initializer
         for i, op in enumerate(fn.ops):
@@ -972,12 +986,42 @@ class _Grouping:
                     # the transpose moves into the contraction's operand map
                     # and leaves its producer behind (PropagateLinalgTranspose)
                     continue
+                if self.into_shared_extend(i, c):
+                    continue
                 self.join(c, i)
             elif kinds[c] == "root":
                 rk = self.root_kinds[c]
                 if rk == "reduction" or self.absorbed(i, users):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
+
+    def into_shared_extend(self, i: int, c: int) -> bool:
+        """Whether ``c`` reads ``i`` through a bit-extend (cloned, a view
+        here) that fuses into ``c`` first, the op they make (with the ops
+        below it that it fuses with) still widening ``i``'s elements, without
+        ``math`` ops, and read by several ops: IREE fuses no producer into a
+        bit-extend with several uses (``areFusableAsElementwiseOps``: it is
+        cloned into each of them, and the producer would be too)."""
+        fn = self.fn
+        if not any(
+            self.kinds[j] == "view"
+            and fn.ops[j].name == "linalg.generic"
+            and c in fn.users[j]
+            for j in fn.users[i]
+        ):
+            return False
+        chain = self.fused_below(c)
+        wide, narrow = fn.ops[chain[-1]].result_types, fn.ops[i].result_types
+        if not wide or not narrow:
+            return False
+        before, after = _bits(narrow[0]), _bits(wide[0])
+        return (
+            before is not None
+            and after is not None
+            and before < after
+            and not any(_body_has(fn.bodies[m], "math.") for m in chain)
+            and len(set(self.consumers(chain[-1]))) > 1
+        )
 
     def bit_change(self, members: list[int]) -> tuple[str | None, int]:
         """``"extend"`` or ``"truncate"`` when the op that elementwise fusion
@@ -1374,6 +1418,7 @@ class _Grouping:
                 and self.first_user(find(i)) == find(first)
                 and self.bit_change(self.fused[find(i)])[0] is None
                 and self.bit_change(self.fused[find(first)])[0] != "extend"
+                and not self.into_shared_extend(i, first)
             ):
                 offers.append((i, first))
         # consumers from the last up: each takes one producer, none taken twice
