@@ -589,3 +589,115 @@ def test_extends_fuse_and_clone_as_iree_rewrites_them():
         (42,),
         (52, 57, 68, 79, 90, 95, 106),
     ]
+
+
+_NORM_TRANSPOSE_CONV = """#x = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#r = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+func.func @main(%a: tensor<1x8x8x16xf32>, %b: tensor<1x8x8x16xf32>, %w: tensor<32x16x2x2xf32>) -> (tensor<1x8x8x16xf32>, tensor<1x32x4x4xf32>) {
+  %zero = arith.constant 0.000000e+00 : f32
+  %er = tensor.empty() : tensor<1x8x8xf32>
+  %fr = linalg.fill ins(%zero : f32) outs(%er : tensor<1x8x8xf32>) -> tensor<1x8x8xf32>
+  %e = tensor.empty() : tensor<1x8x8x16xf32>
+  %s1 = linalg.generic {indexing_maps = [#x, #r], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%a : tensor<1x8x8x16xf32>) outs(%fr : tensor<1x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8xf32>
+  %n1 = linalg.generic {indexing_maps = [#x, #r, #x], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%a, %s1 : tensor<1x8x8x16xf32>, tensor<1x8x8xf32>) outs(%e : tensor<1x8x8x16xf32>) {
+  ^bb0(%in: f32, %m: f32, %out: f32):
+    %0 = arith.subf %in, %m : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8x16xf32>
+  %s2 = linalg.generic {indexing_maps = [#x, #r], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%b : tensor<1x8x8x16xf32>) outs(%fr : tensor<1x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8xf32>
+  %n2 = linalg.generic {indexing_maps = [#x, #r, #x], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%b, %s2 : tensor<1x8x8x16xf32>, tensor<1x8x8xf32>) outs(%e : tensor<1x8x8x16xf32>) {
+  ^bb0(%in: f32, %m: f32, %out: f32):
+    %0 = arith.subf %in, %m : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8x16xf32>
+  %et = tensor.empty() : tensor<1x16x8x8xf32>
+  %t = linalg.transpose ins(%n2 : tensor<1x8x8x16xf32>) outs(%et : tensor<1x16x8x8xf32>) permutation = [0, 3, 1, 2]
+  %ec = tensor.empty() : tensor<1x32x4x4xf32>
+  %fc = linalg.fill ins(%zero : f32) outs(%ec : tensor<1x32x4x4xf32>) -> tensor<1x32x4x4xf32>
+  %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%t, %w : tensor<1x16x8x8xf32>, tensor<32x16x2x2xf32>) outs(%fc : tensor<1x32x4x4xf32>) -> tensor<1x32x4x4xf32>
+  return %n1, %c : tensor<1x8x8x16xf32>, tensor<1x32x4x4xf32>
+}
+"""
+
+
+def test_a_transpose_read_by_a_nchw_convolution_moves_into_it():
+    """A transpose (NHWC -> NCHW) whose one reader is a ``conv_2d_nchw_fchw``
+    is folded into the generalized convolution's input map (IREE's conv
+    dispatch loads the NHWC tensor), so the normalization before it is the
+    same executable as one without the transpose (iree-compile: two
+    executables, ``reduction_64x16`` run twice and ``conv_32x4x4x16x2x2``;
+    a ConvNeXt's last LayerNorm of a stage before the downsample)."""
+    regions = partition_dispatches(_NORM_TRANSPOSE_CONV)
+    assert [(r.kind, r.calls, r.lines) for r in regions] == [
+        ("reduction", 2, (8, 13)),
+        ("conv", 1, (29, 32)),
+    ]
+
+
+_BIASED_CONVS = """
+func.func @main(%a: tensor<1x16x8x8xf32>, %b: tensor<1x16x8x8xf32>, %w: tensor<16x3x3xf32>) -> (tensor<1x16x6x6xf32>, tensor<1x16x6x6xf32>) {
+  %b1 = arith.constant dense<[0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5]> : tensor<16xf32>
+  %b2 = arith.constant dense<[1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5]> : tensor<16xf32>
+  %e = tensor.empty() : tensor<1x16x6x6xf32>
+  %i1 = linalg.broadcast ins(%b1 : tensor<16xf32>) outs(%e : tensor<1x16x6x6xf32>) dimensions = [0, 2, 3]
+  %c1 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%a, %w : tensor<1x16x8x8xf32>, tensor<16x3x3xf32>) outs(%i1 : tensor<1x16x6x6xf32>) -> tensor<1x16x6x6xf32>
+  %i2 = linalg.broadcast ins(%b2 : tensor<16xf32>) outs(%e : tensor<1x16x6x6xf32>) dimensions = [0, 2, 3]
+  %c2 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%b, %w : tensor<1x16x8x8xf32>, tensor<16x3x3xf32>) outs(%i2 : tensor<1x16x6x6xf32>) -> tensor<1x16x6x6xf32>
+  return %c1, %c2 : tensor<1x16x6x6xf32>, tensor<1x16x6x6xf32>
+}
+"""
+
+
+def test_a_broadcast_constant_init_is_inlined_by_the_constant_size():
+    """A broadcast is no hoisted leaf (const-eval leaves it to fuse into its
+    reader): a convolution's bias broadcast into its init is in the
+    convolution's dispatch, the 16-float bias inlined (64 bytes), so two
+    depthwise convolutions with their own biases are two executables
+    (iree-compile: ``conv_6x6x16x3x3`` twice, two executables)."""
+    regions = partition_dispatches(_BIASED_CONVS)
+    assert [(r.kind, r.calls) for r in regions] == [("conv", 1), ("conv", 1)]
+
+
+_MATMUL_TRANSPOSED_BACK = """#x = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#c = affine_map<(d0, d1, d2, d3) -> (d3)>
+func.func @main(%a: tensor<16x32xf32>, %w: tensor<32x8xf32>, %g: tensor<8xf32>, %r: tensor<1x8x4x4xf32>) -> tensor<1x4x4x8xf32> {
+  %zero = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<16x8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<16x8xf32>) -> tensor<16x8xf32>
+  %m = linalg.matmul ins(%a, %w : tensor<16x32xf32>, tensor<32x8xf32>) outs(%f : tensor<16x8xf32>) -> tensor<16x8xf32>
+  %x = tensor.expand_shape %m [[0, 1, 2], [3]] output_shape [1, 4, 4, 8] : tensor<16x8xf32> into tensor<1x4x4x8xf32>
+  %e2 = tensor.empty() : tensor<1x4x4x8xf32>
+  %s = linalg.generic {indexing_maps = [#x, #c, #x], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x, %g : tensor<1x4x4x8xf32>, tensor<8xf32>) outs(%e2 : tensor<1x4x4x8xf32>) {
+  ^bb0(%in: f32, %gi: f32, %out: f32):
+    %0 = arith.mulf %in, %gi : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x4x4x8xf32>
+  %e3 = tensor.empty() : tensor<1x8x4x4xf32>
+  %t = linalg.transpose ins(%s : tensor<1x4x4x8xf32>) outs(%e3 : tensor<1x8x4x4xf32>) permutation = [0, 3, 1, 2]
+  %y = linalg.generic {indexing_maps = [#x, #x, #x], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%r, %t : tensor<1x8x4x4xf32>, tensor<1x8x4x4xf32>) outs(%e3 : tensor<1x8x4x4xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.addf %in, %in2 : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x4x4xf32>
+  %t2 = linalg.transpose ins(%y : tensor<1x8x4x4xf32>) outs(%e2 : tensor<1x4x4x8xf32>) permutation = [0, 2, 3, 1]
+  return %t2 : tensor<1x4x4x8xf32>
+}
+"""
+
+
+def test_a_reshape_sinks_past_a_chain_of_transposes():
+    """``SinkReshapes`` moves the matmul's expand_shape past every transpose
+    that keeps each expanded group of dims together, each transpose seen in
+    the layout the one before it wrote: a ConvNeXt block's layer scale
+    (NHWC), transpose to NCHW, residual add and transpose back are the
+    matmul's consumers (iree-compile: one dispatch, ``matmul_16x8x32``)."""
+    (region,) = partition_dispatches(_MATMUL_TRANSPOSED_BACK)
+    assert (region.kind, region.lines) == ("matmul", (7, 10, 16, 17, 22))

@@ -1165,6 +1165,15 @@ class _Grouping:
             return False
         (c,) = users
         fn = self.fn
+        if (
+            fn.ops[c].name.startswith("linalg.conv_2d_nchw")
+            and self.permuted[i]
+            and _is_pure_view(fn.ops[i], fn.bodies[i])
+            and not self.reshaped(i, c)
+        ):
+            # the convolution, generalized, reads its input through the
+            # transpose's map (a ConvNeXt's NHWC -> NCHW before a downsample)
+            return True
         if not (
             self.root_kinds[c] == "matmul"
             and _is_pure_view(fn.ops[i], fn.bodies[i])
@@ -1260,15 +1269,20 @@ class _Grouping:
         group keeps together (each expanded group of dims read next to each
         other and in order), so that IREE can move it past them."""
         fn = self.fn
-        orders = [self.order[m] for m in group if self.transposes[m]]
+        orders = [self.order[m] for m in sorted(group) if self.transposes[m]]
         for j in reshapes:
             if fn.ops[j].name == "tensor.collapse_shape":
                 continue  # the consumer expands instead (fusion by expansion)
             groups = _expand_groups(fn.ops[j])
             if fn.ops[j].name != "tensor.expand_shape" or groups is None:
                 return False
-            if not all(o is not None and _keeps_groups(o, groups) for o in orders):
-                return False
+            for o in orders:  # a chain of transposes: each moves the groups
+                if o is None or not _keeps_groups(o, groups):
+                    return False
+                groups = [
+                    [o.index(d) for d in g] if all(d in o for d in g) else g
+                    for g in groups
+                ]
         return True
 
     def sinks(self, inside: list[int], group: list[int]) -> bool:
@@ -1881,6 +1895,14 @@ def _region_body(
         t = fn.types.get(v)
         if kinds[j] == "view" and op.name == "linalg.generic" and op.operand_types:
             t = op.operand_types[0]  # a bit-extend is cloned: its input's size
+        elif (
+            const[j]
+            and op.operand_types
+            and _broadcasts(op, fn.bodies[j], grouping.aliases)
+        ):
+            # a broadcast is no hoisted leaf: it fuses into its reader with
+            # the constant it broadcasts (inlined by that constant's size)
+            t = op.operand_types[0]
         small = (
             t is None
             or t.kind != "tensor"
