@@ -701,3 +701,65 @@ def test_a_reshape_sinks_past_a_chain_of_transposes():
     matmul's consumers (iree-compile: one dispatch, ``matmul_16x8x32``)."""
     (region,) = partition_dispatches(_MATMUL_TRANSPOSED_BACK)
     assert (region.kind, region.lines) == ("matmul", (7, 10, 16, 17, 22))
+
+
+_FLIP_READ_TWICE = """#m = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%a: tensor<2x8x16xf32>) -> tensor<4x8x16xf32> {
+  %c1 = arith.constant 1 : index
+  %two = arith.constant 2.000000e+00 : f32
+  %e = tensor.empty() : tensor<2x8x16xf32>
+  %flip = linalg.generic {indexing_maps = [#m], iterator_types = ["parallel", "parallel", "parallel"]} outs(%e : tensor<2x8x16xf32>) {
+  ^bb0(%out: f32):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %k = linalg.index 2 : index
+    %r = arith.subi %c1, %i : index
+    %x = tensor.extract %a[%r, %j, %k] : tensor<2x8x16xf32>
+    linalg.yield %x : f32
+  } -> tensor<2x8x16xf32>
+  %d = linalg.generic {indexing_maps = [#m, #m], iterator_types = ["parallel", "parallel", "parallel"]} ins(%flip : tensor<2x8x16xf32>) outs(%e : tensor<2x8x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %two : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x8x16xf32>
+  %cat = tensor.concat dim(0) %flip, %d : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<4x8x16xf32>
+  return %cat : tensor<4x8x16xf32>
+}
+"""
+
+_FLIP_OF_A_TRANSPOSE = """#m = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%a: tensor<4x16x3xf32>, %b: tensor<4x3x16xf32>) -> tensor<4x3x16xf32> {
+  %c15 = arith.constant 15 : index
+  %e = tensor.empty() : tensor<4x3x16xf32>
+  %t = linalg.transpose ins(%a : tensor<4x16x3xf32>) outs(%e : tensor<4x3x16xf32>) permutation = [0, 2, 1]
+  %flip = linalg.generic {indexing_maps = [#m, #m], iterator_types = ["parallel", "parallel", "parallel"]} ins(%b : tensor<4x3x16xf32>) outs(%e : tensor<4x3x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %k = linalg.index 2 : index
+    %r = arith.subi %c15, %k : index
+    %x = tensor.extract %t[%i, %j, %r] : tensor<4x3x16xf32>
+    linalg.yield %x : f32
+  } -> tensor<4x3x16xf32>
+  return %flip : tensor<4x3x16xf32>
+}
+"""
+
+
+def test_an_index_only_op_is_cloned_into_each_reader():
+    """An op that reads none of its operands (a flip: ``linalg.index`` and
+    ``tensor.extract``) is cloned by elementwise fusion into each
+    all-parallel reader, whatever its uses; a concat reading it keeps a
+    dispatch of its own that writes it (iree-compile: two executables, the
+    flip and the flip with its ``mulf``)."""
+    regions = partition_dispatches(_FLIP_READ_TWICE)
+    assert [r.lines for r in regions] == [(6,), (15,)]
+    assert "tensor.extract" in regions[1].text  # the clone computes it again
+
+
+def test_a_transpose_read_by_extracts_only_is_none():
+    """A transpose whose readers read it with ``tensor.extract`` only (a flip)
+    forms no dispatch: the extracts read its source at permuted indices
+    (iree-compile: one dispatch, ``elementwise_broadcast_192``)."""
+    (region,) = partition_dispatches(_FLIP_OF_A_TRANSPOSE)
+    assert region.lines == (6,)

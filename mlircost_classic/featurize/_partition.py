@@ -746,6 +746,7 @@ class _Grouping:
         self.sunk: set[int] = set()  # transposes moved into a contraction
         self.shared_rounds = 0  # rounds of multi-use producer fusion run
         self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
+        self.cloned: set[int] = set()  # index-only ops cloned into readers
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
             "free"
@@ -1116,12 +1117,25 @@ class _Grouping:
             return True
         if _is_pure_view(fn.ops[i], body):
             return True
+        return self.index_only(i)
+
+    def index_only(self, i: int) -> bool:
+        """Whether op ``i`` reads none of its operands (``linalg.index`` and
+        ``tensor.extract`` only: a flip). IREE's elementwise fusion clones
+        such an op into each all-parallel reader, whatever its uses."""
+        fn, body = self.fn, self.fn.bodies[i]
         inner = {_value(r) for b in body for r in b.results}
         return fn.ops[i].name == "linalg.generic" and all(
             _value(v) in inner or _value(v) in fn.defs or _value(v) in fn.args
             for b in body
             for v in b.operands
         )
+
+    def takes_clone(self, c: int) -> bool:
+        """Whether op ``c`` is a ``linalg.generic`` (or a named elementwise
+        op) that elementwise fusion clones an index-only producer into."""
+        kind, name = self.kinds[c], self.fn.ops[c].name
+        return kind == "elementwise" or (kind == "root" and name == "linalg.generic")
 
     def keeps_truncate(self, i: int, c: int) -> bool:
         """Whether a truncating producer ``i`` (as fused so far) stays apart
@@ -1410,6 +1424,10 @@ class _Grouping:
             users = self.consumers(i)
             if not users or not all(self.live(c) for c in users):
                 continue
+            if len(users) > 1 and self.index_only(i):
+                # cloned into each reader that takes it (see members)
+                self.cloned.add(i)
+                continue
             if self.shared_rounds == 0 and len(users) > 1:
                 first = min(users)
                 if (
@@ -1572,9 +1590,40 @@ class _Grouping:
                     self.computing.remove(i)
                 break
 
+    def reads_reshape(self, i: int) -> bool:
+        """Whether op ``i`` reads its first input through a reshape of
+        non-unit dims."""
+        fn = self.fn
+        j = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+        while j is not None and fn.ops[j].name in _RESHAPES:
+            op = fn.ops[j]
+            if (
+                op.operand_types
+                and op.result_types
+                and _nonunit_dims(op.operand_types[0])
+                != _nonunit_dims(op.result_types[0])
+            ):
+                return True
+            j = fn.defs.get(fn.uses[j][0]) if fn.uses[j] else None
+        return False
+
     def fuse(self) -> None:
         """The fusion phases, repeated until nothing joins."""
         self.sink_transposes()
+        for i in list(self.computing):
+            users = self.fn.users[i]
+            if (
+                self.kinds[i] == "elementwise"
+                and self.permuted[i]
+                and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+                and users
+                and all(self.index_only(u) for u in users)
+                and not self.reads_reshape(i)
+            ):
+                # read by tensor.extract only (a flip): the extracts read
+                # the transpose's source at permuted indices
+                self.kinds[i] = "view"
+                self.computing.remove(i)
         for d in self.computing:
             ops = self.softmax(d)
             if ops and all(set(self.consumers(o)) <= set(ops) for o in ops[:-1]):
@@ -1652,6 +1701,12 @@ class _Grouping:
         for i in self.computing:
             if kinds[i] == "move" and find(i) == i:
                 continue  # a copy of arguments only: its dispatches are copies
+            if (
+                i in self.cloned
+                and find(i) == i
+                and all(self.takes_clone(c) for c in self.consumers(i))
+            ):
+                continue  # every reader computes it: no dispatch of its own
             members.setdefault(find(i), []).append(i)
         kind_of = {g: self._kind(ms) for g, ms in members.items()}
         return members, kind_of
@@ -1914,6 +1969,7 @@ def _region_body(
             (small and not hoisted and (const[j] or _constant_view(fn, j)))
             or _splat_view(fn, j)
             or op.name in _CLONED
+            or (j in grouping.cloned and j not in inside)
             or (op.name == "linalg.generic" and kinds[j] == "view" and sliced(j))
             or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
         ):
