@@ -763,3 +763,73 @@ def test_a_transpose_read_by_extracts_only_is_none():
     (iree-compile: one dispatch, ``elementwise_broadcast_192``)."""
     (region,) = partition_dispatches(_FLIP_OF_A_TRANSPOSE)
     assert region.lines == (6,)
+
+
+_CAUSAL_MASK = """#m = affine_map<(d0, d1) -> (d0, d1)>
+#r = affine_map<(d0, d1) -> (0, d1)>
+#c = affine_map<(d0, d1) -> (d0, 0)>
+#s = affine_map<(d0, d1) -> ()>
+#v = affine_map<(d0) -> (d0)>
+#b4 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#m4 = affine_map<(d0, d1, d2) -> (d1, d2)>
+func.func @main(%x: tensor<2xNxNxf32>) -> tensor<2xNxNxf32> {
+  %c0_i64 = arith.constant 0 : i64
+  %cst_3 = arith.constant dense<0.000000e+00> : tensor<f32>
+  %cst_4 = arith.constant dense<0xFF800000> : tensor<f32>
+  %cst_5 = arith.constant dense<true> : tensor<NxNxi1>
+  %11 = tensor.empty() : tensor<Nxi64>
+  %12 = linalg.generic {indexing_maps = [#v], iterator_types = ["parallel"]} outs(%11 : tensor<Nxi64>) {
+  ^bb0(%out: i64):
+    %103 = linalg.index 0 : index
+    %104 = arith.index_cast %103 : index to i64
+    linalg.yield %104 : i64
+  } -> tensor<Nxi64>
+  %expanded_33 = tensor.expand_shape %12 [[0, 1]] output_shape [1, N] : tensor<Nxi64> into tensor<1xNxi64>
+  %expanded_34 = tensor.expand_shape %12 [[0, 1]] output_shape [N, 1] : tensor<Nxi64> into tensor<Nx1xi64>
+  %13 = tensor.empty() : tensor<NxNxi64>
+  %14 = linalg.generic {indexing_maps = [#r, #c, #m], iterator_types = ["parallel", "parallel"]} ins(%expanded_33, %expanded_34 : tensor<1xNxi64>, tensor<Nx1xi64>) outs(%13 : tensor<NxNxi64>) {
+  ^bb0(%in: i64, %in_52: i64, %out: i64):
+    %103 = arith.subi %in, %in_52 : i64
+    linalg.yield %103 : i64
+  } -> tensor<NxNxi64>
+  %15 = tensor.empty() : tensor<NxNxi1>
+  %16 = linalg.generic {indexing_maps = [#m, #m], iterator_types = ["parallel", "parallel"]} ins(%14 : tensor<NxNxi64>) outs(%15 : tensor<NxNxi1>) {
+  ^bb0(%in: i64, %out: i1):
+    %103 = arith.cmpi sle, %in, %c0_i64 : i64
+    linalg.yield %103 : i1
+  } -> tensor<NxNxi1>
+  %17 = linalg.generic {indexing_maps = [#m, #m, #m], iterator_types = ["parallel", "parallel"]} ins(%16, %cst_5 : tensor<NxNxi1>, tensor<NxNxi1>) outs(%15 : tensor<NxNxi1>) {
+  ^bb0(%in: i1, %in_52: i1, %out: i1):
+    %103 = arith.andi %in, %in_52 : i1
+    linalg.yield %103 : i1
+  } -> tensor<NxNxi1>
+  %18 = tensor.empty() : tensor<NxNxf32>
+  %19 = linalg.generic {indexing_maps = [#m, #s, #s, #m], iterator_types = ["parallel", "parallel"]} ins(%17, %cst_3, %cst_4 : tensor<NxNxi1>, tensor<f32>, tensor<f32>) outs(%18 : tensor<NxNxf32>) {
+  ^bb0(%in: i1, %in_52: f32, %in_53: f32, %out: f32):
+    %103 = arith.select %in, %in_52, %in_53 : f32
+    linalg.yield %103 : f32
+  } -> tensor<NxNxf32>
+  %e = tensor.empty() : tensor<2xNxNxf32>
+  %y = linalg.generic {indexing_maps = [#b4, #m4, #b4], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x, %19 : tensor<2xNxNxf32>, tensor<NxNxf32>) outs(%e : tensor<2xNxNxf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %0 = arith.addf %a, %b : f32
+    linalg.yield %0 : f32
+  } -> tensor<2xNxNxf32>
+  return %y : tensor<2xNxNxf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("n", "kinds"), [(64, ["initializer", "elementwise"]), (512, ["elementwise"])]
+)
+def test_a_global_much_larger_than_its_constants_is_not_hoisted(n, kinds):
+    """Const-eval hoists no value more than 1 MiB larger than the constants
+    it is computed from (``doesHoistingIncreaseSizeSignificantly``): a
+    causal mask's position differences over 64 positions (32 KiB of i64)
+    are a global computed by an initializer, over 512 (2 MiB) they are
+    computed in the dispatch that reads them (iree-compile: two
+    executables, ``_initializer_0_..._elementwise_broadcast_4096_i64`` and
+    the add, and one)."""
+    regions = partition_dispatches(_CAUSAL_MASK.replace("N", str(n)))
+    assert [r.kind for r in regions] == kinds

@@ -137,6 +137,10 @@ _FREE_OPS = frozenset(
 _ELEMENTWISE_NAMED = frozenset(
     {"linalg.transpose", "linalg.broadcast", "linalg.map", "linalg.copy"}
 )
+#: How many bytes a hoisted global may exceed the constants it is computed
+#: from by (``--iree-opt-const-expr-max-size-increase-threshold``).
+HOIST_MAX_SIZE_INCREASE = 1 << 20
+
 #: Rounds of multi-use producer fusion before dispatches form, one producer
 #: per consumer a round (``FuseMultiUseElementwiseProducerPass``'s
 #: ``numIterations``).
@@ -485,6 +489,12 @@ def _identity_combine(fn: _Function, i: int) -> bool:
         return False
     value = fn.ops[k].text.split("arith.constant", 1)[-1].split(":")[0].strip()
     return value in _IDENTITIES[combine.name]
+
+
+def _storage_bytes(t: ShapedType) -> int:
+    """Bytes a tensor takes in memory, each element rounded up to whole
+    bytes (an i1 takes one)."""
+    return (_numel(t) or 0) * (((_bits(t) or 8) + 7) // 8)
 
 
 def _rank(op: Op) -> int | None:
@@ -1755,6 +1765,8 @@ class _Grouping:
             len(self.consumers(f)) > 1 and self.reads_global(f)
         ):
             return False  # a mask read once fuses into its reader
+        if self.grows_too_much(f):
+            return False
         # integer arithmetic on as many elements as it reads folds into the
         # consumers (measured: upsampling's clamped indices are recomputed)
         sizes = [_numel(t) or 0 for t in inputs]
@@ -1762,6 +1774,31 @@ class _Grouping:
         read = sum(sizes) if fn.ops[f].name == "tensor.concat" else max(sizes)
         grows = (_numel(types[-1]) or 0) > read
         return grows or any(t.element.startswith(("f", "bf")) for t in types)
+
+    def grows_too_much(self, f: int) -> bool:
+        """Whether hoisting op ``f`` makes a global more than
+        :data:`HOIST_MAX_SIZE_INCREASE` bytes larger than the constants it is
+        computed from (``doesHoistingIncreaseSizeSignificantly``: a causal
+        mask over 512 positions, 2 MiB of i64, is computed in the dispatch
+        that reads it)."""
+        fn = self.fn
+        out = fn.ops[f].result_types[0] if fn.ops[f].result_types else None
+        if out is None or _numel(out) is None or _bits(out) is None:
+            return False
+        seen, stack, roots = set(), [f], 0
+        while stack:
+            j = stack.pop()
+            if j in seen:
+                continue
+            seen.add(j)
+            op = fn.ops[j]
+            if op.name == "arith.constant":
+                t = op.result_types[0] if op.result_types else None
+                if t is not None and t.kind == "tensor":
+                    roots += _storage_bytes(t)
+                continue
+            stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
+        return _storage_bytes(out) > roots + HOIST_MAX_SIZE_INCREASE
 
     def reads_global(self, f: int) -> bool:
         """Whether op ``f`` depends on index arithmetic IREE computes at run
