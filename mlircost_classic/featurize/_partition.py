@@ -83,7 +83,17 @@ libraries or a compiler:
   cloned into its reader with the slice (an RNN's steps differ in offsets),
   and a small bit-extended constant is inlined by its own size;
 - a splat constant is cloned into each dispatch that reads it, whatever its
-  size (``isClonableIntoDispatchOp``);
+  size (``isClonableIntoDispatchOp``), and a broadcast of a constant (no
+  hoisted leaf) is inlined by the constant's size;
+- bit-extends are cloned into their readers, but an i1 producer fuses into
+  its extend first, a scan takes no clone, and no producer fuses into an
+  extend read by several ops; an op reading none of its operands (a flip) is
+  cloned into each all-parallel reader (a transpose it reads with
+  ``tensor.extract`` is none), and a transpose read by a
+  ``conv_2d_nchw_fchw`` only moves into the convolution's input map;
+- a reduction over unit loops combining its element with its init's
+  identity (``maximumf`` with -inf, ``mulf`` with 1) is a copy, no dispatch;
+  const-eval hoists no value more than 1 MiB larger than its constants;
 - identical regions are one executable (IREE's executable deduplication):
   :attr:`DispatchRegion.calls` counts them; regions that differ only in unit
   dims or in the reshapes between their ops are identical
@@ -93,8 +103,8 @@ libraries or a compiler:
   or after the reshape of a matmul's result).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 88.3% of the 2,251 bundled linalg modules (97 of the 251
-from real networks) and 67.9% of the OOD suite's (2026-12-05);
+the exact count on 89.1% of the 2,263 bundled linalg modules (110 of the 263
+from real networks) and 82.1% of the OOD suite's (2026-12-05);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
 
