@@ -367,3 +367,469 @@ def test_multi_use_producers_fuse_as_iree_rewrites_them():
     ops)."""
     regions = partition_dispatches(_RECURRENCE_STEP)
     assert [r.lines for r in regions] == [(4, 9, 20), (14, 26), (33,)]
+
+
+_LINEAR_F16 = """#m = affine_map<(d0, d1) -> (d0, d1)>
+#m3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#b = affine_map<(d0, d1, d2) -> (d1, d2)>
+func.func @main(%a: tensor<2x4x64xf16>, %w: tensor<64x64xf16>, %w2: tensor<64x64xf16>) -> (tensor<8x64xf16>, tensor<2x4x64xf16>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %c = tensor.collapse_shape %a [[0, 1], [2]] : tensor<2x4x64xf16> into tensor<8x64xf16>
+  %e = tensor.empty() : tensor<8x64xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<8x64xf32>) -> tensor<8x64xf32>
+  %m = linalg.matmul ins(%c, %w : tensor<8x64xf16>, tensor<64x64xf16>) outs(%f : tensor<8x64xf32>) -> tensor<8x64xf32>
+  %e2 = tensor.empty() : tensor<8x64xf16>
+  %t = linalg.generic {indexing_maps = [#m, #m], iterator_types = ["parallel", "parallel"]} ins(%m : tensor<8x64xf32>) outs(%e2 : tensor<8x64xf16>) {
+  ^bb0(%in: f32, %out: f16):
+    %0 = arith.truncf %in : f32 to f16
+    linalg.yield %0 : f16
+  } -> tensor<8x64xf16>
+  %eb = tensor.empty() : tensor<2x64x64xf16>
+  %wb = linalg.generic {indexing_maps = [#b, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%w2 : tensor<64x64xf16>) outs(%eb : tensor<2x64x64xf16>) {
+  ^bb0(%in: f16, %out: f16):
+    linalg.yield %in : f16
+  } -> tensor<2x64x64xf16>
+  %e3 = tensor.empty() : tensor<2x4x64xf32>
+  %f3 = linalg.fill ins(%cst : f32) outs(%e3 : tensor<2x4x64xf32>) -> tensor<2x4x64xf32>
+  %bm = linalg.batch_matmul ins(%a, %wb : tensor<2x4x64xf16>, tensor<2x64x64xf16>) outs(%f3 : tensor<2x4x64xf32>) -> tensor<2x4x64xf32>
+  %e4 = tensor.empty() : tensor<2x4x64xf16>
+  %t2 = linalg.generic {indexing_maps = [#m3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%bm : tensor<2x4x64xf32>) outs(%e4 : tensor<2x4x64xf16>) {
+  ^bb0(%in: f32, %out: f16):
+    %0 = arith.truncf %in : f32 to f16
+    linalg.yield %0 : f16
+  } -> tensor<2x4x64xf16>
+  return %t, %t2 : tensor<8x64xf16>, tensor<2x4x64xf16>
+}
+"""
+
+
+def test_a_truncated_matmul_stores_its_collapsed_shape():
+    """IREE collapses a dispatch's dims (``CollapseDimensions``) and moves the
+    reshape out of it, so its result binding has the collapsed shape: an
+    f16 Linear (matmul, then truncf) and the same Linear made of a
+    ``batch_matmul`` over a broadcast weight, whose truncf reads the 3-D
+    expansion, are one executable (iree-compile: ``matmul_8x64x64``, two
+    dispatch sites); the attention output projection of an f16 ``mha``."""
+    (region,) = partition_dispatches(_LINEAR_F16)
+    assert (region.kind, region.calls, region.lines) == ("matmul", 2, (9, 11))
+
+
+_UNIT_REDUCTIONS = """#m = affine_map<(d0, d1) -> (d0, d1)>
+#r = affine_map<(d0, d1) -> (d1)>
+func.func @main(%a: tensor<1x64xf32>) -> (tensor<64xf32>, tensor<64xf32>, tensor<64xf32>) {
+  %ninf = arith.constant 0xFF800000 : f32
+  %one = arith.constant 1.000000e+00 : f32
+  %zero = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<64xf32>
+  %fmax = linalg.fill ins(%ninf : f32) outs(%e : tensor<64xf32>) -> tensor<64xf32>
+  %max = linalg.generic {indexing_maps = [#m, #r], iterator_types = ["reduction", "parallel"]} ins(%a : tensor<1x64xf32>) outs(%fmax : tensor<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.maximumf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  %fone = linalg.fill ins(%one : f32) outs(%e : tensor<64xf32>) -> tensor<64xf32>
+  %prod = linalg.generic {indexing_maps = [#m, #r], iterator_types = ["reduction", "parallel"]} ins(%a : tensor<1x64xf32>) outs(%fone : tensor<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  %fzero = linalg.fill ins(%zero : f32) outs(%e : tensor<64xf32>) -> tensor<64xf32>
+  %sum = linalg.generic {indexing_maps = [#m, #r], iterator_types = ["reduction", "parallel"]} ins(%a : tensor<1x64xf32>) outs(%fzero : tensor<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  return %max, %prod, %sum : tensor<64xf32>, tensor<64xf32>, tensor<64xf32>
+}
+"""
+
+
+def test_a_unit_reduction_with_the_identity_init_is_a_copy():
+    """A reduction over a unit dim combines its one element with the init:
+    arith folds ``maximumf(x, -inf)`` and ``mulf(x, 1.0)`` to ``x``, a copy
+    that forms no dispatch, but not ``addf(x, +0.0)`` (iree-compile: one
+    dispatch, ``elementwise_64_f32``, the sum's ``addf``)."""
+    (region,) = partition_dispatches(_UNIT_REDUCTIONS)
+    assert (region.kind, region.lines) == ("elementwise", (21,))
+
+
+# RoBERTa position ids from the input ids (create_position_ids_from_input_ids),
+# then the word, token-type and position embeddings
+_POSITION_IDS = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#map2 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%arg0: tensor<1x64xi64>, %cst_41: tensor<514x128xf32>, %cst_42: tensor<2x128xf32>, %cst_43: tensor<1024x128xf32>, %cst_48: tensor<1x514xi64>) -> tensor<1x64x128xf32> {
+    %c1_i64 = arith.constant 1 : i64
+    %c514 = arith.constant 514 : index
+    %c1024 = arith.constant 1024 : index
+    %c2 = arith.constant 2 : index
+    %c0 = arith.constant 0 : index
+    %c0_i64 = arith.constant 0 : i64
+    %0 = tensor.empty() : tensor<1x64xi1>
+    %1 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0 : tensor<1x64xi64>) outs(%0 : tensor<1x64xi1>) {
+    ^bb0(%in: i64, %out: i1):
+      %180 = arith.cmpi ne, %in, %c1_i64 : i64
+      linalg.yield %180 : i1
+    } -> tensor<1x64xi1>
+    %2 = tensor.empty() : tensor<1x64xi32>
+    %3 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%1 : tensor<1x64xi1>) outs(%2 : tensor<1x64xi32>) {
+    ^bb0(%in: i1, %out: i32):
+      %180 = arith.extui %in : i1 to i32
+      linalg.yield %180 : i32
+    } -> tensor<1x64xi32>
+    %4 = tensor.empty() : tensor<1x64xi64>
+    %5 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%3 : tensor<1x64xi32>) outs(%4 : tensor<1x64xi64>) {
+    ^bb0(%in: i32, %out: i64):
+      %180 = arith.extsi %in : i32 to i64
+      linalg.yield %180 : i64
+    } -> tensor<1x64xi64>
+    %6 = linalg.fill ins(%c0_i64 : i64) outs(%4 : tensor<1x64xi64>) -> tensor<1x64xi64>
+    %7 = tensor.empty() : tensor<1xi64>
+    %8 = linalg.fill ins(%c0_i64 : i64) outs(%7 : tensor<1xi64>) -> tensor<1xi64>
+    %9:2 = tm_tensor.scan dimension(1) inclusive(true) ins(%5 : tensor<1x64xi64>) outs(%6, %8 : tensor<1x64xi64>, tensor<1xi64>) {
+    ^bb0(%arg1: i64, %arg2: i64):
+      %180 = arith.addi %arg1, %arg2 : i64
+      tm_tensor.yield %180 : i64
+    } -> tensor<1x64xi64>, tensor<1xi64>
+    %10 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%9#0 : tensor<1x64xi64>) outs(%2 : tensor<1x64xi32>) {
+    ^bb0(%in: i64, %out: i32):
+      %180 = arith.trunci %in : i64 to i32
+      linalg.yield %180 : i32
+    } -> tensor<1x64xi32>
+    %11 = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%10, %3 : tensor<1x64xi32>, tensor<1x64xi32>) outs(%2 : tensor<1x64xi32>) {
+    ^bb0(%in: i32, %in_102: i32, %out: i32):
+      %180 = arith.muli %in, %in_102 : i32
+      linalg.yield %180 : i32
+    } -> tensor<1x64xi32>
+    %12 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%11 : tensor<1x64xi32>) outs(%4 : tensor<1x64xi64>) {
+    ^bb0(%in: i32, %out: i64):
+      %180 = arith.extsi %in : i32 to i64
+      linalg.yield %180 : i64
+    } -> tensor<1x64xi64>
+    %13 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%12 : tensor<1x64xi64>) outs(%4 : tensor<1x64xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %180 = arith.addi %in, %c1_i64 : i64
+      linalg.yield %180 : i64
+    } -> tensor<1x64xi64>
+    %14 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%13 : tensor<1x64xi64>) outs(%6 : tensor<1x64xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %180 = arith.index_cast %in : i64 to index
+      %181 = arith.cmpi slt, %180, %c514 : index
+      cf.assert %181, "index must be smaller than dim size"
+      %182 = arith.cmpi sge, %in, %c0_i64 : i64
+      cf.assert %182, "index must be larger or equal to 0"
+      %extracted = tensor.extract %cst_48[%c0, %180] : tensor<1x514xi64>
+      linalg.yield %extracted : i64
+    } -> tensor<1x64xi64>
+    %15 = tensor.empty() : tensor<1x64x128xf32>
+    %16 = linalg.generic {indexing_maps = [#map1, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg0 : tensor<1x64xi64>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: i64, %out: f32):
+      %180 = arith.index_cast %in : i64 to index
+      %181 = linalg.index 2 : index
+      %182 = arith.cmpi slt, %180, %c1024 : index
+      cf.assert %182, "index must be smaller than dim size"
+      %183 = arith.cmpi sge, %in, %c0_i64 : i64
+      cf.assert %183, "index must be larger or equal to 0"
+      %extracted = tensor.extract %cst_43[%180, %181] : tensor<1024x128xf32>
+      linalg.yield %extracted : f32
+    } -> tensor<1x64x128xf32>
+    %17 = linalg.generic {indexing_maps = [#map1, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%14 : tensor<1x64xi64>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: i64, %out: f32):
+      %180 = arith.index_cast %in : i64 to index
+      %181 = linalg.index 2 : index
+      %182 = arith.cmpi slt, %180, %c2 : index
+      cf.assert %182, "index must be smaller than dim size"
+      %183 = arith.cmpi sge, %in, %c0_i64 : i64
+      cf.assert %183, "index must be larger or equal to 0"
+      %extracted = tensor.extract %cst_42[%180, %181] : tensor<2x128xf32>
+      linalg.yield %extracted : f32
+    } -> tensor<1x64x128xf32>
+    %18 = linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%16, %17 : tensor<1x64x128xf32>, tensor<1x64x128xf32>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: f32, %in_102: f32, %out: f32):
+      %180 = arith.addf %in, %in_102 : f32
+      linalg.yield %180 : f32
+    } -> tensor<1x64x128xf32>
+    %19 = linalg.generic {indexing_maps = [#map1, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%13 : tensor<1x64xi64>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: i64, %out: f32):
+      %180 = arith.index_cast %in : i64 to index
+      %181 = linalg.index 2 : index
+      %182 = arith.cmpi slt, %180, %c514 : index
+      cf.assert %182, "index must be smaller than dim size"
+      %183 = arith.cmpi sge, %in, %c0_i64 : i64
+      cf.assert %183, "index must be larger or equal to 0"
+      %extracted = tensor.extract %cst_41[%180, %181] : tensor<514x128xf32>
+      linalg.yield %extracted : f32
+    } -> tensor<1x64x128xf32>
+    %20 = linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%18, %19 : tensor<1x64x128xf32>, tensor<1x64x128xf32>) outs(%15 : tensor<1x64x128xf32>) {
+    ^bb0(%in: f32, %in_102: f32, %out: f32):
+      %180 = arith.addf %in, %in_102 : f32
+      linalg.yield %180 : f32
+    } -> tensor<1x64x128xf32>
+    return %20 : tensor<1x64x128xf32>
+}
+"""
+
+
+def test_extends_fuse_and_clone_as_iree_rewrites_them():
+    """Bit-extends are cloned into their readers' dispatches, but: an i1
+    producer fuses into its extend first (``cmpi`` + ``extui``, stored as
+    i32 for its two readers); a scan takes no clone (the ``extsi`` before
+    the cumulative sum is its own dispatch); and no producer fuses into a
+    bit-extend read by several ops (the ``muli`` before ``extsi`` + ``addi``,
+    read by two gathers). iree-compile: six dispatches, these ops
+    (``elementwise_64_i64xi32``, ``elementwise_64_i32xi64``, ``scan``,
+    ``elementwise_64_i64xi32``, ``elementwise_64_i32``,
+    ``elementwise_broadcast_64x128``)."""
+    regions = partition_dispatches(_POSITION_IDS)
+    assert [r.lines for r in regions] == [
+        (12, 18),
+        (24,),
+        (32,),
+        (37,),
+        (42,),
+        (52, 57, 68, 79, 90, 95, 106),
+    ]
+
+
+_NORM_TRANSPOSE_CONV = """#x = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#r = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+func.func @main(%a: tensor<1x8x8x16xf32>, %b: tensor<1x8x8x16xf32>, %w: tensor<32x16x2x2xf32>) -> (tensor<1x8x8x16xf32>, tensor<1x32x4x4xf32>) {
+  %zero = arith.constant 0.000000e+00 : f32
+  %er = tensor.empty() : tensor<1x8x8xf32>
+  %fr = linalg.fill ins(%zero : f32) outs(%er : tensor<1x8x8xf32>) -> tensor<1x8x8xf32>
+  %e = tensor.empty() : tensor<1x8x8x16xf32>
+  %s1 = linalg.generic {indexing_maps = [#x, #r], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%a : tensor<1x8x8x16xf32>) outs(%fr : tensor<1x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8xf32>
+  %n1 = linalg.generic {indexing_maps = [#x, #r, #x], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%a, %s1 : tensor<1x8x8x16xf32>, tensor<1x8x8xf32>) outs(%e : tensor<1x8x8x16xf32>) {
+  ^bb0(%in: f32, %m: f32, %out: f32):
+    %0 = arith.subf %in, %m : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8x16xf32>
+  %s2 = linalg.generic {indexing_maps = [#x, #r], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%b : tensor<1x8x8x16xf32>) outs(%fr : tensor<1x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8xf32>
+  %n2 = linalg.generic {indexing_maps = [#x, #r, #x], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%b, %s2 : tensor<1x8x8x16xf32>, tensor<1x8x8xf32>) outs(%e : tensor<1x8x8x16xf32>) {
+  ^bb0(%in: f32, %m: f32, %out: f32):
+    %0 = arith.subf %in, %m : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8x16xf32>
+  %et = tensor.empty() : tensor<1x16x8x8xf32>
+  %t = linalg.transpose ins(%n2 : tensor<1x8x8x16xf32>) outs(%et : tensor<1x16x8x8xf32>) permutation = [0, 3, 1, 2]
+  %ec = tensor.empty() : tensor<1x32x4x4xf32>
+  %fc = linalg.fill ins(%zero : f32) outs(%ec : tensor<1x32x4x4xf32>) -> tensor<1x32x4x4xf32>
+  %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%t, %w : tensor<1x16x8x8xf32>, tensor<32x16x2x2xf32>) outs(%fc : tensor<1x32x4x4xf32>) -> tensor<1x32x4x4xf32>
+  return %n1, %c : tensor<1x8x8x16xf32>, tensor<1x32x4x4xf32>
+}
+"""
+
+
+def test_a_transpose_read_by_a_nchw_convolution_moves_into_it():
+    """A transpose (NHWC -> NCHW) whose one reader is a ``conv_2d_nchw_fchw``
+    is folded into the generalized convolution's input map (IREE's conv
+    dispatch loads the NHWC tensor), so the normalization before it is the
+    same executable as one without the transpose (iree-compile: two
+    executables, ``reduction_64x16`` run twice and ``conv_32x4x4x16x2x2``;
+    a ConvNeXt's last LayerNorm of a stage before the downsample)."""
+    regions = partition_dispatches(_NORM_TRANSPOSE_CONV)
+    assert [(r.kind, r.calls, r.lines) for r in regions] == [
+        ("reduction", 2, (8, 13)),
+        ("conv", 1, (29, 32)),
+    ]
+
+
+_BIASED_CONVS = """
+func.func @main(%a: tensor<1x16x8x8xf32>, %b: tensor<1x16x8x8xf32>, %w: tensor<16x3x3xf32>) -> (tensor<1x16x6x6xf32>, tensor<1x16x6x6xf32>) {
+  %b1 = arith.constant dense<[0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5, 0.5, 0.25, 0.125, 1.5]> : tensor<16xf32>
+  %b2 = arith.constant dense<[1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5, 1.5, 0.75, 0.125, 2.5]> : tensor<16xf32>
+  %e = tensor.empty() : tensor<1x16x6x6xf32>
+  %i1 = linalg.broadcast ins(%b1 : tensor<16xf32>) outs(%e : tensor<1x16x6x6xf32>) dimensions = [0, 2, 3]
+  %c1 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%a, %w : tensor<1x16x8x8xf32>, tensor<16x3x3xf32>) outs(%i1 : tensor<1x16x6x6xf32>) -> tensor<1x16x6x6xf32>
+  %i2 = linalg.broadcast ins(%b2 : tensor<16xf32>) outs(%e : tensor<1x16x6x6xf32>) dimensions = [0, 2, 3]
+  %c2 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%b, %w : tensor<1x16x8x8xf32>, tensor<16x3x3xf32>) outs(%i2 : tensor<1x16x6x6xf32>) -> tensor<1x16x6x6xf32>
+  return %c1, %c2 : tensor<1x16x6x6xf32>, tensor<1x16x6x6xf32>
+}
+"""
+
+
+def test_a_broadcast_constant_init_is_inlined_by_the_constant_size():
+    """A broadcast is no hoisted leaf (const-eval leaves it to fuse into its
+    reader): a convolution's bias broadcast into its init is in the
+    convolution's dispatch, the 16-float bias inlined (64 bytes), so two
+    depthwise convolutions with their own biases are two executables
+    (iree-compile: ``conv_6x6x16x3x3`` twice, two executables)."""
+    regions = partition_dispatches(_BIASED_CONVS)
+    assert [(r.kind, r.calls) for r in regions] == [("conv", 1), ("conv", 1)]
+
+
+_MATMUL_TRANSPOSED_BACK = """#x = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#c = affine_map<(d0, d1, d2, d3) -> (d3)>
+func.func @main(%a: tensor<16x32xf32>, %w: tensor<32x8xf32>, %g: tensor<8xf32>, %r: tensor<1x8x4x4xf32>) -> tensor<1x4x4x8xf32> {
+  %zero = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<16x8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<16x8xf32>) -> tensor<16x8xf32>
+  %m = linalg.matmul ins(%a, %w : tensor<16x32xf32>, tensor<32x8xf32>) outs(%f : tensor<16x8xf32>) -> tensor<16x8xf32>
+  %x = tensor.expand_shape %m [[0, 1, 2], [3]] output_shape [1, 4, 4, 8] : tensor<16x8xf32> into tensor<1x4x4x8xf32>
+  %e2 = tensor.empty() : tensor<1x4x4x8xf32>
+  %s = linalg.generic {indexing_maps = [#x, #c, #x], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x, %g : tensor<1x4x4x8xf32>, tensor<8xf32>) outs(%e2 : tensor<1x4x4x8xf32>) {
+  ^bb0(%in: f32, %gi: f32, %out: f32):
+    %0 = arith.mulf %in, %gi : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x4x4x8xf32>
+  %e3 = tensor.empty() : tensor<1x8x4x4xf32>
+  %t = linalg.transpose ins(%s : tensor<1x4x4x8xf32>) outs(%e3 : tensor<1x8x4x4xf32>) permutation = [0, 3, 1, 2]
+  %y = linalg.generic {indexing_maps = [#x, #x, #x], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%r, %t : tensor<1x8x4x4xf32>, tensor<1x8x4x4xf32>) outs(%e3 : tensor<1x8x4x4xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.addf %in, %in2 : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x4x4xf32>
+  %t2 = linalg.transpose ins(%y : tensor<1x8x4x4xf32>) outs(%e2 : tensor<1x4x4x8xf32>) permutation = [0, 2, 3, 1]
+  return %t2 : tensor<1x4x4x8xf32>
+}
+"""
+
+
+def test_a_reshape_sinks_past_a_chain_of_transposes():
+    """``SinkReshapes`` moves the matmul's expand_shape past every transpose
+    that keeps each expanded group of dims together, each transpose seen in
+    the layout the one before it wrote: a ConvNeXt block's layer scale
+    (NHWC), transpose to NCHW, residual add and transpose back are the
+    matmul's consumers (iree-compile: one dispatch, ``matmul_16x8x32``)."""
+    (region,) = partition_dispatches(_MATMUL_TRANSPOSED_BACK)
+    assert (region.kind, region.lines) == ("matmul", (7, 10, 16, 17, 22))
+
+
+_FLIP_READ_TWICE = """#m = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%a: tensor<2x8x16xf32>) -> tensor<4x8x16xf32> {
+  %c1 = arith.constant 1 : index
+  %two = arith.constant 2.000000e+00 : f32
+  %e = tensor.empty() : tensor<2x8x16xf32>
+  %flip = linalg.generic {indexing_maps = [#m], iterator_types = ["parallel", "parallel", "parallel"]} outs(%e : tensor<2x8x16xf32>) {
+  ^bb0(%out: f32):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %k = linalg.index 2 : index
+    %r = arith.subi %c1, %i : index
+    %x = tensor.extract %a[%r, %j, %k] : tensor<2x8x16xf32>
+    linalg.yield %x : f32
+  } -> tensor<2x8x16xf32>
+  %d = linalg.generic {indexing_maps = [#m, #m], iterator_types = ["parallel", "parallel", "parallel"]} ins(%flip : tensor<2x8x16xf32>) outs(%e : tensor<2x8x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %two : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x8x16xf32>
+  %cat = tensor.concat dim(0) %flip, %d : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<4x8x16xf32>
+  return %cat : tensor<4x8x16xf32>
+}
+"""
+
+_FLIP_OF_A_TRANSPOSE = """#m = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%a: tensor<4x16x3xf32>, %b: tensor<4x3x16xf32>) -> tensor<4x3x16xf32> {
+  %c15 = arith.constant 15 : index
+  %e = tensor.empty() : tensor<4x3x16xf32>
+  %t = linalg.transpose ins(%a : tensor<4x16x3xf32>) outs(%e : tensor<4x3x16xf32>) permutation = [0, 2, 1]
+  %flip = linalg.generic {indexing_maps = [#m, #m], iterator_types = ["parallel", "parallel", "parallel"]} ins(%b : tensor<4x3x16xf32>) outs(%e : tensor<4x3x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %k = linalg.index 2 : index
+    %r = arith.subi %c15, %k : index
+    %x = tensor.extract %t[%i, %j, %r] : tensor<4x3x16xf32>
+    linalg.yield %x : f32
+  } -> tensor<4x3x16xf32>
+  return %flip : tensor<4x3x16xf32>
+}
+"""
+
+
+def test_an_index_only_op_is_cloned_into_each_reader():
+    """An op that reads none of its operands (a flip: ``linalg.index`` and
+    ``tensor.extract``) is cloned by elementwise fusion into each
+    all-parallel reader, whatever its uses; a concat reading it keeps a
+    dispatch of its own that writes it (iree-compile: two executables, the
+    flip and the flip with its ``mulf``)."""
+    regions = partition_dispatches(_FLIP_READ_TWICE)
+    assert [r.lines for r in regions] == [(6,), (15,)]
+    assert "tensor.extract" in regions[1].text  # the clone computes it again
+
+
+def test_a_transpose_read_by_extracts_only_is_none():
+    """A transpose whose readers read it with ``tensor.extract`` only (a flip)
+    forms no dispatch: the extracts read its source at permuted indices
+    (iree-compile: one dispatch, ``elementwise_broadcast_192``)."""
+    (region,) = partition_dispatches(_FLIP_OF_A_TRANSPOSE)
+    assert region.lines == (6,)
+
+
+_CAUSAL_MASK = """#m = affine_map<(d0, d1) -> (d0, d1)>
+#r = affine_map<(d0, d1) -> (0, d1)>
+#c = affine_map<(d0, d1) -> (d0, 0)>
+#s = affine_map<(d0, d1) -> ()>
+#v = affine_map<(d0) -> (d0)>
+#b4 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#m4 = affine_map<(d0, d1, d2) -> (d1, d2)>
+func.func @main(%x: tensor<2xNxNxf32>) -> tensor<2xNxNxf32> {
+  %c0_i64 = arith.constant 0 : i64
+  %cst_3 = arith.constant dense<0.000000e+00> : tensor<f32>
+  %cst_4 = arith.constant dense<0xFF800000> : tensor<f32>
+  %cst_5 = arith.constant dense<true> : tensor<NxNxi1>
+  %11 = tensor.empty() : tensor<Nxi64>
+  %12 = linalg.generic {indexing_maps = [#v], iterator_types = ["parallel"]} outs(%11 : tensor<Nxi64>) {
+  ^bb0(%out: i64):
+    %103 = linalg.index 0 : index
+    %104 = arith.index_cast %103 : index to i64
+    linalg.yield %104 : i64
+  } -> tensor<Nxi64>
+  %expanded_33 = tensor.expand_shape %12 [[0, 1]] output_shape [1, N] : tensor<Nxi64> into tensor<1xNxi64>
+  %expanded_34 = tensor.expand_shape %12 [[0, 1]] output_shape [N, 1] : tensor<Nxi64> into tensor<Nx1xi64>
+  %13 = tensor.empty() : tensor<NxNxi64>
+  %14 = linalg.generic {indexing_maps = [#r, #c, #m], iterator_types = ["parallel", "parallel"]} ins(%expanded_33, %expanded_34 : tensor<1xNxi64>, tensor<Nx1xi64>) outs(%13 : tensor<NxNxi64>) {
+  ^bb0(%in: i64, %in_52: i64, %out: i64):
+    %103 = arith.subi %in, %in_52 : i64
+    linalg.yield %103 : i64
+  } -> tensor<NxNxi64>
+  %15 = tensor.empty() : tensor<NxNxi1>
+  %16 = linalg.generic {indexing_maps = [#m, #m], iterator_types = ["parallel", "parallel"]} ins(%14 : tensor<NxNxi64>) outs(%15 : tensor<NxNxi1>) {
+  ^bb0(%in: i64, %out: i1):
+    %103 = arith.cmpi sle, %in, %c0_i64 : i64
+    linalg.yield %103 : i1
+  } -> tensor<NxNxi1>
+  %17 = linalg.generic {indexing_maps = [#m, #m, #m], iterator_types = ["parallel", "parallel"]} ins(%16, %cst_5 : tensor<NxNxi1>, tensor<NxNxi1>) outs(%15 : tensor<NxNxi1>) {
+  ^bb0(%in: i1, %in_52: i1, %out: i1):
+    %103 = arith.andi %in, %in_52 : i1
+    linalg.yield %103 : i1
+  } -> tensor<NxNxi1>
+  %18 = tensor.empty() : tensor<NxNxf32>
+  %19 = linalg.generic {indexing_maps = [#m, #s, #s, #m], iterator_types = ["parallel", "parallel"]} ins(%17, %cst_3, %cst_4 : tensor<NxNxi1>, tensor<f32>, tensor<f32>) outs(%18 : tensor<NxNxf32>) {
+  ^bb0(%in: i1, %in_52: f32, %in_53: f32, %out: f32):
+    %103 = arith.select %in, %in_52, %in_53 : f32
+    linalg.yield %103 : f32
+  } -> tensor<NxNxf32>
+  %e = tensor.empty() : tensor<2xNxNxf32>
+  %y = linalg.generic {indexing_maps = [#b4, #m4, #b4], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x, %19 : tensor<2xNxNxf32>, tensor<NxNxf32>) outs(%e : tensor<2xNxNxf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %0 = arith.addf %a, %b : f32
+    linalg.yield %0 : f32
+  } -> tensor<2xNxNxf32>
+  return %y : tensor<2xNxNxf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("n", "kinds"), [(64, ["initializer", "elementwise"]), (512, ["elementwise"])]
+)
+def test_a_global_much_larger_than_its_constants_is_not_hoisted(n, kinds):
+    """Const-eval hoists no value more than 1 MiB larger than the constants
+    it is computed from (``doesHoistingIncreaseSizeSignificantly``): a
+    causal mask's position differences over 64 positions (32 KiB of i64)
+    are a global computed by an initializer, over 512 (2 MiB) they are
+    computed in the dispatch that reads them (iree-compile: two
+    executables, ``_initializer_0_..._elementwise_broadcast_4096_i64`` and
+    the add, and one)."""
+    regions = partition_dispatches(_CAUSAL_MASK.replace("N", str(n)))
+    assert [r.kind for r in regions] == kinds

@@ -83,7 +83,17 @@ libraries or a compiler:
   cloned into its reader with the slice (an RNN's steps differ in offsets),
   and a small bit-extended constant is inlined by its own size;
 - a splat constant is cloned into each dispatch that reads it, whatever its
-  size (``isClonableIntoDispatchOp``);
+  size (``isClonableIntoDispatchOp``), and a broadcast of a constant (no
+  hoisted leaf) is inlined by the constant's size;
+- bit-extends are cloned into their readers, but an i1 producer fuses into
+  its extend first, a scan takes no clone, and no producer fuses into an
+  extend read by several ops; an op reading none of its operands (a flip) is
+  cloned into each all-parallel reader (a transpose it reads with
+  ``tensor.extract`` is none), and a transpose read by a
+  ``conv_2d_nchw_fchw`` only moves into the convolution's input map;
+- a reduction over unit loops combining its element with its init's
+  identity (``maximumf`` with -inf, ``mulf`` with 1) is a copy, no dispatch;
+  const-eval hoists no value more than 1 MiB larger than its constants;
 - identical regions are one executable (IREE's executable deduplication):
   :attr:`DispatchRegion.calls` counts them; regions that differ only in unit
   dims or in the reshapes between their ops are identical
@@ -93,8 +103,8 @@ libraries or a compiler:
   or after the reshape of a matmul's result).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 88.3% of the 2,251 bundled linalg modules (97 of the 251
-from real networks) and 67.9% of the OOD suite's (2026-12-05);
+the exact count on 89.1% of the 2,263 bundled linalg modules (110 of the 263
+from real networks) and 82.1% of the OOD suite's (2026-12-05);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
 
@@ -137,6 +147,10 @@ _FREE_OPS = frozenset(
 _ELEMENTWISE_NAMED = frozenset(
     {"linalg.transpose", "linalg.broadcast", "linalg.map", "linalg.copy"}
 )
+#: How many bytes a hoisted global may exceed the constants it is computed
+#: from by (``--iree-opt-const-expr-max-size-increase-threshold``).
+HOIST_MAX_SIZE_INCREASE = 1 << 20
+
 #: Rounds of multi-use producer fusion before dispatches form, one producer
 #: per consumer a round (``FuseMultiUseElementwiseProducerPass``'s
 #: ``numIterations``).
@@ -176,6 +190,10 @@ _F64_RE = re.compile(r"f64(?!\d)")
 _SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 _WIDTH_RE = re.compile(r"(?:bf|f|i|si|ui)(\d+)")
 _EMPTY = re.compile(r"%[\w$.-]+ = tensor\.empty")
+_RESHAPE_TEXT = ("tensor.expand_shape", "tensor.collapse_shape")
+_BINDING_RE = re.compile(
+    r"hal\.interface\.binding\.subspan|dispatch\.tensor\.(?:load|store)"
+)
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _SPLAT_RE = re.compile(r"dense<[^\[\"<>]+>")
 _TENSOR_RE = re.compile(r"tensor<([^<>]*)>")
@@ -434,6 +452,59 @@ def _reduces_nothing(op: Op) -> bool:
     else:
         channels = out[1]
     return taps == channels
+
+
+# Combiner -> the constants (as torch-mlir prints them) it folds away with
+# (arith's folders: ``maximumf(x, -inf) -> x``, ``mulf(x, 1.0) -> x`` ...; an
+# ``addf`` of +0.0 does not fold).
+_IDENTITIES = {
+    "arith.maximumf": {"0xFF800000", "0xFC00", "0xFF80"},
+    "arith.maxnumf": {"0xFF800000", "0xFC00", "0xFF80"},
+    "arith.minimumf": {"0x7F800000", "0x7C00", "0x7F80"},
+    "arith.minnumf": {"0x7F800000", "0x7C00", "0x7F80"},
+    "arith.mulf": {"1.000000e+00"},
+    "arith.muli": {"1"},
+    "arith.addi": {"0"},
+}
+
+
+def _identity_combine(fn: _Function, i: int) -> bool:
+    """Whether reduction ``i`` (its reduction loops all of size 1) combines
+    its one element with its init's identity, and only its first result is
+    read: arith folds the combination (``maximumf(x, -inf)``,
+    ``mulf(x, 1.0)``), leaving a copy that is no dispatch (a max over a unit
+    dim, a product over a batch of one)."""
+    op, body = fn.ops[i], fn.bodies[i]
+    if len(op.results) > 1 and any(
+        v in op.results[1:] for j in fn.users[i] for v in fn.ops[j].operands
+    ):
+        return False
+    defined = {_value(r): b for b in body for r in b.results}
+    yields = [b for b in body if b.name == "linalg.yield"]
+    if not yields or not yields[-1].operands:
+        return False
+    combine = defined.get(_value(yields[-1].operands[0]))
+    if (
+        combine is None
+        or combine.name not in _IDENTITIES
+        or any(_value(v) in defined for v in combine.operands)
+    ):
+        return False
+    inits = op.operands[len(op.operands) - len(op.results) :]
+    fill = fn.defs.get(_value(inits[0])) if inits else None
+    if fill is None or fn.ops[fill].name != "linalg.fill":
+        return False
+    k = fn.defs.get(_value(fn.ops[fill].operands[0]))
+    if k is None or fn.ops[k].name != "arith.constant":
+        return False
+    value = fn.ops[k].text.split("arith.constant", 1)[-1].split(":")[0].strip()
+    return value in _IDENTITIES[combine.name]
+
+
+def _storage_bytes(t: ShapedType) -> int:
+    """Bytes a tensor takes in memory, each element rounded up to whole
+    bytes (an i1 takes one)."""
+    return (_numel(t) or 0) * (((_bits(t) or 8) + 7) // 8)
 
 
 def _rank(op: Op) -> int | None:
@@ -695,6 +766,7 @@ class _Grouping:
         self.sunk: set[int] = set()  # transposes moved into a contraction
         self.shared_rounds = 0  # rounds of multi-use producer fusion run
         self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
+        self.cloned: set[int] = set()  # index-only ops cloned into readers
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
             "free"
@@ -737,9 +809,25 @@ class _Grouping:
                     for size, it in zip(sizes, its, strict=True)
                     if it == "reduction"
                 ):
-                    kinds[i] = "elementwise"  # unit reduction loops fold away
+                    # unit reduction loops fold away; combining the one
+                    # element with the init's identity folds to a copy
+                    kinds[i] = "view" if _identity_combine(fn, i) else "elementwise"
             elif kinds[i] == "root" and _reduces_nothing(op):
                 kinds[i] = "elementwise"
+        for i, op in enumerate(fn.ops):
+            if kinds[i] == "view" and op.name == "linalg.generic":
+                src = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+                writes_i1 = (
+                    src is not None
+                    and kinds[src] == "elementwise"
+                    and fn.ops[src].result_types
+                    and fn.ops[src].result_types[0].element == "i1"
+                )
+                if writes_i1 or any(_external(fn.ops[u]) for u in fn.users[i]):
+                    # an i1 producer fuses into the extend before any cloning
+                    # (areFusableAsElementwiseOps), and a scan / sort takes
+                    # no clone of it: the extend computes in a dispatch
+                    kinds[i] = "elementwise"
         const = self.const = [False] * n
         iota = self.iota = [False] * n  # constant, but computed by an initializer
         for i, op in enumerate(fn.ops):
@@ -919,12 +1007,42 @@ class _Grouping:
                     # the transpose moves into the contraction's operand map
                     # and leaves its producer behind (PropagateLinalgTranspose)
                     continue
+                if self.into_shared_extend(i, c):
+                    continue
                 self.join(c, i)
             elif kinds[c] == "root":
                 rk = self.root_kinds[c]
                 if rk == "reduction" or self.absorbed(i, users):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
+
+    def into_shared_extend(self, i: int, c: int) -> bool:
+        """Whether ``c`` reads ``i`` through a bit-extend (cloned, a view
+        here) that fuses into ``c`` first, the op they make (with the ops
+        below it that it fuses with) still widening ``i``'s elements, without
+        ``math`` ops, and read by several ops: IREE fuses no producer into a
+        bit-extend with several uses (``areFusableAsElementwiseOps``: it is
+        cloned into each of them, and the producer would be too)."""
+        fn = self.fn
+        if not any(
+            self.kinds[j] == "view"
+            and fn.ops[j].name == "linalg.generic"
+            and c in fn.users[j]
+            for j in fn.users[i]
+        ):
+            return False
+        chain = self.fused_below(c)
+        wide, narrow = fn.ops[chain[-1]].result_types, fn.ops[i].result_types
+        if not wide or not narrow:
+            return False
+        before, after = _bits(narrow[0]), _bits(wide[0])
+        return (
+            before is not None
+            and after is not None
+            and before < after
+            and not any(_body_has(fn.bodies[m], "math.") for m in chain)
+            and len(set(self.consumers(chain[-1]))) > 1
+        )
 
     def bit_change(self, members: list[int]) -> tuple[str | None, int]:
         """``"extend"`` or ``"truncate"`` when the op that elementwise fusion
@@ -1019,12 +1137,25 @@ class _Grouping:
             return True
         if _is_pure_view(fn.ops[i], body):
             return True
+        return self.index_only(i)
+
+    def index_only(self, i: int) -> bool:
+        """Whether op ``i`` reads none of its operands (``linalg.index`` and
+        ``tensor.extract`` only: a flip). IREE's elementwise fusion clones
+        such an op into each all-parallel reader, whatever its uses."""
+        fn, body = self.fn, self.fn.bodies[i]
         inner = {_value(r) for b in body for r in b.results}
         return fn.ops[i].name == "linalg.generic" and all(
             _value(v) in inner or _value(v) in fn.defs or _value(v) in fn.args
             for b in body
             for v in b.operands
         )
+
+    def takes_clone(self, c: int) -> bool:
+        """Whether op ``c`` is a ``linalg.generic`` (or a named elementwise
+        op) that elementwise fusion clones an index-only producer into."""
+        kind, name = self.kinds[c], self.fn.ops[c].name
+        return kind == "elementwise" or (kind == "root" and name == "linalg.generic")
 
     def keeps_truncate(self, i: int, c: int) -> bool:
         """Whether a truncating producer ``i`` (as fused so far) stays apart
@@ -1068,6 +1199,15 @@ class _Grouping:
             return False
         (c,) = users
         fn = self.fn
+        if (
+            fn.ops[c].name.startswith("linalg.conv_2d_nchw")
+            and self.permuted[i]
+            and _is_pure_view(fn.ops[i], fn.bodies[i])
+            and not self.reshaped(i, c)
+        ):
+            # the convolution, generalized, reads its input through the
+            # transpose's map (a ConvNeXt's NHWC -> NCHW before a downsample)
+            return True
         if not (
             self.root_kinds[c] == "matmul"
             and _is_pure_view(fn.ops[i], fn.bodies[i])
@@ -1163,15 +1303,20 @@ class _Grouping:
         group keeps together (each expanded group of dims read next to each
         other and in order), so that IREE can move it past them."""
         fn = self.fn
-        orders = [self.order[m] for m in group if self.transposes[m]]
+        orders = [self.order[m] for m in sorted(group) if self.transposes[m]]
         for j in reshapes:
             if fn.ops[j].name == "tensor.collapse_shape":
                 continue  # the consumer expands instead (fusion by expansion)
             groups = _expand_groups(fn.ops[j])
             if fn.ops[j].name != "tensor.expand_shape" or groups is None:
                 return False
-            if not all(o is not None and _keeps_groups(o, groups) for o in orders):
-                return False
+            for o in orders:  # a chain of transposes: each moves the groups
+                if o is None or not _keeps_groups(o, groups):
+                    return False
+                groups = [
+                    [o.index(d) for d in g] if all(d in o for d in g) else g
+                    for g in groups
+                ]
         return True
 
     def sinks(self, inside: list[int], group: list[int]) -> bool:
@@ -1299,6 +1444,10 @@ class _Grouping:
             users = self.consumers(i)
             if not users or not all(self.live(c) for c in users):
                 continue
+            if len(users) > 1 and self.index_only(i):
+                # cloned into each reader that takes it (see members)
+                self.cloned.add(i)
+                continue
             if self.shared_rounds == 0 and len(users) > 1:
                 first = min(users)
                 if (
@@ -1321,6 +1470,7 @@ class _Grouping:
                 and self.first_user(find(i)) == find(first)
                 and self.bit_change(self.fused[find(i)])[0] is None
                 and self.bit_change(self.fused[find(first)])[0] != "extend"
+                and not self.into_shared_extend(i, first)
             ):
                 offers.append((i, first))
         # consumers from the last up: each takes one producer, none taken twice
@@ -1460,9 +1610,40 @@ class _Grouping:
                     self.computing.remove(i)
                 break
 
+    def reads_reshape(self, i: int) -> bool:
+        """Whether op ``i`` reads its first input through a reshape of
+        non-unit dims."""
+        fn = self.fn
+        j = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+        while j is not None and fn.ops[j].name in _RESHAPES:
+            op = fn.ops[j]
+            if (
+                op.operand_types
+                and op.result_types
+                and _nonunit_dims(op.operand_types[0])
+                != _nonunit_dims(op.result_types[0])
+            ):
+                return True
+            j = fn.defs.get(fn.uses[j][0]) if fn.uses[j] else None
+        return False
+
     def fuse(self) -> None:
         """The fusion phases, repeated until nothing joins."""
         self.sink_transposes()
+        for i in list(self.computing):
+            users = self.fn.users[i]
+            if (
+                self.kinds[i] == "elementwise"
+                and self.permuted[i]
+                and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+                and users
+                and all(self.index_only(u) for u in users)
+                and not self.reads_reshape(i)
+            ):
+                # read by tensor.extract only (a flip): the extracts read
+                # the transpose's source at permuted indices
+                self.kinds[i] = "view"
+                self.computing.remove(i)
         for d in self.computing:
             ops = self.softmax(d)
             if ops and all(set(self.consumers(o)) <= set(ops) for o in ops[:-1]):
@@ -1540,6 +1721,12 @@ class _Grouping:
         for i in self.computing:
             if kinds[i] == "move" and find(i) == i:
                 continue  # a copy of arguments only: its dispatches are copies
+            if (
+                i in self.cloned
+                and find(i) == i
+                and all(self.takes_clone(c) for c in self.consumers(i))
+            ):
+                continue  # every reader computes it: no dispatch of its own
             members.setdefault(find(i), []).append(i)
         kind_of = {g: self._kind(ms) for g, ms in members.items()}
         return members, kind_of
@@ -1588,6 +1775,8 @@ class _Grouping:
             len(self.consumers(f)) > 1 and self.reads_global(f)
         ):
             return False  # a mask read once fuses into its reader
+        if self.grows_too_much(f):
+            return False
         # integer arithmetic on as many elements as it reads folds into the
         # consumers (measured: upsampling's clamped indices are recomputed)
         sizes = [_numel(t) or 0 for t in inputs]
@@ -1595,6 +1784,31 @@ class _Grouping:
         read = sum(sizes) if fn.ops[f].name == "tensor.concat" else max(sizes)
         grows = (_numel(types[-1]) or 0) > read
         return grows or any(t.element.startswith(("f", "bf")) for t in types)
+
+    def grows_too_much(self, f: int) -> bool:
+        """Whether hoisting op ``f`` makes a global more than
+        :data:`HOIST_MAX_SIZE_INCREASE` bytes larger than the constants it is
+        computed from (``doesHoistingIncreaseSizeSignificantly``: a causal
+        mask over 512 positions, 2 MiB of i64, is computed in the dispatch
+        that reads it)."""
+        fn = self.fn
+        out = fn.ops[f].result_types[0] if fn.ops[f].result_types else None
+        if out is None or _numel(out) is None or _bits(out) is None:
+            return False
+        seen, stack, roots = set(), [f], 0
+        while stack:
+            j = stack.pop()
+            if j in seen:
+                continue
+            seen.add(j)
+            op = fn.ops[j]
+            if op.name == "arith.constant":
+                t = op.result_types[0] if op.result_types else None
+                if t is not None and t.kind == "tensor":
+                    roots += _storage_bytes(t)
+                continue
+            stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
+        return _storage_bytes(out) > roots + HOIST_MAX_SIZE_INCREASE
 
     def reads_global(self, f: int) -> bool:
         """Whether op ``f`` depends on index arithmetic IREE computes at run
@@ -1783,6 +1997,14 @@ def _region_body(
         t = fn.types.get(v)
         if kinds[j] == "view" and op.name == "linalg.generic" and op.operand_types:
             t = op.operand_types[0]  # a bit-extend is cloned: its input's size
+        elif (
+            const[j]
+            and op.operand_types
+            and _broadcasts(op, fn.bodies[j], grouping.aliases)
+        ):
+            # a broadcast is no hoisted leaf: it fuses into its reader with
+            # the constant it broadcasts (inlined by that constant's size)
+            t = op.operand_types[0]
         small = (
             t is None
             or t.kind != "tensor"
@@ -1794,6 +2016,7 @@ def _region_body(
             (small and not hoisted and (const[j] or _constant_view(fn, j)))
             or _splat_view(fn, j)
             or op.name in _CLONED
+            or (j in grouping.cloned and j not in inside)
             or (op.name == "linalg.generic" and kinds[j] == "view" and sliced(j))
             or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
         ):
@@ -2325,7 +2548,17 @@ def _key_lines(
         for k, b in enumerate(body)
         if k not in reshapes
     ]
-    return [_TENSOR_RE.sub(_flat, b) if _EMPTY.match(b) else b for b in lines]
+    # the region's dims collapse (CollapseDimensions) unless a transpose lies
+    # between its ops: its bindings then hold the collapsed shapes
+    flat = all(
+        body[k].split("=", 1)[-1].lstrip().startswith(_RESHAPE_TEXT) for k in reshapes
+    )
+    return [
+        _TENSOR_RE.sub(_flat, b)
+        if _EMPTY.match(b) or (flat and _BINDING_RE.search(b))
+        else b
+        for b in lines
+    ]
 
 
 def _flat(m: re.Match) -> str:
