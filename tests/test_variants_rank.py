@@ -386,6 +386,18 @@ def test_config_features_of_mma_and_cpu_configs():
     assert cpu["tile per thread"] == 64  # the 8 x 8 vector tile
 
 
+def test_mma_tile_per_thread_counts_every_subgroup_loop():
+    """A subgroup tile over three loops (a batched or convolution MMA config,
+    as in the bundled gfx942 variants): each loop's count multiplies the
+    subgroup's intrinsics, the third one included."""
+    text = GPU_MMA.replace("padding = [64, 128, 64], ", "").replace(
+        "subgroup = [2, 4, 0], workgroup = [64, 128, 0]",
+        "subgroup = [2, 2, 4, 0], workgroup = [4, 32, 64, 0]",
+    )
+    text = text.replace("reduction = [0, 0, 16]", "reduction = [0, 0, 0, 16]")
+    assert _named(text)["tile per thread"] == 2 * 2 * 4 * 16 * 16 / 64
+
+
 def test_config_features_of_a_zero_dimensional_root_op():
     """``iterator_types = []`` (a scalar generic, in the bundled CPU candidates)
     is an op without loops, not one loop of an unnamed kind."""

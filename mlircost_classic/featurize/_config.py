@@ -291,10 +291,12 @@ def _per_thread(config: CodegenConfig) -> tuple[float, list[int]]:
     levels = config.levels
     shape = mma_shape(config.mma_kind)
     if shape and "subgroup" in levels:
+        # Subgroup tiles count intrinsics: every tiled loop multiplies the
+        # subgroup's M x N output tile, not only the first two.
         sub = levels["subgroup"]
         extents = [v * shape[0] for v in sub if v > 0][:1]
         extents += [v * shape[1] for v in sub if v > 0][1:2]
-        tile = math.prod(extents) / max(config.subgroup_size, 1)
+        tile = _product(sub) * shape[0] * shape[1] / max(config.subgroup_size, 1)
         return tile, extents
     for name in ("thread", "vector_common_parallel"):
         if name in levels:
