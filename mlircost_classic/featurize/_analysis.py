@@ -288,6 +288,14 @@ def _loop_columns(op: Op, ctx: OpContext) -> tuple[int, int, int]:
     maps = _maps(op, ctx)
     if not maps:
         return (0, 0, 0)
+    key = ("loops", id(maps))
+    known = ctx.memo.get(key)
+    if known is None:
+        known = ctx.memo[key] = (maps, _maps_loop_columns(maps))
+    return known[1]
+
+
+def _maps_loop_columns(maps) -> tuple[int, int, int]:
     dims = maps[0][0]
     output = set(maps[-1][1])
     permuted = 0
