@@ -288,6 +288,14 @@ def _loop_columns(op: Op, ctx: OpContext) -> tuple[int, int, int]:
     maps = _maps(op, ctx)
     if not maps:
         return (0, 0, 0)
+    key = ("loops", id(maps))
+    known = ctx.memo.get(key)
+    if known is None:
+        known = ctx.memo[key] = (maps, _maps_loop_columns(maps))
+    return known[1]
+
+
+def _maps_loop_columns(maps) -> tuple[int, int, int]:
     dims = maps[0][0]
     output = set(maps[-1][1])
     permuted = 0
@@ -509,12 +517,16 @@ def _value_columns(ops: list[Op]) -> dict[str, float]:
     """Statistics over every SSA value, once, with the first type the text gives it."""
     values: dict = {}
     first = values.setdefault
+    # zip without its keyword: zip(..., strict=False) takes the slow call path
+    # (a keyword dict per call), a third of this loop's time
     for op in ops:
         fn = op.function
-        for name, t in zip(op.results, op.result_types, strict=False):
-            first((fn, name), t)
-        for name, t in zip(op.operands, op.operand_types, strict=False):
-            first((fn, name), t)
+        if op.result_types:
+            for name, t in zip(op.results, op.result_types):  # noqa: B905
+                first((fn, name), t)
+        if op.operand_types:
+            for name, t in zip(op.operands, op.operand_types):  # noqa: B905
+                first((fn, name), t)
     shaped = rank_sum = rank_max = 0
     dyn_dims = dyn_values = 0
     elements = largest_elems = largest_bytes = total_bytes = 0.0

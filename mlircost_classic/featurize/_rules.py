@@ -49,6 +49,13 @@ class OpContext:
     aliases: Mapping[str, str] = field(default_factory=dict)
     # indexing_maps text -> parsed maps, for the module these aliases belong to
     maps_cache: dict = field(default_factory=dict, repr=False)
+    # (op, its indexing_maps text, parsed maps) of the last op asked: a rule and
+    # the walk ask for the same op's maps up to three times in a row
+    last_maps: tuple = field(default=(None, None, None), repr=False)
+    # results derived from objects the module's ops share (parsed maps, type
+    # tuples), keyed by their ids; each entry holds the objects, so that an id
+    # cannot be reused while its entry exists
+    memo: dict = field(default_factory=dict, repr=False)
 
 
 _INT_RE = re.compile(r"-?\d+")
@@ -76,7 +83,23 @@ def parse_ints(text: str | None) -> list[int] | None:
     return values or None
 
 
-_CLOSE = {"[": "]", "<": ">", "(": ")", "{": "}"}
+# The characters _balanced_value acts on; the text between them is skipped in C.
+_VALUE_TOKEN = re.compile(r"[\[<({>\])},]")
+
+
+def _nested_value(depth: int) -> str:
+    """Text with groups nested ``depth`` deep; any closer closes any opener, as
+    in _balanced_value, and the ``>`` of ``->`` is text."""
+    plain = r"[^\[\]<>(){},\-]++|->?"
+    inner = plain + "|,"
+    for _ in range(depth):
+        inner = plain + rf"|,|[\[<({{](?:{inner})*+[>\])}}]"
+    return rf"(?:{plain}|[\[<({{](?:{inner})*+[>\])}}])*+"
+
+
+# Most values in one match; one that ends elsewhere than at a top-level ',', a
+# closer or the end (nested deeper, or never closed) is read token by token.
+_VALUE = re.compile(_nested_value(4))
 
 
 def _balanced_value(text: str, start: int) -> str:
@@ -84,21 +107,31 @@ def _balanced_value(text: str, start: int) -> str:
 
     The ``>`` of an arrow (``affine_map<(d0, d1) -> (d1)>``) closes nothing.
     """
+    end = _VALUE.match(text, start).end()
+    if end == len(text) or text[end] in ",>])}":
+        return text[start:end].strip()
     depth = 0
-    i = start
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch in _CLOSE:
+    end = len(text)
+    for m in _VALUE_TOKEN.finditer(text, start):
+        ch = m.group()
+        if ch in "[<({":
             depth += 1
-        elif ch in ">])}" and not (ch == ">" and i > start and text[i - 1] == "-"):
-            if depth == 0:
-                break
-            depth -= 1
-        elif ch == "," and depth == 0:
+            continue
+        i = m.start()
+        if ch == ">" and i > start and text[i - 1] == "-":
+            continue
+        if depth == 0:
+            end = i
             break
-        i += 1
-    return text[start:i].strip()
+        if ch != ",":
+            depth -= 1
+    return text[start:end].strip()
+
+
+@functools.lru_cache(maxsize=256)
+def _assignment(name: str) -> re.Pattern:
+    """Where the op text assigns attribute ``name`` (``name = ``)."""
+    return re.compile(rf"(?<![\w.]){re.escape(name)}\s*=\s*")
 
 
 def _attr(op: Op, names: tuple[str, ...]) -> str | None:
@@ -110,7 +143,7 @@ def _attr(op: Op, names: tuple[str, ...]) -> str | None:
     for name in names:
         if name not in op.text:  # cheaper than the search, and most ops miss
             continue
-        m = re.search(rf"(?<![\w.]){re.escape(name)}\s*=\s*", op.text)
+        m = _assignment(name).search(op.text)
         if m:
             return _balanced_value(op.text, m.end())
     return None
@@ -168,7 +201,7 @@ def _reduction(op, p, ctx):
 
 
 def _matmul(op, p, ctx):
-    if _attr(op, ("indexing_maps",)) is not None:
+    if _indexing_maps(op, ctx)[1] is not None:
         return _generic(op, {"per_iteration": p.get("per_mac", 2)}, ctx)
     k = _dims(_operand(op, p.get("k_operand", 0)), p.get("k_dims", [-1]))
     return _mul(p.get("per_mac", 2), _numel(_output(op)), k)
@@ -243,15 +276,24 @@ def _pool(op, p, ctx):
 _MAP_RE = re.compile(r"affine_map<\s*\(([^)]*)\)(?:\[[^\]]*\])?\s*->\s*\((.*?)\)\s*>")
 
 
-def _maps(op: Op, ctx: OpContext) -> list[tuple[list[str], list[str]]] | None:
+def _indexing_maps(op: Op, ctx: OpContext) -> tuple:
+    """``(op, its indexing_maps text or None, the parsed maps or None)``."""
+    last = ctx.last_maps
+    if last[0] is op:
+        return last
     raw = _attr(op, ("indexing_maps",))
-    if raw is None:
-        return None
-    cache = ctx.maps_cache
-    if raw in cache:
-        return cache[raw]
-    maps = cache[raw] = _parse_maps(raw, ctx.aliases)
-    return maps
+    maps = None
+    if raw is not None:
+        cache = ctx.maps_cache
+        maps = cache.get(raw, False)
+        if maps is False:
+            maps = cache[raw] = _parse_maps(raw, ctx.aliases)
+    last = ctx.last_maps = (op, raw, maps)
+    return last
+
+
+def _maps(op: Op, ctx: OpContext) -> list[tuple[list[str], list[str]]] | None:
+    return _indexing_maps(op, ctx)[2]
 
 
 _ALIAS_RE = re.compile(r"#[\w.$-]+")
@@ -287,9 +329,18 @@ def _domain(op: Op, ctx: OpContext) -> int | None:
     maps = _maps(op, ctx)
     if maps is None:
         return None
+    types = op.operand_types
+    key = ("domain", id(maps), id(types))
+    known = ctx.memo.get(key)
+    if known is None:
+        known = ctx.memo[key] = (maps, types, _maps_domain(maps, types))
+    return known[2]
+
+
+def _maps_domain(maps, operand_types) -> int | None:
     dims = maps[0][0]
     sizes: dict[str, int] = {}
-    for (_, results), t in zip(maps, op.operand_types, strict=False):
+    for (_, results), t in zip(maps, operand_types, strict=False):
         if t.shape is None or len(t.shape) != len(results):
             continue
         for expr, size in zip(results, t.shape, strict=True):

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import os
 import re
+from itertools import chain
 
 from ._ir import MLIRSyntaxError, Op, ParsedModule
 from ._types import parse_type, signature_types, split_signature, type_list
@@ -428,7 +429,7 @@ def _add_entry(text: str, start: int, eq: int, end: int, into: dict) -> None:
 _CACHE_CAP = 1 << 15
 _NAMES: dict = {}  # (name as written, generic, default dialect) -> full, dialect
 _SHARED_SIGNATURES: dict = {}  # see _Reader._types
-_SHARED_TYPE_LISTS: dict = {}  # type list text -> tuple of ShapedType
+_SHARED_TYPE_LISTS: dict = {}  # type list text, or tuple of them -> tuple of ShapedType
 _DICTS: dict = {}  # attribute dictionary text -> its entries
 
 
@@ -675,6 +676,24 @@ class _Reader:
             parsed = cache[s] = tuple(T(t) for t in type_list(s))
         return parsed
 
+    def _group_types(self, groups: list[str]) -> tuple:
+        """The types of typed operand groups (``ins(..)``, ``outs(..)``) in a row.
+
+        Cached like one type list, so that ops with the same groups share one
+        tuple (the featurizers memoise work on it by identity).
+        """
+        if len(groups) == 1:
+            return self._type_list(groups[0])
+        key = tuple(groups)
+        cache = self._type_lists
+        parsed = cache.get(key)
+        if parsed is None:
+            parsed = tuple(chain.from_iterable(map(self._type_list, groups)))
+            if len(cache) >= _CACHE_CAP:
+                cache.clear()
+            cache[key] = parsed
+        return parsed
+
     def _types(self, b: _Builder, segs) -> None:
         op = b.op
         text = self.text
@@ -716,11 +735,7 @@ class _Reader:
                 T(t) for t in signature_types(text[b.sig[0] : b.sig[1]])
             )
         elif b.ptypes:
-            TL = self._type_list
-            if len(b.ptypes) == 1:
-                operand_types = TL(b.ptypes[0])
-            else:
-                operand_types = tuple(t for types in b.ptypes for t in TL(types))
+            operand_types = self._group_types(b.ptypes)
         op.operand_types = operand_types
         op.result_types = result_types
 
