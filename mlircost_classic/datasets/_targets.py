@@ -191,14 +191,26 @@ def _occupancy(unit: str) -> Metric:
     return Metric("occupancy", unit, "min", upper=1.0)
 
 
+#: Shared memory one block may use (opt-in maximum), bytes: 163 KB on
+#: compute capability 8.0, 227 KB on 9.0 (CUDA C++ Programming Guide,
+#: "Technical Specifications per Compute Capability").
+_NVIDIA_SHARED_PER_BLOCK = {"sm_80": 163 * 1024, "sm_90": 227 * 1024}
+
+
 def _nvidia(name: str, arch: str) -> Hardware:
     return Hardware(
         name=name,
         measures=(
-            Metric("registers", "registers / thread", "max"),
+            # PTX gives a thread at most 255 registers.
+            Metric("registers", "registers / thread", "max", upper=255.0),
             Metric("spill_bytes", "bytes", "sum"),
             Metric("stack_bytes", "bytes / thread", "max"),
-            Metric("shared_bytes", "bytes / block", "max"),
+            Metric(
+                "shared_bytes",
+                "bytes / block",
+                "max",
+                upper=float(_NVIDIA_SHARED_PER_BLOCK[arch]),
+            ),
             _occupancy("fraction of max warps"),
         ),
         backend="ptxas",
@@ -274,10 +286,12 @@ HARDWARE: dict[str, Hardware] = {
         Hardware(
             name="amd_gfx942",
             measures=(
-                Metric("vgprs", "VGPRs", "max"),
+                # gfx942: 512 VGPRs a lane with the AGPRs (unified register file).
+                Metric("vgprs", "VGPRs", "max", upper=512.0),
                 Metric("sgprs", "SGPRs", "max"),
                 Metric("spills", "registers spilled", "sum"),
-                Metric("lds_bytes", "bytes", "max"),
+                # gfx942: 64 KiB of LDS a workgroup.
+                Metric("lds_bytes", "bytes", "max", upper=65536.0),
                 Metric("scratch_bytes", "bytes / lane", "max"),
                 _occupancy("fraction of max waves"),
             ),
