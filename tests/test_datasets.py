@@ -639,3 +639,44 @@ def test_amendments_drop_stale_labels_and_add_kernel_calls(tmp_path):
     assert problems == []
     # kernel_calls must name the module's own kernels with counts >= 1
     assert validate_record({**merged, "kernel_calls": {"f" * 64: 2}})
+
+
+def test_pack_judges_bundled_records_with_their_amendments(tmp_path):
+    """A run that holds bundled records as loading returns them (amendments
+    merged, say a run folder seeded from ``iter_dataset``) replaces nothing:
+    a record replaced before is not replaced again, and targets an amendment
+    added are not 'more targets'."""
+    run, home = tmp_path / "run", tmp_path / "data"
+    run.mkdir()
+    timeout = [{"stage": "compile:rocm", "message": "timed out after 400 s"}]
+    partial = module(0, status="partial", failures=timeout)
+    retried = module(1, status="partial", failures=timeout)
+    append_records(run / "modules.jsonl", [partial, retried])
+    append_records(
+        run / "amendments.jsonl",
+        [amendment(partial, {"nvidia_h100.latency_us": 10.0})],
+    )
+    pack(run, home)
+    (run / "amendments.jsonl").unlink()
+    (run / "modules.jsonl").unlink()
+    append_records(
+        run / "modules.jsonl",
+        [
+            module(
+                1, targets={"cpu_x86_64_v3.instructions": 5.0, "amd_gfx942.vgprs": 9.0}
+            )
+        ],
+    )
+    assert pack(run, home).replaced == {"modules": [retried["id"]]}
+    after = _digest(home.iterdir())
+
+    seeded = tmp_path / "seeded"
+    seeded.mkdir()
+    loaded = list(iter_dataset("modules", home))
+    assert "nvidia_h100.latency_us" in loaded[0]["targets"]
+    assert loaded[1]["status"] == "ok"
+    append_records(seeded / "modules.jsonl", loaded)
+    result = pack(seeded, home)
+    assert result.replaced == {} and result.new_shards == []
+    assert result.already_bundled["modules"] == 2
+    assert _digest(home.iterdir()) == after

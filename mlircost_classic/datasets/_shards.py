@@ -349,6 +349,8 @@ def pack(
                     unsuccessful[rec.get("id")] = _outcomes(rec)
                     if rec.get("kind") == "module":
                         unsuccessful_specs[rec.get("key")] = rec.get("id")
+        if unsuccessful:
+            _as_loaded(kind, home, unsuccessful)
         fresh, skipped, same = [], 0, []
         for rec in read_records(Path(run_dir) / f"{kind}.jsonl", result.problems):
             problems = validate_record(rec)
@@ -377,6 +379,28 @@ def pack(
         result.same_text[kind] = same
     _pack_amendments(Path(run_dir), home, ids, shard_records, result, replacements)
     return result
+
+
+def _as_loaded(kind: str, home: Path, unsuccessful: dict[str, set]) -> None:
+    """Judge the bundled records that did not succeed as loading sees them.
+
+    Their amendments count: a record already replaced by a successful one,
+    or withdrawn, is dropped from ``unsuccessful``; the others hold the
+    target names their amendments added (GPU latencies), so a run that holds
+    the loaded record itself (for example a run folder seeded from
+    :func:`iter_dataset`) replaces nothing.
+    """
+    loaded = {
+        rec["id"]: rec
+        for rec in iter_dataset(kind, home)
+        if rec.get("id") in unsuccessful
+    }
+    for rid in list(unsuccessful):
+        rec = loaded.get(rid)
+        if rec is None or rec.get("status") == "ok":
+            del unsuccessful[rid]
+        else:
+            unsuccessful[rid] = _outcomes(rec)
 
 
 def _outcomes(rec: dict) -> set[str]:
