@@ -558,7 +558,9 @@ def test_real_failures_are_recorded(tmp_path):
         0,
         ["cpu_x86_64_v3"],
         tmp_path / "timeout",
-        timeouts={"lower": 0.2},
+        # No lowering takes 1 ms (torch.export alone takes far longer), even in
+        # a warm lowering server on a quiet machine (0.2 s was met there).
+        timeouts={"lower": 0.001},
         progress=False,
         small=True,
     )
@@ -566,7 +568,7 @@ def test_real_failures_are_recorded(tmp_path):
     assert rec["status"] == "failed" and rec["ir"] == {}
     assert rec["failures"]
     assert all(
-        f["message"].startswith("timed out after 0.2 s") for f in rec["failures"]
+        f["message"].startswith("timed out after 0.001 s") for f in rec["failures"]
     )
 
 
