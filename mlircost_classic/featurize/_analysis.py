@@ -288,11 +288,7 @@ def _loop_columns(op: Op, ctx: OpContext) -> tuple[int, int, int]:
     maps = _maps(op, ctx)
     if not maps:
         return (0, 0, 0)
-    key = ("loops", id(maps))
-    known = ctx.memo.get(key)
-    if known is None:
-        known = ctx.memo[key] = (maps, _maps_loop_columns(maps))
-    return known[1]
+    return ctx.memoized("loops", (maps,), _maps_loop_columns)
 
 
 def _maps_loop_columns(maps) -> tuple[int, int, int]:

@@ -57,6 +57,15 @@ class OpContext:
     # cannot be reused while its entry exists
     memo: dict = field(default_factory=dict, repr=False)
 
+    def memoized(self, name: str, shared: tuple, compute):
+        """``compute(*shared)``, once per module for the same shared objects
+        (by identity; the entry keeps them alive, so an id is not reused)."""
+        key = (name, *map(id, shared))
+        known = self.memo.get(key)
+        if known is None:
+            known = self.memo[key] = (shared, compute(*shared))
+        return known[1]
+
 
 _INT_RE = re.compile(r"-?\d+")
 
@@ -329,12 +338,7 @@ def _domain(op: Op, ctx: OpContext) -> int | None:
     maps = _maps(op, ctx)
     if maps is None:
         return None
-    types = op.operand_types
-    key = ("domain", id(maps), id(types))
-    known = ctx.memo.get(key)
-    if known is None:
-        known = ctx.memo[key] = (maps, types, _maps_domain(maps, types))
-    return known[2]
+    return ctx.memoized("domain", (maps, op.operand_types), _maps_domain)
 
 
 def _maps_domain(maps, operand_types) -> int | None:
