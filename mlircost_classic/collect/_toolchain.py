@@ -140,16 +140,18 @@ def _group_cpu_seconds(pgid: int) -> float | None:
     return None if times is None else times[0]
 
 
-def _group_times(pgid: int) -> tuple[float, float] | None:
-    """CPU seconds of group ``pgid`` (:func:`_group_cpu_seconds`), and the
-    seconds its live threads have waited on a run queue (0 where the kernel
-    keeps no ``schedstat``); ``None`` without ``/proc`` or without the group.
+def _group_times(pgid: int) -> tuple[float, float, bool] | None:
+    """CPU seconds of group ``pgid`` (:func:`_group_cpu_seconds`), the seconds
+    its live threads have waited on a run queue (0 where the kernel keeps no
+    ``schedstat``), and whether one of its threads is running, waiting to run
+    or in an uninterruptible wait (state ``R`` or ``D`` now); ``None`` without
+    ``/proc`` or without the group.
     """
     try:
         pids = [name for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
         return None
-    ticks, waited, found = 0, 0, False
+    ticks, waited, found, runnable = 0, 0, False, False
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
@@ -159,24 +161,30 @@ def _group_times(pgid: int) -> tuple[float, float] | None:
         if int(fields[_PGRP]) == pgid:
             found = True
             ticks += sum(int(v) for v in fields[_UTIME : _CSTIME + 1])
-            waited += _run_queue_nanoseconds(pid)
-    return (ticks / _TICKS, waited / 1e9) if found else None
+            thread_wait, thread_runnable = _thread_figures(pid)
+            waited += thread_wait
+            runnable = runnable or thread_runnable
+    return (ticks / _TICKS, waited / 1e9, runnable) if found else None
 
 
-def _run_queue_nanoseconds(pid: str) -> int:
-    """Nanoseconds the threads of a process have waited to run."""
-    total = 0
+def _thread_figures(pid: str) -> tuple[int, bool]:
+    """Nanoseconds the threads of a process have waited to run, and whether
+    one of them is in state ``R`` or ``D``."""
+    total, runnable = 0, False
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return 0
+        return 0, False
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
                 total += int(f.read().split()[1])
+            if not runnable:
+                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                    runnable = f.read().rsplit(b")", 1)[1].split()[0] in (b"R", b"D")
         except (OSError, IndexError, ValueError):
             continue
-    return total
+    return total, runnable
 
 
 class Budget:
@@ -197,20 +205,30 @@ class Budget:
     :data:`WALL_FACTOR` times ``seconds`` of wall-clock time from now neither
     running nor waiting on a run queue (a tool that hangs). Time spent
     waiting to run does not count: a group starved by busier work is not
-    hung. Each :meth:`exceeded` call looks at the interval since the last.
+    hung. Each :meth:`exceeded` call looks at the interval since the last: it
+    is not idle where a thread of the group is running, waiting to run or in
+    an uninterruptible wait when looked at, and otherwise idle for the part of
+    it not covered by the group's CPU and run-queue seconds. The kernel adds a
+    thread's run-queue wait only when the thread next runs, so a starved
+    group's seconds come in bursts: seconds beyond an interval's length are
+    carried to the next ones (up to :attr:`carry`) instead of leaving the
+    intervals between two bursts counted as idle.
     """
 
     #: Seconds between two looks at the group's CPU time.
     poll = 1.0
+    #: Most CPU and run-queue seconds beyond the wall clock carried forward.
+    carry = 30.0
 
     def __init__(self, pgid: int, seconds: float):
         self.pgid, self.seconds = pgid, seconds
         self.start = self.last = time.monotonic()
         times = _group_times(pgid)
         self.cpu_start = None if times is None else times[0]
-        self.last_busy = None if times is None else sum(times)
-        # Wall-clock seconds the group neither ran nor waited to run.
-        self.idle = 0.0
+        self.last_busy = None if times is None else times[0] + times[1]
+        # Wall-clock seconds the group neither ran nor waited to run, and the
+        # busy seconds carried forward.
+        self.idle = self.credit = 0.0
 
     def _idle_limit(self) -> float:
         # Without CPU figures the wall clock is the budget itself.
@@ -238,8 +256,16 @@ class Budget:
         if self.cpu_start is not None:
             # The interval's seconds neither running nor waiting to run (CPU +
             # run queue); all of them once the group is gone from /proc.
-            busy = self.last_busy if times is None else sum(times)
-            self.idle += max(0.0, (now - self.last) - (busy - self.last_busy))
+            busy, active = (
+                (self.last_busy, False)
+                if times is None
+                else (times[0] + times[1], times[2])
+            )
+            slack = self.credit + (busy - self.last_busy) - (now - self.last)
+            if active:
+                slack = max(slack, 0.0)
+            self.idle += max(0.0, -slack)
+            self.credit = min(max(slack, 0.0), self.carry)
             self.last, self.last_busy = now, busy
         if self._counted() <= self._idle_limit():
             return None
