@@ -23,7 +23,7 @@ from mlircost_classic.collect._runner import (
     _Stages,
     detect_level,
 )
-from mlircost_classic.datasets import read_records, validate_record
+from mlircost_classic.datasets import programs_of, read_records, validate_record
 
 TESTS = Path(__file__).resolve().parent
 
@@ -251,6 +251,51 @@ def test_resume_skips_recorded_specs_failed_ones_included(tmp_path):
     assert summary.skipped == 1 and summary.written == 1
     mods, _ = check_files(tmp_path)
     assert len(mods) == 2
+
+
+def test_specs_of_programs_recorded_already_are_not_measured(tmp_path):
+    # fake_lower's text depends on the params only: specs of other families
+    # with the same params lower to one program (as HuBERT to wav2vec2's).
+    first = tmp_path / "first"
+    run([FakeSpec("mlp", {"n": 1, "shared": True})], first)
+    known = programs_of(read_records(first / "modules.jsonl"))
+    assert len(known) == 1 and list(known.values())[0][1] == "ok"
+    out = tmp_path / "second"
+    specs = [
+        FakeSpec("cnn", {"n": 1, "shared": True}),  # the program recorded in `first`
+        FakeSpec("mlp", {"n": 1, "shared": True}),  # the very record of `first`
+        FakeSpec("mlp", {"n": 2, "shared": True}),  # a new program
+        FakeSpec("rnn", {"n": 2, "shared": True}),  # the new program again, in this run
+    ]
+    calls.clear()
+    summary = run(specs, out, known=known)
+    assert [text for _, text in calls] == [
+        "func.func @f2() { linalg.fill } // shared=True filled"
+    ]
+    mods, _ = check_files(out)
+    assert [m["family"] for m in mods] == ["mlp"] and summary.written == 1
+    assert summary.known_programs == 3
+    listed = read_records(out / "same_program.jsonl")
+    assert [(r["family"], r["recorded_as"]) for r in listed] == [
+        ("cnn", specs[1].key()),
+        ("mlp", specs[1].key()),
+        ("rnn", specs[2].key()),
+    ]
+    assert "3 not measured" in summary.to_text()
+    # Resumed, the listed specs are done too.
+    calls.clear()
+    again = run(specs, out, known=known, resume=True)
+    assert calls == [] and again.skipped == 4 and again.known_programs == 0
+
+    # The spec's own record that did not succeed is collected again; without
+    # `known` every spec is measured.
+    calls.clear()
+    retry = {digest: (key, "partial") for digest, (key, _) in known.items()}
+    run(specs[:2], tmp_path / "third", known=retry)
+    assert len(calls) == 1 and "@f1()" in calls[0][1]
+    calls.clear()
+    run(specs, tmp_path / "fourth")
+    assert len(calls) == 4
 
 
 def test_resume_heals_a_torn_last_line(tmp_path):

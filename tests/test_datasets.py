@@ -16,12 +16,14 @@ from mlircost_classic.datasets import (
     FIELDS,
     SCHEMA_VERSION,
     append_records,
+    bundled_programs,
     dataset_info,
     iter_dataset,
     kernel_record_id,
     load_dataset,
     module_record_id,
     pack,
+    program_digest,
     read_records,
     shard_paths,
     validate_amendment,
@@ -225,6 +227,12 @@ def test_pack_skips_a_module_whose_program_is_bundled(tmp_path):
     assert pack(other, tmp_path / "fresh").same_text["modules"] == [
         module(2, family="x")["id"]
     ]
+    # What a collection checks before measuring: the twin's program is
+    # bundled (by the first record, which holds it).
+    programs = bundled_programs(home)
+    digest = program_digest(twin["ir"][twin["compiled_level"]])
+    assert programs[digest] == (first["key"], first["status"])
+    assert len(programs) == 2
 
 
 def test_pack_refuses_invalid_records(tmp_path):

@@ -40,6 +40,7 @@ def _collect_source(args: argparse.Namespace):
     import importlib.util
 
     from mlircost_classic.collect import collect_specs, network_specs
+    from mlircost_classic.datasets import bundled_programs
 
     specs = network_specs(args.source, args.families or None)
     if importlib.util.find_spec(args.source) is None:
@@ -48,7 +49,11 @@ def _collect_source(args: argparse.Namespace):
             "pip install 'mlircost_classic[collect,ood]'"
         )
     return collect_specs(
-        specs[: args.count], args.hardware, args.out, **_collect_kwargs(args)
+        specs[: args.count],
+        args.hardware,
+        args.out,
+        known_programs=None if args.measure_known else bundled_programs(),
+        **_collect_kwargs(args),
     )
 
 
@@ -269,6 +274,14 @@ def _add_collect(sub, parents: dict) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--resume", action="store_true", help="skip programs already in OUT")
+    p.add_argument(
+        "--measure-known",
+        action="store_true",
+        help="with --source: measure every program, also those that lower to a "
+        "program bundled already or recorded earlier in OUT (by default they are "
+        "listed in OUT/same_program.jsonl and not measured: dataset pack would "
+        "skip them)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="parallel compiles")
     p.add_argument(
         "--timeout",

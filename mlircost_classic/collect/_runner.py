@@ -60,6 +60,8 @@ from ..datasets import (
     complete_record,
     iter_records,
     kernel_record_id,
+    program_digest,
+    programs_of,
 )
 from ..mlir import detect_level, read_source
 from ._toolchain import Budget, _die_with_parent, _kill_group
@@ -78,6 +80,9 @@ __all__ = [
 DEFAULT_TIMEOUTS = {"lower": 600.0}
 
 _BATCH_PER_WORKER = 4
+#: The run folder's list of specs not measured: they lowered to a program
+#: recorded already (one JSON line each; ``resume`` skips them).
+SAME_PROGRAM = "same_program.jsonl"
 _INPUT_LEVELS = ("torch", "linalg", "stablehlo", "tosa")
 _MAX_MESSAGE = 2000
 _COMMENT = re.compile(r"//.*")
@@ -97,6 +102,10 @@ class CollectSummary:
         Specs already recorded (``resume=True``) or given twice.
     status : dict
         Status -> number of module records written this run.
+    known_programs : int
+        Specs not measured because they lowered to a program recorded already
+        (``known_programs`` of :func:`collect_specs`); listed in
+        ``out_dir/same_program.jsonl``.
     kernels_written, kernels_shared : int
         New kernel records, and kernels found already recorded (same content).
     failures : dict
@@ -112,6 +121,7 @@ class CollectSummary:
     out_dir: Path
     requested: int = 0
     skipped: int = 0
+    known_programs: int = 0
     status: dict = field(default_factory=dict)
     kernels_written: int = 0
     kernels_shared: int = 0
@@ -134,6 +144,11 @@ class CollectSummary:
             f"{self.kernels_written} new kernel records ({self.kernels_shared} "
             f"already recorded); {self.wall_seconds:.1f} s"
         ]
+        if self.known_programs:
+            lines.append(
+                f"  {self.known_programs} not measured: lowered to a program "
+                f"recorded already (listed in {SAME_PROGRAM})"
+            )
         for stage, n in sorted(self.failures.items()):
             lines.append(f"  failures at {stage}: {n}")
         if self.written:
@@ -419,10 +434,13 @@ def _prepare(
     lower_timeout: float,
     timeouts,
     workdir: str | None = None,
+    known: Mapping | None = None,
 ) -> dict:
     """Lower (or read) a program, fill its weights, measure the plain hardware.
 
-    ``workdir`` (local runs) keeps the compiles for the pinned step.
+    ``workdir`` (local runs) keeps the compiles for the pinned step. A spec
+    that lowers to a program of ``known`` (:func:`_is_recorded`) stops there,
+    with ``known`` set to the program's digest.
     """
     out = {
         "ir": {},
@@ -455,6 +473,11 @@ def _prepare(
     out["seconds"]["lower"] = time.perf_counter() - start
     if level not in out["ir"]:
         return out
+    if known and "spec" in item:
+        digest = program_digest(out["ir"][level])
+        if _is_recorded(known.get(digest), item["key"]):
+            out["known"] = digest
+            return out
     if level not in _INPUT_LEVELS:
         message = f"{level}-level text cannot be compiled; give one of {_INPUT_LEVELS}"
         out["failures"].append(_failure("input", message))
@@ -479,6 +502,13 @@ def _prepare(
 
 
 # --- records ---------------------------------------------------------------------
+
+
+def _is_recorded(program: tuple | None, key: str) -> bool:
+    """Whether a spec need not be measured: its program (``(key, status)`` of
+    the record holding it, or None) is recorded, and not by a record of this
+    very spec that did not succeed (which a new record would replace)."""
+    return program is not None and (program[0] != key or program[1] == "ok")
 
 
 def _merge_provenance(into: dict, more: Mapping) -> None:
@@ -663,6 +693,7 @@ def _run(
     timeouts,
     progress: bool,
     stages: _Stages,
+    known: Mapping | None = None,
 ) -> CollectSummary:
     from tqdm import tqdm
 
@@ -683,9 +714,16 @@ def _run(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     modules_path, kernels_path = out / "modules.jsonl", out / "kernels.jsonl"
+    same_path = out / SAME_PROGRAM
     summary = CollectSummary(out_dir=out, requested=len(items))
     # Only keys and ids are kept: a large run's texts need not fit in memory.
     done = {r["id"]: r["key"] for r in _iter_existing(modules_path, summary.problems)}
+    if known is not None:
+        # The run's own programs too: two specs of one program are measured once.
+        known = {
+            **known,
+            **programs_of(_iter_existing(modules_path, summary.problems)),
+        }
     kernel_ids = {r["id"] for r in _iter_existing(kernels_path, summary.problems)}
     if (done or kernel_ids) and not resume:
         raise FileExistsError(
@@ -693,6 +731,7 @@ def _run(
             "pass resume=True to continue it, or choose another folder"
         )
     seen = set(done.values())
+    seen.update(r["key"] for r in _iter_existing(same_path, summary.problems))
     module_ids = set(done)
     todo = []
     for item in items:
@@ -734,7 +773,13 @@ def _run(
             ]
             prepared = joblib.Parallel(n_jobs=n_jobs)(
                 joblib.delayed(_prepare)(
-                    item, plain, stages, timeouts["lower"], measure_timeouts, folder
+                    item,
+                    plain,
+                    stages,
+                    timeouts["lower"],
+                    measure_timeouts,
+                    folder,
+                    known,
                 )
                 for item, folder in zip(chunk, folders, strict=True)
             )
@@ -743,6 +788,11 @@ def _run(
                 if folder:
                     shutil.rmtree(folder, ignore_errors=True)
             for item, prep in zip(chunk, prepared, strict=True):
+                if prep.get("known"):
+                    append_records(same_path, [_same_program(item, prep, known)])
+                    summary.known_programs += 1
+                    bar.update(1)
+                    continue
                 module, kernels = _records(item, prep, hardware, context)
                 fresh = [k for k in kernels if k["id"] not in kernel_ids]
                 summary.kernels_shared += len(kernels) - len(fresh)
@@ -756,6 +806,11 @@ def _run(
                     status[module["status"]] += 1
                     failures.update(f["stage"] for f in module["failures"])
                     seconds.update(module["seconds"])
+                    if known is not None and module["ir"].get(module["compiled_level"]):
+                        text = module["ir"][module["compiled_level"]]
+                        known.setdefault(
+                            program_digest(text), (module["key"], module["status"])
+                        )
                 else:
                     summary.skipped += 1
                 bar.update(1)
@@ -765,6 +820,18 @@ def _run(
     summary.seconds = {k: round(v, 3) for k, v in seconds.items()}
     summary.wall_seconds = time.perf_counter() - start
     return summary
+
+
+def _same_program(item: dict, prepared: dict, known: Mapping) -> dict:
+    """The line of ``SAME_PROGRAM`` for a spec not measured."""
+    return {
+        "key": item["key"],
+        "family": item["family"],
+        "program": prepared["known"],
+        "recorded_as": known[prepared["known"]][0],
+        "seconds": prepared["seconds"],
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def collect(
@@ -843,6 +910,7 @@ def collect_specs(
     n_jobs: int | None = 1,
     timeouts: Mapping[str, float] | None = None,
     progress: bool = True,
+    known_programs: Mapping | None = None,
 ) -> CollectSummary:
     """Collect labelled records for the given program specs.
 
@@ -860,6 +928,14 @@ def collect_specs(
     seed : int, optional
         The seed the specs were sampled with, recorded in provenance (None
         for a fixed list; builds are seeded from each spec anyway).
+    known_programs : mapping, optional
+        Programs recorded already (``datasets.bundled_programs()``: compiled
+        text digest -> key and status of the record holding it). A spec that
+        lowers to one of them, or to a program of an earlier record of the
+        run, is not measured (``dataset pack`` would skip its record as the
+        same program) unless the record holding it is this spec's own and did
+        not succeed; it is listed in ``out_dir/same_program.jsonl`` instead,
+        which ``resume`` skips. None measures every spec.
 
     Returns
     -------
@@ -887,6 +963,7 @@ def collect_specs(
         timeouts=timeouts,
         progress=progress,
         stages=_real_stages(),
+        known=known_programs,
     )
 
 

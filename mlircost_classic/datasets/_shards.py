@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -444,6 +444,12 @@ def _replacement(rec: dict, previous: set) -> dict:
     }
 
 
+def program_digest(text: str) -> str:
+    """Digest of a compiled module text: two specs with one digest make one
+    program (see :attr:`PackResult.same_text`)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _compiled_text_digest(rec: dict) -> str | None:
     """Digest of the program a module record's labels were compiled from.
 
@@ -453,7 +459,38 @@ def _compiled_text_digest(rec: dict) -> str | None:
     text = rec.get("ir", {}).get(rec.get("compiled_level"))
     if rec.get("kind") != "module" or text is None:
         return None
-    return hashlib.sha256(text.encode()).hexdigest()
+    return program_digest(text)
+
+
+def bundled_programs(data_home: str | os.PathLike | None = None) -> dict:
+    """The programs the bundled module records were compiled from.
+
+    Parameters
+    ----------
+    data_home : path-like, optional
+        Shard folder; default the package's main suite.
+
+    Returns
+    -------
+    dict of str -> (str, str)
+        :func:`program_digest` of each record's compiled text -> the record's
+        spec ``key`` and its ``status`` as loaded (amendments merged). A
+        collection that lowers a spec to one of these texts need not measure
+        it: :func:`pack` would skip the record (same text, or the same record)
+        unless it is the same spec's record that did not succeed.
+    """
+    return programs_of(iter_dataset("modules", get_data_home(data_home)))
+
+
+def programs_of(records: Iterable[dict]) -> dict:
+    """:func:`program_digest` -> (``key``, ``status``) of module records, the
+    first record of each compiled text (see :func:`bundled_programs`)."""
+    programs = {}
+    for rec in records:
+        digest = _compiled_text_digest(rec)
+        if digest is not None:
+            programs.setdefault(digest, (rec.get("key"), rec.get("status")))
+    return programs
 
 
 def _write_shards(
