@@ -27,9 +27,11 @@ of the bundled linalg modules (per target a line, on the log scale for sums)
 with 90% intervals cross-conformal over their families; their coverage on the
 OOD suite (with the shipped kernels model) is recorded in the JSON. Run from
 the repository root (the held-out fits take ~15-30 min on 2 cores; ``--cache``
-keeps the out-of-fold aggregates for a re-run)::
+keeps the out-of-fold aggregates for a re-run, ``--models-cache`` the folds'
+kernels models for a re-run with other partition rules)::
 
     python benchmarks/composed_ood.py [--write-defaults] [--cache composed_cv.npz]
+        [--models-cache composed_folds/]
 """
 
 import argparse
@@ -87,7 +89,7 @@ def rho(y: np.ndarray, p: np.ndarray) -> float | None:
     return None if np.isnan(value) else round(value, 3)
 
 
-def held_out(names, folds_n: int, jobs: int, cache: Path | None):
+def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | None):
     """Out-of-family composed aggregates and modules-model predictions."""
     modules = mc.load_dataset("modules", level="linalg", targets=names)
     ids = np.asarray(modules.ids, dtype=str)
@@ -104,6 +106,7 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None):
         names,
         kernel_model=CostModel(random_state=0, n_jobs=jobs),
         n_splits=folds_n,
+        models_dir=models,
     )
     _, oof = evaluate(
         {"xgboost": CostModel(random_state=0, n_jobs=jobs)},
@@ -131,6 +134,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--cache", type=Path, help="npz of the held-out aggregates")
     parser.add_argument(
+        "--models-cache",
+        type=Path,
+        help="folder keeping each fold's kernels model (reused by a re-run "
+        "whose folds train on the same kernels: other partition rules)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/composed_results.md")
     )
     args = parser.parse_args()
@@ -152,7 +161,9 @@ def main() -> None:
             row["modules"] = rho(ood.target[:, j], shipped[:, names.index(target)])
         ood_figures[target] = {k: v for k, v in row.items() if v is not None}
 
-    modules, raw, folds, xgb = held_out(names, args.cv_folds, args.jobs, args.cache)
+    modules, raw, folds, xgb = held_out(
+        names, args.cv_folds, args.jobs, args.cache, args.models_cache
+    )
     sources = np.asarray(modules.sources, dtype=object)
     subsets = {"all": np.ones(len(sources), bool)}
     subsets["networks"] = np.isin(sources, NETWORKS)

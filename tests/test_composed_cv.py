@@ -78,6 +78,36 @@ def test_each_group_is_composed_by_a_model_that_never_saw_its_kernels():
         cross_val_compose(TEXTS, GROUPS[:3], kernels, NAMES, kernel_model=_ridge())
 
 
+def test_fold_models_are_kept_and_reused_for_the_same_training_kernels(
+    tmp_path, monkeypatch
+):
+    kernels = _kernels()
+    kernels.ids = np.array([f"k{i}" for i in range(len(kernels.data))])
+    kept = tmp_path / "folds"
+    args = (TEXTS, GROUPS, kernels, NAMES)
+    raw, folds = cross_val_compose(
+        *args, kernel_model=_ridge(), n_splits=2, models_dir=kept
+    )
+    assert len(list(kept.iterdir())) == 2
+    # Loaded, not fitted again: the same aggregates.
+    monkeypatch.setattr(CostModel, "fit", lambda *a, **k: pytest.fail("refitted"))
+    again, _ = cross_val_compose(
+        *args, kernel_model=_ridge(), n_splits=2, models_dir=kept
+    )
+    assert np.allclose(again, raw, equal_nan=True)
+    monkeypatch.undo()
+    # Other training kernels (one fewer in the "relu" group's fold): a new fit.
+    fewer = Bunch(**{k: v for k, v in kernels.items()})
+    fewer.groups = kernels.groups.copy()
+    fewer.groups[np.flatnonzero(kernels.groups == "mm")[0]] = "other"
+    cross_val_compose(
+        TEXTS, GROUPS, fewer, NAMES, kernel_model=_ridge(), n_splits=2, models_dir=kept
+    )
+    assert len(list(kept.iterdir())) == 3
+    with pytest.raises(TypeError, match="CostModel"):
+        cross_val_compose(*args, kernel_model=Ridge(), models_dir=kept)
+
+
 def test_fit_on_held_out_aggregates_calibrates_intervals_on_held_out_groups(tmp_path):
     kernels = _kernels()
     fitted = _ridge().fit(kernels.data, kernels.target, target_names=KERNEL_NAMES)

@@ -11,6 +11,7 @@ programs unlike its training families; the kernels it is made of are familiar.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from numbers import Integral, Real
@@ -197,6 +198,7 @@ def cross_val_compose(
     kernel_model: CostModel | None = None,
     n_splits: int = 5,
     partitioner: str = "python",
+    models_dir: str | os.PathLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw aggregates of each module from a kernels model that never saw its group.
 
@@ -229,6 +231,13 @@ def cross_val_compose(
         Folds (at most the number of groups).
     partitioner : {"python", "iree"}, default="python"
         As in :class:`ComposedCostModel`.
+    models_dir : path-like, optional
+        Folder keeping each fold's fitted kernels model (``kernel_model`` a
+        :class:`CostModel`), named by a digest of its training kernels' ids,
+        its parameters and targets: a later call whose fold trains on the same
+        kernels loads it instead of fitting it again (composing the same
+        modules with other partition rules then takes minutes, not the fits'
+        half hour). Folds that train on other kernels fit new models.
 
     Returns
     -------
@@ -251,14 +260,35 @@ def cross_val_compose(
     splitter = GroupKFold(n_splits=min(n_splits, len(set(groups))))
     for k, (_, test) in enumerate(splitter.split(X, groups=groups)):
         keep = np.flatnonzero(~np.isin(kernel_groups, list(set(groups[test]))))
-        model = clone(base).fit(
-            [kernels.data[i] for i in keep],
-            kernel_target[keep],
-            target_names=list(kernels.target_names),
-        )
+        model = _fold_model(base, kernels, keep, kernel_target, models_dir)
         raw[test] = compose_regions(model, [regions[i] for i in test], target_names)[0]
         folds[test] = k
     return raw, folds
+
+
+def _fold_model(base, kernels, keep, target, models_dir) -> CostModel:
+    """A clone of ``base`` fitted on kernels ``keep`` (see ``models_dir`` of
+    :func:`cross_val_compose`)."""
+    names = list(kernels.target_names)
+
+    def fit():
+        return clone(base).fit(
+            [kernels.data[i] for i in keep], target[keep], target_names=names
+        )
+
+    if models_dir is None:
+        return fit()
+    if type(base) is not CostModel:
+        raise TypeError(f"models_dir keeps CostModel fits, not {type(base).__name__}")
+    ids = sorted(str(kernels.ids[i]) for i in keep)
+    params = sorted((k, repr(v)) for k, v in base.get_params().items())
+    key = json.dumps([ids, names, params])
+    path = Path(models_dir) / f"kernels-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+    if path.exists():
+        return CostModel.load(path)
+    model = fit()
+    model.save(path)
+    return model
 
 
 class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
