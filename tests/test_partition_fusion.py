@@ -833,3 +833,61 @@ def test_a_global_much_larger_than_its_constants_is_not_hoisted(n, kinds):
     the add, and one)."""
     regions = partition_dispatches(_CAUSAL_MASK.replace("N", str(n)))
     assert [r.kind for r in regions] == kinds
+
+
+_TRANSPOSE_READ_TWICE = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%a: tensor<8x16xf32>) -> tensor<16xWxf32> {
+  %cst = arith.constant 2.000000e+00 : f32
+  %e = tensor.empty() : tensor<16x8xf32>
+  %t = linalg.transpose ins(%a : tensor<8x16xf32>) outs(%e : tensor<16x8xf32>) permutation = [1, 0]
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%t : tensor<16x8xf32>) outs(%e : tensor<16x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %cst : f32
+    linalg.yield %0 : f32
+  } -> tensor<16x8xf32>
+  SECOND_READER
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("width", "second_reader", "kinds"),
+    [
+        # a concat copies the transpose: it is computed in a dispatch of its
+        # own, and cloned into the mulf's
+        (
+            16,
+            "%c = tensor.concat dim(1) %t, %m : (tensor<16x8xf32>, "
+            "tensor<16x8xf32>) -> tensor<16x16xf32>\n"
+            "  return %c : tensor<16x16xf32>",
+            ["elementwise", "elementwise", "memcpy", "memcpy"],
+        ),
+        # read by two elementwise ops only: cloned into both, no dispatch
+        (
+            8,
+            "%e2 = tensor.empty() : tensor<16x8xf32>\n"
+            "  %s = linalg.generic {indexing_maps = [#map, #map, #map], "
+            'iterator_types = ["parallel", "parallel"]} ins(%t, %m : '
+            "tensor<16x8xf32>, tensor<16x8xf32>) outs(%e2 : tensor<16x8xf32>) {\n"
+            "  ^bb0(%x: f32, %y: f32, %o: f32):\n"
+            "    %1 = arith.addf %x, %y : f32\n"
+            "    linalg.yield %1 : f32\n"
+            "  } -> tensor<16x8xf32>\n"
+            "  return %s : tensor<16x8xf32>",
+            ["elementwise"],
+        ),
+    ],
+)
+def test_a_copy_read_by_a_concat_is_cloned_into_its_elementwise_readers(
+    width, second_reader, kinds
+):
+    """``areFusableAsElementwiseOps`` fuses a producer that only copies (a
+    transpose) into any consumer, whatever its other uses; elementwise
+    fusion keeps the producer for the uses it does not replace, so a
+    transpose that a ``tensor.concat`` also reads is a dispatch of its own
+    (iree-compile: ``transpose_8x16_f32``, ``elementwise_transpose_16x8_f32``
+    and two ``slow_memcpy``; with two elementwise readers, one
+    ``elementwise_transpose_16x8_f32``)."""
+    text = _TRANSPOSE_READ_TWICE.replace("SECOND_READER", second_reader)
+    regions = partition_dispatches(text.replace("W", str(width)))
+    assert [r.kind for r in regions] == kinds

@@ -89,7 +89,9 @@ libraries or a compiler:
   its extend first, a scan takes no clone, and no producer fuses into an
   extend read by several ops; an op reading none of its operands (a flip) is
   cloned into each all-parallel reader (a transpose it reads with
-  ``tensor.extract`` is none), and a transpose read by a
+  ``tensor.extract`` is none), and so is a copy (a transpose) that a concat,
+  pad or insert_slice also reads, which is then a dispatch of its own (a copy
+  fuses into any consumer, ``areFusableAsElementwiseOps``); a transpose read by a
   ``conv_2d_nchw_fchw`` only moves into the convolution's input map;
 - a reduction over unit loops combining its element with its init's
   identity (``maximumf`` with -inf, ``mulf`` with 1) is a copy, no dispatch;
@@ -1444,8 +1446,15 @@ class _Grouping:
             users = self.consumers(i)
             if not users or not all(self.live(c) for c in users):
                 continue
-            if len(users) > 1 and self.index_only(i):
-                # cloned into each reader that takes it (see members)
+            # cloned into each reader that takes it (see members): a copy
+            # fuses into any consumer whatever its uses, and stays for a move
+            if len(users) > 1 and (
+                self.index_only(i)
+                or (
+                    _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+                    and any(self.kinds[c] == "move" for c in users)
+                )
+            ):
                 self.cloned.add(i)
                 continue
             if self.shared_rounds == 0 and len(users) > 1:
