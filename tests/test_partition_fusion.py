@@ -891,3 +891,47 @@ def test_a_copy_read_by_a_concat_is_cloned_into_its_elementwise_readers(
     text = _TRANSPOSE_READ_TWICE.replace("SECOND_READER", second_reader)
     regions = partition_dispatches(text.replace("W", str(width)))
     assert [r.kind for r in regions] == kinds
+
+
+_BROADCAST_COLLAPSE_TRANSPOSE = """#map = affine_map<(d0, d1, d2) -> (d1, d2)>
+#map1 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%arg0: tensor<25x9xf32>) -> RESULT {
+  %cst = arith.constant 0.000000e+00 : f32
+  %1 = tensor.empty() : tensor<2x25x9xf32>
+  %2 = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg0 : tensor<25x9xf32>) outs(%1 : tensor<2x25x9xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<2x25x9xf32>
+  %collapsed = tensor.collapse_shape %2 [[0, 1], [2]] : tensor<2x25x9xf32> into tensor<50x9xf32>
+  %3 = tensor.empty() : tensor<9x50xf32>
+  %t = linalg.transpose ins(%collapsed : tensor<50x9xf32>) outs(%3 : tensor<9x50xf32>) permutation = [1, 0]
+  TAIL
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("result", "tail", "kinds"),
+    [
+        ("tensor<9x50xf32>", "return %t : tensor<9x50xf32>", ["elementwise"]),
+        # the pad then reads a collapse of the fused op: a copy
+        (
+            "tensor<9x56xf32>",
+            "%p = tensor.pad %t low[0, 4] high[0, 2] {\n"
+            "  ^bb0(%a: index, %b: index):\n"
+            "    tensor.yield %cst : f32\n"
+            "  } : tensor<9x50xf32> to tensor<9x56xf32>\n"
+            "  return %p : tensor<9x56xf32>",
+            ["elementwise", "memcpy"],
+        ),
+    ],
+)
+def test_a_transpose_moves_above_a_collapse_into_its_producer(result, tail, kinds):
+    """``BubbleTransposeThroughCollapseShape``: a ``linalg.transpose`` of a
+    collapse_shape that nothing else reads moves above it (each collapsed
+    group of dims moves as a unit) and fuses into the producer, a repeat's
+    broadcast (iree-compile: one ``elementwise_broadcast_9x2x25_f32``; with
+    a pad after the transpose, that and a ``slow_memcpy``)."""
+    text = _BROADCAST_COLLAPSE_TRANSPOSE.replace("RESULT", result)
+    regions = partition_dispatches(text.replace("TAIL", tail))
+    assert [r.kind for r in regions] == kinds

@@ -41,7 +41,9 @@ libraries or a compiler:
   ``broadcast`` / ``map`` / ``copy``) fuse with an elementwise or reduction
   consumer when it is their only user, as IREE's elementwise op fusion does
   (an expand_shape between them bubbles up; no transpose crosses a
-  collapse_shape), and a producer with several users fuses into the first
+  collapse_shape but a ``linalg.transpose`` of one nothing else reads, which
+  moves above it, ``BubbleTransposeThroughCollapseShape``, leaving a pad
+  after it a copy), and a producer with several users fuses into the first
   when that is elementwise (not fused into a reduction) and all its users are
   in one group, or, in two rounds after that in which a consumer takes one
   producer at most (the one it reads first, with as many non-unit loops,
@@ -769,6 +771,7 @@ class _Grouping:
         self.shared_rounds = 0  # rounds of multi-use producer fusion run
         self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
         self.cloned: set[int] = set()  # index-only ops cloned into readers
+        self.bubbled: set[int] = set()  # transposes moved above a collapse
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
             "free"
@@ -1003,8 +1006,11 @@ class _Grouping:
                     self.permuted[i] or self.permuted[c]
                 ):
                     # IREE bubbles an expand_shape up through an elementwise
-                    # producer, but moves no transpose across a collapse
-                    continue
+                    # producer, and a linalg.transpose up through a collapse,
+                    # but moves no other transpose across a collapse
+                    if not self.bubbles_through_collapse(i, c):
+                        continue
+                    self.bubbled.add(c)
                 if self.absorbed(c, self.consumers(c)):
                     # the transpose moves into the contraction's operand map
                     # and leaves its producer behind (PropagateLinalgTranspose)
@@ -1017,6 +1023,22 @@ class _Grouping:
                 if rk == "reduction" or self.absorbed(i, users):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
+
+    def bubbles_through_collapse(self, i: int, c: int) -> bool:
+        """Whether ``linalg.transpose`` ``c`` reads ``i`` through one
+        ``tensor.collapse_shape`` that nothing else reads: the transpose
+        moves above it, each collapsed group of dims as a unit
+        (``BubbleTransposeThroughCollapseShape``), and fuses into ``i``."""
+        fn = self.fn
+        if fn.ops[c].name != "linalg.transpose" or not fn.uses[c]:
+            return False
+        j = fn.defs.get(fn.uses[c][0])
+        return (
+            j is not None
+            and fn.ops[j].name == "tensor.collapse_shape"
+            and fn.users[j] == [c]
+            and self.producer(fn.uses[j][0]) == i
+        )
 
     def into_shared_extend(self, i: int, c: int) -> bool:
         """Whether ``c`` reads ``i`` through a bit-extend (cloned, a view
@@ -1686,7 +1708,11 @@ class _Grouping:
                     # and then padded
                     and (
                         fn.ops[i].name != "tensor.pad"
-                        or (self.consumers(j) == [i] and not self.reshaped(j, i))
+                        or (
+                            self.consumers(j) == [i]
+                            and not self.reshaped(j, i)
+                            and j not in self.bubbled
+                        )
                     )
                 ):
                     producers.append(v)
