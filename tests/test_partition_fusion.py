@@ -935,3 +935,30 @@ def test_a_transpose_moves_above_a_collapse_into_its_producer(result, tail, kind
     text = _BROADCAST_COLLAPSE_TRANSPOSE.replace("RESULT", result)
     regions = partition_dispatches(text.replace("TAIL", tail))
     assert [r.kind for r in regions] == kinds
+
+
+_SLICE_OF_EXP = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%a: tensor<16x32xf32>) -> tensor<16x8xf32> {
+  %e = tensor.empty() : tensor<16x32xf32>
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<16x32xf32>) outs(%e : tensor<16x32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<16x32xf32>
+  %s = tensor.extract_slice %m[0, 4] [16, 8] [1, STRIDE] : tensor<16x32xf32> to tensor<16x8xf32>
+  return %s : tensor<16x8xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("stride", "kinds"), [(1, ["elementwise"]), (2, ["elementwise", "memcpy"])]
+)
+def test_a_unit_stride_slice_moves_above_its_only_producer(stride, kinds):
+    """``BubbleUpExtract``: a unit-stride ``tensor.extract_slice`` that is
+    the only use of a ``linalg.generic`` (projected-permutation maps) moves
+    above it, and the generic computes the slice: no copy of a returned
+    slice (iree-compile: one ``elementwise_16x8_f32``; with stride 2,
+    ``elementwise_512_f32`` and a ``slow_memcpy``)."""
+    regions = partition_dispatches(_SLICE_OF_EXP.replace("STRIDE", str(stride)))
+    assert [r.kind for r in regions] == kinds

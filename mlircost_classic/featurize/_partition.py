@@ -81,7 +81,9 @@ libraries or a compiler:
   dispatch when the source is computed, read by nothing else and not
   reshaped; otherwise, and for every ``tensor.concat`` input, a copy that is
   not contiguous is one dispatch (IREE's ``slow_memcpy``, one executable per
-  offset), as is a returned slice that is not; a bit-extend of a slice is
+  offset), as is a returned slice that is not (but a unit-stride slice that
+  is the only use of a ``linalg.generic`` moves above it, which computes the
+  slice only, ``BubbleUpExtract``); a bit-extend of a slice is
   cloned into its reader with the slice (an RNN's steps differ in offsets),
   and a small bit-extended constant is inlined by its own size;
 - a splat constant is cloned into each dispatch that reads it, whatever its
@@ -400,6 +402,26 @@ def _classify(op: Op, body: list[Op]) -> str:
     if name.startswith(("arith.", "math.", "linalg.")):
         return "elementwise"
     return "other"
+
+
+def _slices_producer(fn: _Function, i: int, aliases: dict[str, str]) -> bool:
+    """Whether ``tensor.extract_slice`` ``i`` moves above the
+    ``linalg.generic`` it slices, which then computes the slice only
+    (``BubbleUpExtract``: the generic's one use, unit strides, every indexing
+    map a projected permutation)."""
+    j = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+    if j is None or fn.ops[j].name != "linalg.generic" or fn.users[j] != [i]:
+        return False
+    if len(fn.ops[j].results) != 1 or "reduction" in _iterators(fn.ops[j]):
+        return False
+    m = _SLICE_RE.search(fn.ops[i].text)
+    if m is None or any(s.strip() != "1" for s in m.group(3).split(",")):
+        return False
+    maps = _parse_maps(_attr(fn.ops[j], ("indexing_maps",)) or "", aliases)
+    return bool(maps) and all(
+        len(set(results)) == len(results) and all(r in dims for r in results)
+        for dims, results in maps
+    )
 
 
 def _root_kind(op: Op, body: list[Op]) -> str:
@@ -833,6 +855,12 @@ class _Grouping:
                     # (areFusableAsElementwiseOps), and a scan / sort takes
                     # no clone of it: the extend computes in a dispatch
                     kinds[i] = "elementwise"
+        # slices IREE moves above their producer (BubbleUpExtract)
+        self.bubbled_slices = {
+            i
+            for i, op in enumerate(fn.ops)
+            if op.name == "tensor.extract_slice" and _slices_producer(fn, i, aliases)
+        }
         const = self.const = [False] * n
         iota = self.iota = [False] * n  # constant, but computed by an initializer
         for i, op in enumerate(fn.ops):
@@ -889,9 +917,9 @@ class _Grouping:
         out, stack = [], list(self.fn.users[i])
         while stack:
             j = stack.pop()
-            if (
-                self.kinds[j] == "view"
-                and self.fn.ops[j].name != "tensor.extract_slice"
+            if self.kinds[j] == "view" and (
+                self.fn.ops[j].name != "tensor.extract_slice"
+                or j in self.bubbled_slices
             ):
                 stack.extend(self.fn.users[j])
             elif j not in out:
@@ -1724,6 +1752,8 @@ class _Grouping:
             copies += [(i, v) for v in _copies(fn.ops[i], fn) if v not in producers]
         for i, op in enumerate(fn.ops):
             # a slice the function returns is copied out (flow.tensor.slice)
+            if i in self.bubbled_slices:
+                continue  # the producer computes the slice only
             if (
                 op.name == "tensor.extract_slice"
                 and self.live(i)
