@@ -962,3 +962,29 @@ def test_a_unit_stride_slice_moves_above_its_only_producer(stride, kinds):
     ``elementwise_512_f32`` and a ``slow_memcpy``)."""
     regions = partition_dispatches(_SLICE_OF_EXP.replace("STRIDE", str(stride)))
     assert [r.kind for r in regions] == kinds
+
+
+_WHOLE_SLICE = """#map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%a: tensor<16x1x8xf32>) -> tensor<16x1x8xf32> {
+  %e = tensor.empty() : tensor<16x1x8xf32>
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%a : tensor<16x1x8xf32>) outs(%e : tensor<16x1x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<16x1x8xf32>
+  %s = tensor.extract_slice %m[0, 0, 0] [16, 1, 8] [1, STRIDE, 1] : tensor<16x1x8xf32> to tensor<16x1x8xf32>
+  return %s : tensor<16x1x8xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("stride", "kinds"), [(1, ["elementwise"]), (2, ["elementwise", "memcpy"])]
+)
+def test_a_returned_slice_with_a_stride_over_a_unit_dim_is_copied(stride, kinds):
+    """A slice of the whole tensor folds away only with unit strides: a
+    stride of 2 over a unit dim keeps it, and a returned slice with a
+    stride is copied out (iree-compile: ``elementwise_128_f32``, and with
+    stride 2 a ``slow_memcpy`` too)."""
+    regions = partition_dispatches(_WHOLE_SLICE.replace("STRIDE", str(stride)))
+    assert [r.kind for r in regions] == kinds

@@ -81,7 +81,8 @@ libraries or a compiler:
   dispatch when the source is computed, read by nothing else and not
   reshaped; otherwise, and for every ``tensor.concat`` input, a copy that is
   not contiguous is one dispatch (IREE's ``slow_memcpy``, one executable per
-  offset), as is a returned slice that is not (but a unit-stride slice that
+  offset), as is a returned slice that is not (any stride other than 1,
+  even over a unit dim, makes a copy; but a unit-stride slice that
   is the only use of a ``linalg.generic`` moves above it, which computes the
   slice only, ``BubbleUpExtract``); a bit-extend of a slice is
   cloned into its reader with the slice (an RNN's steps differ in offsets),
@@ -742,10 +743,7 @@ def _copies(op: Op, fn: _Function) -> list[str]:
         if m is None or source is None or source.shape is None:
             return inputs[:1]
         sizes, strides = (_ints(m.group(k)) for k in (2, 3))
-        strided = any(
-            stride != 1 and size != 1
-            for size, stride in zip(sizes, strides, strict=False)
-        )
+        strided = any(stride != 1 for stride in strides)
         return [] if not strided and _contiguous(source.shape, sizes) else inputs[:1]
     if op.name == "tensor.concat":
         dim = _concat_dim(op)
