@@ -988,3 +988,45 @@ def test_a_returned_slice_with_a_stride_over_a_unit_dim_is_copied(stride, kinds)
     stride 2 a ``slow_memcpy`` too)."""
     regions = partition_dispatches(_WHOLE_SLICE.replace("STRIDE", str(stride)))
     assert [r.kind for r in regions] == kinds
+
+
+_GROUPED_CONVOLUTIONS = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @main(%arg0: tensor<1x4x16x16xf32>, %w1: tensor<2x4x2x3x3xf32>, %w2: tensor<2x4x4x3x3xf32>) -> tensor<1x8x16x16xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %padded = tensor.pad %arg0 low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%a: index, %b: index, %c: index, %d: index):
+    tensor.yield %cst : f32
+  } : tensor<1x4x16x16xf32> to tensor<1x4x18x18xf32>
+  %0 = tensor.empty() : tensor<1x8x16x16xf32>
+  %expanded = tensor.expand_shape %padded [[0], [1, 2], [3], [4]] output_shape [1, 2, 2, 18, 18] : tensor<1x4x18x18xf32> into tensor<1x2x2x18x18xf32>
+  %expanded_3 = tensor.expand_shape %0 [[0], [1, 2], [3], [4]] output_shape [1, 2, 4, 16, 16] : tensor<1x8x16x16xf32> into tensor<1x2x4x16x16xf32>
+  %1 = linalg.fill ins(%cst : f32) outs(%expanded_3 : tensor<1x2x4x16x16xf32>) -> tensor<1x2x4x16x16xf32>
+  %2 = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expanded, %w1 : tensor<1x2x2x18x18xf32>, tensor<2x4x2x3x3xf32>) outs(%1 : tensor<1x2x4x16x16xf32>) -> tensor<1x2x4x16x16xf32>
+  %collapsed = tensor.collapse_shape %2 [[0], [1, 2], [3], [4]] : tensor<1x2x4x16x16xf32> into tensor<1x8x16x16xf32>
+  %3 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%collapsed : tensor<1x8x16x16xf32>) outs(%0 : tensor<1x8x16x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %8 = arith.maximumf %in, %cst : f32
+    linalg.yield %8 : f32
+  } -> tensor<1x8x16x16xf32>
+  %padded_4 = tensor.pad %3 low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%a: index, %b: index, %c: index, %d: index):
+    tensor.yield %cst : f32
+  } : tensor<1x8x16x16xf32> to tensor<1x8x18x18xf32>
+  %expanded_5 = tensor.expand_shape %padded_4 [[0], [1, 2], [3], [4]] output_shape [1, 2, 4, 18, 18] : tensor<1x8x18x18xf32> into tensor<1x2x4x18x18xf32>
+  %5 = linalg.fill ins(%cst : f32) outs(%expanded_3 : tensor<1x2x4x16x16xf32>) -> tensor<1x2x4x16x16xf32>
+  %6 = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expanded_5, %w2 : tensor<1x2x4x18x18xf32>, tensor<2x4x4x3x3xf32>) outs(%5 : tensor<1x2x4x16x16xf32>) -> tensor<1x2x4x16x16xf32>
+  %collapsed_8 = tensor.collapse_shape %6 [[0], [1, 2], [3], [4]] : tensor<1x2x4x16x16xf32> into tensor<1x8x16x16xf32>
+  return %collapsed_8 : tensor<1x8x16x16xf32>
+}
+"""
+
+
+def test_a_pad_after_a_grouped_convolution_is_a_copy():
+    """A grouped convolution's result is collapsed (groups x channels) before
+    its activation; the collapse sinks below the activation, which fuses
+    into the convolution's dispatch, so the pad that follows reads a
+    reshape and is a copy of its own, like the input's (iree-compile:
+    ``slow_memcpy``, ``conv_2x4x16x16x2x3x3_f32``, ``slow_memcpy``,
+    ``conv_2x4x16x16x4x3x3_f32``)."""
+    regions = partition_dispatches(_GROUPED_CONVOLUTIONS)
+    assert [r.kind for r in regions] == ["memcpy", "conv", "memcpy", "conv"]

@@ -79,7 +79,9 @@ libraries or a compiler:
   collapse_shape always); a scan / sort / gather takes no consumer;
 - ``tensor.pad`` and ``tensor.insert_slice`` write into the producer's
   dispatch when the source is computed, read by nothing else and not
-  reshaped; otherwise, and for every ``tensor.concat`` input, a copy that is
+  reshaped (also by a collapse of a root's result that sinks below its
+  consumer: a grouped convolution's); otherwise, and for every
+  ``tensor.concat`` input, a copy that is
   not contiguous is one dispatch (IREE's ``slow_memcpy``, one executable per
   offset), as is a returned slice that is not (any stride other than 1,
   even over a unit dim, makes a copy; but a unit-stride slice that
@@ -1738,6 +1740,7 @@ class _Grouping:
                             self.consumers(j) == [i]
                             and not self.reshaped(j, i)
                             and j not in self.bubbled
+                            and not self.sinks_collapse(j)
                         )
                     )
                 ):
@@ -1776,6 +1779,19 @@ class _Grouping:
                 self.copied_slices.add(i)
                 copies += [(i, v) for v in _copies(op, fn)]
         return copies
+
+    def sinks_collapse(self, j: int) -> bool:
+        """Whether ``j`` reads the root of its dispatch through a collapse of
+        non-unit dims: the collapse sinks below ``j`` (``SinkReshapes``), so
+        a pad of ``j`` reads a reshape (a grouped convolution's channels)."""
+        fn, find = self.fn, self.groups.find
+        return any(
+            fn.ops[r].name != "linalg.generic"
+            and self.kinds[r] == "root"
+            and find(r) == find(j)
+            and self.reshaped(r, j, expand=False)
+            for r in self.fused[find(j)]
+        )
 
     def members(self) -> tuple[dict[int, list[int]], dict[int, str]]:
         """Group -> member ops, and group -> dispatch kind."""
