@@ -1030,3 +1030,34 @@ def test_a_pad_after_a_grouped_convolution_is_a_copy():
     ``conv_2x4x16x16x4x3x3_f32``)."""
     regions = partition_dispatches(_GROUPED_CONVOLUTIONS)
     assert [r.kind for r in regions] == ["memcpy", "conv", "memcpy", "conv"]
+
+
+_MAX_POOL = """func.func @main(%arg0: tensor<4x3x4x4xf16>) -> tensor<4x3xOUTxf16> {
+  %cst = arith.constant 0xFC00 : f16
+  %0 = tensor.empty() : tensor<4x3xOUTxf16>
+  %1 = linalg.fill ins(%cst : f16) outs(%0 : tensor<4x3xOUTxf16>) -> tensor<4x3xOUTxf16>
+  %2 = tensor.empty() : tensor<WINxf16>
+  %3 = linalg.pooling_nchw_max {dilations = dense<1> : vector<2xi64>, strides = dense<STRIDE> : vector<2xi64>} ins(%arg0, %2 : tensor<4x3x4x4xf16>, tensor<WINxf16>) outs(%1 : tensor<4x3xOUTxf16>) -> tensor<4x3xOUTxf16>
+  return %3 : tensor<4x3xOUTxf16>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("window", "stride", "out", "kinds"),
+    [
+        ("1x1", 1, "4x4", []),
+        ("2x2", 1, "3x3", ["pooling"]),
+        ("1x1", 2, "2x2", ["pooling"]),
+    ],
+)
+def test_a_max_pool_over_one_element_from_minus_infinity_is_no_dispatch(
+    window, stride, out, kinds
+):
+    """A max pool whose window is one element, with unit strides and an init
+    of -inf, folds to its input (an adaptive max pool to the input's own
+    size; iree-compile: no executable); a 2x2 window, or a stride of 2 (a
+    subsample), is one (``conv_4x3x3x3x2x2_f16``, ``generic_4x3x2x2_f16``)."""
+    text = _MAX_POOL.replace("WIN", window).replace("STRIDE", str(stride))
+    regions = partition_dispatches(text.replace("OUT", out))
+    assert [r.kind for r in regions] == kinds

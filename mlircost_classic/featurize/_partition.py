@@ -101,7 +101,8 @@ libraries or a compiler:
   fuses into any consumer, ``areFusableAsElementwiseOps``); a transpose read by a
   ``conv_2d_nchw_fchw`` only moves into the convolution's input map;
 - a reduction over unit loops combining its element with its init's
-  identity (``maximumf`` with -inf, ``mulf`` with 1) is a copy, no dispatch;
+  identity (``maximumf`` with -inf, ``mulf`` with 1), or a max pool over a
+  one-element window with unit strides from -inf, is a copy, no dispatch;
   const-eval hoists no value more than 1 MiB larger than its constants;
 - identical regions are one executable (IREE's executable deduplication):
   :attr:`DispatchRegion.calls` counts them; regions that differ only in unit
@@ -520,14 +521,41 @@ def _identity_combine(fn: _Function, i: int) -> bool:
     ):
         return False
     inits = op.operands[len(op.operands) - len(op.results) :]
-    fill = fn.defs.get(_value(inits[0])) if inits else None
+    return bool(inits) and _fill_value(fn, inits[0]) in _IDENTITIES[combine.name]
+
+
+def _fill_value(fn: _Function, v: str) -> str | None:
+    """The constant ``v`` is filled with (``linalg.fill`` of an
+    ``arith.constant``), as printed; None for anything else."""
+    fill = fn.defs.get(_value(v))
     if fill is None or fn.ops[fill].name != "linalg.fill":
-        return False
+        return None
     k = fn.defs.get(_value(fn.ops[fill].operands[0]))
     if k is None or fn.ops[k].name != "arith.constant":
+        return None
+    return fn.ops[k].text.split("arith.constant", 1)[-1].split(":")[0].strip()
+
+
+# pooling kind -> the combiner its window folds with
+_POOLING_COMBINERS = {"_max": "arith.maximumf", "_min": "arith.minimumf"}
+
+
+def _identity_pooling(fn: _Function, i: int) -> bool:
+    """Whether pooling ``i`` has a window of one element, unit strides and an
+    init filled with its combiner's identity (a max pool from -inf): it
+    folds to a copy, no dispatch (an adaptive max pool to the input's own
+    size)."""
+    op = fn.ops[i]
+    combiner = next(
+        (c for end, c in _POOLING_COMBINERS.items() if op.name.endswith(end)), None
+    )
+    if not op.name.startswith("linalg.pooling_") or combiner is None:
         return False
-    value = fn.ops[k].text.split("arith.constant", 1)[-1].split(":")[0].strip()
-    return value in _IDENTITIES[combine.name]
+    if len(op.operand_types) < 3 or _numel(op.operand_types[1]) != 1:
+        return False
+    if not op.result_types or op.result_types[0].shape != op.operand_types[0].shape:
+        return False  # strided: a subsample, no copy
+    return _fill_value(fn, op.operands[2]) in _IDENTITIES[combiner]
 
 
 def _storage_bytes(t: ShapedType) -> int:
@@ -841,6 +869,8 @@ class _Grouping:
                     kinds[i] = "view" if _identity_combine(fn, i) else "elementwise"
             elif kinds[i] == "root" and _reduces_nothing(op):
                 kinds[i] = "elementwise"
+            elif kinds[i] == "root" and _identity_pooling(fn, i):
+                kinds[i] = "view"
         for i, op in enumerate(fn.ops):
             if kinds[i] == "view" and op.name == "linalg.generic":
                 src = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
