@@ -1061,3 +1061,35 @@ def test_a_max_pool_over_one_element_from_minus_infinity_is_no_dispatch(
     text = _MAX_POOL.replace("WIN", window).replace("STRIDE", str(stride))
     regions = partition_dispatches(text.replace("OUT", out))
     assert [r.kind for r in regions] == kinds
+
+
+_PADDED_SLICE = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%a: tensor<1x16xf32>) -> tensor<1x20xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<1x16xf32>
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<1x16xf32>) outs(%e : tensor<1x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x16xf32>
+  %c = tensor.concat dim(1) %a, %m : (tensor<1x16xf32>, tensor<1x16xf32>) -> tensor<1x32xf32>
+  %s = tensor.extract_slice %c[0, 0] [1, 16] [STRIDE, 1] : tensor<1x32xf32> to tensor<1x16xf32>
+  %p = tensor.pad %s low[0, 1] high[0, 3] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %cst : f32
+  } : tensor<1x16xf32> to tensor<1x20xf32>
+  return %p : tensor<1x20xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("stride", "kinds"), [(1, ["elementwise"]), (2, ["elementwise", "memcpy"])]
+)
+def test_a_pad_of_a_strided_slice_is_a_copy(stride, kinds):
+    """A pad writing one contiguous block is no dispatch, but not when its
+    source is a slice with a stride other than 1 (even over a unit dim): the
+    slice is copied into the padded tensor by a dispatch (iree-compile:
+    ``elementwise_16_f32``; with stride 2, and a ``slow_memcpy``)."""
+    regions = partition_dispatches(_PADDED_SLICE.replace("STRIDE", str(stride)))
+    assert [r.kind for r in regions] == kinds

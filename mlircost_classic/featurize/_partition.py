@@ -83,8 +83,8 @@ libraries or a compiler:
   consumer: a grouped convolution's); otherwise, and for every
   ``tensor.concat`` input, a copy that is
   not contiguous is one dispatch (IREE's ``slow_memcpy``, one executable per
-  offset), as is a returned slice that is not (any stride other than 1,
-  even over a unit dim, makes a copy; but a unit-stride slice that
+  offset), as is a returned or padded slice that is not (any stride other
+  than 1, even over a unit dim, makes a copy; but a unit-stride slice that
   is the only use of a ``linalg.generic`` moves above it, which computes the
   slice only, ``BubbleUpExtract``); a bit-extend of a slice is
   cloned into its reader with the slice (an RNN's steps differ in offsets),
@@ -765,16 +765,16 @@ def _copies(op: Op, fn: _Function) -> list[str]:
         return inputs
     source = fn.types.get(inputs[0])
     if op.name == "tensor.pad":
-        if source is None or source.shape is None:
-            return inputs[:1]
+        if source is None or source.shape is None or _strided(fn, inputs[0]):
+            return inputs[:1]  # a strided slice is copied into the pad
         return [] if _contiguous(out, source.shape) else inputs[:1]
     if op.name == "tensor.extract_slice":
         m = _SLICE_RE.search(op.text)
         if m is None or source is None or source.shape is None:
             return inputs[:1]
-        sizes, strides = (_ints(m.group(k)) for k in (2, 3))
-        strided = any(stride != 1 for stride in strides)
-        return [] if not strided and _contiguous(source.shape, sizes) else inputs[:1]
+        strided = any(stride != 1 for stride in _ints(m.group(3)))
+        contiguous = _contiguous(source.shape, _ints(m.group(2)))
+        return [] if not strided and contiguous else inputs[:1]
     if op.name == "tensor.concat":
         dim = _concat_dim(op)
         block = tuple(1 if d == dim else size for d, size in enumerate(out))
@@ -783,6 +783,16 @@ def _copies(op: Op, fn: _Function) -> list[str]:
         # an input read twice is copied to both offsets
         return [_value(v) for v in op.operands if _is_tensor(fn, _value(v))]
     return inputs[:1]
+
+
+def _strided(fn: _Function, v: str) -> bool:
+    """Whether ``v`` is a ``tensor.extract_slice`` with a stride other than 1
+    (no flow op reads it: it is copied by a dispatch)."""
+    j = fn.defs.get(v)
+    if j is None or fn.ops[j].name != "tensor.extract_slice":
+        return False
+    m = _SLICE_RE.search(fn.ops[j].text)
+    return m is not None and any(stride != 1 for stride in _ints(m.group(3)))
 
 
 class _Groups:
