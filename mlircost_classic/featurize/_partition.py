@@ -418,8 +418,7 @@ def _slices_producer(fn: _Function, i: int, aliases: dict[str, str]) -> bool:
         return False
     if len(fn.ops[j].results) != 1 or "reduction" in _iterators(fn.ops[j]):
         return False
-    m = _SLICE_RE.search(fn.ops[i].text)
-    if m is None or any(s.strip() != "1" for s in m.group(3).split(",")):
+    if _has_stride(fn.ops[i]):
         return False
     maps = _parse_maps(_attr(fn.ops[j], ("indexing_maps",)) or "", aliases)
     return bool(maps) and all(
@@ -772,9 +771,8 @@ def _copies(op: Op, fn: _Function) -> list[str]:
         m = _SLICE_RE.search(op.text)
         if m is None or source is None or source.shape is None:
             return inputs[:1]
-        strided = any(stride != 1 for stride in _ints(m.group(3)))
         contiguous = _contiguous(source.shape, _ints(m.group(2)))
-        return [] if not strided and contiguous else inputs[:1]
+        return [] if not _has_stride(op) and contiguous else inputs[:1]
     if op.name == "tensor.concat":
         dim = _concat_dim(op)
         block = tuple(1 if d == dim else size for d, size in enumerate(out))
@@ -785,14 +783,21 @@ def _copies(op: Op, fn: _Function) -> list[str]:
     return inputs[:1]
 
 
+def _has_stride(op: Op) -> bool:
+    """Whether slice ``op`` has a stride other than 1 (unknown: it has)."""
+    m = _SLICE_RE.search(op.text)
+    return m is None or any(stride != 1 for stride in _ints(m.group(3)))
+
+
 def _strided(fn: _Function, v: str) -> bool:
     """Whether ``v`` is a ``tensor.extract_slice`` with a stride other than 1
     (no flow op reads it: it is copied by a dispatch)."""
     j = fn.defs.get(v)
-    if j is None or fn.ops[j].name != "tensor.extract_slice":
-        return False
-    m = _SLICE_RE.search(fn.ops[j].text)
-    return m is not None and any(stride != 1 for stride in _ints(m.group(3)))
+    return (
+        j is not None
+        and fn.ops[j].name == "tensor.extract_slice"
+        and (_has_stride(fn.ops[j]))
+    )
 
 
 class _Groups:
