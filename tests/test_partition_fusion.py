@@ -1093,3 +1093,37 @@ def test_a_pad_of_a_strided_slice_is_a_copy(stride, kinds):
     ``elementwise_16_f32``; with stride 2, and a ``slow_memcpy``)."""
     regions = partition_dispatches(_PADDED_SLICE.replace("STRIDE", str(stride)))
     assert [r.kind for r in regions] == kinds
+
+
+_CONCAT_OF_SLICE = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%a: tensor<16x8xf32>) -> tensor<16x8xf32> {
+  %e = tensor.empty() : tensor<16x8xf32>
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<16x8xf32>) outs(%e : tensor<16x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<16x8xf32>
+  %s = tensor.extract_slice %m[0, 0] [8, 8] [STRIDE, 1] : tensor<16x8xf32> to tensor<8x8xf32>
+  %e2 = tensor.empty() : tensor<8x8xf32>
+  %n = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%s : tensor<8x8xf32>) outs(%e2 : tensor<8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.negf %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<8x8xf32>
+  %c = tensor.concat dim(0) %s, %n : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<16x8xf32>
+  return %c : tensor<16x8xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("stride", "kinds"),
+    [(1, ["elementwise"]), (2, ["elementwise", "elementwise", "memcpy"])],
+)
+def test_a_concat_copies_a_strided_slice_in_a_dispatch(stride, kinds):
+    """A concat along its outer dim writes each input as one contiguous
+    block, with no dispatch, except a slice with a stride: that is copied by
+    a dispatch (iree-compile: one ``elementwise_64_f32``; with stride 2,
+    ``elementwise_128_f32``, ``elementwise_8x8_f32`` and a ``slow_memcpy``)."""
+    regions = partition_dispatches(_CONCAT_OF_SLICE.replace("STRIDE", str(stride)))
+    assert [r.kind for r in regions] == kinds

@@ -81,12 +81,12 @@ libraries or a compiler:
   dispatch when the source is computed, read by nothing else and not
   reshaped (also by a collapse of a root's result that sinks below its
   consumer: a grouped convolution's); otherwise, and for every
-  ``tensor.concat`` input, a copy that is
-  not contiguous is one dispatch (IREE's ``slow_memcpy``, one executable per
-  offset), as is a returned or padded slice that is not (any stride other
-  than 1, even over a unit dim, makes a copy; but a unit-stride slice that
-  is the only use of a ``linalg.generic`` moves above it, which computes the
-  slice only, ``BubbleUpExtract``); a bit-extend of a slice is
+  ``tensor.concat`` input, a copy that is not contiguous is one dispatch
+  (IREE's ``slow_memcpy``, one executable per offset), as is a returned,
+  padded or concatenated slice that is not (any stride other than 1, even
+  over a unit dim, makes a copy; but a unit-stride slice that is the only
+  use of a ``linalg.generic`` moves above it, which computes the slice
+  only, ``BubbleUpExtract``); a bit-extend of a slice is
   cloned into its reader with the slice (an RNN's steps differ in offsets),
   and a small bit-extended constant is inlined by its own size;
 - a splat constant is cloned into each dispatch that reads it, whatever its
@@ -757,7 +757,7 @@ def _concat_dim(op: Op) -> int:
 
 def _copies(op: Op, fn: _Function) -> list[str]:
     """Inputs of a pad / concat / insert_slice / extract_slice whose copy is
-    not contiguous."""
+    not contiguous, or that are slices with a stride (no flow op reads one)."""
     inputs = [v for v in fn.uses[fn.index[id(op)]] if _is_tensor(fn, v)]
     out = op.result_types[0].shape if op.result_types else None
     if not inputs or out is None:
@@ -776,10 +776,11 @@ def _copies(op: Op, fn: _Function) -> list[str]:
     if op.name == "tensor.concat":
         dim = _concat_dim(op)
         block = tuple(1 if d == dim else size for d, size in enumerate(out))
-        if _contiguous(out, block):
-            return []
         # an input read twice is copied to both offsets
-        return [_value(v) for v in op.operands if _is_tensor(fn, _value(v))]
+        read = [_value(v) for v in op.operands if _is_tensor(fn, _value(v))]
+        if _contiguous(out, block):
+            return [v for v in read if _strided(fn, v)]  # a strided slice
+        return read
     return inputs[:1]
 
 
@@ -796,7 +797,7 @@ def _strided(fn: _Function, v: str) -> bool:
     return (
         j is not None
         and fn.ops[j].name == "tensor.extract_slice"
-        and (_has_stride(fn.ops[j]))
+        and _has_stride(fn.ops[j])
     )
 
 
