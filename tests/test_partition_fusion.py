@@ -1127,3 +1127,32 @@ def test_a_concat_copies_a_strided_slice_in_a_dispatch(stride, kinds):
     ``elementwise_128_f32``, ``elementwise_8x8_f32`` and a ``slow_memcpy``)."""
     regions = partition_dispatches(_CONCAT_OF_SLICE.replace("STRIDE", str(stride)))
     assert [r.kind for r in regions] == kinds
+
+
+_UNIT_DIM_TWINS = """#map = affine_map<(d0) -> (d0)>
+#map2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%x: tensor<32xf32>) -> (tensor<32xf32>, tensor<32x1xf32>) {
+  %e = tensor.empty() : tensor<32xf32>
+  %a = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%x : tensor<32xf32>) outs(%e : tensor<32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<32xf32>
+  %x2 = tensor.expand_shape %x [[0, 1]] output_shape [32, 1] : tensor<32xf32> into tensor<32x1xf32>
+  %e2 = tensor.empty() : tensor<32x1xf32>
+  %b = linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel", "parallel"]} ins(%x2 : tensor<32x1xf32>) outs(%e2 : tensor<32x1xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<32x1xf32>
+  return %a, %b : tensor<32xf32>, tensor<32x1xf32>
+}
+"""
+
+
+def test_ops_equal_but_for_unit_dims_are_computed_once():
+    """IREE drops unit dims (``FoldUnitExtentDims``) before CSE, so an
+    elementwise op on 32 values and its twin on the same values as 32x1 are
+    one op (iree-compile: one ``elementwise_32_f32``, dispatched once)."""
+    regions = partition_dispatches(_UNIT_DIM_TWINS)
+    assert [(r.kind, r.calls) for r in regions] == [("elementwise", 1)]

@@ -7,7 +7,9 @@ libraries or a compiler:
 
 - f64 is demoted to f32 (``--iree-input-demote-f64-to-f32``) and ops that
   then compute the same value are merged (CSE: the f64 and f32 means of a
-  torch layer norm are one reduction);
+  torch layer norm are one reduction), as are elementwise ops that apply
+  the same body to the same values but for unit dims (``FoldUnitExtentDims``
+  comes first: an upsampling's indices on 32 and on 32x1 rows);
 - a ``linalg.batch_matmul`` whose right operand broadcasts a 2-D weight along
   the batch is a ``linalg.matmul`` over batch x rows
   (``ConvertBatchMatmulToMatmul``), the same executable as a
@@ -2345,24 +2347,76 @@ def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
                 continue
         key = _value_key(fn, base, spans[i], number)
         j = seen.setdefault(key, i)
-        if j == i:
+        if j != i:
+            first = _value(fn.ops[j].results[0])
+            number[base[0]] = number.get(first, first)
+            _merge_into(fn, spans, i, j)
+
+
+def _merge_into(fn: _Function, spans: list[str], i: int, j: int) -> None:
+    """Op ``i`` computes what op ``j`` does: its users read ``j``'s results,
+    and it is marked in ``fn.dead``."""
+    base = [_value(r) for r in fn.ops[i].results]
+    for r in base:
+        fn.defs[r] = j
+    fn.users[j] += [u for u in fn.users[i] if u not in fn.users[j]]
+    # users name the kept op, so a region reads as its twin's does
+    renames = list(zip(base, (_value(r) for r in fn.ops[j].results), strict=False))
+    for u in fn.users[i]:
+        for old, kept in renames:
+            spans[u] = re.sub(re.escape(old) + r"(?![\w$.-])", kept, spans[u])
+    fn.users[i] = []
+    for v in fn.uses[i]:
+        producer = fn.defs.get(v)
+        if producer is not None and i in fn.users[producer]:
+            fn.users[producer].remove(i)
+    fn.dead.add(i)
+
+
+def _merge_unit_dim_twins(fn: _Function, spans: list[str], aliases) -> None:
+    """Merge elementwise ops that apply the same body to the same values but
+    for unit dims (an upsampling's index computed on 32 and on 32x1 rows):
+    IREE drops unit dims (``FoldUnitExtentDims``) and CSE keeps one."""
+
+    number: dict[str, str] = {}  # value of a merged op -> its twin's
+
+    def source(v: str) -> str:
+        j = fn.defs.get(v)
+        while j is not None and fn.ops[j].name in _RESHAPES:
+            op = fn.ops[j]
+            if not op.operand_types or not op.result_types:
+                break
+            if _nonunit_dims(op.operand_types[0]) != _nonunit_dims(op.result_types[0]):
+                break
+            v = fn.uses[j][0]
+            j = fn.defs.get(v)
+        return number.get(v, v)
+
+    seen: dict[tuple, int] = {}
+    for i, op in enumerate(fn.ops):
+        if op.name != "linalg.generic" or i in fn.dead or len(op.results) != 1:
             continue
-        first = _value(fn.ops[j].results[0])
-        number[base[0]] = number.get(first, first)
-        for r in base:
-            fn.defs[r] = j
-        fn.users[j] += [u for u in fn.users[i] if u not in fn.users[j]]
-        # users name the kept op, so a region reads as its twin's does
-        renames = list(zip(base, (_value(r) for r in fn.ops[j].results), strict=False))
-        for u in fn.users[i]:
-            for old, kept in renames:
-                spans[u] = re.sub(re.escape(old) + r"(?![\w$.-])", kept, spans[u])
-        fn.users[i] = []
-        for v in fn.uses[i]:
-            producer = fn.defs.get(v)
-            if producer is not None and i in fn.users[producer]:
-                fn.users[producer].remove(i)
-        fn.dead.add(i)
+        maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
+        if not maps or any(results != dims for dims, results in maps):
+            continue  # identity maps only: the same elements pair up
+        if not op.result_types or not fn.bodies[i]:
+            continue
+        local: dict[str, str] = {}
+
+        def rename(m: re.Match, local=local) -> str:
+            v = m.group(0)
+            if _value(v) in fn.defs or _value(v) in fn.args:
+                return v
+            return local.setdefault(v, f"%l{len(local)}")
+
+        body = tuple(_SSA_RE.sub(rename, b.text) for b in fn.bodies[i])
+        inputs = tuple(source(_value(v)) for v in op.operands[: -len(op.results)])
+        out = op.result_types[0]
+        key = (inputs, body, tuple(_nonunit_dims(out) or ()), out.element)
+        j = seen.setdefault(key, i)
+        if j != i:
+            number[_value(op.results[0])] = _value(fn.ops[j].results[0])
+            _merge_into(fn, spans, i, j)
 
 
 def _raise_rotate_half(fn: _Function, spans: list[str]) -> None:
@@ -2761,9 +2815,10 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             _merge_duplicates(fn, spans)
             # the regions as IREE writes them, f64 demoted to f32
             spans = [_drop_identity_casts(_F64_RE.sub("f32", span)) for span in spans]
+        aliases = module.attribute_aliases
+        _merge_unit_dim_twins(fn, spans, aliases)
         if "tensor.concat" in text:
             _raise_rotate_half(fn, spans)
-        aliases = module.attribute_aliases
         members, kind_of, copies, grouping = _form_groups(fn, aliases)
         found = [
             (
