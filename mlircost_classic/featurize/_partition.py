@@ -115,8 +115,8 @@ libraries or a compiler:
   or after the reshape of a matmul's result).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 89.1% of the 2,263 bundled linalg modules (110 of the 263
-from real networks) and 82.1% of the OOD suite's (2026-12-05);
+the exact count on 2,038 of the 2,265 bundled linalg modules (90.0%; 113 of
+the 265 from real networks) and 23 of the OOD suite's 28 (82.1%) (2026-12-05);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
 
