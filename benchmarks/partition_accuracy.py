@@ -7,12 +7,15 @@ match rate (also over the real networks alone), the sum of absolute
 dispatch-count errors, and agreement of the dispatch kinds (matmul, conv, reduction,
 softmax, elementwise, memcpy ... read from IREE's export names), per family.
 
-Run: ``python benchmarks/partition_accuracy.py [--family NAME] [--show N]``.
+Run: ``python benchmarks/partition_accuracy.py [--family NAME] [--show N]
+[--save FILE]``; ``--save`` writes each module's id, family, IREE's count and
+ours (JSON Lines) to compare two versions of the partitioner module by module.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -31,7 +34,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", help="only this family")
     parser.add_argument("--show", type=int, default=0, help="print N mismatches")
+    parser.add_argument(
+        "--save", type=Path, help="write per-module counts (JSON Lines) to this file"
+    )
     args = parser.parse_args()
+    saved = []
     for suite, home in (("main", None), ("ood", OOD)):
         kernels = {k["id"]: k["name"] for k in iter_dataset("kernels", home)}
         stats = defaultdict(Counter)
@@ -58,6 +65,15 @@ def main() -> None:
             s["kinds_exact"] += truth == guess
             s["kinds_shared"] += sum((truth & guess).values())
             s["kinds_total"] += max(sum(truth.values()), sum(guess.values()))
+            saved.append(
+                {
+                    "suite": suite,
+                    "id": rec["id"],
+                    "family": rec["family"],
+                    "iree": int(measured),
+                    "ours": len(regions),
+                }
+            )
             if len(regions) != int(measured) and shown < args.show:
                 shown += 1
                 print(f"-- {rec['family']} {rec['params']} iree={int(measured)}")
@@ -89,6 +105,8 @@ def main() -> None:
                 f"{total['kinds_shared'] / max(total['kinds_total'], 1):6.1%}  "
                 f"median {1e3 * seconds[len(seconds) // 2]:.1f} ms per module"
             )
+    if args.save:
+        args.save.write_text("".join(json.dumps(row) + "\n" for row in saved))
 
 
 if __name__ == "__main__":

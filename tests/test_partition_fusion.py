@@ -833,3 +833,326 @@ def test_a_global_much_larger_than_its_constants_is_not_hoisted(n, kinds):
     the add, and one)."""
     regions = partition_dispatches(_CAUSAL_MASK.replace("N", str(n)))
     assert [r.kind for r in regions] == kinds
+
+
+_TRANSPOSE_READ_TWICE = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%a: tensor<8x16xf32>) -> tensor<16xWxf32> {
+  %cst = arith.constant 2.000000e+00 : f32
+  %e = tensor.empty() : tensor<16x8xf32>
+  %t = linalg.transpose ins(%a : tensor<8x16xf32>) outs(%e : tensor<16x8xf32>) permutation = [1, 0]
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%t : tensor<16x8xf32>) outs(%e : tensor<16x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %cst : f32
+    linalg.yield %0 : f32
+  } -> tensor<16x8xf32>
+  SECOND_READER
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("width", "second_reader", "kinds"),
+    [
+        # a concat copies the transpose: it is computed in a dispatch of its
+        # own, and cloned into the mulf's
+        (
+            16,
+            "%c = tensor.concat dim(1) %t, %m : (tensor<16x8xf32>, "
+            "tensor<16x8xf32>) -> tensor<16x16xf32>\n"
+            "  return %c : tensor<16x16xf32>",
+            ["elementwise", "elementwise", "memcpy", "memcpy"],
+        ),
+        # read by two elementwise ops only: cloned into both, no dispatch
+        (
+            8,
+            "%e2 = tensor.empty() : tensor<16x8xf32>\n"
+            "  %s = linalg.generic {indexing_maps = [#map, #map, #map], "
+            'iterator_types = ["parallel", "parallel"]} ins(%t, %m : '
+            "tensor<16x8xf32>, tensor<16x8xf32>) outs(%e2 : tensor<16x8xf32>) {\n"
+            "  ^bb0(%x: f32, %y: f32, %o: f32):\n"
+            "    %1 = arith.addf %x, %y : f32\n"
+            "    linalg.yield %1 : f32\n"
+            "  } -> tensor<16x8xf32>\n"
+            "  return %s : tensor<16x8xf32>",
+            ["elementwise"],
+        ),
+    ],
+)
+def test_a_copy_read_by_a_concat_is_cloned_into_its_elementwise_readers(
+    width, second_reader, kinds
+):
+    """``areFusableAsElementwiseOps`` fuses a producer that only copies (a
+    transpose) into any consumer, whatever its other uses; elementwise
+    fusion keeps the producer for the uses it does not replace, so a
+    transpose that a ``tensor.concat`` also reads is a dispatch of its own
+    (iree-compile: ``transpose_8x16_f32``, ``elementwise_transpose_16x8_f32``
+    and two ``slow_memcpy``; with two elementwise readers, one
+    ``elementwise_transpose_16x8_f32``)."""
+    text = _TRANSPOSE_READ_TWICE.replace("SECOND_READER", second_reader)
+    regions = partition_dispatches(text.replace("W", str(width)))
+    assert [r.kind for r in regions] == kinds
+
+
+_BROADCAST_COLLAPSE_TRANSPOSE = """#map = affine_map<(d0, d1, d2) -> (d1, d2)>
+#map1 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%arg0: tensor<25x9xf32>) -> RESULT {
+  %cst = arith.constant 0.000000e+00 : f32
+  %1 = tensor.empty() : tensor<2x25x9xf32>
+  %2 = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg0 : tensor<25x9xf32>) outs(%1 : tensor<2x25x9xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<2x25x9xf32>
+  %collapsed = tensor.collapse_shape %2 [[0, 1], [2]] : tensor<2x25x9xf32> into tensor<50x9xf32>
+  %3 = tensor.empty() : tensor<9x50xf32>
+  %t = linalg.transpose ins(%collapsed : tensor<50x9xf32>) outs(%3 : tensor<9x50xf32>) permutation = [1, 0]
+  TAIL
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("result", "tail", "kinds"),
+    [
+        ("tensor<9x50xf32>", "return %t : tensor<9x50xf32>", ["elementwise"]),
+        # the pad then reads a collapse of the fused op: a copy
+        (
+            "tensor<9x56xf32>",
+            "%p = tensor.pad %t low[0, 4] high[0, 2] {\n"
+            "  ^bb0(%a: index, %b: index):\n"
+            "    tensor.yield %cst : f32\n"
+            "  } : tensor<9x50xf32> to tensor<9x56xf32>\n"
+            "  return %p : tensor<9x56xf32>",
+            ["elementwise", "memcpy"],
+        ),
+    ],
+)
+def test_a_transpose_moves_above_a_collapse_into_its_producer(result, tail, kinds):
+    """``BubbleTransposeThroughCollapseShape``: a ``linalg.transpose`` of a
+    collapse_shape that nothing else reads moves above it (each collapsed
+    group of dims moves as a unit) and fuses into the producer, a repeat's
+    broadcast (iree-compile: one ``elementwise_broadcast_9x2x25_f32``; with
+    a pad after the transpose, that and a ``slow_memcpy``)."""
+    text = _BROADCAST_COLLAPSE_TRANSPOSE.replace("RESULT", result)
+    regions = partition_dispatches(text.replace("TAIL", tail))
+    assert [r.kind for r in regions] == kinds
+
+
+_SLICE_OF_EXP = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%a: tensor<16x32xf32>) -> tensor<16x8xf32> {
+  %e = tensor.empty() : tensor<16x32xf32>
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<16x32xf32>) outs(%e : tensor<16x32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<16x32xf32>
+  %s = tensor.extract_slice %m[0, 4] [16, 8] [1, STRIDE] : tensor<16x32xf32> to tensor<16x8xf32>
+  return %s : tensor<16x8xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("stride", "kinds"), [(1, ["elementwise"]), (2, ["elementwise", "memcpy"])]
+)
+def test_a_unit_stride_slice_moves_above_its_only_producer(stride, kinds):
+    """``BubbleUpExtract``: a unit-stride ``tensor.extract_slice`` that is
+    the only use of a ``linalg.generic`` (projected-permutation maps) moves
+    above it, and the generic computes the slice: no copy of a returned
+    slice (iree-compile: one ``elementwise_16x8_f32``; with stride 2,
+    ``elementwise_512_f32`` and a ``slow_memcpy``)."""
+    regions = partition_dispatches(_SLICE_OF_EXP.replace("STRIDE", str(stride)))
+    assert [r.kind for r in regions] == kinds
+
+
+_WHOLE_SLICE = """#map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%a: tensor<16x1x8xf32>) -> tensor<16x1x8xf32> {
+  %e = tensor.empty() : tensor<16x1x8xf32>
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%a : tensor<16x1x8xf32>) outs(%e : tensor<16x1x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<16x1x8xf32>
+  %s = tensor.extract_slice %m[0, 0, 0] [16, 1, 8] [1, STRIDE, 1] : tensor<16x1x8xf32> to tensor<16x1x8xf32>
+  return %s : tensor<16x1x8xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("stride", "kinds"), [(1, ["elementwise"]), (2, ["elementwise", "memcpy"])]
+)
+def test_a_returned_slice_with_a_stride_over_a_unit_dim_is_copied(stride, kinds):
+    """A slice of the whole tensor folds away only with unit strides: a
+    stride of 2 over a unit dim keeps it, and a returned slice with a
+    stride is copied out (iree-compile: ``elementwise_128_f32``, and with
+    stride 2 a ``slow_memcpy`` too)."""
+    regions = partition_dispatches(_WHOLE_SLICE.replace("STRIDE", str(stride)))
+    assert [r.kind for r in regions] == kinds
+
+
+_GROUPED_CONVOLUTIONS = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @main(%arg0: tensor<1x4x16x16xf32>, %w1: tensor<2x4x2x3x3xf32>, %w2: tensor<2x4x4x3x3xf32>) -> tensor<1x8x16x16xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %padded = tensor.pad %arg0 low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%a: index, %b: index, %c: index, %d: index):
+    tensor.yield %cst : f32
+  } : tensor<1x4x16x16xf32> to tensor<1x4x18x18xf32>
+  %0 = tensor.empty() : tensor<1x8x16x16xf32>
+  %expanded = tensor.expand_shape %padded [[0], [1, 2], [3], [4]] output_shape [1, 2, 2, 18, 18] : tensor<1x4x18x18xf32> into tensor<1x2x2x18x18xf32>
+  %expanded_3 = tensor.expand_shape %0 [[0], [1, 2], [3], [4]] output_shape [1, 2, 4, 16, 16] : tensor<1x8x16x16xf32> into tensor<1x2x4x16x16xf32>
+  %1 = linalg.fill ins(%cst : f32) outs(%expanded_3 : tensor<1x2x4x16x16xf32>) -> tensor<1x2x4x16x16xf32>
+  %2 = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expanded, %w1 : tensor<1x2x2x18x18xf32>, tensor<2x4x2x3x3xf32>) outs(%1 : tensor<1x2x4x16x16xf32>) -> tensor<1x2x4x16x16xf32>
+  %collapsed = tensor.collapse_shape %2 [[0], [1, 2], [3], [4]] : tensor<1x2x4x16x16xf32> into tensor<1x8x16x16xf32>
+  %3 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%collapsed : tensor<1x8x16x16xf32>) outs(%0 : tensor<1x8x16x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %8 = arith.maximumf %in, %cst : f32
+    linalg.yield %8 : f32
+  } -> tensor<1x8x16x16xf32>
+  %padded_4 = tensor.pad %3 low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%a: index, %b: index, %c: index, %d: index):
+    tensor.yield %cst : f32
+  } : tensor<1x8x16x16xf32> to tensor<1x8x18x18xf32>
+  %expanded_5 = tensor.expand_shape %padded_4 [[0], [1, 2], [3], [4]] output_shape [1, 2, 4, 18, 18] : tensor<1x8x18x18xf32> into tensor<1x2x4x18x18xf32>
+  %5 = linalg.fill ins(%cst : f32) outs(%expanded_3 : tensor<1x2x4x16x16xf32>) -> tensor<1x2x4x16x16xf32>
+  %6 = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expanded_5, %w2 : tensor<1x2x4x18x18xf32>, tensor<2x4x4x3x3xf32>) outs(%5 : tensor<1x2x4x16x16xf32>) -> tensor<1x2x4x16x16xf32>
+  %collapsed_8 = tensor.collapse_shape %6 [[0], [1, 2], [3], [4]] : tensor<1x2x4x16x16xf32> into tensor<1x8x16x16xf32>
+  return %collapsed_8 : tensor<1x8x16x16xf32>
+}
+"""
+
+
+def test_a_pad_after_a_grouped_convolution_is_a_copy():
+    """A grouped convolution's result is collapsed (groups x channels) before
+    its activation; the collapse sinks below the activation, which fuses
+    into the convolution's dispatch, so the pad that follows reads a
+    reshape and is a copy of its own, like the input's (iree-compile:
+    ``slow_memcpy``, ``conv_2x4x16x16x2x3x3_f32``, ``slow_memcpy``,
+    ``conv_2x4x16x16x4x3x3_f32``)."""
+    regions = partition_dispatches(_GROUPED_CONVOLUTIONS)
+    assert [r.kind for r in regions] == ["memcpy", "conv", "memcpy", "conv"]
+
+
+_MAX_POOL = """func.func @main(%arg0: tensor<4x3x4x4xf16>) -> tensor<4x3xOUTxf16> {
+  %cst = arith.constant 0xFC00 : f16
+  %0 = tensor.empty() : tensor<4x3xOUTxf16>
+  %1 = linalg.fill ins(%cst : f16) outs(%0 : tensor<4x3xOUTxf16>) -> tensor<4x3xOUTxf16>
+  %2 = tensor.empty() : tensor<WINxf16>
+  %3 = linalg.pooling_nchw_max {dilations = dense<1> : vector<2xi64>, strides = dense<STRIDE> : vector<2xi64>} ins(%arg0, %2 : tensor<4x3x4x4xf16>, tensor<WINxf16>) outs(%1 : tensor<4x3xOUTxf16>) -> tensor<4x3xOUTxf16>
+  return %3 : tensor<4x3xOUTxf16>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("window", "stride", "out", "kinds"),
+    [
+        ("1x1", 1, "4x4", []),
+        ("2x2", 1, "3x3", ["pooling"]),
+        ("1x1", 2, "2x2", ["pooling"]),
+    ],
+)
+def test_a_max_pool_over_one_element_from_minus_infinity_is_no_dispatch(
+    window, stride, out, kinds
+):
+    """A max pool whose window is one element, with unit strides and an init
+    of -inf, folds to its input (an adaptive max pool to the input's own
+    size; iree-compile: no executable); a 2x2 window, or a stride of 2 (a
+    subsample), is one (``conv_4x3x3x3x2x2_f16``, ``generic_4x3x2x2_f16``)."""
+    text = _MAX_POOL.replace("WIN", window).replace("STRIDE", str(stride))
+    regions = partition_dispatches(text.replace("OUT", out))
+    assert [r.kind for r in regions] == kinds
+
+
+_PADDED_SLICE = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%a: tensor<1x16xf32>) -> tensor<1x20xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<1x16xf32>
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<1x16xf32>) outs(%e : tensor<1x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x16xf32>
+  %c = tensor.concat dim(1) %a, %m : (tensor<1x16xf32>, tensor<1x16xf32>) -> tensor<1x32xf32>
+  %s = tensor.extract_slice %c[0, 0] [1, 16] [STRIDE, 1] : tensor<1x32xf32> to tensor<1x16xf32>
+  %p = tensor.pad %s low[0, 1] high[0, 3] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %cst : f32
+  } : tensor<1x16xf32> to tensor<1x20xf32>
+  return %p : tensor<1x20xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("stride", "kinds"), [(1, ["elementwise"]), (2, ["elementwise", "memcpy"])]
+)
+def test_a_pad_of_a_strided_slice_is_a_copy(stride, kinds):
+    """A pad writing one contiguous block is no dispatch, but not when its
+    source is a slice with a stride other than 1 (even over a unit dim): the
+    slice is copied into the padded tensor by a dispatch (iree-compile:
+    ``elementwise_16_f32``; with stride 2, and a ``slow_memcpy``)."""
+    regions = partition_dispatches(_PADDED_SLICE.replace("STRIDE", str(stride)))
+    assert [r.kind for r in regions] == kinds
+
+
+_CONCAT_OF_SLICE = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%a: tensor<16x8xf32>) -> tensor<16x8xf32> {
+  %e = tensor.empty() : tensor<16x8xf32>
+  %m = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<16x8xf32>) outs(%e : tensor<16x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<16x8xf32>
+  %s = tensor.extract_slice %m[0, 0] [8, 8] [STRIDE, 1] : tensor<16x8xf32> to tensor<8x8xf32>
+  %e2 = tensor.empty() : tensor<8x8xf32>
+  %n = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%s : tensor<8x8xf32>) outs(%e2 : tensor<8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.negf %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<8x8xf32>
+  %c = tensor.concat dim(0) %s, %n : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<16x8xf32>
+  return %c : tensor<16x8xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("stride", "kinds"),
+    [(1, ["elementwise"]), (2, ["elementwise", "elementwise", "memcpy"])],
+)
+def test_a_concat_copies_a_strided_slice_in_a_dispatch(stride, kinds):
+    """A concat along its outer dim writes each input as one contiguous
+    block, with no dispatch, except a slice with a stride: that is copied by
+    a dispatch (iree-compile: one ``elementwise_64_f32``; with stride 2,
+    ``elementwise_128_f32``, ``elementwise_8x8_f32`` and a ``slow_memcpy``)."""
+    regions = partition_dispatches(_CONCAT_OF_SLICE.replace("STRIDE", str(stride)))
+    assert [r.kind for r in regions] == kinds
+
+
+_UNIT_DIM_TWINS = """#map = affine_map<(d0) -> (d0)>
+#map2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%x: tensor<32xf32>) -> (tensor<32xf32>, tensor<32x1xf32>) {
+  %e = tensor.empty() : tensor<32xf32>
+  %a = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%x : tensor<32xf32>) outs(%e : tensor<32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<32xf32>
+  %x2 = tensor.expand_shape %x [[0, 1]] output_shape [32, 1] : tensor<32xf32> into tensor<32x1xf32>
+  %e2 = tensor.empty() : tensor<32x1xf32>
+  %b = linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel", "parallel"]} ins(%x2 : tensor<32x1xf32>) outs(%e2 : tensor<32x1xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<32x1xf32>
+  return %a, %b : tensor<32xf32>, tensor<32x1xf32>
+}
+"""
+
+
+def test_ops_equal_but_for_unit_dims_are_computed_once():
+    """IREE drops unit dims (``FoldUnitExtentDims``) before CSE, so an
+    elementwise op on 32 values and its twin on the same values as 32x1 are
+    one op (iree-compile: one ``elementwise_32_f32``, dispatched once)."""
+    regions = partition_dispatches(_UNIT_DIM_TWINS)
+    assert [(r.kind, r.calls) for r in regions] == [("elementwise", 1)]

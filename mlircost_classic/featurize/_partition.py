@@ -7,7 +7,9 @@ libraries or a compiler:
 
 - f64 is demoted to f32 (``--iree-input-demote-f64-to-f32``) and ops that
   then compute the same value are merged (CSE: the f64 and f32 means of a
-  torch layer norm are one reduction);
+  torch layer norm are one reduction), as are elementwise ops that apply
+  the same body to the same values but for unit dims (``FoldUnitExtentDims``
+  comes first: an upsampling's indices on 32 and on 32x1 rows);
 - a ``linalg.batch_matmul`` whose right operand broadcasts a 2-D weight along
   the batch is a ``linalg.matmul`` over batch x rows
   (``ConvertBatchMatmulToMatmul``), the same executable as a
@@ -41,7 +43,9 @@ libraries or a compiler:
   ``broadcast`` / ``map`` / ``copy``) fuse with an elementwise or reduction
   consumer when it is their only user, as IREE's elementwise op fusion does
   (an expand_shape between them bubbles up; no transpose crosses a
-  collapse_shape), and a producer with several users fuses into the first
+  collapse_shape but a ``linalg.transpose`` of one nothing else reads, which
+  moves above it, ``BubbleTransposeThroughCollapseShape``, leaving a pad
+  after it a copy), and a producer with several users fuses into the first
   when that is elementwise (not fused into a reduction) and all its users are
   in one group, or, in two rounds after that in which a consumer takes one
   producer at most (the one it reads first, with as many non-unit loops,
@@ -77,9 +81,14 @@ libraries or a compiler:
   collapse_shape always); a scan / sort / gather takes no consumer;
 - ``tensor.pad`` and ``tensor.insert_slice`` write into the producer's
   dispatch when the source is computed, read by nothing else and not
-  reshaped; otherwise, and for every ``tensor.concat`` input, a copy that is
-  not contiguous is one dispatch (IREE's ``slow_memcpy``, one executable per
-  offset), as is a returned slice that is not; a bit-extend of a slice is
+  reshaped (also by a collapse of a root's result that sinks below its
+  consumer: a grouped convolution's); otherwise, and for every
+  ``tensor.concat`` input, a copy that is not contiguous is one dispatch
+  (IREE's ``slow_memcpy``, one executable per offset), as is a returned,
+  padded or concatenated slice that is not (any stride other than 1, even
+  over a unit dim, makes a copy; but a unit-stride slice that is the only
+  use of a ``linalg.generic`` moves above it, which computes the slice
+  only, ``BubbleUpExtract``); a bit-extend of a slice is
   cloned into its reader with the slice (an RNN's steps differ in offsets),
   and a small bit-extended constant is inlined by its own size;
 - a splat constant is cloned into each dispatch that reads it, whatever its
@@ -89,10 +98,13 @@ libraries or a compiler:
   its extend first, a scan takes no clone, and no producer fuses into an
   extend read by several ops; an op reading none of its operands (a flip) is
   cloned into each all-parallel reader (a transpose it reads with
-  ``tensor.extract`` is none), and a transpose read by a
+  ``tensor.extract`` is none), and so is a copy (a transpose) that a concat,
+  pad or insert_slice also reads, which is then a dispatch of its own (a copy
+  fuses into any consumer, ``areFusableAsElementwiseOps``); a transpose read by a
   ``conv_2d_nchw_fchw`` only moves into the convolution's input map;
 - a reduction over unit loops combining its element with its init's
-  identity (``maximumf`` with -inf, ``mulf`` with 1) is a copy, no dispatch;
+  identity (``maximumf`` with -inf, ``mulf`` with 1), or a max pool over a
+  one-element window with unit strides from -inf, is a copy, no dispatch;
   const-eval hoists no value more than 1 MiB larger than its constants;
 - identical regions are one executable (IREE's executable deduplication):
   :attr:`DispatchRegion.calls` counts them; regions that differ only in unit
@@ -103,8 +115,8 @@ libraries or a compiler:
   or after the reshape of a matmul's result).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 89.1% of the 2,263 bundled linalg modules (110 of the 263
-from real networks) and 82.1% of the OOD suite's (2026-12-05);
+the exact count on 2,038 of the 2,265 bundled linalg modules (90.0%; 113 of
+the 265 from real networks) and 23 of the OOD suite's 28 (82.1%) (2026-12-05);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
 
@@ -398,6 +410,25 @@ def _classify(op: Op, body: list[Op]) -> str:
     return "other"
 
 
+def _slices_producer(fn: _Function, i: int, aliases: dict[str, str]) -> bool:
+    """Whether ``tensor.extract_slice`` ``i`` moves above the
+    ``linalg.generic`` it slices, which then computes the slice only
+    (``BubbleUpExtract``: the generic's one use, unit strides, every indexing
+    map a projected permutation)."""
+    j = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+    if j is None or fn.ops[j].name != "linalg.generic" or fn.users[j] != [i]:
+        return False
+    if len(fn.ops[j].results) != 1 or "reduction" in _iterators(fn.ops[j]):
+        return False
+    if _has_stride(fn.ops[i]):
+        return False
+    maps = _parse_maps(_attr(fn.ops[j], ("indexing_maps",)) or "", aliases)
+    return bool(maps) and all(
+        len(set(results)) == len(results) and all(r in dims for r in results)
+        for dims, results in maps
+    )
+
+
 def _root_kind(op: Op, body: list[Op]) -> str:
     name = op.name
     if name.startswith(_CONTRACTIONS) or name.startswith("linalg.dot"):
@@ -491,14 +522,41 @@ def _identity_combine(fn: _Function, i: int) -> bool:
     ):
         return False
     inits = op.operands[len(op.operands) - len(op.results) :]
-    fill = fn.defs.get(_value(inits[0])) if inits else None
+    return bool(inits) and _fill_value(fn, inits[0]) in _IDENTITIES[combine.name]
+
+
+def _fill_value(fn: _Function, v: str) -> str | None:
+    """The constant ``v`` is filled with (``linalg.fill`` of an
+    ``arith.constant``), as printed; None for anything else."""
+    fill = fn.defs.get(_value(v))
     if fill is None or fn.ops[fill].name != "linalg.fill":
-        return False
+        return None
     k = fn.defs.get(_value(fn.ops[fill].operands[0]))
     if k is None or fn.ops[k].name != "arith.constant":
+        return None
+    return fn.ops[k].text.split("arith.constant", 1)[-1].split(":")[0].strip()
+
+
+# pooling kind -> the combiner its window folds with
+_POOLING_COMBINERS = {"_max": "arith.maximumf", "_min": "arith.minimumf"}
+
+
+def _identity_pooling(fn: _Function, i: int) -> bool:
+    """Whether pooling ``i`` has a window of one element, unit strides and an
+    init filled with its combiner's identity (a max pool from -inf): it
+    folds to a copy, no dispatch (an adaptive max pool to the input's own
+    size)."""
+    op = fn.ops[i]
+    combiner = next(
+        (c for end, c in _POOLING_COMBINERS.items() if op.name.endswith(end)), None
+    )
+    if not op.name.startswith("linalg.pooling_") or combiner is None:
         return False
-    value = fn.ops[k].text.split("arith.constant", 1)[-1].split(":")[0].strip()
-    return value in _IDENTITIES[combine.name]
+    if len(op.operand_types) < 3 or _numel(op.operand_types[1]) != 1:
+        return False
+    if not op.result_types or op.result_types[0].shape != op.operand_types[0].shape:
+        return False  # strided: a subsample, no copy
+    return _fill_value(fn, op.operands[2]) in _IDENTITIES[combiner]
 
 
 def _storage_bytes(t: ShapedType) -> int:
@@ -701,34 +759,48 @@ def _concat_dim(op: Op) -> int:
 
 def _copies(op: Op, fn: _Function) -> list[str]:
     """Inputs of a pad / concat / insert_slice / extract_slice whose copy is
-    not contiguous."""
+    not contiguous, or that are slices with a stride (no flow op reads one)."""
     inputs = [v for v in fn.uses[fn.index[id(op)]] if _is_tensor(fn, v)]
     out = op.result_types[0].shape if op.result_types else None
     if not inputs or out is None:
         return inputs
     source = fn.types.get(inputs[0])
     if op.name == "tensor.pad":
-        if source is None or source.shape is None:
-            return inputs[:1]
+        if source is None or source.shape is None or _strided(fn, inputs[0]):
+            return inputs[:1]  # a strided slice is copied into the pad
         return [] if _contiguous(out, source.shape) else inputs[:1]
     if op.name == "tensor.extract_slice":
         m = _SLICE_RE.search(op.text)
         if m is None or source is None or source.shape is None:
             return inputs[:1]
-        sizes, strides = (_ints(m.group(k)) for k in (2, 3))
-        strided = any(
-            stride != 1 and size != 1
-            for size, stride in zip(sizes, strides, strict=False)
-        )
-        return [] if not strided and _contiguous(source.shape, sizes) else inputs[:1]
+        contiguous = _contiguous(source.shape, _ints(m.group(2)))
+        return [] if not _has_stride(op) and contiguous else inputs[:1]
     if op.name == "tensor.concat":
         dim = _concat_dim(op)
         block = tuple(1 if d == dim else size for d, size in enumerate(out))
-        if _contiguous(out, block):
-            return []
         # an input read twice is copied to both offsets
-        return [_value(v) for v in op.operands if _is_tensor(fn, _value(v))]
+        read = [_value(v) for v in op.operands if _is_tensor(fn, _value(v))]
+        if _contiguous(out, block):
+            return [v for v in read if _strided(fn, v)]  # a strided slice
+        return read
     return inputs[:1]
+
+
+def _has_stride(op: Op) -> bool:
+    """Whether slice ``op`` has a stride other than 1 (unknown: it has)."""
+    m = _SLICE_RE.search(op.text)
+    return m is None or any(stride != 1 for stride in _ints(m.group(3)))
+
+
+def _strided(fn: _Function, v: str) -> bool:
+    """Whether ``v`` is a ``tensor.extract_slice`` with a stride other than 1
+    (no flow op reads it: it is copied by a dispatch)."""
+    j = fn.defs.get(v)
+    return (
+        j is not None
+        and fn.ops[j].name == "tensor.extract_slice"
+        and _has_stride(fn.ops[j])
+    )
 
 
 class _Groups:
@@ -767,6 +839,7 @@ class _Grouping:
         self.shared_rounds = 0  # rounds of multi-use producer fusion run
         self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
         self.cloned: set[int] = set()  # index-only ops cloned into readers
+        self.bubbled: set[int] = set()  # transposes moved above a collapse
         n = self.n = len(fn.ops)
         kinds = self.kinds = [
             "free"
@@ -814,6 +887,8 @@ class _Grouping:
                     kinds[i] = "view" if _identity_combine(fn, i) else "elementwise"
             elif kinds[i] == "root" and _reduces_nothing(op):
                 kinds[i] = "elementwise"
+            elif kinds[i] == "root" and _identity_pooling(fn, i):
+                kinds[i] = "view"
         for i, op in enumerate(fn.ops):
             if kinds[i] == "view" and op.name == "linalg.generic":
                 src = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
@@ -828,6 +903,12 @@ class _Grouping:
                     # (areFusableAsElementwiseOps), and a scan / sort takes
                     # no clone of it: the extend computes in a dispatch
                     kinds[i] = "elementwise"
+        # slices IREE moves above their producer (BubbleUpExtract)
+        self.bubbled_slices = {
+            i
+            for i, op in enumerate(fn.ops)
+            if op.name == "tensor.extract_slice" and _slices_producer(fn, i, aliases)
+        }
         const = self.const = [False] * n
         iota = self.iota = [False] * n  # constant, but computed by an initializer
         for i, op in enumerate(fn.ops):
@@ -884,9 +965,9 @@ class _Grouping:
         out, stack = [], list(self.fn.users[i])
         while stack:
             j = stack.pop()
-            if (
-                self.kinds[j] == "view"
-                and self.fn.ops[j].name != "tensor.extract_slice"
+            if self.kinds[j] == "view" and (
+                self.fn.ops[j].name != "tensor.extract_slice"
+                or j in self.bubbled_slices
             ):
                 stack.extend(self.fn.users[j])
             elif j not in out:
@@ -1001,8 +1082,11 @@ class _Grouping:
                     self.permuted[i] or self.permuted[c]
                 ):
                     # IREE bubbles an expand_shape up through an elementwise
-                    # producer, but moves no transpose across a collapse
-                    continue
+                    # producer, and a linalg.transpose up through a collapse,
+                    # but moves no other transpose across a collapse
+                    if not self.bubbles_through_collapse(i, c):
+                        continue
+                    self.bubbled.add(c)
                 if self.absorbed(c, self.consumers(c)):
                     # the transpose moves into the contraction's operand map
                     # and leaves its producer behind (PropagateLinalgTranspose)
@@ -1015,6 +1099,22 @@ class _Grouping:
                 if rk == "reduction" or self.absorbed(i, users):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
+
+    def bubbles_through_collapse(self, i: int, c: int) -> bool:
+        """Whether ``linalg.transpose`` ``c`` reads ``i`` through one
+        ``tensor.collapse_shape`` that nothing else reads: the transpose
+        moves above it, each collapsed group of dims as a unit
+        (``BubbleTransposeThroughCollapseShape``), and fuses into ``i``."""
+        fn = self.fn
+        if fn.ops[c].name != "linalg.transpose" or not fn.uses[c]:
+            return False
+        j = fn.defs.get(fn.uses[c][0])
+        return (
+            j is not None
+            and fn.ops[j].name == "tensor.collapse_shape"
+            and fn.users[j] == [c]
+            and self.producer(fn.uses[j][0]) == i
+        )
 
     def into_shared_extend(self, i: int, c: int) -> bool:
         """Whether ``c`` reads ``i`` through a bit-extend (cloned, a view
@@ -1444,8 +1544,15 @@ class _Grouping:
             users = self.consumers(i)
             if not users or not all(self.live(c) for c in users):
                 continue
-            if len(users) > 1 and self.index_only(i):
-                # cloned into each reader that takes it (see members)
+            # cloned into each reader that takes it (see members): a copy
+            # fuses into any consumer whatever its uses, and stays for a move
+            if len(users) > 1 and (
+                self.index_only(i)
+                or (
+                    _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
+                    and any(self.kinds[c] == "move" for c in users)
+                )
+            ):
                 self.cloned.add(i)
                 continue
             if self.shared_rounds == 0 and len(users) > 1:
@@ -1677,7 +1784,12 @@ class _Grouping:
                     # and then padded
                     and (
                         fn.ops[i].name != "tensor.pad"
-                        or (self.consumers(j) == [i] and not self.reshaped(j, i))
+                        or (
+                            self.consumers(j) == [i]
+                            and not self.reshaped(j, i)
+                            and j not in self.bubbled
+                            and not self.sinks_collapse(j)
+                        )
                     )
                 ):
                     producers.append(v)
@@ -1689,6 +1801,8 @@ class _Grouping:
             copies += [(i, v) for v in _copies(fn.ops[i], fn) if v not in producers]
         for i, op in enumerate(fn.ops):
             # a slice the function returns is copied out (flow.tensor.slice)
+            if i in self.bubbled_slices:
+                continue  # the producer computes the slice only
             if (
                 op.name == "tensor.extract_slice"
                 and self.live(i)
@@ -1713,6 +1827,19 @@ class _Grouping:
                 self.copied_slices.add(i)
                 copies += [(i, v) for v in _copies(op, fn)]
         return copies
+
+    def sinks_collapse(self, j: int) -> bool:
+        """Whether ``j`` reads the root of its dispatch through a collapse of
+        non-unit dims: the collapse sinks below ``j`` (``SinkReshapes``), so
+        a pad of ``j`` reads a reshape (a grouped convolution's channels)."""
+        fn, find = self.fn, self.groups.find
+        return any(
+            fn.ops[r].name != "linalg.generic"
+            and self.kinds[r] == "root"
+            and find(r) == find(j)
+            and self.reshaped(r, j, expand=False)
+            for r in self.fused[find(j)]
+        )
 
     def members(self) -> tuple[dict[int, list[int]], dict[int, str]]:
         """Group -> member ops, and group -> dispatch kind."""
@@ -2220,24 +2347,76 @@ def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
                 continue
         key = _value_key(fn, base, spans[i], number)
         j = seen.setdefault(key, i)
-        if j == i:
+        if j != i:
+            first = _value(fn.ops[j].results[0])
+            number[base[0]] = number.get(first, first)
+            _merge_into(fn, spans, i, j)
+
+
+def _merge_into(fn: _Function, spans: list[str], i: int, j: int) -> None:
+    """Op ``i`` computes what op ``j`` does: its users read ``j``'s results,
+    and it is marked in ``fn.dead``."""
+    base = [_value(r) for r in fn.ops[i].results]
+    for r in base:
+        fn.defs[r] = j
+    fn.users[j] += [u for u in fn.users[i] if u not in fn.users[j]]
+    # users name the kept op, so a region reads as its twin's does
+    renames = list(zip(base, (_value(r) for r in fn.ops[j].results), strict=False))
+    for u in fn.users[i]:
+        for old, kept in renames:
+            spans[u] = re.sub(re.escape(old) + r"(?![\w$.-])", kept, spans[u])
+    fn.users[i] = []
+    for v in fn.uses[i]:
+        producer = fn.defs.get(v)
+        if producer is not None and i in fn.users[producer]:
+            fn.users[producer].remove(i)
+    fn.dead.add(i)
+
+
+def _merge_unit_dim_twins(fn: _Function, spans: list[str], aliases) -> None:
+    """Merge elementwise ops that apply the same body to the same values but
+    for unit dims (an upsampling's index computed on 32 and on 32x1 rows):
+    IREE drops unit dims (``FoldUnitExtentDims``) and CSE keeps one."""
+
+    number: dict[str, str] = {}  # value of a merged op -> its twin's
+
+    def source(v: str) -> str:
+        j = fn.defs.get(v)
+        while j is not None and fn.ops[j].name in _RESHAPES:
+            op = fn.ops[j]
+            if not op.operand_types or not op.result_types:
+                break
+            if _nonunit_dims(op.operand_types[0]) != _nonunit_dims(op.result_types[0]):
+                break
+            v = fn.uses[j][0]
+            j = fn.defs.get(v)
+        return number.get(v, v)
+
+    seen: dict[tuple, int] = {}
+    for i, op in enumerate(fn.ops):
+        if op.name != "linalg.generic" or i in fn.dead or len(op.results) != 1:
             continue
-        first = _value(fn.ops[j].results[0])
-        number[base[0]] = number.get(first, first)
-        for r in base:
-            fn.defs[r] = j
-        fn.users[j] += [u for u in fn.users[i] if u not in fn.users[j]]
-        # users name the kept op, so a region reads as its twin's does
-        renames = list(zip(base, (_value(r) for r in fn.ops[j].results), strict=False))
-        for u in fn.users[i]:
-            for old, kept in renames:
-                spans[u] = re.sub(re.escape(old) + r"(?![\w$.-])", kept, spans[u])
-        fn.users[i] = []
-        for v in fn.uses[i]:
-            producer = fn.defs.get(v)
-            if producer is not None and i in fn.users[producer]:
-                fn.users[producer].remove(i)
-        fn.dead.add(i)
+        maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
+        if not maps or any(results != dims for dims, results in maps):
+            continue  # identity maps only: the same elements pair up
+        if not op.result_types or not fn.bodies[i]:
+            continue
+        local: dict[str, str] = {}
+
+        def rename(m: re.Match, local=local) -> str:
+            v = m.group(0)
+            if _value(v) in fn.defs or _value(v) in fn.args:
+                return v
+            return local.setdefault(v, f"%l{len(local)}")
+
+        body = tuple(_SSA_RE.sub(rename, b.text) for b in fn.bodies[i])
+        inputs = tuple(source(_value(v)) for v in op.operands[: -len(op.results)])
+        out = op.result_types[0]
+        key = (inputs, body, tuple(_nonunit_dims(out) or ()), out.element)
+        j = seen.setdefault(key, i)
+        if j != i:
+            number[_value(op.results[0])] = _value(fn.ops[j].results[0])
+            _merge_into(fn, spans, i, j)
 
 
 def _raise_rotate_half(fn: _Function, spans: list[str]) -> None:
@@ -2636,9 +2815,10 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             _merge_duplicates(fn, spans)
             # the regions as IREE writes them, f64 demoted to f32
             spans = [_drop_identity_casts(_F64_RE.sub("f32", span)) for span in spans]
+        aliases = module.attribute_aliases
+        _merge_unit_dim_twins(fn, spans, aliases)
         if "tensor.concat" in text:
             _raise_rotate_half(fn, spans)
-        aliases = module.attribute_aliases
         members, kind_of, copies, grouping = _form_groups(fn, aliases)
         found = [
             (
