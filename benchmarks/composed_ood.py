@@ -36,6 +36,7 @@ kernels models for a re-run with other partition rules)::
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -45,7 +46,7 @@ from sklearn.model_selection import PredefinedSplit
 
 import mlircost_classic as mc
 from mlircost_classic.datasets import iter_dataset
-from mlircost_classic.featurize import DispatchRegion
+from mlircost_classic.featurize import DispatchRegion, partition_dispatches
 from mlircost_classic.models import (
     COMPOSED_NAME,
     PRETRAINED_DIR,
@@ -90,14 +91,28 @@ def rho(y: np.ndarray, p: np.ndarray) -> float | None:
 
 
 def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | None):
-    """Out-of-family composed aggregates and modules-model predictions."""
+    """Out-of-family composed aggregates and modules-model predictions.
+
+    ``cache`` keeps both for the same modules; the aggregates only for the same
+    partition too (a digest of every module's regions), so that a re-run with
+    other partition rules composes again (quickly with ``models``) and reuses
+    the modules model's predictions, which do not depend on the partition.
+    """
     modules = mc.load_dataset("modules", level="linalg", targets=names)
     ids = np.asarray(modules.ids, dtype=str)
+    digest = hashlib.sha256()
+    for text in modules.data:
+        for region in partition_dispatches(text):
+            digest.update(f"{region.calls}:{region.text}\0".encode())
+    regions = digest.hexdigest()
+    saved = None
     if cache is not None and cache.is_file():
-        saved = np.load(cache, allow_pickle=False)
-        if np.array_equal(saved["ids"], ids):
-            print(f"held-out aggregates read from {cache}")
-            return modules, saved["raw"], saved["folds"], saved["xgboost"]
+        saved = dict(np.load(cache, allow_pickle=False))
+        if not np.array_equal(saved["ids"], ids):
+            saved = None
+    if saved is not None and str(saved.get("regions")) == regions:
+        print(f"held-out aggregates read from {cache}")
+        return modules, saved["raw"], saved["folds"], saved["xgboost"]
     kernels = mc.load_dataset("kernels")
     raw, folds = cross_val_compose(
         modules.data,
@@ -108,22 +123,26 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
         n_splits=folds_n,
         models_dir=models,
     )
-    _, oof = evaluate(
-        {"xgboost": CostModel(random_state=0, n_jobs=jobs)},
-        modules.data,
-        modules.target,
-        names,
-        modules.groups,
-        cv=PredefinedSplit(folds),
-        latency_repeats=1,
-        batch_size=1,
-        batch_repeats=1,
-        as_frame=False,
-        return_predictions=True,
-    )
-    xgb = oof["xgboost"]
+    if saved is not None and np.array_equal(saved["folds"], folds):
+        print(f"modules model's held-out predictions read from {cache}")
+        xgb = saved["xgboost"]
+    else:
+        _, oof = evaluate(
+            {"xgboost": CostModel(random_state=0, n_jobs=jobs)},
+            modules.data,
+            modules.target,
+            names,
+            modules.groups,
+            cv=PredefinedSplit(folds),
+            latency_repeats=1,
+            batch_size=1,
+            batch_repeats=1,
+            as_frame=False,
+            return_predictions=True,
+        )
+        xgb = oof["xgboost"]
     if cache is not None:
-        np.savez(cache, ids=ids, raw=raw, folds=folds, xgboost=xgb)
+        np.savez(cache, ids=ids, raw=raw, folds=folds, xgboost=xgb, regions=regions)
     return modules, raw, folds, xgb
 
 
