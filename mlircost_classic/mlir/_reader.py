@@ -443,6 +443,16 @@ _DICTS: dict = {}  # attribute dictionary text -> its entries
 # by later tokens) is finished, (operand types, result types, attribute items).
 _LINES: dict = {}
 _SSA_SPLIT = re.compile("(%" + _ID + r"(?:#\d+)?)")
+# Whole physical lines (indentation included, SSA names cut out as in _LINES)
+# that the master expression's first branch read before, so that the same line
+# with other names is read without it: (_OP, name, dialect, number of results,
+# indentation, trailing blanks, facts of _LINES with ``whole`` set) for an op
+# line read by _op_line and finished with nothing added (one complete op, made
+# without a _Builder; only dotted names, which do not depend on the region's
+# default dialect, and results written '%a, %b =', not '%r:2');
+# (_ENDLINE, indentation, '->' offset or -1) for a region end '} -> T';
+# (_LABEL, indentation, -1) for a block label.
+_TEMPLATES: dict = {}
 
 
 def _builder_mark(b: _Builder) -> tuple:
@@ -520,6 +530,9 @@ class _Reader:
         self.region = _Region(None, None, None, 0, None)
         self.region.has_block = True
         self.cur: _Builder | None = None
+        # An op read from a template line (see _template_line): complete, no
+        # builder; (op, position of the newline before it, end of its text).
+        self.pending: tuple | None = None
         self.line = 1
         self.line_start = 0
         self.pcolon = -1  # ':' directly inside the open op-level '(' group
@@ -534,6 +547,8 @@ class _Reader:
         """Finish the op being read and start op ``name`` at ``start``."""
         if self.cur is not None:
             self.finish(self.cur, start)
+        elif self.pending is not None:
+            self._finish_pending(start)
         region = self.region
         if not region.has_block:
             region.has_block = True
@@ -588,12 +603,43 @@ class _Reader:
             op.operand_types, op.result_types, attributes = whole
             if attributes:
                 op.attributes.update(attributes)
-            return
-        self._finish(b, start, end)
-        attributes = op.attributes
-        if not any("%" in v for v in attributes.values()):
+        else:
+            self._finish(b, start, end)
+            attributes = op.attributes
+            if any("%" in v for v in attributes.values()):
+                return
             whole = op.operand_types, op.result_types, tuple(attributes.items())
-            _LINES[key] = facts[:3] + (whole,)
+            facts = _LINES[key] = facts[:3] + (whole,)
+        if "." in op.name and not op.name.endswith("module"):
+            self._add_template(op, start, end, facts)
+
+    def _add_template(self, op: Op, start: int, end: int, facts: tuple) -> None:
+        """Keep the physical line of a finished whole op line as a template."""
+        text = self.text
+        nl = text.rfind("\n", 0, start)
+        stop = text.find("\n", end)
+        if stop < 0:
+            stop = len(text)
+        if nl < 0 or text[nl + 1 : start].strip() or text[end:stop].strip():
+            return
+        line = text[nl + 1 : stop]
+        parts = _SSA_SPLIT.split(line)
+        names = parts[1::2]
+        k = len(op.results)
+        # '%r:2 =' expands its results: not a template
+        if tuple(names[:k]) != op.results or tuple(names[k:]) != op.operands:
+            return
+        if len(_TEMPLATES) >= _CACHE_CAP:
+            _TEMPLATES.clear()
+        _TEMPLATES["\0".join(parts[::2])] = (
+            _OP,
+            op.name,
+            op.dialect,
+            k,
+            start - nl - 1,
+            stop - end,
+            facts,
+        )
 
     def _finish(self, b: _Builder, start: int, end: int) -> None:
         text = self.text
@@ -795,13 +841,27 @@ class _Reader:
         search = _MASTER.search
         handlers = _HANDLERS
         # The first line is read as if a newline preceded it.
+        keeps = _KEEPS_PENDING
         pos = self._newline(_LEADING.match(text))
-        while (m := search(text, pos)) is not None:
-            pos = handlers[m.lastindex](self, m)
+        while True:
+            if text.startswith("\n", pos) and self.top == "R":
+                end = self._template_line(pos)
+                if end >= 0:
+                    pos = end
+                    continue
+            m = search(text, pos)
+            if m is None:
+                break
+            k = m.lastindex
+            if self.pending is not None and not keeps[k]:
+                self._materialize()
+            pos = handlers[k](self, m)
         if len(self.brackets) > 1:
             raise self._unclosed("the end of the text")
         if self.cur is not None:
             self.finish(self.cur, len(text))
+        elif self.pending is not None:
+            self._finish_pending(len(text))
         ops = self.ops
         functions = [
             op.symbol
@@ -823,7 +883,9 @@ class _Reader:
 
     def _starts_op(self, word: str, after: int) -> bool:
         """Whether ``word`` at a line start begins an op rather than continues one."""
-        if "." in word or self.cur is None or word in _BARE_OPS:
+        if "." in word or word in _BARE_OPS:
+            return True
+        if self.cur is None and self.pending is None:
             return True
         dd = self.region.dialect
         return (
@@ -835,6 +897,8 @@ class _Reader:
 
     def _as_tokens(self, m) -> int:
         """Read the line a fast-path shape did not fit token by token."""
+        if self.pending is not None:
+            self._materialize()
         return self._newline(_NL_TOKEN.match(self.text, m.start()))
 
     def _op_line(self, m) -> int:
@@ -862,6 +926,16 @@ class _Reader:
             b.arrow = m.start(_F_ARROW)
             b.colon = m.start(_F_COLON)
             return end
+        self._line_builder(m, None)
+        return end
+
+    def _line_builder(self, m, op: Op | None) -> _Builder:
+        """The builder of the op line ``m`` (a new op, or ``op`` read before)."""
+        text = self.text
+        res, name = m.group(_F_RES, _F_NAME)
+        name_end = m.end(_F_NAME)
+        body_end = m.end(_F_BODY)
+        st, end = m.span(1)
         # SSA names appear only in the results and the body (never in the types
         # after them): the line's names are its results', then its operands.
         line = text[st:end]
@@ -873,7 +947,10 @@ class _Reader:
         else:
             k = res.count("%")
             results = tuple(names[:k]) if ":" not in res else _results(res)
-        b = self._begin(st, results, name, False, name_end)
+        if op is None:
+            b = self._begin(st, results, name, False, name_end)
+        else:
+            b = self.cur = _Builder(op, st, name_end)
         if len(names) > k:
             b.operands = names[k:]
         b.arrow = m.start(_F_ARROW)
@@ -888,12 +965,105 @@ class _Reader:
             if name_end < body_end:
                 self._line_groups(b, name_end, body_end)
             if any("%" in body for body in b.dicts):
-                return end  # names in a dictionary: the line is not cached
+                return b  # names in a dictionary: the line is not cached
             if len(_LINES) >= _CACHE_CAP:
                 _LINES.clear()
             facts = _LINES[key] = (b.op.name, tuple(b.ptypes), tuple(b.dicts), None)
         b.line = (key, facts, st + len(line.rstrip()), _builder_mark(b))
-        return end
+        return b
+
+    def _template_line(self, nl: int) -> int:
+        """Read the line after the newline at ``nl`` if it is a template line.
+
+        Returns where the scan goes on, or -1 to read the line as before. The
+        op is made complete at once and kept in ``pending``: the next op, a
+        region end or a block label finishes it as it is; any other token
+        first makes it the builder that _op_line would have left
+        (_materialize).
+        """
+        text = self.text
+        if self.type_aliases:
+            return -1
+        stop = text.find("\n", nl + 1)
+        if stop < 0:
+            stop = len(text)
+        parts = _SSA_SPLIT.split(text[nl + 1 : stop])
+        template = _TEMPLATES.get("\0".join(parts[::2]))
+        if template is None:
+            return -1
+        kind = template[0]
+        if kind != _OP:
+            st = nl + 1 + template[1]
+            if kind == _LABEL:
+                self.line += 1
+                self.line_start = st
+                self._new_block(st)
+                return stop
+            arrow = template[2]
+            if arrow >= 0:
+                arrow += nl
+            if not self._region_end_fits(arrow):
+                return -1
+            self.line += 1
+            self._region_end(st, arrow)
+            return stop
+        _, name, dialect, k, indent, trail, facts = template
+        st = nl + 1 + indent
+        end = stop - trail
+        if end - st > _TEXT_CAP:  # longer names than the template's
+            return -1
+        if self.cur is not None:
+            self.finish(self.cur, st)
+            self.cur = None
+        elif self.pending is not None:
+            self._finish_pending(st)
+        self.line += 1
+        self.line_start = st
+        region = self.region
+        if not region.has_block:
+            region.has_block = True
+            self.num_blocks += 1
+        depth = region.depth
+        if depth > self.max_depth:
+            self.max_depth = depth
+        names = parts[1::2]
+        operand_types, result_types, attributes = facts[3]
+        op = Op(
+            name,
+            dialect,
+            tuple(names[:k]),
+            tuple(names[k:]),
+            result_types,
+            operand_types,
+            dict(attributes),
+            text[st:end],
+            depth,
+            region.function,
+            0,
+            self.line,
+            False,
+        )
+        self.ops.append(op)
+        self.pending = (op, nl, end)
+        return stop
+
+    def _finish_pending(self, end: int) -> None:
+        """Finish the pending op where the next statement starts (``end``)."""
+        op, nl, line_end = self.pending
+        if line_end == end or not self.text[line_end:end].strip():
+            self.pending = None
+            return
+        self.finish(self._materialize(), end)
+        self.cur = None
+
+    def _materialize(self) -> _Builder:
+        """Make the pending op the builder _op_line would have left."""
+        op, nl, _ = self.pending
+        self.pending = None
+        op.operands = op.operand_types = op.result_types = ()
+        op.attributes = {}
+        op.text = ""
+        return self._line_builder(_MASTER.match(self.text, nl), op)
 
     def _line_groups(self, b: _Builder, name_end: int, body_end: int) -> None:
         """Typed operand groups and attribute dictionaries of an op line's body."""
@@ -907,20 +1077,26 @@ class _Reader:
 
     def _end_line(self, m) -> int:
         arrow = m.start(_F_CLOSE_ARROW)
-        region = self.region
-        if not (
-            self.top == "R"
-            and region.outer is not None
-            and (arrow < 0 or region.owner is None or region.owner.colon < 0)
-        ):
+        if self.top != "R" or not self._region_end_fits(arrow):
             return self._as_tokens(m)
         st = m.start(_ENDLINE_GROUP)
         self.line += self.text.count("\n", m.start(), st)
+        self._region_end(st, arrow)
+        self._add_line_template(m.start(), st, m.end(), _ENDLINE, arrow)
+        return m.end()
+
+    def _region_end_fits(self, arrow: int) -> bool:
+        """Whether a '} -> T' line closes the innermost region (arrow: '->' or -1)."""
+        region = self.region
+        return region.outer is not None and (
+            arrow < 0 or region.owner is None or region.owner.colon < 0
+        )
+
+    def _region_end(self, st: int, arrow: int) -> None:
         self.line_start = st
         cur = self._close_region(st)
         if arrow >= 0 and cur is not None and self.top == "R":
             cur.arrow = arrow
-        return m.end()
 
     def _label_line(self, m) -> int:
         if self.top != "R":
@@ -929,7 +1105,22 @@ class _Reader:
         self.line += self.text.count("\n", m.start(), st)
         self.line_start = st
         self._new_block(st)
+        self._add_line_template(m.start(), st, m.end(), _LABEL, -1)
         return m.end()
+
+    def _add_line_template(self, nl: int, st: int, end: int, kind: int, arrow: int):
+        """Keep a region end or block label line read after the newline at
+        ``nl`` as a template (the line alone: no blank line before it)."""
+        text = self.text
+        if text.rfind("\n", 0, st) == nl:
+            parts = _SSA_SPLIT.split(text[nl + 1 : end])
+            if len(_TEMPLATES) >= _CACHE_CAP:
+                _TEMPLATES.clear()
+            _TEMPLATES["\0".join(parts[::2])] = (
+                kind,
+                st - nl - 1,
+                arrow - nl if arrow >= 0 else -1,
+            )
 
     def _newline(self, m) -> int:
         pos = m.end()
@@ -1045,6 +1236,8 @@ class _Reader:
         if self.cur is not None:
             self.finish(self.cur, st)
             self.cur = None
+        elif self.pending is not None:
+            self._finish_pending(st)
         self.num_blocks += 1
         self.region.has_block = True
 
@@ -1169,6 +1362,8 @@ class _Reader:
         """Close the innermost region at ``st``; its owner is read on."""
         if self.cur is not None:
             self.finish(self.cur, st)
+        elif self.pending is not None:
+            self._finish_pending(st)
         region = self.region
         cur = self.cur = region.owner
         if cur is not None:
@@ -1335,6 +1530,11 @@ def _handler_table() -> tuple:
 
 
 _HANDLERS = _handler_table()
+# The matches whose handlers deal with a pending op themselves (see
+# _Reader._template_line); any other first makes it a builder.
+_KEEPS_PENDING = tuple(
+    kind in (_OP, _ENDLINE, _LABEL, _COMMENT_LINES) for kind in _KIND
+)
 
 
 def _with_i1(t) -> str:
