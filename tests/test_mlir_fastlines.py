@@ -223,3 +223,23 @@ def test_template_line_with_longer_names_is_capped_as_before(monkeypatch):
         op = parse(text).ops[1]
     assert len(op.text) == _reader._TEXT_CAP
     assert op.results == ("%" + "x" * 2100,)
+
+
+def test_builder_template_places_types_and_region_with_other_names(monkeypatch):
+    # An op line opening a region, read again with names of other lengths: its
+    # name, groups, trailing types and region are placed by the new names.
+    generic = (
+        "\n  %{r} = linalg.generic {{indexing_maps = [#map, #map], iterator_types"
+        ' = ["parallel"]}} ins(%{a} : tensor<4xf32>) outs(%{b} : tensor<4xf32>) {{'
+        "\n  ^bb0(%{x}: f32, %{y}: f32):\n    linalg.yield %{x} : f32\n  }} -> tensor<4xf32>"
+    )
+    head = "#map = affine_map<(d0) -> (d0)>\nfunc.func @f(%a: tensor<4xf32>) {"
+    warm_up = head + generic.format(r=0, a="a", b="a", x="p", y="q") + "\n}"
+    text = head + generic.format(r="long_name", a="a", b="0", x="in_0", y="o") + "\n}"
+    cold, warm = _cold_and_warm(text, warm_up, monkeypatch)
+    assert warm == cold
+    op = parse(text).ops[1]
+    assert (op.results, op.operands) == (("%long_name",), ("%a", "%0"))
+    assert op.result_types[0].raw == "tensor<4xf32>"
+    assert op.attributes["iterator_types"] == '["parallel"]'
+    assert op.text.endswith("outs(%0 : tensor<4xf32>) {…} -> tensor<4xf32>")

@@ -212,6 +212,7 @@ _IN_LABEL = _nested(r'[^<>(){}\[\]"@^%\n=/\-]++|->?|(?>%[\w$.\-]*)', 3)
 _LABEL_LINE = r"\^" + _ID + rf"(?:\((?:{_IN_LABEL})*+\))?(?:[ \t]*:)?[ \t]*+(?=\n|\Z)"
 _FAST_BRANCH = rf"\n\s*+(?:({_OP_LINE})|({_CLOSE_LINE})|({_LABEL_LINE}))"
 _OP, _ENDLINE, _LABEL = 16, 17, 18
+_BUILD = 19  # a template line that makes a builder (see _TEMPLATES)
 # group numbers inside _FAST_BRANCH
 _F_RES, _F_NAME, _F_BODY, _F_ARROW, _F_COLON = 2, 3, 4, 5, 6
 _ENDLINE_GROUP, _F_CLOSE_ARROW, _LABEL_GROUP = 7, 8, 9
@@ -451,7 +452,11 @@ _SSA_SPLIT = re.compile("(%" + _ID + r"(?:#\d+)?)")
 # without a _Builder; only dotted names, which do not depend on the region's
 # default dialect, and results written '%a, %b =', not '%r:2');
 # (_ENDLINE, indentation, '->' offset or -1) for a region end '} -> T';
-# (_LABEL, indentation, -1) for a block label.
+# (_LABEL, indentation, -1) for a block label; (_BUILD, name, number of
+# results, indentation, offsets of the name's end, '->', ':', the text's end
+# and the match's end, key and facts of _LINES) for any other op line read by
+# _op_line (one opening a region, say), whose builder it makes as _op_line
+# would.
 _TEMPLATES: dict = {}
 
 
@@ -545,17 +550,8 @@ class _Reader:
 
     def _begin(self, start, results, name, generic, name_end) -> _Builder:
         """Finish the op being read and start op ``name`` at ``start``."""
-        if self.cur is not None:
-            self.finish(self.cur, start)
-        elif self.pending is not None:
-            self._finish_pending(start)
-        region = self.region
-        if not region.has_block:
-            region.has_block = True
-            self.num_blocks += 1
+        region = self._next_op(start)
         depth = region.depth
-        if depth > self.max_depth:
-            self.max_depth = depth
         dd = region.dialect
         full, dialect = _NAMES.get((name, generic, dd)) or _full_name(name, generic, dd)
         op = Op(
@@ -576,6 +572,21 @@ class _Reader:
         self.ops.append(op)
         self.cur = b = _Builder(op, start, name_end)
         return b
+
+    def _next_op(self, start: int) -> _Region:
+        """Finish the op being read for one that starts at ``start``; its region."""
+        if self.cur is not None:
+            self.finish(self.cur, start)
+            self.cur = None
+        elif self.pending is not None:
+            self._finish_pending(start)
+        region = self.region
+        if not region.has_block:
+            region.has_block = True
+            self.num_blocks += 1
+        if region.depth > self.max_depth:
+            self.max_depth = region.depth
+        return region
 
     def finish(self, b: _Builder, end: int) -> None:
         text = self.text
@@ -970,7 +981,58 @@ class _Reader:
                 _LINES.clear()
             facts = _LINES[key] = (b.op.name, tuple(b.ptypes), tuple(b.dicts), None)
         b.line = (key, facts, st + len(line.rstrip()), _builder_mark(b))
+        if op is None and "." in name and not name.endswith("module"):
+            self._add_builder_template(m, b, k)
         return b
+
+    def _add_builder_template(self, m, b: _Builder, k: int) -> None:
+        """Keep the physical line of op line ``m`` as a template of its builder.
+
+        Positions are kept as offsets into the line with each SSA name cut to
+        one character: the op name ends after the ``k`` results' names, the
+        trailing ``->``, ``:`` and the line's end come after all names.
+        """
+        text = self.text
+        nl = m.start()
+        start = nl + 1
+        st = b.seg_start
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = len(text)
+        parts = _SSA_SPLIT.split(text[start:stop])
+        if st > stop or b.op.results != tuple(parts[1 : 2 * k : 2]):
+            return  # a blank line before it, or '%r:2 =' results
+        spans = []
+        at = 0
+        for i, part in enumerate(parts):
+            if i % 2:
+                spans.append((at, at + len(part)))
+            at += len(part)
+        n = len(spans)
+        before = sum(z - a for a, z in spans[:k]) - k
+        after = sum(z - a for a, z in spans) - n
+        name_end = b.name_end - start
+        last = spans[-1][1] if spans else 0
+        if (k and spans[k - 1][1] > name_end) or (k < n and spans[k][0] < name_end):
+            return
+        ends = [m.end(), b.line[2]] + [x for x in (b.arrow, b.colon) if x >= 0]
+        if min(ends) - start < last:
+            return
+        if len(_TEMPLATES) >= _CACHE_CAP:
+            _TEMPLATES.clear()
+        _TEMPLATES["\0".join(parts[::2])] = (
+            _BUILD,
+            b.op.name,
+            k,
+            st - start,
+            name_end - before,
+            b.arrow - start - after if b.arrow >= 0 else -1,
+            b.colon - start - after if b.colon >= 0 else -1,
+            b.line[2] - start - after,
+            m.end() - start - after,
+            b.line[0],
+            b.line[1],
+        )
 
     def _template_line(self, nl: int) -> int:
         """Read the line after the newline at ``nl`` if it is a template line.
@@ -992,6 +1054,8 @@ class _Reader:
         if template is None:
             return -1
         kind = template[0]
+        if kind == _BUILD:
+            return self._builder_from_template(nl, parts[1::2], template)
         if kind != _OP:
             st = nl + 1 + template[1]
             if kind == _LABEL:
@@ -1012,20 +1076,9 @@ class _Reader:
         end = stop - trail
         if end - st > _TEXT_CAP:  # longer names than the template's
             return -1
-        if self.cur is not None:
-            self.finish(self.cur, st)
-            self.cur = None
-        elif self.pending is not None:
-            self._finish_pending(st)
+        region = self._next_op(st)
         self.line += 1
         self.line_start = st
-        region = self.region
-        if not region.has_block:
-            region.has_block = True
-            self.num_blocks += 1
-        depth = region.depth
-        if depth > self.max_depth:
-            self.max_depth = depth
         names = parts[1::2]
         operand_types, result_types, attributes = facts[3]
         op = Op(
@@ -1037,7 +1090,7 @@ class _Reader:
             operand_types,
             dict(attributes),
             text[st:end],
-            depth,
+            region.depth,
             region.function,
             0,
             self.line,
@@ -1046,6 +1099,33 @@ class _Reader:
         self.ops.append(op)
         self.pending = (op, nl, end)
         return stop
+
+    def _builder_from_template(self, nl: int, names: list, template: tuple) -> int:
+        """What _op_line does for the line after ``nl``, from its template."""
+        _, name, k, indent, name_end, arrow, colon, line_end, end, key, facts = template
+        start = nl + 1
+        st = start + indent
+        after = sum(map(len, names)) - len(names)
+        end += start + after
+        if end - st > _TEXT_CAP:  # longer names than the template's
+            return -1
+        self.line += 1
+        self.line_start = st
+        name_end += start + sum(map(len, names[:k])) - k
+        b = self._begin(st, tuple(names[:k]), name, False, name_end)
+        if len(names) > k:
+            b.operands = names[k:]
+        if arrow >= 0:
+            b.arrow = arrow + start + after
+        if colon >= 0:
+            b.colon = colon + start + after
+        facts = _LINES.get(key) or facts
+        if facts[1]:
+            b.ptypes = list(facts[1])
+        if facts[2]:
+            b.dicts = list(facts[2])
+        b.line = (key, facts, line_end + start + after, _builder_mark(b))
+        return end
 
     def _finish_pending(self, end: int) -> None:
         """Finish the pending op where the next statement starts (``end``)."""
