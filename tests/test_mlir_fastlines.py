@@ -243,3 +243,16 @@ def test_builder_template_places_types_and_region_with_other_names(monkeypatch):
     assert op.result_types[0].raw == "tensor<4xf32>"
     assert op.attributes["iterator_types"] == '["parallel"]'
     assert op.text.endswith("outs(%0 : tensor<4xf32>) {…} -> tensor<4xf32>")
+
+
+def test_builder_template_finds_the_inline_predicate_after_longer_results(monkeypatch):
+    # A compare continued on the next line gets a builder template; its
+    # predicate is read after the op name, wherever the new names put it.
+    line = "\n  %{r} = arith.cmpi slt, %a, %b : i32\n    attributes {{tag = 1}}"
+    head = "func.func @f(%a: i32, %b: i32) {"
+    warm_up = head + line.format(r=0) + "\n  return\n}"
+    text = head + line.format(r="a_much_longer_name") + "\n  return\n}"
+    cold, warm = _cold_and_warm(text, warm_up, monkeypatch)
+    assert warm == cold
+    op = parse(text).ops[1]
+    assert op.attributes == {"tag": "1", "predicate": "slt"}

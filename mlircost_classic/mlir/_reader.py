@@ -25,6 +25,11 @@ before with other SSA names (machine-printed modules repeat a few lines with
 new names over and over) is not read again: a cache keyed by the line with its
 names cut out gives its typed groups and attribute dictionaries and, when the
 op is that line alone, its types and attributes.
+Whole physical lines read before are templates (keyed the same way, with
+their indentation): at a newline the scan first looks the next line up, and a
+known op line, region end or block label is read from its template without
+the master expression; an op complete in its line is made whole at once, with
+no builder, and becomes one only if a later token adds to it.
 
 An op starts at a statement start:
 
@@ -376,7 +381,9 @@ class _Builder:
         self.sig = None
         self.dicts = []
         self.alias = alias
-        self.line = None  # (key, cached facts, end, mark) of an op line, see _op_line
+        # (key, cached facts, end, mark, newline before it or -1: no template
+        # to make, -2: one from a _BUILD template) of an op line, see _op_line
+        self.line = None
 
 
 def _trim_end(text: str, start: int, end: int) -> int:
@@ -453,10 +460,9 @@ _SSA_SPLIT = re.compile("(%" + _ID + r"(?:#\d+)?)")
 # default dialect, and results written '%a, %b =', not '%r:2');
 # (_ENDLINE, indentation, '->' offset or -1) for a region end '} -> T';
 # (_LABEL, indentation, -1) for a block label; (_BUILD, name, number of
-# results, indentation, offsets of the name's end, '->', ':', the text's end
-# and the match's end, key and facts of _LINES) for any other op line read by
-# _op_line (one opening a region, say), whose builder it makes as _op_line
-# would.
+# results, indentation, offsets of the name's end, '->', ':' and the text's
+# end, key and facts of _LINES) for any other op line read by _op_line (one
+# opening a region, say), whose builder it makes as _op_line would.
 _TEMPLATES: dict = {}
 
 
@@ -594,6 +600,8 @@ class _Reader:
         line = b.line
         if line is None or b.segs or b.sig is not None:
             self._finish(b, start, _trim_end(text, start, end))
+            if line is not None and line[4] >= 0:
+                self._add_builder_template(b, line)
             return
         line_end = line[2]
         # nothing but blanks after the op line: it ends there, no _trim_end
@@ -603,6 +611,8 @@ class _Reader:
             end = line_end
         if end != line_end or _builder_mark(b) != line[3]:
             self._finish(b, start, end)
+            if line[4] >= 0:
+                self._add_builder_template(b, line)
             return
         key, facts = line[0], line[1]
         op = b.op
@@ -621,7 +631,7 @@ class _Reader:
                 return
             whole = op.operand_types, op.result_types, tuple(attributes.items())
             facts = _LINES[key] = facts[:3] + (whole,)
-        if "." in op.name and not op.name.endswith("module"):
+        if line[4] != -1:
             self._add_template(op, start, end, facts)
 
     def _add_template(self, op: Op, start: int, end: int, facts: tuple) -> None:
@@ -980,44 +990,45 @@ class _Reader:
             if len(_LINES) >= _CACHE_CAP:
                 _LINES.clear()
             facts = _LINES[key] = (b.op.name, tuple(b.ptypes), tuple(b.dicts), None)
-        b.line = (key, facts, st + len(line.rstrip()), _builder_mark(b))
+        # where templates of the line may be made from: the newline before it
+        nl = -1
         if op is None and "." in name and not name.endswith("module"):
-            self._add_builder_template(m, b, k)
+            nl = m.start()
+        b.line = (key, facts, st + len(line.rstrip()), _builder_mark(b), nl)
         return b
 
-    def _add_builder_template(self, m, b: _Builder, k: int) -> None:
-        """Keep the physical line of op line ``m`` as a template of its builder.
+    def _add_builder_template(self, b: _Builder, line: tuple) -> None:
+        """Keep the physical line of op line ``b`` as a template of its builder.
 
-        Positions are kept as offsets into the line with each SSA name cut to
-        one character: the op name ends after the ``k`` results' names, the
-        trailing ``->``, ``:`` and the line's end come after all names.
+        Made when the op is finished (most ops are complete in their line and
+        get an _OP template instead), from what _op_line left: ``line`` (the
+        builder's ``line``) with the ``->`` and ``:`` it saw. Positions are kept
+        as offsets into the line with each SSA name cut to one character: the
+        op name ends after the results' names, the trailing ``->``, ``:`` and
+        the line's end come after all names.
         """
         text = self.text
-        nl = m.start()
-        start = nl + 1
-        st = b.seg_start
+        start = line[4] + 1
+        st = b.segs[0][0] if b.segs else b.seg_start
         stop = text.find("\n", start)
         if stop < 0:
             stop = len(text)
         parts = _SSA_SPLIT.split(text[start:stop])
+        k = len(b.op.results)
         if st > stop or b.op.results != tuple(parts[1 : 2 * k : 2]):
             return  # a blank line before it, or '%r:2 =' results
-        spans = []
-        at = 0
-        for i, part in enumerate(parts):
-            if i % 2:
-                spans.append((at, at + len(part)))
-            at += len(part)
-        n = len(spans)
-        before = sum(z - a for a, z in spans[:k]) - k
-        after = sum(z - a for a, z in spans) - n
+        names = parts[1::2]
+        n = len(names)
         name_end = b.name_end - start
-        last = spans[-1][1] if spans else 0
-        if (k and spans[k - 1][1] > name_end) or (k < n and spans[k][0] < name_end):
+        # where the k-th name ends, the (k+1)-th starts and the last ends
+        at_k = len("".join(parts[: 2 * k]))
+        last = len("".join(parts[: 2 * n]))
+        if at_k > name_end or (k < n and at_k + len(parts[2 * k]) < name_end):
             return
-        ends = [m.end(), b.line[2]] + [x for x in (b.arrow, b.colon) if x >= 0]
-        if min(ends) - start < last:
+        line_end, arrow, colon = line[2], line[3][1], line[3][2]
+        if min(x for x in (line_end, arrow, colon) if x >= 0) - start < last:
             return
+        after = sum(map(len, names)) - n
         if len(_TEMPLATES) >= _CACHE_CAP:
             _TEMPLATES.clear()
         _TEMPLATES["\0".join(parts[::2])] = (
@@ -1025,13 +1036,12 @@ class _Reader:
             b.op.name,
             k,
             st - start,
-            name_end - before,
-            b.arrow - start - after if b.arrow >= 0 else -1,
-            b.colon - start - after if b.colon >= 0 else -1,
-            b.line[2] - start - after,
-            m.end() - start - after,
-            b.line[0],
-            b.line[1],
+            name_end - (sum(map(len, names[:k])) - k),
+            arrow - start - after if arrow >= 0 else -1,
+            colon - start - after if colon >= 0 else -1,
+            line_end - start - after,
+            line[0],
+            line[1],
         )
 
     def _template_line(self, nl: int) -> int:
@@ -1102,12 +1112,12 @@ class _Reader:
 
     def _builder_from_template(self, nl: int, names: list, template: tuple) -> int:
         """What _op_line does for the line after ``nl``, from its template."""
-        _, name, k, indent, name_end, arrow, colon, line_end, end, key, facts = template
+        _, name, k, indent, name_end, arrow, colon, line_end, key, facts = template
         start = nl + 1
         st = start + indent
         after = sum(map(len, names)) - len(names)
-        end += start + after
-        if end - st > _TEXT_CAP:  # longer names than the template's
+        line_end += start + after
+        if line_end - st > _TEXT_CAP:  # longer names than the template's
             return -1
         self.line += 1
         self.line_start = st
@@ -1124,8 +1134,9 @@ class _Reader:
             b.ptypes = list(facts[1])
         if facts[2]:
             b.dicts = list(facts[2])
-        b.line = (key, facts, line_end + start + after, _builder_mark(b))
-        return end
+        # an op complete in its line after all gets an _OP template
+        b.line = (key, facts, line_end, _builder_mark(b), -2)
+        return line_end
 
     def _finish_pending(self, end: int) -> None:
         """Finish the pending op where the next statement starts (``end``)."""
