@@ -6,7 +6,9 @@ lines). Each must stand for exactly the tokens the general scan would read
 there, so the records with those branches switched off (the scan reads every
 line token by token) must be identical: on the shared corpus and on a sample of
 the bundled modules and kernels. Op lines read before with other SSA names are
-taken from a cache; records read through it must be those of a cold read.
+taken from a cache, and whole lines read before (an op complete in its line, a
+region end, a block label) are read again from templates without the master
+expression; records read through them must be those of a cold read.
 """
 
 import re
@@ -44,6 +46,7 @@ def _assert_same_as_tokens(texts, monkeypatch):
     fast = [_record(t) for t in texts]
     with monkeypatch.context() as m:
         m.setattr(_reader, "_MASTER", _TOKENS_ONLY)
+        m.setattr(_reader, "_TEMPLATES", _NoCache())
         slow = [_record(t) for t in texts]
     differ = [i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if a != b]
     assert not differ, f"{len(differ)} of {len(texts)} differ, first {differ[:5]}"
@@ -66,15 +69,17 @@ class _CountingCache(dict):
 def _assert_same_through_line_cache(texts, monkeypatch, hits=True):
     with monkeypatch.context() as m:
         m.setattr(_reader, "_LINES", _NoCache())
+        m.setattr(_reader, "_TEMPLATES", _NoCache())
         cold = [_record(t) for t in texts]
     with monkeypatch.context() as m:
-        cache = _CountingCache()
+        cache, templates = _CountingCache(), _CountingCache()
         m.setattr(_reader, "_LINES", cache)
-        first = [_record(t) for t in texts]  # fills the cache as it goes
-        cache.hits = 0
+        m.setattr(_reader, "_TEMPLATES", templates)
+        first = [_record(t) for t in texts]  # fills the caches as it goes
+        cache.hits = templates.hits = 0
         warm = [_record(t) for t in texts]
-    if hits:  # lines came from the cache (not for generic syntax, read by tokens)
-        assert cache.hits > len(texts)
+    if hits:  # lines came from the caches (not for generic syntax, read by tokens)
+        assert templates.hits > len(texts)
     for records in (first, warm):
         differ = [
             i for i, (a, b) in enumerate(zip(cold, records, strict=True)) if a != b
@@ -165,3 +170,89 @@ def test_dictionaries_with_inline_affine_maps_stay_on_the_fast_line():
         "[affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>]"
     )
     assert op.operands == ("%a", "%b")
+
+
+def _cold_and_warm(text: str, warm_up: str, monkeypatch) -> tuple[str, str]:
+    """Records of ``text`` read cold and after ``warm_up`` filled the caches."""
+    with monkeypatch.context() as m:
+        m.setattr(_reader, "_LINES", _NoCache())
+        m.setattr(_reader, "_TEMPLATES", _NoCache())
+        cold = _record(text)
+    with monkeypatch.context() as m:
+        templates = _CountingCache()
+        m.setattr(_reader, "_LINES", {})
+        m.setattr(_reader, "_TEMPLATES", templates)
+        parse(warm_up)
+        templates.hits = 0
+        warm = _record(text)
+        assert templates.hits > 0
+    return cold, warm
+
+
+def test_template_line_read_on_by_later_tokens_is_read_as_before(monkeypatch):
+    # The same op line, once complete in itself and once continued on the next
+    # line ('attributes {...}') or followed by comments and a block label.
+    line = "\n  %{r} = arith.addi %{a}, %{b} : i32"
+    warm_up = "func.func @f(%a: i32, %b: i32) {" + line.format(r=0, a="a", b="b")
+    warm_up += "\n  ^bb1(%z: i32):" + line.format(r=1, a=0, b=0) + "\n}"
+    continued = (
+        "func.func @g(%x: i32) {"
+        + line.format(r="s", a="x", b="x")
+        + "\n    attributes {tag = 1}"
+        + line.format(r="t", a="s", b="x")
+        + "\n  // a comment\n\n  ^bb1(%w: i32):"
+        + line.format(r="u", a="w", b="t")
+        + "\n}"
+    )
+    cold, warm = _cold_and_warm(continued, warm_up, monkeypatch)
+    assert warm == cold
+    ops = parse(continued).ops
+    assert [op.attributes for op in ops[1:]] == [{"tag": "1"}, {}, {}]
+    assert ops[1].text == "%s = arith.addi %x, %x : i32\n    attributes {tag = 1}"
+    assert [op.operands for op in ops[1:]] == [("%x", "%x"), ("%s", "%x"), ("%w", "%t")]
+
+
+def test_template_line_with_longer_names_is_capped_as_before(monkeypatch):
+    line = "\n  %{r} = arith.addi %a, %b : i32"
+    warm_up = "func.func @f(%a: i32, %b: i32) {" + line.format(r=0) + "\n}"
+    text = "func.func @f(%a: i32, %b: i32) {" + line.format(r="x" * 2100) + "\n}"
+    with monkeypatch.context() as m:
+        m.setattr(_reader, "_TEMPLATES", {})
+        parse(warm_up)
+        assert _reader._TEMPLATES
+        op = parse(text).ops[1]
+    assert len(op.text) == _reader._TEXT_CAP
+    assert op.results == ("%" + "x" * 2100,)
+
+
+def test_builder_template_places_types_and_region_with_other_names(monkeypatch):
+    # An op line opening a region, read again with names of other lengths: its
+    # name, groups, trailing types and region are placed by the new names.
+    generic = (
+        "\n  %{r} = linalg.generic {{indexing_maps = [#map, #map], iterator_types"
+        ' = ["parallel"]}} ins(%{a} : tensor<4xf32>) outs(%{b} : tensor<4xf32>) {{'
+        "\n  ^bb0(%{x}: f32, %{y}: f32):\n    linalg.yield %{x} : f32\n  }} -> tensor<4xf32>"
+    )
+    head = "#map = affine_map<(d0) -> (d0)>\nfunc.func @f(%a: tensor<4xf32>) {"
+    warm_up = head + generic.format(r=0, a="a", b="a", x="p", y="q") + "\n}"
+    text = head + generic.format(r="long_name", a="a", b="0", x="in_0", y="o") + "\n}"
+    cold, warm = _cold_and_warm(text, warm_up, monkeypatch)
+    assert warm == cold
+    op = parse(text).ops[1]
+    assert (op.results, op.operands) == (("%long_name",), ("%a", "%0"))
+    assert op.result_types[0].raw == "tensor<4xf32>"
+    assert op.attributes["iterator_types"] == '["parallel"]'
+    assert op.text.endswith("outs(%0 : tensor<4xf32>) {…} -> tensor<4xf32>")
+
+
+def test_builder_template_finds_the_inline_predicate_after_longer_results(monkeypatch):
+    # A compare continued on the next line gets a builder template; its
+    # predicate is read after the op name, wherever the new names put it.
+    line = "\n  %{r} = arith.cmpi slt, %a, %b : i32\n    attributes {{tag = 1}}"
+    head = "func.func @f(%a: i32, %b: i32) {"
+    warm_up = head + line.format(r=0) + "\n  return\n}"
+    text = head + line.format(r="a_much_longer_name") + "\n  return\n}"
+    cold, warm = _cold_and_warm(text, warm_up, monkeypatch)
+    assert warm == cold
+    op = parse(text).ops[1]
+    assert op.attributes == {"tag": "1", "predicate": "slt"}

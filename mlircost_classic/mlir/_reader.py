@@ -25,6 +25,11 @@ before with other SSA names (machine-printed modules repeat a few lines with
 new names over and over) is not read again: a cache keyed by the line with its
 names cut out gives its typed groups and attribute dictionaries and, when the
 op is that line alone, its types and attributes.
+Whole physical lines read before are templates (keyed the same way, with
+their indentation): at a newline the scan first looks the next line up, and a
+known op line, region end or block label is read from its template without
+the master expression; an op complete in its line is made whole at once, with
+no builder, and becomes one only if a later token adds to it.
 
 An op starts at a statement start:
 
@@ -212,6 +217,7 @@ _IN_LABEL = _nested(r'[^<>(){}\[\]"@^%\n=/\-]++|->?|(?>%[\w$.\-]*)', 3)
 _LABEL_LINE = r"\^" + _ID + rf"(?:\((?:{_IN_LABEL})*+\))?(?:[ \t]*:)?[ \t]*+(?=\n|\Z)"
 _FAST_BRANCH = rf"\n\s*+(?:({_OP_LINE})|({_CLOSE_LINE})|({_LABEL_LINE}))"
 _OP, _ENDLINE, _LABEL = 16, 17, 18
+_BUILD = 19  # a template line that makes a builder (see _TEMPLATES)
 # group numbers inside _FAST_BRANCH
 _F_RES, _F_NAME, _F_BODY, _F_ARROW, _F_COLON = 2, 3, 4, 5, 6
 _ENDLINE_GROUP, _F_CLOSE_ARROW, _LABEL_GROUP = 7, 8, 9
@@ -375,7 +381,9 @@ class _Builder:
         self.sig = None
         self.dicts = []
         self.alias = alias
-        self.line = None  # (key, cached facts, end, mark) of an op line, see _op_line
+        # (key, cached facts, end, mark, newline before it or -1: no template
+        # to make, -2: one from a _BUILD template) of an op line, see _op_line
+        self.line = None
 
 
 def _trim_end(text: str, start: int, end: int) -> int:
@@ -443,6 +451,19 @@ _DICTS: dict = {}  # attribute dictionary text -> its entries
 # by later tokens) is finished, (operand types, result types, attribute items).
 _LINES: dict = {}
 _SSA_SPLIT = re.compile("(%" + _ID + r"(?:#\d+)?)")
+# Whole physical lines (indentation included, SSA names cut out as in _LINES)
+# that the master expression's first branch read before, so that the same line
+# with other names is read without it: (_OP, name, dialect, number of results,
+# indentation, trailing blanks, facts of _LINES with ``whole`` set) for an op
+# line read by _op_line and finished with nothing added (one complete op, made
+# without a _Builder; only dotted names, which do not depend on the region's
+# default dialect, and results written '%a, %b =', not '%r:2');
+# (_ENDLINE, indentation, '->' offset or -1) for a region end '} -> T';
+# (_LABEL, indentation, -1) for a block label; (_BUILD, name, number of
+# results, indentation, offsets of the name's end, '->', ':' and the text's
+# end, key and facts of _LINES) for any other op line read by _op_line (one
+# opening a region, say), whose builder it makes as _op_line would.
+_TEMPLATES: dict = {}
 
 
 def _builder_mark(b: _Builder) -> tuple:
@@ -520,6 +541,9 @@ class _Reader:
         self.region = _Region(None, None, None, 0, None)
         self.region.has_block = True
         self.cur: _Builder | None = None
+        # An op read from a template line (see _template_line): complete, no
+        # builder; (op, position of the newline before it, end of its text).
+        self.pending: tuple | None = None
         self.line = 1
         self.line_start = 0
         self.pcolon = -1  # ':' directly inside the open op-level '(' group
@@ -532,15 +556,8 @@ class _Reader:
 
     def _begin(self, start, results, name, generic, name_end) -> _Builder:
         """Finish the op being read and start op ``name`` at ``start``."""
-        if self.cur is not None:
-            self.finish(self.cur, start)
-        region = self.region
-        if not region.has_block:
-            region.has_block = True
-            self.num_blocks += 1
+        region = self._next_op(start)
         depth = region.depth
-        if depth > self.max_depth:
-            self.max_depth = depth
         dd = region.dialect
         full, dialect = _NAMES.get((name, generic, dd)) or _full_name(name, generic, dd)
         op = Op(
@@ -562,12 +579,29 @@ class _Reader:
         self.cur = b = _Builder(op, start, name_end)
         return b
 
+    def _next_op(self, start: int) -> _Region:
+        """Finish the op being read for one that starts at ``start``; its region."""
+        if self.cur is not None:
+            self.finish(self.cur, start)
+            self.cur = None
+        elif self.pending is not None:
+            self._finish_pending(start)
+        region = self.region
+        if not region.has_block:
+            region.has_block = True
+            self.num_blocks += 1
+        if region.depth > self.max_depth:
+            self.max_depth = region.depth
+        return region
+
     def finish(self, b: _Builder, end: int) -> None:
         text = self.text
         start = b.seg_start
         line = b.line
         if line is None or b.segs or b.sig is not None:
             self._finish(b, start, _trim_end(text, start, end))
+            if line is not None and line[4] >= 0:
+                self._add_builder_template(b, line)
             return
         line_end = line[2]
         # nothing but blanks after the op line: it ends there, no _trim_end
@@ -577,6 +611,8 @@ class _Reader:
             end = line_end
         if end != line_end or _builder_mark(b) != line[3]:
             self._finish(b, start, end)
+            if line[4] >= 0:
+                self._add_builder_template(b, line)
             return
         key, facts = line[0], line[1]
         op = b.op
@@ -588,12 +624,43 @@ class _Reader:
             op.operand_types, op.result_types, attributes = whole
             if attributes:
                 op.attributes.update(attributes)
-            return
-        self._finish(b, start, end)
-        attributes = op.attributes
-        if not any("%" in v for v in attributes.values()):
+        else:
+            self._finish(b, start, end)
+            attributes = op.attributes
+            if any("%" in v for v in attributes.values()):
+                return
             whole = op.operand_types, op.result_types, tuple(attributes.items())
-            _LINES[key] = facts[:3] + (whole,)
+            facts = _LINES[key] = facts[:3] + (whole,)
+        if line[4] != -1:
+            self._add_template(op, start, end, facts)
+
+    def _add_template(self, op: Op, start: int, end: int, facts: tuple) -> None:
+        """Keep the physical line of a finished whole op line as a template."""
+        text = self.text
+        nl = text.rfind("\n", 0, start)
+        stop = text.find("\n", end)
+        if stop < 0:
+            stop = len(text)
+        if nl < 0 or text[nl + 1 : start].strip() or text[end:stop].strip():
+            return
+        line = text[nl + 1 : stop]
+        parts = _SSA_SPLIT.split(line)
+        names = parts[1::2]
+        k = len(op.results)
+        # '%r:2 =' expands its results: not a template
+        if tuple(names[:k]) != op.results or tuple(names[k:]) != op.operands:
+            return
+        if len(_TEMPLATES) >= _CACHE_CAP:
+            _TEMPLATES.clear()
+        _TEMPLATES["\0".join(parts[::2])] = (
+            _OP,
+            op.name,
+            op.dialect,
+            k,
+            start - nl - 1,
+            stop - end,
+            facts,
+        )
 
     def _finish(self, b: _Builder, start: int, end: int) -> None:
         text = self.text
@@ -795,13 +862,27 @@ class _Reader:
         search = _MASTER.search
         handlers = _HANDLERS
         # The first line is read as if a newline preceded it.
+        keeps = _KEEPS_PENDING
         pos = self._newline(_LEADING.match(text))
-        while (m := search(text, pos)) is not None:
-            pos = handlers[m.lastindex](self, m)
+        while True:
+            if text.startswith("\n", pos) and self.top == "R":
+                end = self._template_line(pos)
+                if end >= 0:
+                    pos = end
+                    continue
+            m = search(text, pos)
+            if m is None:
+                break
+            k = m.lastindex
+            if self.pending is not None and not keeps[k]:
+                self._materialize()
+            pos = handlers[k](self, m)
         if len(self.brackets) > 1:
             raise self._unclosed("the end of the text")
         if self.cur is not None:
             self.finish(self.cur, len(text))
+        elif self.pending is not None:
+            self._finish_pending(len(text))
         ops = self.ops
         functions = [
             op.symbol
@@ -823,7 +904,9 @@ class _Reader:
 
     def _starts_op(self, word: str, after: int) -> bool:
         """Whether ``word`` at a line start begins an op rather than continues one."""
-        if "." in word or self.cur is None or word in _BARE_OPS:
+        if "." in word or word in _BARE_OPS:
+            return True
+        if self.cur is None and self.pending is None:
             return True
         dd = self.region.dialect
         return (
@@ -835,6 +918,8 @@ class _Reader:
 
     def _as_tokens(self, m) -> int:
         """Read the line a fast-path shape did not fit token by token."""
+        if self.pending is not None:
+            self._materialize()
         return self._newline(_NL_TOKEN.match(self.text, m.start()))
 
     def _op_line(self, m) -> int:
@@ -862,6 +947,16 @@ class _Reader:
             b.arrow = m.start(_F_ARROW)
             b.colon = m.start(_F_COLON)
             return end
+        self._line_builder(m, None)
+        return end
+
+    def _line_builder(self, m, op: Op | None) -> _Builder:
+        """The builder of the op line ``m`` (a new op, or ``op`` read before)."""
+        text = self.text
+        res, name = m.group(_F_RES, _F_NAME)
+        name_end = m.end(_F_NAME)
+        body_end = m.end(_F_BODY)
+        st, end = m.span(1)
         # SSA names appear only in the results and the body (never in the types
         # after them): the line's names are its results', then its operands.
         line = text[st:end]
@@ -873,7 +968,10 @@ class _Reader:
         else:
             k = res.count("%")
             results = tuple(names[:k]) if ":" not in res else _results(res)
-        b = self._begin(st, results, name, False, name_end)
+        if op is None:
+            b = self._begin(st, results, name, False, name_end)
+        else:
+            b = self.cur = _Builder(op, st, name_end)
         if len(names) > k:
             b.operands = names[k:]
         b.arrow = m.start(_F_ARROW)
@@ -888,12 +986,175 @@ class _Reader:
             if name_end < body_end:
                 self._line_groups(b, name_end, body_end)
             if any("%" in body for body in b.dicts):
-                return end  # names in a dictionary: the line is not cached
+                return b  # names in a dictionary: the line is not cached
             if len(_LINES) >= _CACHE_CAP:
                 _LINES.clear()
             facts = _LINES[key] = (b.op.name, tuple(b.ptypes), tuple(b.dicts), None)
-        b.line = (key, facts, st + len(line.rstrip()), _builder_mark(b))
-        return end
+        # where templates of the line may be made from: the newline before it
+        nl = -1
+        if op is None and "." in name and not name.endswith("module"):
+            nl = m.start()
+        b.line = (key, facts, st + len(line.rstrip()), _builder_mark(b), nl)
+        return b
+
+    def _add_builder_template(self, b: _Builder, line: tuple) -> None:
+        """Keep the physical line of op line ``b`` as a template of its builder.
+
+        Made when the op is finished (most ops are complete in their line and
+        get an _OP template instead), from what _op_line left: ``line`` (the
+        builder's ``line``) with the ``->`` and ``:`` it saw. Positions are kept
+        as offsets into the line with each SSA name cut to one character: the
+        op name ends after the results' names, the trailing ``->``, ``:`` and
+        the line's end come after all names.
+        """
+        text = self.text
+        start = line[4] + 1
+        st = b.segs[0][0] if b.segs else b.seg_start
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = len(text)
+        parts = _SSA_SPLIT.split(text[start:stop])
+        k = len(b.op.results)
+        if st > stop or b.op.results != tuple(parts[1 : 2 * k : 2]):
+            return  # a blank line before it, or '%r:2 =' results
+        names = parts[1::2]
+        n = len(names)
+        name_end = b.name_end - start
+        # where the k-th name ends, the (k+1)-th starts and the last ends
+        at_k = len("".join(parts[: 2 * k]))
+        last = len("".join(parts[: 2 * n]))
+        if at_k > name_end or (k < n and at_k + len(parts[2 * k]) < name_end):
+            return
+        line_end, arrow, colon = line[2], line[3][1], line[3][2]
+        if min(x for x in (line_end, arrow, colon) if x >= 0) - start < last:
+            return
+        after = sum(map(len, names)) - n
+        if len(_TEMPLATES) >= _CACHE_CAP:
+            _TEMPLATES.clear()
+        _TEMPLATES["\0".join(parts[::2])] = (
+            _BUILD,
+            b.op.name,
+            k,
+            st - start,
+            name_end - (sum(map(len, names[:k])) - k),
+            arrow - start - after if arrow >= 0 else -1,
+            colon - start - after if colon >= 0 else -1,
+            line_end - start - after,
+            line[0],
+            line[1],
+        )
+
+    def _template_line(self, nl: int) -> int:
+        """Read the line after the newline at ``nl`` if it is a template line.
+
+        Returns where the scan goes on, or -1 to read the line as before. The
+        op is made complete at once and kept in ``pending``: the next op, a
+        region end or a block label finishes it as it is; any other token
+        first makes it the builder that _op_line would have left
+        (_materialize).
+        """
+        text = self.text
+        if self.type_aliases:
+            return -1
+        stop = text.find("\n", nl + 1)
+        if stop < 0:
+            stop = len(text)
+        parts = _SSA_SPLIT.split(text[nl + 1 : stop])
+        template = _TEMPLATES.get("\0".join(parts[::2]))
+        if template is None:
+            return -1
+        kind = template[0]
+        if kind == _BUILD:
+            return self._builder_from_template(nl, parts[1::2], template)
+        if kind != _OP:
+            st = nl + 1 + template[1]
+            if kind == _LABEL:
+                self.line += 1
+                self.line_start = st
+                self._new_block(st)
+                return stop
+            arrow = template[2]
+            if arrow >= 0:
+                arrow += nl
+            if not self._region_end_fits(arrow):
+                return -1
+            self.line += 1
+            self._region_end(st, arrow)
+            return stop
+        _, name, dialect, k, indent, trail, facts = template
+        st = nl + 1 + indent
+        end = stop - trail
+        if end - st > _TEXT_CAP:  # longer names than the template's
+            return -1
+        region = self._next_op(st)
+        self.line += 1
+        self.line_start = st
+        names = parts[1::2]
+        operand_types, result_types, attributes = facts[3]
+        op = Op(
+            name,
+            dialect,
+            tuple(names[:k]),
+            tuple(names[k:]),
+            result_types,
+            operand_types,
+            dict(attributes),
+            text[st:end],
+            region.depth,
+            region.function,
+            0,
+            self.line,
+            False,
+        )
+        self.ops.append(op)
+        self.pending = (op, nl, end)
+        return stop
+
+    def _builder_from_template(self, nl: int, names: list, template: tuple) -> int:
+        """What _op_line does for the line after ``nl``, from its template."""
+        _, name, k, indent, name_end, arrow, colon, line_end, key, facts = template
+        start = nl + 1
+        st = start + indent
+        after = sum(map(len, names)) - len(names)
+        line_end += start + after
+        if line_end - st > _TEXT_CAP:  # longer names than the template's
+            return -1
+        self.line += 1
+        self.line_start = st
+        name_end += start + sum(map(len, names[:k])) - k
+        b = self._begin(st, tuple(names[:k]), name, False, name_end)
+        if len(names) > k:
+            b.operands = names[k:]
+        if arrow >= 0:
+            b.arrow = arrow + start + after
+        if colon >= 0:
+            b.colon = colon + start + after
+        facts = _LINES.get(key) or facts
+        if facts[1]:
+            b.ptypes = list(facts[1])
+        if facts[2]:
+            b.dicts = list(facts[2])
+        # an op complete in its line after all gets an _OP template
+        b.line = (key, facts, line_end, _builder_mark(b), -2)
+        return line_end
+
+    def _finish_pending(self, end: int) -> None:
+        """Finish the pending op where the next statement starts (``end``)."""
+        op, nl, line_end = self.pending
+        if line_end == end or not self.text[line_end:end].strip():
+            self.pending = None
+            return
+        self.finish(self._materialize(), end)
+        self.cur = None
+
+    def _materialize(self) -> _Builder:
+        """Make the pending op the builder _op_line would have left."""
+        op, nl, _ = self.pending
+        self.pending = None
+        op.operands = op.operand_types = op.result_types = ()
+        op.attributes = {}
+        op.text = ""
+        return self._line_builder(_MASTER.match(self.text, nl), op)
 
     def _line_groups(self, b: _Builder, name_end: int, body_end: int) -> None:
         """Typed operand groups and attribute dictionaries of an op line's body."""
@@ -907,20 +1168,26 @@ class _Reader:
 
     def _end_line(self, m) -> int:
         arrow = m.start(_F_CLOSE_ARROW)
-        region = self.region
-        if not (
-            self.top == "R"
-            and region.outer is not None
-            and (arrow < 0 or region.owner is None or region.owner.colon < 0)
-        ):
+        if self.top != "R" or not self._region_end_fits(arrow):
             return self._as_tokens(m)
         st = m.start(_ENDLINE_GROUP)
         self.line += self.text.count("\n", m.start(), st)
+        self._region_end(st, arrow)
+        self._add_line_template(m.start(), st, m.end(), _ENDLINE, arrow)
+        return m.end()
+
+    def _region_end_fits(self, arrow: int) -> bool:
+        """Whether a '} -> T' line closes the innermost region (arrow: '->' or -1)."""
+        region = self.region
+        return region.outer is not None and (
+            arrow < 0 or region.owner is None or region.owner.colon < 0
+        )
+
+    def _region_end(self, st: int, arrow: int) -> None:
         self.line_start = st
         cur = self._close_region(st)
         if arrow >= 0 and cur is not None and self.top == "R":
             cur.arrow = arrow
-        return m.end()
 
     def _label_line(self, m) -> int:
         if self.top != "R":
@@ -929,7 +1196,22 @@ class _Reader:
         self.line += self.text.count("\n", m.start(), st)
         self.line_start = st
         self._new_block(st)
+        self._add_line_template(m.start(), st, m.end(), _LABEL, -1)
         return m.end()
+
+    def _add_line_template(self, nl: int, st: int, end: int, kind: int, arrow: int):
+        """Keep a region end or block label line read after the newline at
+        ``nl`` as a template (the line alone: no blank line before it)."""
+        text = self.text
+        if text.rfind("\n", 0, st) == nl:
+            parts = _SSA_SPLIT.split(text[nl + 1 : end])
+            if len(_TEMPLATES) >= _CACHE_CAP:
+                _TEMPLATES.clear()
+            _TEMPLATES["\0".join(parts[::2])] = (
+                kind,
+                st - nl - 1,
+                arrow - nl if arrow >= 0 else -1,
+            )
 
     def _newline(self, m) -> int:
         pos = m.end()
@@ -1045,6 +1327,8 @@ class _Reader:
         if self.cur is not None:
             self.finish(self.cur, st)
             self.cur = None
+        elif self.pending is not None:
+            self._finish_pending(st)
         self.num_blocks += 1
         self.region.has_block = True
 
@@ -1169,6 +1453,8 @@ class _Reader:
         """Close the innermost region at ``st``; its owner is read on."""
         if self.cur is not None:
             self.finish(self.cur, st)
+        elif self.pending is not None:
+            self._finish_pending(st)
         region = self.region
         cur = self.cur = region.owner
         if cur is not None:
@@ -1335,6 +1621,11 @@ def _handler_table() -> tuple:
 
 
 _HANDLERS = _handler_table()
+# The matches whose handlers deal with a pending op themselves (see
+# _Reader._template_line); any other first makes it a builder.
+_KEEPS_PENDING = tuple(
+    kind in (_OP, _ENDLINE, _LABEL, _COMMENT_LINES) for kind in _KIND
+)
 
 
 def _with_i1(t) -> str:
