@@ -40,6 +40,7 @@ tiles, subgroup counts, thread budgets.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -50,7 +51,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import canonical_json, iter_dataset
-from ..datasets._schema import complete_record, record_source
+from ..datasets._schema import complete_record, record_source, variant_record_id
 from ..mlir import element_bits
 from ..mlir._iree_config import CodegenConfig, mma_shape, read_config, write_config
 from ._compile import _ELIDE, BACKEND_FLAGS, INPUT_TYPES, _outputs
@@ -90,6 +91,7 @@ __all__ = [
     "measure_candidate",
     "pick_dispatches",
     "retarget",
+    "spill_prone_configs",
     "workgroup_count",
 ]
 
@@ -99,6 +101,8 @@ VARIANT_BACKENDS = {
     "rocm": ("amd_gfx942",),
     "llvm-cpu": ("cpu_x86_64_v3",),
 }
+# Backends whose groups add spill-prone candidates (spill_prone_configs).
+_SPILL_PRONE = ("rocm",)
 # The BACKEND_FLAGS entry each variant backend compiles with.
 _FLAGS_OF = {"cuda": "cuda", "rocm": "rocm", "llvm-cpu": "llvm-cpu-system"}
 _VARIANT = re.compile(
@@ -350,6 +354,165 @@ def _generic_knobs(config: CodegenConfig) -> tuple[list, callable]:
     return choices, build
 
 
+# -- candidates past the gfx942 register budget ------------------------------
+
+#: Factors of the spill-prone candidates' per-thread tiles and subgroup
+#: counts (:func:`spill_prone_configs`): past the 4x of :data:`_FACTORS`.
+_WIDE = (1, 2, 4, 8, 16)
+#: The most a spill-prone candidate scales a thread's state, over all loops.
+_MAX_WIDE_SCALE = 64
+#: The most a spill-prone MMA candidate scales the (estimated) shared memory
+#: of its promoted operands: gfx942 has 64 KiB a workgroup.
+_MAX_SHARED_GROWTH = 2
+#: The same bound on the product of an MMA candidate's workgroup tile growths
+#: past two loops (an upper bound of either operand's growth): 16x went past
+#: 64 KiB on a four-loop dispatch whose compiler's choice takes 4 KiB.
+_MAX_SHARED_PRODUCT = 8
+#: The most elements of a spill-prone ``VectorDistribute`` thread a pass.
+_MAX_VECTOR = 64
+_BASIS = re.compile(r"^(lane|subgroup)_basis\s*=\s*\[\[([^\]]*)\],\s*\[([^\]]*)\]\]$")
+
+
+def _wide_enough(threads: int, scale: int) -> bool:
+    """A spill-prone candidate: 512-1,024 threads with more state a thread,
+    or 256 with 8x or more (:func:`spill_prone_configs`)."""
+    if not 2 <= scale <= _MAX_WIDE_SCALE or threads > _MAX_THREADS:
+        return False
+    return threads >= 512 or (threads >= 256 and scale >= 8)
+
+
+def _wide_mma_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """Subgroup tiles times ``f`` and subgroup counts times ``g`` per loop."""
+    wg, sg = config.levels.get("workgroup"), config.levels.get("subgroup")
+    red = config.levels.get("reduction", [])
+    if not config.mma_kind or wg is None or sg is None or len(wg) != len(sg):
+        return None
+    dims = [d for d, v in enumerate(sg) if v > 0 and wg[d] > 0]
+    kdims = [d for d, v in enumerate(red) if v > 0]
+    if not dims or not config.workgroup_size:
+        return None
+    n = len(dims)
+    choices = [_WIDE] * (2 * n) + [
+        [v for v in _scaled(red[d]) if v <= red[d]] for d in kdims
+    ]
+
+    def build(values: tuple[int, ...]) -> CodegenConfig | None:
+        fs, gs, ks = values[:n], values[n : 2 * n], values[2 * n :]
+        threads = math.prod(config.workgroup_size) * math.prod(gs)
+        # The operands promoted to shared memory hold the reduction tile
+        # times the workgroup tiles of their loops: the sum of the two tiles
+        # of a matmul, at most twice the compiler's; with more loops
+        # (batches, a convolution's output rows) at most their product, at
+        # most 8x the compiler's (which of them an operand spans is not
+        # read).
+        scales = [f * g for f, g in zip(fs, gs, strict=True)]
+        shrunk = math.prod(k / red[d] for d, k in zip(kdims, ks, strict=True))
+        if n <= 2:
+            grown = sum(wg[d] * s for d, s in zip(dims, scales, strict=True))
+            if grown * shrunk > _MAX_SHARED_GROWTH * sum(wg[d] for d in dims):
+                return None
+        elif math.prod(scales) * shrunk > _MAX_SHARED_PRODUCT:
+            return None
+        if not _wide_enough(threads, math.prod(fs)):
+            return None
+        levels = {name: list(v) for name, v in config.levels.items()}
+        for d, f, g in zip(dims, fs, gs, strict=True):
+            levels["workgroup"][d], levels["subgroup"][d] = wg[d] * f * g, sg[d] * f
+            if "padding" in levels:
+                levels["padding"][d] = levels["workgroup"][d]
+        for d, k in zip(kdims, ks, strict=True):
+            levels["reduction"][d] = k
+            if "padding" in levels:
+                levels["padding"][d] = levels["padding"][d] * k // red[d]
+        return _replace(config, levels, [threads, 1, 1])
+
+    return choices, build
+
+
+def _wide_thread_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """Thread tiles times ``f`` and threads along each loop times ``g``."""
+    wg, th = config.levels.get("workgroup"), config.levels.get("thread")
+    if (
+        config.mma_kind
+        or "partial_reduction" in config.levels
+        or wg is None
+        or th is None
+        or len(wg) != len(th)
+    ):
+        return None
+    dims = [d for d, v in enumerate(th) if v > 0 and wg[d] > 0]
+    red = config.levels.get("reduction", [])
+    kdims = [d for d, v in enumerate(red) if v > 0]
+    if not dims:
+        return None
+    n = len(dims)
+    choices = [_WIDE] * (2 * n) + [_scaled(red[d]) for d in kdims]
+    size = max(config.subgroup_size, 1)
+
+    def build(values: tuple[int, ...]) -> CodegenConfig | None:
+        fs, gs, ks = values[:n], values[n : 2 * n], values[2 * n :]
+        threads = math.prod(wg[d] // th[d] * g for d, g in zip(dims, gs, strict=True))
+        if threads % size or not _wide_enough(threads, math.prod(fs)):
+            return None
+        levels = {name: list(v) for name, v in config.levels.items()}
+        for d, f, g in zip(dims, fs, gs, strict=True):
+            levels["workgroup"][d], levels["thread"][d] = wg[d] * f * g, th[d] * f
+        for d, k in zip(kdims, ks, strict=True):
+            levels["reduction"][d] = k
+        return _replace(config, levels, [threads, 1, 1])
+
+    return choices, build
+
+
+def _wide_vector_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """A ``VectorDistribute`` reduction's thread vector times ``f``, its
+    subgroups times ``g`` and its partial reduction times ``f * g * m``."""
+    th = config.levels.get("thread")
+    partial = config.levels.get("partial_reduction")
+    bases = {}
+    for i, flag in enumerate(config.flags):
+        m = _BASIS.match(flag)
+        if m:
+            bases[m.group(1)] = (i, _int_list(m.group(2)), _int_list(m.group(3)))
+    if (
+        th is None
+        or partial is None
+        or "subgroup" not in bases
+        or not config.workgroup_size
+    ):
+        return None
+    dims = [d for d, v in enumerate(th) if v > 0 and partial[d] > 0]
+    index, counts, mapping = bases["subgroup"]
+    if len(dims) != 1 or dims[0] not in mapping:
+        return None
+    (d,) = dims
+    slot = mapping.index(d)
+
+    def build(values: tuple[int, ...]) -> CodegenConfig | None:
+        f, g, m = values
+        threads = math.prod(config.workgroup_size) * g
+        if th[d] * f * m > _MAX_VECTOR or not _wide_enough(threads, f * m):
+            return None
+        levels = {name: list(v) for name, v in config.levels.items()}
+        levels["thread"][d] = th[d] * f
+        levels["partial_reduction"][d] = partial[d] * f * g * m
+        grown = [c * g if i == slot else c for i, c in enumerate(counts)]
+        flags = list(config.flags)
+        flags[index] = (
+            f"subgroup_basis = [[{', '.join(map(str, grown))}], "
+            f"[{', '.join(map(str, mapping))}]]"
+        )
+        return dataclasses.replace(
+            _replace(config, levels, [threads, 1, 1]), flags=flags
+        )
+
+    return [_WIDE, _WIDE, (1, 2, 4)], build
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
 def _replace(config: CodegenConfig, levels: dict, workgroup_size: list[int]):
     return CodegenConfig(
         backend=config.backend,
@@ -392,8 +555,94 @@ def candidate_configs(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    knobs = _mma_knobs(config) or _thread_knobs(config) or _generic_knobs(config)
-    choices, build = knobs
+    choices, build = (
+        _mma_knobs(config) or _thread_knobs(config) or _generic_knobs(config)
+    )
+    seen = {canonical_json(config.to_dict())}
+    return [config, *_spread(choices, build, k - 1, seed, tries, seen, _POOL * k)]
+
+
+def spill_prone_configs(
+    config: CodegenConfig,
+    n: int,
+    *,
+    seed: int = 0,
+    tries: int = 4000,
+    exclude: Iterable[CodegenConfig] = (),
+) -> list[CodegenConfig]:
+    """Up to ``n`` candidates past a gfx942 wave's register budget.
+
+    The waves of a workgroup share a compute unit's four SIMDs, whose 512
+    VGPRs a lane are split among the waves each SIMD holds: 512 VGPRs at up
+    to 256 threads, 256 at 512, 168 at 576, 128 at 1,024. The candidates of
+    :func:`candidate_configs` rarely reach that budget (their tiles scale by
+    at most 4x and keep the workgroup near the compiler's size, 64-256
+    threads); these scale the per-thread state by up to :data:`_WIDE` per
+    loop (``prod`` at most 64x) and the workgroup to 256-1,024 threads (at
+    least 512, or 256 with the state scaled 8x or more):
+
+    * MMA configs (any number of subgroup loops, four-loop convolutions
+      included): each loop's subgroup tile times ``f``, its subgroup count
+      times ``g`` (the workgroup tile times ``f * g``), so the threads are
+      the compiler's times ``prod(g)`` whichever loops carry the intrinsic;
+      reduction tiles at most the compiler's, so that the operands promoted
+      to shared memory (the reduction tile times the workgroup tiles' sum)
+      stay within twice the compiler's (past two loops, the product of the
+      tiles' growths within 8x);
+    * thread-tiled ``TileAndFuse`` configs: the thread tile times ``f``,
+      the threads along the loop times ``g``, the reduction tile 1/4 to 4x;
+    * ``VectorDistribute`` reductions: the thread vector times ``f``, the
+      subgroups along the reduced loop (``subgroup_basis``) times ``g``, the
+      partial reduction times ``f * g * m`` (``m`` thread vectors a pass),
+      at most 64 elements a thread and pass.
+
+    Other configs (``Distribute``, CPU) give none.
+
+    Parameters
+    ----------
+    config : CodegenConfig
+        The compiler's choice.
+    n : int
+        Candidates wanted.
+    seed : int, default 0
+    tries : int, default 4000
+        Random combinations drawn when there are too many to list.
+    exclude : iterable of CodegenConfig
+        Candidates already chosen (:func:`candidate_configs`'), not repeated.
+
+    Returns
+    -------
+    list of CodegenConfig
+        Spread evenly in tile volume, lightest first.
+
+    Examples
+    --------
+    >>> c = CodegenConfig("gpu", "TileAndFuse", {"workgroup": [64, 64, 0],
+    ...     "subgroup": [2, 2, 0], "reduction": [0, 0, 8]}, [256, 1, 1], 64,
+    ...     "MFMA_F32_16x16x4_F32")
+    >>> sorted({x.workgroup_size[0] for x in spill_prone_configs(c, 7)})
+    [512, 1024]
+    """
+    knobs = _wide_mma_knobs(config) or _wide_thread_knobs(config)
+    knobs = knobs or _wide_vector_knobs(config)
+    if knobs is None or n < 1:
+        return []
+    seen = {canonical_json(c.to_dict()) for c in [config, *exclude]}
+    return _spread(*knobs, n, seed, tries, seen, _POOL * (n + 1))
+
+
+def _spread(
+    choices: list,
+    build: callable,
+    n: int,
+    seed: int,
+    tries: int,
+    seen: set[str],
+    pool_size: int,
+) -> list[CodegenConfig]:
+    """``n`` distinct valid candidates, evenly spaced in tile volume among
+    (up to ``pool_size``) valid combinations of ``choices`` in a seeded
+    order; candidates whose ``canonical_json`` is in ``seen`` are left out."""
     rng = random.Random(seed)
     total = math.prod(len(c) for c in choices)
     if total <= tries:
@@ -401,9 +650,9 @@ def candidate_configs(
         rng.shuffle(combos)
     else:
         combos = [tuple(rng.choice(c) for c in choices) for _ in range(tries)]
-    pool, seen = [], {canonical_json(config.to_dict())}
+    pool = []
     for combo in combos:
-        if len(pool) >= _POOL * k:
+        if len(pool) >= pool_size:
             break
         candidate = build(combo)
         if candidate is None:
@@ -415,10 +664,10 @@ def candidate_configs(
     # Evenly spaced in tile volume, so that a group spans light candidates
     # and ones heavy enough to spill.
     pool.sort(key=_volume)
-    if len(pool) > k - 1:
-        picks = np.linspace(0, len(pool) - 1, k - 1) if k > 1 else []
+    if len(pool) > n:
+        picks = np.linspace(0, len(pool) - 1, n) if n > 0 else []
         pool = [pool[round(i)] for i in picks]
-    return [config, *pool]
+    return pool
 
 
 def _volume(config: CodegenConfig) -> float:
@@ -760,9 +1009,13 @@ def collect_variants(
     backends: Sequence[str] = ("cuda", "rocm"),
     seed: int = 0,
     timeouts: dict[str, float] | None = None,
+    known: Container[str] = frozenset(),
     log=None,
 ) -> dict[str, int]:
     """Collect ``k`` candidates per dispatch and backend into ``variants.jsonl``.
+
+    ``rocm`` groups add up to ``k - 1`` candidates past gfx942's register
+    budget (:func:`spill_prone_configs`) to the ``k``.
 
     Each (dispatch, backend) group is written at once when all its
     candidates are measured, so a run stopped at any time resumes where it
@@ -784,6 +1037,10 @@ def collect_variants(
     timeouts : dict, optional
         Stage timeouts (:data:`~._measure.DEFAULT_TIMEOUTS` keys), over
         :data:`VARIANT_TIMEOUTS`.
+    known : container of str, optional
+        Ids of variant records measured already (a dataset's): candidates
+        with these ids are not compiled again, and a group of only those
+        writes no record.
     log : callable, optional
         Called with one line per finished group.
 
@@ -817,7 +1074,7 @@ def collect_variants(
                 continue
             start = time.perf_counter()
             records = _collect_group(
-                kernel, backend, k, out, seed, timeouts, provenance
+                kernel, backend, k, out, seed, timeouts, provenance, known
             )
             if records is None:
                 counts["unconfigured"] += 1
@@ -845,6 +1102,7 @@ def _collect_group(
     seed: int,
     timeouts: dict[str, float] | None,
     provenance: dict,
+    known: Container[str] = frozenset(),
 ) -> list[dict] | None:
     source = kernel["ir"]["dispatch"]
     limits = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
@@ -866,9 +1124,17 @@ def _collect_group(
                     + "\n"
                 )
             return None
+        candidates = candidate_configs(default, k, seed=seed)
+        if backend in _SPILL_PRONE:
+            candidates += spill_prone_configs(
+                default, k - 1, seed=seed, exclude=candidates
+            )
+        hardware = VARIANT_BACKENDS[backend]
         records = []
-        for i, candidate in enumerate(candidate_configs(default, k, seed=seed)):
+        for i, candidate in enumerate(candidates):
             text = configured if i == 0 else write_config(configured, candidate)
+            if variant_record_id(text, backend, hardware) in known:
+                continue
             result = measure_candidate(
                 text,
                 backend,
@@ -932,9 +1198,19 @@ def collect_dataset_variants(
     """Variants of ``count`` dispatches of the dataset (:func:`pick_dispatches`).
 
     What ``mlircost collect --variants K`` runs; see :func:`collect_variants`
-    for the output and resuming.
+    for the output and resuming. Candidates whose variant records the
+    dataset holds already are not measured again (``known``): a dispatch
+    with a group in the dataset gets only the candidates it lacks.
     """
     kernels = pick_dispatches(count, families=families, seed=seed, data_home=data_home)
+    try:
+        known = {
+            r["id"]
+            for r in iter_dataset("variants", data_home)
+            if r["backend"] in backends
+        }
+    except FileNotFoundError:  # a data home without variants
+        known = set()
     return collect_variants(
         kernels,
         k,
@@ -942,6 +1218,7 @@ def collect_dataset_variants(
         backends=backends,
         seed=seed,
         timeouts=timeouts,
+        known=known,
         log=log,
     )
 
