@@ -361,24 +361,37 @@ def _generic_knobs(config: CodegenConfig) -> tuple[list, callable]:
 _WIDE = (1, 2, 4, 8, 16)
 #: The most a spill-prone candidate scales a thread's state, over all loops.
 _MAX_WIDE_SCALE = 64
-#: The most a spill-prone MMA candidate scales the (estimated) shared memory
-#: of its promoted operands: gfx942 has 64 KiB a workgroup.
-_MAX_SHARED_GROWTH = 2
-#: The same bound on the product of an MMA candidate's workgroup tile growths
-#: past two loops (an upper bound of either operand's growth): 16x went past
-#: 64 KiB on a four-loop dispatch whose compiler's choice takes 4 KiB.
+#: The most shared memory a spill-prone matmul MMA candidate's promoted
+#: operands may take (estimated): gfx942 has 64 KiB a workgroup.
+_MAX_SHARED_BYTES = 48 * 1024
+#: The most a spill-prone MMA candidate of more than two loops grows the
+#: product of its workgroup tiles (an upper bound of either operand's
+#: growth) over the reduction tile's shrinking: 16x went past 64 KiB on a
+#: four-loop dispatch whose compiler's choice takes 4 KiB.
 _MAX_SHARED_PRODUCT = 8
 #: The most elements of a spill-prone ``VectorDistribute`` thread a pass.
 _MAX_VECTOR = 64
 _BASIS = re.compile(r"^(lane|subgroup)_basis\s*=\s*\[\[([^\]]*)\],\s*\[([^\]]*)\]\]$")
 
 
-def _wide_enough(threads: int, scale: int) -> bool:
-    """A spill-prone candidate: 512-1,024 threads with more state a thread,
-    or 256 with 8x or more (:func:`spill_prone_configs`)."""
-    if not 2 <= scale <= _MAX_WIDE_SCALE or threads > _MAX_THREADS:
+def _vgpr_budget(threads: int) -> int:
+    """VGPRs a gfx942 lane may hold: a compute unit's four SIMDs split their
+    512 among the waves (of 64) each one runs, in granules of 8."""
+    waves_per_simd = math.ceil(threads / 64 / 4)
+    return 512 // waves_per_simd // 8 * 8
+
+
+def _wide_enough(threads: int, scale: int, state: float | None = None) -> bool:
+    """A spill-prone candidate: 256-1,024 threads and a thread's state scaled
+    by 2 to :data:`_MAX_WIDE_SCALE`, with its estimate (``state``, in 32-bit
+    registers) from half to twice the wave's VGPR budget; without an
+    estimate, 512 threads or more, or 256 with the state scaled 8x or more."""
+    if not 256 <= threads <= _MAX_THREADS or not 2 <= scale <= _MAX_WIDE_SCALE:
         return False
-    return threads >= 512 or (threads >= 256 and scale >= 8)
+    if state is None:
+        return threads >= 512 or scale >= 8
+    budget = _vgpr_budget(threads)
+    return budget / 2 <= state <= 2 * budget
 
 
 def _wide_mma_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
@@ -389,8 +402,12 @@ def _wide_mma_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
         return None
     dims = [d for d, v in enumerate(sg) if v > 0 and wg[d] > 0]
     kdims = [d for d, v in enumerate(red) if v > 0]
-    if not dims or not config.workgroup_size:
+    shape = mma_shape(config.mma_kind)
+    if not dims or not config.workgroup_size or shape is None:
         return None
+    accumulators = shape[0] * shape[1] / max(config.subgroup_size, 1)
+    suffix = config.mma_kind.rsplit("_", 1)[-1]
+    operand_bytes = (element_bits(suffix[:1].lower() + suffix[1:]) or 32) / 8
     n = len(dims)
     choices = [_WIDE] * (2 * n) + [
         [v for v in _scaled(red[d]) if v <= red[d]] for d in kdims
@@ -400,20 +417,25 @@ def _wide_mma_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
         fs, gs, ks = values[:n], values[n : 2 * n], values[2 * n :]
         threads = math.prod(config.workgroup_size) * math.prod(gs)
         # The operands promoted to shared memory hold the reduction tile
-        # times the workgroup tiles of their loops: the sum of the two tiles
-        # of a matmul, at most twice the compiler's; with more loops
-        # (batches, a convolution's output rows) at most their product, at
-        # most 8x the compiler's (which of them an operand spans is not
-        # read).
+        # times the workgroup tiles of their loops: a matmul's K x (M + N)
+        # elements of the intrinsic's input type; with more loops (batches,
+        # a convolution's output rows; which of them an operand spans is
+        # not read) at most the product of the tiles' growths.
         scales = [f * g for f, g in zip(fs, gs, strict=True)]
-        shrunk = math.prod(k / red[d] for d, k in zip(kdims, ks, strict=True))
-        if n <= 2:
-            grown = sum(wg[d] * s for d, s in zip(dims, scales, strict=True))
-            if grown * shrunk > _MAX_SHARED_GROWTH * sum(wg[d] for d in dims):
+        if n == 2 and len(kdims) == 1:
+            tiles = sum(wg[d] * s for d, s in zip(dims, scales, strict=True))
+            if ks[0] * shape[2] * tiles * operand_bytes > _MAX_SHARED_BYTES:
                 return None
-        elif math.prod(scales) * shrunk > _MAX_SHARED_PRODUCT:
-            return None
-        if not _wide_enough(threads, math.prod(fs)):
+        else:
+            shrunk = math.prod(k / red[d] for d, k in zip(kdims, ks, strict=True))
+            if math.prod(scales) * shrunk > _MAX_SHARED_PRODUCT:
+                return None
+        # A lane's accumulators (its share of the subgroup's intrinsic tiles)
+        # estimate a matmul's registers; past two loops, the spills seen are
+        # of scalar registers (addressing), and no estimate is made.
+        tiles = math.prod(sg[d] * f for d, f in zip(dims, fs, strict=True))
+        state = tiles * accumulators if n == 2 else None
+        if not _wide_enough(threads, math.prod(fs), state):
             return None
         levels = {name: list(v) for name, v in config.levels.items()}
         for d, f, g in zip(dims, fs, gs, strict=True):
@@ -452,7 +474,8 @@ def _wide_thread_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
     def build(values: tuple[int, ...]) -> CodegenConfig | None:
         fs, gs, ks = values[:n], values[n : 2 * n], values[2 * n :]
         threads = math.prod(wg[d] // th[d] * g for d, g in zip(dims, gs, strict=True))
-        if threads % size or not _wide_enough(threads, math.prod(fs)):
+        tile = math.prod(th[d] * f for d, f in zip(dims, fs, strict=True))
+        if threads % size or not _wide_enough(threads, math.prod(fs), tile):
             return None
         levels = {name: list(v) for name, v in config.levels.items()}
         for d, f, g in zip(dims, fs, gs, strict=True):
@@ -491,6 +514,9 @@ def _wide_vector_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
     def build(values: tuple[int, ...]) -> CodegenConfig | None:
         f, g, m = values
         threads = math.prod(config.workgroup_size) * g
+        # The registers of a reduction pass are not its vector alone (a
+        # 16-wide thread vector at 256 threads takes all 512 VGPRs and
+        # spills): no estimate, but 512 threads or 8x the vector.
         if th[d] * f * m > _MAX_VECTOR or not _wide_enough(threads, f * m):
             return None
         levels = {name: list(v) for name, v in config.levels.items()}
@@ -578,23 +604,27 @@ def spill_prone_configs(
     :func:`candidate_configs` rarely reach that budget (their tiles scale by
     at most 4x and keep the workgroup near the compiler's size, 64-256
     threads); these scale the per-thread state by up to :data:`_WIDE` per
-    loop (``prod`` at most 64x) and the workgroup to 256-1,024 threads (at
-    least 512, or 256 with the state scaled 8x or more):
+    loop (``prod`` 2x to 64x) and the workgroup to 256-1,024 threads, so
+    that an estimate of a thread's registers is half to twice the budget
+    (without one, at least 512 threads, or 256 with the state scaled 8x or
+    more):
 
     * MMA configs (any number of subgroup loops, four-loop convolutions
       included): each loop's subgroup tile times ``f``, its subgroup count
       times ``g`` (the workgroup tile times ``f * g``), so the threads are
       the compiler's times ``prod(g)`` whichever loops carry the intrinsic;
       reduction tiles at most the compiler's, so that the operands promoted
-      to shared memory (the reduction tile times the workgroup tiles' sum)
-      stay within twice the compiler's (past two loops, the product of the
-      tiles' growths within 8x);
+      to shared memory (a matmul's reduction tile times the sum of its
+      workgroup tiles) stay within 48 KiB (past two loops, the product of
+      the tiles' growths within 8x); the estimate: a matmul's accumulators
+      a lane (none past two loops);
     * thread-tiled ``TileAndFuse`` configs: the thread tile times ``f``,
       the threads along the loop times ``g``, the reduction tile 1/4 to 4x;
+      the estimate: the thread tile's elements;
     * ``VectorDistribute`` reductions: the thread vector times ``f``, the
       subgroups along the reduced loop (``subgroup_basis``) times ``g``, the
       partial reduction times ``f * g * m`` (``m`` thread vectors a pass),
-      at most 64 elements a thread and pass.
+      at most 64 elements a thread and pass; no estimate.
 
     Other configs (``Distribute``, CPU) give none.
 
