@@ -287,6 +287,56 @@ def test_only_gfx942_configs_of_gpu_pipelines_get_spill_prone_candidates():
         assert th[0] * th[1] > 16  # the compiler's 1x16, scaled
 
 
+def test_gfx942_groups_add_spill_prone_candidates_and_skip_known_ones(
+    tmp_path, monkeypatch
+):
+    from mlircost_classic.collect import _variants
+    from mlircost_classic.datasets import iter_records
+    from mlircost_classic.datasets._schema import variant_record_id
+
+    texts = {"cuda": GPU_THREAD, "rocm": GPU_MMA}
+    compiled = []
+
+    def configure(source, backend, workdir, *, timeout):
+        return texts[backend]
+
+    def measure_candidate(text, backend, workdir, *, timeouts, kernel):
+        compiled.append((backend, text))
+        hw = _variants.VARIANT_BACKENDS[backend]
+        return _variants.CandidateResult(
+            {f"{h}.compiles": 0.0 for h in hw}, [("compile", "not run")], {}
+        )
+
+    monkeypatch.setattr(_variants, "configure", configure)
+    monkeypatch.setattr(_variants, "measure_candidate", measure_candidate)
+    monkeypatch.setattr(_variants, "host_cpu", lambda: "test")
+    monkeypatch.setattr(_variants, "toolchain_versions", lambda: {})
+    kernel = {
+        "id": "d" * 64,
+        "family": "bmm",
+        "params": {},
+        "name": "d0",
+        "ir": {"dispatch": "unused"},
+    }
+    known = {variant_record_id(GPU_MMA, "rocm", ["amd_gfx942"])}
+    counts = _variants.collect_variants(
+        [kernel], 8, tmp_path, backends=("cuda", "rocm"), known=known
+    )
+    records = list(iter_records(tmp_path / "variants.jsonl"))
+    cuda = [r["config"] for r in records if r["backend"] == "cuda"]
+    rocm = [r["config"] for r in records if r["backend"] == "rocm"]
+    # CUDA groups are the ordinary candidates, as before.
+    assert cuda == [c.to_dict() for c in candidate_configs(read_config(GPU_THREAD), 8)]
+    # The gfx942 group: the compiler's choice is known (not compiled again),
+    # then the 7 ordinary candidates and 7 past the register budget.
+    ordinary = candidate_configs(read_config(GPU_MMA), 8)
+    assert rocm[:7] == [c.to_dict() for c in ordinary[1:]]
+    assert len(rocm) == 14 and counts["candidates"] == 8 + 14
+    assert not any(r["is_default"] for r in records if r["backend"] == "rocm")
+    assert all(w["workgroup_size"][0] >= 256 for w in rocm[7:])
+    assert len(compiled) == 22
+
+
 # -- records ----------------------------------------------------------------
 
 

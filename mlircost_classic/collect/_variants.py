@@ -31,7 +31,12 @@ workgroup size the pipeline expects: ``prod(workgroup / thread)`` threads
 for ``TileAndFuse`` thread tiles, ``subgroups x subgroup_size`` for MMA
 (``subgroups = prod(workgroup / (subgroup x intrinsic))``), capped at 1024.
 Loop bounds are not read: a tile past a loop's bound is padded by the
-compiler or rejected, and either way recorded. IREE's own tuner
+compiler or rejected, and either way recorded. ``rocm`` groups add up to
+``k - 1`` candidates past a gfx942 wave's register budget
+(:func:`spill_prone_configs`: 256-1,024 threads, thread and subgroup tiles
+up to 16x a loop, wider ``VectorDistribute`` vectors), which the ordinary
+ones rarely reach; candidates whose records a dataset holds already are not
+measured again. IREE's own tuner
 (``amdsharktuner`` 3.9.0) does not import with IREE 3.13 (its
 ``register_attribute_builder`` patch and ``DispatchLoweringPassPipeline``
 are gone), so this small generator follows its ideas instead: MMA-aligned
@@ -650,8 +655,8 @@ def spill_prone_configs(
     >>> c = CodegenConfig("gpu", "TileAndFuse", {"workgroup": [64, 64, 0],
     ...     "subgroup": [2, 2, 0], "reduction": [0, 0, 8]}, [256, 1, 1], 64,
     ...     "MFMA_F32_16x16x4_F32")
-    >>> sorted({x.workgroup_size[0] for x in spill_prone_configs(c, 7)})
-    [512, 1024]
+    >>> [(x.workgroup_size[0], x.levels["subgroup"]) for x in spill_prone_configs(c, 3)]
+    [(1024, [8, 2, 0]), (512, [32, 2, 0]), (256, [16, 16, 0])]
     """
     knobs = _wide_mma_knobs(config) or _wide_thread_knobs(config)
     knobs = knobs or _wide_vector_knobs(config)
