@@ -301,16 +301,24 @@ def _mma_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
     return choices, build
 
 
-def _thread_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
-    """Choices and a builder for thread-tiled GPU configs."""
+def _thread_loops(config: CodegenConfig) -> tuple | None:
+    """Workgroup and thread tiles, the loops both tile, the reduction tiles
+    and the loops they tile, of a thread-tiled GPU config (else None)."""
     wg, th = config.levels.get("workgroup"), config.levels.get("thread")
     if wg is None or th is None or len(wg) != len(th):
         return None
     dims = [d for d, v in enumerate(th) if v > 0 and wg[d] > 0]
     red = config.levels.get("reduction", [])
     kdims = [d for d, v in enumerate(red) if v > 0]
-    if not dims:
+    return (wg, th, dims, red, kdims) if dims else None
+
+
+def _thread_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """Choices and a builder for thread-tiled GPU configs."""
+    loops = _thread_loops(config)
+    if loops is None:
         return None
+    wg, th, dims, red, kdims = loops
     choices = [_scaled(wg[d]) for d in dims] + [_scaled(th[d]) for d in dims]
     choices += [_scaled(red[d]) for d in kdims]
     n = len(dims)
@@ -458,20 +466,10 @@ def _wide_mma_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
 
 def _wide_thread_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
     """Thread tiles times ``f`` and threads along each loop times ``g``."""
-    wg, th = config.levels.get("workgroup"), config.levels.get("thread")
-    if (
-        config.mma_kind
-        or "partial_reduction" in config.levels
-        or wg is None
-        or th is None
-        or len(wg) != len(th)
-    ):
+    loops = _thread_loops(config)
+    if config.mma_kind or "partial_reduction" in config.levels or loops is None:
         return None
-    dims = [d for d, v in enumerate(th) if v > 0 and wg[d] > 0]
-    red = config.levels.get("reduction", [])
-    kdims = [d for d, v in enumerate(red) if v > 0]
-    if not dims:
-        return None
+    wg, th, dims, red, kdims = loops
     n = len(dims)
     choices = [_WIDE] * (2 * n) + [_scaled(red[d]) for d in kdims]
     size = max(config.subgroup_size, 1)
