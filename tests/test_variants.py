@@ -164,6 +164,183 @@ def test_candidates_are_seeded():
         candidate_configs(default, 0)
 
 
+# A VectorDistribute row reduction as IREE 3.13 configures it for gfx942.
+GPU_VECTOR = """func.func @f() attributes {translation_info = #iree_codegen.translation_info<pipeline = #iree_gpu.pipeline<VectorDistribute> workgroup_size = [128, 1, 1] subgroup_size = 64, {gpu_pipeline_options = #iree_gpu.pipeline_options<no_reduce_shared_memory_bank_conflicts = false, use_igemm_convolution = false>}>} {
+  %7 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%4 : tensor<32x8192xf32>) outs(%6 : tensor<32xf32>) attrs =  {lowering_config = #iree_gpu.lowering_config<{lane_basis = [[1, 64], [0, 1]], partial_reduction = [0, 512], subgroup_basis = [[1, 2], [0, 1]], thread = [0, 4], workgroup = [1, 0]}>} {
+  } -> tensor<32xf32>
+}
+"""
+# A four-loop convolution-like MMA config (batch, channels, rows, columns).
+GPU_MMA_4 = GPU_MMA.replace(
+    "padding = [64, 128, 64], promote_operands = [0, 1], reduction = [0, 0, 16], "
+    "subgroup = [2, 4, 0], workgroup = [64, 128, 0]",
+    "padding = [2, 16, 2, 16, 16], promote_operands = [0, 1], "
+    "reduction = [0, 0, 0, 0, 4], subgroup = [2, 1, 1, 1, 0], "
+    "workgroup = [2, 16, 2, 16, 0]",
+).replace("workgroup_size = [256, 1, 1]", "workgroup_size = [128, 1, 1]")
+
+
+def _gfx942_vgpr_budget(threads):
+    """VGPRs a lane may hold: a CU's four SIMDs split 512 among their waves."""
+    return 512 // math.ceil(threads / 64 / 4)
+
+
+def test_gfx942_candidates_pass_the_wave_register_budget():
+    from mlircost_classic.collect._variants import spill_prone_configs
+
+    default = read_config(GPU_MMA)
+    ordinary = candidate_configs(default, 8, seed=0)
+    wide = spill_prone_configs(default, 7, seed=0, exclude=ordinary)
+    assert len(wide) == 7
+    keys = {str(c.to_dict()) for c in ordinary + wide}
+    assert len(keys) == 15  # none repeats the compiler's or the ordinary ones
+
+    def accumulators(c):  # f32 VGPRs a lane holds for its 16x16 MFMA tiles
+        return math.prod(v for v in c.levels["subgroup"] if v) * 16 * 16 // 64
+
+    for c in wide:
+        wg, sg = c.levels["workgroup"], c.levels["subgroup"]
+        assert wg[0] % (sg[0] * 16) == 0 and wg[1] % (sg[1] * 16) == 0
+        subgroups = (wg[0] // (sg[0] * 16)) * (wg[1] // (sg[1] * 16))
+        threads = subgroups * 64
+        assert c.workgroup_size == [threads, 1, 1]
+        budget = _gfx942_vgpr_budget(threads)
+        assert 256 <= threads <= 1024
+        assert budget / 2 <= accumulators(c) <= 2 * budget
+        assert c.levels["padding"] == [wg[0], wg[1], c.levels["reduction"][2] * 4]
+        # At most the compiler's reduction tile: the workgroup tiles grow,
+        # and with them the operands in shared memory.
+        assert c.levels["reduction"][2] <= 16
+
+    def past(candidates):
+        return [
+            c
+            for c in candidates
+            if accumulators(c) >= _gfx942_vgpr_budget(math.prod(c.workgroup_size))
+        ]
+
+    # The accumulators alone fill the budget of more of them than of the
+    # ordinary candidates (1 of 8 here).
+    assert len(past(wide)) >= 3 > len(past(ordinary))
+    assert max(math.prod(c.workgroup_size) for c in wide) == 1024
+
+
+def test_gfx942_candidates_of_four_loop_mma_configs_keep_the_subgroup_counts():
+    from mlircost_classic.collect._variants import spill_prone_configs
+
+    default = read_config(GPU_MMA_4)
+    wide = spill_prone_configs(default, 7, seed=0)
+    assert wide
+    for c in wide:
+        wg, sg = c.levels["workgroup"], c.levels["subgroup"]
+        # Whichever loops carry the intrinsic, each loop's subgroup count
+        # (workgroup / subgroup tile) grows by the same factor as the threads.
+        growth = [
+            (w // s) // (w0 // s0)
+            for w, s, w0, s0 in zip(
+                wg,
+                sg,
+                default.levels["workgroup"],
+                default.levels["subgroup"],
+                strict=False,
+            )
+            if s
+        ]
+        assert c.workgroup_size[0] == 128 * math.prod(growth) >= 256
+        assert all(w % s == 0 for w, s in zip(wg, sg, strict=True) if s)
+        assert c.levels["padding"][:4] == wg[:4]
+
+
+def test_gfx942_candidates_of_vector_reductions_widen_threads_and_subgroups():
+    from mlircost_classic.collect._variants import spill_prone_configs
+
+    default = read_config(GPU_VECTOR)
+    wide = spill_prone_configs(default, 7, seed=0)
+    assert len(wide) == 7
+    for c in wide:
+        text = write_config(GPU_VECTOR, c)
+        assert read_config(text) == c  # the new subgroup_basis is written
+        (basis,) = [f for f in c.flags if f.startswith("subgroup_basis")]
+        subgroups = int(basis.split("[[1, ")[1].split("]")[0])
+        threads = subgroups * 64
+        assert c.workgroup_size == [threads, 1, 1] and 256 <= threads <= 1024
+        vector = c.levels["thread"][1]
+        partial = c.levels["partial_reduction"][1]
+        # A pass of the partial reduction is whole vectors of every thread,
+        # at most 64 elements a thread.
+        assert partial % (vector * threads) == 0
+        assert vector * (partial // (vector * threads)) <= 64
+        assert c.levels["workgroup"] == [1, 0]
+    assert max(c.levels["thread"][1] for c in wide) >= 16
+    assert max(c.levels["partial_reduction"][1] for c in wide) > 4 * 512
+
+
+def test_only_gfx942_configs_of_gpu_pipelines_get_spill_prone_candidates():
+    from mlircost_classic.collect._variants import spill_prone_configs
+
+    assert spill_prone_configs(read_config(CPU), 7) == []
+    thread = read_config(GPU_THREAD.replace("subgroup_size = 32", "subgroup_size = 64"))
+    wide = spill_prone_configs(thread, 7, seed=0)
+    assert len(wide) == 7
+    for c in wide:
+        wg, th = c.levels["workgroup"], c.levels["thread"]
+        threads = math.prod(w // t for w, t in zip(wg, th, strict=True) if t)
+        assert c.workgroup_size == [threads, 1, 1] and threads % 64 == 0
+        # The thread tile's elements: half to twice the wave's VGPR budget.
+        budget = _gfx942_vgpr_budget(threads)
+        assert budget / 2 <= th[0] * th[1] <= 2 * budget
+
+
+def test_gfx942_groups_add_spill_prone_candidates_and_skip_known_ones(
+    tmp_path, monkeypatch
+):
+    from mlircost_classic.collect import _variants
+    from mlircost_classic.datasets import iter_records
+    from mlircost_classic.datasets._schema import variant_record_id
+
+    texts = {"cuda": GPU_THREAD, "rocm": GPU_MMA}
+    compiled = []
+
+    def configure(source, backend, workdir, *, timeout):
+        return texts[backend]
+
+    def measure_candidate(text, backend, workdir, *, timeouts, kernel):
+        compiled.append((backend, text))
+        hw = _variants.VARIANT_BACKENDS[backend]
+        return _variants.CandidateResult(
+            {f"{h}.compiles": 0.0 for h in hw}, [("compile", "not run")], {}
+        )
+
+    monkeypatch.setattr(_variants, "configure", configure)
+    monkeypatch.setattr(_variants, "measure_candidate", measure_candidate)
+    monkeypatch.setattr(_variants, "host_cpu", lambda: "test")
+    monkeypatch.setattr(_variants, "toolchain_versions", lambda: {})
+    kernel = {
+        "id": "d" * 64,
+        "family": "bmm",
+        "params": {},
+        "name": "d0",
+        "ir": {"dispatch": "unused"},
+    }
+    known = {variant_record_id(GPU_MMA, "rocm", ["amd_gfx942"])}
+    counts = _variants.collect_variants(
+        [kernel], 8, tmp_path, backends=("cuda", "rocm"), known=known
+    )
+    records = list(iter_records(tmp_path / "variants.jsonl"))
+    cuda = [r["config"] for r in records if r["backend"] == "cuda"]
+    rocm = [r["config"] for r in records if r["backend"] == "rocm"]
+    # CUDA groups are the ordinary candidates, as before.
+    assert cuda == [c.to_dict() for c in candidate_configs(read_config(GPU_THREAD), 8)]
+    # The gfx942 group: the compiler's choice is known (not compiled again),
+    # then the 7 ordinary candidates and 7 past the register budget.
+    ordinary = candidate_configs(read_config(GPU_MMA), 8)
+    assert rocm[:7] == [c.to_dict() for c in ordinary[1:]]
+    assert len(rocm) == 14 and counts["candidates"] == 8 + 14
+    assert not any(r["is_default"] for r in records if r["backend"] == "rocm")
+    assert all(w["workgroup_size"][0] >= 256 for w in rocm[7:])
+    assert len(compiled) == 22
+
+
 # -- records ----------------------------------------------------------------
 
 

@@ -31,7 +31,12 @@ workgroup size the pipeline expects: ``prod(workgroup / thread)`` threads
 for ``TileAndFuse`` thread tiles, ``subgroups x subgroup_size`` for MMA
 (``subgroups = prod(workgroup / (subgroup x intrinsic))``), capped at 1024.
 Loop bounds are not read: a tile past a loop's bound is padded by the
-compiler or rejected, and either way recorded. IREE's own tuner
+compiler or rejected, and either way recorded. ``rocm`` groups add up to
+``k - 1`` candidates past a gfx942 wave's register budget
+(:func:`spill_prone_configs`: 256-1,024 threads, thread and subgroup tiles
+up to 16x a loop, wider ``VectorDistribute`` vectors), which the ordinary
+ones rarely reach; candidates whose records a dataset holds already are not
+measured again. IREE's own tuner
 (``amdsharktuner`` 3.9.0) does not import with IREE 3.13 (its
 ``register_attribute_builder`` patch and ``DispatchLoweringPassPipeline``
 are gone), so this small generator follows its ideas instead: MMA-aligned
@@ -40,6 +45,7 @@ tiles, subgroup counts, thread budgets.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -50,7 +56,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,7 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import canonical_json, iter_dataset
-from ..datasets._schema import complete_record, record_source
+from ..datasets._schema import complete_record, record_source, variant_record_id
 from ..mlir import element_bits
 from ..mlir._iree_config import CodegenConfig, mma_shape, read_config, write_config
 from ._compile import _ELIDE, BACKEND_FLAGS, INPUT_TYPES, _outputs
@@ -90,6 +96,7 @@ __all__ = [
     "measure_candidate",
     "pick_dispatches",
     "retarget",
+    "spill_prone_configs",
     "workgroup_count",
 ]
 
@@ -99,6 +106,8 @@ VARIANT_BACKENDS = {
     "rocm": ("amd_gfx942",),
     "llvm-cpu": ("cpu_x86_64_v3",),
 }
+# Backends whose groups add spill-prone candidates (spill_prone_configs).
+_SPILL_PRONE = ("rocm",)
 # The BACKEND_FLAGS entry each variant backend compiles with.
 _FLAGS_OF = {"cuda": "cuda", "rocm": "rocm", "llvm-cpu": "llvm-cpu-system"}
 _VARIANT = re.compile(
@@ -292,16 +301,24 @@ def _mma_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
     return choices, build
 
 
-def _thread_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
-    """Choices and a builder for thread-tiled GPU configs."""
+def _thread_loops(config: CodegenConfig) -> tuple | None:
+    """Workgroup and thread tiles, the loops both tile, the reduction tiles
+    and the loops they tile, of a thread-tiled GPU config (else None)."""
     wg, th = config.levels.get("workgroup"), config.levels.get("thread")
     if wg is None or th is None or len(wg) != len(th):
         return None
     dims = [d for d, v in enumerate(th) if v > 0 and wg[d] > 0]
     red = config.levels.get("reduction", [])
     kdims = [d for d, v in enumerate(red) if v > 0]
-    if not dims:
+    return (wg, th, dims, red, kdims) if dims else None
+
+
+def _thread_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """Choices and a builder for thread-tiled GPU configs."""
+    loops = _thread_loops(config)
+    if loops is None:
         return None
+    wg, th, dims, red, kdims = loops
     choices = [_scaled(wg[d]) for d in dims] + [_scaled(th[d]) for d in dims]
     choices += [_scaled(red[d]) for d in kdims]
     n = len(dims)
@@ -350,6 +367,181 @@ def _generic_knobs(config: CodegenConfig) -> tuple[list, callable]:
     return choices, build
 
 
+# -- candidates past the gfx942 register budget ------------------------------
+
+#: Factors of the spill-prone candidates' per-thread tiles and subgroup
+#: counts (:func:`spill_prone_configs`): past the 4x of :data:`_FACTORS`.
+_WIDE = (1, 2, 4, 8, 16)
+#: The most a spill-prone candidate scales a thread's state, over all loops.
+_MAX_WIDE_SCALE = 64
+#: The most shared memory a spill-prone matmul MMA candidate's promoted
+#: operands may take (estimated): gfx942 has 64 KiB a workgroup.
+_MAX_SHARED_BYTES = 48 * 1024
+#: The most a spill-prone MMA candidate of more than two loops grows the
+#: product of its workgroup tiles (an upper bound of either operand's
+#: growth) over the reduction tile's shrinking: 16x went past 64 KiB on a
+#: four-loop dispatch whose compiler's choice takes 4 KiB.
+_MAX_SHARED_PRODUCT = 8
+#: The most elements of a spill-prone ``VectorDistribute`` thread a pass.
+_MAX_VECTOR = 64
+_BASIS = re.compile(r"^(lane|subgroup)_basis\s*=\s*\[\[([^\]]*)\],\s*\[([^\]]*)\]\]$")
+
+
+def _vgpr_budget(threads: int) -> int:
+    """VGPRs a gfx942 lane may hold: a compute unit's four SIMDs split their
+    512 among the waves (of 64) each one runs, in granules of 8."""
+    waves_per_simd = math.ceil(threads / 64 / 4)
+    return 512 // waves_per_simd // 8 * 8
+
+
+def _wide_enough(threads: int, scale: int, state: float | None = None) -> bool:
+    """A spill-prone candidate: 256-1,024 threads and a thread's state scaled
+    by 2 to :data:`_MAX_WIDE_SCALE`, with its estimate (``state``, in 32-bit
+    registers) from half to twice the wave's VGPR budget; without an
+    estimate, 512 threads or more, or 256 with the state scaled 8x or more."""
+    if not 256 <= threads <= _MAX_THREADS or not 2 <= scale <= _MAX_WIDE_SCALE:
+        return False
+    if state is None:
+        return threads >= 512 or scale >= 8
+    budget = _vgpr_budget(threads)
+    return budget / 2 <= state <= 2 * budget
+
+
+def _wide_mma_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """Subgroup tiles times ``f`` and subgroup counts times ``g`` per loop."""
+    wg, sg = config.levels.get("workgroup"), config.levels.get("subgroup")
+    red = config.levels.get("reduction", [])
+    if not config.mma_kind or wg is None or sg is None or len(wg) != len(sg):
+        return None
+    dims = [d for d, v in enumerate(sg) if v > 0 and wg[d] > 0]
+    kdims = [d for d, v in enumerate(red) if v > 0]
+    shape = mma_shape(config.mma_kind)
+    if not dims or not config.workgroup_size or shape is None:
+        return None
+    accumulators = shape[0] * shape[1] / max(config.subgroup_size, 1)
+    suffix = config.mma_kind.rsplit("_", 1)[-1]
+    operand_bytes = (element_bits(suffix[:1].lower() + suffix[1:]) or 32) / 8
+    n = len(dims)
+    choices = [_WIDE] * (2 * n) + [
+        [v for v in _scaled(red[d]) if v <= red[d]] for d in kdims
+    ]
+
+    def build(values: tuple[int, ...]) -> CodegenConfig | None:
+        fs, gs, ks = values[:n], values[n : 2 * n], values[2 * n :]
+        threads = math.prod(config.workgroup_size) * math.prod(gs)
+        # The operands promoted to shared memory hold the reduction tile
+        # times the workgroup tiles of their loops: a matmul's K x (M + N)
+        # elements of the intrinsic's input type; with more loops (batches,
+        # a convolution's output rows; which of them an operand spans is
+        # not read) at most the product of the tiles' growths.
+        scales = [f * g for f, g in zip(fs, gs, strict=True)]
+        if n == 2 and len(kdims) == 1:
+            tiles = sum(wg[d] * s for d, s in zip(dims, scales, strict=True))
+            if ks[0] * shape[2] * tiles * operand_bytes > _MAX_SHARED_BYTES:
+                return None
+        else:
+            shrunk = math.prod(k / red[d] for d, k in zip(kdims, ks, strict=True))
+            if math.prod(scales) * shrunk > _MAX_SHARED_PRODUCT:
+                return None
+        # A lane's accumulators (its share of the subgroup's intrinsic tiles)
+        # estimate a matmul's registers; past two loops, the spills seen are
+        # of scalar registers (addressing), and no estimate is made.
+        tiles = math.prod(sg[d] * f for d, f in zip(dims, fs, strict=True))
+        state = tiles * accumulators if n == 2 else None
+        if not _wide_enough(threads, math.prod(fs), state):
+            return None
+        levels = {name: list(v) for name, v in config.levels.items()}
+        for d, f, g in zip(dims, fs, gs, strict=True):
+            levels["workgroup"][d], levels["subgroup"][d] = wg[d] * f * g, sg[d] * f
+            if "padding" in levels:
+                levels["padding"][d] = levels["workgroup"][d]
+        for d, k in zip(kdims, ks, strict=True):
+            levels["reduction"][d] = k
+            if "padding" in levels:
+                levels["padding"][d] = levels["padding"][d] * k // red[d]
+        return _replace(config, levels, [threads, 1, 1])
+
+    return choices, build
+
+
+def _wide_thread_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """Thread tiles times ``f`` and threads along each loop times ``g``."""
+    loops = _thread_loops(config)
+    if config.mma_kind or "partial_reduction" in config.levels or loops is None:
+        return None
+    wg, th, dims, red, kdims = loops
+    n = len(dims)
+    choices = [_WIDE] * (2 * n) + [_scaled(red[d]) for d in kdims]
+    size = max(config.subgroup_size, 1)
+
+    def build(values: tuple[int, ...]) -> CodegenConfig | None:
+        fs, gs, ks = values[:n], values[n : 2 * n], values[2 * n :]
+        threads = math.prod(wg[d] // th[d] * g for d, g in zip(dims, gs, strict=True))
+        tile = math.prod(th[d] * f for d, f in zip(dims, fs, strict=True))
+        if threads % size or not _wide_enough(threads, math.prod(fs), tile):
+            return None
+        levels = {name: list(v) for name, v in config.levels.items()}
+        for d, f, g in zip(dims, fs, gs, strict=True):
+            levels["workgroup"][d], levels["thread"][d] = wg[d] * f * g, th[d] * f
+        for d, k in zip(kdims, ks, strict=True):
+            levels["reduction"][d] = k
+        return _replace(config, levels, [threads, 1, 1])
+
+    return choices, build
+
+
+def _wide_vector_knobs(config: CodegenConfig) -> tuple[list, callable] | None:
+    """A ``VectorDistribute`` reduction's thread vector times ``f``, its
+    subgroups times ``g`` and its partial reduction times ``f * g * m``."""
+    th = config.levels.get("thread")
+    partial = config.levels.get("partial_reduction")
+    bases = {}
+    for i, flag in enumerate(config.flags):
+        m = _BASIS.match(flag)
+        if m:
+            bases[m.group(1)] = (i, _int_list(m.group(2)), _int_list(m.group(3)))
+    if (
+        th is None
+        or partial is None
+        or "subgroup" not in bases
+        or not config.workgroup_size
+    ):
+        return None
+    dims = [d for d, v in enumerate(th) if v > 0 and partial[d] > 0]
+    index, counts, mapping = bases["subgroup"]
+    if len(dims) != 1 or dims[0] not in mapping:
+        return None
+    (d,) = dims
+    slot = mapping.index(d)
+
+    def build(values: tuple[int, ...]) -> CodegenConfig | None:
+        f, g, m = values
+        threads = math.prod(config.workgroup_size) * g
+        # The registers of a reduction pass are not its vector alone (a
+        # 16-wide thread vector at 256 threads takes all 512 VGPRs and
+        # spills): no estimate, but 512 threads or 8x the vector.
+        if th[d] * f * m > _MAX_VECTOR or not _wide_enough(threads, f * m):
+            return None
+        levels = {name: list(v) for name, v in config.levels.items()}
+        levels["thread"][d] = th[d] * f
+        levels["partial_reduction"][d] = partial[d] * f * g * m
+        grown = [c * g if i == slot else c for i, c in enumerate(counts)]
+        flags = list(config.flags)
+        flags[index] = (
+            f"subgroup_basis = [[{', '.join(map(str, grown))}], "
+            f"[{', '.join(map(str, mapping))}]]"
+        )
+        return dataclasses.replace(
+            _replace(config, levels, [threads, 1, 1]), flags=flags
+        )
+
+    return [_WIDE, _WIDE, (1, 2, 4)], build
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
 def _replace(config: CodegenConfig, levels: dict, workgroup_size: list[int]):
     return CodegenConfig(
         backend=config.backend,
@@ -392,8 +584,98 @@ def candidate_configs(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    knobs = _mma_knobs(config) or _thread_knobs(config) or _generic_knobs(config)
-    choices, build = knobs
+    choices, build = (
+        _mma_knobs(config) or _thread_knobs(config) or _generic_knobs(config)
+    )
+    seen = {canonical_json(config.to_dict())}
+    return [config, *_spread(choices, build, k - 1, seed, tries, seen, _POOL * k)]
+
+
+def spill_prone_configs(
+    config: CodegenConfig,
+    n: int,
+    *,
+    seed: int = 0,
+    tries: int = 4000,
+    exclude: Iterable[CodegenConfig] = (),
+) -> list[CodegenConfig]:
+    """Up to ``n`` candidates past a gfx942 wave's register budget.
+
+    The waves of a workgroup share a compute unit's four SIMDs, whose 512
+    VGPRs a lane are split among the waves each SIMD holds: 512 VGPRs at up
+    to 256 threads, 256 at 512, 168 at 576, 128 at 1,024. The candidates of
+    :func:`candidate_configs` rarely reach that budget (their tiles scale by
+    at most 4x and keep the workgroup near the compiler's size, 64-256
+    threads); these scale the per-thread state by up to :data:`_WIDE` per
+    loop (``prod`` 2x to 64x) and the workgroup to 256-1,024 threads, so
+    that an estimate of a thread's registers is half to twice the budget
+    (without one, at least 512 threads, or 256 with the state scaled 8x or
+    more):
+
+    * MMA configs (any number of subgroup loops, four-loop convolutions
+      included): each loop's subgroup tile times ``f``, its subgroup count
+      times ``g`` (the workgroup tile times ``f * g``), so the threads are
+      the compiler's times ``prod(g)`` whichever loops carry the intrinsic;
+      reduction tiles at most the compiler's, so that the operands promoted
+      to shared memory (a matmul's reduction tile times the sum of its
+      workgroup tiles) stay within 48 KiB (past two loops, the product of
+      the tiles' growths within 8x); the estimate: a matmul's accumulators
+      a lane (none past two loops);
+    * thread-tiled ``TileAndFuse`` configs: the thread tile times ``f``,
+      the threads along the loop times ``g``, the reduction tile 1/4 to 4x;
+      the estimate: the thread tile's elements;
+    * ``VectorDistribute`` reductions: the thread vector times ``f``, the
+      subgroups along the reduced loop (``subgroup_basis``) times ``g``, the
+      partial reduction times ``f * g * m`` (``m`` thread vectors a pass),
+      at most 64 elements a thread and pass; no estimate.
+
+    Other configs (``Distribute``, CPU) give none.
+
+    Parameters
+    ----------
+    config : CodegenConfig
+        The compiler's choice.
+    n : int
+        Candidates wanted.
+    seed : int, default 0
+    tries : int, default 4000
+        Random combinations drawn when there are too many to list.
+    exclude : iterable of CodegenConfig
+        Candidates already chosen (:func:`candidate_configs`'), not repeated.
+
+    Returns
+    -------
+    list of CodegenConfig
+        Spread evenly in tile volume, lightest first.
+
+    Examples
+    --------
+    >>> c = CodegenConfig("gpu", "TileAndFuse", {"workgroup": [64, 64, 0],
+    ...     "subgroup": [2, 2, 0], "reduction": [0, 0, 8]}, [256, 1, 1], 64,
+    ...     "MFMA_F32_16x16x4_F32")
+    >>> [(x.workgroup_size[0], x.levels["subgroup"]) for x in spill_prone_configs(c, 3)]
+    [(1024, [8, 2, 0]), (512, [32, 2, 0]), (256, [16, 16, 0])]
+    """
+    knobs = _wide_mma_knobs(config) or _wide_thread_knobs(config)
+    knobs = knobs or _wide_vector_knobs(config)
+    if knobs is None or n < 1:
+        return []
+    seen = {canonical_json(c.to_dict()) for c in [config, *exclude]}
+    return _spread(*knobs, n, seed, tries, seen, _POOL * (n + 1))
+
+
+def _spread(
+    choices: list,
+    build: callable,
+    n: int,
+    seed: int,
+    tries: int,
+    seen: set[str],
+    pool_size: int,
+) -> list[CodegenConfig]:
+    """``n`` distinct valid candidates, evenly spaced in tile volume among
+    (up to ``pool_size``) valid combinations of ``choices`` in a seeded
+    order; candidates whose ``canonical_json`` is in ``seen`` are left out."""
     rng = random.Random(seed)
     total = math.prod(len(c) for c in choices)
     if total <= tries:
@@ -401,9 +683,9 @@ def candidate_configs(
         rng.shuffle(combos)
     else:
         combos = [tuple(rng.choice(c) for c in choices) for _ in range(tries)]
-    pool, seen = [], {canonical_json(config.to_dict())}
+    pool = []
     for combo in combos:
-        if len(pool) >= _POOL * k:
+        if len(pool) >= pool_size:
             break
         candidate = build(combo)
         if candidate is None:
@@ -415,10 +697,10 @@ def candidate_configs(
     # Evenly spaced in tile volume, so that a group spans light candidates
     # and ones heavy enough to spill.
     pool.sort(key=_volume)
-    if len(pool) > k - 1:
-        picks = np.linspace(0, len(pool) - 1, k - 1) if k > 1 else []
+    if len(pool) > n:
+        picks = np.linspace(0, len(pool) - 1, n) if n > 0 else []
         pool = [pool[round(i)] for i in picks]
-    return [config, *pool]
+    return pool
 
 
 def _volume(config: CodegenConfig) -> float:
@@ -760,9 +1042,13 @@ def collect_variants(
     backends: Sequence[str] = ("cuda", "rocm"),
     seed: int = 0,
     timeouts: dict[str, float] | None = None,
+    known: Container[str] = frozenset(),
     log=None,
 ) -> dict[str, int]:
     """Collect ``k`` candidates per dispatch and backend into ``variants.jsonl``.
+
+    ``rocm`` groups add up to ``k - 1`` candidates past gfx942's register
+    budget (:func:`spill_prone_configs`) to the ``k``.
 
     Each (dispatch, backend) group is written at once when all its
     candidates are measured, so a run stopped at any time resumes where it
@@ -784,6 +1070,10 @@ def collect_variants(
     timeouts : dict, optional
         Stage timeouts (:data:`~._measure.DEFAULT_TIMEOUTS` keys), over
         :data:`VARIANT_TIMEOUTS`.
+    known : container of str, optional
+        Ids of variant records measured already (a dataset's): candidates
+        with these ids are not compiled again, and a group of only those
+        writes no record.
     log : callable, optional
         Called with one line per finished group.
 
@@ -817,7 +1107,7 @@ def collect_variants(
                 continue
             start = time.perf_counter()
             records = _collect_group(
-                kernel, backend, k, out, seed, timeouts, provenance
+                kernel, backend, k, out, seed, timeouts, provenance, known
             )
             if records is None:
                 counts["unconfigured"] += 1
@@ -845,6 +1135,7 @@ def _collect_group(
     seed: int,
     timeouts: dict[str, float] | None,
     provenance: dict,
+    known: Container[str] = frozenset(),
 ) -> list[dict] | None:
     source = kernel["ir"]["dispatch"]
     limits = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
@@ -866,9 +1157,17 @@ def _collect_group(
                     + "\n"
                 )
             return None
+        candidates = candidate_configs(default, k, seed=seed)
+        if backend in _SPILL_PRONE:
+            candidates += spill_prone_configs(
+                default, k - 1, seed=seed, exclude=candidates
+            )
+        hardware = VARIANT_BACKENDS[backend]
         records = []
-        for i, candidate in enumerate(candidate_configs(default, k, seed=seed)):
+        for i, candidate in enumerate(candidates):
             text = configured if i == 0 else write_config(configured, candidate)
+            if variant_record_id(text, backend, hardware) in known:
+                continue
             result = measure_candidate(
                 text,
                 backend,
@@ -932,9 +1231,19 @@ def collect_dataset_variants(
     """Variants of ``count`` dispatches of the dataset (:func:`pick_dispatches`).
 
     What ``mlircost collect --variants K`` runs; see :func:`collect_variants`
-    for the output and resuming.
+    for the output and resuming. Candidates whose variant records the
+    dataset holds already are not measured again (``known``): a dispatch
+    with a group in the dataset gets only the candidates it lacks.
     """
     kernels = pick_dispatches(count, families=families, seed=seed, data_home=data_home)
+    try:
+        known = {
+            r["id"]
+            for r in iter_dataset("variants", data_home)
+            if r["backend"] in backends
+        }
+    except FileNotFoundError:  # a data home without variants
+        known = set()
     return collect_variants(
         kernels,
         k,
@@ -942,6 +1251,7 @@ def collect_dataset_variants(
         backends=backends,
         seed=seed,
         timeouts=timeouts,
+        known=known,
         log=log,
     )
 

@@ -274,6 +274,7 @@ def read_config(text: str) -> CodegenConfig:
 
 def _format_lowering(attr: str, dialect: str, config: CodegenConfig) -> str:
     out, nested = [], []
+    flags = {entry.partition("=")[0].strip(): entry for entry in config.flags}
     for entry in _entries(attr):
         key = entry.partition("=")[0].strip()
         if key == "tile_sizes":
@@ -285,7 +286,7 @@ def _format_lowering(attr: str, dialect: str, config: CodegenConfig) -> str:
         elif key in config.levels:
             out.append(f"{key} = [{', '.join(map(str, config.levels[key]))}]")
         else:
-            out.append(entry)
+            out.append(flags.get(key, entry))
     body = ", ".join(out)
     if dialect == "gpu":
         body = "{" + body + "}"
@@ -297,8 +298,9 @@ def write_config(text: str, config: CodegenConfig) -> str:
     ``config``.
 
     Only the numbers change: the levels and entries of the text are kept (a
-    level of ``config`` that the text lacks is ignored), so the result is
-    what the compiler would have written had it chosen these sizes.
+    level or flag of ``config`` that the text lacks is ignored; a flag it has,
+    such as ``subgroup_basis``, is written as ``config`` gives it), so the
+    result is what the compiler would have written had it chosen these sizes.
 
     Raises
     ------
