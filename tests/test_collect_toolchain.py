@@ -78,10 +78,9 @@ def test_run_tool_budget_is_cpu_time(monkeypatch):
     assert time.perf_counter() - start < 20
 
 
-def test_budget_ceiling_counts_time_neither_running_nor_waiting(monkeypatch):
-    # Simulated clock and /proc figures: a group starved by busier work waits
-    # on a run queue and is not "hung" however long it waits; one that
-    # neither runs nor waits is stopped at WALL_FACTOR times its budget.
+@pytest.fixture
+def simulated(monkeypatch):
+    """A simulated clock and group figures (CPU s, run-queue s, a thread runnable)."""
     clock = {"now": 0.0}
     figures = {"cpu": 0.0, "wait": 0.0, "runnable": False}
     monkeypatch.setattr(_toolchain.time, "monotonic", lambda: clock["now"])
@@ -90,6 +89,14 @@ def test_budget_ceiling_counts_time_neither_running_nor_waiting(monkeypatch):
         "_group_times",
         lambda pgid: (figures["cpu"], figures["wait"], figures["runnable"]),
     )
+    return clock, figures
+
+
+def test_budget_ceiling_counts_time_neither_running_nor_waiting(simulated):
+    # Simulated clock and /proc figures: a group starved by busier work waits
+    # on a run queue and is not "hung" however long it waits; one that
+    # neither runs nor waits is stopped at WALL_FACTOR times its budget.
+    clock, figures = simulated
     starved = _toolchain.Budget(1, 10.0)
     for _ in range(1000):  # 1,000 s, 0.1 s of CPU, the rest on a run queue
         clock["now"] += 1.0
@@ -120,20 +127,13 @@ def test_budget_ceiling_counts_time_neither_running_nor_waiting(monkeypatch):
     assert half.exceeded() is not None
 
 
-def test_budget_ceiling_takes_run_queue_waits_that_come_in_bursts(monkeypatch):
+def test_budget_ceiling_takes_run_queue_waits_that_come_in_bursts(simulated):
     # The kernel adds a thread's run-queue wait when the thread next runs: a
     # group starved at nice 19 shows no progress for seconds, then all of it.
     # That is not idle time (session 14: a starved iree-compile was stopped as
     # "hung" after 4,485 s with 16.7 s of CPU time). Nor is an interval in
     # which a thread is seen running or waiting to run.
-    clock = {"now": 0.0}
-    figures = {"cpu": 0.0, "wait": 0.0, "runnable": False}
-    monkeypatch.setattr(_toolchain.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(
-        _toolchain,
-        "_group_times",
-        lambda pgid: (figures["cpu"], figures["wait"], figures["runnable"]),
-    )
+    clock, figures = simulated
     bursts = _toolchain.Budget(1, 10.0)
     for second in range(1, 1001):  # 1,000 s: every 8 s, 8 s of waiting at once
         clock["now"] += 1.0
