@@ -298,12 +298,16 @@ def test_specs_of_programs_recorded_already_are_not_measured(tmp_path):
     assert len(calls) == 4
 
 
-def test_resume_heals_a_torn_last_line(tmp_path):
+@pytest.mark.parametrize("known", [None, {}], ids=["measure-all", "known-programs"])
+def test_resume_heals_a_torn_last_line(tmp_path, known):
     run([FakeSpec("mlp", {"n": 1})], tmp_path)
     with open(tmp_path / "modules.jsonl", "ab") as fh:
         fh.write(b'{"id": "abc", "kind": "mod')
     summary = run(
-        [FakeSpec("mlp", {"n": 1}), FakeSpec("mlp", {"n": 2})], tmp_path, resume=True
+        [FakeSpec("mlp", {"n": 1}), FakeSpec("mlp", {"n": 2})],
+        tmp_path,
+        resume=True,
+        known=known,
     )
     assert summary.written == 1 and len(summary.problems) == 1
     problems = []

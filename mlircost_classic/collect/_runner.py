@@ -716,14 +716,18 @@ def _run(
     modules_path, kernels_path = out / "modules.jsonl", out / "kernels.jsonl"
     same_path = out / SAME_PROGRAM
     summary = CollectSummary(out_dir=out, requested=len(items))
-    # Only keys and ids are kept: a large run's texts need not fit in memory.
-    done = {r["id"]: r["key"] for r in _iter_existing(modules_path, summary.problems)}
+    # Only keys and ids are kept (and, with ``known``, the run's own programs,
+    # so that two specs of one program are measured once), in one reading: a
+    # large run's texts need not fit in memory.
+    done: dict[str, str] = {}
+    own: dict[str, tuple] = {}
+    for r in _iter_existing(modules_path, summary.problems):
+        done[r["id"]] = r["key"]
+        if known is not None:
+            for program, holder in programs_of([r]).items():
+                own.setdefault(program, holder)
     if known is not None:
-        # The run's own programs too: two specs of one program are measured once.
-        known = {
-            **known,
-            **programs_of(_iter_existing(modules_path, summary.problems)),
-        }
+        known = {**known, **own}
     kernel_ids = {r["id"] for r in _iter_existing(kernels_path, summary.problems)}
     if (done or kernel_ids) and not resume:
         raise FileExistsError(
@@ -806,11 +810,9 @@ def _run(
                     status[module["status"]] += 1
                     failures.update(f["stage"] for f in module["failures"])
                     seconds.update(module["seconds"])
-                    if known is not None and module["ir"].get(module["compiled_level"]):
-                        text = module["ir"][module["compiled_level"]]
-                        known.setdefault(
-                            program_digest(text), (module["key"], module["status"])
-                        )
+                    if known is not None:
+                        for program, holder in programs_of([module]).items():
+                            known.setdefault(program, holder)
                 else:
                     summary.skipped += 1
                 bar.update(1)
