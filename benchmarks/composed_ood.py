@@ -100,12 +100,14 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
     """
     modules = mc.load_dataset("modules", level="linalg", targets=names)
     ids = np.asarray(modules.ids, dtype=str)
-    digest = hashlib.sha256()
-    for text in modules.data:
-        for region in partition_dispatches(text):
-            digest.update(f"{region.calls}:{region.text}\0".encode())
-    regions = digest.hexdigest()
-    saved = None
+    saved = regions = None
+    if cache is not None:
+        # The partition of every module, only to key the cached aggregates.
+        digest = hashlib.sha256()
+        for text in modules.data:
+            for region in partition_dispatches(text):
+                digest.update(f"{region.calls}:{region.text}\0".encode())
+        regions = digest.hexdigest()
     if cache is not None and cache.is_file():
         saved = dict(np.load(cache, allow_pickle=False))
         if not np.array_equal(saved["ids"], ids):
