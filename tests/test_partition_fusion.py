@@ -1278,7 +1278,27 @@ def test_masks_computed_from_positions_are_computed_in_their_readers():
     assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
 
 
-_TWO_GATHERS = """#id = affine_map<(d0, d1) -> (d0, d1)>
+# a token embedding: a gather with a bounds check, plus positions, scaled
+_EMBED = """  %t{n} = linalg.generic {{indexing_maps = [#m2, #m3], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%ids : tensor<1x8xi64>) outs(%e3 : tensor<1x8x16xf32>) {{
+  ^bb0(%in: i64, %out: f32):
+    %i = arith.index_cast %in : i64 to index
+    %j = linalg.index 2 : index
+    %ok = arith.cmpi slt, %i, %c64 : index
+    cf.assert %ok, "index must be smaller than dim size"
+    %x = tensor.extract %tok[%i, %j] : tensor<64x16xf32>
+    linalg.yield %x : f32
+  }} -> tensor<1x8x16xf32>
+  %a{n} = linalg.generic {{indexing_maps = [#m3, #m4, #m3], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%t{n}, %q{n} : tensor<1x8x16xf32>, tensor<8x16xf32>) outs(%e3 : tensor<1x8x16xf32>) {{
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %h = arith.truncf %half : f64 to f32
+    %s = arith.addf %x, %y : f32
+    %r = arith.mulf %s, %h : f32
+    linalg.yield %r : f32
+  }} -> tensor<1x8x16xf32>
+"""
+
+_TWO_GATHERS = (
+    """#id = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d0)>
 #one = affine_map<(d0) -> (d0)>
 #m2 = affine_map<(d0, d1, d2) -> (d0, d1)>
@@ -1290,46 +1310,19 @@ func.func @main(%ids: tensor<1x8xi64>, %tok: tensor<64x16xf32>, %w: tensor<16x16
   %e = tensor.empty() : tensor<8x16xf32>
   %e3 = tensor.empty() : tensor<1x8x16xf32>
   %e8 = tensor.empty() : tensor<8xi64>
-  %t1 = linalg.generic {indexing_maps = [#m2, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%ids : tensor<1x8xi64>) outs(%e3 : tensor<1x8x16xf32>) {
-  ^bb0(%in: i64, %out: f32):
-    %i = arith.index_cast %in : i64 to index
-    %j = linalg.index 2 : index
-    %ok = arith.cmpi slt, %i, %c64 : index
-    cf.assert %ok, "index must be smaller than dim size"
-    %x = tensor.extract %tok[%i, %j] : tensor<64x16xf32>
-    linalg.yield %x : f32
-  } -> tensor<1x8x16xf32>
-  %a1 = linalg.generic {indexing_maps = [#m3, #m4, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%t1, %q1 : tensor<1x8x16xf32>, tensor<8x16xf32>) outs(%e3 : tensor<1x8x16xf32>) {
-  ^bb0(%x: f32, %y: f32, %out: f32):
-    %h = arith.truncf %half : f64 to f32
-    %s = arith.addf %x, %y : f32
-    %r = arith.mulf %s, %h : f32
-    linalg.yield %r : f32
-  } -> tensor<1x8x16xf32>
-  %c = tensor.collapse_shape %a1 [[0, 1], [2]] : tensor<1x8x16xf32> into tensor<8x16xf32>
+"""
+    + _EMBED.format(n=1)
+    + """  %c = tensor.collapse_shape %a1 [[0, 1], [2]] : tensor<1x8x16xf32> into tensor<8x16xf32>
   %cst = arith.constant 0.0 : f32
   %f = linalg.fill ins(%cst : f32) outs(%e : tensor<8x16xf32>) -> tensor<8x16xf32>
   %mm = linalg.matmul ins(%c, %w : tensor<8x16xf32>, tensor<16x16xf32>) outs(%f : tensor<8x16xf32>) -> tensor<8x16xf32>
   %mx = tensor.expand_shape %mm [[0, 1], [2]] output_shape [1, 8, 16] : tensor<8x16xf32> into tensor<1x8x16xf32>
-  %t2 = linalg.generic {indexing_maps = [#m2, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%ids : tensor<1x8xi64>) outs(%e3 : tensor<1x8x16xf32>) {
-  ^bb0(%in: i64, %out: f32):
-    %i = arith.index_cast %in : i64 to index
-    %j = linalg.index 2 : index
-    %ok = arith.cmpi slt, %i, %c64 : index
-    cf.assert %ok, "index must be smaller than dim size"
-    %x = tensor.extract %tok[%i, %j] : tensor<64x16xf32>
-    linalg.yield %x : f32
-  } -> tensor<1x8x16xf32>
-  %a2 = linalg.generic {indexing_maps = [#m3, #m4, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%t2, %q2 : tensor<1x8x16xf32>, tensor<8x16xf32>) outs(%e3 : tensor<1x8x16xf32>) {
-  ^bb0(%x: f32, %y: f32, %out: f32):
-    %h = arith.truncf %half : f64 to f32
-    %s = arith.addf %x, %y : f32
-    %r = arith.mulf %s, %h : f32
-    linalg.yield %r : f32
-  } -> tensor<1x8x16xf32>
-  return %mx, %a2 : tensor<1x8x16xf32>, tensor<1x8x16xf32>
+"""
+    + _EMBED.format(n=2)
+    + """  return %mx, %a2 : tensor<1x8x16xf32>, tensor<1x8x16xf32>
 }
 """
+)
 
 
 def test_gathers_with_bounds_checks_are_not_merged():
