@@ -1333,3 +1333,151 @@ def test_gathers_with_bounds_checks_are_not_merged():
     ``matmul_8x16x16``)."""
     regions = partition_dispatches(_TWO_GATHERS)
     assert [(r.kind, r.calls) for r in regions] == [("elementwise", 2), ("matmul", 1)]
+
+
+_SHARED_MASK = """#id = affine_map<(d0, d1) -> (d0, d1)>
+#r = affine_map<(d0, d1) -> (d0)>
+#c = affine_map<(d0, d1) -> (d1)>
+#one = affine_map<(d0) -> (d0)>
+func.func @main(%q1: tensor<8x16xf16>, %k1: tensor<16x8xf16>, %q2: tensor<8x16xf16>, %k2: tensor<16x8xf16>) -> (tensor<8x8xf32>, tensor<8x8xf32>) {
+  %cst = arith.constant 0.0 : f32
+  %lowest = arith.constant -3.40282347E+38 : f32
+  %scale = arith.constant 2.500000e-01 : f16
+  %zero = arith.constant 0.0 : f16
+  %ninf = arith.constant -6.550400e+04 : f16
+  %c0 = arith.constant 0 : i64
+  %e8 = tensor.empty() : tensor<8xi64>
+  %iota = linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%e8 : tensor<8xi64>) {
+  ^bb0(%out: i64):
+    %i = linalg.index 0 : index
+    %j = arith.index_cast %i : index to i64
+    linalg.yield %j : i64
+  } -> tensor<8xi64>
+  %eb = tensor.empty() : tensor<8xi1>
+  %ok = linalg.generic {indexing_maps = [#one, #one], iterator_types = ["parallel"]} ins(%iota : tensor<8xi64>) outs(%eb : tensor<8xi1>) {
+  ^bb0(%x: i64, %out: i1):
+    %y = arith.cmpi sge, %x, %c0 : i64
+    linalg.yield %y : i1
+  } -> tensor<8xi1>
+  %eh = tensor.empty() : tensor<8x8xf16>
+  %mask = linalg.generic {indexing_maps = [#r, #id], iterator_types = ["parallel", "parallel"]} ins(%ok : tensor<8xi1>) outs(%eh : tensor<8x8xf16>) {
+  ^bb0(%x: i1, %out: f16):
+    %y = arith.select %x, %zero, %ninf : f16
+    linalg.yield %y : f16
+  } -> tensor<8x8xf16>
+  %ef = tensor.empty() : tensor<8x8xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%ef : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %e1 = tensor.empty() : tensor<8xf32>
+  %fmin = linalg.fill ins(%lowest : f32) outs(%e1 : tensor<8xf32>) -> tensor<8xf32>
+  %fz = linalg.fill ins(%cst : f32) outs(%e1 : tensor<8xf32>) -> tensor<8xf32>
+  %mm1 = linalg.matmul ins(%q1, %k1 : tensor<8x16xf16>, tensor<16x8xf16>) outs(%f : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %t1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%mm1 : tensor<8x8xf32>) outs(%eh : tensor<8x8xf16>) {
+  ^bb0(%x: f32, %out: f16):
+    %y = arith.truncf %x : f32 to f16
+    linalg.yield %y : f16
+  } -> tensor<8x8xf16>
+  %s1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%t1 : tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {
+  ^bb0(%x: f16, %out: f16):
+    %y = arith.mulf %x, %scale : f16
+    linalg.yield %y : f16
+  } -> tensor<8x8xf16>
+  %a1 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%s1, %mask : tensor<8x8xf16>, tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {
+  ^bb0(%x: f16, %y: f16, %out: f16):
+    %z = arith.addf %x, %y : f16
+    linalg.yield %z : f16
+  } -> tensor<8x8xf16>
+  %x1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%a1 : tensor<8x8xf16>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%x: f16, %out: f32):
+    %y = arith.extf %x : f16 to f32
+    linalg.yield %y : f32
+  } -> tensor<8x8xf32>
+  %m1 = linalg.generic {indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]} ins(%x1 : tensor<8x8xf32>) outs(%fmin : tensor<8xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %y = arith.maximumf %x, %out : f32
+    linalg.yield %y : f32
+  } -> tensor<8xf32>
+  %d1 = linalg.generic {indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%x1, %m1 : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %z = arith.subf %x, %y : f32
+    linalg.yield %z : f32
+  } -> tensor<8x8xf32>
+  %p1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%d1 : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %y = math.exp %x : f32
+    linalg.yield %y : f32
+  } -> tensor<8x8xf32>
+  %u1 = linalg.generic {indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]} ins(%p1 : tensor<8x8xf32>) outs(%fz : tensor<8xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %y = arith.addf %x, %out : f32
+    linalg.yield %y : f32
+  } -> tensor<8xf32>
+  %o1 = linalg.generic {indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%p1, %u1 : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %z = arith.divf %x, %y : f32
+    linalg.yield %z : f32
+  } -> tensor<8x8xf32>
+  %mm2 = linalg.matmul ins(%q2, %k2 : tensor<8x16xf16>, tensor<16x8xf16>) outs(%f : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %t2 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%mm2 : tensor<8x8xf32>) outs(%eh : tensor<8x8xf16>) {
+  ^bb0(%x: f32, %out: f16):
+    %y = arith.truncf %x : f32 to f16
+    linalg.yield %y : f16
+  } -> tensor<8x8xf16>
+  %s2 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%t2 : tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {
+  ^bb0(%x: f16, %out: f16):
+    %y = arith.mulf %x, %scale : f16
+    linalg.yield %y : f16
+  } -> tensor<8x8xf16>
+  %a2 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%s2, %mask : tensor<8x8xf16>, tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {
+  ^bb0(%x: f16, %y: f16, %out: f16):
+    %z = arith.addf %x, %y : f16
+    linalg.yield %z : f16
+  } -> tensor<8x8xf16>
+  %x2 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%a2 : tensor<8x8xf16>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%x: f16, %out: f32):
+    %y = arith.extf %x : f16 to f32
+    linalg.yield %y : f32
+  } -> tensor<8x8xf32>
+  %m2 = linalg.generic {indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]} ins(%x2 : tensor<8x8xf32>) outs(%fmin : tensor<8xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %y = arith.maximumf %x, %out : f32
+    linalg.yield %y : f32
+  } -> tensor<8xf32>
+  %d2 = linalg.generic {indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%x2, %m2 : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %z = arith.subf %x, %y : f32
+    linalg.yield %z : f32
+  } -> tensor<8x8xf32>
+  %p2 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%d2 : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %y = math.exp %x : f32
+    linalg.yield %y : f32
+  } -> tensor<8x8xf32>
+  %u2 = linalg.generic {indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]} ins(%p2 : tensor<8x8xf32>) outs(%fz : tensor<8xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %y = arith.addf %x, %out : f32
+    linalg.yield %y : f32
+  } -> tensor<8xf32>
+  %o2 = linalg.generic {indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%p2, %u2 : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %z = arith.divf %x, %y : f32
+    linalg.yield %z : f32
+  } -> tensor<8x8xf32>
+  return %o1, %o2 : tensor<8x8xf32>, tensor<8x8xf32>
+}
+"""
+
+
+def test_the_first_layer_adding_a_shared_mask_adds_it_in_the_softmax():
+    """A mask computed from positions and added by two layers (f16 scores,
+    extended to f32 for the softmax): IREE fuses the shared mask into the
+    first layer's add, which then goes into the softmax's dispatch instead of
+    the matmul's; the second layer adds it in the matmul's dispatch, so the
+    layers are four executables (iree-compile 3.13: ``matmul_8x8x16``,
+    ``softmax_8x8``, ``matmul_8x8x16``, ``softmax_8x8``)."""
+    regions = partition_dispatches(_SHARED_MASK)
+    assert [(r.kind, r.calls) for r in regions] == [
+        ("matmul", 1),
+        ("softmax", 1),
+        ("matmul", 1),
+        ("softmax", 1),
+    ]

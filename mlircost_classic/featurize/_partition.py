@@ -1076,6 +1076,8 @@ class _Grouping:
             (c,) = users
             if self.gathers(c, i) or self.keeps_truncate(i, c):
                 continue
+            if kinds[c] == "elementwise" and self.takes_shared_mask(c):
+                continue
             if self.broadcasts(c) and not self.always_fuses(i):
                 continue
             if kinds[c] == "elementwise":
@@ -1283,6 +1285,56 @@ class _Grouping:
             return False
         return change == "extend" or reads != 1
 
+    def takes_shared_mask(self, c: int) -> bool:
+        """Whether op ``c`` is the first reader of index arithmetic that is
+        not hoisted and that other ops read too (a mask every layer adds):
+        IREE fuses the shared producer into that reader
+        (``FuseMultiUseElementwiseProducer``), which then goes with its own
+        consumers, not into the dispatch of the contraction it reads."""
+        fn = self.fn
+        if not fn.users[c] or any(
+            self.payload(u) != ["arith.extf"] for u in fn.users[c]
+        ):
+            return False  # measured with a bit-extend after the reader only
+        for v in fn.uses[c]:
+            j = fn.defs.get(v)
+            while j is not None and self.kinds[j] == "view" and fn.uses[j]:
+                j = fn.defs.get(fn.uses[j][0])
+            if (
+                j is not None
+                and self.iota[j]
+                and self.kinds[j] == "elementwise"
+                and not self.index_only(j)
+                and fn.ops[j].result_types
+                and fn.ops[j].result_types[0].element != "i1"
+            ):
+                readers = [u for u in self.consumers(j) if self.live(u)]
+                if (
+                    len(readers) > 1
+                    and min(readers) == c
+                    and not self.hoistable(j)
+                    and self.from_positions_only(j)
+                ):
+                    return True
+        return False
+
+    def from_positions_only(self, j: int) -> bool:
+        """Whether the tensors op ``j`` is computed from are positions
+        (``linalg.index``) only: a tensor computed from constants alone (a
+        ``linalg.generic`` yielding a constant) makes the value one the JIT
+        evaluates at compile time (``JitGlobals``), which every layer loads
+        alike (measured: BERT-like masks that ``and`` such a tensor in)."""
+        fn, seen, stack = self.fn, set(), [j]
+        while stack:
+            k = stack.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            if fn.ops[k].name.startswith("linalg.") and not self.iota[k]:
+                return False
+            stack += [fn.defs[v] for v in fn.uses[k] if v in fn.defs]
+        return True
+
     def gathers(self, c: int, i: int) -> bool:
         """Whether op ``c`` reads ``i``'s result with ``tensor.extract`` (a flip,
         a gather): no elementwise use, so no fusion (the value is captured)."""
@@ -1350,6 +1402,7 @@ class _Grouping:
                 self.kinds[c] != "elementwise"
                 or not self.live(c)
                 or any(self.gathers(c, m) for m in inside)
+                or self.takes_shared_mask(c)
                 for c in users
             ):
                 continue
@@ -1556,6 +1609,16 @@ class _Grouping:
             ):
                 self.cloned.add(i)
                 continue
+            if (
+                len({find(c) for c in users}) == 1
+                and self.has_root[find(users[0])]
+                and self.takes_shared_mask(i)
+            ):
+                # kept from the contraction it reads: it goes into the
+                # dispatch of the reduction (a softmax) that reads it
+                self.join(users[0], i)
+                changed = True
+                continue
             if self.shared_rounds == 0 and len(users) > 1:
                 first = min(users)
                 if (
@@ -1579,6 +1642,7 @@ class _Grouping:
                 and self.bit_change(self.fused[find(i)])[0] is None
                 and self.bit_change(self.fused[find(first)])[0] != "extend"
                 and not self.into_shared_extend(i, first)
+                and not self.takes_shared_mask(first)
             ):
                 offers.append((i, first))
         # consumers from the last up: each takes one producer, none taken twice
