@@ -1335,7 +1335,57 @@ def test_gathers_with_bounds_checks_are_not_merged():
     assert [(r.kind, r.calls) for r in regions] == [("elementwise", 2), ("matmul", 1)]
 
 
-_SHARED_MASK = """#id = affine_map<(d0, d1) -> (d0, d1)>
+# one layer: scores in f16, scaled, the mask added, a softmax in f32
+_MASKED_LAYER = """  %mm{n} = linalg.matmul ins(%q{n}, %k{n} : tensor<8x16xf16>, tensor<16x8xf16>) outs(%f : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %t{n} = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}} ins(%mm{n} : tensor<8x8xf32>) outs(%eh : tensor<8x8xf16>) {{
+  ^bb0(%x: f32, %out: f16):
+    %y = arith.truncf %x : f32 to f16
+    linalg.yield %y : f16
+  }} -> tensor<8x8xf16>
+  %s{n} = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}} ins(%t{n} : tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {{
+  ^bb0(%x: f16, %out: f16):
+    %y = arith.mulf %x, %scale : f16
+    linalg.yield %y : f16
+  }} -> tensor<8x8xf16>
+  %a{n} = linalg.generic {{indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}} ins(%s{n}, %mask : tensor<8x8xf16>, tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {{
+  ^bb0(%x: f16, %y: f16, %out: f16):
+    %z = arith.addf %x, %y : f16
+    linalg.yield %z : f16
+  }} -> tensor<8x8xf16>
+  %x{n} = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}} ins(%a{n} : tensor<8x8xf16>) outs(%ef : tensor<8x8xf32>) {{
+  ^bb0(%x: f16, %out: f32):
+    %y = arith.extf %x : f16 to f32
+    linalg.yield %y : f32
+  }} -> tensor<8x8xf32>
+  %m{n} = linalg.generic {{indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]}} ins(%x{n} : tensor<8x8xf32>) outs(%fmin : tensor<8xf32>) {{
+  ^bb0(%x: f32, %out: f32):
+    %y = arith.maximumf %x, %out : f32
+    linalg.yield %y : f32
+  }} -> tensor<8xf32>
+  %d{n} = linalg.generic {{indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]}} ins(%x{n}, %m{n} : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {{
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %z = arith.subf %x, %y : f32
+    linalg.yield %z : f32
+  }} -> tensor<8x8xf32>
+  %p{n} = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}} ins(%d{n} : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {{
+  ^bb0(%x: f32, %out: f32):
+    %y = math.exp %x : f32
+    linalg.yield %y : f32
+  }} -> tensor<8x8xf32>
+  %u{n} = linalg.generic {{indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]}} ins(%p{n} : tensor<8x8xf32>) outs(%fz : tensor<8xf32>) {{
+  ^bb0(%x: f32, %out: f32):
+    %y = arith.addf %x, %out : f32
+    linalg.yield %y : f32
+  }} -> tensor<8xf32>
+  %o{n} = linalg.generic {{indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]}} ins(%p{n}, %u{n} : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {{
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %z = arith.divf %x, %y : f32
+    linalg.yield %z : f32
+  }} -> tensor<8x8xf32>
+"""
+
+_SHARED_MASK = (
+    """#id = affine_map<(d0, d1) -> (d0, d1)>
 #r = affine_map<(d0, d1) -> (d0)>
 #c = affine_map<(d0, d1) -> (d1)>
 #one = affine_map<(d0) -> (d0)>
@@ -1370,101 +1420,13 @@ func.func @main(%q1: tensor<8x16xf16>, %k1: tensor<16x8xf16>, %q2: tensor<8x16xf
   %e1 = tensor.empty() : tensor<8xf32>
   %fmin = linalg.fill ins(%lowest : f32) outs(%e1 : tensor<8xf32>) -> tensor<8xf32>
   %fz = linalg.fill ins(%cst : f32) outs(%e1 : tensor<8xf32>) -> tensor<8xf32>
-  %mm1 = linalg.matmul ins(%q1, %k1 : tensor<8x16xf16>, tensor<16x8xf16>) outs(%f : tensor<8x8xf32>) -> tensor<8x8xf32>
-  %t1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%mm1 : tensor<8x8xf32>) outs(%eh : tensor<8x8xf16>) {
-  ^bb0(%x: f32, %out: f16):
-    %y = arith.truncf %x : f32 to f16
-    linalg.yield %y : f16
-  } -> tensor<8x8xf16>
-  %s1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%t1 : tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {
-  ^bb0(%x: f16, %out: f16):
-    %y = arith.mulf %x, %scale : f16
-    linalg.yield %y : f16
-  } -> tensor<8x8xf16>
-  %a1 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%s1, %mask : tensor<8x8xf16>, tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {
-  ^bb0(%x: f16, %y: f16, %out: f16):
-    %z = arith.addf %x, %y : f16
-    linalg.yield %z : f16
-  } -> tensor<8x8xf16>
-  %x1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%a1 : tensor<8x8xf16>) outs(%ef : tensor<8x8xf32>) {
-  ^bb0(%x: f16, %out: f32):
-    %y = arith.extf %x : f16 to f32
-    linalg.yield %y : f32
-  } -> tensor<8x8xf32>
-  %m1 = linalg.generic {indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]} ins(%x1 : tensor<8x8xf32>) outs(%fmin : tensor<8xf32>) {
-  ^bb0(%x: f32, %out: f32):
-    %y = arith.maximumf %x, %out : f32
-    linalg.yield %y : f32
-  } -> tensor<8xf32>
-  %d1 = linalg.generic {indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%x1, %m1 : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {
-  ^bb0(%x: f32, %y: f32, %out: f32):
-    %z = arith.subf %x, %y : f32
-    linalg.yield %z : f32
-  } -> tensor<8x8xf32>
-  %p1 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%d1 : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {
-  ^bb0(%x: f32, %out: f32):
-    %y = math.exp %x : f32
-    linalg.yield %y : f32
-  } -> tensor<8x8xf32>
-  %u1 = linalg.generic {indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]} ins(%p1 : tensor<8x8xf32>) outs(%fz : tensor<8xf32>) {
-  ^bb0(%x: f32, %out: f32):
-    %y = arith.addf %x, %out : f32
-    linalg.yield %y : f32
-  } -> tensor<8xf32>
-  %o1 = linalg.generic {indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%p1, %u1 : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {
-  ^bb0(%x: f32, %y: f32, %out: f32):
-    %z = arith.divf %x, %y : f32
-    linalg.yield %z : f32
-  } -> tensor<8x8xf32>
-  %mm2 = linalg.matmul ins(%q2, %k2 : tensor<8x16xf16>, tensor<16x8xf16>) outs(%f : tensor<8x8xf32>) -> tensor<8x8xf32>
-  %t2 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%mm2 : tensor<8x8xf32>) outs(%eh : tensor<8x8xf16>) {
-  ^bb0(%x: f32, %out: f16):
-    %y = arith.truncf %x : f32 to f16
-    linalg.yield %y : f16
-  } -> tensor<8x8xf16>
-  %s2 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%t2 : tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {
-  ^bb0(%x: f16, %out: f16):
-    %y = arith.mulf %x, %scale : f16
-    linalg.yield %y : f16
-  } -> tensor<8x8xf16>
-  %a2 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%s2, %mask : tensor<8x8xf16>, tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {
-  ^bb0(%x: f16, %y: f16, %out: f16):
-    %z = arith.addf %x, %y : f16
-    linalg.yield %z : f16
-  } -> tensor<8x8xf16>
-  %x2 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%a2 : tensor<8x8xf16>) outs(%ef : tensor<8x8xf32>) {
-  ^bb0(%x: f16, %out: f32):
-    %y = arith.extf %x : f16 to f32
-    linalg.yield %y : f32
-  } -> tensor<8x8xf32>
-  %m2 = linalg.generic {indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]} ins(%x2 : tensor<8x8xf32>) outs(%fmin : tensor<8xf32>) {
-  ^bb0(%x: f32, %out: f32):
-    %y = arith.maximumf %x, %out : f32
-    linalg.yield %y : f32
-  } -> tensor<8xf32>
-  %d2 = linalg.generic {indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%x2, %m2 : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {
-  ^bb0(%x: f32, %y: f32, %out: f32):
-    %z = arith.subf %x, %y : f32
-    linalg.yield %z : f32
-  } -> tensor<8x8xf32>
-  %p2 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%d2 : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {
-  ^bb0(%x: f32, %out: f32):
-    %y = math.exp %x : f32
-    linalg.yield %y : f32
-  } -> tensor<8x8xf32>
-  %u2 = linalg.generic {indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]} ins(%p2 : tensor<8x8xf32>) outs(%fz : tensor<8xf32>) {
-  ^bb0(%x: f32, %out: f32):
-    %y = arith.addf %x, %out : f32
-    linalg.yield %y : f32
-  } -> tensor<8xf32>
-  %o2 = linalg.generic {indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%p2, %u2 : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {
-  ^bb0(%x: f32, %y: f32, %out: f32):
-    %z = arith.divf %x, %y : f32
-    linalg.yield %z : f32
-  } -> tensor<8x8xf32>
-  return %o1, %o2 : tensor<8x8xf32>, tensor<8x8xf32>
+"""
+    + _MASKED_LAYER.format(n=1)
+    + _MASKED_LAYER.format(n=2)
+    + """  return %o1, %o2 : tensor<8x8xf32>, tensor<8x8xf32>
 }
 """
+)
 
 
 def test_the_first_layer_adding_a_shared_mask_adds_it_in_the_softmax():
