@@ -1156,3 +1156,290 @@ def test_ops_equal_but_for_unit_dims_are_computed_once():
     one op (iree-compile: one ``elementwise_32_f32``, dispatched once)."""
     regions = partition_dispatches(_UNIT_DIM_TWINS)
     assert [(r.kind, r.calls) for r in regions] == [("elementwise", 1)]
+
+
+_GQA_VALUES = """#map14 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
+#map15 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
+func.func @main(%p: tensor<2x32x32xf32>, ARG, %w: tensor<64x64xf32>) -> tensor<32x64xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+SLICE  %e = tensor.empty() : tensor<1x1x2x32x32xf32>
+  %b = linalg.generic {indexing_maps = [#map14, #map15], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} ins(%v : tensor<1x1x32x32xf32>) outs(%e : tensor<1x1x2x32x32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<1x1x2x32x32xf32>
+  %c = tensor.collapse_shape %b [[0, 1, 2], [3], [4]] : tensor<1x1x2x32x32xf32> into tensor<2x32x32xf32>
+  %e1 = tensor.empty() : tensor<2x32x32xf32>
+  %f1 = linalg.fill ins(%cst : f32) outs(%e1 : tensor<2x32x32xf32>) -> tensor<2x32x32xf32>
+  %m = linalg.batch_matmul ins(%p, %c : tensor<2x32x32xf32>, tensor<2x32x32xf32>) outs(%f1 : tensor<2x32x32xf32>) -> tensor<2x32x32xf32>
+  %x = tensor.expand_shape %m [[0, 1], [2], [3]] output_shape [1, 2, 32, 32] : tensor<2x32x32xf32> into tensor<1x2x32x32xf32>
+  %e2 = tensor.empty() : tensor<1x32x2x32xf32>
+  %t = linalg.transpose ins(%x : tensor<1x2x32x32xf32>) outs(%e2 : tensor<1x32x2x32xf32>) permutation = [0, 2, 1, 3]
+  %y = tensor.collapse_shape %t [[0, 1], [2, 3]] : tensor<1x32x2x32xf32> into tensor<32x64xf32>
+  %e3 = tensor.empty() : tensor<32x64xf32>
+  %f3 = linalg.fill ins(%cst : f32) outs(%e3 : tensor<32x64xf32>) -> tensor<32x64xf32>
+  %r = linalg.matmul ins(%y, %w : tensor<32x64xf32>, tensor<64x64xf32>) outs(%f3 : tensor<32x64xf32>) -> tensor<32x64xf32>
+  return %r : tensor<32x64xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("arg", "line"),
+    [
+        ("%v: tensor<1x1x32x32xf32>", ""),
+        # the values are a slice of a fused key-value projection
+        (
+            "%kv: tensor<1x1x32x64xf32>",
+            "  %v = tensor.extract_slice %kv[0, 0, 0, 32] [1, 1, 32, 32] [1, 1, 1, 1]"
+            " : tensor<1x1x32x64xf32> to tensor<1x1x32x32xf32>\n",
+        ),
+    ],
+)
+def test_a_batch_matmul_of_values_repeated_over_heads_is_a_matmul(arg, line):
+    """Grouped-query attention repeats one head's values over the heads
+    (a broadcast along a dim that a collapse folds into the batch): IREE
+    folds the unit dims, ``ConvertBatchMatmulToMatmul`` makes a matmul over
+    heads x rows, and the transpose of its result is a dispatch of its own;
+    a slice of the values is loaded by the matmul, not copied (iree-compile
+    3.13, both variants: ``matmul_64x32x32``, ``transpose_2x32x32``,
+    ``matmul_32x64x64``)."""
+    regions = partition_dispatches(
+        _GQA_VALUES.replace("ARG", arg).replace("SLICE", line)
+    )
+    assert [(r.kind, r.calls) for r in regions] == [
+        ("matmul", 1),
+        ("elementwise", 1),
+        ("matmul", 1),
+    ]
+
+
+_TWO_MASKS = """#id = affine_map<(d0, d1) -> (d0, d1)>
+#r = affine_map<(d0, d1) -> (d0)>
+#c = affine_map<(d0, d1) -> (d1)>
+#s = affine_map<(d0, d1) -> ()>
+#one = affine_map<(d0) -> (d0)>
+func.func @main(%a: tensor<32x16xf32>, %w: tensor<16x32xf32>, %w2: tensor<16x32xf32>) -> (tensor<32x32xf32>, tensor<32x32xf32>) {
+  %cst = arith.constant 0.0 : f32
+  %zero = arith.constant dense<0.0> : tensor<f32>
+  %ninf = arith.constant dense<-3.40282347E+38> : tensor<f32>
+  %e8 = tensor.empty() : tensor<32xi64>
+  %iota = linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%e8 : tensor<32xi64>) {
+  ^bb0(%out: i64):
+    %k = linalg.index 0 : index
+    %kk = arith.index_cast %k : index to i64
+    linalg.yield %kk : i64
+  } -> tensor<32xi64>
+  %eb = tensor.empty() : tensor<32x32xi1>
+  %ef = tensor.empty() : tensor<32x32xf32>
+  %b1 = linalg.generic {indexing_maps = [#c, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%iota, %iota : tensor<32xi64>, tensor<32xi64>) outs(%eb : tensor<32x32xi1>) {
+  ^bb0(%x: i64, %y: i64, %out: i1):
+    %t = arith.cmpi sle, %x, %y : i64
+    linalg.yield %t : i1
+  } -> tensor<32x32xi1>
+  %m1 = linalg.generic {indexing_maps = [#id, #s, #s, #id], iterator_types = ["parallel", "parallel"]} ins(%b1, %zero, %ninf : tensor<32x32xi1>, tensor<f32>, tensor<f32>) outs(%ef : tensor<32x32xf32>) {
+  ^bb0(%x: i1, %y: f32, %z: f32, %out: f32):
+    %t = arith.select %x, %y, %z : f32
+    linalg.yield %t : f32
+  } -> tensor<32x32xf32>
+  %b2 = linalg.generic {indexing_maps = [#c, #r, #id], iterator_types = ["parallel", "parallel"]} ins(%iota, %iota : tensor<32xi64>, tensor<32xi64>) outs(%eb : tensor<32x32xi1>) {
+  ^bb0(%x: i64, %y: i64, %out: i1):
+    %t = arith.cmpi sge, %x, %y : i64
+    linalg.yield %t : i1
+  } -> tensor<32x32xi1>
+  %m2 = linalg.generic {indexing_maps = [#id, #s, #s, #id], iterator_types = ["parallel", "parallel"]} ins(%b2, %zero, %ninf : tensor<32x32xi1>, tensor<f32>, tensor<f32>) outs(%ef : tensor<32x32xf32>) {
+  ^bb0(%x: i1, %y: f32, %z: f32, %out: f32):
+    %t = arith.select %x, %y, %z : f32
+    linalg.yield %t : f32
+  } -> tensor<32x32xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%ef : tensor<32x32xf32>) -> tensor<32x32xf32>
+  %mm1 = linalg.matmul ins(%a, %w : tensor<32x16xf32>, tensor<16x32xf32>) outs(%f : tensor<32x32xf32>) -> tensor<32x32xf32>
+  %o1 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%mm1, %m1 : tensor<32x32xf32>, tensor<32x32xf32>) outs(%ef : tensor<32x32xf32>) {
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %t = arith.addf %x, %y : f32
+    linalg.yield %t : f32
+  } -> tensor<32x32xf32>
+  %mm2 = linalg.matmul ins(%a, %w2 : tensor<32x16xf32>, tensor<16x32xf32>) outs(%f : tensor<32x32xf32>) -> tensor<32x32xf32>
+  %o2 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%mm2, %m2 : tensor<32x32xf32>, tensor<32x32xf32>) outs(%ef : tensor<32x32xf32>) {
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %t = arith.addf %x, %y : f32
+    linalg.yield %t : f32
+  } -> tensor<32x32xf32>
+  return %o1, %o2 : tensor<32x32xf32>, tensor<32x32xf32>
+}
+"""
+
+
+def test_masks_computed_from_positions_are_computed_in_their_readers():
+    """A mask computed from positions (``linalg.index``) that IREE does not
+    hoist (it writes i1, or reads an i1 once) is computed in the dispatch that
+    reads it, so two matmuls adding different masks are two executables
+    (iree-compile 3.13: ``matmul_32x32x16`` twice)."""
+    regions = partition_dispatches(_TWO_MASKS)
+    assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
+
+
+# a token embedding: a gather with a bounds check, plus positions, scaled
+_EMBED = """  %t{n} = linalg.generic {{indexing_maps = [#m2, #m3], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%ids : tensor<1x8xi64>) outs(%e3 : tensor<1x8x16xf32>) {{
+  ^bb0(%in: i64, %out: f32):
+    %i = arith.index_cast %in : i64 to index
+    %j = linalg.index 2 : index
+    %ok = arith.cmpi slt, %i, %c64 : index
+    cf.assert %ok, "index must be smaller than dim size"
+    %x = tensor.extract %tok[%i, %j] : tensor<64x16xf32>
+    linalg.yield %x : f32
+  }} -> tensor<1x8x16xf32>
+  %a{n} = linalg.generic {{indexing_maps = [#m3, #m4, #m3], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%t{n}, %q{n} : tensor<1x8x16xf32>, tensor<8x16xf32>) outs(%e3 : tensor<1x8x16xf32>) {{
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %h = arith.truncf %half : f64 to f32
+    %s = arith.addf %x, %y : f32
+    %r = arith.mulf %s, %h : f32
+    linalg.yield %r : f32
+  }} -> tensor<1x8x16xf32>
+"""
+
+_TWO_GATHERS = (
+    """#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#one = affine_map<(d0) -> (d0)>
+#m2 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#m3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#m4 = affine_map<(d0, d1, d2) -> (d1, d2)>
+func.func @main(%ids: tensor<1x8xi64>, %tok: tensor<64x16xf32>, %w: tensor<16x16xf32>, %q1: tensor<8x16xf32>, %q2: tensor<8x16xf32>) -> (tensor<1x8x16xf32>, tensor<1x8x16xf32>) {
+  %c64 = arith.constant 64 : index
+  %half = arith.constant 5.000000e-01 : f64
+  %e = tensor.empty() : tensor<8x16xf32>
+  %e3 = tensor.empty() : tensor<1x8x16xf32>
+  %e8 = tensor.empty() : tensor<8xi64>
+"""
+    + _EMBED.format(n=1)
+    + """  %c = tensor.collapse_shape %a1 [[0, 1], [2]] : tensor<1x8x16xf32> into tensor<8x16xf32>
+  %cst = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<8x16xf32>) -> tensor<8x16xf32>
+  %mm = linalg.matmul ins(%c, %w : tensor<8x16xf32>, tensor<16x16xf32>) outs(%f : tensor<8x16xf32>) -> tensor<8x16xf32>
+  %mx = tensor.expand_shape %mm [[0, 1], [2]] output_shape [1, 8, 16] : tensor<8x16xf32> into tensor<1x8x16xf32>
+"""
+    + _EMBED.format(n=2)
+    + """  return %mx, %a2 : tensor<1x8x16xf32>, tensor<1x8x16xf32>
+}
+"""
+)
+
+
+def test_gathers_with_bounds_checks_are_not_merged():
+    """Two equal gathers with bounds checks (``cf.assert``, a side effect)
+    are not merged by CSE, even where the partitioner merges the duplicates
+    f64 demotion makes: each fuses into its reader, one executable run
+    twice (iree-compile 3.13: ``elementwise_8x16_i64xf32xf32``,
+    ``matmul_8x16x16``)."""
+    regions = partition_dispatches(_TWO_GATHERS)
+    assert [(r.kind, r.calls) for r in regions] == [("elementwise", 2), ("matmul", 1)]
+
+
+# one layer: scores in f16, scaled, the mask added, a softmax in f32
+_MASKED_LAYER = """  %mm{n} = linalg.matmul ins(%q{n}, %k{n} : tensor<8x16xf16>, tensor<16x8xf16>) outs(%f : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %t{n} = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}} ins(%mm{n} : tensor<8x8xf32>) outs(%eh : tensor<8x8xf16>) {{
+  ^bb0(%x: f32, %out: f16):
+    %y = arith.truncf %x : f32 to f16
+    linalg.yield %y : f16
+  }} -> tensor<8x8xf16>
+  %s{n} = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}} ins(%t{n} : tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {{
+  ^bb0(%x: f16, %out: f16):
+    %y = arith.mulf %x, %scale : f16
+    linalg.yield %y : f16
+  }} -> tensor<8x8xf16>
+  %a{n} = linalg.generic {{indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}} ins(%s{n}, %mask : tensor<8x8xf16>, tensor<8x8xf16>) outs(%eh : tensor<8x8xf16>) {{
+  ^bb0(%x: f16, %y: f16, %out: f16):
+    %z = arith.addf %x, %y : f16
+    linalg.yield %z : f16
+  }} -> tensor<8x8xf16>
+  %x{n} = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}} ins(%a{n} : tensor<8x8xf16>) outs(%ef : tensor<8x8xf32>) {{
+  ^bb0(%x: f16, %out: f32):
+    %y = arith.extf %x : f16 to f32
+    linalg.yield %y : f32
+  }} -> tensor<8x8xf32>
+  %m{n} = linalg.generic {{indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]}} ins(%x{n} : tensor<8x8xf32>) outs(%fmin : tensor<8xf32>) {{
+  ^bb0(%x: f32, %out: f32):
+    %y = arith.maximumf %x, %out : f32
+    linalg.yield %y : f32
+  }} -> tensor<8xf32>
+  %d{n} = linalg.generic {{indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]}} ins(%x{n}, %m{n} : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {{
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %z = arith.subf %x, %y : f32
+    linalg.yield %z : f32
+  }} -> tensor<8x8xf32>
+  %p{n} = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}} ins(%d{n} : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {{
+  ^bb0(%x: f32, %out: f32):
+    %y = math.exp %x : f32
+    linalg.yield %y : f32
+  }} -> tensor<8x8xf32>
+  %u{n} = linalg.generic {{indexing_maps = [#id, #r], iterator_types = ["parallel", "reduction"]}} ins(%p{n} : tensor<8x8xf32>) outs(%fz : tensor<8xf32>) {{
+  ^bb0(%x: f32, %out: f32):
+    %y = arith.addf %x, %out : f32
+    linalg.yield %y : f32
+  }} -> tensor<8xf32>
+  %o{n} = linalg.generic {{indexing_maps = [#id, #r, #id], iterator_types = ["parallel", "parallel"]}} ins(%p{n}, %u{n} : tensor<8x8xf32>, tensor<8xf32>) outs(%ef : tensor<8x8xf32>) {{
+  ^bb0(%x: f32, %y: f32, %out: f32):
+    %z = arith.divf %x, %y : f32
+    linalg.yield %z : f32
+  }} -> tensor<8x8xf32>
+"""
+
+_SHARED_MASK = (
+    """#id = affine_map<(d0, d1) -> (d0, d1)>
+#r = affine_map<(d0, d1) -> (d0)>
+#c = affine_map<(d0, d1) -> (d1)>
+#one = affine_map<(d0) -> (d0)>
+func.func @main(%q1: tensor<8x16xf16>, %k1: tensor<16x8xf16>, %q2: tensor<8x16xf16>, %k2: tensor<16x8xf16>) -> (tensor<8x8xf32>, tensor<8x8xf32>) {
+  %cst = arith.constant 0.0 : f32
+  %lowest = arith.constant -3.40282347E+38 : f32
+  %scale = arith.constant 2.500000e-01 : f16
+  %zero = arith.constant 0.0 : f16
+  %ninf = arith.constant -6.550400e+04 : f16
+  %c0 = arith.constant 0 : i64
+  %e8 = tensor.empty() : tensor<8xi64>
+  %iota = linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%e8 : tensor<8xi64>) {
+  ^bb0(%out: i64):
+    %i = linalg.index 0 : index
+    %j = arith.index_cast %i : index to i64
+    linalg.yield %j : i64
+  } -> tensor<8xi64>
+  %eb = tensor.empty() : tensor<8xi1>
+  %ok = linalg.generic {indexing_maps = [#one, #one], iterator_types = ["parallel"]} ins(%iota : tensor<8xi64>) outs(%eb : tensor<8xi1>) {
+  ^bb0(%x: i64, %out: i1):
+    %y = arith.cmpi sge, %x, %c0 : i64
+    linalg.yield %y : i1
+  } -> tensor<8xi1>
+  %eh = tensor.empty() : tensor<8x8xf16>
+  %mask = linalg.generic {indexing_maps = [#r, #id], iterator_types = ["parallel", "parallel"]} ins(%ok : tensor<8xi1>) outs(%eh : tensor<8x8xf16>) {
+  ^bb0(%x: i1, %out: f16):
+    %y = arith.select %x, %zero, %ninf : f16
+    linalg.yield %y : f16
+  } -> tensor<8x8xf16>
+  %ef = tensor.empty() : tensor<8x8xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%ef : tensor<8x8xf32>) -> tensor<8x8xf32>
+  %e1 = tensor.empty() : tensor<8xf32>
+  %fmin = linalg.fill ins(%lowest : f32) outs(%e1 : tensor<8xf32>) -> tensor<8xf32>
+  %fz = linalg.fill ins(%cst : f32) outs(%e1 : tensor<8xf32>) -> tensor<8xf32>
+"""
+    + _MASKED_LAYER.format(n=1)
+    + _MASKED_LAYER.format(n=2)
+    + """  return %o1, %o2 : tensor<8x8xf32>, tensor<8x8xf32>
+}
+"""
+)
+
+
+def test_the_first_layer_adding_a_shared_mask_adds_it_in_the_softmax():
+    """A mask computed from positions and added by two layers (f16 scores,
+    extended to f32 for the softmax): IREE fuses the shared mask into the
+    first layer's add, which then goes into the softmax's dispatch instead of
+    the matmul's; the second layer adds it in the matmul's dispatch, so the
+    layers are four executables (iree-compile 3.13: ``matmul_8x8x16``,
+    ``softmax_8x8``, ``matmul_8x8x16``, ``softmax_8x8``)."""
+    regions = partition_dispatches(_SHARED_MASK)
+    assert [(r.kind, r.calls) for r in regions] == [
+        ("matmul", 1),
+        ("softmax", 1),
+        ("matmul", 1),
+        ("softmax", 1),
+    ]

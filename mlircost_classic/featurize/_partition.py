@@ -841,6 +841,7 @@ class _Grouping:
         self.cloned: set[int] = set()  # index-only ops cloned into readers
         self.bubbled: set[int] = set()  # transposes moved above a collapse
         n = self.n = len(fn.ops)
+        self.hoisted = [False] * n  # index arithmetic made a global
         kinds = self.kinds = [
             "free"
             if i in fn.dead
@@ -1075,6 +1076,8 @@ class _Grouping:
             (c,) = users
             if self.gathers(c, i) or self.keeps_truncate(i, c):
                 continue
+            if kinds[c] == "elementwise" and self.takes_shared_mask(c):
+                continue
             if self.broadcasts(c) and not self.always_fuses(i):
                 continue
             if kinds[c] == "elementwise":
@@ -1282,6 +1285,56 @@ class _Grouping:
             return False
         return change == "extend" or reads != 1
 
+    def takes_shared_mask(self, c: int) -> bool:
+        """Whether op ``c`` is the first reader of index arithmetic that is
+        not hoisted and that other ops read too (a mask every layer adds):
+        IREE fuses the shared producer into that reader
+        (``FuseMultiUseElementwiseProducer``), which then goes with its own
+        consumers, not into the dispatch of the contraction it reads."""
+        fn = self.fn
+        if not fn.users[c] or any(
+            self.payload(u) != ["arith.extf"] for u in fn.users[c]
+        ):
+            return False  # measured with a bit-extend after the reader only
+        for v in fn.uses[c]:
+            j = fn.defs.get(v)
+            while j is not None and self.kinds[j] == "view" and fn.uses[j]:
+                j = fn.defs.get(fn.uses[j][0])
+            if (
+                j is not None
+                and self.iota[j]
+                and self.kinds[j] == "elementwise"
+                and not self.index_only(j)
+                and fn.ops[j].result_types
+                and fn.ops[j].result_types[0].element != "i1"
+            ):
+                readers = [u for u in self.consumers(j) if self.live(u)]
+                if (
+                    len(readers) > 1
+                    and min(readers) == c
+                    and not self.hoistable(j)
+                    and self.from_positions_only(j)
+                ):
+                    return True
+        return False
+
+    def from_positions_only(self, j: int) -> bool:
+        """Whether the tensors op ``j`` is computed from are positions
+        (``linalg.index``) only: a tensor computed from constants alone (a
+        ``linalg.generic`` yielding a constant) makes the value one the JIT
+        evaluates at compile time (``JitGlobals``), which every layer loads
+        alike (measured: BERT-like masks that ``and`` such a tensor in)."""
+        fn, seen, stack = self.fn, set(), [j]
+        while stack:
+            k = stack.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            if fn.ops[k].name.startswith("linalg.") and not self.iota[k]:
+                return False
+            stack += [fn.defs[v] for v in fn.uses[k] if v in fn.defs]
+        return True
+
     def gathers(self, c: int, i: int) -> bool:
         """Whether op ``c`` reads ``i``'s result with ``tensor.extract`` (a flip,
         a gather): no elementwise use, so no fusion (the value is captured)."""
@@ -1349,6 +1402,7 @@ class _Grouping:
                 self.kinds[c] != "elementwise"
                 or not self.live(c)
                 or any(self.gathers(c, m) for m in inside)
+                or self.takes_shared_mask(c)
                 for c in users
             ):
                 continue
@@ -1555,6 +1609,16 @@ class _Grouping:
             ):
                 self.cloned.add(i)
                 continue
+            if (
+                len({find(c) for c in users}) == 1
+                and self.has_root[find(users[0])]
+                and self.takes_shared_mask(i)
+            ):
+                # kept from the contraction it reads: it goes into the
+                # dispatch of the reduction (a softmax) that reads it
+                self.join(users[0], i)
+                changed = True
+                continue
             if self.shared_rounds == 0 and len(users) > 1:
                 first = min(users)
                 if (
@@ -1578,6 +1642,7 @@ class _Grouping:
                 and self.bit_change(self.fused[find(i)])[0] is None
                 and self.bit_change(self.fused[find(first)])[0] != "extend"
                 and not self.into_shared_extend(i, first)
+                and not self.takes_shared_mask(first)
             ):
                 offers.append((i, first))
         # consumers from the last up: each takes one producer, none taken twice
@@ -1971,7 +2036,7 @@ class _Grouping:
         that is no contiguous block (``slow_memcpy``) after the initializer
         that computes its inputs; its copies go to ``copies``."""
         fn, kinds, iota = self.fn, self.kinds, self.iota
-        hoisted = [False] * self.n
+        hoisted = self.hoisted
         for f in reversed(range(self.n)):
             hoisted[f] = self.hoistable(f) and (
                 fn.ops[f].name == "tensor.concat"
@@ -2083,9 +2148,12 @@ def _region_body(
     ``-exp(time_decay)``) is evaluated at compile time into a global
     (``HoistIntoGlobals``), which the region binds like an argument. A
     reshape between two of the region's ops is copied in (IREE moves it
-    through the fused ops), so the value is neither stored nor loaded.
+    through the fused ops), so the value is neither stored nor loaded. Index
+    arithmetic that is not hoisted (a mask from positions) is computed in
+    each region that reads it, so layers with different masks are different
+    executables.
     """
-    fn, const, kinds = grouping.fn, grouping.const, grouping.kinds
+    fn, const, kinds, iota = grouping.fn, grouping.const, grouping.kinds, grouping.iota
     copied = grouping.copied_slices
     inside = set(members)
     cloned: list[int] = []  # constants, empties and fills copied in
@@ -2141,6 +2209,12 @@ def _region_body(
         hoisted = kinds[j] == "elementwise" and not _is_pure_view(op, fn.bodies[j])
         if (
             (small and not hoisted and (const[j] or _constant_view(fn, j)))
+            or (
+                iota[j]
+                and kinds[j] == "elementwise"
+                and not grouping.hoisted[j]
+                and not _body_has(fn.bodies[j], "cf.assert")
+            )
             or _splat_view(fn, j)
             or op.name in _CLONED
             or (j in grouping.cloned and j not in inside)
@@ -2332,13 +2406,17 @@ def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
     IREE demotes f64 to f32 (``--iree-input-demote-f64-to-f32``, on by
     default), which makes an f64 copy of a computation (torch's layer norm
     takes its mean in both) equal to the f32 one; CSE then keeps one. A merged
-    op's users read the op it duplicates; it is marked in ``fn.dead``.
+    op's users read the op it duplicates; it is marked in ``fn.dead``. An op
+    with a bounds check (a gather's ``cf.assert``) has a side effect: CSE
+    keeps each copy.
     """
     number: dict[str, str] = {}  # value -> the value it equals
     seen: dict[str, int] = {}
     for i, op in enumerate(fn.ops):
         if op.name == "func.return" or not op.results:
             continue
+        if _body_has(fn.bodies[i], "cf.assert"):
+            continue  # a gather's bounds check is a side effect: CSE keeps both
         base = [_value(r) for r in op.results]
         if _demoted_identity(op, fn.bodies[i]):
             source = fn.uses[i][0] if fn.uses[i] else None
@@ -2519,6 +2597,43 @@ def _batch_broadcast_source(
     return None
 
 
+def _collapsed_batch_broadcast(
+    collapse: Op, op: Op, body: list[Op], aliases: dict[str, str]
+) -> Op | None:
+    """``op`` if it broadcasts a weight of unit dims but its last two along
+    one of the dims that ``collapse`` folds into the batch dim (a grouped-query
+    attention's values, repeated over the heads), else None: IREE folds the
+    unit dims away before ``ConvertBatchMatmulToMatmul`` and meets a
+    broadcast of a 2-D weight along dim 0."""
+    m = _REASSOCIATION_RE.search(collapse.text)
+    out = op.result_types[0].shape if op.result_types else None
+    if (
+        m is None
+        or op.name != "linalg.generic"
+        or len(op.operands) != 2
+        or len(op.operand_types) != 2
+        or not out
+        or not _is_pure_view(op, body)
+        or set(_iterators(op)) != {"parallel"}
+    ):
+        return None
+    rank = len(out)
+    groups = [_ints(g) for g in _GROUP_RE.findall(m.group(1))]
+    if groups != [list(range(rank - 2)), [rank - 2], [rank - 1]]:
+        return None
+    maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases) or []
+    if len(maps) != 2 or maps[1][1] != maps[1][0]:
+        return None
+    dims = maps[1][0]
+    missing = [d for d in dims if d not in maps[0][1]]
+    if len(missing) != 1 or maps[0][1] != [d for d in dims if d != missing[0]]:
+        return None
+    batch = dims.index(missing[0])
+    if batch >= rank - 2 or any(out[d] != 1 for d in range(rank - 2) if d != batch):
+        return None
+    return op
+
+
 def _batch_matmul_to_matmul(
     text: str, module: ParsedModule
 ) -> tuple[str, list[int]] | None:
@@ -2554,8 +2669,18 @@ def _batch_matmul_to_matmul(
         j = defs.get(rhs)
         if j is None:
             continue
+        collapse = None
+        if ops[j].name == "tensor.collapse_shape":
+            collapse, j = ops[j], defs.get(_value(ops[j].operands[0]))
+            if j is None:
+                continue
         body = [b for b in ops[j + 1 : j + 4] if b.depth > ops[j].depth]
-        broadcast = _batch_broadcast_source(ops[j], body, module.attribute_aliases)
+        if collapse is None:
+            broadcast = _batch_broadcast_source(ops[j], body, module.attribute_aliases)
+        else:
+            broadcast = _collapsed_batch_broadcast(
+                collapse, ops[j], body, module.attribute_aliases
+            )
         if broadcast is None:
             continue
         (b, m, k), (_, _, n), e = types[0].shape, types[2].shape, types[2].element
@@ -2584,9 +2709,30 @@ def _batch_matmul_to_matmul(
                 f"{tag}_init = tensor.collapse_shape {init} [[0, 1], [2]] : "
                 f"{types[2].raw} into {flat_out}"
             )
+        weight, weight_type = (
+            _value(broadcast.operands[0]),
+            broadcast.operand_types[0].raw,
+        )
+        if collapse is not None:  # the unit dims of the weight collapse away
+            rank = len(broadcast.operand_types[0].shape)
+            groups = ", ".join(str(d) for d in range(rank - 1))
+            weight_type = f"tensor<{k}x{n}x{broadcast.operand_types[0].element}>"
+            src = defs.get(weight)
+            if src is not None and ops[src].name == "tensor.extract_slice":
+                # a slice of the weight drops the unit dims itself (a
+                # rank-reducing slice: no copy, the matmul loads it)
+                head = lines[ops[src].line - 1].split("=", 1)[1].rsplit(" to ", 1)[0]
+                new.append(f"{tag}_rhs ={head} to {weight_type}")
+            else:
+                new.append(
+                    f"{tag}_rhs = tensor.collapse_shape {weight} [[{groups}], "
+                    f"[{rank - 1}]] : {broadcast.operand_types[0].raw} into "
+                    f"{weight_type}"
+                )
+            weight = f"{tag}_rhs"
         new += [
-            f"{tag}_mm = linalg.matmul ins({tag}_lhs, {_value(broadcast.operands[0])} "
-            f": {flat_lhs}, {broadcast.operand_types[0].raw}) "
+            f"{tag}_mm = linalg.matmul ins({tag}_lhs, {weight} "
+            f": {flat_lhs}, {weight_type}) "
             f"outs({tag}_init : {flat_out}) -> {flat_out}",
             f"{_value(op.results[0])} = tensor.expand_shape {tag}_mm [[0, 1], [2]] "
             f"output_shape [{b}, {m}, {n}] : {flat_out} into {types[2].raw}",
@@ -2594,11 +2740,16 @@ def _batch_matmul_to_matmul(
         line = lines[op.line - 1]
         indent = line[: len(line) - len(line.lstrip())]
         edits[op.line - 1] = [indent + x for x in new]
-        readers = sum(_value(v) == rhs for o in ops for v in o.operands)
-        if readers == 1:  # the broadcast is dead
-            end = j + 1 + len(body)
-            last = ops[end].line - 1 if end < len(ops) else broadcast.line
-            dropped.update(range(broadcast.line - 1, last))
+        if sum(_value(v) == rhs for o in ops for v in o.operands) != 1:
+            continue  # the broadcast (and its collapse) stay
+        if collapse is not None:
+            dropped.add(collapse.line - 1)
+            wide = _value(collapse.operands[0])
+            if sum(_value(v) == wide for o in ops for v in o.operands) != 1:
+                continue
+        end = j + 1 + len(body)  # the broadcast is dead
+        last = ops[end].line - 1 if end < len(ops) else broadcast.line
+        dropped.update(range(broadcast.line - 1, last))
     if not edits:
         return None
     out: list[str] = []
