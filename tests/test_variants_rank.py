@@ -116,6 +116,46 @@ def test_config_features_estimate_live_bytes_of_a_thread():
     assert _named(wide)["live bytes / register budget"] == pytest.approx(live / 256)
 
 
+def test_config_features_of_promoted_operands_and_register_limits():
+    # 512 x 256 x 1024 matmul; workgroup 32 x 128, reduction 32, thread 1 x 16.
+    config = "{reduction = [0, 0, 32], thread = [1, 16, 0], workgroup = [32, 128, 1]}"
+    promoted = GPU_THREAD.replace(
+        config,
+        "{padding = [32, 128, 64], promote_operands = [0, 1], " + config[1:],
+    ).replace("builtin.module {", "builtin.module { max_workgroup_memory_bytes = 65536")
+    row = _named(promoted)
+    # A: 32 rows x 32 of the reduction, B: 32 x 128 columns, 4 bytes each; the
+    # padding level pads the reduction step to 64.
+    assert row["promoted operand bytes"] == (32 * 32 + 32 * 128) * 4
+    assert row["promoted operand bytes / shared memory"] == pytest.approx(
+        (32 * 32 + 32 * 128) * 4 / 65536
+    )
+    assert row["padded promoted operand bytes"] == (32 * 64 + 64 * 128) * 4
+    assert row["largest thread extent"] == 16
+    assert row["thread loops over 1"] == 1
+    assert row["reduction tile / reduction iterations"] == 32 / 1024
+    # 1 x 16 accumulators, 1 x 32 + 32 x 16 operand elements: 32-bit registers.
+    assert row["accumulator registers"] == 16
+    assert row["operand registers"] == 32 + 32 * 16
+    assert row["estimated registers / register limit"] == pytest.approx(
+        (16 + 32 + 32 * 16) / 255
+    )
+    plain = _named(GPU_THREAD)
+    assert (
+        plain["promoted operand bytes"] == plain["padded promoted operand bytes"] == 0
+    )
+    # AMD CDNA: 512 VGPRs a lane.
+    amd = GPU_THREAD.replace(
+        "@main_dispatch_0 {", '@main_dispatch_0 { arch = "gfx942"', 1
+    )
+    assert _named(amd)["estimated registers / register limit"] == pytest.approx(
+        (16 + 32 + 32 * 16) / 512
+    )
+    # f16 operands: two elements a register.
+    half = _named(GPU_THREAD.replace("xf32>", "xf16>"))
+    assert half["operand registers"] == (32 + 32 * 16) / 2
+
+
 def test_config_features_of_padded_tiles_and_private_storage():
     # Tiles that divide a 512 x 256 x 1024 matmul: nothing padded, no private tile.
     row = _named(GPU_THREAD)
