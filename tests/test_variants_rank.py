@@ -21,6 +21,7 @@ from mlircost_classic.models import (
     rank,
     spill_labels,
 )
+from mlircost_classic.models._rank import SPILL_THRESHOLDS, _spill_classifier
 from tests.test_variants import CPU, GPU_MMA, GPU_THREAD
 
 
@@ -607,6 +608,27 @@ def test_evaluate_spills_scores_the_classifier_and_the_regression():
     quiet = evaluate_spills(texts, np.zeros(len(texts)), families, n_splits=2)
     assert math.isnan(quiet["classifier"]["spill_recall"])
     assert quiet["classifier"]["spill_share"] == 0
+
+
+def test_spill_classifier_weights_spills_and_picks_its_threshold_on_inner_folds():
+    # Candidates that look alike, 3 in 10 spilling, in 6 families: the
+    # classifier can only say the (weighted) base rate, under 0.5. The F1 of
+    # the inner folds is best calling every candidate a spill (2 x 0.3 / 1.3
+    # against none), so that is what is predicted on held-out families.
+    texts = [GPU_THREAD] * 60
+    families = np.repeat([f"f{i}" for i in range(6)], 10)
+    spills = np.tile(np.arange(10) < 3, 6) * 64.0
+    res = evaluate_spills(
+        texts, spills, families, featurizer=VariantFeaturizer(dispatch="drop")
+    )["classifier"]
+    assert res["spill_recall"] == 1.0
+    assert res["spill_precision"] == pytest.approx(0.3)
+    F = ConfigFeatures().fit(texts).transform(texts)
+    clf, threshold = _spill_classifier(F, (spills > 0).astype(int), families)
+    assert clf.get_params()["scale_pos_weight"] == pytest.approx(math.sqrt(7 / 3))
+    assert threshold in SPILL_THRESHOLDS and threshold < 0.4
+    # One class only: no classifier.
+    assert _spill_classifier(F, np.zeros(60, int), families)[0] is None
 
 
 def test_rank_with_a_model_puts_the_best_first():
