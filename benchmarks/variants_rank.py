@@ -6,9 +6,10 @@ candidates of the training families and scores on the held-out ones
 two summed (the default ``VariantRanker``, what :func:`rank` uses), a
 config-blind regression (the dispatch's ShapeFeatures only: every candidate
 of a dispatch looks the same to it) and the compiler's own choice. Spill
-detection on the same folds: an xgboost classifier against the thresholded
-regression of the spill metric, for spills alone and for spills or stack /
-scratch memory. Then times
+detection on the same folds: an xgboost classifier (spilling class weighted,
+threshold chosen on inner folds of the training families) against the
+thresholded regression of the spill metric, for spills alone and for spills
+or stack / scratch memory. Then times
 ranking 1,000 candidates of one dispatch on one core against compiling and
 measuring them (seconds per candidate from the records' provenance). Run from
 the repository root (one core: ``OMP_NUM_THREADS=1 taskset -c 0``)::

@@ -21,6 +21,7 @@ from mlircost_classic.models import (
     rank,
     spill_labels,
 )
+from mlircost_classic.models._rank import SPILL_THRESHOLDS, _spill_classifier
 from tests.test_variants import CPU, GPU_MMA, GPU_THREAD
 
 
@@ -114,6 +115,46 @@ def test_config_features_estimate_live_bytes_of_a_thread():
         "workgroup_size = [32, 8, 1]", "workgroup_size = [1024, 1, 1]"
     )
     assert _named(wide)["live bytes / register budget"] == pytest.approx(live / 256)
+
+
+def test_config_features_of_promoted_operands_and_register_limits():
+    # 512 x 256 x 1024 matmul; workgroup 32 x 128, reduction 32, thread 1 x 16.
+    config = "{reduction = [0, 0, 32], thread = [1, 16, 0], workgroup = [32, 128, 1]}"
+    promoted = GPU_THREAD.replace(
+        config,
+        "{padding = [32, 128, 64], promote_operands = [0, 1], " + config[1:],
+    ).replace("builtin.module {", "builtin.module { max_workgroup_memory_bytes = 65536")
+    row = _named(promoted)
+    # A: 32 rows x 32 of the reduction, B: 32 x 128 columns, 4 bytes each; the
+    # padding level pads the reduction step to 64.
+    assert row["promoted operand bytes"] == (32 * 32 + 32 * 128) * 4
+    assert row["promoted operand bytes / shared memory"] == pytest.approx(
+        (32 * 32 + 32 * 128) * 4 / 65536
+    )
+    assert row["padded promoted operand bytes"] == (32 * 64 + 64 * 128) * 4
+    assert row["largest thread extent"] == 16
+    assert row["thread loops over 1"] == 1
+    assert row["reduction tile / reduction iterations"] == 32 / 1024
+    # 1 x 16 accumulators, 1 x 32 + 32 x 16 operand elements: 32-bit registers.
+    assert row["accumulator registers"] == 16
+    assert row["operand registers"] == 32 + 32 * 16
+    assert row["estimated registers / register limit"] == pytest.approx(
+        (16 + 32 + 32 * 16) / 255
+    )
+    plain = _named(GPU_THREAD)
+    assert (
+        plain["promoted operand bytes"] == plain["padded promoted operand bytes"] == 0
+    )
+    # AMD CDNA: 512 VGPRs a lane.
+    amd = GPU_THREAD.replace(
+        "@main_dispatch_0 {", '@main_dispatch_0 { arch = "gfx942"', 1
+    )
+    assert _named(amd)["estimated registers / register limit"] == pytest.approx(
+        (16 + 32 + 32 * 16) / 512
+    )
+    # f16 operands: two elements a register.
+    half = _named(GPU_THREAD.replace("xf32>", "xf16>"))
+    assert half["operand registers"] == (32 + 32 * 16) / 2
 
 
 def test_config_features_of_padded_tiles_and_private_storage():
@@ -567,6 +608,27 @@ def test_evaluate_spills_scores_the_classifier_and_the_regression():
     quiet = evaluate_spills(texts, np.zeros(len(texts)), families, n_splits=2)
     assert math.isnan(quiet["classifier"]["spill_recall"])
     assert quiet["classifier"]["spill_share"] == 0
+
+
+def test_spill_classifier_weights_spills_and_picks_its_threshold_on_inner_folds():
+    # Candidates that look alike, 3 in 10 spilling, in 6 families: the
+    # classifier can only say the (weighted) base rate, under 0.5. The F1 of
+    # the inner folds is best calling every candidate a spill (2 x 0.3 / 1.3
+    # against none), so that is what is predicted on held-out families.
+    texts = [GPU_THREAD] * 60
+    families = np.repeat([f"f{i}" for i in range(6)], 10)
+    spills = np.tile(np.arange(10) < 3, 6) * 64.0
+    res = evaluate_spills(
+        texts, spills, families, featurizer=VariantFeaturizer(dispatch="drop")
+    )["classifier"]
+    assert res["spill_recall"] == 1.0
+    assert res["spill_precision"] == pytest.approx(0.3)
+    F = ConfigFeatures().fit(texts).transform(texts)
+    clf, threshold = _spill_classifier(F, (spills > 0).astype(int), families)
+    assert clf.get_params()["scale_pos_weight"] == pytest.approx(math.sqrt(7 / 3))
+    assert threshold in SPILL_THRESHOLDS and threshold < 0.4
+    # One class only: no classifier.
+    assert _spill_classifier(F, np.zeros(60, int), families)[0] is None
 
 
 def test_rank_with_a_model_puts_the_best_first():

@@ -46,6 +46,20 @@ Columns of the root op's loops
     bits`` (widest element of the root op's inputs / outputs). Without them
     these columns are 0.
 
+Columns of shared memory and register limits
+    Also from the root op's loops (0 without them): ``promoted operand
+    bytes``, the workgroup's slices of one reduction step of the inputs that
+    ``promote_operands`` stages in shared memory (tiles in bounds), also over
+    ``max_workgroup_memory_bytes``, and ``padded promoted operand bytes``
+    with the ``padding`` level's tile sizes where it gives them (0 without
+    that level); ``largest thread extent`` and ``thread loops over 1`` (the
+    per-thread extents of the parallel loops); ``reduction tile / reduction
+    iterations``; ``accumulator registers`` and ``operand registers`` (the
+    thread's output tile and its operand elements of one reduction step, in
+    32-bit registers: two f16 a register) and ``estimated registers /
+    register limit``, their sum over 255 (NVIDIA), 512 (AMD CDNA VGPRs) or
+    128 (AVX2: 16 registers of 8 lanes).
+
 Columns of per-thread private storage
     What IREE's GPU TileAndFuse pipeline does with a thread's tiles decides
     whether they stay in registers or become private arrays in local memory
@@ -218,6 +232,17 @@ _LOOPS = (
     "private bytes per thread",
     "live bytes / register budget",
 )
+_LIMITS = (
+    "promoted operand bytes",
+    "promoted operand bytes / shared memory",
+    "padded promoted operand bytes",
+    "largest thread extent",
+    "thread loops over 1",
+    "reduction tile / reduction iterations",
+    "accumulator registers",
+    "operand registers",
+    "estimated registers / register limit",
+)
 _CONSUMERS = (
     "fused consumers",
     "consumers writing into the root result",
@@ -242,6 +267,7 @@ _NAMES = [
     "pipeline other",
     *_DERIVED,
     *_LOOPS,
+    *_LIMITS,
     *_CONSUMERS,
     *_OFFSETS,
     *_SCALAR,
@@ -270,6 +296,7 @@ _ASSUME = re.compile(
 _ASSUMED = re.compile(r"%[\w#]+\s*(\[[^\]]*\]|<[^>]*>)")
 _OFFSET = re.compile(r"hal\.interface\.binding\.subspan\b[^\n]*?\boffset\((%[\w#]+)\)")
 _REGISTER_FILE = {"nvidia": 255 * 4, "amd": 512 * 4, "cpu": 16 * 32}
+_PROMOTED = re.compile(r"promote_operands\s*=\s*\[([^\]]*)\]")
 _L1_BYTES = 32768
 # Largest thread tile IREE's TileLargeTensors pass leaves whole (its
 # ``max-vector-size`` default).
@@ -377,11 +404,11 @@ def _in_bounds(sizes: list[int], i: int, bound: int, untiled: int) -> int:
 def _loop_columns(
     text: str, config: CodegenConfig, threads: int, budget: float
 ) -> list[float]:
-    """The ``_LOOPS`` columns (zeros when the root op's loops are unknown);
-    ``budget``: the register budget bytes of a thread."""
+    """The ``_LOOPS`` then the ``_LIMITS`` columns (zeros when the root op's
+    loops are unknown); ``budget``: the register budget bytes of a thread."""
     loops = _root_loops(text)
     if loops is None:
-        return [0.0] * len(_LOOPS)
+        return [0.0] * (len(_LOOPS) + len(_LIMITS))
     bounds, iterators, inputs, (in_bits, out_bits) = loops
     levels = config.levels
     wg = _workgroup_level(config)
@@ -465,6 +492,57 @@ def _loop_columns(
         edge_pad,
         tile * out_bits / 8 if private else 0.0,
         live / budget,
+        *_limit_columns(
+            text,
+            config,
+            (bounds, iterators, inputs),
+            (per_wg, per_thread, per_step),
+            (tile * out_bits / 32, sum(operands) * in_bits / 32, in_bits),
+        ),
+    ]
+
+
+def _limit_columns(text, config, loops, tiles, registers) -> list[float]:
+    """The ``_LIMITS`` columns. ``loops``: the root op's bounds, iterator
+    kinds and loops of each input; ``tiles``: per loop its workgroup tile, its
+    extent in one thread and its reduction step, in bounds; ``registers``:
+    the 32-bit registers of a thread's output tile and of its operand
+    elements of one reduction step, and the inputs' element bits."""
+    bounds, iterators, inputs = loops
+    per_wg, per_thread, per_step = tiles
+    acc, operands, in_bits = registers
+    promoted = _PROMOTED.search(" ".join(config.flags))
+    indices = (
+        [int(v) for v in promoted.group(1).split(",") if v.strip()] if promoted else []
+    )
+    indices = [i for i in indices if i < len(inputs)]
+    # IREE pads a promoted operand's tile to the ``padding`` level's sizes.
+    padding = config.levels.get("padding")
+    padded = [
+        padding[i] if padding and i < len(padding) and padding[i] > 0 else tile
+        for i, tile in enumerate(per_wg)
+    ]
+
+    def promoted_bytes(extents):
+        elements = sum(math.prod(extents[j] for j in inputs[i]) for i in indices)
+        return elements * in_bits / 8
+
+    shared = _SHARED.search(text)
+    parallel = [
+        per_thread[i] for i, kind in enumerate(iterators) if kind != "reduction"
+    ]
+    reduce = [i for i, kind in enumerate(iterators) if kind == "reduction"]
+    limit = _REGISTER_FILE[_target(text, config)] / 4
+    return [
+        promoted_bytes(per_wg),
+        promoted_bytes(per_wg) / (int(shared.group(1)) if shared else _L1_BYTES),
+        promoted_bytes(padded) if padding else 0.0,
+        float(max(parallel, default=0)),
+        float(sum(e > 1 for e in parallel)),
+        math.prod(per_step[i] for i in reduce) / math.prod(bounds[i] for i in reduce),
+        acc,
+        operands,
+        (acc + operands) / limit,
     ]
 
 

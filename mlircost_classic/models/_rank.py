@@ -390,10 +390,13 @@ def evaluate_spills(
     """Spill detection on held-out dispatch families (GroupKFold).
 
     Two detectors on the same features and folds: an xgboost classifier
-    (``binary:logistic``; spills where its probability is >= 0.5) and an
-    xgboost regression of ``log1p`` of the spill metric, read as a spill
-    where its prediction is >= :data:`SPILL_THRESHOLD`. Both are scored by
-    :func:`spill_classification` on all out-of-fold predictions together.
+    (``binary:logistic``, the spilling class weighted by the square root of
+    the training folds' non-spilling / spilling ratio; a spill where its
+    probability reaches the threshold that maximizes the F1 of an inner
+    GroupKFold by family on the training folds, :func:`_spill_classifier`)
+    and an xgboost regression of ``log1p`` of the spill metric, read as a
+    spill where its prediction is >= :data:`SPILL_THRESHOLD`. Both are scored
+    by :func:`spill_classification` on all out-of-fold predictions together.
 
     Parameters
     ----------
@@ -419,24 +422,63 @@ def evaluate_spills(
     amount = np.nan_to_num(np.asarray(spill_target, dtype=np.float64))
     amount = amount.sum(axis=1) if amount.ndim == 2 else amount
     labels = spill_labels(spill_target)
+    families = np.asarray(families, object)
     scores = {"classifier": np.zeros(len(texts)), "regression": np.zeros(len(texts))}
-    params = dict(n_estimators=200, max_depth=6, n_jobs=1, random_state=0)
-    for train, test in _family_folds(texts, np.asarray(families, object), n_splits):
+    for train, test in _family_folds(texts, families, n_splits):
         base = VariantFeaturizer() if featurizer is None else featurizer
         fitted = clone(base).fit([texts[i] for i in train])
         F_train = fitted.transform([texts[i] for i in train])
         F_test = fitted.transform([texts[i] for i in test])
-        if len(np.unique(labels[train])) < 2:
-            scores["classifier"][test] = labels[train][0]
-        else:
-            clf = XGBClassifier(**params).fit(F_train, labels[train])
-            scores["classifier"][test] = clf.predict_proba(F_test)[:, 1]
-        reg = XGBRegressor(**params).fit(F_train, np.log1p(amount[train]))
+        clf, threshold = _spill_classifier(F_train, labels[train], families[train])
+        # Read as a spill where the score is >= 0.5: the probability moved by
+        # the threshold chosen on the training folds.
+        scores["classifier"][test] = (
+            labels[train][0]
+            if clf is None
+            else (clf.predict_proba(F_test)[:, 1] >= threshold).astype(float)
+        )
+        reg = XGBRegressor(**_SPILL_PARAMS).fit(F_train, np.log1p(amount[train]))
         scores["regression"][test] = np.expm1(reg.predict(F_test))
     return {
         "classifier": spill_classification(labels, scores["classifier"], 0.5),
         "regression": spill_classification(amount, scores["regression"]),
     }
+
+
+_SPILL_PARAMS = dict(n_estimators=200, max_depth=6, n_jobs=1, random_state=0)
+#: Decision thresholds the inner cross-validation of :func:`_spill_classifier`
+#: chooses from.
+SPILL_THRESHOLDS = np.round(np.linspace(0.05, 0.95, 19), 2)
+
+
+def _spill_classifier(F, labels, families, n_splits: int = 4):
+    """A spill classifier fitted on ``F`` and its decision threshold.
+
+    The spilling class is weighted by ``sqrt(negatives / positives)``; the
+    threshold is the one of :data:`SPILL_THRESHOLDS` with the best F1 on the
+    out-of-fold probabilities of a GroupKFold by ``families`` within these
+    rows (0.5 when fewer than two families or no spill reach it). Returns
+    ``(None, nan)`` when ``labels`` hold one class.
+    """
+    if len(np.unique(labels)) < 2:
+        return None, float("nan")
+    weight = float(np.sqrt((labels == 0).sum() / labels.sum()))
+    params = dict(_SPILL_PARAMS, scale_pos_weight=weight)
+    threshold = 0.5
+    if len(np.unique(families)) >= 2:
+        proba = np.zeros(len(labels))
+        for train, test in _family_folds(F, families, n_splits):
+            if len(np.unique(labels[train])) < 2:
+                proba[test] = labels[train][0]
+                continue
+            inner = XGBClassifier(**params).fit(F[train], labels[train])
+            proba[test] = inner.predict_proba(F[test])[:, 1]
+        f1 = [
+            spill_classification(labels, proba, t)["spill_f1"] for t in SPILL_THRESHOLDS
+        ]
+        if not np.isnan(f1).all():
+            threshold = float(SPILL_THRESHOLDS[int(np.nanargmax(f1))])
+    return XGBClassifier(**params).fit(F, labels), threshold
 
 
 @functools.lru_cache(maxsize=8)
