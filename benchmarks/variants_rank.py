@@ -15,9 +15,15 @@ measuring them (seconds per candidate from the records' provenance). Run from
 the repository root (one core: ``OMP_NUM_THREADS=1 taskset -c 0``)::
 
     python benchmarks/variants_rank.py [--data-home DIR] [--out FILE.md] \
-        [--hardware nvidia_sm80 ...]
+        [--hardware nvidia_sm80 ...] [--models NAME ...] [--no-speed]
 
-``--hardware`` scores only the named hardware (default: all four).
+``--hardware`` scores only the named hardware (default: all four),
+``--models`` only the named rankers (default: all; ``--models default`` is
+the shipped ``VariantRanker``), ``--no-speed`` leaves out the timing. Each
+candidate is featurized once per hardware (:class:`VariantFeaturizer` and
+:class:`ShapeFeatures` learn nothing from their data: fitting them on the
+training folds alone gives the same rows), and every model and fold reads
+those rows.
 """
 
 import argparse
@@ -26,10 +32,11 @@ import os
 import time
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from mlircost_classic.collect._variants import candidate_configs
 from mlircost_classic.datasets import iter_dataset, load_dataset
-from mlircost_classic.featurize import ShapeFeatures
+from mlircost_classic.featurize import ShapeFeatures, VariantFeaturizer
 from mlircost_classic.mlir import read_config, write_config
 from mlircost_classic.models import VariantRanker, evaluate_spills, evaluate_variants
 
@@ -61,15 +68,44 @@ COLUMNS = (
 SPILL_COLUMNS = ("spill_precision", "spill_recall", "spill_f1", "spill_share")
 
 
-def models() -> dict:
-    return {
-        "xgboost rank:pairwise": VariantRanker(objective="rank:pairwise"),
-        "xgboost regression": VariantRanker(objective="regression"),
-        "xgboost rank:pairwise + regression": VariantRanker(),
-        "config-blind regression": VariantRanker(
-            objective="regression", featurizer=ShapeFeatures()
+DEFAULT = "xgboost rank:pairwise + regression"
+MODELS = (
+    "xgboost rank:pairwise",
+    "xgboost regression",
+    DEFAULT,
+    "config-blind regression",
+)
+
+
+class _Rows(TransformerMixin, BaseEstimator):
+    """Rows featurized once: a document is the index of its row, as a str."""
+
+    def __init__(self, *, rows=None):
+        self.rows = rows
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return self.rows[[int(i) for i in X]]
+
+
+def models(features, blind, names=MODELS) -> dict:
+    """The benchmark's rankers on precomputed rows (``features``: the
+    :class:`VariantFeaturizer` rows, ``blind``: :class:`ShapeFeatures`)."""
+    every = {
+        "xgboost rank:pairwise": lambda: VariantRanker(
+            objective="rank:pairwise", featurizer=_Rows(rows=features)
+        ),
+        "xgboost regression": lambda: VariantRanker(
+            objective="regression", featurizer=_Rows(rows=features)
+        ),
+        DEFAULT: lambda: VariantRanker(featurizer=_Rows(rows=features)),
+        "config-blind regression": lambda: VariantRanker(
+            objective="regression", featurizer=_Rows(rows=blind)
         ),
     }
+    return {name: every[name]() for name in names}
 
 
 def host() -> str:
@@ -86,7 +122,9 @@ def _cell(value: float) -> str:
     return "-" if value != value else f"{value:.3f}"
 
 
-def evaluate(data_home, lines: list[str], hardware=tuple(TASKS)) -> None:
+def evaluate(
+    data_home, lines: list[str], hardware=tuple(TASKS), rankers=MODELS
+) -> None:
     for hw in hardware:
         target, spill, stack = TASKS[hw]
         try:
@@ -108,13 +146,19 @@ def evaluate(data_home, lines: list[str], hardware=tuple(TASKS)) -> None:
         )
         lines.append("| model | " + " | ".join(COLUMNS) + " |")
         lines.append("|---" * (len(COLUMNS) + 1) + "|")
+        kept = [t for t, k in zip(ds.data, keep, strict=True) if k]
+        features = VariantFeaturizer().fit(kept).transform(kept)
+        blind = None
+        if "config-blind regression" in rankers:
+            blind = ShapeFeatures().fit(kept).transform(kept)
+        ids = [str(i) for i in range(len(kept))]
         res = evaluate_variants(
-            [t for t, k in zip(ds.data, keep, strict=True) if k],
+            ids,
             y[keep],
             ds.groups[keep],
             ds.families[keep],
             ds.is_default[keep],
-            models(),
+            models(features, blind, rankers),
             target=target,
         )
         for name, m in res.items():
@@ -122,17 +166,18 @@ def evaluate(data_home, lines: list[str], hardware=tuple(TASKS)) -> None:
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         print("\n".join(lines[-len(res) - 3 :]), flush=True)
         if spill:
-            spills(ds.data, keep, ds.families, column, spill, stack, lines)
+            spills(ids, features, keep, ds.families, column, spill, stack, lines)
 
 
-def spills(texts, keep, families, column, spill, stack, lines) -> None:
+def spills(ids, features, keep, families, column, spill, stack, lines) -> None:
     """Spill detection: classifier vs thresholded regression, two labels."""
     lines.append("\n| spill label | detector | " + " | ".join(SPILL_COLUMNS) + " |")
     lines.append("|---" * (len(SPILL_COLUMNS) + 2) + "|")
-    kept = [t for t, k in zip(texts, keep, strict=True) if k]
     for label, metrics in ((spill, [spill]), (f"{spill} or {stack}", [spill, stack])):
         target = np.column_stack([column[m][keep] for m in metrics])
-        res = evaluate_spills(kept, target, families[keep])
+        res = evaluate_spills(
+            ids, target, families[keep], featurizer=_Rows(rows=features)
+        )
         for detector, m in res.items():
             cells = [_cell(m[c]) for c in SPILL_COLUMNS]
             lines.append(f"| {label} | {detector} | " + " | ".join(cells) + " |")
@@ -199,11 +244,21 @@ def main() -> None:
     parser.add_argument(
         "--hardware", nargs="+", choices=tuple(TASKS), default=tuple(TASKS)
     )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=(*MODELS, "default"),
+        default=MODELS,
+        help="rankers to score (default: all; 'default' is the shipped one)",
+    )
+    parser.add_argument("--no-speed", action="store_true", help="skip the timing")
     args = parser.parse_args()
+    names = [DEFAULT if n == "default" else n for n in args.models]
     lines = [f"# Variants decision benchmark\n\nhost: {host()}"]
     print(lines[-1], flush=True)
-    evaluate(args.data_home, lines, args.hardware)
-    speed(args.data_home, lines)
+    evaluate(args.data_home, lines, args.hardware, tuple(dict.fromkeys(names)))
+    if not args.no_speed:
+        speed(args.data_home, lines)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
