@@ -257,29 +257,33 @@ class CompiledForest:
     def _rank_splits(self, columns: list, thresholds: list) -> None:
         """Each level's splits as one integer: column and threshold rank.
 
-        The distinct thresholds of each (widened) column, sorted, are ranked
-        from 1; a value's rank is how many of its column's thresholds it is not
-        below, so ``x < threshold`` exactly when ``rank(x) < rank(threshold)``.
-        A padding split (NaN threshold) gets rank 0, which no value is below.
+        The distinct thresholds of each feature, sorted, are ranked from 1; a
+        value's rank is how many of its feature's thresholds it is not below,
+        so ``x < threshold`` exactly when ``rank(x) < rank(threshold)``. A
+        padding split (NaN threshold) gets rank 0, which no value is below.
+        A split is stored as ``column << shift | rank`` and a row's value as
+        ``column << shift | rank(x)`` (_ranks): the walk compares the two
+        integers, which for one column compares the ranks.
         """
-        width = 2 * self.n_features
+        n, width = self.n_features, 2 * self.n_features
         real = [~np.isnan(t) for t in thresholds]
+        # Both halves of a feature's widened columns share its thresholds: a
+        # value present then has one rank for both.
         split_keys = [
-            (c[r].astype(np.uint64) << np.uint64(32)) | _order_keys(t[r])
+            ((c[r] % n).astype(np.uint64) << np.uint64(32)) | _order_keys(t[r])
             for c, t, r in zip(columns, thresholds, real, strict=True)
         ]
         keys = np.unique(np.concatenate(split_keys)) if split_keys else split_keys
         self._keys = np.asarray(keys, dtype=np.uint64)
-        self._row_keys = np.arange(width, dtype=np.uint64) << np.uint64(32)
-        self._starts = np.searchsorted(self._keys, self._row_keys)
+        self._row_keys = np.arange(n, dtype=np.uint64) << np.uint64(32)
+        starts = np.searchsorted(self._keys, self._row_keys)
         ranks = []
         for c, r, k in zip(columns, real, split_keys, strict=True):
             rank = np.zeros(c.size, dtype=np.int64)
-            rank[r] = np.searchsorted(self._keys, k) - self._starts[c[r]] + 1
+            rank[r] = np.searchsorted(self._keys, k) - starts[c[r] % n] + 1
             ranks.append(rank)
         most = max((int(r.max()) for r in ranks if r.size), default=0)
         self._shift = max(most.bit_length(), 1)
-        self._mask = (1 << self._shift) - 1
         packed = (
             np.int32 if (width << self._shift) <= np.iinfo(np.int32).max else np.int64
         )
@@ -287,14 +291,20 @@ class CompiledForest:
             ((c.astype(np.int64) << self._shift) | rank).astype(packed)
             for c, rank in zip(columns, ranks, strict=True)
         ]
-        missing = np.repeat(np.float32([-np.inf, np.inf]), self.n_features)
-        found = np.searchsorted(
-            self._keys, self._row_keys | _order_keys(missing), side="right"
+        # rank(x) = found - start of its feature; the column's bits added
+        self._offsets = (np.arange(width, dtype=np.int64) << self._shift) - np.tile(
+            starts, 2
         )
-        self._missing_ranks = (found - self._starts).astype(packed)
+        missing = np.repeat(np.float32([-np.inf, np.inf]), n)
+        found = np.searchsorted(
+            self._keys, np.tile(self._row_keys, 2) | _order_keys(missing), "right"
+        )
+        self._missing_ranks = (found + self._offsets).astype(packed)
 
     def _ranks(self, X: np.ndarray) -> np.ndarray:
-        """The ranks of the widened rows of ``X`` (float32, NaN where missing).
+        """The widened rows of ``X`` (float32, NaN where missing), ranked.
+
+        Each value as ``column << shift | rank(x)`` (see _rank_splits).
 
         A missing value is -inf in the first half of a widened row and +inf in
         the second: the same ranks in every row, found once (_missing_ranks).
@@ -302,11 +312,11 @@ class CompiledForest:
         """
         ranks = np.tile(self._missing_ranks, (X.shape[0], 1))
         rows, cols = np.nonzero(~np.isnan(X))
-        keys = np.tile(_order_keys(X[rows, cols]), 2)
-        rows = np.tile(rows, 2)
-        cols = np.concatenate([cols, cols + self.n_features])
-        found = np.searchsorted(self._keys, self._row_keys[cols] | keys, "right")
-        ranks[rows, cols] = found - self._starts[cols]
+        keys = self._row_keys[cols] | _order_keys(X[rows, cols])
+        found = np.searchsorted(self._keys, keys, "right")
+        ranks[rows, cols] = found + self._offsets[cols]
+        cols += self.n_features
+        ranks[rows, cols] = found + self._offsets[cols]
         return ranks
 
     def _leaf_values(self, X: np.ndarray) -> np.ndarray:
@@ -328,28 +338,26 @@ class CompiledForest:
 
     def _walk_one(self, ranks: np.ndarray) -> np.ndarray:
         """Leaves of one row's ranks: 1-D gathers, ~3x faster than 2-D ones."""
-        shift, mask = self._shift, self._mask
+        shift = self._shift
         split = self._splits[0]
-        slot = self._first_slots + (ranks.take(split >> shift) < (split & mask))
+        slot = self._first_slots + (ranks.take(split >> shift) < split)
         for level in range(1, self.depth):
             split = self._splits[level].take(slot)
-            went_left = ranks.take(split >> shift) < (split & mask)
+            went_left = ranks.take(split >> shift) < split
             slot <<= 1
             slot += went_left
         return self._leaves.take(slot)
 
     def _walk(self, ranks: np.ndarray) -> np.ndarray:
         """Leaves of several rows' ranks, (n_rows, n_trees)."""
-        shift, mask = self._shift, self._mask
+        shift = self._shift
         flat = ranks.ravel()
         start = (np.arange(ranks.shape[0], dtype=np.int32) * ranks.shape[1])[:, None]
         split = self._splits[0]
-        slot = self._first_slots + (
-            flat.take(start + (split >> shift)) < (split & mask)
-        )
+        slot = self._first_slots + (flat.take(start + (split >> shift)) < split)
         for level in range(1, self.depth):
             split = self._splits[level].take(slot)
-            went_left = flat.take(start + (split >> shift)) < (split & mask)
+            went_left = flat.take(start + (split >> shift)) < split
             slot <<= 1
             slot += went_left
         return self._leaves.take(slot)
