@@ -149,12 +149,12 @@ class CompiledForest:
     (NaN), to its default side.
 
     A split is stored as one integer, its column and the rank of its threshold
-    among that column's thresholds, and a row is first turned into its values'
-    ranks (one ``searchsorted``): a level is then one gather of splits instead
-    of two (column, threshold), the same comparisons in integers. The walk
-    touches half the memory (4 bytes a split instead of 8): a pass that
-    featurizes a kernel and then predicts it keeps more of both in the CPU's
-    cache.
+    among its feature's thresholds, and a row is first turned into its values'
+    ranks (one ``searchsorted`` of the values present): a level is then one
+    gather of splits instead of two (column, threshold), the same comparisons
+    in integers. The walk touches half the memory (4 bytes a split instead of
+    8): a pass that featurizes a kernel and then predicts it keeps more of
+    both in the CPU's cache.
     """
 
     def __init__(self, forests, n_features: int, missing: float = np.nan):
