@@ -8,13 +8,18 @@ import numpy as np
 import pytest
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import Ridge
-from xgboost import XGBRegressor
+from xgboost import DMatrix, XGBRegressor
 
 from mlircost_classic import load_dataset
 from mlircost_classic.datasets import clip_to_domain
 from mlircost_classic.featurize import MLIRFeaturizer
 from mlircost_classic.models import CostModel, PriorRegressor, _cost_model
-from mlircost_classic.models._forest import CompiledForest, compile_forest
+from mlircost_classic.models._forest import (
+    CompiledForest,
+    _order_keys,
+    _trees,
+    compile_forest,
+)
 from mlircost_classic.models._unwrap import unwrap
 
 
@@ -269,3 +274,82 @@ def test_targets_predicted_in_threads_match_one_thread(fitted, kernels, monkeypa
     np.testing.assert_array_equal(threaded, one)
     assert len(calls) == len(fitted.target_names_)
     assert set(calls) != {threading.get_ident()}, "no target left the main thread"
+
+
+def xgboost_leaves(model, dense):
+    """The leaf value xgboost routes each row to in every tree, forest order."""
+    columns = []
+    for estimator in model.estimators_:
+        if estimator is None:
+            continue
+        booster = unwrap(estimator).regressor.get_booster()
+        trees = _trees(booster)[0]
+        nodes = booster.predict(DMatrix(dense, missing=np.nan), pred_leaf=True)
+        nodes = nodes.reshape(len(dense), len(trees)).astype(np.intp)
+        for t, tree in enumerate(trees):
+            values = np.asarray(tree["split_conditions"], dtype=np.float32)
+            columns.append(values[nodes[:, t]])
+    return np.stack(columns, axis=1)
+
+
+def test_leaves_are_xgboosts_at_thresholds_and_signed_zeros(fitted, kernels):
+    # The walk compares threshold ranks, not values (_rank_splits): every row
+    # must reach exactly xgboost's leaf, also where a value equals a split's
+    # threshold, lies just below it, is -0.0 or is missing.
+    texts, _, _ = kernels
+    forest = fitted._compiled_forest
+    F = fitted.featurizer_.transform(texts[:40])
+    dense = F.toarray().astype(np.float32)
+    dense[F.toarray() == 0] = np.nan  # entries not stored are missing
+    trees = [
+        tree
+        for e in fitted.estimators_
+        if e is not None
+        for tree in _trees(unwrap(e).regressor.get_booster())[0]
+    ]
+    splits = [
+        (f, np.float32(v))
+        for tree in trees
+        for f, v, left in zip(
+            tree["split_indices"],
+            tree["split_conditions"],
+            tree["left_children"],
+            strict=True,
+        )
+        if left >= 0
+    ]
+    rng = np.random.default_rng(0)
+    rows = [dense]
+    for shift in (0.0, -np.inf, np.inf):  # at, just below, just above
+        edge = dense[rng.integers(len(dense), size=8)].copy()
+        for row in edge:
+            for k in rng.choice(len(splits), size=200):
+                f, v = splits[k]
+                row[f] = v if shift == 0.0 else np.nextafter(v, np.float32(shift))
+        rows.append(edge)
+    signed = dense[:8].copy()
+    signed[np.isnan(signed)] = -0.0
+    rows += [signed, -signed]
+    X = np.vstack(rows)
+    expected = xgboost_leaves(fitted, X)
+    np.testing.assert_array_equal(forest._leaf_values(X), expected)
+    for i in (0, 45, len(X) - 1):  # the one-row walk
+        np.testing.assert_array_equal(forest._leaf_values(X[i : i + 1])[0], expected[i])
+
+
+def test_order_keys_order_floats_as_less_than_does():
+    # xgboost's splits sit between values, none at 0: the signed zeros, the
+    # infinities and subnormals are checked on the keys themselves.
+    tiny = np.finfo(np.float32).smallest_subnormal
+    special = [0.0, -0.0, np.inf, -np.inf, tiny, -tiny, 1.0, -1.0, 3e38, -3e38]
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [special, rng.standard_normal(200), rng.standard_normal(50) * 1e-40]
+    ).astype(np.float32)
+    keys = _order_keys(values)
+    np.testing.assert_array_equal(
+        keys[:, None] < keys[None, :], values[:, None] < values[None, :]
+    )
+    np.testing.assert_array_equal(
+        keys[:, None] == keys[None, :], values[:, None] == values[None, :]
+    )

@@ -139,14 +139,22 @@ class CompiledForest:
     stored level by level: level ``L`` holds ``2**L`` split slots per tree, all
     trees' slots in one array, so that a row's place in level ``L`` is
     ``g = tree * 2**L + position`` and its child's is ``2 * g + went_left``.
-    A walk is then two gathers (column, threshold) and a comparison per level,
-    without reading child pointers: at one kernel row, 10,800 trees of depth 6
-    take ~0.22 ms, against ~0.5 ms when the nodes of each tree were stored as
-    xgboost numbers them, with child pointers. A leaf above the last level
-    is padded with splits whose threshold is NaN (no value is below it, so
-    the walk always goes right) and its value is stored where that walk ends.
-    A split sends a row left when ``x < threshold`` in float32 (xgboost's
-    rule) or, for a missing value (NaN), to its default side.
+    A walk is then a comparison per level, without reading child pointers:
+    at one kernel row, 10,800 trees of depth 6 take ~0.22 ms, against ~0.5 ms
+    when the nodes of each tree were stored as xgboost numbers them, with child
+    pointers. A leaf above the last level is padded with splits whose
+    threshold is NaN (no value is below it, so the walk always goes right) and
+    its value is stored where that walk ends. A split sends a row left when
+    ``x < threshold`` in float32 (xgboost's rule) or, for a missing value
+    (NaN), to its default side.
+
+    A split is stored as one integer, its column and the rank of its threshold
+    among its feature's thresholds, and a row is first turned into its values'
+    ranks (one ``searchsorted`` of the values present): a level is then one
+    gather of splits instead of two (column, threshold), the same comparisons
+    in integers. The walk touches half the memory (4 bytes a split instead of
+    8): a pass that featurizes a kernel and then predicts it keeps more of
+    both in the CPU's cache.
     """
 
     def __init__(self, forests, n_features: int, missing: float = np.nan):
@@ -207,7 +215,7 @@ class CompiledForest:
         if feature.size and feature.max() >= self.n_features:
             raise ValueError("a tree splits on a feature beyond n_features")
         # Rows are widened to [x with NaN -> -inf, x with NaN -> +inf] (see
-        # leaf_values): a split whose missing values go right reads the second
+        # _ranks): a split whose missing values go right reads the second
         # half, where NaN compares as +inf.
         column = (feature + self.n_features * ~default_left).astype(np.int32)
         base = offsets[:-1]
@@ -239,22 +247,86 @@ class CompiledForest:
         self._leaves = np.zeros(n_trees << self.depth, dtype=np.float32)
         for level, leaf_slots, leaf_nodes in leaves:
             self._leaves[leaf_slots << (self.depth - level)] = value.take(leaf_nodes)
-        self._columns, self._thresholds = columns, thresholds
+        self._rank_splits(columns, thresholds)
         self.n_trees = n_trees
         # A row's slots in the first level of the walk below the roots; int32
         # gathers are ~1.2x faster than intp ones.
         index = np.int32 if n_trees << self.depth < np.iinfo(np.int32).max else np.intp
         self._first_slots = np.arange(0, 2 * n_trees, 2, dtype=index)
 
+    def _rank_splits(self, columns: list, thresholds: list) -> None:
+        """Each level's splits as one integer: column and threshold rank.
+
+        The distinct thresholds of each feature, sorted, are ranked from 1; a
+        value's rank is how many of its feature's thresholds it is not below,
+        so ``x < threshold`` exactly when ``rank(x) < rank(threshold)``. A
+        padding split (NaN threshold) gets rank 0, which no value is below.
+        A split is stored as ``column << shift | rank`` and a row's value as
+        ``column << shift | rank(x)`` (_ranks): the walk compares the two
+        integers, which for one column compares the ranks.
+        """
+        n, width = self.n_features, 2 * self.n_features
+        real = [~np.isnan(t) for t in thresholds]
+        # Both halves of a feature's widened columns share its thresholds: a
+        # value present then has one rank for both.
+        split_keys = [
+            ((c[r] % n).astype(np.uint64) << np.uint64(32)) | _order_keys(t[r])
+            for c, t, r in zip(columns, thresholds, real, strict=True)
+        ]
+        keys = np.unique(np.concatenate(split_keys)) if split_keys else split_keys
+        self._keys = np.asarray(keys, dtype=np.uint64)
+        self._row_keys = np.arange(n, dtype=np.uint64) << np.uint64(32)
+        starts = np.searchsorted(self._keys, self._row_keys)
+        ranks = []
+        for c, r, k in zip(columns, real, split_keys, strict=True):
+            rank = np.zeros(c.size, dtype=np.int64)
+            rank[r] = np.searchsorted(self._keys, k) - starts[c[r] % n] + 1
+            ranks.append(rank)
+        most = max((int(r.max()) for r in ranks if r.size), default=0)
+        self._shift = max(most.bit_length(), 1)
+        packed = (
+            np.int32 if (width << self._shift) <= np.iinfo(np.int32).max else np.int64
+        )
+        self._splits = [
+            ((c.astype(np.int64) << self._shift) | rank).astype(packed)
+            for c, rank in zip(columns, ranks, strict=True)
+        ]
+        # rank(x) = found - start of its feature; the column's bits added
+        self._offsets = (np.arange(width, dtype=np.int64) << self._shift) - np.tile(
+            starts, 2
+        )
+        missing = np.repeat(np.float32([-np.inf, np.inf]), n)
+        found = np.searchsorted(
+            self._keys, np.tile(self._row_keys, 2) | _order_keys(missing), "right"
+        )
+        self._missing_ranks = (found + self._offsets).astype(packed)
+
+    def _ranks(self, X: np.ndarray) -> np.ndarray:
+        """The widened rows of ``X`` (float32, NaN where missing), ranked.
+
+        Each value as ``column << shift | rank(x)`` (see _rank_splits).
+
+        A missing value is -inf in the first half of a widened row and +inf in
+        the second: the same ranks in every row, found once (_missing_ranks).
+        Only the values present, a sixth of a kernel row, are looked up.
+        """
+        ranks = np.tile(self._missing_ranks, (X.shape[0], 1))
+        rows, cols = np.nonzero(~np.isnan(X))
+        keys = self._row_keys[cols] | _order_keys(X[rows, cols])
+        found = np.searchsorted(self._keys, keys, "right")
+        ranks[rows, cols] = found + self._offsets[cols]
+        cols += self.n_features
+        ranks[rows, cols] = found + self._offsets[cols]
+        return ranks
+
     def _leaf_values(self, X: np.ndarray) -> np.ndarray:
         """The leaf value every row of ``X`` (float32) reaches in every tree."""
-        missing = np.isnan(X)
-        wide = np.hstack([np.where(missing, -np.inf, X), np.where(missing, np.inf, X)])
         if not self.depth:
             return np.tile(self._leaves, (X.shape[0], 1))
+        ranks = self._ranks(X)
         if X.shape[0] == 1:
-            return self._walk_one(wide[0])[None, :]
-        return self._walk(wide)
+            return self._walk_one(ranks[0])[None, :]
+        return self._walk(ranks)
 
     def _sum_leaves(self, X, out: np.ndarray, start: int, stop: int) -> None:
         """Each target's sum of leaves for rows ``start:stop`` of ``X``, into ``out``."""
@@ -264,27 +336,28 @@ class CompiledForest:
             leaves, self._first_tree, axis=1
         )
 
-    def _walk_one(self, row: np.ndarray) -> np.ndarray:
-        """Leaves of one widened row: 1-D gathers, ~3x faster than 2-D ones."""
-        columns, thresholds = self._columns, self._thresholds
-        slot = self._first_slots + (row.take(columns[0]) < thresholds[0])
+    def _walk_one(self, ranks: np.ndarray) -> np.ndarray:
+        """Leaves of one row's ranks: 1-D gathers, ~3x faster than 2-D ones."""
+        shift = self._shift
+        split = self._splits[0]
+        slot = self._first_slots + (ranks.take(split >> shift) < split)
         for level in range(1, self.depth):
-            value = row.take(columns[level].take(slot))
-            went_left = value < thresholds[level].take(slot)
+            split = self._splits[level].take(slot)
+            went_left = ranks.take(split >> shift) < split
             slot <<= 1
             slot += went_left
         return self._leaves.take(slot)
 
-    def _walk(self, wide: np.ndarray) -> np.ndarray:
-        """Leaves of several widened rows, (n_rows, n_trees)."""
-        columns, thresholds = self._columns, self._thresholds
-        flat = wide.ravel()
-        start = (np.arange(wide.shape[0], dtype=np.int32) * wide.shape[1])[:, None]
-        went_left = flat.take(start + columns[0]) < thresholds[0]
-        slot = self._first_slots + went_left
+    def _walk(self, ranks: np.ndarray) -> np.ndarray:
+        """Leaves of several rows' ranks, (n_rows, n_trees)."""
+        shift = self._shift
+        flat = ranks.ravel()
+        start = (np.arange(ranks.shape[0], dtype=np.int32) * ranks.shape[1])[:, None]
+        split = self._splits[0]
+        slot = self._first_slots + (flat.take(start + (split >> shift)) < split)
         for level in range(1, self.depth):
-            value = flat.take(start + columns[level].take(slot))
-            went_left = value < thresholds[level].take(slot)
+            split = self._splits[level].take(slot)
+            went_left = flat.take(start + (split >> shift)) < split
             slot <<= 1
             slot += went_left
         return self._leaves.take(slot)
@@ -341,6 +414,18 @@ class CompiledForest:
         out = self.margins(X)
         out[:, self.log] = np.expm1(out[:, self.log])
         return out
+
+
+def _order_keys(values: np.ndarray) -> np.ndarray:
+    """uint64 keys of float32 values (no NaN) in the order of ``<``.
+
+    The sign-magnitude bits made monotonic: negative values' bits all flipped,
+    positive values' sign bit only; -0.0 is read as 0.0, which ``<`` does not
+    tell apart from it.
+    """
+    bits = (np.asarray(values, dtype=np.float32) + np.float32(0)).view(np.uint32)
+    flip = (bits >> np.uint32(31)) * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000)
+    return (bits ^ flip).astype(np.uint64)
 
 
 def _checked(X, n_features: int):
