@@ -16,17 +16,14 @@ import argparse
 
 import numpy as np
 from sklearn.base import clone
+from variants_rank import TASKS
 
 from mlircost_classic.datasets import iter_dataset, load_dataset
 from mlircost_classic.models import VariantRanker
 from mlircost_classic.models._rank import _family_folds, _sign, group_metrics
 
-TARGETS = {
-    "nvidia_sm80": "nvidia_sm80.registers",
-    "nvidia_sm90": "nvidia_sm90.registers",
-    "amd_gfx942": "amd_gfx942.vgprs",
-    "cpu_x86_64_v3": "cpu_x86_64_v3.instructions",
-}
+#: The target each hardware's candidates are ranked by (variants_rank.py's).
+TARGETS = {hardware: task[0] for hardware, task in TASKS.items()}
 
 
 def main() -> None:

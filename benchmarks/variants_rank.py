@@ -94,18 +94,18 @@ def models(features, blind, names=MODELS) -> dict:
     """The benchmark's rankers on precomputed rows (``features``: the
     :class:`VariantFeaturizer` rows, ``blind``: :class:`ShapeFeatures`)."""
     every = {
-        "xgboost rank:pairwise": lambda: VariantRanker(
+        "xgboost rank:pairwise": VariantRanker(
             objective="rank:pairwise", featurizer=_Rows(rows=features)
         ),
-        "xgboost regression": lambda: VariantRanker(
+        "xgboost regression": VariantRanker(
             objective="regression", featurizer=_Rows(rows=features)
         ),
-        DEFAULT: lambda: VariantRanker(featurizer=_Rows(rows=features)),
-        "config-blind regression": lambda: VariantRanker(
+        DEFAULT: VariantRanker(featurizer=_Rows(rows=features)),
+        "config-blind regression": VariantRanker(
             objective="regression", featurizer=_Rows(rows=blind)
         ),
     }
-    return {name: every[name]() for name in names}
+    return {name: every[name] for name in names}
 
 
 def host() -> str:

@@ -533,9 +533,10 @@ def _limit_columns(text, config, loops, tiles, registers) -> list[float]:
     ]
     reduce = [i for i, kind in enumerate(iterators) if kind == "reduction"]
     limit = _REGISTER_FILE[_target(text, config)] / 4
+    staged = promoted_bytes(per_wg)
     return [
-        promoted_bytes(per_wg),
-        promoted_bytes(per_wg) / (int(shared.group(1)) if shared else _L1_BYTES),
+        staged,
+        staged / (int(shared.group(1)) if shared else _L1_BYTES),
         promoted_bytes(padded) if padding else 0.0,
         float(max(parallel, default=0)),
         float(sum(e > 1 for e in parallel)),
