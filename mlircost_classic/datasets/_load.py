@@ -56,6 +56,20 @@ def _read_descr(data_home: Path, summary: str) -> str:
     return summary
 
 
+def _kept(rec: dict, level: str, kind: str) -> dict:
+    """The fields of a record that :func:`load_dataset` returns."""
+    kept = {
+        "id": rec["id"],
+        "family": rec["family"],
+        "source": record_source(rec),
+        "targets": rec["targets"],
+        "text": rec["ir"][level],
+    }
+    if kind == "variants":
+        kept |= {k: rec[k] for k in ("dispatch_id", "is_default", "config")}
+    return kept
+
+
 def load_dataset(
     kind: str = "modules",
     level: str | None = None,
@@ -150,8 +164,11 @@ def load_dataset(
     # skips one that the OOD suite has (a model fitted on it would have seen
     # part of the OOD programs it is measured on).
     seen = _suite_ids(kind, data_home, "ood" if suite == "main" else "main")
+    # Only what the Bunch is made of is kept of each record (the text of one
+    # level, not the others nor the provenance): loading the bundled kernels
+    # held every parsed record at once, and that was the process's peak memory.
     records = [
-        rec
+        _kept(rec, level, kind)
         for rec in iter_dataset(kind, home)
         if rec.get("status") != "failed"
         and level in rec.get("ir", {})
@@ -169,7 +186,7 @@ def load_dataset(
         for name, value in rec["targets"].items():
             if name in column:
                 target[i, column[name]] = value
-    data = [rec["ir"][level] for rec in records]
+    data = [rec["text"] for rec in records]
     families = np.array([rec["family"] for rec in records], dtype=object)
     groups = families
     extra = {}
@@ -179,7 +196,7 @@ def load_dataset(
             "is_default": np.array([rec["is_default"] for rec in records], bool),
             "configs": [rec["config"] for rec in records],
         }
-    origins = np.array([record_source(rec) for rec in records], dtype=object)
+    origins = np.array([rec["source"] for rec in records], dtype=object)
     ids = np.array([rec["id"] for rec in records], dtype=object)
     frame = None
     if as_frame:

@@ -165,16 +165,18 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
 
     # -- template -------------------------------------------------------------
     def _read(self, X) -> list[ParsedModule | None]:
-        docs = _check_documents(X)
-        if self.n_jobs is None or self.n_jobs == 1 or len(docs) < 2:
-            with _collector_paused():
-                results = [_read_or_error(doc, self.input) for doc in docs]
-        else:
-            results = Parallel(n_jobs=self.n_jobs)(
-                delayed(_read_or_error)(doc, self.input) for doc in docs
-            )
+        results = self._read_results(_check_documents(X))
         self._on_errors((i, exc) for i, (_, exc) in enumerate(results))
         return [module for module, _ in results]
+
+    def _read_results(self, docs: list) -> list:
+        """``(module or None, exception or None)`` per document, in order."""
+        if self.n_jobs is None or self.n_jobs == 1 or len(docs) < 2:
+            with _collector_paused():
+                return [_read_or_error(doc, self.input) for doc in docs]
+        return Parallel(n_jobs=self.n_jobs)(
+            delayed(_read_or_error)(doc, self.input) for doc in docs
+        )
 
     def _on_errors(self, errors) -> None:
         """Apply the ``on_error`` policy to ``(document index, exception or None)``."""
@@ -218,18 +220,22 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
 
     def _fit_read(self, modules: list[ParsedModule | None]) -> None:
         good = [m for m in modules if m is not None]
-        if not modules:
-            raise ValueError("fit needs at least one MLIR document, got none")
-        if not good:
-            raise ValueError(
-                f"none of the {len(modules)} documents could be read; nothing to fit on"
-            )
+        self._check_readable(len(modules), len(good))
         self.parse_error_column_ = self.on_error != "raise"
         self._fit_modules(good)
 
+    @staticmethod
+    def _check_readable(n_documents: int, n_read: int) -> None:
+        """Refuse to fit on no documents, or on none that could be read."""
+        if not n_documents:
+            raise ValueError("fit needs at least one MLIR document, got none")
+        if not n_read:
+            raise ValueError(
+                f"none of the {n_documents} documents could be read; nothing to fit on"
+            )
+
     def _transform_read(self, modules: list[ParsedModule | None]):
         ok = [i for i, m in enumerate(modules) if m is not None]
-        n = len(modules)
         if ok:
             block = self._extract([modules[i] for i in ok])
         else:
@@ -237,6 +243,13 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
             block = (
                 sparse.csr_matrix((0, width)) if self._sparse else np.zeros((0, width))
             )
+        return self._full_rows(block, ok, len(modules))
+
+    def _full_rows(self, block, ok: list[int], n: int):
+        """Rows of the documents ``ok`` among ``n``, zeros for the unread ones.
+
+        Ends with the ``parse_error`` column when errors are not raised.
+        """
         if len(ok) < n:
             if sparse.issparse(block):
                 select = sparse.csr_matrix(
@@ -289,8 +302,12 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
         -------
         ndarray or sparse matrix of shape (n_documents, n_features)
         """
+        return self._fit_transform_documents(_check_documents(X))
+
+    def _fit_transform_documents(self, docs: list):
+        """``fit_transform`` of a list of documents (parameters validated)."""
         with _collector_paused():
-            modules = self._read(X)
+            modules = self._read(docs)
             self._fit_read(modules)
             return self._transform_read(modules)
 

@@ -96,6 +96,11 @@ def op_ngrams(
     return grams
 
 
+def _as_analyzed(grams):
+    """The analyzer of documents that are already n-gram lists."""
+    return grams
+
+
 class _Rows:
     """The CSR arrays sklearn's in-place row normalisers read."""
 
@@ -195,7 +200,8 @@ class OpNgramTfidf(BaseMLIRFeaturizer, auto_wrap_output_keys=None):
         self.on_error = on_error
         self.n_jobs = n_jobs
 
-    def _fit_modules(self, modules: list[ParsedModule]) -> None:
+    def _analyzer(self):
+        """The analyzer of the vectorizer: :func:`op_ngrams` with this range."""
         lo, hi = self.ngram_range
         if not (
             isinstance(lo, Integral) and isinstance(hi, Integral) and 1 <= lo <= hi
@@ -204,15 +210,19 @@ class OpNgramTfidf(BaseMLIRFeaturizer, auto_wrap_output_keys=None):
                 f"ngram_range must be (min_n, max_n) with 1 <= min_n <= max_n, "
                 f"got {self.ngram_range!r}"
             )
-        params = {k: getattr(self, k) for k in _PASSTHROUGH}
-        self.vectorizer_ = TfidfVectorizer(
-            analyzer=functools.partial(
-                op_ngrams, ngram_range=(lo, hi), type_classes=self.type_classes
-            ),
-            **params,
+        return functools.partial(
+            op_ngrams, ngram_range=(lo, hi), type_classes=self.type_classes
         )
+
+    def _fit_modules(self, modules: list[ParsedModule]) -> None:
+        self._fit_vectorizer(self._analyzer(), modules)
+
+    def _fit_vectorizer(self, analyzer, documents) -> bool:
+        """Fit ``vectorizer_`` on ``documents`` with ``analyzer``; False if no op."""
+        params = {k: getattr(self, k) for k in _PASSTHROUGH}
+        self.vectorizer_ = TfidfVectorizer(analyzer=analyzer, **params)
         try:
-            self.vectorizer_.fit(modules)
+            self.vectorizer_.fit(documents)
         except ValueError as exc:
             if "empty vocabulary" not in str(exc):
                 raise
@@ -220,8 +230,27 @@ class OpNgramTfidf(BaseMLIRFeaturizer, auto_wrap_output_keys=None):
             # failed run (min_df/max_df pruning everything still raises).
             self.vectorizer_ = None
             self.vocabulary_ = {}
-            return
+            return False
         self.vocabulary_ = self.vectorizer_.vocabulary_
+        return True
+
+    def _fit_transform_analyzed(self, grams: list) -> sparse.csr_matrix:
+        """Fit on, and transform, documents given as their n-gram lists.
+
+        ``grams[i]`` is ``self._analyzer()`` of document i, computed by the
+        caller while the parsed module was at hand (:class:`MLIRFeaturizer`
+        keeps only these, not the modules). The vectorizer is fitted and
+        applied with an identity analyzer, then gets :func:`op_ngrams` back:
+        the same vocabulary, idf and rows as ``fit`` and ``transform`` of the
+        modules.
+        """
+        analyzer = self._analyzer()
+        if not self._fit_vectorizer(_as_analyzed, grams):
+            return sparse.csr_matrix((len(grams), 0))
+        try:
+            return self.vectorizer_.transform(grams)
+        finally:
+            self.vectorizer_.analyzer = analyzer
 
     def _extract(self, modules: list[ParsedModule]):
         if self.vectorizer_ is None:

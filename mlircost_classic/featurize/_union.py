@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.utils._param_validation import StrOptions
 
 from ..mlir._ir import ParsedModule
-from ._base import BaseMLIRFeaturizer
+from ._base import BaseMLIRFeaturizer, _collector_paused
 from ._ngram import OpNgramTfidf
 from ._opcode import OpcodeCounter
 from ._shape import ShapeFeatures
@@ -20,6 +22,43 @@ _PARTS = (
     ("ngrams", OpNgramTfidf),
     ("shapes", ShapeFeatures),
 )
+
+# fit_transform reads and summarises this many documents at a time.
+_FIT_CHUNK = 1024
+
+
+def _shared_grams(grams: list[str], shared: dict) -> list[str]:
+    """``grams`` with each string the one object ``shared`` keeps for it."""
+    return [shared.setdefault(g, g) for g in grams]
+
+
+class _OpName(NamedTuple):
+    """What :class:`OpcodeCounter` reads of an op."""
+
+    name: str
+    dialect: str
+
+
+class _OpNames:
+    """What :class:`OpcodeCounter` reads of a module: its ops' names and dialects."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self, ops: list):
+        self.ops = ops
+
+    @classmethod
+    def of(cls, module: ParsedModule, shared: dict) -> _OpNames:
+        """The ops of ``module``, each name pair the one object ``shared`` keeps."""
+        ops = []
+        for op in module.ops:
+            key = (op.name, op.dialect)
+            name = shared.get(key)
+            if name is None:
+                name = shared[key] = _OpName(*key)
+            ops.append(name)
+        return cls(ops)
+
 
 # Below this many output cells, blocks are stacked dense, then made sparse.
 _DENSE_STACK_CELLS = 1 << 16
@@ -116,28 +155,93 @@ class MLIRFeaturizer(BaseMLIRFeaturizer):
     def _sparse(self) -> bool:
         return any(part._sparse for _, part in getattr(self, "transformers_", ()))
 
-    def _fit_modules(self, modules: list[ParsedModule]) -> None:
+    def _new_parts(self) -> list:
+        """``(name, unfitted part)`` of the parts that are not dropped."""
         parts = []
         for name, default in _PARTS:
             value = getattr(self, name)
             if isinstance(value, str):  # "drop"
                 continue
             part = default() if value is None else clone(value)
-            part._fit_modules(modules)
             part.parse_error_column_ = False
             parts.append((name, part))
         if not parts:
             raise ValueError(
                 "all parts are dropped; keep at least one of opcodes, ngrams, shapes"
             )
+        return parts
+
+    def _fit_modules(self, modules: list[ParsedModule]) -> None:
+        parts = self._new_parts()
+        for _, part in parts:
+            part._fit_modules(modules)
         self.transformers_ = parts
 
+    def _fit_transform_documents(self, docs: list):
+        """Fit and transform keeping a chunk of parsed modules at a time.
+
+        A parsed module takes about six times the memory of its text; the
+        parts need much less of it to fit and to make their rows: the op
+        names and dialects (opcodes), the n-gram list (n-grams, which fits its
+        vectorizer on those lists), the rows (shapes, which learns nothing).
+        Those are taken from each chunk of modules as it is read, with the
+        strings shared between documents, and the modules are dropped. The
+        output and the fitted parts are those of reading everything first
+        (the tests compare both). Parts of other classes (subclasses of the
+        three) take the reading-everything path.
+        """
+        parts = self._new_parts()
+        defaults = dict(_PARTS)
+        if any(type(part) is not defaults[name] for name, part in parts):
+            return super()._fit_transform_documents(docs)
+        by_name = dict(parts)
+        opcodes, ngrams, shapes = (by_name.get(name) for name, _ in _PARTS)
+        if shapes is not None:
+            shapes._fit_modules([])  # its state is the catalog only
+        analyze = ngrams._analyzer() if ngrams is not None else None
+        shared: dict = {}  # one object per distinct string / op name pair
+        op_names, grams, shape_rows, ok = [], [], [], []
+        for start in range(0, len(docs), _FIT_CHUNK):
+            results = self._read_results(docs[start : start + _FIT_CHUNK])
+            self._on_errors((start + i, exc) for i, (_, exc) in enumerate(results))
+            read = [i for i, (module, _) in enumerate(results) if module is not None]
+            ok.extend(start + i for i in read)
+            if read:
+                with _collector_paused():
+                    modules = [results[i][0] for i in read]
+                    del results  # the chunk's modules go with ``modules``
+                    if opcodes is not None:
+                        op_names.extend(_OpNames.of(m, shared) for m in modules)
+                    if analyze is not None:
+                        grams.extend(_shared_grams(analyze(m), shared) for m in modules)
+                    if shapes is not None:
+                        shape_rows.append(shapes._extract(modules))
+                    del modules
+        self._check_readable(len(docs), len(ok))
+        self.parse_error_column_ = self.on_error != "raise"
+        blocks = []
+        if opcodes is not None:
+            opcodes._fit_modules(op_names)
+            blocks.append(opcodes._extract(op_names))
+        if ngrams is not None:
+            blocks.append(ngrams._fit_transform_analyzed(grams))
+        if shapes is not None:
+            blocks.append(np.vstack(shape_rows))
+        self.transformers_ = parts
+        return self._full_rows(self._stack(blocks, len(ok)), ok, len(docs))
+
     def _extract(self, modules: list[ParsedModule]):
-        blocks = [part._extract(modules) for _, part in self.transformers_]
+        return self._stack(
+            [part._extract(modules) for _, part in self.transformers_], len(modules)
+        )
+
+    @staticmethod
+    def _stack(blocks: list, n: int):
+        """The parts' blocks of ``n`` rows side by side."""
         if not any(sparse.issparse(b) for b in blocks):
             return np.hstack(blocks)
         width = sum(b.shape[1] for b in blocks)
-        if len(modules) * width <= _DENSE_STACK_CELLS:
+        if n * width <= _DENSE_STACK_CELLS:
             # A few rows (a compiler asking about one module): stacking dense and
             # converting once is ~4x faster than sparse.hstack, same matrix.
             dense = [b.toarray() if sparse.issparse(b) else b for b in blocks]
