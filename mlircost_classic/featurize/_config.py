@@ -101,6 +101,7 @@ Columns of a thread's vectors
     In the bundled sm_80 TileAndFuse matmuls with a fused consumer, thread
     tiles over 64 elements have a ptxas stack frame or spills in 90% of the
     candidates (many at 32 registers), those of 16 or fewer in 15-22%.
+
 Columns of the fused consumers
     The all-parallel ``linalg.generic`` ops after the root op that read its
     result (directly or through another such op) are tiled and fused into
