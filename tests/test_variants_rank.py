@@ -186,6 +186,74 @@ def test_config_features_of_padded_tiles_and_private_storage():
     assert row["private bytes per thread"] == 8 * 16 * 4
 
 
+_ELEMENTWISE = (
+    "affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], "
+    'iterator_types = ["parallel", "parallel"]} ins(%3 : tensor<512x288xf32>) '
+    "outs(%6 : tensor<512x288xf32>)"
+)
+
+
+def _elementwise(thread, workgroup, n=288) -> str:
+    """GPU_THREAD with an all-parallel 512 x ``n`` root op instead of its matmul."""
+    head, rest = GPU_THREAD.split("indexing_maps = [", 1)
+    _, tail = rest.split(" attrs =  ", 1)
+    text = head + "indexing_maps = [" + _ELEMENTWISE + " attrs =  " + tail
+    return text.replace("512x288", f"512x{n}").replace(
+        "{reduction = [0, 0, 32], thread = [1, 16, 0], workgroup = [32, 128, 1]}",
+        f"{{thread = {thread}, workgroup = {workgroup}}}",
+    )
+
+
+def test_config_features_of_the_slices_of_large_thread_tiles():
+    # 1 x 16 thread tile, reduction 32: nothing to cut.
+    row = _named(GPU_THREAD)
+    assert (row["large tensor slices"], row["large tensor slice elements"]) == (1, 16)
+    assert row["sliced accumulator bytes"] == 0
+    assert row["thread tile x reduction tile"] == 16 * 32
+    assert row["innermost thread extent"] == 16
+    assert row["non-power-of-two thread extents"] == 0
+    assert row["non-power-of-two reduction steps"] == 0
+    # 4 x 64 of a matmul: the outer loop goes to 1, four slices of 64, and the
+    # accumulator is carried over the reduction steps in a private buffer.
+    row = _named(_with_tiles(thread=[4, 64, 0], workgroup=[64, 128, 1]))
+    assert (row["large tensor slices"], row["large tensor slice elements"]) == (4, 64)
+    assert row["sliced accumulator bytes"] == 4 * 64 * 4
+    assert row["thread tile x reduction tile"] == 4 * 64 * 32
+    # 1 x 128: the last parallel loop is not the op's last loop (the
+    # reduction is), so it goes to 1 too: 128 scalar slices.
+    row = _named(_with_tiles(thread=[1, 128, 0]))
+    assert (row["large tensor slices"], row["large tensor slice elements"]) == (128, 1)
+    # A thread tile of 48 in a workgroup tile of 128 is dynamically sized: to 1.
+    row = _named(_with_tiles(thread=[1, 48, 0]))
+    assert (row["large tensor slices"], row["large tensor slice elements"]) == (48, 1)
+    assert row["non-power-of-two thread extents"] == 1
+    assert row["sliced accumulator bytes"] == 48 * 4
+    assert (
+        _named(_with_tiles(reduction=[0, 0, 24]))["non-power-of-two reduction steps"]
+        == 1
+    )
+    # All-parallel, last loop parallel: 2 x 48 -> the outer loop to 1, slices
+    # of 48; 1 x 96 -> the largest factor of 96 up to 64; no accumulator.
+    row = _named(_elementwise([2, 48], [64, 96]))
+    assert (row["large tensor slices"], row["large tensor slice elements"]) == (2, 48)
+    assert row["sliced accumulator bytes"] == 0
+    assert row["thread tile x reduction tile"] == 96
+    assert row["innermost thread extent"] == 48
+    row = _named(_elementwise([1, 96], [64, 96]))
+    assert (row["large tensor slices"], row["large tensor slice elements"]) == (2, 48)
+    # 97 is prime: its only factor up to 64 is 1.
+    row = _named(_elementwise([1, 97], [64, 97], n=291))
+    assert (row["large tensor slices"], row["large tensor slice elements"]) == (97, 1)
+    # A workgroup tile of 96 over 256 columns leaves a partial workgroup:
+    # the column loop is dynamic, slices of the 2 rows.
+    row = _named(_elementwise([2, 48], [64, 96], n=256))
+    assert (row["large tensor slices"], row["large tensor slice elements"]) == (48, 2)
+    # No thread level (MMA subgroups, CPU vector tiles): zeros.
+    for text in (GPU_MMA, CPU):
+        row = _named(text)
+        assert row["large tensor slices"] == row["thread tile x reduction tile"] == 0
+
+
 def _with_consumers(*ops: str) -> str:
     """GPU_THREAD with ``ops`` (one line each) after its root matmul ``%7``."""
     lines = "".join(f"      {op}\n      }} -> tensor<512x256xf32>\n" for op in ops)

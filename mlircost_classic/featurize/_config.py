@@ -79,6 +79,29 @@ Columns of per-thread private storage
     its operand elements of one reduction step, in bytes, over the
     ``register budget bytes``.
 
+Columns of a thread's vectors
+    For GPU root ops tiled to threads (a ``thread`` level; 0 otherwise), from
+    the per-thread extents in bounds. IREE's ``TileLargeTensors`` cuts a
+    thread's op into a loop over slices of at most 64 elements of its
+    parallel loops: dynamically sized loops (a thread tile that does not
+    divide its workgroup tile, a workgroup tile that does not divide its
+    loop) go to 1, then, while more than 64 elements are left, each parallel
+    loop but the op's last loop, outermost first; the last parallel loop then
+    takes the largest factor of what is left up to 64 (a thread tile of 1 x
+    128 of a matmul, whose last loop is the reduction, becomes 128 scalar
+    slices; 4 x 64 becomes 4 slices of 64). ``large tensor slices`` (the
+    loop's trips, 1 when nothing is cut) and ``large tensor slice elements``;
+    ``sliced accumulator bytes``: the thread's output tile in bytes when a
+    root op with reduction loops is cut, so that its accumulator is carried
+    across the reduction steps in a private buffer, else 0. ``thread tile x
+    reduction tile``: the multiply-adds of one reduction step unrolled in a
+    thread. ``non-power-of-two thread extents`` / ``reduction steps``: loops
+    whose thread extent / reduction step is above 1 and not a power of two.
+    ``innermost thread extent``: the thread extent of the last parallel loop.
+    In the bundled sm_80 TileAndFuse matmuls with a fused consumer, thread
+    tiles over 64 elements have a ptxas stack frame or spills in 90% of the
+    candidates (many at 32 registers), those of 16 or fewer in 15-22%.
+
 Columns of the fused consumers
     The all-parallel ``linalg.generic`` ops after the root op that read its
     result (directly or through another such op) are tiled and fused into
@@ -243,6 +266,15 @@ _LIMITS = (
     "operand registers",
     "estimated registers / register limit",
 )
+_VECTORS = (
+    "large tensor slices",
+    "large tensor slice elements",
+    "sliced accumulator bytes",
+    "thread tile x reduction tile",
+    "non-power-of-two thread extents",
+    "non-power-of-two reduction steps",
+    "innermost thread extent",
+)
 _CONSUMERS = (
     "fused consumers",
     "consumers writing into the root result",
@@ -268,6 +300,7 @@ _NAMES = [
     *_DERIVED,
     *_LOOPS,
     *_LIMITS,
+    *_VECTORS,
     *_CONSUMERS,
     *_OFFSETS,
     *_SCALAR,
@@ -404,11 +437,12 @@ def _in_bounds(sizes: list[int], i: int, bound: int, untiled: int) -> int:
 def _loop_columns(
     text: str, config: CodegenConfig, threads: int, budget: float
 ) -> list[float]:
-    """The ``_LOOPS`` then the ``_LIMITS`` columns (zeros when the root op's
-    loops are unknown); ``budget``: the register budget bytes of a thread."""
+    """The ``_LOOPS``, ``_LIMITS`` then ``_VECTORS`` columns (zeros when the
+    root op's loops are unknown); ``budget``: the register budget bytes of a
+    thread."""
     loops = _root_loops(text)
     if loops is None:
-        return [0.0] * (len(_LOOPS) + len(_LIMITS))
+        return [0.0] * (len(_LOOPS) + len(_LIMITS) + len(_VECTORS))
     bounds, iterators, inputs, (in_bits, out_bits) = loops
     levels = config.levels
     wg = _workgroup_level(config)
@@ -499,6 +533,11 @@ def _loop_columns(
             (per_wg, per_thread, per_step),
             (tile * out_bits / 32, sum(operands) * in_bits / 32, in_bits),
         ),
+        *(
+            _vector_columns(bounds, iterators, (per_wg, per_thread, per_step), out_bits)
+            if config.backend == "gpu" and "thread" in levels and not mma
+            else [0.0] * len(_VECTORS)
+        ),
     ]
 
 
@@ -545,6 +584,68 @@ def _limit_columns(text, config, loops, tiles, registers) -> list[float]:
         operands,
         (acc + operands) / limit,
     ]
+
+
+def _largest_factor(value: int, bound: int) -> int:
+    """The largest divisor of ``value`` that is at most ``bound`` (IREE's
+    ``getLargestFactorLessThan``)."""
+    for i in range(1, math.isqrt(value) + 1):
+        if value % i == 0 and value // i <= bound:
+            return value // i
+    return 1
+
+
+def _large_tensor_slice(sizes: list[int], iterators: list[str]) -> int:
+    """Elements of the slices IREE's ``TileLargeTensors`` cuts a thread's op
+    into: with static loop sizes ``sizes`` (0: dynamic), dynamic parallel
+    loops go to 1; while the parallel elements exceed :data:`_MAX_VECTOR`,
+    each parallel loop but the last loop goes to 1, outermost first; then the
+    last parallel loop takes the largest factor of what is left that is at
+    most :data:`_MAX_VECTOR`. Reduction loops stay whole."""
+    parallel = [i for i, kind in enumerate(iterators) if kind != "reduction"]
+    sizes = [max(v, 1) if i in parallel else v for i, v in enumerate(sizes)]
+    left = math.prod(sizes[i] for i in parallel)
+    for i in parallel:
+        if i == len(sizes) - 1 or left <= _MAX_VECTOR:
+            continue
+        left //= sizes[i]
+        sizes[i] = 1
+    if left > _MAX_VECTOR and parallel:
+        sizes[parallel[-1]] = _largest_factor(left, _MAX_VECTOR)
+    return math.prod(sizes[i] for i in parallel)
+
+
+def _vector_columns(bounds, iterators, tiles, out_bits) -> list[float]:
+    """The ``_VECTORS`` columns of a thread-tiled GPU root op. ``tiles``: per
+    loop its workgroup tile, its extent in one thread and its reduction step,
+    in bounds."""
+    per_wg, per_thread, per_step = tiles
+    parallel = [i for i, kind in enumerate(iterators) if kind != "reduction"]
+    reduce = [i for i, kind in enumerate(iterators) if kind == "reduction"]
+    # A thread tile that does not divide its workgroup tile, or a workgroup
+    # tile that does not divide its loop, leaves a dynamically sized loop.
+    static = [
+        0 if i in parallel and (per_wg[i] % size or bounds[i] % per_wg[i]) else size
+        for i, size in enumerate(per_thread)
+    ]
+    tile = math.prod(per_thread[i] for i in parallel)
+    slice_ = _large_tensor_slice(static, iterators)
+    slices = tile / slice_
+    steps = math.prod(per_step[i] for i in reduce)
+    return [
+        slices,
+        float(slice_),
+        tile * out_bits / 8 if slices > 1 and reduce else 0.0,
+        float(tile * steps),
+        float(sum(_odd(per_thread[i]) for i in parallel)),
+        float(sum(_odd(per_step[i]) for i in reduce)),
+        float(per_thread[parallel[-1]]) if parallel else 0.0,
+    ]
+
+
+def _odd(size: int) -> bool:
+    """A size above 1 that is not a power of two."""
+    return size > 1 and bool(size & (size - 1))
 
 
 def _consumer_columns(text: str, tile: float) -> list[float]:
