@@ -1443,3 +1443,154 @@ def test_the_first_layer_adding_a_shared_mask_adds_it_in_the_softmax():
         ("matmul", 1),
         ("softmax", 1),
     ]
+
+
+# T5's relative-position buckets (``_relative_position_bucket``), 8 positions,
+# 2 heads: integer and float arithmetic on position differences, then a
+# gather from the bucket table
+_POSITION_BUCKETS = """#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (0, d1)>
+#col = affine_map<(d0, d1) -> (d0, 0)>
+#one = affine_map<(d0) -> (d0)>
+#pq = affine_map<(d0, d1, d2) -> (d1, d2)>
+#hpq = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%scores: tensor<2x8x8xf32>) -> tensor<2x8x8xf32> {
+  %c0 = arith.constant 0 : i64
+  %c8 = arith.constant 8 : i64
+  %c16 = arith.constant 16 : i64
+  %c32 = arith.constant 32 : index
+  %eight = arith.constant 8.000000e+00 : f32
+  %ln16 = arith.constant 2.77258849 : f32
+  %fifteen = arith.constant dense<15> : tensor<8x8xi64>
+  %table = arith.constant dense<TABLE> : tensor<32x2xf32>
+  %e8 = tensor.empty() : tensor<8xi64>
+  %pos = linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%e8 : tensor<8xi64>) {
+  ^bb0(%out: i64):
+    %i = linalg.index 0 : index
+    %j = arith.index_cast %i : index to i64
+    linalg.yield %j : i64
+  } -> tensor<8xi64>
+  %r = tensor.expand_shape %pos [[0, 1]] output_shape [1, 8] : tensor<8xi64> into tensor<1x8xi64>
+  %c = tensor.expand_shape %pos [[0, 1]] output_shape [8, 1] : tensor<8xi64> into tensor<8x1xi64>
+  %ei = tensor.empty() : tensor<8x8xi64>
+  %eb = tensor.empty() : tensor<8x8xi1>
+  %ef = tensor.empty() : tensor<8x8xf32>
+  %rel = linalg.generic {indexing_maps = [#row, #col, #id], iterator_types = ["parallel", "parallel"]} ins(%r, %c : tensor<1x8xi64>, tensor<8x1xi64>) outs(%ei : tensor<8x8xi64>) {
+  ^bb0(%a: i64, %b: i64, %out: i64):
+    %0 = arith.subi %a, %b : i64
+    linalg.yield %0 : i64
+  } -> tensor<8x8xi64>
+  %pos_gt = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%rel : tensor<8x8xi64>) outs(%eb : tensor<8x8xi1>) {
+  ^bb0(%a: i64, %out: i1):
+    %0 = arith.cmpi sgt, %a, %c0 : i64
+    linalg.yield %0 : i1
+  } -> tensor<8x8xi1>
+  %pos_i = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%pos_gt : tensor<8x8xi1>) outs(%ei : tensor<8x8xi64>) {
+  ^bb0(%a: i1, %out: i64):
+    %0 = arith.extui %a : i1 to i64
+    linalg.yield %0 : i64
+  } -> tensor<8x8xi64>
+  %half = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%pos_i : tensor<8x8xi64>) outs(%ei : tensor<8x8xi64>) {
+  ^bb0(%a: i64, %out: i64):
+    %0 = arith.muli %a, %c16 : i64
+    linalg.yield %0 : i64
+  } -> tensor<8x8xi64>
+  %abs = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%rel : tensor<8x8xi64>) outs(%ei : tensor<8x8xi64>) {
+  ^bb0(%a: i64, %out: i64):
+    %0 = math.absi %a : i64
+    linalg.yield %0 : i64
+  } -> tensor<8x8xi64>
+  %small = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%abs : tensor<8x8xi64>) outs(%eb : tensor<8x8xi1>) {
+  ^bb0(%a: i64, %out: i1):
+    %0 = arith.cmpi slt, %a, %c8 : i64
+    linalg.yield %0 : i1
+  } -> tensor<8x8xi1>
+  %f = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%abs : tensor<8x8xi64>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%a: i64, %out: f32):
+    %0 = arith.sitofp %a : i64 to f32
+    linalg.yield %0 : f32
+  } -> tensor<8x8xf32>
+  %d = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%f : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %0 = arith.divf %a, %eight : f32
+    linalg.yield %0 : f32
+  } -> tensor<8x8xf32>
+  %lg = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%d : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %0 = math.log %a : f32
+    linalg.yield %0 : f32
+  } -> tensor<8x8xf32>
+  %d2 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%lg : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %0 = arith.divf %a, %ln16 : f32
+    linalg.yield %0 : f32
+  } -> tensor<8x8xf32>
+  %m = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%d2 : tensor<8x8xf32>) outs(%ef : tensor<8x8xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %0 = arith.mulf %a, %eight : f32
+    linalg.yield %0 : f32
+  } -> tensor<8x8xf32>
+  %mi = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%m : tensor<8x8xf32>) outs(%ei : tensor<8x8xi64>) {
+  ^bb0(%a: f32, %out: i64):
+    %0 = arith.fptosi %a : f32 to i64
+    linalg.yield %0 : i64
+  } -> tensor<8x8xi64>
+  %large = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%mi : tensor<8x8xi64>) outs(%ei : tensor<8x8xi64>) {
+  ^bb0(%a: i64, %out: i64):
+    %0 = arith.addi %a, %c8 : i64
+    linalg.yield %0 : i64
+  } -> tensor<8x8xi64>
+  %cap = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%large, %fifteen : tensor<8x8xi64>, tensor<8x8xi64>) outs(%ei : tensor<8x8xi64>) {
+  ^bb0(%a: i64, %b: i64, %out: i64):
+    %0 = arith.minsi %a, %b : i64
+    linalg.yield %0 : i64
+  } -> tensor<8x8xi64>
+  %sel = linalg.generic {indexing_maps = [#id, #id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%small, %abs, %cap : tensor<8x8xi1>, tensor<8x8xi64>, tensor<8x8xi64>) outs(%ei : tensor<8x8xi64>) {
+  ^bb0(%s: i1, %a: i64, %b: i64, %out: i64):
+    %0 = arith.select %s, %a, %b : i64
+    linalg.yield %0 : i64
+  } -> tensor<8x8xi64>
+  %bucket = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%half, %sel : tensor<8x8xi64>, tensor<8x8xi64>) outs(%ei : tensor<8x8xi64>) {
+  ^bb0(%a: i64, %b: i64, %out: i64):
+    %0 = arith.addi %a, %b : i64
+    linalg.yield %0 : i64
+  } -> tensor<8x8xi64>
+  %eh = tensor.empty() : tensor<2x8x8xf32>
+  %bias = linalg.generic {indexing_maps = [#pq, #hpq], iterator_types = ["parallel", "parallel", "parallel"]} ins(%bucket : tensor<8x8xi64>) outs(%eh : tensor<2x8x8xf32>) {
+  ^bb0(%b: i64, %out: f32):
+    %i = arith.index_cast %b : i64 to index
+    %h = linalg.index 0 : index
+    %ok = arith.cmpi slt, %i, %c32 : index
+    cf.assert %ok, "index must be smaller than dim size"
+    %x = tensor.extract %table[%i, %h] : tensor<32x2xf32>
+    linalg.yield %x : f32
+  } -> tensor<2x8x8xf32>
+  %y = linalg.generic {indexing_maps = [#hpq, #hpq, #hpq], iterator_types = ["parallel", "parallel", "parallel"]} ins(%scores, %bias : tensor<2x8x8xf32>, tensor<2x8x8xf32>) outs(%eh : tensor<2x8x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %0 = arith.addf %a, %b : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x8x8xf32>
+  return %y : tensor<2x8x8xf32>
+}
+"""
+_BUCKET_TABLE = "[" + ", ".join(f"[{0.5 + i}, {-0.25 * i}]" for i in range(32)) + "]"
+
+
+def test_a_chain_of_position_arithmetic_is_every_other_op_a_global():
+    """``ConstExprHoistingPolicy`` decides an op's consumers before the op
+    (the analysis reaches the chain from the bucket table its gather reads),
+    and makes an op a global when a consumer is none: along a chain of
+    leaves every other op is hoisted, and each op that an i1 compare, a
+    bit-extend or the gather's reader reads. None of these initializers is
+    evaluated at compile time (the first computes the positions' differences
+    from ``linalg.index`` alone; the others load it), so each is a dispatch
+    (iree-compile 3.13, ``--compile-to=flow``: ten executables,
+    ``_initializer_0_dispatch_0_elementwise_broadcast_64_i64`` ...
+    ``_initializer_8_dispatch_0_elementwise_broadcast_2x64_i64xi64xf32`` and
+    ``main_dispatch_0_elementwise_128_f32``)."""
+    regions = partition_dispatches(_POSITION_BUCKETS.replace("TABLE", _BUCKET_TABLE))
+    assert [r.kind for r in regions] == ["initializer"] * 9 + ["elementwise"]
+    # the gather is hoisted with the add it reads; the select with the
+    # compare and the min it reads
+    assert regions[-2].lines == (103, 109)
+    assert regions[3].lines == (53, 93, 98)

@@ -17,9 +17,12 @@ libraries or a compiler:
 - ops whose inputs are all constants are evaluated at compile time
   (``--iree-opt-const-eval``) and form no dispatch, except index arithmetic
   (from ``linalg.index``) that IREE's hoisting policy makes a global: a
-  hoistable leaf (reads a computed tensor; no broadcast, i1, gather bounds
-  check or integer arithmetic on as many elements as it reads) that an op not
-  hoisted reads; each is one initializer dispatch (a concat of them is a
+  hoistable leaf (reads a tensor; no broadcast, transpose, bit-extend or i1
+  result) that an op not hoisted reads, consumers decided first (along a
+  chain of leaves every other op is a global: T5's relative-position buckets
+  are nine); each is one initializer dispatch unless the JIT evaluates it
+  (it reads a constant, or a global, and no global computed at run time: a
+  position table gathered by positions) (a concat of them is a
   global written by a copy per input; a mask only when two ops read it and it
   depends on another such global); reshapes, ``tensor.empty``, fills and
   ``tensor.extract_slice`` are folded into the dispatches that read them (a
@@ -115,8 +118,8 @@ libraries or a compiler:
   or after the reshape of a matmul's result).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 2,038 of the 2,265 bundled linalg modules (90.0%; 113 of
-the 265 from real networks) and 23 of the OOD suite's 28 (82.1%) (2026-12-05);
+the exact count on 2,108 of the 2,342 bundled linalg modules (90.0%; 183 of
+the 342 from real networks) and 25 of the OOD suite's 28 (89.3%) (2026-12-05);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
 
@@ -1938,19 +1941,27 @@ class _Grouping:
 
     def hoistable(self, f: int) -> bool:
         """Whether op ``f`` of index arithmetic is a leaf IREE may make a
-        global (``HoistableLinalgOpInterface::isHoistableLeafOp``): it reads a
-        computed tensor (an op of only ``linalg.index`` is fused into its
-        consumers), is no broadcast, and writes no i1 (sub-byte values are
-        never hoisted); an op reading i1 (a mask) is a leaf only when two ops
-        read it and it depends on a global computed at run time, else it
-        fuses into its reader."""
+        global (``isHoistableConstExprLeaf``,
+        ``HoistableLinalgOpInterface::isHoistableLeafOp``): it reads a tensor
+        (an op of only ``linalg.index`` is fused into its consumers), is no
+        broadcast, transpose or copy (transposes are propagated into their
+        producers before hoisting), no bit-extend (its widest input of the
+        highest rank narrower than its result, ``isBitExtendOp``: cloned
+        into its readers), writes no i1 (sub-byte values are never hoisted)
+        and makes no global much larger than its constants. A bounds-checked
+        gather is a leaf as any other op.
+
+        A mask (an extend of i1) that two ops read and that depends on a
+        global computed at run time is a leaf all the same: IREE hoists again
+        just before dispatches form (``DispatchCreation``), when elementwise
+        fusion has made one op of the mask's compare and select, which reads
+        that global and is no extend; a mask read once fuses into its
+        reader."""
         fn = self.fn
         if not self.iota[f] or self.kinds[f] not in ("elementwise", "root", "move"):
             return False
-        if _is_pure_view(fn.ops[f], fn.bodies[f]) or _body_has(
-            fn.bodies[f], "cf.assert"
-        ):
-            return False  # a broadcast, or a gather's bounds check (a side effect)
+        if _is_pure_view(fn.ops[f], fn.bodies[f]):
+            return False
         inputs = [
             fn.types[v]
             for v in fn.uses[f]
@@ -1958,24 +1969,15 @@ class _Grouping:
             and v in fn.defs
             and fn.ops[fn.defs[v]].name not in ("tensor.empty", "linalg.fill")
         ]
-        types = [*inputs, *fn.ops[f].result_types]
-        if not any(t.shape for t in inputs) or any(
+        if not inputs or any(
             t.raw and t.raw.endswith("i1>") for t in fn.ops[f].result_types
         ):
             return False
-        if any(t.raw and t.raw.endswith("i1>") for t in inputs) and not (
-            len(self.consumers(f)) > 1 and self.reads_global(f)
-        ):
-            return False  # a mask read once fuses into its reader
-        if self.grows_too_much(f):
-            return False
-        # integer arithmetic on as many elements as it reads folds into the
-        # consumers (measured: upsampling's clamped indices are recomputed)
-        sizes = [_numel(t) or 0 for t in inputs]
-        # a concat's result is as large as its inputs together
-        read = sum(sizes) if fn.ops[f].name == "tensor.concat" else max(sizes)
-        grows = (_numel(types[-1]) or 0) > read
-        return grows or any(t.element.startswith(("f", "bf")) for t in types)
+        if self.kinds[f] == "elementwise" and self.bit_change([f])[0] == "extend":
+            mask = any(t.raw and t.raw.endswith("i1>") for t in inputs)
+            if not (mask and len(self.consumers(f)) > 1 and self.reads_global(f)):
+                return False
+        return not self.grows_too_much(f)
 
     def grows_too_much(self, f: int) -> bool:
         """Whether hoisting op ``f`` makes a global more than
@@ -2030,13 +2032,19 @@ class _Grouping:
         """Index arithmetic (from ``linalg.index``) IREE does not evaluate at
         compile time: a hoistable leaf read by an op that is not hoisted is a
         global (``ConstExprHoistingPolicy``: a legal escape), computed by one
-        initializer dispatch from the globals it reads. A concat of such
+        initializer from the globals it reads. Consumers are decided before
+        their producers (``ConstExprAnalysis`` reaches a chain from the
+        constant its last op reads and lists producers after it), so of a
+        chain of leaves every other op is a global: a T5 relative-position
+        bucket is nine initializers. An initializer is one dispatch unless
+        the JIT evaluates it (:meth:`runs_at_run_time`). A concat of such
         values is a global of its own whatever reads it (a rotary
         embedding's cos / sin tables read it), written by one copy per input
         that is no contiguous block (``slow_memcpy``) after the initializer
         that computes its inputs; its copies go to ``copies``."""
         fn, kinds, iota = self.fn, self.kinds, self.iota
         hoisted = self.hoisted
+        at_run_time: dict[int, bool] = {}
         for f in reversed(range(self.n)):
             hoisted[f] = self.hoistable(f) and (
                 fn.ops[f].name == "tensor.concat"
@@ -2056,12 +2064,50 @@ class _Grouping:
                 ):
                     tree.append(j)
                     stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
+            at_run_time[f] = self.runs_at_run_time(f, tree, at_run_time)
+            if not at_run_time[f]:
+                continue
             if fn.ops[f].name == "tensor.concat":
                 tree.remove(f)
                 copies += [(f, v) for v in _copies(fn.ops[f], fn)]
             if tree:
                 members[-1 - f] = tree
                 kind_of[-1 - f] = "initializer"
+
+    def runs_at_run_time(
+        self, f: int, tree: list[int], at_run_time: dict[int, bool]
+    ) -> bool:
+        """Whether the initializer computing global ``f`` from the ops
+        ``tree`` runs at run time: the JIT (``JitGlobals``) evaluates one
+        whose ops the const-expr analysis reaches from a constant or a
+        global it loads (a position table gathered by positions), unless it
+        loads a global computed at run time. One that reads neither (``iota``
+        and a subtraction) is left to run, and so is everything computed
+        from it; and so is a mask hoisted before dispatches form, which no
+        JIT follows (see :meth:`hoistable`)."""
+        fn, kinds = self.fn, self.kinds
+        if kinds[f] == "elementwise" and self.bit_change([f])[0] == "extend":
+            return True
+        inside, loads, roots = set(tree), [], False
+        for j in tree:
+            for v in fn.uses[j]:
+                d = fn.defs.get(v)
+                while d is not None and kinds[d] == "view" and fn.uses[d]:
+                    d = fn.defs.get(fn.uses[d][0])  # a reshape of its source
+                if d is None or d in inside:
+                    continue
+                if self.hoisted[d]:
+                    loads.append(d)
+                roots = (
+                    roots
+                    or fn.ops[d].name == "arith.constant"
+                    or (
+                        self.const[d]
+                        and not self.iota[d]
+                        and kinds[d] in ("elementwise", "root", "move")
+                    )
+                )
+        return any(at_run_time.get(d, True) for d in loads) or not (loads or roots)
 
 
 def _form_groups(fn: _Function, aliases: dict[str, str]):
