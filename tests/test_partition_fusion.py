@@ -1594,3 +1594,270 @@ def test_a_chain_of_position_arithmetic_is_every_other_op_a_global():
     # compare and the min it reads
     assert regions[-2].lines == (103, 109)
     assert regions[3].lines == (53, 93, 98)
+
+
+# A bicubic upsampling of a 4x128 image's rows to 384 columns (torch's
+# ``interpolate(mode="bicubic", align_corners=True)`` along one dim, as
+# torch-mlir lowers it): positions to floats, scaled, floor and fraction,
+# the fraction's cubic weights (two concats of 2x384), four clamped indices,
+# four gathers. Written after the upsample family's modules.
+_BICUBIC_ROWS = """
+#map = affine_map<(d0) -> (d0)>
+#map1 = affine_map<(d0, d1) -> (d0, d1)>
+#map2 = affine_map<(d0) -> ()>
+#map10 = affine_map<(d0, d1) -> (d1)>
+module {
+  func.func @main(%arg0: tensor<4x128xf32>) -> tensor<4x384xf32> {
+    %c29_i64 = arith.constant 29 : i64
+    %c127_i64 = arith.constant 127 : i64
+    %c2_i64 = arith.constant 2 : i64
+    %c4_i64 = arith.constant 4 : i64
+    %c0_i64 = arith.constant 0 : i64
+    %c1_i64 = arith.constant 1 : i64
+    %c5_i64 = arith.constant 5 : i64
+    %c128_i64 = arith.constant 128 : i64
+    %cst = arith.constant dense<2.000000e+00> : tensor<f32>
+    %cst_0 = arith.constant dense<1.000000e+00> : tensor<f32>
+    %cst_1 = arith.constant 0.2857142857142857 : f64
+    %cst_2 = arith.constant 0.33159268929503916 : f64
+    %cst_3 = arith.constant 0.000000e+00 : f32
+    %cst_4 = arith.constant 1.000000e+00 : f32
+    %cst_5 = arith.constant -7.500000e-01 : f32
+    %cst_6 = arith.constant -3.750000e+00 : f32
+    %cst_7 = arith.constant -6.000000e+00 : f32
+    %cst_8 = arith.constant -3.000000e+00 : f32
+    %cst_9 = arith.constant 1.250000e+00 : f32
+    %cst_10 = arith.constant 2.250000e+00 : f32
+    %4 = tensor.empty() : tensor<384xi64>
+    %5 = linalg.generic {indexing_maps = [#map], iterator_types = ["parallel"]} outs(%4 : tensor<384xi64>) {
+    ^bb0(%out: i64):
+      %120 = linalg.index 0 : index
+      %121 = arith.index_cast %120 : index to i64
+      linalg.yield %121 : i64
+    } -> tensor<384xi64>
+    %6 = tensor.empty() : tensor<384xf32>
+    %7 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%5 : tensor<384xi64>) outs(%6 : tensor<384xf32>) {
+    ^bb0(%in: i64, %out: f32):
+      %120 = arith.sitofp %in : i64 to f32
+      linalg.yield %120 : f32
+    } -> tensor<384xf32>
+    %8 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%7 : tensor<384xf32>) outs(%6 : tensor<384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.truncf %cst_2 : f64 to f32
+      %121 = arith.mulf %in, %120 : f32
+      linalg.yield %121 : f32
+    } -> tensor<384xf32>
+    %10 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%8 : tensor<384xf32>) outs(%6 : tensor<384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = math.floor %in : f32
+      linalg.yield %120 : f32
+    } -> tensor<384xf32>
+    %15 = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel"]} ins(%8, %10 : tensor<384xf32>, tensor<384xf32>) outs(%6 : tensor<384xf32>) {
+    ^bb0(%in: f32, %in_34: f32, %out: f32):
+      %120 = arith.subf %in, %in_34 : f32
+      linalg.yield %120 : f32
+    } -> tensor<384xf32>
+    %16 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%15 : tensor<384xf32>) outs(%6 : tensor<384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.cmpf ult, %in, %cst_3 : f32
+      %121 = arith.select %120, %cst_3, %in : f32
+      %122 = arith.cmpf ugt, %121, %cst_4 : f32
+      %123 = arith.select %122, %cst_4, %121 : f32
+      linalg.yield %123 : f32
+    } -> tensor<384xf32>
+    %17 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%10 : tensor<384xf32>) outs(%4 : tensor<384xi64>) {
+    ^bb0(%in: f32, %out: i64):
+      %120 = arith.fptosi %in : f32 to i64
+      linalg.yield %120 : i64
+    } -> tensor<384xi64>
+    %23 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%17 : tensor<384xi64>) outs(%4 : tensor<384xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %120 = arith.subi %in, %c1_i64 : i64
+      linalg.yield %120 : i64
+    } -> tensor<384xi64>
+    %24 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%17 : tensor<384xi64>) outs(%4 : tensor<384xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %120 = arith.addi %in, %c1_i64 : i64
+      linalg.yield %120 : i64
+    } -> tensor<384xi64>
+    %25 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%17 : tensor<384xi64>) outs(%4 : tensor<384xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %120 = arith.addi %in, %c2_i64 : i64
+      linalg.yield %120 : i64
+    } -> tensor<384xi64>
+    %26 = linalg.generic {indexing_maps = [#map2, #map, #map], iterator_types = ["parallel"]} ins(%cst_0, %16 : tensor<f32>, tensor<384xf32>) outs(%6 : tensor<384xf32>) {
+    ^bb0(%in: f32, %in_34: f32, %out: f32):
+      %120 = arith.subf %in, %in_34 : f32
+      linalg.yield %120 : f32
+    } -> tensor<384xf32>
+    %concat = tensor.concat dim(0) %16, %26 : (tensor<384xf32>, tensor<384xf32>) -> tensor<768xf32>
+    %expanded_11 = tensor.expand_shape %concat [[0, 1]] output_shape [2, 384] : tensor<768xf32> into tensor<2x384xf32>
+    %27 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%16 : tensor<384xf32>) outs(%6 : tensor<384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.addf %in, %cst_4 : f32
+      linalg.yield %120 : f32
+    } -> tensor<384xf32>
+    %28 = linalg.generic {indexing_maps = [#map2, #map, #map], iterator_types = ["parallel"]} ins(%cst, %16 : tensor<f32>, tensor<384xf32>) outs(%6 : tensor<384xf32>) {
+    ^bb0(%in: f32, %in_34: f32, %out: f32):
+      %120 = arith.subf %in, %in_34 : f32
+      linalg.yield %120 : f32
+    } -> tensor<384xf32>
+    %concat_12 = tensor.concat dim(0) %27, %28 : (tensor<384xf32>, tensor<384xf32>) -> tensor<768xf32>
+    %expanded_13 = tensor.expand_shape %concat_12 [[0, 1]] output_shape [2, 384] : tensor<768xf32> into tensor<2x384xf32>
+    %29 = tensor.empty() : tensor<2x384xf32>
+    %30 = linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%expanded_13 : tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.mulf %in, %cst_5 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %31 = linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%30 : tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.subf %in, %cst_6 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %32 = linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%31, %expanded_13 : tensor<2x384xf32>, tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %in_34: f32, %out: f32):
+      %120 = arith.mulf %in, %in_34 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %33 = linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%32 : tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.addf %in, %cst_7 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %34 = linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%33, %expanded_13 : tensor<2x384xf32>, tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %in_34: f32, %out: f32):
+      %120 = arith.mulf %in, %in_34 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %35 = linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%34 : tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.subf %in, %cst_8 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %36 = linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%expanded_11 : tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.mulf %in, %cst_9 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %37 = linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%36 : tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.subf %in, %cst_10 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %38 = linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%37, %expanded_11 : tensor<2x384xf32>, tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %in_34: f32, %out: f32):
+      %120 = arith.mulf %in, %in_34 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %39 = linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%38, %expanded_11 : tensor<2x384xf32>, tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %in_34: f32, %out: f32):
+      %120 = arith.mulf %in, %in_34 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %40 = linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%39 : tensor<2x384xf32>) outs(%29 : tensor<2x384xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %120 = arith.addf %in, %cst_4 : f32
+      linalg.yield %120 : f32
+    } -> tensor<2x384xf32>
+    %extracted_slice = tensor.extract_slice %35[0, 0] [1, 384] [1, 1] : tensor<2x384xf32> to tensor<1x384xf32>
+    %extracted_slice_14 = tensor.extract_slice %35[1, 0] [1, 384] [1, 1] : tensor<2x384xf32> to tensor<1x384xf32>
+    %collapsed = tensor.collapse_shape %extracted_slice [[0, 1]] : tensor<1x384xf32> into tensor<384xf32>
+    %collapsed_15 = tensor.collapse_shape %extracted_slice_14 [[0, 1]] : tensor<1x384xf32> into tensor<384xf32>
+    %extracted_slice_16 = tensor.extract_slice %40[0, 0] [1, 384] [1, 1] : tensor<2x384xf32> to tensor<1x384xf32>
+    %extracted_slice_17 = tensor.extract_slice %40[1, 0] [1, 384] [1, 1] : tensor<2x384xf32> to tensor<1x384xf32>
+    %collapsed_18 = tensor.collapse_shape %extracted_slice_16 [[0, 1]] : tensor<1x384xf32> into tensor<384xf32>
+    %collapsed_19 = tensor.collapse_shape %extracted_slice_17 [[0, 1]] : tensor<1x384xf32> into tensor<384xf32>
+    %57 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%23 : tensor<384xi64>) outs(%4 : tensor<384xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %120 = arith.maxsi %in, %c0_i64 : i64
+      %121 = arith.minsi %120, %c127_i64 : i64
+      linalg.yield %121 : i64
+    } -> tensor<384xi64>
+    %64 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%17 : tensor<384xi64>) outs(%4 : tensor<384xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %120 = arith.maxsi %in, %c0_i64 : i64
+      %121 = arith.minsi %120, %c127_i64 : i64
+      linalg.yield %121 : i64
+    } -> tensor<384xi64>
+    %66 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%24 : tensor<384xi64>) outs(%4 : tensor<384xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %120 = arith.maxsi %in, %c0_i64 : i64
+      %121 = arith.minsi %120, %c127_i64 : i64
+      linalg.yield %121 : i64
+    } -> tensor<384xi64>
+    %68 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%25 : tensor<384xi64>) outs(%4 : tensor<384xi64>) {
+    ^bb0(%in: i64, %out: i64):
+      %120 = arith.maxsi %in, %c0_i64 : i64
+      %121 = arith.minsi %120, %c127_i64 : i64
+      linalg.yield %121 : i64
+    } -> tensor<384xi64>
+    %o = tensor.empty() : tensor<4x384xf32>
+    %g0 = linalg.generic {indexing_maps = [#map10, #map10, #map1], iterator_types = ["parallel", "parallel"]} ins(%57, %collapsed : tensor<384xi64>, tensor<384xf32>) outs(%o : tensor<4x384xf32>) {
+    ^bb0(%in: i64, %in_1: f32, %out: f32):
+      %200 = linalg.index 0 : index
+      %201 = arith.index_cast %in : i64 to index
+      %extracted = tensor.extract %arg0[%200, %201] : tensor<4x128xf32>
+      %202 = arith.mulf %extracted, %in_1 : f32
+      linalg.yield %202 : f32
+    } -> tensor<4x384xf32>
+    %g1 = linalg.generic {indexing_maps = [#map10, #map10, #map1], iterator_types = ["parallel", "parallel"]} ins(%64, %collapsed_18 : tensor<384xi64>, tensor<384xf32>) outs(%o : tensor<4x384xf32>) {
+    ^bb0(%in: i64, %in_1: f32, %out: f32):
+      %200 = linalg.index 0 : index
+      %201 = arith.index_cast %in : i64 to index
+      %extracted = tensor.extract %arg0[%200, %201] : tensor<4x128xf32>
+      %202 = arith.mulf %extracted, %in_1 : f32
+      linalg.yield %202 : f32
+    } -> tensor<4x384xf32>
+    %g2 = linalg.generic {indexing_maps = [#map10, #map10, #map1], iterator_types = ["parallel", "parallel"]} ins(%66, %collapsed_19 : tensor<384xi64>, tensor<384xf32>) outs(%o : tensor<4x384xf32>) {
+    ^bb0(%in: i64, %in_1: f32, %out: f32):
+      %200 = linalg.index 0 : index
+      %201 = arith.index_cast %in : i64 to index
+      %extracted = tensor.extract %arg0[%200, %201] : tensor<4x128xf32>
+      %202 = arith.mulf %extracted, %in_1 : f32
+      linalg.yield %202 : f32
+    } -> tensor<4x384xf32>
+    %g3 = linalg.generic {indexing_maps = [#map10, #map10, #map1], iterator_types = ["parallel", "parallel"]} ins(%68, %collapsed_15 : tensor<384xi64>, tensor<384xf32>) outs(%o : tensor<4x384xf32>) {
+    ^bb0(%in: i64, %in_1: f32, %out: f32):
+      %200 = linalg.index 0 : index
+      %201 = arith.index_cast %in : i64 to index
+      %extracted = tensor.extract %arg0[%200, %201] : tensor<4x128xf32>
+      %202 = arith.mulf %extracted, %in_1 : f32
+      linalg.yield %202 : f32
+    } -> tensor<4x384xf32>
+    %s1 = linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%g0, %g1 : tensor<4x384xf32>, tensor<4x384xf32>) outs(%o : tensor<4x384xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %out: f32):
+      %200 = arith.addf %in, %in_1 : f32
+      linalg.yield %200 : f32
+    } -> tensor<4x384xf32>
+    %s2 = linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%s1, %g2 : tensor<4x384xf32>, tensor<4x384xf32>) outs(%o : tensor<4x384xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %out: f32):
+      %200 = arith.addf %in, %in_1 : f32
+      linalg.yield %200 : f32
+    } -> tensor<4x384xf32>
+    %s3 = linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel"]} ins(%s2, %g3 : tensor<4x384xf32>, tensor<4x384xf32>) outs(%o : tensor<4x384xf32>) {
+    ^bb0(%in: f32, %in_1: f32, %out: f32):
+      %200 = arith.addf %in, %in_1 : f32
+      linalg.yield %200 : f32
+    } -> tensor<4x384xf32>
+    return %s3 : tensor<4x384xf32>
+  }
+}
+"""
+
+
+def test_a_bicubic_upsampling_hoists_the_positions_as_floats_alone():
+    """``ConstExprAnalysis`` records the ops it reaches from a constant
+    before their producers, and ``ConstExprHoistingPolicy`` decides them in
+    that order: the fraction's clamp, reached from its bounds before the ops
+    that read it are decided, is no global, the fraction is, the scale is
+    not, and the positions as floats (``sitofp`` of ``linalg.index``) are a
+    global of their own. That initializer reads no constant, so the JIT
+    leaves it to run, and with it every initializer that loads it
+    (iree-compile 3.13, ``--compile-to=flow``: sixteen executables, fifteen
+    ``_initializer_*`` and ``main_dispatch_0``). Deciding consumers first
+    instead hoists the scale with the positions: a compile-time initializer,
+    one dispatch in all."""
+    regions = partition_dispatches(_BICUBIC_ROWS)
+    assert len(regions) == 16
+    assert [r.kind for r in regions].count("initializer") == 15
