@@ -120,8 +120,8 @@ libraries or a compiler:
   or after the reshape of a matmul's result).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 2,108 of the 2,342 bundled linalg modules (90.0%; 183 of
-the 342 from real networks) and 25 of the OOD suite's 28 (89.3%) (2026-12-05);
+the exact count on 2,132 of the 2,372 bundled linalg modules (89.9%; 783
+dispatches off in all) and 25 of the OOD suite's 28 (89.3%) (2026-12-05);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
 
