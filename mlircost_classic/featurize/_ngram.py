@@ -234,17 +234,16 @@ class OpNgramTfidf(BaseMLIRFeaturizer, auto_wrap_output_keys=None):
         self.vocabulary_ = self.vectorizer_.vocabulary_
         return True
 
-    def _fit_transform_analyzed(self, grams: list) -> sparse.csr_matrix:
+    def _fit_transform_analyzed(self, grams: list, analyzer) -> sparse.csr_matrix:
         """Fit on, and transform, documents given as their n-gram lists.
 
-        ``grams[i]`` is ``self._analyzer()`` of document i, computed by the
-        caller while the parsed module was at hand (:class:`MLIRFeaturizer`
-        keeps only these, not the modules). The vectorizer is fitted and
-        applied with an identity analyzer, then gets :func:`op_ngrams` back:
-        the same vocabulary, idf and rows as ``fit`` and ``transform`` of the
-        modules.
+        ``grams[i]`` is ``analyzer`` (``self._analyzer()``) of document i,
+        computed by the caller while the parsed module was at hand
+        (:class:`MLIRFeaturizer` keeps only these, not the modules). The
+        vectorizer is fitted and applied with an identity analyzer, then gets
+        ``analyzer`` back: the same vocabulary, idf and rows as ``fit`` and
+        ``transform`` of the modules.
         """
-        analyzer = self._analyzer()
         if not self._fit_vectorizer(_as_analyzed, grams):
             return sparse.csr_matrix((len(grams), 0))
         try:

@@ -345,6 +345,12 @@ class _Function:
             for v, t in zip(op.operands, op.operand_types, strict=False):
                 self.types.setdefault(_value(v), t)
 
+    def producers(self, i: int) -> list[int]:
+        """The ops computing the values op ``i`` reads (its body's reads
+        included), in ``uses`` order; arguments are left out."""
+        defs = self.defs
+        return [defs[v] for v in self.uses[i] if v in defs]
+
 
 def _with_result_types(op: Op) -> Op:
     """``op``, its result types read from its ``outs`` where the text leaves
@@ -1051,6 +1057,17 @@ class _Grouping:
             j = fn.defs.get(sources[0]) if sources else None
         return j
 
+    def first_operand_source(self, v: str) -> int | None:
+        """The op computing ``v``, looking through views by their first
+        operand, a scalar one too (unlike :meth:`producer`: a broadcast of a
+        constant leads to the constant); a view that reads nothing is
+        returned; None for arguments."""
+        fn, kinds = self.fn, self.kinds
+        j = fn.defs.get(v)
+        while j is not None and kinds[j] == "view" and fn.uses[j]:
+            j = fn.defs.get(fn.uses[j][0])
+        return j
+
     def join(self, a: int, b: int) -> None:
         groups = self.groups
         ra, rb = groups.find(a), groups.find(b)
@@ -1302,9 +1319,7 @@ class _Grouping:
         ):
             return False  # measured with a bit-extend after the reader only
         for v in fn.uses[c]:
-            j = fn.defs.get(v)
-            while j is not None and self.kinds[j] == "view" and fn.uses[j]:
-                j = fn.defs.get(fn.uses[j][0])
+            j = self.first_operand_source(v)
             if (
                 j is not None
                 and self.iota[j]
@@ -1337,7 +1352,7 @@ class _Grouping:
             seen.add(k)
             if fn.ops[k].name.startswith("linalg.") and not self.iota[k]:
                 return False
-            stack += [fn.defs[v] for v in fn.uses[k] if v in fn.defs]
+            stack += fn.producers(k)
         return True
 
     def gathers(self, c: int, i: int) -> bool:
@@ -2003,7 +2018,7 @@ class _Grouping:
                 if t is not None and t.kind == "tensor":
                     roots += _storage_bytes(t)
                 continue
-            stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
+            stack += fn.producers(j)
         return _storage_bytes(out) > roots + HOIST_MAX_SIZE_INCREASE
 
     def reads_global(self, f: int) -> bool:
@@ -2011,7 +2026,7 @@ class _Grouping:
         time (a scan, or a hoisted value that is no mask): the JIT evaluates
         no initializer that loads such a global (``JitGlobals``)."""
         fn, seen = self.fn, set()
-        stack = [fn.defs[v] for v in fn.uses[f] if v in fn.defs]
+        stack = fn.producers(f)
         while stack:
             j = stack.pop()
             if j in seen or not self.iota[j]:
@@ -2025,7 +2040,7 @@ class _Grouping:
                 and self.hoistable(j)
             ):
                 return True
-            stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
+            stack += fn.producers(j)
         return False
 
     def analysis_order(self) -> list[int]:
@@ -2056,7 +2071,7 @@ class _Grouping:
                     continue
                 order.setdefault(o, None)
                 analyzed.add(o)
-                producers = [fn.defs[v] for v in fn.uses[o] if v in fn.defs]
+                producers = fn.producers(o)
                 for p in producers:
                     order.setdefault(p, None)
                 if self.const[o] and fn.ops[o].name != "func.return":
@@ -2088,7 +2103,7 @@ class _Grouping:
             for o in pending:
                 if o in done:
                     continue
-                producers = [fn.defs[v] for v in fn.uses[o] if v in fn.defs]
+                producers = fn.producers(o)
                 if any(p not in done for p in producers):
                     worklist.append(o)
                     continue
@@ -2141,7 +2156,7 @@ class _Grouping:
                     and (j == f or not hoisted[j])
                 ):
                     tree.append(j)
-                    stack += [fn.defs[v] for v in fn.uses[j] if v in fn.defs]
+                    stack += fn.producers(j)
             at_run_time[f] = self.runs_at_run_time(f, tree, at_run_time)
             if not at_run_time[f]:
                 continue
@@ -2169,9 +2184,7 @@ class _Grouping:
         inside, loads, roots = set(tree), [], False
         for j in tree:
             for v in fn.uses[j]:
-                d = fn.defs.get(v)
-                while d is not None and kinds[d] == "view" and fn.uses[d]:
-                    d = fn.defs.get(fn.uses[d][0])  # a reshape of its source
+                d = self.first_operand_source(v)
                 if d is None or d in inside:
                     continue
                 if self.hoisted[d]:

@@ -224,7 +224,7 @@ class MLIRFeaturizer(BaseMLIRFeaturizer):
             opcodes._fit_modules(op_names)
             blocks.append(opcodes._extract(op_names))
         if ngrams is not None:
-            blocks.append(ngrams._fit_transform_analyzed(grams))
+            blocks.append(ngrams._fit_transform_analyzed(grams, analyze))
         if shapes is not None:
             blocks.append(np.vstack(shape_rows))
         self.transformers_ = parts
