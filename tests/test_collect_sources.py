@@ -164,7 +164,7 @@ def test_decoders_also_take_one_step_with_a_kv_cache():
 
     sizes = TRANSFORMERS_SIZES["hf_mixtral"]
     steps = [s for s in sizes if "past" in s]
-    assert len(steps) == 2 and len(sizes) == 7
+    assert len(steps) == 2 and len(sizes) == 8
     assert not any("past" in s for s in TRANSFORMERS_SIZES["hf_deit"])
     spec = next(
         s for s in network_specs("transformers", ["hf_mixtral"]) if "past" in s.params

@@ -76,6 +76,10 @@ _TEXT_SIZES = [
     {"batch": 2, "seq": 32, "hidden": 64, "layers": 2, "heads": 2, "dtype": "bf16"},
     {"batch": 1, "seq": 96, "hidden": 256, "layers": 2, "heads": 4, "dtype": "f32"},
     {"batch": 1, "seq": 128, "hidden": 128, "layers": 3, "heads": 4, "dtype": "f32"},
+    # Added later (appended, so --resume keeps the earlier ones): batch 2 at
+    # a width of three heads, whose matmul N (96, 288 for grouped keys and
+    # values) no other size has.
+    {"batch": 2, "seq": 48, "hidden": 96, "layers": 2, "heads": 3, "dtype": "f32"},
 ]
 _VISION_SIZES = [
     {"batch": 1, "image": 32, "patch": 8, "hidden": 64, "layers": 2, "heads": 2},
