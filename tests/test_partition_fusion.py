@@ -1861,3 +1861,126 @@ def test_a_bicubic_upsampling_hoists_the_positions_as_floats_alone():
     regions = partition_dispatches(_BICUBIC_ROWS)
     assert len(regions) == 16
     assert [r.kind for r in regions].count("initializer") == 15
+
+
+def _decoder_scores(batch: int, softmax: bool) -> str:
+    """A decoder's attention scores for one new token: ``batch`` x 4 heads
+    as one batch matmul of 1 x 65 rows, truncated to f16, reshaped to
+    batch x heads, scaled and masked (then extended to f32 and a softmax)."""
+    n = 4 * batch
+    out = f"tensor<{batch}x4x65xf32>" if softmax else f"tensor<{batch}x4x65xf16>"
+    text = f"""#map1 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#map2 = affine_map<(d0, d1, d2) -> (d0, 0, d2)>
+#map3 = affine_map<(d0, d1, d2) -> (d0, d1, 0)>
+func.func @main(%q: tensor<{n}x1x32xf16>, %k: tensor<{n}x32x65xf16>, %mask: tensor<{batch}x1x65xf16>) -> {out} {{
+  %zero = arith.constant 0.000000e+00 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %scale = arith.constant 1.250000e-01 : f16
+  %e0 = tensor.empty() : tensor<{n}x1x65xf32>
+  %f0 = linalg.fill ins(%zero : f32) outs(%e0 : tensor<{n}x1x65xf32>) -> tensor<{n}x1x65xf32>
+  %s = linalg.batch_matmul ins(%q, %k : tensor<{n}x1x32xf16>, tensor<{n}x32x65xf16>) outs(%f0 : tensor<{n}x1x65xf32>) -> tensor<{n}x1x65xf32>
+  %e1 = tensor.empty() : tensor<{n}x1x65xf16>
+  %t = linalg.generic {{indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%s : tensor<{n}x1x65xf32>) outs(%e1 : tensor<{n}x1x65xf16>) {{
+  ^bb0(%in: f32, %out: f16):
+    %0 = arith.truncf %in : f32 to f16
+    linalg.yield %0 : f16
+  }} -> tensor<{n}x1x65xf16>
+  %c = tensor.collapse_shape %t [[0, 1], [2]] : tensor<{n}x1x65xf16> into tensor<{n}x65xf16>
+  %x = tensor.expand_shape %c [[0, 1], [2]] output_shape [{batch}, 4, 65] : tensor<{n}x65xf16> into tensor<{batch}x4x65xf16>
+  %e2 = tensor.empty() : tensor<{batch}x4x65xf16>
+  %m = linalg.generic {{indexing_maps = [#map1, #map2, #map1], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%x, %mask : tensor<{batch}x4x65xf16>, tensor<{batch}x1x65xf16>) outs(%e2 : tensor<{batch}x4x65xf16>) {{
+  ^bb0(%in: f16, %in_0: f16, %out: f16):
+    %0 = arith.mulf %in, %scale : f16
+    %1 = arith.addf %0, %in_0 : f16
+    linalg.yield %1 : f16
+  }} -> tensor<{batch}x4x65xf16>
+"""
+    if not softmax:
+        return text + f"  return %m : {out}\n}}\n"
+    rows = f"tensor<{batch}x4x65xf32>"
+    sums = f"tensor<{batch}x4x1xf32>"
+    return (
+        text
+        + f"""  %e3 = tensor.empty() : {rows}
+  %w = linalg.generic {{indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%m : tensor<{batch}x4x65xf16>) outs(%e3 : {rows}) {{
+  ^bb0(%in: f16, %out: f32):
+    %0 = arith.extf %in : f16 to f32
+    linalg.yield %0 : f32
+  }} -> {rows}
+  %e4 = tensor.empty() : {sums}
+  %f4 = linalg.fill ins(%ninf : f32) outs(%e4 : {sums}) -> {sums}
+  %mx = linalg.generic {{indexing_maps = [#map1, #map3], iterator_types = ["parallel", "parallel", "reduction"]}} ins(%w : {rows}) outs(%f4 : {sums}) {{
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.maximumf %in, %out : f32
+    linalg.yield %0 : f32
+  }} -> {sums}
+  %sub = linalg.generic {{indexing_maps = [#map1, #map3, #map1], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%w, %mx : {rows}, {sums}) outs(%e3 : {rows}) {{
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.subf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  }} -> {rows}
+  %ex = linalg.generic {{indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%sub : {rows}) outs(%e3 : {rows}) {{
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  }} -> {rows}
+  %f5 = linalg.fill ins(%zero : f32) outs(%e4 : {sums}) -> {sums}
+  %sm = linalg.generic {{indexing_maps = [#map1, #map3], iterator_types = ["parallel", "parallel", "reduction"]}} ins(%ex : {rows}) outs(%f5 : {sums}) {{
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  }} -> {sums}
+  %r = linalg.generic {{indexing_maps = [#map1, #map3, #map1], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%ex, %sm : {rows}, {sums}) outs(%e3 : {rows}) {{
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.divf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  }} -> {rows}
+  return %r : {out}
+}}
+"""
+    )
+
+
+@pytest.mark.parametrize(
+    ("batch", "kinds"),
+    [
+        # 4x1x65 -> 1x4x65 adds a unit dim only: the batch matmul's dispatch
+        # takes the truncation, the scale and the mask
+        (1, ["matmul"]),
+        # 8x1x65 -> 2x4x65: unit-dim folding puts a collapse after the batch
+        # matmul, the expand bubbles above the truncation: three dispatches
+        (2, ["matmul", "elementwise", "elementwise"]),
+    ],
+)
+def test_a_one_row_batch_matmul_keeps_apart_a_consumer_read_split(batch, kinds):
+    """``FoldUnitExtentDims`` drops the truncation's unit dim (a
+    ``collapse_shape`` after the batch matmul, a named op that keeps its
+    M = 1), then ``BubbleUpExpandShapes`` moves the batch x heads
+    ``expand_shape`` above the truncation: the batch matmul and its consumer
+    are apart, and the truncate, fusing into no op of two inputs, is a
+    dispatch alone (iree-compile 3.13, ``--compile-to=flow``:
+    ``batch_matmul_4x1x65x32`` alone for batch 1; ``batch_matmul_8x1x65x32``,
+    ``elementwise_520_f32xf16``, ``elementwise_2x4x65_f16`` for batch 2)."""
+    regions = partition_dispatches(_decoder_scores(batch, softmax=False))
+    assert [r.kind for r in regions] == kinds
+
+
+@pytest.mark.parametrize(
+    ("batch", "kinds"),
+    [
+        (1, ["matmul", "softmax"]),
+        (2, ["matmul", "elementwise", "softmax"]),
+    ],
+)
+def test_a_softmax_takes_the_scores_it_extends(batch, kinds):
+    """The scaled, masked f16 scores and their extension to f32 are one op
+    after elementwise fusion, a bit-extend (``isBitExtendOp``: no ``math``
+    op, a narrower input), which IREE clones into the softmax reading it:
+    with the batch matmul apart (batch 2), the scores compute in the
+    softmax's dispatch (iree-compile 3.13, ``--compile-to=flow``:
+    ``batch_matmul_4x1x65x32`` and ``softmax_4x65xf32`` for batch 1;
+    ``batch_matmul_8x1x65x32``, ``elementwise_520_f32xf16`` and
+    ``softmax_2x4x65xf32`` for batch 2)."""
+    regions = partition_dispatches(_decoder_scores(batch, softmax=True))
+    assert [r.kind for r in regions] == kinds
+    assert len(regions[-1].lines) == (5 if batch == 1 else 6)

@@ -83,7 +83,13 @@ libraries or a compiler:
   result through a slice, or a transpose would cross a reshape it cannot
   move past (``isFusableWithConsumer``, ``SinkReshapes``: an expand_shape
   moves past a transpose that keeps each expanded group of dims together, a
-  collapse_shape always); a scan / sort / gather takes no consumer;
+  collapse_shape always), nor a batch matmul of one row (M = 1 kept, batch
+  and N not 1) an op whose result is read through an expand_shape of
+  non-unit dims (``FoldUnitExtentDims`` puts a collapse after the batch
+  matmul, ``BubbleUpExpandShapes`` moves the expand above the op); a scan /
+  sort / gather takes no consumer; an elementwise group that only a softmax
+  reads and that, with the extend between them, widens its elements is a
+  bit-extend IREE clones into the softmax's dispatch;
 - ``tensor.pad`` and ``tensor.insert_slice`` write into the producer's
   dispatch when the source is computed, read by nothing else and not
   reshaped (also by a collapse of a root's result that sinks below its
@@ -120,7 +126,7 @@ libraries or a compiler:
   or after the reshape of a matmul's result).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 2,132 of the 2,372 bundled linalg modules (89.9%; 783
+the exact count on 2,157 of the 2,432 bundled linalg modules (88.7%; 1,031
 dispatches off in all) and 25 of the OOD suite's 28 (89.3%) (2026-12-05);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
@@ -306,7 +312,7 @@ def dispatch_kind(export: str) -> str:
 
 def _value(name: str) -> str:
     """``%5#1`` -> ``%5``: the op result a use refers to."""
-    return name.split("#", 1)[0]
+    return name.partition("#")[0]
 
 
 class _Function:
@@ -1433,12 +1439,45 @@ class _Grouping:
                 continue  # IREE does not move a transpose across a reshape
             if max(self.loops[c] for c in grouped[g]) > self.loops[r]:
                 continue  # a result broadcast into a larger consumer stays apart
+            if self.split_after_unit_fold(r, grouped[g]):
+                continue
             out = self.fn.ops[r].result_types
             if out and out[0].shape is not None and _nonunit(out[0].shape) == 0:
                 continue  # a full reduction has no parallel loop to fuse along
             self.join(r, g)
             changed = True
         return changed
+
+    def split_after_unit_fold(self, r: int, group: list[int]) -> bool:
+        """Whether batch matmul ``r`` of one row (M = 1, kept), reaches the
+        consumer ``group`` only through a collapse and an expand: a
+        ``linalg.generic`` of the group reads ``r``'s result and its own
+        result is read through an ``expand_shape`` splitting a non-unit dim
+        (by an op: one returned folds into the result).
+
+        ``FoldUnitExtentDims`` drops the consumer's unit dims (a
+        ``collapse_shape`` after the batch matmul, which keeps its own: a
+        matmul's become a matvec's), then
+        ``BubbleUpExpandShapes`` moves the expand above the consumer: root
+        and consumer are no longer producer and consumer (a batch-2 decoder's
+        ``batch_matmul`` of 8x1x65 and its truncation, read as 2x4x65).
+        """
+        fn = self.fn
+        op = fn.ops[r]
+        if not op.name.startswith("linalg.batch_matmul") or not op.result_types:
+            return False
+        shape = op.result_types[0].shape
+        if not shape or len(shape) != 3 or shape[1] != 1 or 1 in (shape[0], shape[2]):
+            return False  # a unit batch makes it a matmul, a unit N a batch_matvec
+        members = set(group)
+        for c in self.consumers(r):
+            if c not in members or fn.ops[c].name != "linalg.generic":
+                continue
+            readers = {u for u in self.consumers(c) if fn.ops[u].name != "func.return"}
+            paths = self.reshapes_into([c], readers).get(c, ())
+            if any(fn.ops[j].name == "tensor.expand_shape" for j in paths):
+                return True
+        return False
 
     def reshapes_into(
         self, sources: list[int], targets: set[int], units: bool = False
@@ -1851,6 +1890,45 @@ class _Grouping:
                 grouped.setdefault(self.groups.find(m), []).append(m)
             changed = self.fuse_consumers(roots, grouped)
             changed = self.fuse_shared_producers() or changed
+        self.fuse_into_softmax()
+
+    def fuse_into_softmax(self) -> None:
+        """A raised softmax's dispatch takes the elementwise group that only
+        it reads when the group, with the extend between them, widens its
+        elements and no root took it as its consumer: elementwise fusion
+        makes one op of them that IREE clones into its reader
+        (``isBitExtendOp``: the widest input narrower than the result, no
+        ``math`` op), a batch-2 decoder's scaled, masked f16 scores after a
+        batch matmul that keeps them apart, extended to f32."""
+        fn, find = self.fn, self.groups.find
+        grouped: dict[int, list[int]] = {}
+        for m in self.computing:
+            grouped.setdefault(find(m), []).append(m)
+        for d, ops in self.raised.items():
+            own = find(d)
+            sources = {self.producer(v) for o in ops for v in self.fn.uses[o]}
+            for g in {find(p) for p in sources if p is not None}:
+                members = grouped.get(g, ())
+                if (
+                    g == own
+                    or not members
+                    or self.has_root[g]
+                    or any(self.kinds[m] != "elementwise" for m in members)
+                    or not all(self.live(m) and self.same_side(m, d) for m in members)
+                    or not self._outside_users(members, g) <= {*ops}
+                ):
+                    continue
+                extends = [
+                    u
+                    for m in members
+                    for u in fn.users[m]
+                    if self.kinds[u] == "view" and fn.ops[u].name == "linalg.generic"
+                ]
+                if self.bit_change(sorted([*members, *extends]))[0] != "extend":
+                    continue
+                self.join(d, g)
+                grouped[find(d)] = grouped.pop(own, []) + grouped.pop(g, [])
+                own = find(d)
 
     def place_moves(self) -> list[tuple[int, str]]:
         """Data movement: into the producer's dispatch, or a copy dispatch."""
@@ -2607,7 +2685,20 @@ def _merge_unit_dim_twins(fn: _Function, spans: list[str], aliases) -> None:
             j = fn.defs.get(v)
         return number.get(v, v)
 
-    seen: dict[tuple, int] = {}
+    def body(i: int) -> tuple[str, ...]:
+        local: dict[str, str] = {}
+
+        def rename(m: re.Match) -> str:
+            v = m.group(0)
+            if _value(v) in fn.defs or _value(v) in fn.args:
+                return v
+            return local.setdefault(v, f"%l{len(local)}")
+
+        return tuple(_SSA_RE.sub(rename, b.text) for b in fn.bodies[i])
+
+    # ops reading the same values into the same shape -> [op, its body]; a
+    # body is renamed only once a second op shares the key (it rarely does)
+    seen: dict[tuple, list[list]] = {}
     for i, op in enumerate(fn.ops):
         if op.name != "linalg.generic" or i in fn.dead or len(op.results) != 1:
             continue
@@ -2616,22 +2707,24 @@ def _merge_unit_dim_twins(fn: _Function, spans: list[str], aliases) -> None:
             continue  # identity maps only: the same elements pair up
         if not op.result_types or not fn.bodies[i]:
             continue
-        local: dict[str, str] = {}
-
-        def rename(m: re.Match, local=local) -> str:
-            v = m.group(0)
-            if _value(v) in fn.defs or _value(v) in fn.args:
-                return v
-            return local.setdefault(v, f"%l{len(local)}")
-
-        body = tuple(_SSA_RE.sub(rename, b.text) for b in fn.bodies[i])
         inputs = tuple(source(_value(v)) for v in op.operands[: -len(op.results)])
         out = op.result_types[0]
-        key = (inputs, body, tuple(_nonunit_dims(out) or ()), out.element)
-        j = seen.setdefault(key, i)
-        if j != i:
-            number[_value(op.results[0])] = _value(fn.ops[j].results[0])
-            _merge_into(fn, spans, i, j)
+        key = (inputs, tuple(_nonunit_dims(out) or ()), out.element)
+        twins = seen.setdefault(key, [])
+        if not twins:
+            twins.append([i, None])
+            continue
+        mine = body(i)
+        for twin in twins:
+            if twin[1] is None:
+                twin[1] = body(twin[0])
+            if twin[1] == mine:
+                j = twin[0]
+                number[_value(op.results[0])] = _value(fn.ops[j].results[0])
+                _merge_into(fn, spans, i, j)
+                break
+        else:
+            twins.append([i, mine])
 
 
 def _raise_rotate_half(fn: _Function, spans: list[str]) -> None:
