@@ -2,13 +2,15 @@
 
 Most machine-printed lines are read by one match of a whole-line branch of the
 master expression (an op line, a region end, a block label, a run of comment
-lines). Each must stand for exactly the tokens the general scan would read
-there, so the records with those branches switched off (the scan reads every
-line token by token) must be identical: on the shared corpus and on a sample of
-the bundled modules and kernels. Op lines read before with other SSA names are
-taken from a cache, and whole lines read before (an op complete in its line, a
-region end, a block label) are read again from templates without the master
-expression; records read through them must be those of a cold read.
+lines), and a ``<...>`` group with strings or nested groups in it (a target
+or layout attribute) by one token. Each must stand for exactly the tokens the
+general scan would read there, so the records with those branches switched
+off (the scan reads every line token by token) must be identical: on the shared
+corpus and on a sample of the bundled modules and kernels. Op lines read
+before with other SSA names are taken from a cache, and whole lines read before
+(an op complete in its line, a region end, a block label) are read again from
+templates without the master expression; records read through them must be
+those of a cold read.
 """
 
 import re
@@ -23,12 +25,15 @@ from mlircost_classic.mlir import _reader, parse
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "mlir-corpus"
 FILES = sorted(CORPUS.glob("*/*.mlir")) if CORPUS.is_dir() else []
 
-# The same expression, same groups, with the whole-line branches never matching.
+# The same expression, same groups, with the whole-line branches and the
+# one-token reading of '<...>' groups with strings or groups inside never
+# matching.
+_INERT_BRANCH = "<(" + _reader._INERT_ANGLE[1:] + ")"
 _TOKENS_ONLY = re.compile(
     "|".join(
         ["(?!)" + _reader._FAST_BRANCH]
         + [
-            "(?!)" + b if kind == _reader._COMMENT_LINES else b
+            "(?!)" + b if kind == _reader._COMMENT_LINES or b == _INERT_BRANCH else b
             for b, kind in _reader._BRANCHES
         ]
     )
@@ -118,6 +123,45 @@ def test_bundled_texts_read_the_same_line_by_line(kind, level, monkeypatch):
     _assert_same_through_line_cache(
         list(data)[::step], monkeypatch, hits=level != "tosa"
     )
+
+
+_HEADER = """hal.executable public @d {
+  hal.executable.variant public @v target(<"llvm-cpu", "elf", {cpu = "x86-64-v3", \
+r = #iree_cpu.r<>, size = 32768 : i64}>) {
+    hal.executable.export public @e ordinal(0) layout(#hal.pipeline.layout<bindings \
+= [#hal.pipeline.binding<storage_buffer, "ReadOnly|Indirect">, \
+#hal.pipeline.binding<storage_buffer, Indirect>], flags = Indirect>) \
+count(%arg0: !hal.device) -> (index, index, index) {
+      %x, %y, %z = iree_tensor_ext.dispatch.workgroup_count_from_slice()
+      hal.return %x, %y, %z : index, index, index
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _HEADER,
+        '%0 = "t.op"(%a) <{k = "s", m = #a<"x">}> : (i32) -> i32\n',
+        'func.func @f() attributes {t = #a<"b", [1, (2)], {c = 3}>} {\n  return\n}\n',
+        't.op {a = #x<"s", <b>=c>, d = #y<e => "f">} : () -> ()\n',
+        't.op {a = #x<"s", <b> // c>}\n',
+        't.op {a = #x<"s", [b>}\n',  # mismatched: an error either way
+        't.op {a = #x<"s", %v>} : () -> ()\n',
+    ],
+)
+def test_groups_with_strings_inside_read_as_one_token(text, monkeypatch):
+    _assert_same_as_tokens([text], monkeypatch)
+
+
+def test_target_and_layout_groups_are_one_token():
+    inert = re.compile(_INERT_BRANCH)
+    found = [m.group() for m in inert.finditer(_HEADER)]
+    assert found[0].startswith('<"llvm-cpu"') and found[0].endswith("i64}>")
+    assert found[1].startswith("<bindings") and found[1].endswith("Indirect>")
+    assert len(_reader._MASTER.findall(_HEADER)) < len(_TOKENS_ONLY.findall(_HEADER))
 
 
 def test_line_cache_keeps_each_ops_own_names_and_attributes():

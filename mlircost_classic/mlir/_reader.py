@@ -20,7 +20,9 @@ default dialect), so the work is linear in the text and nothing recurses. Most m
 dictionary, typed ``ins``/``outs`` groups and trailing types; a ``} -> T``
 region end; a block label) are read by one match of a first branch that
 takes the whole line, and a run of whole-line comments by one match of the
-next; lines they do not recognise go through the tokens. Such an op line read
+next; lines they do not recognise go through the tokens. A ``<...>`` group
+with nothing inside that changes the scan's state (strings and balanced
+groups, as in target and layout attributes) is one token. Such an op line read
 before with other SSA names (machine-printed modules repeat a few lines with
 new names over and over) is not read again: a cache keyed by the line with its
 names cut out gives its typed groups and attribute dictionaries and, when the
@@ -93,6 +95,32 @@ _NO_ANGLE = r'[^<>{}"%\n-]*'
     _COMMENT_LINES,
 ) = range(16)
 _ANGLE_GROUP = "<" + _NO_ANGLE + "(?:-(?!>)" + _NO_ANGLE + ")*>"
+
+
+def _inert(depth: int) -> str:
+    """What may be inside a ``<...>`` group read as one token, ``depth`` deep.
+
+    Strings, ``->`` and balanced ``<>``, ``()``, ``[]`` and ``{}`` groups,
+    nothing that changes the scan's state inside a ``<``: no SSA name, no
+    ``=>`` or ``>=`` (not a bracket to the scan), no ``//`` comment, no
+    ``{-#`` resource block. Read token by token, such a group only pushes and
+    pops brackets.
+    """
+    items = r'[^<>(){}\[\]"%\n\-=/]++|->?|=(?!>)|/(?!/)|"' + _STR_BODY
+    if depth:
+        sub = _inert(depth - 1)
+        items += (
+            rf"|<(?:{sub})*+>(?!=)|\((?:{sub})*+\)|\[(?:{sub})*+\]"
+            rf"|\{{(?!-#)(?:{sub})*+\}}"
+        )
+    return items
+
+
+# A '<...>' group with strings or nested groups in it (target and layout
+# attributes: '<"llvm-cpu", "embedded-elf-x86_64", {cpu = "x86-64-v3", ...}>'),
+# when the plain _ANGLE_GROUP does not fit; not '<{' (generic properties, an
+# attribute dictionary to the scan).
+_INERT_ANGLE = rf"<(?!\{{)(?:{_inert(3)})*+>(?!=)"
 # Simple types ('f32', 'tensor<4x?xf32>', '!torch.int') read with the ':' or '->'
 # before them, so that the common case costs one token.
 _TYPE_WORD = r"!?[A-Za-z_][\w$.]*(?:" + _ANGLE_GROUP + ")?"
@@ -123,6 +151,7 @@ _BRANCHES = [
     (r"\{(-#)", _BLOB),
     # a '<...>' group with nothing inside that matters: one token, no push/pop
     ("<(" + _ANGLE_GROUP[1:] + ")", _ANGLE),
+    ("<(" + _INERT_ANGLE[1:] + ")", _ANGLE),
     (r"\(()", _OPEN),
     (r"\[()", _OPEN),
     (r"\{()", _OPEN),
