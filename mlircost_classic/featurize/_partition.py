@@ -1885,12 +1885,16 @@ class _Grouping:
         roots = [i for i in self.computing if self.kinds[i] == "root"]
         changed = True
         while changed:
-            grouped: dict[int, list[int]] = {}
-            for m in self.computing:
-                grouped.setdefault(self.groups.find(m), []).append(m)
-            changed = self.fuse_consumers(roots, grouped)
+            changed = self.fuse_consumers(roots, self.computing_groups())
             changed = self.fuse_shared_producers() or changed
         self.fuse_into_softmax()
+
+    def computing_groups(self) -> dict[int, list[int]]:
+        """The computing ops by their group's representative, in op order."""
+        find, grouped = self.groups.find, {}
+        for m in self.computing:
+            grouped.setdefault(find(m), []).append(m)
+        return grouped
 
     def fuse_into_softmax(self) -> None:
         """A raised softmax's dispatch takes the elementwise group that only
@@ -1901,12 +1905,10 @@ class _Grouping:
         ``math`` op), a batch-2 decoder's scaled, masked f16 scores after a
         batch matmul that keeps them apart, extended to f32."""
         fn, find = self.fn, self.groups.find
-        grouped: dict[int, list[int]] = {}
-        for m in self.computing:
-            grouped.setdefault(find(m), []).append(m)
+        grouped = self.computing_groups()
         for d, ops in self.raised.items():
             own = find(d)
-            sources = {self.producer(v) for o in ops for v in self.fn.uses[o]}
+            sources = {self.producer(v) for o in ops for v in fn.uses[o]}
             for g in {find(p) for p in sources if p is not None}:
                 members = grouped.get(g, ())
                 if (
