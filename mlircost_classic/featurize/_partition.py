@@ -146,6 +146,7 @@ import re
 from dataclasses import dataclass, replace
 
 from ..mlir import Op, ParsedModule, ShapedType, parse
+from ._dispatch_form import dispatch_form
 from ._rules import _attr, _parse_maps
 
 __all__ = ["DispatchRegion", "dispatch_kind", "partition_dispatches"]
@@ -2305,28 +2306,45 @@ def _binding(
     index: int, v: str, t: ShapedType | None, access: str, at: int = 0, dim: int = 0
 ) -> list[str]:
     """A binding of ``v`` (type ``t``) and its load or store, at offset ``at``
-    along ``dim``."""
+    along ``dim``. An ``i1`` tensor is held as ``i8`` (IREE's
+    ``TypePropagation``): loaded and truncated, extended and stored."""
     raw = t.raw if t is not None and t.raw else "tensor<?xf32>"
+    held = raw
+    if t is not None and t.element == "i1" and raw.endswith("i1>"):
+        held = raw[:-3] + "i8>"
     dims = t.shape if t is not None and t.shape is not None else (0,)
     zeros = ", ".join(str(at) if d == dim else "0" for d in range(len(dims)))
     sizes = ", ".join("?" if d is None else str(d) for d in dims)
     ones = ", ".join("1" for _ in dims)
     flags = "ReadOnly" if access == "readonly" else "Indirect"
     binding = f"%binding{index}"
-    tensor = f"!iree_tensor_ext.dispatch.tensor<{access}:{raw}>"
+    tensor = f"!iree_tensor_ext.dispatch.tensor<{access}:{held}>"
     subspan = (
         f"{binding} = hal.interface.binding.subspan layout(#pipeline_layout) "
         f"binding({index}) alignment(64) offset(%c0) flags({flags}) : {tensor}"
     )
+    slots = f"offsets = [{zeros}], sizes = [{sizes}], strides = [{ones}]"
     if access == "readonly":
-        access_line = (
-            f"{v} = iree_tensor_ext.dispatch.tensor.load {binding}, offsets = "
-            f"[{zeros}], sizes = [{sizes}], strides = [{ones}] : {tensor} -> {raw}"
-        )
+        if held == raw:
+            access_line = (
+                f"{v} = iree_tensor_ext.dispatch.tensor.load {binding}, {slots} : "
+                f"{tensor} -> {raw}"
+            )
+        else:
+            access_line = (
+                f"%held{index} = iree_tensor_ext.dispatch.tensor.load {binding}, "
+                f"{slots} : {tensor} -> {held}\n"
+                f"{v} = arith.trunci %held{index} : {held} to {raw}"
+            )
     else:
-        access_line = (
-            f"iree_tensor_ext.dispatch.tensor.store {v}, {binding}, offsets = "
-            f"[{zeros}], sizes = [{sizes}], strides = [{ones}] : {raw} -> {tensor}"
+        stored = v
+        access_line = ""
+        if held != raw:
+            stored = f"%held{index}"
+            access_line = f"{stored} = arith.extui {v} : {raw} to {held}\n"
+        access_line += (
+            f"iree_tensor_ext.dispatch.tensor.store {stored}, {binding}, {slots} : "
+            f"{held} -> {tensor}"
         )
     return [subspan, access_line]
 
@@ -2510,7 +2528,41 @@ def _region_body(
         t[1] for t, (_, a) in zip(texts, bindings, strict=True) if a != "readonly"
     ]
     lines.append("return")
-    return lines, reshapes, at
+    return lines, reshapes, at, _swapped_loads(fn, loads, inside)
+
+
+def _swapped_loads(fn: _Function, loads: list[str], inside: set[int]) -> dict:
+    """Loaded values that transpose their two innermost dims and that only
+    the region's matmuls read, as their right operand: value -> the type of
+    what they transpose. IREE moves such a transpose into the matmul's
+    indexing maps (``PropagateLinalgTranspose``) and binds the untransposed
+    tensor: a ``torch.nn.Linear``'s weight, read as ``[N, K]``."""
+    out = {}
+    for v in loads:
+        j = fn.defs.get(v)
+        if j is None or fn.ops[j].name != "linalg.transpose":
+            continue
+        m = _PERMUTATION_RE.search(fn.ops[j].text)
+        order = _ints(m.group(1)) if m else []
+        rank = len(order)
+        if rank not in (2, 3) or order != [*range(rank - 2), rank - 1, rank - 2]:
+            continue
+        readers = [u for u in fn.users[j] if u in inside]
+        want = "linalg.matmul" if rank == 2 else "linalg.batch_matmul"
+        source = fn.ops[j].operand_types[:1]
+        if (
+            readers
+            and source
+            and all(
+                fn.ops[u].name == want
+                and len(fn.ops[u].operands) > 1
+                and _value(fn.ops[u].operands[1]) == v
+                and _value(fn.ops[u].operands[0]) != v
+                for u in readers
+            )
+        ):
+            out[v] = source[0]
+    return out
 
 
 def _as_generic(op: Op) -> str | None:
@@ -3216,12 +3268,14 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             (
                 i,
                 "memcpy",
-                (_copy_body(fn, i, v, spans, copies[:k].count((i, v))), [], {}),
+                (_copy_body(fn, i, v, spans, copies[:k].count((i, v))), [], {}, {}),
                 [i],
             )
             for k, (i, v) in enumerate(copies)
         ]
-        for _, kind, (body, reshapes, at), ms in sorted(found, key=lambda f: f[0]):
+        for _, kind, (body, reshapes, at, swapped), ms in sorted(
+            found, key=lambda f: f[0]
+        ):
             if "f64" in text:  # bindings of f64 values
                 body = [_F64_RE.sub("f32", line) for line in body]
             key = _canonical(_key_lines(fn, body, reshapes, at, aliases))
@@ -3233,10 +3287,10 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
                 lines = [fn.ops[m].line for m in ms]
                 if origin is not None:
                     lines = sorted({origin[line - 1] for line in lines})
-                regions[key] = [kind, 1, body, tuple(lines)]
+                regions[key] = [kind, 1, body, tuple(lines), swapped]
     out = []
-    for ordinal, (kind, calls, body, lines) in enumerate(regions.values()):
+    for ordinal, (kind, calls, body, lines, swapped) in enumerate(regions.values()):
         name = f"main_dispatch_{ordinal}_{kind}"
-        text_out = _wrap(name, body, module.attribute_aliases)
+        text_out = dispatch_form(_wrap(name, body, module.attribute_aliases), swapped)
         out.append(DispatchRegion(name, kind, text_out, calls, lines))
     return out

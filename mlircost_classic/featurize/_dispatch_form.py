@@ -1,0 +1,699 @@
+"""A region's text in the form IREE gives a dispatch's executable source.
+
+:func:`~mlircost_classic.featurize.partition_dispatches` finds the ops of each
+dispatch in the module's own text; the kernels model learned from IREE's
+executable sources, in which those ops have been through more of the
+compiler. :func:`dispatch_form` rewrites a region's function the way IREE's
+passes do before it writes an executable source:
+
+- an elementwise ``linalg.generic`` whose result only one ``linalg.generic``
+  of the region reads (and that is not stored) fuses into it
+  (``linalg::fuseElementwiseOps``, run by ``ElementwiseOpFusion``): the
+  producer's inputs take the place of its result among the consumer's
+  inputs, their indexing maps composed with the inverse of the producer's
+  result map and the consumer's map of that operand, the producer's payload
+  runs first in the consumer's body. Fusion needs the producer's result map
+  to be a permutation, the consumer's map of the operand to have as many
+  results as the producer has loops, and every loop of the fused op to read
+  its bound from some operand (a reduction consumer);
+- identical inputs (the same value through the same map) are one, unused
+  inputs are dropped (``linalg.generic``'s canonicalization), and ops whose
+  results nothing reads are erased (the fused producer, its ``tensor.empty``).
+
+The i1 tensors a dispatch reads or writes are held as i8 by the bindings
+themselves (``_binding`` in :mod:`._partition`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..mlir import Op, parse
+
+__all__ = ["dispatch_form"]
+
+_SSA_RE = re.compile(r"%[\w$.-]+")
+_ARG_RE = re.compile(r"(%[\w$.-]+)\s*:\s*([^,]+?)(?=,\s*%|$)")
+_INDEX_RE = re.compile(r"linalg\.index (\d+)")
+# Values a payload line defines, block arguments included.
+_DEFINED_RE = re.compile(r"^(%[\w$.-]+)(?::\d+)? =|(%[\w$.-]+):", re.M)
+# Ops a region may leave unread and IREE then erases.
+_PURE = frozenset(
+    {
+        "tensor.empty",
+        "linalg.fill",
+        "arith.constant",
+        "linalg.generic",
+        "tensor.expand_shape",
+        "tensor.collapse_shape",
+    }
+)
+
+
+@dataclass
+class _Generic:
+    """One single-result ``linalg.generic`` of a region, in parts."""
+
+    result: str
+    ins: list[str]
+    in_types: list[str]
+    maps: list[list[str]]  # one per operand, ins then the out: result exprs
+    dims: list[str]
+    out: str
+    out_type: str
+    iterators: list[str]
+    args: list[str]  # block arguments, ins then the out
+    arg_types: list[str]
+    body: list[str]  # payload lines, the yield left out
+    yielded: str
+    yield_type: str
+
+    def text(self) -> str:
+        head = ", ".join(self.dims)
+        maps = ", ".join(
+            f"affine_map<({head}) -> ({', '.join(results)})>" for results in self.maps
+        )
+        iterators = ", ".join(f'"{it}"' for it in self.iterators)
+        ins = (
+            f"ins({', '.join(self.ins)} : {', '.join(self.in_types)}) "
+            if self.ins
+            else ""
+        )
+        args = ", ".join(
+            f"{a}: {t}" for a, t in zip(self.args, self.arg_types, strict=True)
+        )
+        return "\n".join(
+            [
+                f"{self.result} = linalg.generic {{indexing_maps = [{maps}], "
+                f"iterator_types = [{iterators}]}} {ins}"
+                f"outs({self.out} : {self.out_type}) {{",
+                f"^bb0({args}):",
+                *self.body,
+                f"linalg.yield {self.yielded} : {self.yield_type}",
+                f"}} -> {self.out_type}",
+            ]
+        )
+
+    def bounded(self) -> bool:
+        """Whether every loop is some operand's dim (its bound is known)."""
+        seen = {r for results in self.maps for r in results}
+        return all(d in seen for d in self.dims)
+
+
+def _generic(op: Op, span: str, aliases: dict[str, str]) -> _Generic | None:
+    """``op`` (its text ``span``) in parts; None for any other op or one this
+    module does not rewrite (several results, blocks or nested regions, maps
+    with other than dims and constants)."""
+    from ._partition import _iterators  # noqa: PLC0415 (the partitioner imports us)
+    from ._rules import _attr, _parse_maps  # noqa: PLC0415
+
+    if op.name != "linalg.generic" or len(op.results) != 1 or "#" in op.results[0]:
+        return None
+    maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
+    iterators = _iterators(op)
+    n = len(op.operands)
+    if not maps or len(maps) != n or n < 1 or len(op.operand_types) != n:
+        return None
+    dims = maps[0][0]
+    if any(m[0] != dims for m in maps) or len(iterators) != len(dims):
+        return None
+    if any(not (r in dims or r.isdigit()) for _, results in maps for r in results):
+        return None
+    lines = span.split("\n")
+    if (
+        len(lines) < 4
+        or not lines[1].startswith("^bb0(")
+        or not lines[-1].startswith("}")
+    ):
+        return None
+    body = lines[2:-1]
+    if not body or not body[-1].startswith("linalg.yield "):
+        return None
+    if any(b.startswith(("^", "}")) or b.endswith("{") for b in body):
+        return None
+    args = _ARG_RE.findall(lines[1][len("^bb0(") : lines[1].rindex(")")])
+    if len(args) != n:
+        return None
+    yielded, _, yield_type = body[-1][len("linalg.yield ") :].partition(" : ")
+    if "," in yielded:
+        return None
+    types = [t.raw for t in op.operand_types]
+    if not all(types):
+        return None
+    return _Generic(
+        result=op.results[0],
+        ins=list(op.operands[:-1]),
+        in_types=types[:-1],
+        maps=[list(results) for _, results in maps],
+        dims=list(dims),
+        out=op.operands[-1],
+        out_type=types[-1],
+        iterators=iterators,
+        args=[a for a, _ in args],
+        arg_types=[t.strip() for _, t in args],
+        body=body[:-1],
+        yielded=yielded.strip(),
+        yield_type=yield_type.strip(),
+    )
+
+
+def _rename(lines: list[str], names: dict[str, str]) -> list[str]:
+    if not names:
+        return lines
+    return [_SSA_RE.sub(lambda m: names.get(m.group(0), m.group(0)), b) for b in lines]
+
+
+def _fuse(producer: _Generic, consumer: _Generic, k: int, fresh) -> _Generic | None:
+    """``producer`` fused into ``consumer`` through its ``k``-th input (None
+    when IREE would not fuse them)."""
+    if any(it != "parallel" for it in producer.iterators):
+        return None
+    out_map = producer.maps[-1]
+    if sorted(out_map) != sorted(producer.dims) or len(set(out_map)) != len(out_map):
+        return None  # the producer's result map is no permutation
+    reads = consumer.maps[k]
+    if len(reads) != len(producer.dims):
+        return None
+    sub = dict(zip(out_map, reads, strict=True))
+    composed = [[sub.get(r, r) for r in results] for results in producer.maps[:-1]]
+    # the producer's payload indexes its own loops: they must be consumer loops
+    index = {}
+    for m in _INDEX_RE.finditer("\n".join(producer.body)):
+        at = sub.get(producer.dims[int(m.group(1))], "")
+        if at not in consumer.dims:
+            return None
+        index[m.group(0)] = f"linalg.index {consumer.dims.index(at)}"
+    new_args = [fresh() for _ in producer.ins]
+    names = dict(zip(producer.args[:-1], new_args, strict=True))
+    # sibling payloads reuse value names (MLIR numbers each region anew)
+    names |= {v: fresh() for v in _payload_values(producer.body)}
+    own = {v: fresh() for v in _payload_values(consumer.body)}
+    if producer.args[-1] in "\n".join([*producer.body, producer.yielded]):
+        return None  # the payload reads its init
+    body = _rename(producer.body, names)
+    if index:
+        body = [_INDEX_RE.sub(lambda m: index[m.group(0)], b) for b in body]
+    value = names.get(producer.yielded, producer.yielded)
+    own[consumer.args[k]] = value
+    body += _rename(consumer.body, own)
+    n = len(consumer.ins)
+    fused = _Generic(
+        result=consumer.result,
+        ins=consumer.ins[:k] + producer.ins + consumer.ins[k + 1 :],
+        in_types=consumer.in_types[:k] + producer.in_types + consumer.in_types[k + 1 :],
+        maps=consumer.maps[:k] + composed + consumer.maps[k + 1 :],
+        dims=consumer.dims,
+        out=consumer.out,
+        out_type=consumer.out_type,
+        iterators=consumer.iterators,
+        args=consumer.args[:k]
+        + new_args
+        + consumer.args[k + 1 : n]
+        + consumer.args[n:],
+        arg_types=consumer.arg_types[:k]
+        + producer.arg_types[:-1]
+        + consumer.arg_types[k + 1 :],
+        body=body,
+        yielded=_rename([consumer.yielded], own)[0],
+        yield_type=consumer.yield_type,
+    )
+    return fused if fused.bounded() else None
+
+
+def _payload_values(body: list[str]) -> list[str]:
+    """The values a payload's ops define."""
+    return [m.group(1) for b in body if (m := _DEFINED_RE.match(b)) and m.group(1)]
+
+
+def _canonicalize(g: _Generic) -> _Generic:
+    """Identical inputs merged, unread inputs dropped (as long as every loop
+    keeps an operand that bounds it)."""
+    seen: dict[tuple[str, tuple[str, ...]], str] = {}
+    keep: list[int] = []
+    names: dict[str, str] = {}
+    for i, (v, results) in enumerate(zip(g.ins, g.maps, strict=False)):
+        key = (v, tuple(results))
+        if key in seen:
+            names[g.args[i]] = seen[key]
+        else:
+            seen[key] = g.args[i]
+            keep.append(i)
+    body = _rename(g.body, names)
+    yielded = names.get(g.yielded, g.yielded)
+    text = "\n".join([*body, yielded])
+    read = set(_SSA_RE.findall(text))
+    n = len(g.ins)
+    for i in list(keep):
+        if g.args[i] in read:
+            continue
+        trial = [j for j in keep if j != i]
+        maps = [g.maps[j] for j in trial] + [g.maps[-1]]
+        if all(d in {r for m in maps for r in m} for d in g.dims):
+            keep = trial
+    return _Generic(
+        result=g.result,
+        ins=[g.ins[i] for i in keep],
+        in_types=[g.in_types[i] for i in keep],
+        maps=[g.maps[i] for i in keep] + [g.maps[-1]],
+        dims=g.dims,
+        out=g.out,
+        out_type=g.out_type,
+        iterators=g.iterators,
+        args=[g.args[i] for i in keep] + g.args[n:],
+        arg_types=[g.arg_types[i] for i in keep] + g.arg_types[n:],
+        body=body,
+        yielded=yielded,
+        yield_type=g.yield_type,
+    )
+
+
+def dispatch_form(text: str, swapped: dict | None = None) -> str:
+    """``text``, a region's executable source, with its ops as IREE leaves them
+    (module docstring). Text it cannot read is returned unchanged.
+
+    Parameters
+    ----------
+    text : str
+        A region's MLIR text as :func:`partition_dispatches` writes it.
+    swapped : dict of str -> ShapedType, optional
+        Loaded values that transpose their two innermost dims for the
+        region's matmuls to read as right operands, and the type of what
+        they transpose: that tensor is bound instead, the transpose moved into
+        the matmuls' indexing maps.
+
+    Returns
+    -------
+    str
+    """
+    from ._partition import _functions, _spans, _value  # noqa: PLC0415
+
+    if text.count("linalg.generic") < 2 and not swapped:
+        return text
+    module = parse(text)
+    functions = _functions(module)
+    if len(functions) != 1:
+        return text
+    fn = functions[0]
+    lines = text.split("\n")
+    spans = _spans(fn, lines)
+    first, last = fn.ops[0].line, fn.ops[-1].line
+    if swapped:
+        _swap_loads(fn, spans, swapped)
+    generics: dict[int, _Generic] = {}
+    for i, op in enumerate(fn.ops):
+        g = _generic(op, spans[i], module.attribute_aliases)
+        if g is not None:
+            generics[i] = g
+    counter = iter(range(1 << 30))
+
+    def fresh() -> str:
+        return f"%in_f{next(counter)}"
+
+    erased: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        users = _users(fn, spans, erased)
+        for c in sorted(generics):
+            if c in erased:
+                continue
+            consumer = generics[c]
+            for k, v in enumerate(consumer.ins):
+                p = fn.defs.get(_value(v))
+                if p is None or p not in generics or p in erased or users[p] != [c]:
+                    continue
+                fused = _fuse(generics[p], consumer, k, fresh)
+                if fused is None:
+                    continue
+                generics[c] = _canonicalize(fused)
+                erased.add(p)
+                spans[c] = generics[c].text()
+                changed = True
+                break
+            if changed:
+                break
+    if erased:
+        _erase_unread(fn, spans, erased)
+    elif not swapped:
+        return text
+    if _reshapable(fn, generics, erased):
+        live = {i: g for i, g in generics.items() if i not in erased}
+        if _fold_unit_dims(fn, spans, live, erased):
+            _collapse_dims(fn, spans, live, erased)
+    body = [s for i, s in enumerate(spans) if i not in erased]
+    return "\n".join([*lines[: first - 1], *body, *lines[last:]])
+
+
+def _reads(fn, spans: list[str], erased: set[int]) -> dict[int, set[str]]:
+    """The values each op left reads (in its text, its payload included)."""
+    from ._partition import _value  # noqa: PLC0415
+
+    out = {}
+    for i, s in enumerate(spans):
+        if i not in erased:
+            defined = {_value(r) for r in fn.ops[i].results}
+            if "\n" in s:  # a payload's own values and block arguments
+                defined.update(a or b for a, b in _DEFINED_RE.findall(s))
+            out[i] = {v for v in _SSA_RE.findall(s) if v not in defined}
+    return out
+
+
+def _users(fn, spans: list[str], erased: set[int]) -> list[list[int]]:
+    """The ops left that read each op's results."""
+    users: list[list[int]] = [[] for _ in fn.ops]
+    for i, read in _reads(fn, spans, erased).items():
+        for v in read:
+            j = fn.defs.get(v)
+            if j is not None and i not in users[j]:
+                users[j].append(i)
+    return users
+
+
+def _erase_unread(fn, spans: list[str], erased: set[int]) -> None:
+    """Erase, repeatedly, pure ops whose results nothing left reads."""
+    from ._partition import _value  # noqa: PLC0415
+
+    while True:
+        read = set().union(*_reads(fn, spans, erased).values())
+        dead = [
+            i
+            for i, op in enumerate(fn.ops)
+            if i not in erased
+            and op.name in _PURE
+            and op.results
+            and not any(_value(r) in read for r in op.results)
+        ]
+        if not dead:
+            return
+        erased.update(dead)
+
+
+# Ops a region's dims may be folded and collapsed through: their types are
+# all they say of shapes.
+_RESHAPABLE = frozenset(
+    {
+        "arith.constant",
+        "tensor.empty",
+        "linalg.fill",
+        "hal.interface.binding.subspan",
+        "iree_tensor_ext.dispatch.tensor.load",
+        "iree_tensor_ext.dispatch.tensor.store",
+        "arith.trunci",
+        "arith.extui",
+        "func.return",
+    }
+)
+_TENSOR_RE = re.compile(r"tensor<([^<>]*)>")
+_ACCESS_RE = re.compile(
+    r"offsets = \[[^\]]*\], sizes = \[([^\]]*)\], strides = \[[^\]]*\]"
+)
+
+
+def _reshapable(fn, generics: dict[int, _Generic], erased: set[int]) -> bool:
+    """Whether every op left is a generic this module reads or an op whose
+    types are all it says of shapes, and every shape is static."""
+    for i, op in enumerate(fn.ops):
+        if i in erased or i in generics:
+            continue
+        if op.name not in _RESHAPABLE:
+            return False
+        if op.name == "arith.constant" and "dense<[" in op.text:
+            return False  # a literal's nesting is its shape
+    # a payload's tensor.extract indexes the tensor's dims
+    return not any("tensor<" in b for g in generics.values() for b in g.body)
+
+
+def _sizes(g: _Generic) -> list[int] | None:
+    """Each loop's size, read from the operands' types."""
+    sizes: dict[str, int] = {}
+    for results, t in zip(g.maps, [*g.in_types, g.out_type], strict=True):
+        dims = _shape(t)
+        if dims is None or len(dims) != len(results):
+            return None
+        for r, n in zip(results, dims, strict=True):
+            if r in g.dims:
+                sizes.setdefault(r, n)
+            elif n != 1:
+                return None  # a constant index into a dim of several elements
+    if any(d not in sizes for d in g.dims):
+        return None
+    return [sizes[d] for d in g.dims]
+
+
+def _shape(t: str) -> list[int] | None:
+    m = _TENSOR_RE.fullmatch(t.strip())
+    if m is None:
+        return None if "tensor<" in t else []  # a scalar operand
+    *dims, _ = m.group(1).split("x")
+    if not all(d.isdigit() for d in dims):
+        return None
+    return [int(d) for d in dims]
+
+
+def _retype(text: str, shapes) -> str:
+    """Every ``tensor<...>`` of ``text`` with its dims given by ``shapes``
+    (old dims -> new dims)."""
+
+    def sub(m: re.Match) -> str:
+        *dims, element = m.group(1).split("x")
+        new = shapes([int(d) for d in dims])
+        return "tensor<" + "x".join([*map(str, new), element]) + ">"
+
+    text = _TENSOR_RE.sub(sub, text)
+
+    def access(m: re.Match) -> str:
+        sizes = [int(d) for d in m.group(1).split(",") if d.strip()]
+        new = shapes(sizes)
+        zeros, ones = ", ".join("0" for _ in new), ", ".join("1" for _ in new)
+        listed = ", ".join(map(str, new))
+        return f"offsets = [{zeros}], sizes = [{listed}], strides = [{ones}]"
+
+    return _ACCESS_RE.sub(access, text)
+
+
+def _fold_unit_dims(fn, spans, generics: dict[int, _Generic], erased) -> bool:
+    """Drop every unit dim of the region's tensors and the generics' unit
+    loops (``FoldUnitExtentDims``); False, and nothing changed, where a
+    loop's size is unknown."""
+    sizes = {i: _sizes(g) for i, g in generics.items()}
+    if any(v is None for v in sizes.values()):
+        return False
+
+    def unitless(dims: list[int]) -> list[int]:
+        return [d for d in dims if d != 1]
+
+    for i, g in generics.items():
+        keep = [d for d, n in zip(g.dims, sizes[i], strict=True) if n != 1]
+        names = {d: f"d{k}" for k, d in enumerate(keep)}
+        unit = {k for k, n in enumerate(sizes[i]) if n == 1}
+        g.iterators = [it for k, it in enumerate(g.iterators) if k not in unit]
+        g.maps = [[names[r] for r in results if r in names] for results in g.maps]
+        g.dims = [names[d] for d in keep]
+        g.body = _reindex(
+            g.body,
+            {
+                k: None if k in unit else sum(1 for j in range(k) if j not in unit)
+                for k in range(len(sizes[i]))
+            },
+        )
+        g.in_types = [_retype(t, unitless) for t in g.in_types]
+        g.out_type = _retype(g.out_type, unitless)
+        g.body = [_retype(b, unitless) for b in g.body]
+        spans[i] = g.text()
+    for i in range(len(spans)):
+        if i not in erased and i not in generics:
+            spans[i] = _retype(spans[i], unitless)
+    return True
+
+
+def _reindex(body: list[str], to: dict[int, int | None]) -> list[str]:
+    """Payload lines with ``linalg.index k`` read as loop ``to[k]``, a
+    constant 0 where that loop is gone."""
+
+    def sub(line: str) -> str:
+        m = _INDEX_RE.search(line)
+        if m is None:
+            return line
+        k = to.get(int(m.group(1)))
+        if k is None:
+            return line[: m.start()] + "arith.constant 0" + line[m.end() :]
+        return line[: m.start()] + f"linalg.index {k}" + line[m.end() :]
+
+    return [sub(b) for b in body]
+
+
+def _collapse_dims(fn, spans, generics: dict[int, _Generic], erased) -> None:
+    """Merge runs of loops that every op reads together, in order, as one
+    loop (``CollapseDimensions``): two loops stay apart where their iterator
+    types differ, where an operand reads one and not the other or not
+    next to each other, and where a tensor that two ops share keeps them
+    apart in either."""
+    from ._partition import _value  # noqa: PLC0415
+
+    if any(_INDEX_RE.search(b) for g in generics.values() for b in g.body):
+        return  # a payload reading its loop indices would need them split
+    parent: dict[str, str] = {}
+
+    def find(v: str) -> str:
+        while parent.get(v, v) != v:
+            v = parent[v]
+        return v
+
+    def link(a: str, b: str) -> None:
+        ra, rb = find(_value(a)), find(_value(b))
+        if ra != rb:
+            parent[ra] = rb
+
+    primary: dict[int, str] = {}
+    for i, op in enumerate(fn.ops):
+        if i in erased or i in generics or op.name == "func.return":
+            continue
+        if op.name == "iree_tensor_ext.dispatch.tensor.store":
+            if len(op.operands) >= 2:
+                link(op.operands[0], op.operands[1])
+                primary[i] = _value(op.operands[0])
+            continue
+        if not op.results:
+            continue
+        primary[i] = _value(op.results[0])
+        if op.name in ("arith.trunci", "arith.extui", "linalg.fill") or (
+            op.name == "iree_tensor_ext.dispatch.tensor.load"
+        ):
+            for v in op.operands:
+                if v.startswith("%") and not v.startswith("%c"):
+                    link(op.results[0], v)
+    reads: dict[int, list[tuple[str, list[str]]]] = {}
+    cuts: dict[int, set[int]] = {}
+    for i, g in generics.items():
+        link(g.result, g.out)
+        pairs = list(zip([*g.ins, g.out], g.maps, strict=True))
+        pairs.append((g.result, g.maps[-1]))
+        reads[i] = [(find(_value(v)), m) for v, m in pairs if _shape_of(g, v)]
+        n = len(g.dims)
+        cut = set()
+        for k in range(n - 1):
+            a, b = g.dims[k], g.dims[k + 1]
+            if g.iterators[k] != g.iterators[k + 1]:
+                cut.add(k)
+            for m in g.maps:
+                if (a in m) != (b in m) or (a in m and m.index(b) != m.index(a) + 1):
+                    cut.add(k)
+        cuts[i] = cut
+    tensor_cuts: dict[str, set[int]] = {}
+    changed = True
+    while changed:
+        changed = False
+        for i, g in generics.items():
+            at = {d: k for k, d in enumerate(g.dims)}
+            for v, m in reads[i]:
+                have = tensor_cuts.setdefault(v, set())
+                for p in range(len(m) - 1):
+                    a, b = at[m[p]], at[m[p + 1]]
+                    if b != a + 1 or a in cuts[i]:
+                        if p not in have:
+                            have.add(p)
+                            changed = True
+                    elif p in have and a not in cuts[i]:
+                        cuts[i].add(a)
+                        changed = True
+    if all(
+        len(c) == len(g.dims) - 1 for c, g in ((cuts[i], generics[i]) for i in generics)
+    ):
+        return  # nothing collapses
+    for i, g in generics.items():
+        groups = _groups(len(g.dims), cuts[i])
+        which = {g.dims[k]: n for n, group in enumerate(groups) for k in group}
+        g.maps = [[f"d{n}" for n in dict.fromkeys(which[r] for r in m)] for m in g.maps]
+        g.iterators = [g.iterators[group[0]] for group in groups]
+        g.dims = [f"d{n}" for n in range(len(groups))]
+        g.in_types = [
+            _merge_type(t, tensor_cuts.get(find(_value(v)), set()))
+            for v, t in zip(g.ins, g.in_types, strict=True)
+        ]
+        g.out_type = _merge_type(
+            g.out_type, tensor_cuts.get(find(_value(g.out)), set())
+        )
+        spans[i] = g.text()
+    for i, v in primary.items():
+        spans[i] = _retype(
+            spans[i], lambda dims, c=tensor_cuts.get(find(v)): _merged(dims, c)
+        )
+
+
+def _shape_of(g: _Generic, v: str) -> bool:
+    """Whether operand ``v`` of ``g`` is a tensor (not a scalar)."""
+    types = dict(zip([*g.ins, g.out, g.result], [*g.in_types, g.out_type, g.out_type]))
+    return "tensor<" in types.get(v, "")
+
+
+def _groups(n: int, cut: set[int]) -> list[list[int]]:
+    groups: list[list[int]] = [[]]
+    for k in range(n):
+        groups[-1].append(k)
+        if k in cut and k < n - 1:
+            groups.append([])
+    return [g for g in groups if g]
+
+
+def _merged(dims: list[int], cut: set[int] | None) -> list[int]:
+    """``dims`` with the runs between ``cut`` positions multiplied out (all
+    merged where nothing cuts them: a tensor no generic reads)."""
+    if cut is None:
+        return dims
+    out = []
+    for group in _groups(len(dims), cut):
+        size = 1
+        for k in group:
+            size *= dims[k]
+        out.append(size)
+    return out
+
+
+def _merge_type(t: str, cut: set[int]) -> str:
+    return _retype(t, lambda dims: _merged(dims, cut))
+
+
+_INS_RE = re.compile(r"ins\(([^:()]*):([^()]*)\)")
+
+
+def _matmul_maps(rank: int) -> str:
+    """A matmul's indexing maps reading its right operand as ``[..., N, K]``."""
+    batch = [f"d{k}" for k in range(rank - 2)]
+    m, n, k = (f"d{len(batch) + j}" for j in range(3))
+    head = ", ".join([*batch, m, n, k])
+    maps = [[*batch, m, k], [*batch, n, k], [*batch, m, n]]
+    listed = ", ".join(f"affine_map<({head}) -> ({', '.join(r)})>" for r in maps)
+    return f"indexing_maps = [{listed}]"
+
+
+def _swap_loads(fn, spans: list[str], swapped: dict) -> None:
+    """Bind each swapped value's source (its two innermost dims swapped back)
+    and move the transpose into the matmuls that read it."""
+    from ._partition import _value  # noqa: PLC0415
+
+    def swap(dims: list[int]) -> list[int]:
+        return [*dims[:-2], dims[-1], dims[-2]] if len(dims) >= 2 else dims
+
+    for i, op in enumerate(fn.ops):
+        if op.name == "iree_tensor_ext.dispatch.tensor.load":
+            v = _value(op.results[0]) if op.results else ""
+            if v in swapped:
+                spans[i] = _retype(spans[i], swap)
+                j = fn.defs.get(_value(op.operands[0])) if op.operands else None
+                if j is not None:
+                    spans[j] = _retype(spans[j], swap)
+        elif op.name in ("linalg.matmul", "linalg.batch_matmul"):
+            if len(op.operands) < 2 or _value(op.operands[1]) not in swapped:
+                continue
+            m = _INS_RE.search(spans[i])
+            if m is None or "indexing_maps" in spans[i]:
+                continue
+            types = [t.strip() for t in m.group(2).split(",")]
+            if len(types) != 2:
+                continue
+            types[1] = _retype(types[1], swap)
+            rank = 2 if op.name == "linalg.matmul" else 3
+            head, _, tail = spans[i].partition(op.name)
+            tail = tail.replace(m.group(0), f"ins({m.group(1)}: {', '.join(types)})", 1)
+            spans[i] = f"{head}{op.name} {_matmul_maps(rank)}{tail}"
