@@ -26,6 +26,7 @@ themselves (``_binding`` in :mod:`._partition`).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -36,6 +37,10 @@ __all__ = ["dispatch_form"]
 _SSA_RE = re.compile(r"%[\w$.-]+")
 _ARG_RE = re.compile(r"(%[\w$.-]+)\s*:\s*([^,]+?)(?=,\s*%|$)")
 _INDEX_RE = re.compile(r"linalg\.index (\d+)")
+# A map result this module reads: sums of dims times constants, and constants.
+_TERM = r"(?:d\d+(?: \* \d+)?|\d+)"
+_EXPR_RE = re.compile(rf"{_TERM}(?: \+ {_TERM})*")
+_DIM_RE = re.compile(r"\bd\d+\b")
 # Values a payload line defines, block arguments included.
 _DEFINED_RE = re.compile(r"^(%[\w$.-]+)(?::\d+)? =|(%[\w$.-]+):", re.M)
 # Ops a region may leave unread and IREE then erases.
@@ -118,7 +123,9 @@ def _generic(op: Op, span: str, aliases: dict[str, str]) -> _Generic | None:
     dims = maps[0][0]
     if any(m[0] != dims for m in maps) or len(iterators) != len(dims):
         return None
-    if any(not (r in dims or r.isdigit()) for _, results in maps for r in results):
+    if any(
+        not (r in dims or _EXPR_RE.fullmatch(r)) for _, results in maps for r in results
+    ):
         return None
     lines = span.split("\n")
     if (
@@ -288,7 +295,12 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
     """
     from ._partition import _functions, _spans, _value  # noqa: PLC0415
 
-    if text.count("linalg.generic") < 2 and not swapped:
+    if (
+        text.count("linalg.generic") < 2
+        and not swapped
+        and "_conv" not in text
+        and ("linalg.pooling" not in text)
+    ):
         return text
     module = parse(text)
     functions = _functions(module)
@@ -300,15 +312,24 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
     first, last = fn.ops[0].line, fn.ops[-1].line
     if swapped:
         _swap_loads(fn, spans, swapped)
-    generics: dict[int, _Generic] = {}
-    for i, op in enumerate(fn.ops):
-        g = _generic(op, spans[i], module.attribute_aliases)
-        if g is not None:
-            generics[i] = g
     counter = iter(range(1 << 30))
 
     def fresh() -> str:
         return f"%in_f{next(counter)}"
+
+    generics: dict[int, _Generic] = {}
+    for i, op in enumerate(fn.ops):
+        if op.name in _WINDOWED:
+            g = _generalized(op, fresh)
+            if g is not None:
+                spans[i] = g.text()
+        else:
+            g = _generic(op, spans[i], module.attribute_aliases)
+            if g is not None and len(set(g.ins)) < len(g.ins):
+                g = _canonicalize(g)
+                spans[i] = g.text()
+        if g is not None:
+            generics[i] = g
 
     erased: set[int] = set()
     changed = True
@@ -323,6 +344,8 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
                 p = fn.defs.get(_value(v))
                 if p is None or p not in generics or p in erased or users[p] != [c]:
                     continue
+                if consumer.ins.count(v) > 1:
+                    continue  # read through two maps: fusing one read leaves the other
                 fused = _fuse(generics[p], consumer, k, fresh)
                 if fused is None:
                     continue
@@ -335,8 +358,9 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
                 break
     if erased:
         _erase_unread(fn, spans, erased)
-    elif not swapped:
-        return text
+    if "tensor.pad" in text:
+        _unpad_stores(fn, spans, erased)
+        _erase_unread(fn, spans, erased)
     if _reshapable(fn, generics, erased):
         live = {i: g for i, g in generics.items() if i not in erased}
         if _fold_unit_dims(fn, spans, live, erased):
@@ -406,8 +430,9 @@ _RESHAPABLE = frozenset(
 )
 _TENSOR_RE = re.compile(r"tensor<([^<>]*)>")
 _ACCESS_RE = re.compile(
-    r"offsets = \[[^\]]*\], sizes = \[([^\]]*)\], strides = \[[^\]]*\]"
+    r"offsets = \[([^\]]*)\], sizes = \[([^\]]*)\], strides = \[[^\]]*\]"
 )
+_LOW_RE = re.compile(r"low\[([^\]]*)\]")
 
 
 def _reshapable(fn, generics: dict[int, _Generic], erased: set[int]) -> bool:
@@ -416,12 +441,74 @@ def _reshapable(fn, generics: dict[int, _Generic], erased: set[int]) -> bool:
     for i, op in enumerate(fn.ops):
         if i in erased or i in generics:
             continue
+        if op.name in _RESHAPES:
+            if _unit_reshape(op):
+                continue
+            return False
         if op.name not in _RESHAPABLE:
             return False
         if op.name == "arith.constant" and "dense<[" in op.text:
             return False  # a literal's nesting is its shape
     # a payload's tensor.extract indexes the tensor's dims
     return not any("tensor<" in b for g in generics.values() for b in g.body)
+
+
+_RESHAPES = ("tensor.expand_shape", "tensor.collapse_shape")
+
+
+def _unit_reshape(op: Op) -> bool:
+    """A reshape that only adds or drops unit dims (none once they fold)."""
+    if not op.operand_types or not op.result_types or not op.results:
+        return False
+    a, b = op.operand_types[0].shape, op.result_types[0].shape
+    if a is None or b is None or None in a or None in b:
+        return False
+    return [d for d in a if d != 1] == [d for d in b if d != 1]
+
+
+def _unpad_stores(fn, spans: list[str], erased: set[int]) -> None:
+    """A ``tensor.pad`` that only a store reads: the unpadded value is stored
+    into the padded tensor at the pad's low offsets (IREE writes the padding
+    value in a dispatch of its own)."""
+    from ._partition import _value  # noqa: PLC0415
+
+    users = _users(fn, spans, erased)
+    for i, op in enumerate(fn.ops):
+        if op.name != "tensor.pad" or i in erased or len(users[i]) != 1:
+            continue
+        s = users[i][0]
+        store = fn.ops[s]
+        if store.name != "iree_tensor_ext.dispatch.tensor.store" or not op.operands:
+            continue
+        low = _LOW_RE.search(op.text)
+        source = op.operand_types[0] if op.operand_types else None
+        if (
+            low is None
+            or source is None
+            or source.shape is None
+            or None in source.shape
+        ):
+            continue
+        offsets = [x.strip() for x in low.group(1).split(",")]
+        if len(offsets) != len(source.shape) or not all(x.isdigit() for x in offsets):
+            continue
+        text = spans[s].replace(
+            f"store {_value(op.results[0])},", f"store {op.operands[0]},", 1
+        )
+        listed = ", ".join(map(str, source.shape))
+        ones = ", ".join("1" for _ in source.shape)
+        access = (
+            f"offsets = [{', '.join(offsets)}], sizes = [{listed}], strides = [{ones}]"
+        )
+        text = _ACCESS_RE.sub(access, text, count=1)
+        head, sep, tail = text.rpartition(" : ")
+        value_type, arrow, binding_type = tail.partition(" -> ")
+        text = f"{head}{sep}{source.raw}{arrow}{binding_type.replace('writeonly:', 'readwrite:')}"
+        spans[s] = text
+        b = fn.defs.get(_value(store.operands[1])) if len(store.operands) > 1 else None
+        if b is not None:
+            spans[b] = spans[b].replace("writeonly:", "readwrite:")
+        erased.add(i)
 
 
 def _sizes(g: _Generic) -> list[int] | None:
@@ -434,7 +521,7 @@ def _sizes(g: _Generic) -> list[int] | None:
         for r, n in zip(results, dims, strict=True):
             if r in g.dims:
                 sizes.setdefault(r, n)
-            elif n != 1:
+            elif r.isdigit() and n != 1:
                 return None  # a constant index into a dim of several elements
     if any(d not in sizes for d in g.dims):
         return None
@@ -463,11 +550,19 @@ def _retype(text: str, shapes) -> str:
     text = _TENSOR_RE.sub(sub, text)
 
     def access(m: re.Match) -> str:
-        sizes = [int(d) for d in m.group(1).split(",") if d.strip()]
+        offsets = [d.strip() for d in m.group(1).split(",") if d.strip()]
+        sizes = [int(d) for d in m.group(2).split(",") if d.strip()]
         new = shapes(sizes)
-        zeros, ones = ", ".join("0" for _ in new), ", ".join("1" for _ in new)
+        kept = [k for k, d in enumerate(sizes) if d != 1]
+        if new == [sizes[k] for k in kept] and len(offsets) == len(sizes):
+            offsets = [offsets[k] for k in kept]  # unit dims dropped
+        else:
+            offsets = ["0" for _ in new]
+        ones = ", ".join("1" for _ in new)
         listed = ", ".join(map(str, new))
-        return f"offsets = [{zeros}], sizes = [{listed}], strides = [{ones}]"
+        return (
+            f"offsets = [{', '.join(offsets)}], sizes = [{listed}], strides = [{ones}]"
+        )
 
     return _ACCESS_RE.sub(access, text)
 
@@ -483,12 +578,36 @@ def _fold_unit_dims(fn, spans, generics: dict[int, _Generic], erased) -> bool:
     def unitless(dims: list[int]) -> list[int]:
         return [d for d in dims if d != 1]
 
+    from ._partition import _value  # noqa: PLC0415
+
+    alias = {}
+    for i, op in enumerate(fn.ops):
+        if i not in erased and op.name in _RESHAPES and _unit_reshape(op):
+            alias[_value(op.results[0])] = op.operands[0]
+            erased.add(i)
+    while any(v in alias for v in alias.values()):
+        alias = {k: alias.get(v, v) for k, v in alias.items()}
+    for g in generics.values():
+        g.ins = [alias.get(v, v) for v in g.ins]
+        g.out = alias.get(g.out, g.out)
+    for i in range(len(spans)):
+        if i not in erased and i not in generics and alias:
+            spans[i] = _rename([spans[i]], alias)[0]
+
     for i, g in generics.items():
         keep = [d for d, n in zip(g.dims, sizes[i], strict=True) if n != 1]
         names = {d: f"d{k}" for k, d in enumerate(keep)}
         unit = {k for k, n in enumerate(sizes[i]) if n == 1}
         g.iterators = [it for k, it in enumerate(g.iterators) if k not in unit]
-        g.maps = [[names[r] for r in results if r in names] for results in g.maps]
+        gone = set(g.dims) - set(keep)
+        g.maps = [
+            [
+                _fold_expr(r, gone, names)
+                for r, n in zip(results, _shape(t) or [], strict=True)
+                if n != 1
+            ]
+            for results, t in zip(g.maps, [*g.in_types, g.out_type], strict=True)
+        ]
         g.dims = [names[d] for d in keep]
         g.body = _reindex(
             g.body,
@@ -505,6 +624,25 @@ def _fold_unit_dims(fn, spans, generics: dict[int, _Generic], erased) -> bool:
         if i not in erased and i not in generics:
             spans[i] = _retype(spans[i], unitless)
     return True
+
+
+def _fold_expr(expr: str, gone: set[str], names: dict[str, str]) -> str:
+    """A map result with the loops ``gone`` (unit loops) at 0 and the others
+    renamed."""
+    if expr in names:
+        return names[expr]
+    terms = []
+    for term in expr.split(" + "):
+        dims = _DIM_RE.findall(term)
+        if dims and dims[0] in gone:
+            continue
+        terms.append(_DIM_RE.sub(lambda m: names.get(m.group(0), m.group(0)), term))
+    constants = [t for t in terms if t.isdigit()]
+    terms = [t for t in terms if not t.isdigit()]
+    total = sum(int(t) for t in constants)
+    if total or not terms:
+        terms.append(str(total))
+    return " + ".join(terms)
 
 
 def _reindex(body: list[str], to: dict[int, int | None]) -> list[str]:
@@ -533,6 +671,13 @@ def _collapse_dims(fn, spans, generics: dict[int, _Generic], erased) -> None:
 
     if any(_INDEX_RE.search(b) for g in generics.values() for b in g.body):
         return  # a payload reading its loop indices would need them split
+    if any(
+        any(x.strip() != "0" for x in m.group(1).split(","))
+        for i, span in enumerate(spans)
+        if i not in erased
+        for m in _ACCESS_RE.finditer(span)
+    ):
+        return  # a padded store: its tensor's dims differ from the value's
     parent: dict[str, str] = {}
 
     def find(v: str) -> str:
@@ -579,6 +724,13 @@ def _collapse_dims(fn, spans, generics: dict[int, _Generic], erased) -> None:
             for m in g.maps:
                 if (a in m) != (b in m) or (a in m and m.index(b) != m.index(a) + 1):
                     cut.add(k)
+        # a loop read in a sum (a convolution's window) stays a loop of its own
+        for m in g.maps:
+            for r in m:
+                if r not in g.dims:
+                    for d in _DIM_RE.findall(r):
+                        k = g.dims.index(d)
+                        cut.update({k - 1, k} & set(range(n - 1)))
         cuts[i] = cut
     tensor_cuts: dict[str, set[int]] = {}
     changed = True
@@ -589,8 +741,8 @@ def _collapse_dims(fn, spans, generics: dict[int, _Generic], erased) -> None:
             for v, m in reads[i]:
                 have = tensor_cuts.setdefault(v, set())
                 for p in range(len(m) - 1):
-                    a, b = at[m[p]], at[m[p + 1]]
-                    if b != a + 1 or a in cuts[i]:
+                    a, b = at.get(m[p], -2), at.get(m[p + 1], -2)
+                    if b != a + 1 or a < 0 or a in cuts[i]:
                         if p not in have:
                             have.add(p)
                             changed = True
@@ -604,7 +756,17 @@ def _collapse_dims(fn, spans, generics: dict[int, _Generic], erased) -> None:
     for i, g in generics.items():
         groups = _groups(len(g.dims), cuts[i])
         which = {g.dims[k]: n for n, group in enumerate(groups) for k in group}
-        g.maps = [[f"d{n}" for n in dict.fromkeys(which[r] for r in m)] for m in g.maps]
+        g.maps = [
+            list(
+                dict.fromkeys(
+                    f"d{which[r]}"
+                    if r in which
+                    else _DIM_RE.sub(functools.partial(_group_dim, which), r)
+                    for r in m
+                )
+            )
+            for m in g.maps
+        ]
         g.iterators = [g.iterators[group[0]] for group in groups]
         g.dims = [f"d{n}" for n in range(len(groups))]
         g.in_types = [
@@ -616,14 +778,18 @@ def _collapse_dims(fn, spans, generics: dict[int, _Generic], erased) -> None:
         )
         spans[i] = g.text()
     for i, v in primary.items():
-        spans[i] = _retype(
-            spans[i], lambda dims, c=tensor_cuts.get(find(v)): _merged(dims, c)
-        )
+        cut = tensor_cuts.get(find(v))
+        spans[i] = _retype(spans[i], functools.partial(_merged, cut=cut))
+
+
+def _group_dim(which: dict[str, int], m: re.Match) -> str:
+    return f"d{which[m.group(0)]}"
 
 
 def _shape_of(g: _Generic, v: str) -> bool:
     """Whether operand ``v`` of ``g`` is a tensor (not a scalar)."""
-    types = dict(zip([*g.ins, g.out, g.result], [*g.in_types, g.out_type, g.out_type]))
+    values = [*g.ins, g.out, g.result]
+    types = dict(zip(values, [*g.in_types, g.out_type, g.out_type], strict=True))
     return "tensor<" in types.get(v, "")
 
 
@@ -697,3 +863,131 @@ def _swap_loads(fn, spans: list[str], swapped: dict) -> None:
             head, _, tail = spans[i].partition(op.name)
             tail = tail.replace(m.group(0), f"ins({m.group(1)}: {', '.join(types)})", 1)
             spans[i] = f"{head}{op.name} {_matmul_maps(rank)}{tail}"
+
+
+# Convolutions and pools IREE writes as generics (``GeneralizeLinalgNamedOps``):
+# loops, then the input's, the filter's (window's) and the output's dims; a
+# pair ``(o, k)`` reads ``o * stride + k * dilation``; loops the output does
+# not read are reductions.
+_WINDOWED = {
+    "linalg.conv_2d_nchw_fchw": (
+        "n f oh ow c kh kw",
+        ["n", "c", ("oh", "kh"), ("ow", "kw")],
+        "f c kh kw",
+        "n f oh ow",
+    ),
+    "linalg.depthwise_conv_2d_nchw_chw": (
+        "n oh ow c kh kw",
+        ["n", "c", ("oh", "kh"), ("ow", "kw")],
+        "c kh kw",
+        "n c oh ow",
+    ),
+    "linalg.conv_2d_ngchw_gfchw": (
+        "n g fg oh ow c kh kw",
+        ["n", "g", "c", ("oh", "kh"), ("ow", "kw")],
+        "g fg c kh kw",
+        "n g fg oh ow",
+    ),
+    "linalg.conv_1d_ncw_fcw": (
+        "n f ow c kw",
+        ["n", "c", ("ow", "kw")],
+        "f c kw",
+        "n f ow",
+    ),
+    "linalg.pooling_nchw_max": (
+        "n c oh ow kh kw",
+        ["n", "c", ("oh", "kh"), ("ow", "kw")],
+        "kh kw",
+        "n c oh ow",
+    ),
+    "linalg.pooling_nchw_sum": (
+        "n c oh ow kh kw",
+        ["n", "c", ("oh", "kh"), ("ow", "kw")],
+        "kh kw",
+        "n c oh ow",
+    ),
+}
+_PAIR_RE = re.compile(r"(strides|dilations)\s*=\s*dense<([^>]*)>")
+
+
+def _generalized(op: Op, fresh) -> _Generic | None:
+    """A named convolution or pool as the ``linalg.generic`` IREE makes of it."""
+    loops, reads, window, writes = _WINDOWED[op.name]
+    names = loops.split()
+    if len(op.operands) != 3 or len(op.operand_types) != 3 or len(op.results) != 1:
+        return None
+    types = [t.raw for t in op.operand_types]
+    elements = [t.element for t in op.operand_types]
+    if not all(types) or not all(elements):
+        return None
+    steps = {"strides": [1], "dilations": [1]}
+    for m in _PAIR_RE.finditer(op.text):
+        values = m.group(2).strip("[] ").split(",")
+        if not all(v.strip().isdigit() for v in values):
+            return None
+        steps[m.group(1)] = [int(v) for v in values]
+    dim = {name: f"d{k}" for k, name in enumerate(names)}
+    pairs = [r for r in reads if isinstance(r, tuple)]
+
+    def step(kind: str, k: int) -> int:
+        got = steps[kind]
+        return got[k] if k < len(got) else got[-1]
+
+    def read(r) -> str:
+        if not isinstance(r, tuple):
+            return dim[r]
+        k = pairs.index(r)
+        s, d = step("strides", k), step("dilations", k)
+        o = dim[r[0]] if s == 1 else f"{dim[r[0]]} * {s}"
+        w = dim[r[1]] if d == 1 else f"{dim[r[1]]} * {d}"
+        return f"{o} + {w}"
+
+    out = writes.split()
+    maps = [
+        [read(r) for r in reads],
+        [dim[r] for r in window.split()],
+        [dim[r] for r in out],
+    ]
+    args = [fresh(), fresh(), fresh()]
+    a, b, acc = elements
+    body = []
+    x, y = args[0], args[1]
+    floating = acc.startswith(("f", "bf"))
+    if a != acc:
+        body.append(f"{args[0]}_x = {_extend(a, acc)} {x} : {a} to {acc}")
+        x = f"{args[0]}_x"
+    pool = op.name.startswith("linalg.pooling")
+    if not pool and b != acc:
+        body.append(f"{args[1]}_x = {_extend(b, acc)} {y} : {b} to {acc}")
+        y = f"{args[1]}_x"
+    add = "arith.addf" if floating else "arith.addi"
+    if op.name == "linalg.pooling_nchw_max":
+        top = "arith.maximumf" if floating else "arith.maxsi"
+        body.append(f"{args[2]}_y = {top} {args[2]}, {x} : {acc}")
+    elif pool:
+        body.append(f"{args[2]}_y = {add} {args[2]}, {x} : {acc}")
+    else:
+        mul = "arith.mulf" if floating else "arith.muli"
+        body.append(f"{args[2]}_m = {mul} {x}, {y} : {acc}")
+        body.append(f"{args[2]}_y = {add} {args[2]}, {args[2]}_m : {acc}")
+    return _Generic(
+        result=op.results[0],
+        ins=list(op.operands[:2]),
+        in_types=types[:2],
+        maps=maps,
+        dims=[dim[n] for n in names],
+        out=op.operands[2],
+        out_type=types[2],
+        iterators=["parallel" if n in out else "reduction" for n in names],
+        args=args,
+        arg_types=elements,
+        body=body,
+        yielded=f"{args[2]}_y",
+        yield_type=acc,
+    )
+
+
+def _extend(source: str, target: str) -> str:
+    if target.startswith(("f", "bf")):
+        return "arith.extf" if source.startswith(("f", "bf")) else "arith.sitofp"
+    return "arith.extsi"

@@ -1,0 +1,173 @@
+"""Region texts in the form of IREE's executable sources (``_dispatch_form``).
+
+Each expectation is the form iree-compile (3.13) gives the same dispatch in
+the bundled kernels dataset: i1 tensors bound as i8, elementwise producers
+fused into their consumer's payload, unit dims folded and collapsible dims
+merged, convolutions as generics, a Linear's transposed weight bound
+untransposed with the matmul's indexing maps, a pad written by the store.
+"""
+
+import re
+
+from mlircost_classic.featurize import partition_dispatches
+from mlircost_classic.featurize._dispatch_form import dispatch_form
+from mlircost_classic.mlir import parse
+
+_MASK = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#map1 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, 0)>
+func.func @main(%x: tensor<1x2x64x64xf32>) -> tensor<1x2x64x1xi1> {
+  %true = arith.constant true
+  %cst = arith.constant 0xFF800000 : f32
+  %e = tensor.empty() : tensor<1x2x64x64xi1>
+  %c = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x : tensor<1x2x64x64xf32>) outs(%e : tensor<1x2x64x64xi1>) {
+  ^bb0(%in: f32, %out: i1):
+    %0 = arith.cmpf oeq, %in, %cst : f32
+    linalg.yield %0 : i1
+  } -> tensor<1x2x64x64xi1>
+  %e2 = tensor.empty() : tensor<1x2x64x1xi1>
+  %f = linalg.fill ins(%true : i1) outs(%e2 : tensor<1x2x64x1xi1>) -> tensor<1x2x64x1xi1>
+  %r = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%c : tensor<1x2x64x64xi1>) outs(%f : tensor<1x2x64x1xi1>) {
+  ^bb0(%in: i1, %out: i1):
+    %0 = arith.andi %in, %out : i1
+    linalg.yield %0 : i1
+  } -> tensor<1x2x64x1xi1>
+  return %r : tensor<1x2x64x1xi1>
+}"""
+
+
+def _function(text: str) -> str:
+    return text[text.index("func.func") :]
+
+
+def test_an_i1_reduction_is_one_generic_over_collapsed_dims_stored_as_i8():
+    """IREE's ``main_dispatch_9_reduction_128x64_f32xi1`` of BERT's mask."""
+    (region,) = partition_dispatches(_MASK)
+    body = _function(region.text)
+    assert body.count("linalg.generic") == 1
+    assert "arith.cmpf oeq" in body and "arith.andi" in body
+    assert "readonly:tensor<128x64xf32>" in body
+    assert "writeonly:tensor<128xi8>" in body
+    assert re.search(r"arith\.extui %\S+ : tensor<128xi1> to tensor<128xi8>", body)
+    assert '["parallel", "reduction"]' in body
+    assert "1x2x64" not in body
+    parse(region.text)  # still MLIR the reader takes
+
+
+def test_an_i1_input_is_loaded_as_i8_and_truncated():
+    text = """#map = affine_map<(d0) -> (d0)>
+func.func @main(%m: tensor<64xi1>, %x: tensor<64xf32>) -> tensor<64xf32> {
+  %cst = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<64xf32>
+  %s = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel"]} ins(%m, %x : tensor<64xi1>, tensor<64xf32>) outs(%e : tensor<64xf32>) {
+  ^bb0(%a: i1, %b: f32, %out: f32):
+    %0 = arith.select %a, %cst, %b : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  return %s : tensor<64xf32>
+}"""
+    (region,) = partition_dispatches(text)
+    assert "readonly:tensor<64xi8>" in region.text
+    assert re.search(
+        r"arith\.trunci %\S+ : tensor<64xi8> to tensor<64xi1>", region.text
+    )
+
+
+def test_a_batch_one_convolution_is_a_generic_with_its_consumer_apart():
+    """IREE's ``conv_32x32x32x3x7x7_f32`` of a ResNet stem: the batch dim
+    folded, the window read as ``oh * stride + kh``, the padded result
+    stored into the padded tensor at the pad's offsets."""
+    text = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#map1 = affine_map<(d0, d1, d2, d3) -> (d1, 0, 0)>
+func.func @main(%x: tensor<1x3x70x70xf32>, %w: tensor<32x3x7x7xf32>, %b: tensor<32xf32>) -> tensor<1x32x34x34xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %e = tensor.empty() : tensor<1x32x32x32xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<1x32x32x32xf32>) -> tensor<1x32x32x32xf32>
+  %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x3x70x70xf32>, tensor<32x3x7x7xf32>) outs(%f : tensor<1x32x32x32xf32>) -> tensor<1x32x32x32xf32>
+  %bx = tensor.expand_shape %b [[0, 1, 2]] output_shape [32, 1, 1] : tensor<32xf32> into tensor<32x1x1xf32>
+  %r = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%c, %bx : tensor<1x32x32x32xf32>, tensor<32x1x1xf32>) outs(%e : tensor<1x32x32x32xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.addf %in, %in_0 : f32
+    %1 = arith.maximumf %0, %cst : f32
+    linalg.yield %1 : f32
+  } -> tensor<1x32x32x32xf32>
+  %p = tensor.pad %r low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %ninf : f32
+  } : tensor<1x32x32x32xf32> to tensor<1x32x34x34xf32>
+  return %p : tensor<1x32x34x34xf32>
+}"""
+    (region,) = partition_dispatches(text)
+    body = _function(region.text)
+    assert "linalg.conv_2d_nchw_fchw" not in body
+    assert "tensor.pad" not in body and "tensor.expand_shape" not in body
+    assert "(d3, d1 * 2 + d4, d2 * 2 + d5)" in body  # the input, batch folded
+    assert "(d0, d3, d4, d5)" in body  # the filter
+    assert body.count("linalg.generic") == 2  # a root keeps its consumer apart
+    assert "readwrite:tensor<32x34x34xf32>" in body
+    assert "offsets = [0, 1, 1], sizes = [32, 32, 32]" in body
+    parse(region.text)
+
+
+def test_a_linear_binds_its_weight_untransposed_with_the_matmul_maps():
+    """torch's ``x @ W.T``: IREE's ``linalg.matmul indexing_maps = [(d0, d2),
+    (d1, d2), (d0, d1)]`` reading ``W`` as ``[N, K]``."""
+    text = """func.func @main(%x: tensor<64x128xf32>) -> tensor<64x32xf32> {
+  %w = arith.constant dense_resource<weight> : tensor<32x128xf32>
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<128x32xf32>
+  %t = linalg.transpose ins(%w : tensor<32x128xf32>) outs(%e : tensor<128x32xf32>) permutation = [1, 0]
+  %e2 = tensor.empty() : tensor<64x32xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e2 : tensor<64x32xf32>) -> tensor<64x32xf32>
+  %m = linalg.matmul ins(%x, %t : tensor<64x128xf32>, tensor<128x32xf32>) outs(%f : tensor<64x32xf32>) -> tensor<64x32xf32>
+  return %m : tensor<64x32xf32>
+}"""
+    regions = partition_dispatches(text)
+    (matmul,) = [r for r in regions if r.kind == "matmul"]
+    body = _function(matmul.text)
+    assert (
+        "linalg.matmul indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, "
+        "affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>]"
+    ) in body
+    assert "readonly:tensor<32x128xf32>" in body  # the weight as torch holds it
+    assert "tensor<64x128xf32>, tensor<32x128xf32>" in body
+    parse(matmul.text)
+
+
+def test_fusion_takes_producers_read_once_and_keeps_returned_ones():
+    """A producer fuses when its consumer is its only reader (two reads by the
+    same op are one, once identical inputs merge); one that is also stored
+    stays a generic of its own (IREE's single-use elementwise fusion)."""
+    ops = """  %e = tensor.empty() : tensor<64xf32>
+  %a = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%x : tensor<64xf32>) outs(%e : tensor<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+  %b = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel"]} ins(%a, %a : tensor<64xf32>, tensor<64xf32>) outs(%e : tensor<64xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  } -> tensor<64xf32>
+"""
+    head = "#map = affine_map<(d0) -> (d0)>\nfunc.func @main(%x: tensor<64xf32>)"
+    once = f"{head} -> tensor<64xf32> {{\n{ops}  return %b : tensor<64xf32>\n}}"
+    (region,) = partition_dispatches(once)
+    body = _function(region.text)
+    assert body.count("linalg.generic") == 1
+    assert body.count("math.exp") == 1 and "arith.mulf" in body
+    assert re.search(r"ins\(%x : tensor<64xf32>\)", body)  # one input left
+    stored = (
+        f"{head} -> (tensor<64xf32>, tensor<64xf32>) {{\n{ops}"
+        "  return %b, %a : tensor<64xf32>, tensor<64xf32>\n}"
+    )
+    (region,) = partition_dispatches(stored)
+    body = _function(region.text)
+    assert body.count("linalg.generic") == 2
+    assert body.count("math.exp") == 1
+
+
+def test_text_it_cannot_read_comes_back_unchanged():
+    text = "func.func @f() {\nreturn\n}"
+    assert dispatch_form(text) == text
+    assert dispatch_form("not mlir at all") == "not mlir at all"
