@@ -293,7 +293,7 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
     -------
     str
     """
-    from ._partition import _functions, _spans, _value  # noqa: PLC0415
+    from ._partition import _functions, _spans  # noqa: PLC0415
 
     if (
         text.count("linalg.generic") < 2
@@ -332,30 +332,14 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
             generics[i] = g
 
     erased: set[int] = set()
+    users = _users(fn, spans, erased)
     changed = True
     while changed:
         changed = False
-        users = _users(fn, spans, erased)
         for c in sorted(generics):
-            if c in erased:
-                continue
-            consumer = generics[c]
-            for k, v in enumerate(consumer.ins):
-                p = fn.defs.get(_value(v))
-                if p is None or p not in generics or p in erased or users[p] != [c]:
-                    continue
-                if consumer.ins.count(v) > 1:
-                    continue  # read through two maps: fusing one read leaves the other
-                fused = _fuse(generics[p], consumer, k, fresh)
-                if fused is None:
-                    continue
-                generics[c] = _canonicalize(fused)
-                erased.add(p)
+            while c not in erased and _fuse_one(fn, generics, users, erased, c, fresh):
                 spans[c] = generics[c].text()
                 changed = True
-                break
-            if changed:
-                break
     if erased:
         _erase_unread(fn, spans, erased)
     if "tensor.pad" in text:
@@ -367,6 +351,30 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
             _collapse_dims(fn, spans, live, erased)
     body = [s for i, s in enumerate(spans) if i not in erased]
     return "\n".join([*lines[: first - 1], *body, *lines[last:]])
+
+
+def _fuse_one(fn, generics, users, erased: set[int], c: int, fresh) -> bool:
+    """Fuse one producer into generic ``c``; False where none fuses."""
+    from ._partition import _value  # noqa: PLC0415
+
+    consumer = generics[c]
+    for k, v in enumerate(consumer.ins):
+        p = fn.defs.get(_value(v))
+        if p is None or p not in generics or p in erased or users[p] != [c]:
+            continue
+        if consumer.ins.count(v) > 1:
+            continue  # read through two maps: fusing one read leaves the other
+        fused = _fuse(generics[p], consumer, k, fresh)
+        if fused is None:
+            continue
+        generics[c] = _canonicalize(fused)
+        erased.add(p)
+        # what the producer read, the consumer reads now
+        for j, readers in enumerate(users):
+            if p in readers:
+                users[j] = list(dict.fromkeys(c if u == p else u for u in readers))
+        return True
+    return False
 
 
 def _reads(fn, spans: list[str], erased: set[int]) -> dict[int, set[str]]:
