@@ -125,6 +125,14 @@ libraries or a compiler:
   operand read as many elements (``CollapseDimensions``: a bias added before
   or after the reshape of a matmul's result).
 
+Each region's text is then written in the form IREE gives the dispatch's
+executable source, the documents the kernels model learned from
+(:mod:`._dispatch_form`: elementwise producers fused into their consumers'
+payloads, unit dims folded and dims collapsed, convolutions and pools as
+generics, a Linear's weight bound untransposed with the matmul's maps, a pad
+written by its store, i1 bound as i8); the keys that tell executables apart
+are taken before, from the module's own ops.
+
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
 the exact count on 2,157 of the 2,432 bundled linalg modules (88.7%; 1,031
 dispatches off in all) and 25 of the OOD suite's 28 (89.3%) (2026-12-05);
@@ -256,8 +264,12 @@ class DispatchRegion:
         ``"reduction"``, ``"softmax"``, ``"elementwise"``, ``"memcpy"`` or
         ``"other"``.
     text : str
-        Executable-source-like MLIR of the region (binding loads, the region's
-        ops as the module writes them, stores).
+        The region as an executable source (binding loads, its ops, stores),
+        in the form IREE's passes give a dispatch before it writes one
+        (elementwise producers fused into their consumers, unit dims folded
+        and dims collapsed, convolutions as generics, i1 bound as i8:
+        :func:`~mlircost_classic.featurize._dispatch_form.dispatch_form`),
+        the documents the kernels dataset holds.
     calls : int
         How many identical regions the module has (one executable, run this
         many times).
