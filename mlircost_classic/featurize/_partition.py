@@ -78,7 +78,8 @@ libraries or a compiler:
   (``kIreeMaxOperandCount`` in ``ElementwiseOpFusion.cpp``: the producer's
   operands and the consumer's others; a value is seen through its reshapes,
   ``tensor.empty`` is one per type, a splat folds into the body, and an op
-  reading none of its operands, an iota, fuses into each reader): where
+  that writes i1, only copies or reads none of its operands (an iota)
+  fuses into each reader, whatever its uses, bringing its operands): where
   the ops one tree of such fusions joins read 16 values or more in all,
   MLIR's greedy driver is simulated (ops from the last up, each fusing its
   first fusable operand; then the fused op and the readers of the op it
@@ -137,8 +138,8 @@ libraries or a compiler:
   or after the reshape of a matmul's result).
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 2,157 of the 2,432 bundled linalg modules (88.7%; 1,031
-dispatches off in all) and 25 of the OOD suite's 28 (89.3%) (2026-12-05);
+the exact count on 2,209 of the 2,506 bundled linalg modules (88.1%; 1,028
+dispatches off in all) and 25 of the OOD suite's 28 (89.3%) (2026-12-06);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
 
@@ -1179,6 +1180,20 @@ class _Grouping:
         n = len(op.operands) - max(len(op.results), 1)
         return [_value(v) for v in (op.operands[n:] if inits else op.operands[:n])]
 
+    def fuses_always(self, j: int) -> bool:
+        """Whether IREE's elementwise fusion fuses op ``j`` into each reader,
+        whatever its uses (``areFusableAsElementwiseOps``): it writes i1,
+        only copies, or reads none of its operands (an iota)."""
+        fn = self.fn
+        if self.kinds[j] != "elementwise" or fn.ops[j].name != "linalg.generic":
+            return False
+        out = fn.ops[j].result_types
+        return (
+            bool(out and out[0].element == "i1")
+            or _is_pure_view(fn.ops[j], fn.bodies[j])
+            or (self.const[j] and self.index_only(j))
+        )
+
     def operand_key(self, v: str) -> str:
         """What IREE's elementwise fusion sees as operand ``v``: the value
         before its reshapes (propagated away), one ``tensor.empty`` per type
@@ -1234,9 +1249,9 @@ class _Grouping:
                     j = self.producer(v)
                     if j in tree and consumer.get(j) == m:
                         keys.append(j)
-                    elif j is not None and self.const[j] and self.index_only(j):
+                    elif j is not None and self.fuses_always(j):
                         keys.append(j)  # fused into every reader
-                        inputs[j] = []
+                        inputs[j] = [self.operand_key(u) for u in self.inputs(j)]
                         inits[j] = {self.operand_key(u) for u in self.inputs(j, True)}
                     elif v not in self.fn.defs or not _splat_view(
                         self.fn, self.fn.defs[v]
