@@ -1984,3 +1984,47 @@ def test_a_softmax_takes_the_scores_it_extends(batch, kinds):
     regions = partition_dispatches(_decoder_scores(batch, softmax=True))
     assert [r.kind for r in regions] == kinds
     assert len(regions[-1].lines) == (5 if batch == 1 else 6)
+
+
+def _sum_tree(n: int) -> str:
+    """A balanced tree of additions over ``n`` arguments, pairs first."""
+    args = ", ".join(f"%a{i}: tensor<64xf32>" for i in range(n))
+    lines = [f"func.func @main({args}) -> tensor<64xf32> {{"]
+    lines.append("  %e = tensor.empty() : tensor<64xf32>")
+    level, k = [f"%a{i}" for i in range(n)], 0
+    while len(level) > 1:
+        pairs, level = list(zip(level[::2], level[1::2], strict=True)), []
+        for x, y in pairs:
+            k += 1
+            lines.append(
+                f"  %v{k} = linalg.generic {{indexing_maps = [#map, #map, #map], "
+                f'iterator_types = ["parallel"]}} ins({x}, {y} : tensor<64xf32>, '
+                "tensor<64xf32>) outs(%e : tensor<64xf32>) {\n"
+                "  ^bb0(%x: f32, %y: f32, %o: f32):\n"
+                "    %s = arith.addf %x, %y : f32\n"
+                "    linalg.yield %s : f32\n"
+                "  } -> tensor<64xf32>"
+            )
+            level.append(f"%v{k}")
+    lines.append(f"  return {level[0]} : tensor<64xf32>\n}}")
+    return "#map = affine_map<(d0) -> (d0)>\n" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("n", "calls"),
+    [
+        (16, [1]),  # 16 arguments and the init: one fused op
+        (32, [1, 10, 2]),  # the fusion stops at 16 operands
+    ],
+)
+def test_elementwise_fusion_stops_at_sixteen_operands(n, calls):
+    """IREE's elementwise fusion refuses a fusion whose fused op would read
+    16 distinct values or more (``kIreeMaxOperandCount``), in the order its
+    greedy driver fuses: from the last op up, the fused op and the readers
+    of the replaced one first. iree-compile: the sum of 16 arguments is one
+    dispatch; of 32, 3 executables in 13 dispatches: 10 sums of 2 arguments
+    (one addition), 2 of 4 (three) and the root (fifteen)."""
+    regions = partition_dispatches(_sum_tree(n))
+    assert sorted(r.calls for r in regions) == sorted(calls)
+    adds = {r.calls: r.text.count("arith.addf") for r in regions}
+    assert adds == ({1: 15} if n == 16 else {1: 15, 10: 1, 2: 3})

@@ -74,6 +74,18 @@ libraries or a compiler:
   its own producers behind; such a transpose of a root's result read through
   single-use elementwise ops moves past them into the contraction
   (``PropagateLinalgTranspose``);
+- that fusion stops short of a fused op that would read 16 distinct values
+  (``kIreeMaxOperandCount`` in ``ElementwiseOpFusion.cpp``: the producer's
+  operands and the consumer's others; a value is seen through its reshapes,
+  ``tensor.empty`` is one per type, a splat folds into the body, and an op
+  that writes i1, only copies or reads none of its operands (an iota)
+  fuses into each reader, whatever its uses, bringing its operands): where
+  the ops one tree of such fusions joins read 16 values or more in all,
+  MLIR's greedy driver is simulated (ops from the last up, each fusing its
+  first fusable operand; then the fused op and the readers of the op it
+  replaced; a fused producer is erased, its producers left with one use,
+  only when popped; sweeps until none fuses): a bicubic upsampling's 16
+  taps are 11 ops in 4 executables;
 - a softmax (max reduction, subtract, exp, sum reduction, divide) is raised
   to one op (``RaiseSpecialOps``: a log-softmax is not);
 - every root (contraction, convolution, pooling, reduction, softmax) is one
@@ -134,8 +146,8 @@ written by its store, i1 bound as i8); the keys that tell executables apart
 are taken before, from the module's own ops.
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 2,157 of the 2,432 bundled linalg modules (88.7%; 1,031
-dispatches off in all) and 25 of the OOD suite's 28 (89.3%) (2026-12-05);
+the exact count on 2,209 of the 2,506 bundled linalg modules (88.1%; 1,028
+dispatches off in all) and 25 of the OOD suite's 28 (89.3%) (2026-12-06);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
 
@@ -187,6 +199,9 @@ HOIST_MAX_SIZE_INCREASE = 1 << 20
 #: per consumer a round (``FuseMultiUseElementwiseProducerPass``'s
 #: ``numIterations``).
 _SHARED_ROUNDS = 2
+#: Distinct operands at which IREE's elementwise fusion stops fusing
+#: (``kIreeMaxOperandCount``, the binding limit of the backends).
+_MAX_OPERANDS = 16
 _RESHAPES = frozenset({"tensor.expand_shape", "tensor.collapse_shape"})
 # Ops copied into every dispatch that reads them.
 _CLONED = frozenset({"tensor.empty", "linalg.fill", "tensor.extract_slice"})
@@ -1102,9 +1117,32 @@ class _Grouping:
         return self.iota[i] == self.iota[j]
 
     def fuse_elementwise(self) -> None:
-        """Elementwise fusion: a producer with one user fuses into it."""
+        """Elementwise fusion: a producer with one user fuses into it, unless
+        the fused op would read too many operands (:meth:`over_operand_cap`):
+        then the fusion runs again without the fusions IREE refuses."""
+        saved = (
+            list(self.groups.parent),
+            list(self.has_root),
+            list(self.permuted),
+            [set(r) for r in self.group_roots],
+            [list(f) for f in self.fused],
+            set(self.bubbled),
+        )
+        refused = self.over_operand_cap(self.fuse_single_users(set()))
+        if refused:
+            parent, self.has_root, self.permuted, roots, fused, bubbled = saved
+            self.groups.parent, self.group_roots = parent, roots
+            self.fused, self.bubbled = fused, bubbled
+            self.fuse_single_users(refused)
+
+    def fuse_single_users(self, refused: set[int]) -> list[tuple[int, int]]:
+        """Each producer with one user (not in ``refused``) fuses into it;
+        returns the (producer, consumer) pairs elementwise fusion joined."""
         kinds, groups = self.kinds, self.groups
+        joined: list[tuple[int, int]] = []
         for i in self.computing:
+            if i in refused:
+                continue
             if kinds[i] != "elementwise":
                 continue
             users = self.consumers(i)
@@ -1138,11 +1176,108 @@ class _Grouping:
                 if self.into_shared_extend(i, c):
                     continue
                 self.join(c, i)
+                joined.append((i, c))
             elif kinds[c] == "root":
                 rk = self.root_kinds[c]
                 if rk == "reduction" or self.absorbed(i, users):
                     if not self.has_root[groups.find(i)]:
                         self.join(c, i)
+                        if rk == "reduction":
+                            joined.append((i, c))
+        return joined
+
+    def inputs(self, i: int, inits: bool = False) -> list[str]:
+        """Op ``i``'s input values (with ``inits``: its init values, the
+        last operand per result)."""
+        op = self.fn.ops[i]
+        n = len(op.operands) - max(len(op.results), 1)
+        return [_value(v) for v in (op.operands[n:] if inits else op.operands[:n])]
+
+    def fuses_always(self, j: int) -> bool:
+        """Whether IREE's elementwise fusion fuses op ``j`` into each reader,
+        whatever its uses (``areFusableAsElementwiseOps``): it writes i1,
+        only copies, or reads none of its operands (an iota)."""
+        fn = self.fn
+        if self.kinds[j] != "elementwise" or fn.ops[j].name != "linalg.generic":
+            return False
+        out = fn.ops[j].result_types
+        return (
+            bool(out and out[0].element == "i1")
+            or _is_pure_view(fn.ops[j], fn.bodies[j])
+            or (self.const[j] and self.index_only(j))
+        )
+
+    def operand_key(self, v: str) -> str:
+        """What IREE's elementwise fusion sees as operand ``v``: the value
+        before its reshapes (propagated away), one ``tensor.empty`` per type
+        (CSE)."""
+        fn = self.fn
+        j = fn.defs.get(v)
+        while (
+            j is not None
+            and fn.ops[j].name in _VIEW_OPS
+            and fn.ops[j].name != "tensor.extract_slice"
+            and fn.uses[j]
+        ):
+            v = fn.uses[j][0]
+            j = fn.defs.get(v)
+        if j is None:
+            return v
+        op = fn.ops[j]
+        if op.name == "tensor.empty" and op.result_types:
+            return f"empty {op.result_types[0].raw}"
+        return v
+
+    def over_operand_cap(self, joined: list[tuple[int, int]]) -> set[int]:
+        """The producers of ``joined`` that IREE's elementwise fusion leaves
+        unfused: it refuses a fusion after which the fused op would read
+        ``_MAX_OPERANDS`` distinct values or more (the producer's operands
+        and the consumer's others, ``kIreeMaxOperandCount`` in
+        ``ElementwiseOpFusion.cpp``).
+
+        The order decides which fusions are refused, so it is simulated as
+        MLIR's greedy driver runs ``FuseElementwiseOps``: ops from the last
+        up, a consumer fusing its first fusable operand, the fused op and the
+        users of the replaced consumer queued next, a fused producer erased
+        (and its producers queued again) only when popped, so that until then
+        they have two uses and do not fuse. Only trees of joined ops that
+        read at least ``_MAX_OPERANDS`` values in all are simulated."""
+        consumer = dict(joined)
+        top = {}
+        for i in consumer:
+            t = i
+            while t in consumer:
+                t = consumer[t]
+            top[i] = t
+        trees: dict[int, set[int]] = {}
+        for i, t in top.items():
+            trees.setdefault(t, {t}).add(i)
+        refused: set[int] = set()
+        for tree in trees.values():
+            inputs: dict[int, list] = {}  # op -> its inputs' keys
+            inits: dict[int, set[str]] = {}  # op -> its inits' keys
+            for m in tree:
+                keys = []
+                for v in self.inputs(m):
+                    j = self.producer(v)
+                    if j in tree and consumer.get(j) == m:
+                        keys.append(j)
+                    elif j is not None and self.fuses_always(j):
+                        keys.append(j)  # fused into every reader
+                        inputs[j] = [self.operand_key(u) for u in self.inputs(j)]
+                        inits[j] = {self.operand_key(u) for u in self.inputs(j, True)}
+                    elif v not in self.fn.defs or not _splat_view(
+                        self.fn, self.fn.defs[v]
+                    ):  # a splat folds into the body (FoldScalarOrSplatConstant)
+                        keys.append(self.operand_key(v))
+                inputs[m] = list(dict.fromkeys(keys))
+                inits[m] = {self.operand_key(u) for u in self.inputs(m, True)}
+            every = [k for ks in (*inputs.values(), *inits.values()) for k in ks]
+            if len(set(every)) < _MAX_OPERANDS:
+                continue
+            left = _greedy_fusion(sorted(tree), inputs, inits, consumer)
+            refused |= {i for i in left if i in consumer}
+        return refused
 
     def bubbles_through_collapse(self, i: int, c: int) -> bool:
         """Whether ``linalg.transpose`` ``c`` reads ``i`` through one
@@ -2292,6 +2427,79 @@ class _Grouping:
                     )
                 )
         return any(at_run_time.get(d, True) for d in loads) or not (loads or roots)
+
+
+def _greedy_fusion(
+    order: list[int],
+    inputs: dict[int, list],
+    inits: dict[int, set[str]],
+    consumer: dict[int, int],
+) -> set[int]:
+    """The producers that MLIR's greedy driver, running elementwise fusion
+    with IREE's operand cap over the ops ``order`` (program order), leaves
+    unfused. ``inputs[m]``: op ``m``'s distinct inputs, an int for the
+    producer whose only user is ``m`` (``consumer``) or for an op outside
+    ``order`` that reads none of its operands (it fuses into any reader),
+    else a key; ``inputs[m]`` follows op ``m`` (its group) as it fuses, its
+    inits (``inits[m]``) stay."""
+    inputs = {m: list(ks) for m, ks in inputs.items()}
+    users: dict[int, set[int]] = {}  # producer -> ops reading it, dead ones too
+    for m, ks in inputs.items():
+        for k in ks:
+            if isinstance(k, int):
+                users.setdefault(k, set()).add(m)
+    dead: set[int] = set()  # fused away, erased when popped
+    gone: set[int] = set()
+    tree = set(order)
+    work: list[int] = []  # a stack: the driver pops the last op queued
+    queued: set[int] = set()
+
+    def push(m: int) -> None:
+        if m in tree and m not in queued and m not in gone:
+            queued.add(m)
+            work.append(m)
+
+    swept = True
+    while swept:  # the driver sweeps again while a sweep changes the IR
+        swept = False
+        for m in order:
+            push(m)
+        while work:
+            m = work.pop()
+            queued.discard(m)
+            if m in dead:
+                gone.add(m)
+                for k in inputs[m]:
+                    if isinstance(k, int):
+                        users[k].discard(m)
+                        push(k)
+                continue
+            ks = inputs[m]
+            for n, p in enumerate(ks):
+                if not isinstance(p, int) or p in dead:
+                    continue
+                if p in consumer and len(users[p]) != 1:
+                    continue
+                rest = ks[:n] + ks[n + 1 :]
+                if len({*inputs[p], *inits[p], *rest, *inits[m]}) >= _MAX_OPERANDS:
+                    continue
+                inputs[m] = list(dict.fromkeys(ks[:n] + inputs[p] + ks[n + 1 :]))
+                for k in inputs[p]:
+                    if isinstance(k, int):
+                        users[k].add(m)
+                users[p].discard(m)
+                if p in consumer:
+                    dead.add(p)
+                swept = True
+                queued.add(m)
+                work.append(m)
+                for u in sorted(users.get(m, ())):
+                    push(u)  # its operand replaced
+                for k in ks:
+                    if isinstance(k, int):
+                        push(k)
+                break
+    return tree - dead
 
 
 def _form_groups(fn: _Function, aliases: dict[str, str]):
