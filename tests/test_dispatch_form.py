@@ -167,6 +167,21 @@ def test_fusion_takes_producers_read_once_and_keeps_returned_ones():
     assert body.count("math.exp") == 1
 
 
+def test_torch_mlir_sorts_are_iree_linalg_ext_ones():
+    text = """func.func @main(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %s = tm_tensor.sort dimension(1) outs(%x : tensor<2x4xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %0 = arith.cmpf oge, %a, %b : f32
+    tm_tensor.yield %0 : i1
+  } -> tensor<2x4xf32>
+  return %s : tensor<2x4xf32>
+}"""
+    (region,) = partition_dispatches(text)
+    assert "tm_tensor" not in region.text
+    assert "iree_linalg_ext.sort dimension(1)" in region.text
+    assert "iree_linalg_ext.yield" in region.text
+
+
 def test_text_it_cannot_read_comes_back_unchanged():
     text = "func.func @f() {\nreturn\n}"
     assert dispatch_form(text) == text
