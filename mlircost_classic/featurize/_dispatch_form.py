@@ -16,7 +16,7 @@ the bundled kernels' texts):
   matmuls read, as right operand, is bound untransposed and read through the
   matmul's indexing maps (``linalg.matmul indexing_maps = [(d0, d2), (d1,
   d2), (d0, d1)]``: a ``torch.nn.Linear``'s weight as torch holds it, the
-  form of 6,658 of the bundled kernels' 6,792 matmuls);
+  form in 6,658 of the 6,792 bundled kernels with a matmul);
 - an elementwise ``linalg.generic`` whose result only one ``linalg.generic``
   of the region reads (and that is not stored) fuses into it
   (``linalg::fuseElementwiseOps``, run by ``ElementwiseOpFusion``): the
