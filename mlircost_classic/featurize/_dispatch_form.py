@@ -899,6 +899,12 @@ def _swap_loads(fn, spans: list[str], swapped: dict) -> None:
 # loops, then the input's, the filter's (window's) and the output's dims; a
 # pair ``(o, k)`` reads ``o * stride + k * dilation``; loops the output does
 # not read are reductions.
+_POOL = (
+    "n c oh ow kh kw",
+    ["n", "c", ("oh", "kh"), ("ow", "kw")],
+    "kh kw",
+    "n c oh ow",
+)
 _WINDOWED = {
     "linalg.conv_2d_nchw_fchw": (
         "n f oh ow c kh kw",
@@ -924,18 +930,8 @@ _WINDOWED = {
         "f c kw",
         "n f ow",
     ),
-    "linalg.pooling_nchw_max": (
-        "n c oh ow kh kw",
-        ["n", "c", ("oh", "kh"), ("ow", "kw")],
-        "kh kw",
-        "n c oh ow",
-    ),
-    "linalg.pooling_nchw_sum": (
-        "n c oh ow kh kw",
-        ["n", "c", ("oh", "kh"), ("ow", "kw")],
-        "kh kw",
-        "n c oh ow",
-    ),
+    "linalg.pooling_nchw_max": _POOL,
+    "linalg.pooling_nchw_sum": _POOL,
 }
 _PAIR_RE = re.compile(r"(strides|dilations)\s*=\s*dense<([^>]*)>")
 

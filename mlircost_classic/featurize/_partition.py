@@ -166,7 +166,7 @@ import re
 from dataclasses import dataclass, replace
 
 from ..mlir import Op, ParsedModule, ShapedType, parse
-from ._dispatch_form import dispatch_form
+from ._dispatch_form import _TENSOR_RE, dispatch_form
 from ._rules import _attr, _parse_maps
 
 __all__ = ["DispatchRegion", "dispatch_kind", "partition_dispatches"]
@@ -243,7 +243,6 @@ _BINDING_RE = re.compile(
 )
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _SPLAT_RE = re.compile(r"dense<[^\[\"<>]+>")
-_TENSOR_RE = re.compile(r"tensor<([^<>]*)>")
 _ACCESS_RE = re.compile(
     r"offsets = \[[^\]]*\], sizes = \[[^\]]*\], strides = \[[^\]]*\]"
 )
