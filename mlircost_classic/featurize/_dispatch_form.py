@@ -324,12 +324,20 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
         and ("linalg.pooling" not in text)
     ):
         return text
-    module = parse(text)
+    # Only the function is read (and the attribute aliases its ops use): the
+    # executable's wrapper lines say nothing of its ops.
+    whole = text.split("\n")
+    at = next((k for k, line in enumerate(whole) if line.startswith("func.func")), None)
+    end = next((k for k in range(len(whole) - 1, -1, -1) if whole[k] == "return"), None)
+    if at is None or end is None or end < at:
+        return text
+    aliases = [line for line in whole[:at] if line.startswith("#")]
+    lines = [*aliases, *whole[at : end + 2]]
+    module = parse("\n".join(lines))
     functions = _functions(module)
     if len(functions) != 1:
         return text
     fn = functions[0]
-    lines = text.split("\n")
     spans = _spans(fn, lines)
     first, last = fn.ops[0].line, fn.ops[-1].line
     if swapped:
@@ -372,7 +380,8 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
         if _fold_unit_dims(fn, spans, live, erased):
             _collapse_dims(fn, spans, live, erased)
     body = [s for i, s in enumerate(spans) if i not in erased]
-    return "\n".join([*lines[: first - 1], *body, *lines[last:]])
+    head = [*whole[:at], *lines[len(aliases) : first - 1]]
+    return "\n".join([*head, *body, *lines[last:], *whole[end + 2 :]])
 
 
 def _fuse_one(fn, generics, users, erased: set[int], c: int, fresh) -> bool:
