@@ -167,6 +167,40 @@ def test_fusion_takes_producers_read_once_and_keeps_returned_ones():
     assert body.count("math.exp") == 1
 
 
+def test_a_copied_slice_is_read_by_the_load_itself():
+    """IREE's ``slow_memcpy`` of GPT-BigCode's key slice: the load reads the
+    slice (its offsets and sizes), rank-reduced; no extract_slice is left."""
+    text = """func.func @main(%x: tensor<1x1x128x192xf32>) -> tensor<1x1x128x128xf32> {
+  %s = tensor.extract_slice %x[0, 0, 0, 64] [1, 1, 128, 128] [1, 1, 1, 1] : tensor<1x1x128x192xf32> to tensor<1x1x128x128xf32>
+  return %s : tensor<1x1x128x128xf32>
+}"""
+    (region,) = partition_dispatches(text)
+    body = _function(region.text)
+    assert region.kind == "memcpy" and "extract_slice" not in body
+    assert "offsets = [0, 64], sizes = [128, 128]" in body
+    assert "-> tensor<128x128xf32>" in body
+    assert "writeonly:tensor<128x128xf32>" in body
+
+
+def test_dynamic_shapes_are_left_as_they_are():
+    text = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%x: tensor<?x1xf32>) -> tensor<?x1xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x1xf32>
+  %e = tensor.empty(%n) : tensor<?x1xf32>
+  %y = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<?x1xf32>) outs(%e : tensor<?x1xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<?x1xf32>
+  return %y : tensor<?x1xf32>
+}"""
+    regions = partition_dispatches(text)
+    assert any("tensor<?x1xf32>" in r.text for r in regions)
+    for r in regions:
+        parse(r.text)
+
+
 def test_torch_mlir_sorts_are_iree_linalg_ext_ones():
     text = """func.func @main(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
   %s = tm_tensor.sort dimension(1) outs(%x : tensor<2x4xf32>) {

@@ -154,7 +154,7 @@ def _generic(op: Op, span: str, aliases: dict[str, str]) -> _Generic | None:
         or not lines[-1].startswith("}")
     ):
         return None
-    body = lines[2:-1]
+    body = _without_asserts(lines[2:-1])
     if not body or not body[-1].startswith("linalg.yield "):
         return None
     if any(b.startswith(("^", "}")) or b.endswith("{") for b in body):
@@ -183,6 +183,25 @@ def _generic(op: Op, span: str, aliases: dict[str, str]) -> _Generic | None:
         yielded=yielded.strip(),
         yield_type=yield_type.strip(),
     )
+
+
+def _without_asserts(body: list[str]) -> list[str]:
+    """A payload without torch's index checks (``cf.assert`` and the compares
+    only they read): IREE's executable sources hold none."""
+    body = [b for b in body if not b.startswith("cf.assert ")]
+    while True:
+        text = "\n".join(body)
+        dead = [
+            k
+            for k, b in enumerate(body)
+            if (m := _DEFINED_RE.match(b))
+            and m.group(1)
+            and " = arith.cmp" in b
+            and len(re.findall(re.escape(m.group(1)) + r"(?![\w$.-])", text)) == 1
+        ]
+        if not dead:
+            return body
+        body = [b for k, b in enumerate(body) if k not in dead]
 
 
 def _rename(lines: list[str], names: dict[str, str]) -> list[str]:
@@ -318,10 +337,11 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
     if "tm_tensor." in text:  # ConvertTMTensorToLinalgExt
         text = text.replace("tm_tensor.", "iree_linalg_ext.")
     if (
-        text.count("linalg.generic") < 2
+        "linalg.generic" not in text
         and not swapped
         and "_conv" not in text
-        and ("linalg.pooling" not in text)
+        and "linalg.pooling" not in text
+        and "tensor.extract_slice" not in text
     ):
         return text
     # Only the function is read (and the attribute aliases its ops use): the
@@ -372,13 +392,18 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
                 changed = True
     if erased:
         _erase_unread(fn, spans, erased)
+    if "tensor.extract_slice" in text:
+        _slice_loads(fn, spans, erased)
     if "tensor.pad" in text:
         _unpad_stores(fn, spans, erased)
         _erase_unread(fn, spans, erased)
-    if _reshapable(fn, generics, erased):
+    if _reshapable(fn, spans, generics, erased):
         live = {i: g for i, g in generics.items() if i not in erased}
         if _fold_unit_dims(fn, spans, live, erased):
             _collapse_dims(fn, spans, live, erased)
+    for i, g in generics.items():  # every generic as IREE prints it
+        if i not in erased:
+            spans[i] = g.text()
     body = [s for i, s in enumerate(spans) if i not in erased]
     head = [*whole[:at], *lines[len(aliases) : first - 1]]
     return "\n".join([*head, *body, *lines[last:], *whole[end + 2 :]])
@@ -474,11 +499,15 @@ _ACCESS_RE = re.compile(
 _LOW_RE = re.compile(r"low\[([^\]]*)\]")
 
 
-def _reshapable(fn, generics: dict[int, _Generic], erased: set[int]) -> bool:
+def _reshapable(fn, spans, generics: dict[int, _Generic], erased: set[int]) -> bool:
     """Whether every op left is a generic this module reads or an op whose
     types are all it says of shapes, and every shape is static."""
     for i, op in enumerate(fn.ops):
-        if i in erased or i in generics:
+        if i in erased:
+            continue
+        if any(_shape(m.group(0)) is None for m in _TENSOR_RE.finditer(spans[i])):
+            return False  # a dynamic dim
+        if i in generics:
             continue
         if op.name in _RESHAPES:
             if _unit_reshape(op):
@@ -488,8 +517,13 @@ def _reshapable(fn, generics: dict[int, _Generic], erased: set[int]) -> bool:
             return False
         if op.name == "arith.constant" and "dense<[" in op.text:
             return False  # a literal's nesting is its shape
-    # a payload's tensor.extract indexes the tensor's dims
-    return not any("tensor<" in b for g in generics.values() for b in g.body)
+    # a payload's tensor.extract indexes the tensor's dims: none may fold
+    return not any(
+        1 in (_shape(m.group(0)) or ())
+        for g in generics.values()
+        for b in g.body
+        for m in _TENSOR_RE.finditer(b)
+    )
 
 
 _RESHAPES = ("tensor.expand_shape", "tensor.collapse_shape")
@@ -503,6 +537,41 @@ def _unit_reshape(op: Op) -> bool:
     if a is None or b is None or None in a or None in b:
         return False
     return [d for d in a if d != 1] == [d for d in b if d != 1]
+
+
+_SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
+
+
+def _slice_loads(fn, spans: list[str], erased: set[int]) -> None:
+    """A ``tensor.extract_slice`` of a loaded tensor that nothing else reads:
+    the load reads the slice itself (IREE folds the slice into the
+    ``dispatch.tensor.load``'s offsets, sizes and strides)."""
+    from ._partition import _value  # noqa: PLC0415
+
+    users = _users(fn, spans, erased)
+    for i, op in enumerate(fn.ops):
+        if op.name != "tensor.extract_slice" or i in erased or not op.operands:
+            continue
+        j = fn.defs.get(_value(op.operands[0]))
+        if j is None or fn.ops[j].name != "iree_tensor_ext.dispatch.tensor.load":
+            continue
+        if users[j] != [i] or not op.result_types or not op.results:
+            continue
+        m = _SLICE_RE.search(op.text)
+        if m is None:
+            continue
+        lists = [[x.strip() for x in g.split(",")] for g in m.groups()]
+        if not all(x.isdigit() for part in lists for x in part):
+            continue
+        offsets, sizes, strides = (", ".join(part) for part in lists)
+        access = f"offsets = [{offsets}], sizes = [{sizes}], strides = [{strides}]"
+        load = _ACCESS_RE.sub(access, spans[j], count=1)
+        head, _, _ = load.rpartition(" -> ")
+        spans[j] = f"{head} -> {op.result_types[0].raw}"
+        name = {_value(op.results[0]): _value(fn.ops[j].results[0])}
+        for k in users[i]:
+            spans[k] = _rename([spans[k]], name)[0]
+        erased.add(i)
 
 
 def _unpad_stores(fn, spans: list[str], erased: set[int]) -> None:
@@ -583,6 +652,8 @@ def _retype(text: str, shapes) -> str:
 
     def sub(m: re.Match) -> str:
         *dims, element = m.group(1).split("x")
+        if not all(d.isdigit() for d in dims):
+            return m.group(0)  # a dynamic or encoded type: never reshaped
         new = shapes([int(d) for d in dims])
         return "tensor<" + "x".join([*map(str, new), element]) + ">"
 
