@@ -789,13 +789,13 @@ def _reduction_tile_columns(loops, config: CodegenConfig, threads: int) -> list[
         reduction[i] if i < len(reduction) and reduction[i] > 0 else bounds[i]
         for i in reduce
     )
-    lanes = math.prod(
+    extents = math.prod(
         thread[i] if i < len(thread) and thread[i] > 0 else 1 for i in reduce
     )
     return [
         tile / math.prod(bounds[i] for i in reduce),
         tile / threads,
-        threads * lanes / tile,
+        threads * extents / tile,
     ]
 
 
