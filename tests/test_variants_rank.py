@@ -254,6 +254,52 @@ def test_config_features_of_the_slices_of_large_thread_tiles():
         assert row["large tensor slices"] == row["thread tile x reduction tile"] == 0
 
 
+_REDUCTION = """func.func @f() attributes {translation_info = #iree_codegen.translation_info<pipeline = #iree_gpu.pipeline<VectorDistribute> workgroup_size = [192, 1, 1] subgroup_size = 64>} {
+  %14 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%8 : tensor<32x768xf32>) outs(%13 : tensor<32xf32>) attrs =  {lowering_config = #iree_gpu.lowering_config<{lane_basis = [[1, 64], [0, 1]], partial_reduction = [0, 1536], subgroup_basis = [[1, 3], [0, 1]], thread = [0, 16], workgroup = [1, 0]}>} {
+  } -> tensor<32xf32>
+}
+"""
+
+
+def test_config_features_of_reduction_tiles_not_cut_to_their_loops():
+    # A reduction step of 32 over a loop of 1,024, 256 threads, no thread
+    # extent along the reduction (1 a thread).
+    row = _named(GPU_THREAD)
+    assert row["reduction tile / reduction loop"] == 32 / 1024
+    assert row["reduction tile / threads"] == 32 / 256
+    assert row["thread reduction extents / reduction tile"] == 256 / 32
+    # A step of 64 over a loop of 50 is not cut to it (the in-bounds column is).
+    row = _named(_with_tiles(reduction=[0, 0, 64], shape=(100, 200, 50)))
+    assert row["reduction tile / reduction loop"] == 64 / 50
+    assert row["reduction tile / reduction iterations"] == 1
+    # A partial reduction tile of 1,536 over a loop of 768, 192 threads of 16
+    # elements each: twice the loop, and the threads' vectors cover it twice
+    # (in the bundled gfx942 variants this candidate spills, 512 VGPRs, and
+    # the tile of 3,072 does not, 66 VGPRs).
+    row = _named(_REDUCTION)
+    assert row["reduction tile / reduction loop"] == 2
+    assert row["reduction tile / threads"] == 1536 / 192
+    assert row["thread reduction extents / reduction tile"] == 192 * 16 / 1536
+    row = _named(
+        _REDUCTION.replace(
+            "partial_reduction = [0, 1536]", "partial_reduction = [0, 3072]"
+        )
+    )
+    assert row["reduction tile / reduction loop"] == 4
+    assert row["thread reduction extents / reduction tile"] == 1
+    # All-parallel root ops, MMA subgroups (no thread level), CPU: zeros.
+    for text in (_elementwise([2, 48], [64, 96]), GPU_MMA, CPU):
+        row = _named(text)
+        assert all(row[name] == 0 for name in _REDUCTION_TILES)
+
+
+_REDUCTION_TILES = (
+    "reduction tile / reduction loop",
+    "reduction tile / threads",
+    "thread reduction extents / reduction tile",
+)
+
+
 def _with_consumers(*ops: str) -> str:
     """GPU_THREAD with ``ops`` (one line each) after its root matmul ``%7``."""
     lines = "".join(f"      {op}\n      }} -> tensor<512x256xf32>\n" for op in ops)
