@@ -336,13 +336,7 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
 
     if "tm_tensor." in text:  # ConvertTMTensorToLinalgExt
         text = text.replace("tm_tensor.", "iree_linalg_ext.")
-    if (
-        "linalg.generic" not in text
-        and not swapped
-        and "_conv" not in text
-        and "linalg.pooling" not in text
-        and "tensor.extract_slice" not in text
-    ):
+    if not swapped and not any(word in text for word in _REWRITTEN):
         return text
     # Only the function is read (and the attribute aliases its ops use): the
     # executable's wrapper lines say nothing of its ops.
@@ -1013,6 +1007,8 @@ _WINDOWED = {
     "linalg.pooling_nchw_max": _POOL,
     "linalg.pooling_nchw_sum": _POOL,
 }
+# Words of the ops this module rewrites: a region without them is as IREE has it.
+_REWRITTEN = ("linalg.generic", "tensor.extract_slice", *_WINDOWED)
 _PAIR_RE = re.compile(r"(strides|dilations)\s*=\s*dense<([^>]*)>")
 
 
