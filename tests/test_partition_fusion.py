@@ -2122,7 +2122,8 @@ def test_a_transpose_moves_into_a_convolution_through_an_expand():
     """An expand_shape moves above the transpose (``BubbleUpExpandShapes``),
     so a transpose read by a ``conv_2d_nchw_fchw`` through expands of its
     non-unit dims only moves into the convolution's input map all the same:
-    the two centrings are one executable (iree-compile: ``reduction_4x96``
-    twice and ``matmul_like_80x4x96``; a MobileViT's fold of 2x2 patches)."""
+    the two centrings are one executable (iree-compile: ``reduction_4x96``,
+    dispatched twice, and ``matmul_like_80x4x96``; a MobileViT's fold of 2x2
+    patches)."""
     regions = partition_dispatches(_TRANSPOSE_EXPANDED_INTO_CONV)
     assert [(r.kind, r.calls) for r in regions] == [("reduction", 2), ("matmul", 1)]
