@@ -2028,3 +2028,102 @@ def test_elementwise_fusion_stops_at_sixteen_operands(n, calls):
     assert sorted(r.calls for r in regions) == sorted(calls)
     adds = {r.calls: r.text.count("arith.addf") for r in regions}
     assert adds == ({1: 15} if n == 16 else {1: 15, 10: 1, 2: 3})
+
+
+# A transpose read by a reduction (through a unit-dim reshape) and by an
+# elementwise op; an identical reduction reads an argument.
+_SHARED_TRANSPOSE = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#map4 = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @main(%x: tensor<16x8xf32>, %b: tensor<8x16xf32>) -> (tensor<1x8xf32>, tensor<8x16xf32>, tensor<1x8xf32>) {
+  %cst = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<8x16xf32>
+  %t = linalg.transpose ins(%x : tensor<16x8xf32>) outs(%e : tensor<8x16xf32>) permutation = [1, 0]
+  %e1 = tensor.empty() : tensor<1x8xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e1 : tensor<1x8xf32>) -> tensor<1x8xf32>
+  %te = tensor.expand_shape %t [[0, 1], [2]] output_shape [1, 8, 16] : tensor<8x16xf32> into tensor<1x8x16xf32>
+  %r = linalg.generic {indexing_maps = [#map3, #map4], iterator_types = ["parallel", "parallel", "reduction"]} ins(%te : tensor<1x8x16xf32>) outs(%f : tensor<1x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %in, %out : f32
+    linalg.yield %s : f32
+  } -> tensor<1x8xf32>
+  %y = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%t, %b : tensor<8x16xf32>, tensor<8x16xf32>) outs(%e : tensor<8x16xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %s = arith.mulf %in, %in2 : f32
+    linalg.yield %s : f32
+  } -> tensor<8x16xf32>
+  %be = tensor.expand_shape %b [[0, 1], [2]] output_shape [1, 8, 16] : tensor<8x16xf32> into tensor<1x8x16xf32>
+  %r2 = linalg.generic {indexing_maps = [#map3, #map4], iterator_types = ["parallel", "parallel", "reduction"]} ins(%be : tensor<1x8x16xf32>) outs(%f : tensor<1x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %in, %out : f32
+    linalg.yield %s : f32
+  } -> tensor<1x8xf32>
+  return %r, %y, %r2 : tensor<1x8xf32>, tensor<8x16xf32>, tensor<1x8xf32>
+}
+"""
+
+
+def test_a_transpose_read_twice_is_cloned_into_each_reader():
+    """A transpose (a copy) fuses into every all-parallel or reduction reader,
+    whatever its uses (``areFusableAsElementwiseOps``: "just copy"), and
+    forms no dispatch; the reduction that reads it through its permuted map
+    is another executable than the one reading an argument (iree-compile:
+    ``reduction_8x16``, ``elementwise_transpose_8x16``, ``reduction_8x16``,
+    three executables; a MobileViT's unfold before its first layer norm)."""
+    regions = partition_dispatches(_SHARED_TRANSPOSE)
+    assert [(r.kind, r.calls) for r in regions] == [
+        ("reduction", 1),
+        ("elementwise", 1),
+        ("reduction", 1),
+    ]
+
+
+# A layer norm's centring whose result a transpose and an expand of its
+# non-unit dims give a 1x1 convolution; an identical centring of an argument.
+_TRANSPOSE_EXPANDED_INTO_CONV = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1) -> (d0)>
+func.func @main(%x: tensor<4x96xf32>, %z: tensor<4x96xf32>, %w: tensor<80x96x1x1xf32>) -> (tensor<1x80x2x2xf32>, tensor<4x96xf32>) {
+  %cst = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x96xf32>
+  %e1 = tensor.empty() : tensor<4xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e1 : tensor<4xf32>) -> tensor<4xf32>
+  %r = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<4x96xf32>) outs(%f : tensor<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %in, %out : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %n = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel"]} ins(%x, %r : tensor<4x96xf32>, tensor<4xf32>) outs(%e : tensor<4x96xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %s = arith.subf %in, %in2 : f32
+    linalg.yield %s : f32
+  } -> tensor<4x96xf32>
+  %et = tensor.empty() : tensor<96x4xf32>
+  %t = linalg.transpose ins(%n : tensor<4x96xf32>) outs(%et : tensor<96x4xf32>) permutation = [1, 0]
+  %te = tensor.expand_shape %t [[0, 1], [2, 3]] output_shape [1, 96, 2, 2] : tensor<96x4xf32> into tensor<1x96x2x2xf32>
+  %ec = tensor.empty() : tensor<1x80x2x2xf32>
+  %fc = linalg.fill ins(%cst : f32) outs(%ec : tensor<1x80x2x2xf32>) -> tensor<1x80x2x2xf32>
+  %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%te, %w : tensor<1x96x2x2xf32>, tensor<80x96x1x1xf32>) outs(%fc : tensor<1x80x2x2xf32>) -> tensor<1x80x2x2xf32>
+  %r2 = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%z : tensor<4x96xf32>) outs(%f : tensor<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %in, %out : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %n2 = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel"]} ins(%z, %r2 : tensor<4x96xf32>, tensor<4xf32>) outs(%e : tensor<4x96xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %s = arith.subf %in, %in2 : f32
+    linalg.yield %s : f32
+  } -> tensor<4x96xf32>
+  return %c, %n2 : tensor<1x80x2x2xf32>, tensor<4x96xf32>
+}
+"""
+
+
+def test_a_transpose_moves_into_a_convolution_through_an_expand():
+    """An expand_shape moves above the transpose (``BubbleUpExpandShapes``),
+    so a transpose read by a ``conv_2d_nchw_fchw`` through expands of its
+    non-unit dims only moves into the convolution's input map all the same:
+    the two centrings are one executable (iree-compile: ``reduction_4x96``,
+    dispatched twice, and ``matmul_like_80x4x96``; a MobileViT's fold of 2x2
+    patches)."""
+    regions = partition_dispatches(_TRANSPOSE_EXPANDED_INTO_CONV)
+    assert [(r.kind, r.calls) for r in regions] == [("reduction", 2), ("matmul", 1)]

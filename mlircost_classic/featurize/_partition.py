@@ -123,8 +123,13 @@ libraries or a compiler:
   cloned into each all-parallel reader (a transpose it reads with
   ``tensor.extract`` is none), and so is a copy (a transpose) that a concat,
   pad or insert_slice also reads, which is then a dispatch of its own (a copy
-  fuses into any consumer, ``areFusableAsElementwiseOps``); a transpose read by a
-  ``conv_2d_nchw_fchw`` only moves into the convolution's input map;
+  fuses into any consumer, ``areFusableAsElementwiseOps``), and a transpose
+  that nothing has fused into and that only all-parallel ops and reductions
+  read, which forms none: its readers, reading its source through its map,
+  are executables of their own (a MobileViT's unfold read by a layer norm and
+  a residual add); a transpose read by a ``conv_2d_nchw_fchw`` only moves into
+  the convolution's input map, through expands of its non-unit dims too
+  (``BubbleUpExpandShapes``: a MobileViT's fold of 2x2 patches);
 - a reduction over unit loops combining its element with its init's
   identity (``maximumf`` with -inf, ``mulf`` with 1), or a max pool over a
   one-element window with unit strides from -inf, is a copy, no dispatch;
@@ -146,8 +151,8 @@ written by its store, i1 bound as i8); the keys that tell executables apart
 are taken before, from the module's own ops.
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 2,209 of the 2,506 bundled linalg modules (88.1%; 1,028
-dispatches off in all) and 25 of the OOD suite's 28 (89.3%) (2026-12-06);
+the exact count on 2,212 of the 2,506 bundled linalg modules (88.3%; 1,005
+dispatches off in all) and 26 of the OOD suite's 28 (92.9%) (2026-12-06);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
 
@@ -883,6 +888,7 @@ class _Grouping:
         self.shared_rounds = 0  # rounds of multi-use producer fusion run
         self.raised: dict[int, list[int]] = {}  # softmax's last op -> its ops
         self.cloned: set[int] = set()  # index-only ops cloned into readers
+        self.transposes_in: set[int] = set()  # of them, transposes (copies)
         self.bubbled: set[int] = set()  # transposes moved above a collapse
         n = self.n = len(fn.ops)
         self.hoisted = [False] * n  # index arithmetic made a global
@@ -1529,7 +1535,7 @@ class _Grouping:
             fn.ops[c].name.startswith("linalg.conv_2d_nchw")
             and self.permuted[i]
             and _is_pure_view(fn.ops[i], fn.bodies[i])
-            and not self.reshaped(i, c)
+            and not self.reshaped(i, c, expand=False)
         ):
             # the convolution, generalized, reads its input through the
             # transpose's map (a ConvNeXt's NHWC -> NCHW before a downsample)
@@ -1806,12 +1812,15 @@ class _Grouping:
                 continue
             # cloned into each reader that takes it (see members): a copy
             # fuses into any consumer whatever its uses, and stays for a move
+            if len(users) > 1 and self.copied_into_readers(i, users):
+                self.transposes_in.add(i)
             if len(users) > 1 and (
                 self.index_only(i)
                 or (
                     _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
                     and any(self.kinds[c] == "move" for c in users)
                 )
+                or i in self.transposes_in
             ):
                 self.cloned.add(i)
                 continue
@@ -1876,6 +1885,34 @@ class _Grouping:
             self.join(g, picks[g])
         self.shared_rounds += bool(picks)
         return changed or bool(picks)
+
+    def copied_into_readers(self, i: int, users: list[int]) -> bool:
+        """Whether ``i`` is a transpose, alone in its group, that each of
+        ``users`` takes in: elementwise fusion fuses a copy into every
+        all-parallel or reduction reader whatever its uses
+        (``areFusableAsElementwiseOps``), so it forms no dispatch and its
+        readers read its source through its map (a MobileViT's unfold read
+        by the first layer norm and the residual add: executables of their
+        own). Not through a bit-extend: IREE keeps apart a ConvNeXt's (and
+        FocalNet's) f16 permute of a truncated convolution's result that its
+        layer norm reads extended (measured on the bundle; iree-compile
+        clones a plain f16 transpose through the extend into two readers,
+        which this rule leaves apart)."""
+        fn, stack = self.fn, list(self.fn.users[i])
+        while stack:
+            j = stack.pop()
+            if self.kinds[j] == "view":
+                if fn.ops[j].name == "linalg.generic" and not _demoted_identity(
+                    fn.ops[j], fn.bodies[j]
+                ):
+                    return False
+                stack += fn.users[j]
+        return (
+            self.permuted[i]
+            and self.fused[self.groups.find(i)] == [i]
+            and _is_pure_view(fn.ops[i], fn.bodies[i])
+            and all(self.takes_clone(c) for c in users)
+        )
 
     def fusable_user(self, i: int, c: int) -> bool:
         """Whether elementwise op ``c`` is all parallel (not fused into a
@@ -2673,6 +2710,8 @@ def _region_body(
             or op.name in _CLONED
             or (j in grouping.cloned and j not in inside)
             or (op.name == "linalg.generic" and kinds[j] == "view" and sliced(j))
+            # a view of a cloned transpose: the reader reads its source
+            or (kinds[j] == "view" and source(j) in grouping.transposes_in)
             or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
         ):
             cloned.append(j)
