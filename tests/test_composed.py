@@ -577,7 +577,10 @@ def test_a_bit_extended_slice_is_cloned_with_its_offsets():
     )
     regions = partition_dispatches(text)
     assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
-    assert all("tensor.extract_slice %arg0" in r.text for r in regions)
+    # each step's load reads its slice (IREE folds the slice into the load)
+    for k, r in enumerate(regions):
+        assert "tensor.extract_slice" not in r.text
+        assert f"offsets = [{k}, 0, 0], sizes = [1, 16, 16]" in r.text
 
 
 def _biased_matmuls(bias_type: str, extend: bool) -> str:
