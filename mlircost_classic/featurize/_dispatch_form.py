@@ -723,7 +723,6 @@ def _fold_unit_dims(fn, spans, generics: dict[int, _Generic], erased) -> bool:
         g.in_types = [_retype(t, unitless) for t in g.in_types]
         g.out_type = _retype(g.out_type, unitless)
         g.body = [_retype(b, unitless) for b in g.body]
-        spans[i] = g.text()
     for i in range(len(spans)):
         if i not in erased and i not in generics:
             spans[i] = _retype(spans[i], unitless)
@@ -880,7 +879,6 @@ def _collapse_dims(fn, spans, generics: dict[int, _Generic], erased) -> None:
         g.out_type = _merge_type(
             g.out_type, tensor_cuts.get(find(_value(g.out)), set())
         )
-        spans[i] = g.text()
     for i, v in primary.items():
         cut = tensor_cuts.get(find(v))
         spans[i] = _retype(spans[i], functools.partial(_merged, cut=cut))

@@ -171,7 +171,7 @@ import re
 from dataclasses import dataclass, replace
 
 from ..mlir import Op, ParsedModule, ShapedType, parse
-from ._dispatch_form import _TENSOR_RE, dispatch_form
+from ._dispatch_form import _ACCESS_RE, _SLICE_RE, _TENSOR_RE, dispatch_form
 from ._rules import _attr, _parse_maps
 
 __all__ = ["DispatchRegion", "dispatch_kind", "partition_dispatches"]
@@ -239,7 +239,6 @@ _IDENTITY_CAST_RE = re.compile(
     r"^(%[\w$.-]+) = arith\.(?:truncf|extf) (%[\w$.-]+) : (\w+) to \3$", re.M
 )
 _F64_RE = re.compile(r"f64(?!\d)")
-_SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 _WIDTH_RE = re.compile(r"(?:bf|f|i|si|ui)(\d+)")
 _EMPTY = re.compile(r"%[\w$.-]+ = tensor\.empty")
 _RESHAPE_TEXT = ("tensor.expand_shape", "tensor.collapse_shape")
@@ -248,9 +247,6 @@ _BINDING_RE = re.compile(
 )
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _SPLAT_RE = re.compile(r"dense<[^\[\"<>]+>")
-_ACCESS_RE = re.compile(
-    r"offsets = \[[^\]]*\], sizes = \[[^\]]*\], strides = \[[^\]]*\]"
-)
 _ARG_RE = re.compile(r"(%[\w$.-]+)\s*:")
 _DIMS_RE = re.compile(r"(?:permutation|dimensions)\s*=\s*\[([^\]]*)\]")
 _PERMUTATION_RE = re.compile(r"permutation\s*=\s*\[([^\]]*)\]")
