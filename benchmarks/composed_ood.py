@@ -2,7 +2,8 @@
 
 Held-out families (``--cv-folds``, default 5): ``GroupKFold`` over the bundled
 linalg modules' families / architectures; in each fold a kernels model
-(``CostModel(random_state=0)``, the shipped kernels model's settings, without
+(``CostModel(featurizer=default_featurizer("kernels"), random_state=0)``, the
+shipped kernels model's settings, without
 intervals) is fitted on the kernels of the other folds' families only and
 composes the held-out modules (:func:`~mlircost_classic.models.cross_val_compose`),
 and the modules model (xgboost, ``CostModel(random_state=0)``) is fitted and
@@ -54,6 +55,7 @@ from mlircost_classic.models import (
     CostModel,
     compose_regions,
     cross_val_compose,
+    default_featurizer,
     evaluate,
     interval_coverage,
     kernel_calls,
@@ -121,7 +123,9 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
         modules.groups,
         kernels,
         names,
-        kernel_model=CostModel(random_state=0, n_jobs=jobs),
+        kernel_model=CostModel(
+            featurizer=default_featurizer("kernels"), random_state=0, n_jobs=jobs
+        ),
         n_splits=folds_n,
         models_dir=models,
     )

@@ -1,8 +1,9 @@
 """FLOP / byte rules and shape features on hand-built modules with hand-computed counts."""
 
+import numpy as np
 import pytest
 
-from mlircost_classic.featurize import SHAPE_FEATURES, ShapeFeatures
+from mlircost_classic.featurize import ROOT_LOOP_FEATURES, SHAPE_FEATURES, ShapeFeatures
 from mlircost_classic.featurize._rules import parse_ints
 from mlircost_classic.mlir._ir import Op, ParsedModule, ShapedType
 
@@ -350,11 +351,78 @@ def test_heaviest_op_columns_are_zero_without_flops():
 @pytest.mark.parametrize("with_flops", [True, False])
 def test_analysis_names_every_column_once(with_flops):
     # analyze() fills columns by name: every SHAPE_FEATURES name, no other.
-    from mlircost_classic.featurize._analysis import _columns
+    from mlircost_classic.featurize._analysis import _columns, _walk
     from mlircost_classic.featurize._catalog import load_catalog
 
     mm = op("linalg.matmul", [t(8, 4), t(4, 48), t(8, 48)], [t(8, 48)])
     empty = op("tensor.empty", [], [t(4, 4)])
     module = ParsedModule(ops=[mm if with_flops else empty])
-    assert sorted(_columns(module, load_catalog())) == sorted(SHAPE_FEATURES)
+    assert sorted(_columns(module, _walk(module, load_catalog()))) == sorted(
+        SHAPE_FEATURES
+    )
     assert len(set(SHAPE_FEATURES)) == len(SHAPE_FEATURES)
+
+
+def root_loops(*ops):
+    module = ParsedModule(ops=list(ops))
+    shapes = ShapeFeatures(root_loops=True).fit([module])
+    row = shapes.transform([module])[0]
+    return dict(zip(shapes.get_feature_names_out(), row, strict=True))
+
+
+def test_root_loops_of_a_named_batch_matmul():
+    # batch 4, M 128, N 64, K 96: linalg's batch_matmul maps, no indexing_maps in the text
+    bmm = op(
+        "linalg.batch_matmul",
+        [t(4, 128, 96), t(4, 96, 64), t(4, 128, 64)],
+        [t(4, 128, 64)],
+    )
+    f = root_loops(bmm)
+    assert f["heaviest op outer parallel extent"] == 4 * 128
+    assert f["heaviest op second innermost dim"] == 128
+    assert f["heaviest op smallest parallel dim"] == 4
+    assert f["heaviest op batch extent"] == 4
+    assert f["heaviest op reduction extent"] == 96
+    assert f["heaviest op innermost reduction dim"] == 96
+    assert f["heaviest op outer power of two"] == 9  # 512
+    assert f["heaviest op reduction power of two"] == 5  # 96 = 3 * 32
+    assert f["log1p heaviest op reduction extent"] == pytest.approx(np.log1p(96))
+    # the default columns are the same with or without root_loops
+    plain = features(bmm)
+    assert all(f[k] == v for k, v in plain.items())
+
+
+def test_root_loops_read_a_generics_maps():
+    # IREE's form of a Linear: the weight read transposed, (d0, d2) x (d1, d2);
+    # a 3-d reduction over d2 and d3 (innermost in the first input: d3)
+    maps = (
+        "[affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>, "
+        "affine_map<(d0, d1, d2, d3) -> (d1, d2, d3)>, "
+        "affine_map<(d0, d1, d2, d3) -> (d0, d1)>]"
+    )
+    g = op(
+        "linalg.generic",
+        [t(16, 6, 10), t(1536, 6, 10), t(16, 1536)],
+        [t(16, 1536)],
+        attributes={
+            "indexing_maps": maps,
+            "iterator_types": '["parallel", "parallel", "reduction", "reduction"]',
+        },
+        regions=1,
+    )
+    body = [
+        op("arith.mulf", [t(), t()], [t()], depth=2),
+        op("arith.addf", [t(), t()], [t()], depth=2),
+    ]
+    f = root_loops(g, *body)
+    assert f["heaviest op outer parallel extent"] == 16
+    assert f["heaviest op batch extent"] == 1
+    assert f["heaviest op reduction extent"] == 60
+    assert f["heaviest op innermost reduction dim"] == 10
+    assert f["heaviest op reduction power of two"] == 2
+
+
+def test_root_loops_are_zero_without_static_extents():
+    dyn = op("linalg.matmul", [t(None, 4), t(4, 16), t(None, 16)], [t(None, 16)])
+    f = root_loops(dyn)
+    assert all(f[name] == 0 for name in ROOT_LOOP_FEATURES)

@@ -9,7 +9,7 @@ reads the codegen decisions (``lowering_config``, ``translation_info``) of
 configured executables, for ranking candidates of one dispatch.
 """
 
-from ._analysis import LOG_FEATURES, SHAPE_FEATURES
+from ._analysis import LOG_FEATURES, ROOT_LOOP_FEATURES, SHAPE_FEATURES
 from ._base import BaseMLIRFeaturizer, MLIRReadWarning
 from ._catalog import (
     BYTE_RULES,
@@ -40,6 +40,7 @@ __all__ = [
     "FAMILIES",
     "FLOP_RULES",
     "LOG_FEATURES",
+    "ROOT_LOOP_FEATURES",
     "SHAPE_FEATURES",
     "BaseMLIRFeaturizer",
     "Catalog",

@@ -22,13 +22,14 @@ from ._rules import (
     _element_bits,
     _maps,
     _output,
+    _read_maps,
     conv_attributes,
     nbytes,
     op_bytes,
     op_flops,
 )
 
-__all__ = ["SHAPE_FEATURES", "LOG_FEATURES", "analyze"]
+__all__ = ["SHAPE_FEATURES", "LOG_FEATURES", "ROOT_LOOP_FEATURES", "analyze"]
 
 _FLOP_FAMILIES = (
     "matmul",
@@ -159,6 +160,66 @@ LOG_FEATURES: tuple[str, ...] = (
     "heaviest op innermost dim",
 )
 """Heavy-tailed columns that also get a ``log1p <name>`` column."""
+
+ROOT_LOOP_FEATURES: tuple[str, ...] = (
+    "heaviest op outer parallel extent",
+    "heaviest op second innermost dim",
+    "heaviest op smallest parallel dim",
+    "heaviest op batch extent",
+    "heaviest op reduction extent",
+    "heaviest op innermost reduction dim",
+    "heaviest op outer power of two",
+    "heaviest op second innermost power of two",
+    "heaviest op reduction power of two",
+)
+"""Loop extents of the heaviest op: the optional columns of ``ShapeFeatures(root_loops=True)``.
+
+A GPU compiler picks a kernel's tiles, and so its registers, from the root op's
+loop extents one by one (IREE's contraction configs test the M, N and K
+extents against its tile sizes), not from their product; the ``heaviest op``
+columns of :data:`SHAPE_FEATURES` give only the output's elements and
+innermost dimension. Read from the op's ``indexing_maps`` (a named
+contraction without them, ``linalg.matmul``, ``batch_matmul`` and their
+``transpose_a`` / ``transpose_b`` forms, ``matvec``, ``vecmat``, by its
+definition) and its operands' static shapes: ``outer parallel extent``, the
+product of the output's loops but its innermost (M, batch included);
+``second innermost dim``, the output's second innermost loop (1 for a
+vector); ``smallest parallel dim``, the smallest output loop over 1 (1 when
+none); ``batch extent``, the product of the output loops every input reads
+(a batched contraction's batch; 1 with one input); ``reduction extent``, the
+product of the loops the output leaves out (K; 1 without); ``innermost
+reduction dim``, the reduction loop innermost in the first input; and the
+``power of two`` of the outer, second innermost and reduction extents
+(``log2`` of the largest power of two dividing them, at most 12). All 0 when
+there is no heaviest op, no maps, or a dynamic extent.
+"""
+
+ROOT_LOOP_LOG_FEATURES: tuple[str, ...] = ROOT_LOOP_FEATURES[:6]
+"""Of :data:`ROOT_LOOP_FEATURES`, the extents that also get a ``log1p`` column."""
+
+# Named contractions' indexing maps (linalg's OpDSL definitions), for ops
+# whose text leaves them out.
+_NAMED_MAPS = {
+    name: _read_maps(maps)
+    for name, maps in {
+        "linalg.matmul": "affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (k, n)>, "
+        "affine_map<(m, n, k) -> (m, n)>",
+        "linalg.matmul_transpose_a": "affine_map<(m, n, k) -> (k, m)>, "
+        "affine_map<(m, n, k) -> (k, n)>, affine_map<(m, n, k) -> (m, n)>",
+        "linalg.matmul_transpose_b": "affine_map<(m, n, k) -> (m, k)>, "
+        "affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>",
+        "linalg.batch_matmul": "affine_map<(b, m, n, k) -> (b, m, k)>, "
+        "affine_map<(b, m, n, k) -> (b, k, n)>, affine_map<(b, m, n, k) -> (b, m, n)>",
+        "linalg.batch_matmul_transpose_a": "affine_map<(b, m, n, k) -> (b, k, m)>, "
+        "affine_map<(b, m, n, k) -> (b, k, n)>, affine_map<(b, m, n, k) -> (b, m, n)>",
+        "linalg.batch_matmul_transpose_b": "affine_map<(b, m, n, k) -> (b, m, k)>, "
+        "affine_map<(b, m, n, k) -> (b, n, k)>, affine_map<(b, m, n, k) -> (b, m, n)>",
+        "linalg.matvec": "affine_map<(m, k) -> (m, k)>, affine_map<(m, k) -> (k)>, "
+        "affine_map<(m, k) -> (m)>",
+        "linalg.vecmat": "affine_map<(n, k) -> (k)>, affine_map<(n, k) -> (k, n)>, "
+        "affine_map<(n, k) -> (n)>",
+    }.items()
+}
 
 _LOOPS = frozenset(
     {
@@ -331,6 +392,60 @@ def _heaviest_op_columns(op: Op | None) -> dict[str, float]:
         "heaviest op output bits": bits or 0,
         "heaviest op narrowest operand bits": min(operand_bits, default=0),
     }
+
+
+def _power_of_two(value: int) -> int:
+    """``log2`` of the largest power of two dividing ``value``, at most 12 (0 for 0)."""
+    return min((value & -value).bit_length() - 1, 12) if value > 0 else 0
+
+
+def _root_loop_columns(op: Op | None, ctx: OpContext) -> list[float]:
+    """The :data:`ROOT_LOOP_FEATURES` of the heaviest op (zeros when unknown)."""
+    zeros = [0.0] * len(ROOT_LOOP_FEATURES)
+    if op is None:
+        return zeros
+    maps = _maps(op, ctx) or _NAMED_MAPS.get(op.name)
+    if not maps:
+        return zeros
+    dims = maps[0][0]
+    bounds: dict[str, int] = {}
+    types = list(op.operand_types)
+    if len(types) < len(maps):
+        types += op.result_types
+    for (_, results), t in zip(maps, types, strict=False):
+        shape = t.shape
+        if shape is None or len(shape) != len(results):
+            continue
+        for expr, size in zip(results, shape, strict=True):
+            if size is not None and expr in dims:
+                bounds.setdefault(expr, size)
+    output = [r for r in maps[-1][1] if r in dims]
+    if len(bounds) != len(dims):
+        return zeros
+    parallel = [bounds[d] for d in output]
+    reduction = [d for d in dims if d not in output]
+    inputs = maps[:-1]
+    batch = 1
+    if len(inputs) > 1:
+        for d in output:
+            if all(d in results for _, results in inputs):
+                batch *= bounds[d]
+    first = [r for r in inputs[0][1] if r in reduction] if inputs else []
+    innermost_reduction = first[-1] if first else (reduction[-1] if reduction else None)
+    outer = math.prod(parallel[:-1])
+    second = parallel[-2] if len(parallel) > 1 else 1
+    extent = math.prod(bounds[d] for d in reduction)
+    return [
+        outer,
+        second,
+        min((p for p in parallel if p > 1), default=1),
+        batch,
+        extent,
+        bounds[innermost_reduction] if innermost_reduction else 1,
+        _power_of_two(outer),
+        _power_of_two(second),
+        _power_of_two(extent),
+    ]
 
 
 def _nesting(ops: list[Op], specs: list) -> tuple[list[int], list[float]]:
@@ -568,17 +683,26 @@ def _value_columns(ops: list[Op]) -> dict[str, float]:
 _IN_COLUMN_ORDER = operator.itemgetter(*SHAPE_FEATURES)
 
 
-def analyze(module: ParsedModule, catalog: Catalog) -> np.ndarray:
-    """The :data:`SHAPE_FEATURES` row of one module (without log-scaled columns)."""
-    columns = _columns(module, catalog)
-    return np.array(_IN_COLUMN_ORDER(columns), dtype=float)
+def analyze(
+    module: ParsedModule, catalog: Catalog, root_loops: bool = False
+) -> np.ndarray:
+    """The :data:`SHAPE_FEATURES` row of one module (without log-scaled columns),
+    followed by the :data:`ROOT_LOOP_FEATURES` when ``root_loops``."""
+    walk = _walk(module, catalog)
+    row = _IN_COLUMN_ORDER(_columns(module, walk))
+    if root_loops:
+        row = (*row, *_root_loop_columns(walk.heaviest, walk.ctx))
+    return np.array(row, dtype=float)
 
 
-def _columns(module: ParsedModule, catalog: Catalog) -> dict[str, float]:
+def _walk(module: ParsedModule, catalog: Catalog) -> _CostWalk:
+    lookup = catalog.lookup
+    return _CostWalk(module, [lookup(op.name) for op in module.ops])
+
+
+def _columns(module: ParsedModule, walk: _CostWalk) -> dict[str, float]:
     """The :data:`SHAPE_FEATURES` of one module, by name."""
     ops = module.ops
-    lookup = catalog.lookup
-    specs = [lookup(op.name) for op in ops]
     return {
         "ops": len(ops),
         "functions": len(module.functions),
@@ -586,5 +710,5 @@ def _columns(module: ParsedModule, catalog: Catalog) -> dict[str, float]:
         "blocks": module.num_blocks,
         "max region depth": module.max_depth,
         **_value_columns(ops),
-        **_CostWalk(module, specs).run(),
+        **walk.run(),
     }

@@ -34,6 +34,7 @@ from ._cost_model import (
     SKEW_THRESHOLD,
     CostModel,
     default_estimator,
+    default_featurizer,
 )
 from ._evaluate import evaluate, op_templates
 from ._explain import Contribution, Explanation, explain
@@ -121,6 +122,7 @@ __all__ = [
     "PerTargetRegressor",
     "RooflineBaseline",
     "default_estimator",
+    "default_featurizer",
     "evaluate",
     "featurizer_from_dict",
     "featurizer_to_dict",

@@ -26,7 +26,12 @@ from sklearn.utils.validation import check_is_fitted
 from ..datasets import TARGETS, clip_to_domain, resolve_target
 from ..featurize import DispatchRegion, dispatch_kind, partition_dispatches
 from ._base import TextInputMixin, check_targets
-from ._cost_model import CostModel, _conformal_quantile, _group_conformal_quantile
+from ._cost_model import (
+    CostModel,
+    _conformal_quantile,
+    _group_conformal_quantile,
+    default_featurizer,
+)
 
 __all__ = [
     "AGGREGATION",
@@ -225,8 +230,9 @@ def cross_val_compose(
     target_names : list of str
         Module targets to compose.
     kernel_model : CostModel, optional
-        Unfitted kernels model, cloned per fold; default
-        ``CostModel(random_state=0)`` (no intervals: only points are composed).
+        Unfitted kernels model, cloned per fold; default the shipped kernels
+        model's settings, ``CostModel(featurizer=default_featurizer("kernels"),
+        random_state=0)`` (no intervals: only points are composed).
     n_splits : int, default=5
         Folds (at most the number of groups).
     partitioner : {"python", "iree"}, default="python"
@@ -252,7 +258,11 @@ def cross_val_compose(
         raise ValueError(f"{len(X)} modules but {len(groups)} groups")
     kernel_groups = np.asarray(kernels.groups, dtype=object)
     kernel_target = np.asarray(kernels.target)
-    base = CostModel(random_state=0) if kernel_model is None else kernel_model
+    if kernel_model is None:
+        kernel_model = CostModel(
+            featurizer=default_featurizer("kernels"), random_state=0
+        )
+    base = kernel_model
     partition = _PARTITIONERS[partitioner]
     regions = [partition(text) for text in X]
     raw = np.full((len(X), len(target_names)), np.nan)

@@ -318,7 +318,7 @@ def train_pretrained(
 
     from .. import __version__
     from ..datasets import load_dataset
-    from ._cost_model import CostModel
+    from ._cost_model import CostModel, default_featurizer
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -354,6 +354,7 @@ def train_pretrained(
         names = [bunch.target_names[j] for j in keep]
         groups = np.asarray(bunch.groups)[index]
         model = CostModel(
+            featurizer=default_featurizer(kind),
             estimator=estimator,
             intervals="conformal",
             confidence=_CONFIDENCE,
@@ -368,6 +369,7 @@ def train_pretrained(
             {
                 "model": {
                     "class": "CostModel",
+                    "featurizer": f"default_featurizer({kind!r})",
                     "estimator": "default_estimator(n_samples)"
                     if estimator is None
                     else repr(estimator),

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..models import ComposedCostModel, CostModel, NeuralTextRegressor, RooflineBaseline
+from ..models import (
+    ComposedCostModel,
+    CostModel,
+    NeuralTextRegressor,
+    RooflineBaseline,
+    default_featurizer,
+)
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -63,6 +69,7 @@ def benchmark_models(
     random_state: int = 0,
     neural_seconds: float | None = None,
     n_jobs: int | None = None,
+    kind: str = "modules",
 ) -> dict:
     """The unfitted models of the benchmark, by name.
 
@@ -79,6 +86,9 @@ def benchmark_models(
     n_jobs : int, optional
         Targets fitted in parallel by the cost models, and torch threads of
         the neural models.
+    kind : {"modules", "kernels", "variants"}, default="modules"
+        The dataset: the cost models read it with the shipped models'
+        featurizer of that kind (:func:`~mlircost_classic.models.default_featurizer`).
 
     Returns
     -------
@@ -98,16 +108,24 @@ def benchmark_models(
     models = {}
     for name in names:
         if name == "xgboost":
-            models[name] = CostModel(random_state=random_state, n_jobs=n_jobs)
+            models[name] = CostModel(
+                featurizer=default_featurizer(kind),
+                random_state=random_state,
+                n_jobs=n_jobs,
+            )
         elif name == "xgboost-noprior":
             models[name] = CostModel(
-                prior=None, random_state=random_state, n_jobs=n_jobs
+                featurizer=default_featurizer(kind),
+                prior=None,
+                random_state=random_state,
+                n_jobs=n_jobs,
             )
         elif name == "ridge":
             # Ridge on log1p of the skewed targets (the CostModel default),
             # alpha by efficient leave-one-out over a log grid; the plain
             # linear baseline, without the roofline prior.
             models[name] = CostModel(
+                featurizer=default_featurizer(kind),
                 estimator=RidgeCV(alphas=np.logspace(-2, 4, 13)),
                 prior=None,
                 random_state=random_state,

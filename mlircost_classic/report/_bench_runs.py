@@ -292,13 +292,14 @@ def run_benchmark(
     ood_sets = _ood_sets(kinds, data_home) if ood else {}
     out.mkdir(parents=True, exist_ok=True)
 
-    def make(name):
+    def make(name, kind):
         return benchmark_models(
             [name],
             quick=quick,
             random_state=random_state,
             neural_seconds=neural_seconds,
             n_jobs=n_jobs,
+            kind=kind,
         )[name]
 
     runs = sum(
@@ -316,7 +317,7 @@ def run_benchmark(
                 if bar is not None:
                     bar.set_postfix_str(f"{kind} {protocol} {name}")
                 table, oof = evaluate(
-                    {name: make(name)},
+                    {name: make(name, kind)},
                     texts,
                     Y,
                     names,
@@ -343,7 +344,9 @@ def run_benchmark(
                 if bar is not None:
                     bar.set_postfix_str(f"{kind} ood {name}")
                 rows.extend(
-                    _score_ood(kind, name, make(name), texts, Y, names, ood_sets[kind])
+                    _score_ood(
+                        kind, name, make(name, kind), texts, Y, names, ood_sets[kind]
+                    )
                 )
                 if bar is not None:
                     bar.update()

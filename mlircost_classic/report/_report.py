@@ -17,6 +17,7 @@ from ..datasets import KERNEL_LEVEL, load_dataset
 from ..mlir import parse
 from ..models import (
     CostModel,
+    default_featurizer,
     mape,
     median_ape,
     r2_log,
@@ -247,7 +248,10 @@ def build_report(
         ):
             bar.set_description(f"fitting {model_name}")
             models[model_name] = CostModel(
-                estimator=estimator, n_jobs=n_jobs, random_state=random_state
+                featurizer=default_featurizer(kind),
+                estimator=estimator,
+                n_jobs=n_jobs,
+                random_state=random_state,
             ).fit(train_docs, Y[train], target_names=names)
             bar.update(1)
         fit_seconds = time.perf_counter() - fit_start
