@@ -96,16 +96,23 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
     """Out-of-family composed aggregates and modules-model predictions.
 
     ``cache`` keeps both for the same modules; the aggregates only for the same
-    partition too (a digest of every module's regions), so that a re-run with
-    other partition rules composes again (quickly with ``models``) and reuses
-    the modules model's predictions, which do not depend on the partition.
+    partition and kernels model too (a digest of every module's regions and the
+    model's settings), so that a re-run with other partition rules composes
+    again (quickly with ``models``) and reuses the modules model's predictions,
+    which do not depend on the partition.
     """
     modules = mc.load_dataset("modules", level="linalg", targets=names)
     ids = np.asarray(modules.ids, dtype=str)
+    kernel_model = CostModel(
+        featurizer=default_featurizer("kernels"), random_state=0, n_jobs=jobs
+    )
     saved = regions = None
     if cache is not None:
-        # The partition of every module, only to key the cached aggregates.
+        # The partition of every module and the kernels model's settings,
+        # only to key the cached aggregates.
         digest = hashlib.sha256()
+        params = sorted((k, repr(v)) for k, v in kernel_model.get_params().items())
+        digest.update(repr([p for p in params if p[0] != "n_jobs"]).encode())
         for text in modules.data:
             for region in partition_dispatches(text):
                 digest.update(f"{region.calls}:{region.text}\0".encode())
@@ -123,9 +130,7 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
         modules.groups,
         kernels,
         names,
-        kernel_model=CostModel(
-            featurizer=default_featurizer("kernels"), random_state=0, n_jobs=jobs
-        ),
+        kernel_model=kernel_model,
         n_splits=folds_n,
         models_dir=models,
     )
