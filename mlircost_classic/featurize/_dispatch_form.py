@@ -51,6 +51,8 @@ import re
 from dataclasses import dataclass
 
 from ..mlir import Op, parse
+from ._function import _iterators, _Ops, _spans, _split_functions, _value
+from ._rules import _attr, _parse_maps
 
 __all__ = ["dispatch_form"]
 
@@ -130,9 +132,6 @@ def _generic(op: Op, span: str, aliases: dict[str, str]) -> _Generic | None:
     """``op`` (its text ``span``) in parts; None for any other op or one this
     module does not rewrite (several results, blocks or nested regions, maps
     with other than dims and constants)."""
-    from ._partition import _iterators  # noqa: PLC0415 (the partitioner imports us)
-    from ._rules import _attr, _parse_maps  # noqa: PLC0415
-
     if op.name != "linalg.generic" or len(op.results) != 1 or "#" in op.results[0]:
         return None
     maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
@@ -332,8 +331,6 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
     -------
     str
     """
-    from ._partition import _functions, _spans  # noqa: PLC0415
-
     if "tm_tensor." in text:  # ConvertTMTensorToLinalgExt
         text = text.replace("tm_tensor.", "iree_linalg_ext.")
     if not swapped and not any(word in text for word in _REWRITTEN):
@@ -348,10 +345,10 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
     aliases = [line for line in whole[:at] if line.startswith("#")]
     lines = [*aliases, *whole[at : end + 2]]
     module = parse("\n".join(lines))
-    functions = _functions(module)
+    functions = _split_functions(module)
     if len(functions) != 1:
         return text
-    fn = functions[0]
+    fn = _Ops(functions[0][1])
     spans = _spans(fn, lines)
     first, last = fn.ops[0].line, fn.ops[-1].line
     if swapped:
@@ -405,8 +402,6 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
 
 def _fuse_one(fn, generics, users, erased: set[int], c: int, fresh) -> bool:
     """Fuse one producer into generic ``c``; False where none fuses."""
-    from ._partition import _value  # noqa: PLC0415
-
     consumer = generics[c]
     for k, v in enumerate(consumer.ins):
         p = fn.defs.get(_value(v))
@@ -429,8 +424,6 @@ def _fuse_one(fn, generics, users, erased: set[int], c: int, fresh) -> bool:
 
 def _reads(fn, spans: list[str], erased: set[int]) -> dict[int, set[str]]:
     """The values each op left reads (in its text, its payload included)."""
-    from ._partition import _value  # noqa: PLC0415
-
     out = {}
     for i, s in enumerate(spans):
         if i not in erased:
@@ -454,8 +447,6 @@ def _users(fn, spans: list[str], erased: set[int]) -> list[list[int]]:
 
 def _erase_unread(fn, spans: list[str], erased: set[int]) -> None:
     """Erase, repeatedly, pure ops whose results nothing left reads."""
-    from ._partition import _value  # noqa: PLC0415
-
     while True:
         read = set().union(*_reads(fn, spans, erased).values())
         dead = [
@@ -540,8 +531,6 @@ def _slice_loads(fn, spans: list[str], erased: set[int]) -> None:
     """A ``tensor.extract_slice`` of a loaded tensor that nothing else reads:
     the load reads the slice itself (IREE folds the slice into the
     ``dispatch.tensor.load``'s offsets, sizes and strides)."""
-    from ._partition import _value  # noqa: PLC0415
-
     users = _users(fn, spans, erased)
     for i, op in enumerate(fn.ops):
         if op.name != "tensor.extract_slice" or i in erased or not op.operands:
@@ -572,8 +561,6 @@ def _unpad_stores(fn, spans: list[str], erased: set[int]) -> None:
     """A ``tensor.pad`` that only a store reads: the unpadded value is stored
     into the padded tensor at the pad's low offsets (IREE writes the padding
     value in a dispatch of its own)."""
-    from ._partition import _value  # noqa: PLC0415
-
     users = _users(fn, spans, erased)
     for i, op in enumerate(fn.ops):
         if op.name != "tensor.pad" or i in erased or len(users[i]) != 1:
@@ -682,8 +669,6 @@ def _fold_unit_dims(fn, spans, generics: dict[int, _Generic], erased) -> bool:
     def unitless(dims: list[int]) -> list[int]:
         return [d for d in dims if d != 1]
 
-    from ._partition import _value  # noqa: PLC0415
-
     alias = {}
     for i, op in enumerate(fn.ops):
         if i not in erased and op.name in _RESHAPES and _unit_reshape(op):
@@ -770,8 +755,6 @@ def _collapse_dims(fn, spans, generics: dict[int, _Generic], erased) -> None:
     types differ, where an operand reads one and not the other or not
     next to each other, and where a tensor that two ops share keeps them
     apart in either."""
-    from ._partition import _value  # noqa: PLC0415
-
     if any(_INDEX_RE.search(b) for g in generics.values() for b in g.body):
         return  # a payload reading its loop indices would need them split
     if any(
@@ -938,7 +921,6 @@ def _matmul_maps(rank: int) -> str:
 def _swap_loads(fn, spans: list[str], swapped: dict) -> None:
     """Bind each swapped value's source (its two innermost dims swapped back)
     and move the transpose into the matmuls that read it."""
-    from ._partition import _value  # noqa: PLC0415
 
     def swap(dims: list[int]) -> list[int]:
         return [*dims[:-2], dims[-1], dims[-2]] if len(dims) >= 2 else dims
