@@ -119,7 +119,12 @@ def _iterators(op: Op) -> list[str]:
 
 def _spans(fn: _Ops, text_lines: list[str]) -> list[str]:
     """Each top-level op's text, with its regions, as the module writes it."""
-    starts = [op.line for op in fn.ops]
+    return _line_spans([op.line for op in fn.ops], text_lines)
+
+
+def _line_spans(starts: list[int], text_lines: list[str]) -> list[str]:
+    """The texts of ops starting on lines ``starts`` (1-based), each up to the
+    next one (the last one line)."""
     spans = []
     for i, start in enumerate(starts):
         end = starts[i + 1] - 1 if i + 1 < len(starts) else start

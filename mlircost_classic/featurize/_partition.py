@@ -171,7 +171,13 @@ import re
 from dataclasses import dataclass
 
 from ..mlir import Op, ParsedModule, ShapedType, parse
-from ._dispatch_form import _ACCESS_RE, _SLICE_RE, _TENSOR_RE, dispatch_form
+from ._dispatch_form import (
+    _ACCESS_RE,
+    _SLICE_RE,
+    _TENSOR_RE,
+    _dispatch_form,
+    _RegionReader,
+)
 from ._function import _Function, _functions, _iterators, _spans, _value
 from ._rules import _attr, _parse_maps
 
@@ -3402,8 +3408,10 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             module = parse(text)
     text_lines = text.splitlines()
     regions: dict[str, list] = {}
+    reader = _RegionReader(text)
     for fn in _functions(module):
         spans = _spans(fn, text_lines)
+        reader.learn(fn.ops, spans)
         if "f64" in text:  # torch-mlir's output has no other duplicates
             _merge_duplicates(fn, spans)
             # the regions as IREE writes them, f64 demoted to f32
@@ -3447,8 +3455,11 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
                     lines = sorted({origin[line - 1] for line in lines})
                 regions[key] = [kind, 1, body, tuple(lines), swapped]
     out = []
+    # every region's reader first: the reader parses their new lines at once
+    reads = [reader.reader(body) for _, _, body, _, _ in regions.values()]
     for ordinal, (kind, calls, body, lines, swapped) in enumerate(regions.values()):
         name = f"main_dispatch_{ordinal}_{kind}"
-        text_out = dispatch_form(_wrap(name, body, module.attribute_aliases), swapped)
+        wrapped = _wrap(name, body, module.attribute_aliases)
+        text_out = _dispatch_form(wrapped, swapped, reads[ordinal])
         out.append(DispatchRegion(name, kind, text_out, calls, lines))
     return out
