@@ -544,16 +544,24 @@ def _fuse_one(fn, generics, users, erased: set[int], c: int, fresh) -> bool:
     return False
 
 
-def _reads(fn, spans: list[str], erased: set[int]) -> dict[int, set[str]]:
+def _reads(fn, spans: list[str], erased: set[int]) -> dict[int, frozenset[str]]:
     """The values each op left reads (in its text, its payload included)."""
-    out = {}
-    for i, s in enumerate(spans):
-        if i not in erased:
-            defined = {_value(r) for r in fn.ops[i].results}
-            if "\n" in s:  # a payload's own values and block arguments
-                defined.update(a or b for a, b in _DEFINED_RE.findall(s))
-            out[i] = {v for v in _SSA_RE.findall(s) if v not in defined}
-    return out
+    return {
+        i: _named(s) - {_value(r) for r in fn.ops[i].results}
+        for i, s in enumerate(spans)
+        if i not in erased
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _named(span: str) -> frozenset[str]:
+    """The values an op's text names, less those its payload defines (its
+    block arguments and values): the rewrite asks again of every text left
+    each time ops are erased."""
+    names = set(_SSA_RE.findall(span))
+    if "\n" in span:
+        names.difference_update(a or b for a, b in _DEFINED_RE.findall(span))
+    return frozenset(names)
 
 
 def _users(fn, spans: list[str], erased: set[int]) -> list[list[int]]:
@@ -739,14 +747,15 @@ def _sizes(g: _Generic) -> list[int] | None:
     return [sizes[d] for d in g.dims]
 
 
-def _shape(t: str) -> list[int] | None:
+@functools.lru_cache(maxsize=4096)  # the same few types, asked of every op
+def _shape(t: str) -> tuple[int, ...] | None:
     m = _TENSOR_RE.fullmatch(t.strip())
     if m is None:
-        return None if "tensor<" in t else []  # a scalar operand
+        return None if "tensor<" in t else ()  # a scalar operand
     *dims, _ = m.group(1).split("x")
     if not all(d.isdigit() for d in dims):
         return None
-    return [int(d) for d in dims]
+    return tuple(int(d) for d in dims)
 
 
 def _retype(text: str, shapes) -> str:
