@@ -553,7 +553,7 @@ def _reads(fn, spans: list[str], erased: set[int]) -> dict[int, frozenset[str]]:
     }
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=512)  # a region's texts, not every module's
 def _named(span: str) -> frozenset[str]:
     """The values an op's text names, less those its payload defines (its
     block arguments and values): the rewrite asks again of every text left
