@@ -9,8 +9,14 @@ untransposed with the matmul's indexing maps, a pad written by the store.
 
 import re
 
-from mlircost_classic.featurize import partition_dispatches
-from mlircost_classic.featurize._dispatch_form import dispatch_form
+import pytest
+
+from mlircost_classic.featurize import _partition, partition_dispatches
+from mlircost_classic.featurize._dispatch_form import (
+    _read,
+    _RegionReader,
+    dispatch_form,
+)
 from mlircost_classic.mlir import parse
 
 _MASK = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
@@ -220,3 +226,78 @@ def test_text_it_cannot_read_comes_back_unchanged():
     text = "func.func @f() {\nreturn\n}"
     assert dispatch_form(text) == text
     assert dispatch_form("not mlir at all") == "not mlir at all"
+
+
+_SORT_AND_EXP = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %s = tm_tensor.sort dimension(1) outs(%x : tensor<2x4xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %0 = arith.cmpf oge, %a, %b : f32
+    tm_tensor.yield %0 : i1
+  } -> tensor<2x4xf32>
+  %e = tensor.empty() : tensor<2x4xf32>
+  %y = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%s : tensor<2x4xf32>) outs(%e : tensor<2x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}"""
+# a type alias: the module's ops read it, a region's text does not define it
+_ALIASED = """!t = tensor<64xf32>
+#map = affine_map<(d0) -> (d0)>
+func.func @main(%x: !t) -> !t {
+  %e = tensor.empty() : !t
+  %a = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%x : !t) outs(%e : !t) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> !t
+  return %a : !t
+}"""
+
+
+@pytest.mark.parametrize("text", [_MASK, _SORT_AND_EXP, _ALIASED])
+def test_regions_read_from_the_module_ops_are_those_read_from_their_text(
+    text, monkeypatch
+):
+    """The partitioner hands each region's function to the rewrite as the
+    module's parse read it (its own ops' texts), parsing only the lines it
+    wrote: the same ops, and the same text, as reading the region's text."""
+    calls = []
+    rewrite = _partition._dispatch_form
+
+    def spy(wrapped, swapped, read):
+        calls.append((wrapped, swapped, read))
+        return rewrite(wrapped, swapped, read)
+
+    monkeypatch.setattr(_partition, "_dispatch_form", spy)
+    regions = partition_dispatches(text)
+    assert len(calls) == len(regions)
+    fields = ("name", "results", "operands", "operand_types", "result_types")
+    fields += ("attributes", "text")
+    reused = 0
+    for region, (wrapped, swapped, read) in zip(regions, calls, strict=True):
+        assert region.text == dispatch_form(wrapped, swapped)
+        whole = wrapped.replace("tm_tensor.", "iree_linalg_ext.").split("\n")
+        at = next(k for k, line in enumerate(whole) if line.startswith("func.func"))
+        lines = [line for line in whole[:at] if line.startswith("#")]
+        lines += whole[at : whole.index("return") + 2]
+        (fn, starts, aliases), (fn2, starts2, aliases2) = read(lines), _read(lines)
+        assert (starts, aliases) == (starts2, aliases2)
+        for a, b in zip(fn.ops, fn2.ops, strict=True):
+            assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+        module_ops = read.func.__self__.known.values()
+        reused += sum(any(a is op for op in module_ops) for a in fn.ops)
+    assert (reused > 0) == (text is not _ALIASED)
+
+
+def test_a_region_reads_alone_when_another_regions_lines_do_not_parse():
+    reader = _RegionReader("")
+    good = ["%c0 = arith.constant 0 : index", "return"]
+    read = reader.reader(good)
+    reader.reader(["%x = tensor.empty() : tensor<4xf32", "return"])  # no '>'
+    lines = ["#m = affine_map<(d0) -> (d0)>", "func.func @f() {", *good, "}"]
+    fn, starts, aliases = read(lines)
+    assert [op.name for op in fn.ops] == ["arith.constant", "func.return"]
+    assert starts == [3, 4] and aliases == {"#m": "affine_map<(d0) -> (d0)>"}

@@ -46,17 +46,21 @@ themselves (``_binding`` in :mod:`._partition`).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from dataclasses import dataclass
 
-from ..mlir import Op, parse
+from ..mlir import MLIRSyntaxError, Op, parse
+from ._function import _iterators, _line_spans, _Ops, _split_functions, _value
+from ._rules import _attr, _parse_maps
 
 __all__ = ["dispatch_form"]
 
 _SSA_RE = re.compile(r"%[\w$.-]+")
 _ARG_RE = re.compile(r"(%[\w$.-]+)\s*:\s*([^,]+?)(?=,\s*%|$)")
 _INDEX_RE = re.compile(r"linalg\.index (\d+)")
+_TYPE_ALIAS_RE = re.compile(r"^\s*![\w.$-]+\s*=", re.M)
 # A map result this module reads: sums of dims times constants, and constants.
 _TERM = r"(?:d\d+(?: \* \d+)?|\d+)"
 _EXPR_RE = re.compile(rf"{_TERM}(?: \+ {_TERM})*")
@@ -130,9 +134,6 @@ def _generic(op: Op, span: str, aliases: dict[str, str]) -> _Generic | None:
     """``op`` (its text ``span``) in parts; None for any other op or one this
     module does not rewrite (several results, blocks or nested regions, maps
     with other than dims and constants)."""
-    from ._partition import _iterators  # noqa: PLC0415 (the partitioner imports us)
-    from ._rules import _attr, _parse_maps  # noqa: PLC0415
-
     if op.name != "linalg.generic" or len(op.results) != 1 or "#" in op.results[0]:
         return None
     maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
@@ -332,8 +333,127 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
     -------
     str
     """
-    from ._partition import _functions, _spans  # noqa: PLC0415
+    return _dispatch_form(text, swapped, _read)
 
+
+def _read(lines: list[str]) -> tuple[_Ops, list[int], dict[str, str]] | None:
+    """A region's function (``lines``: its attribute aliases and function)
+    read: its top-level ops, the line each starts on (1-based) and the
+    aliases; None unless it holds one function."""
+    module = parse("\n".join(lines))
+    functions = _split_functions(module)
+    if len(functions) != 1:
+        return None
+    ops = functions[0][1]
+    return _Ops(ops), [op.line for op in ops], module.attribute_aliases
+
+
+class _RegionReader:
+    """Reads the functions of one module's regions without parsing again
+    what the module's parse has read.
+
+    A region's body (the lines :func:`partition_dispatches` gives it, each
+    one op's text or a few) is mostly the module's own op texts: an entry
+    that is the text of one of the module's ops (``known``: text -> op, the
+    op alone on its lines, no type aliases) is that op; the other entries of
+    all the module's regions (bindings, loads, stores, ops the partitioner
+    wrote) are parsed together, once, after the region's alias lines. A
+    reader answers as :func:`_read` would for the region's lines, and leaves
+    lines other than its body's (``tm_tensor`` ops renamed) to :func:`_read`.
+    """
+
+    def __init__(self, module_text: str):
+        # a type alias the module defines is not in the region's text: the
+        # module's ops read it, the region's would not
+        self.learning = _TYPE_ALIAS_RE.search(module_text) is None
+        self.readable = True  # False once the entries fail to parse
+        self.known: dict[str, Op] = {}
+        self.waiting: list[list[str]] = []
+        self.entries: dict[str, list[tuple[int, Op]]] = {}
+        self.head: list[str] | None = None
+        self.aliases: dict[str, str] = {}
+
+    def learn(self, ops: list[Op], spans: list[str]) -> None:
+        """Know one function's ops (``spans``: their texts, as
+        :func:`._function._spans` cuts them) that their texts read alone:
+        each alone on its lines, its own text on one line, not the last."""
+        if not self.learning:
+            return
+        for j, op in enumerate(ops[:-1]):
+            if (
+                "\n" in op.text
+                or ops[j + 1].line <= op.line
+                or (j and ops[j - 1].line >= op.line)
+                or not spans[j].startswith(op.text.partition("{…}")[0])
+            ):
+                continue
+            self.known.setdefault(spans[j], op)
+
+    def reader(self, body: list[str]):
+        """A ``read`` for :func:`_dispatch_form` of the region ``body``."""
+        self.waiting.append(body)
+        return functools.partial(self._read, body)
+
+    def _parse(self) -> None:
+        """Read the entries of the waiting bodies (each op with its line
+        within its entry)."""
+        new = list(
+            dict.fromkeys(
+                entry
+                for body in self.waiting
+                for entry in body
+                if entry not in self.known and entry not in self.entries
+            )
+        )
+        self.waiting = []
+        lines = [*self.head, "func.func @regions() {"]
+        starts = []
+        for entry in new:
+            starts.append(len(lines) + 1)
+            lines += entry.split("\n")
+        lines.append("}")
+        module = parse("\n".join(lines))
+        self.aliases = module.attribute_aliases
+        for entry in new:
+            self.entries[entry] = []
+        for _, ops, _ in _split_functions(module):
+            for op in ops:
+                k = bisect.bisect_right(starts, op.line) - 1
+                self.entries[new[k]].append((op.line - starts[k], op))
+
+    def _read(self, body: list[str], lines: list[str]):
+        body_lines = "\n".join(body).split("\n")
+        n = len(lines) - len(body_lines) - 2
+        if (
+            n < 0
+            or lines[n + 1 : -1] != body_lines
+            or self.head not in (None, lines[:n])
+        ):
+            return _read(lines)
+        self.head = lines[:n]
+        if self.waiting:
+            try:
+                self._parse()
+            except MLIRSyntaxError:  # each region read alone tells which
+                self.readable = False
+        if not self.readable:
+            return _read(lines)
+        ops, starts = [], []
+        line = n + 2  # the body's first line (1-based)
+        for entry in body:
+            op = self.known.get(entry)
+            for at, o in [(0, op)] if op is not None else self.entries[entry]:
+                ops.append(o)
+                starts.append(line + at)
+            line += entry.count("\n") + 1
+        if not ops:
+            return None
+        return _Ops(ops), starts, self.aliases
+
+
+def _dispatch_form(text: str, swapped: dict | None, read) -> str:
+    """:func:`dispatch_form`, the region's function read by ``read`` (as
+    :func:`_read` reads it)."""
     if "tm_tensor." in text:  # ConvertTMTensorToLinalgExt
         text = text.replace("tm_tensor.", "iree_linalg_ext.")
     if not swapped and not any(word in text for word in _REWRITTEN):
@@ -347,13 +467,12 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
         return text
     aliases = [line for line in whole[:at] if line.startswith("#")]
     lines = [*aliases, *whole[at : end + 2]]
-    module = parse("\n".join(lines))
-    functions = _functions(module)
-    if len(functions) != 1:
+    got = read(lines)
+    if got is None:
         return text
-    fn = functions[0]
-    spans = _spans(fn, lines)
-    first, last = fn.ops[0].line, fn.ops[-1].line
+    fn, starts, attribute_aliases = got
+    spans = _line_spans(starts, lines)
+    first, last = starts[0], starts[-1]
     if swapped:
         _swap_loads(fn, spans, swapped)
     counter = iter(range(1 << 30))
@@ -368,7 +487,7 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
             if g is not None:
                 spans[i] = g.text()
         else:
-            g = _generic(op, spans[i], module.attribute_aliases)
+            g = _generic(op, spans[i], attribute_aliases)
             if g is not None and len(set(g.ins)) < len(g.ins):
                 g = _canonicalize(g)
                 spans[i] = g.text()
@@ -405,8 +524,6 @@ def dispatch_form(text: str, swapped: dict | None = None) -> str:
 
 def _fuse_one(fn, generics, users, erased: set[int], c: int, fresh) -> bool:
     """Fuse one producer into generic ``c``; False where none fuses."""
-    from ._partition import _value  # noqa: PLC0415
-
     consumer = generics[c]
     for k, v in enumerate(consumer.ins):
         p = fn.defs.get(_value(v))
@@ -427,18 +544,24 @@ def _fuse_one(fn, generics, users, erased: set[int], c: int, fresh) -> bool:
     return False
 
 
-def _reads(fn, spans: list[str], erased: set[int]) -> dict[int, set[str]]:
+def _reads(fn, spans: list[str], erased: set[int]) -> dict[int, frozenset[str]]:
     """The values each op left reads (in its text, its payload included)."""
-    from ._partition import _value  # noqa: PLC0415
+    return {
+        i: _named(s) - {_value(r) for r in fn.ops[i].results}
+        for i, s in enumerate(spans)
+        if i not in erased
+    }
 
-    out = {}
-    for i, s in enumerate(spans):
-        if i not in erased:
-            defined = {_value(r) for r in fn.ops[i].results}
-            if "\n" in s:  # a payload's own values and block arguments
-                defined.update(a or b for a, b in _DEFINED_RE.findall(s))
-            out[i] = {v for v in _SSA_RE.findall(s) if v not in defined}
-    return out
+
+@functools.lru_cache(maxsize=512)  # a region's texts, not every module's
+def _named(span: str) -> frozenset[str]:
+    """The values an op's text names, less those its payload defines (its
+    block arguments and values): the rewrite asks again of every text left
+    each time ops are erased."""
+    names = set(_SSA_RE.findall(span))
+    if "\n" in span:
+        names.difference_update(a or b for a, b in _DEFINED_RE.findall(span))
+    return frozenset(names)
 
 
 def _users(fn, spans: list[str], erased: set[int]) -> list[list[int]]:
@@ -454,8 +577,6 @@ def _users(fn, spans: list[str], erased: set[int]) -> list[list[int]]:
 
 def _erase_unread(fn, spans: list[str], erased: set[int]) -> None:
     """Erase, repeatedly, pure ops whose results nothing left reads."""
-    from ._partition import _value  # noqa: PLC0415
-
     while True:
         read = set().union(*_reads(fn, spans, erased).values())
         dead = [
@@ -540,8 +661,6 @@ def _slice_loads(fn, spans: list[str], erased: set[int]) -> None:
     """A ``tensor.extract_slice`` of a loaded tensor that nothing else reads:
     the load reads the slice itself (IREE folds the slice into the
     ``dispatch.tensor.load``'s offsets, sizes and strides)."""
-    from ._partition import _value  # noqa: PLC0415
-
     users = _users(fn, spans, erased)
     for i, op in enumerate(fn.ops):
         if op.name != "tensor.extract_slice" or i in erased or not op.operands:
@@ -572,8 +691,6 @@ def _unpad_stores(fn, spans: list[str], erased: set[int]) -> None:
     """A ``tensor.pad`` that only a store reads: the unpadded value is stored
     into the padded tensor at the pad's low offsets (IREE writes the padding
     value in a dispatch of its own)."""
-    from ._partition import _value  # noqa: PLC0415
-
     users = _users(fn, spans, erased)
     for i, op in enumerate(fn.ops):
         if op.name != "tensor.pad" or i in erased or len(users[i]) != 1:
@@ -630,14 +747,15 @@ def _sizes(g: _Generic) -> list[int] | None:
     return [sizes[d] for d in g.dims]
 
 
-def _shape(t: str) -> list[int] | None:
+@functools.lru_cache(maxsize=4096)  # the same few types, asked of every op
+def _shape(t: str) -> tuple[int, ...] | None:
     m = _TENSOR_RE.fullmatch(t.strip())
     if m is None:
-        return None if "tensor<" in t else []  # a scalar operand
+        return None if "tensor<" in t else ()  # a scalar operand
     *dims, _ = m.group(1).split("x")
     if not all(d.isdigit() for d in dims):
         return None
-    return [int(d) for d in dims]
+    return tuple(int(d) for d in dims)
 
 
 def _retype(text: str, shapes) -> str:
@@ -681,8 +799,6 @@ def _fold_unit_dims(fn, spans, generics: dict[int, _Generic], erased) -> bool:
 
     def unitless(dims: list[int]) -> list[int]:
         return [d for d in dims if d != 1]
-
-    from ._partition import _value  # noqa: PLC0415
 
     alias = {}
     for i, op in enumerate(fn.ops):
@@ -770,8 +886,6 @@ def _collapse_dims(fn, spans, generics: dict[int, _Generic], erased) -> None:
     types differ, where an operand reads one and not the other or not
     next to each other, and where a tensor that two ops share keeps them
     apart in either."""
-    from ._partition import _value  # noqa: PLC0415
-
     if any(_INDEX_RE.search(b) for g in generics.values() for b in g.body):
         return  # a payload reading its loop indices would need them split
     if any(
@@ -938,7 +1052,6 @@ def _matmul_maps(rank: int) -> str:
 def _swap_loads(fn, spans: list[str], swapped: dict) -> None:
     """Bind each swapped value's source (its two innermost dims swapped back)
     and move the transpose into the matmuls that read it."""
-    from ._partition import _value  # noqa: PLC0415
 
     def swap(dims: list[int]) -> list[int]:
         return [*dims[:-2], dims[-1], dims[-2]] if len(dims) >= 2 else dims

@@ -168,10 +168,17 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..mlir import Op, ParsedModule, ShapedType, parse
-from ._dispatch_form import _ACCESS_RE, _SLICE_RE, _TENSOR_RE, dispatch_form
+from ._dispatch_form import (
+    _ACCESS_RE,
+    _SLICE_RE,
+    _TENSOR_RE,
+    _dispatch_form,
+    _RegionReader,
+)
+from ._function import _Function, _functions, _iterators, _spans, _value
 from ._rules import _attr, _parse_maps
 
 __all__ = ["DispatchRegion", "dispatch_kind", "partition_dispatches"]
@@ -247,12 +254,10 @@ _BINDING_RE = re.compile(
 )
 _EXTENDS = frozenset({"arith.extf", "arith.extsi", "arith.extui"})
 _SPLAT_RE = re.compile(r"dense<[^\[\"<>]+>")
-_ARG_RE = re.compile(r"(%[\w$.-]+)\s*:")
 _DIMS_RE = re.compile(r"(?:permutation|dimensions)\s*=\s*\[([^\]]*)\]")
 _PERMUTATION_RE = re.compile(r"permutation\s*=\s*\[([^\]]*)\]")
 _REASSOCIATION_RE = re.compile(r"\[(\[[\d,\s\[\]]*\])\]")
 _GROUP_RE = re.compile(r"\[([\d,\s]*)\]")
-_PARALLEL_RE = re.compile(r'"(parallel|reduction)"|#linalg\.iterator_type<(\w+)>')
 
 # The llvm-cpu target of the kernels dataset's executable sources.
 _TARGET = (
@@ -336,91 +341,6 @@ def dispatch_kind(export: str) -> str:
     """
     tail = _EXPORT_HEAD.sub("", export)
     return next((kind for word, kind in _EXPORT_KINDS if word in tail), "other")
-
-
-def _value(name: str) -> str:
-    """``%5#1`` -> ``%5``: the op result a use refers to."""
-    return name.partition("#")[0]
-
-
-class _Function:
-    """The top-level ops of one function, with def-use links."""
-
-    def __init__(self, func: Op, ops: list[Op], bodies: list[list[Op]]):
-        self.ops = ops
-        self.bodies = bodies
-        self.args = set(_ARG_RE.findall(func.text))
-        self.index = {id(op): i for i, op in enumerate(ops)}
-        self.defs: dict[str, int] = {}
-        for i, op in enumerate(ops):
-            for r in op.results:
-                self.defs[_value(r)] = i
-        known = self.defs.keys() | self.args
-        self.uses: list[list[str]] = []
-        for op, body in zip(ops, bodies, strict=True):
-            seen = dict.fromkeys(_value(v) for v in op.operands)
-            for inner in body:
-                seen.update(dict.fromkeys(_value(v) for v in inner.operands))
-            self.uses.append([v for v in seen if v in known])
-        users: list[dict[int, None]] = [{} for _ in ops]  # ordered sets
-        for i, used in enumerate(self.uses):
-            for v in used:
-                j = self.defs.get(v)
-                if j is not None:
-                    users[j][i] = None
-        self.users: list[list[int]] = [list(u) for u in users]
-        self.dead: set[int] = set()  # ops CSE merged into an earlier one
-        self.raised: set[int] = set()  # concats raised to an elementwise op
-        self.types: dict[str, ShapedType] = {}
-        for op in ops:
-            for r, t in zip(op.results, op.result_types, strict=False):
-                self.types.setdefault(_value(r), t)
-        for op in ops:
-            for v, t in zip(op.operands, op.operand_types, strict=False):
-                self.types.setdefault(_value(v), t)
-
-    def producers(self, i: int) -> list[int]:
-        """The ops computing the values op ``i`` reads (its body's reads
-        included), in ``uses`` order; arguments are left out."""
-        defs = self.defs
-        return [defs[v] for v in self.uses[i] if v in defs]
-
-
-def _with_result_types(op: Op) -> Op:
-    """``op``, its result types read from its ``outs`` where the text leaves
-    them out (``linalg.transpose``, ``broadcast``, ``reduce`` print no ``->``)."""
-    n = len(op.results)
-    if op.result_types or not n or not op.name.startswith("linalg."):
-        return op
-    if len(op.operand_types) < n:
-        return op
-    return replace(op, result_types=op.operand_types[-n:])
-
-
-def _functions(module: ParsedModule) -> list[_Function]:
-    functions = []
-    func = None
-    ops: list[Op] = []
-    bodies: list[list[Op]] = []
-    depth = None
-    for op in module.ops:
-        if op.name == "func.func":
-            if func is not None and ops:
-                functions.append(_Function(func, ops, bodies))
-            func, ops, bodies, depth = op, [], [], op.depth + 1
-        elif depth is not None and op.depth == depth:
-            ops.append(_with_result_types(op))
-            bodies.append([])
-        elif depth is not None and op.depth > depth and bodies:
-            bodies[-1].append(op)
-    if func is not None and ops:
-        functions.append(_Function(func, ops, bodies))
-    return functions
-
-
-def _iterators(op: Op) -> list[str]:
-    raw = _attr(op, ("iterator_types",)) or ""
-    return [a or b for a, b in _PARALLEL_RE.findall(raw)]
 
 
 def _external(op: Op) -> bool:
@@ -3312,16 +3232,6 @@ def _drop_identity_casts(span: str) -> str:
     return span
 
 
-def _spans(fn: _Function, text_lines: list[str]) -> list[str]:
-    """Each top-level op's text, with its regions, as the module writes it."""
-    starts = [op.line for op in fn.ops]
-    spans = []
-    for i, start in enumerate(starts):
-        end = starts[i + 1] - 1 if i + 1 < len(starts) else start
-        spans.append("\n".join(line.strip() for line in text_lines[start - 1 : end]))
-    return spans
-
-
 def _wrap(name: str, body: list[str], aliases: dict[str, str]) -> str:
     head = [f"{alias} = {value}" for alias, value in aliases.items()]
     head.append(
@@ -3498,8 +3408,10 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             module = parse(text)
     text_lines = text.splitlines()
     regions: dict[str, list] = {}
+    reader = _RegionReader(text)
     for fn in _functions(module):
         spans = _spans(fn, text_lines)
+        reader.learn(fn.ops, spans)
         if "f64" in text:  # torch-mlir's output has no other duplicates
             _merge_duplicates(fn, spans)
             # the regions as IREE writes them, f64 demoted to f32
@@ -3543,8 +3455,11 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
                     lines = sorted({origin[line - 1] for line in lines})
                 regions[key] = [kind, 1, body, tuple(lines), swapped]
     out = []
+    # every region's reader first: the reader parses their new lines at once
+    reads = [reader.reader(body) for _, _, body, _, _ in regions.values()]
     for ordinal, (kind, calls, body, lines, swapped) in enumerate(regions.values()):
         name = f"main_dispatch_{ordinal}_{kind}"
-        text_out = dispatch_form(_wrap(name, body, module.attribute_aliases), swapped)
+        wrapped = _wrap(name, body, module.attribute_aliases)
+        text_out = _dispatch_form(wrapped, swapped, reads[ordinal])
         out.append(DispatchRegion(name, kind, text_out, calls, lines))
     return out
