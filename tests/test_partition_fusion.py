@@ -2127,3 +2127,55 @@ def test_a_transpose_moves_into_a_convolution_through_an_expand():
     patches)."""
     regions = partition_dispatches(_TRANSPOSE_EXPANDED_INTO_CONV)
     assert [(r.kind, r.calls) for r in regions] == [("reduction", 2), ("matmul", 1)]
+
+
+_GATHER_CHECKED = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#map2 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%a: tensor<1x32xi32>, %b: tensor<1x32xi32>, %t: tensor<512x64xf32>, %u: tensor<1x32x64xf32>) -> tensor<1x32x64xf32> {
+  %c512 = arith.constant 512 : index
+  %e = tensor.empty() : tensor<1x32xi32>
+  %e64 = tensor.empty() : tensor<1x32xi64>
+  %m = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%a, %b : tensor<1x32xi32>, tensor<1x32xi32>) outs(%e : tensor<1x32xi32>) {
+  ^bb0(%in: i32, %in2: i32, %out: i32):
+    %0 = arith.muli %in, %in2 : i32
+    linalg.yield %0 : i32
+  } -> tensor<1x32xi32>
+  %x = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%m : tensor<1x32xi32>) outs(%e64 : tensor<1x32xi64>) {
+  ^bb0(%in: i32, %out: i64):
+    %0 = arith.extsi %in : i32 to i64
+    linalg.yield %0 : i64
+  } -> tensor<1x32xi64>
+  %eg = tensor.empty() : tensor<1x32x64xf32>
+  %g = linalg.generic {indexing_maps = [#map1, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x : tensor<1x32xi64>) outs(%eg : tensor<1x32x64xf32>) {
+  ^bb0(%in: i64, %out: f32):
+    %0 = arith.index_cast %in : i64 to index
+    %1 = linalg.index 2 : index
+    %2 = arith.cmpi slt, %0, %c512 : index
+    CHECK
+    %3 = tensor.extract %t[%0, %1] : tensor<512x64xf32>
+    linalg.yield %3 : f32
+  } -> tensor<1x32x64xf32>
+  %s = linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%u, %g : tensor<1x32x64xf32>, tensor<1x32x64xf32>) outs(%eg : tensor<1x32x64xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.addf %in, %in2 : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x32x64xf32>
+  return %s : tensor<1x32x64xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "check, dispatches",
+    [('cf.assert %2, "index must be smaller than dim size"', 2), ("", 1)],
+)
+def test_a_checked_gather_keeps_its_producers_apart(check, dispatches):
+    """A gather whose body asserts its bounds (``cf.assert``, a side effect)
+    is not erased when it fuses into the add reading it, so the bit-extend it
+    reads keeps two uses and takes no producer: the multiply is a dispatch of
+    its own (iree-compile: ``elementwise_32_i32`` and
+    ``elementwise_32x64_f32xi64xf32``; ESM's and I-BERT's positions from the
+    padding mask); without the check all is one dispatch."""
+    regions = partition_dispatches(_GATHER_CHECKED.replace("CHECK", check))
+    assert len(regions) == dispatches

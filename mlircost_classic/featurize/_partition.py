@@ -1139,12 +1139,10 @@ class _Grouping:
     def fuse_single_users(self, refused: set[int]) -> list[tuple[int, int]]:
         """Each producer with one user (not in ``refused``) fuses into it;
         returns the (producer, consumer) pairs elementwise fusion joined."""
-        kinds, groups = self.kinds, self.groups
         joined: list[tuple[int, int]] = []
+        later: list[tuple[int, int]] = []
         for i in self.computing:
-            if i in refused:
-                continue
-            if kinds[i] != "elementwise":
+            if i in refused or self.kinds[i] != "elementwise":
                 continue
             users = self.consumers(i)
             if (
@@ -1153,39 +1151,84 @@ class _Grouping:
                 or not self.live(users[0])
             ):
                 continue
-            (c,) = users
-            if self.gathers(c, i) or self.keeps_truncate(i, c):
+            if self.asserts(users[0]) and not self.always_fuses(i):
+                later.append((i, users[0]))  # decided once the reader's fused
                 continue
-            if kinds[c] == "elementwise" and self.takes_shared_mask(c):
-                continue
-            if self.broadcasts(c) and not self.always_fuses(i):
-                continue
-            if kinds[c] == "elementwise":
-                if self.reshaped(i, c, expand=False) and (
-                    self.permuted[i] or self.permuted[c]
-                ):
-                    # IREE bubbles an expand_shape up through an elementwise
-                    # producer, and a linalg.transpose up through a collapse,
-                    # but moves no other transpose across a collapse
-                    if not self.bubbles_through_collapse(i, c):
-                        continue
-                    self.bubbled.add(c)
-                if self.absorbed(c, self.consumers(c)):
-                    # the transpose moves into the contraction's operand map
-                    # and leaves its producer behind (PropagateLinalgTranspose)
-                    continue
-                if self.into_shared_extend(i, c):
-                    continue
-                self.join(c, i)
-                joined.append((i, c))
-            elif kinds[c] == "root":
-                rk = self.root_kinds[c]
-                if rk == "reduction" or self.absorbed(i, users):
-                    if not self.has_root[groups.find(i)]:
-                        self.join(c, i)
-                        if rk == "reduction":
-                            joined.append((i, c))
+            self.fuse_single_user(i, users[0], joined)
+        for i, c in reversed(later):  # a reader decided before its producers
+            if self.gather_like(i) or not any(
+                self.same_group(c, u) for u in self.consumers(c)
+            ):
+                self.fuse_single_user(i, c, joined)
         return joined
+
+    def gather_like(self, i: int) -> bool:
+        """Whether op ``i`` is a ``linalg.generic`` yielding what a
+        ``tensor.extract`` reads (``isGatherlikeOp``): IREE clones it into
+        its reader's dispatch (``isClonableIntoDispatchOp``), whatever
+        elementwise fusion left."""
+        body = self.fn.bodies[i]
+        if self.fn.ops[i].name != "linalg.generic" or not body:
+            return False
+        extracted = {
+            _value(r) for b in body if b.name == "tensor.extract" for r in b.results
+        }
+        last = body[-1]
+        return (
+            last.name == "linalg.yield"
+            and len(last.operands) == 1
+            and _value(last.operands[0]) in extracted
+        )
+
+    def asserts(self, c: int) -> bool:
+        """Whether op ``c``'s body checks its indices (``cf.assert``, a
+        gather's bounds): a side effect, so elementwise fusion does not erase
+        ``c`` once it has fused into its consumer, and the values ``c`` reads
+        keep a second use: their producers (through a bit-extend too, which
+        then has two uses) stay apart (``areFusableAsElementwiseOps``), unless
+        they write i1, only copy or read none of their operands."""
+        return any(b.name == "cf.assert" for b in self.fn.bodies[c])
+
+    def same_group(self, a: int, b: int) -> bool:
+        return self.groups.find(a) == self.groups.find(b)
+
+    def fuse_single_user(self, i: int, c: int, joined: list[tuple[int, int]]) -> None:
+        """Fuses elementwise op ``i`` into ``c``, its only user, where IREE
+        does; appends the (producer, consumer) pair to ``joined`` where
+        elementwise fusion joined them."""
+        kinds, groups = self.kinds, self.groups
+        users = [c]
+        if self.gathers(c, i) or self.keeps_truncate(i, c):
+            return
+        if kinds[c] == "elementwise" and self.takes_shared_mask(c):
+            return
+        if self.broadcasts(c) and not self.always_fuses(i):
+            return
+        if kinds[c] == "elementwise":
+            if self.reshaped(i, c, expand=False) and (
+                self.permuted[i] or self.permuted[c]
+            ):
+                # IREE bubbles an expand_shape up through an elementwise
+                # producer, and a linalg.transpose up through a collapse,
+                # but moves no other transpose across a collapse
+                if not self.bubbles_through_collapse(i, c):
+                    return
+                self.bubbled.add(c)
+            if self.absorbed(c, self.consumers(c)):
+                # the transpose moves into the contraction's operand map
+                # and leaves its producer behind (PropagateLinalgTranspose)
+                return
+            if self.into_shared_extend(i, c):
+                return
+            self.join(c, i)
+            joined.append((i, c))
+        elif kinds[c] == "root":
+            rk = self.root_kinds[c]
+            if rk == "reduction" or self.absorbed(i, users):
+                if not self.has_root[groups.find(i)]:
+                    self.join(c, i)
+                    if rk == "reduction":
+                        joined.append((i, c))
 
     def inputs(self, i: int, inits: bool = False) -> list[str]:
         """Op ``i``'s input values (with ``inits``: its init values, the
