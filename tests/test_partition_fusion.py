@@ -7,6 +7,8 @@ The rules come from IREE's ``DispatchCreation/FusionUtils.cpp``
 iree-compile's.
 """
 
+import struct
+
 import pytest
 
 from mlircost_classic.featurize import partition_dispatches
@@ -2179,3 +2181,114 @@ def test_a_checked_gather_keeps_its_producers_apart(check, dispatches):
     padding mask); without the check all is one dispatch."""
     regions = partition_dispatches(_GATHER_CHECKED.replace("CHECK", check))
     assert len(regions) == dispatches
+
+
+_UNIT_DIM_REDUCTIONS = """#map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#map1 = affine_map<(d0, d1, d2) -> (d0, d1, 0)>
+#map2 = affine_map<(d0, d1) -> (d0, d1)>
+#map3 = affine_map<(d0, d1) -> (d0, 0)>
+func.func @main(%x: tensor<1x32x64xf32>, %y: tensor<32x64xf32>) -> (tensor<1x32x64xf32>, tensor<32x64xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %n = arith.constant 6.400000e+01 : f32
+  %e1 = tensor.empty() : tensor<1x32x1xf32>
+  %f1 = linalg.fill ins(%cst : f32) outs(%e1 : tensor<1x32x1xf32>) -> tensor<1x32x1xf32>
+  %r1 = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x : tensor<1x32x64xf32>) outs(%f1 : tensor<1x32x1xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x32x1xf32>
+  %e3 = tensor.empty() : tensor<1x32x64xf32>
+  %d1 = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x, %r1 : tensor<1x32x64xf32>, tensor<1x32x1xf32>) outs(%e3 : tensor<1x32x64xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.divf %in2, %n : f32
+    %1 = arith.subf %in, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<1x32x64xf32>
+  %e2 = tensor.empty() : tensor<32x1xf32>
+  %f2 = linalg.fill ins(%cst : f32) outs(%e2 : tensor<32x1xf32>) -> tensor<32x1xf32>
+  %r2 = linalg.generic {indexing_maps = [#map2, #map3], iterator_types = ["parallel", "reduction"]} ins(%y : tensor<32x64xf32>) outs(%f2 : tensor<32x1xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<32x1xf32>
+  %e4 = tensor.empty() : tensor<32x64xf32>
+  %d2 = linalg.generic {indexing_maps = [#map2, #map3, #map2], iterator_types = ["parallel", "parallel"]} ins(%y, %r2 : tensor<32x64xf32>, tensor<32x1xf32>) outs(%e4 : tensor<32x64xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.divf %in2, %n : f32
+    %1 = arith.subf %in, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<32x64xf32>
+  return %d1, %d2 : tensor<1x32x64xf32>, tensor<32x64xf32>
+}
+"""
+
+
+def test_reductions_that_differ_in_unit_dims_are_one_executable():
+    """A layer norm's mean over 1x32x64 rows and over 32x64 ones differ only
+    in a unit dim, which IREE drops before forming dispatches
+    (``FoldUnitExtentDims``): one executable dispatched twice (iree-compile:
+    ``reduction_32x64`` alone; OPT's layer norms)."""
+    regions = partition_dispatches(_UNIT_DIM_REDUCTIONS)
+    assert [(r.kind, r.calls) for r in regions] == [("reduction", 2)]
+
+
+def _scaled_queries(layers: int) -> str:
+    """``layers`` query projections as OPT writes them: a bias added to the
+    matmul's 2-D result, a unit-dim expand, a scale, the heads split and
+    transposed; each layer's bias a ``dense_resource`` of its own."""
+    blobs, body = [], []
+    for k in range(layers):
+        words = [struct.pack("<f", (k + 1) * 0.5 + i * 0.25).hex() for i in range(64)]
+        blobs.append(f'      bias{k}: "0x04000000{"".join(words).upper()}"')
+        body.append(
+            f"""  %b{k} = arith.constant dense_resource<bias{k}> : tensor<64xf32>
+  %m{k} = linalg.matmul ins(%x, %w : tensor<32x64xf32>, tensor<64x64xf32>) outs(%f : tensor<32x64xf32>) -> tensor<32x64xf32>
+  %a{k} = linalg.generic {{indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel"]}} ins(%m{k}, %b{k} : tensor<32x64xf32>, tensor<64xf32>) outs(%e : tensor<32x64xf32>) {{
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.addf %in, %in2 : f32
+    linalg.yield %0 : f32
+  }} -> tensor<32x64xf32>
+  %u{k} = tensor.expand_shape %a{k} [[0, 1], [2]] output_shape [1, 32, 64] : tensor<32x64xf32> into tensor<1x32x64xf32>
+  %q{k} = linalg.generic {{indexing_maps = [#map3, #map3], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%u{k} : tensor<1x32x64xf32>) outs(%e3 : tensor<1x32x64xf32>) {{
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %s : f32
+    linalg.yield %0 : f32
+  }} -> tensor<1x32x64xf32>
+  %h{k} = tensor.expand_shape %q{k} [[0], [1], [2, 3]] output_shape [1, 32, 2, 32] : tensor<1x32x64xf32> into tensor<1x32x2x32xf32>
+  %t{k} = linalg.transpose ins(%h{k} : tensor<1x32x2x32xf32>) outs(%et : tensor<1x2x32x32xf32>) permutation = [0, 2, 1, 3]
+"""
+        )
+    results = ", ".join(["tensor<1x2x32x32xf32>"] * layers)
+    values = ", ".join(f"%t{k}" for k in range(layers))
+    return (
+        f"""#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1) -> (d1)>
+#map3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%x: tensor<32x64xf32>, %w: tensor<64x64xf32>) -> ({results}) {{
+  %cst = arith.constant 0.000000e+00 : f32
+  %s = arith.constant 1.250000e-01 : f32
+  %e = tensor.empty() : tensor<32x64xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<32x64xf32>) -> tensor<32x64xf32>
+  %e3 = tensor.empty() : tensor<1x32x64xf32>
+  %et = tensor.empty() : tensor<1x2x32x32xf32>
+"""
+        + "".join(body)
+        + f"  return {values} : {results}\n}}\n"
+        + "{-#\n  dialect_resources: {\n    builtin: {\n"
+        + ",\n".join(blobs)
+        + "\n    }\n  }\n#-}\n"
+    )
+
+
+def test_a_bias_expanded_through_a_unit_reshape_is_bound():
+    """The heads' expand_shape bubbles up through the scale and, past a
+    unit-dim expand, through the bias add too, so each layer's bias (a
+    ``dense_resource``, which no fold reshapes) is expanded outside the
+    dispatch and bound, not inlined: the layers' transposes are one
+    executable (iree-compile: ``matmul_32x64x64`` and
+    ``elementwise_transpose_32x2x32``; OPT's and XGLM's queries)."""
+    regions = partition_dispatches(_scaled_queries(2))
+    assert [(r.kind, r.calls) for r in regions] == [
+        ("matmul", 2),
+        ("elementwise", 2),
+    ]

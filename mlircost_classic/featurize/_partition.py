@@ -615,6 +615,18 @@ def _rank(op: Op) -> int | None:
     return None if shape is None else len(shape)
 
 
+def _unit_dims_mapped(
+    dims: set[int] | None, src: ShapedType, dst: ShapedType
+) -> set[int] | None:
+    """``dims`` of shape ``src`` as dims of ``dst``, the same shape but for
+    unit dims (a unit dim of ``src`` maps to none)."""
+    if dims is None:
+        return None
+    a = [d for d, n in enumerate(src.shape) if n != 1]
+    b = [d for d, n in enumerate(dst.shape) if n != 1]
+    return {b[a.index(d)] for d in dims if d in a}
+
+
 def _numel(t: ShapedType) -> int | None:
     if t.shape is None or any(d is None for d in t.shape):
         return None
@@ -1759,7 +1771,8 @@ class _Grouping:
                 }
             )
         # the expand_shape bubbles up through the group's elementwise
-        # producers of the same rank too (fused first)
+        # producers of the same rank too (fused first), and through a reshape
+        # of unit dims only between them (FoldUnitExtentDims drops it first)
         for p in sorted(members, reverse=True):
             if p in out or self.kinds[p] != "elementwise":
                 continue
@@ -1767,7 +1780,29 @@ class _Grouping:
                 if u in out and _rank(fn.ops[u]) == _rank(fn.ops[p]):
                     out[p] = out[u]
                     break
+                w = self.unit_reshaped_reader(p, u, out)
+                if w is not None:
+                    out[p] = _unit_dims_mapped(
+                        out[w], fn.ops[w].result_types[0], fn.ops[p].result_types[0]
+                    )
+                    break
         return out
+
+    def unit_reshaped_reader(
+        self, p: int, u: int, out: dict[int, set[int] | None]
+    ) -> int | None:
+        """The op of ``out`` that reads ``p``'s result through view ``u``, a
+        reshape that adds or drops unit dims only; None if none."""
+        fn = self.fn
+        if fn.ops[u].name not in _RESHAPES or len(fn.users[u]) != 1:
+            return None
+        (w,) = fn.users[u]
+        if w not in out or not fn.ops[w].result_types or not fn.ops[p].result_types:
+            return None
+        a, b = fn.ops[w].result_types[0], fn.ops[p].result_types[0]
+        if a.shape is None or b.shape is None or _nonunit_dims(a) != _nonunit_dims(b):
+            return None
+        return w
 
     def reads_dims(self, m: int, v: str, dims: set[int] | None) -> bool:
         """Whether op ``m`` reads ``v`` along any of its result dims ``dims``."""
@@ -3418,7 +3453,7 @@ def _collapsed(
     telling executables apart, each operand by its elements read, so that an
     op before or after a reshape inside the region (a bias added to the
     matmul's 2-D result or to its 3-D expansion) is one op."""
-    if op.name != "linalg.generic" or "reduction" in _iterators(op):
+    if op.name != "linalg.generic":
         return span
     maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
     sizes = _loop_sizes(op, aliases)
@@ -3426,6 +3461,9 @@ def _collapsed(
         return span
     loops = [d for d, size in sizes.items() if size != 1]
     reads = [[r for r in results if r in loops] for _, results in maps]
+    if "reduction" in _iterators(op):
+        names = [_through_reshapes(fn, _value(v), inner) for v in op.operands]
+        return _unit_loops_dropped(op, span, maps[0][0], loops, reads, names)
     if any(r != sorted(r, key=loops.index) for r in reads):
         return span  # a transpose: its dims stay apart
     # an init that is an empty tensor only gives the shape
@@ -3441,6 +3479,30 @@ def _collapsed(
     body = span.split("\n")
     result = span.split("=", 1)[0].strip()
     return "\n".join([f"{result} = collapsed generic {head}", *body[1:-1]])
+
+
+def _unit_loops_dropped(
+    op: Op,
+    span: str,
+    dims: list[str],
+    loops: list[str],
+    reads: list[list[str]],
+    names: list[str],
+) -> str:
+    """A reduction's text for telling executables apart, its unit loops
+    dropped (``FoldUnitExtentDims``): a layer norm's sum over 1x32x64 rows
+    and over 32x64 ones are one executable."""
+    iterators = dict(zip(dims, _iterators(op), strict=False))
+    kept = [iterators.get(d, "?") for d in loops]
+    head = " ".join(
+        f"{v} ({','.join(str(loops.index(r)) for r in rs)})"
+        for v, rs in zip(names, reads, strict=False)
+    )
+    body = span.split("\n")
+    result = span.split("=", 1)[0].strip()
+    return "\n".join(
+        [f"{result} = reduce generic {head} [{','.join(kept)}]", *body[1:-1]]
+    )
 
 
 def _key_lines(
