@@ -2292,3 +2292,49 @@ def test_a_bias_expanded_through_a_unit_reshape_is_bound():
         ("matmul", 2),
         ("elementwise", 2),
     ]
+
+
+_GATHERED_SCALE = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1) -> (d0)>
+#map2 = affine_map<(d0) -> (d0)>
+func.func @main(%x: tensor<512x799xf32>, %w: tensor<512xf32>, %idx: tensor<512xi64>) -> (tensor<512xf32>, tensor<512xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %one = arith.constant 1.000000e+00 : f32
+  %e = tensor.empty() : tensor<512xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<512xf32>) -> tensor<512xf32>
+  %r = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<512x799xf32>) outs(%f : tensor<512xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<512xf32>
+  %s = linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%r, %w : tensor<512xf32>, tensor<512xf32>) outs(%e : tensor<512xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = math.rsqrt %in : f32
+    %1 = arith.mulf %0, %in2 : f32
+    linalg.yield %1 : f32
+  } -> tensor<512xf32>
+  %t = linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%s : tensor<512xf32>) outs(%e : tensor<512xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %one : f32
+    linalg.yield %0 : f32
+  } -> tensor<512xf32>
+  %g = linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%idx : tensor<512xi64>) outs(%e : tensor<512xf32>) {
+  ^bb0(%in: i64, %out: f32):
+    %0 = arith.index_cast %in : i64 to index
+    %1 = tensor.extract %s[%0] : tensor<512xf32>
+    linalg.yield %1 : f32
+  } -> tensor<512xf32>
+  return %t, %g : tensor<512xf32>, tensor<512xf32>
+}
+"""
+
+
+def test_a_root_takes_consumers_past_a_gather_of_its_result():
+    """A group norm's scale, computed in the reduction's dispatch, is read by
+    a gather (``tensor.extract``) and by an elementwise op: the gather fuses
+    into nothing, so the reduction's dispatch still takes the elementwise
+    op and stores the scale for the gather (iree-compile:
+    ``reduction_512x799`` and ``elementwise_512_i64xf32``; wav2vec2's and
+    SEW's feature-extractor group norm)."""
+    regions = partition_dispatches(_GATHERED_SCALE)
+    assert [r.kind for r in regions] == ["reduction", "elementwise"]

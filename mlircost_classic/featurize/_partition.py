@@ -1626,7 +1626,15 @@ class _Grouping:
                 continue  # a scan / sort / gather takes no consumer
             own = find(r)
             inside = self._inside(grouped, own)
-            users = self._outside_users(inside, own)
+            # a reader that only gathers from the group (tensor.extract)
+            # fuses into nothing: the dispatch stores the value it reads
+            # (FuseMultiUseElementwiseProducer fuses a multi-use producer
+            # into its first reader before dispatches form)
+            users = [
+                c
+                for c in self._outside_users(inside, own)
+                if not self.only_gathers(c, inside)
+            ]
             targets = {find(c) for c in users}
             if len(targets) != 1 or any(
                 self.kinds[c] != "elementwise"
@@ -1651,6 +1659,13 @@ class _Grouping:
             self.join(r, g)
             changed = True
         return changed
+
+    def only_gathers(self, c: int, inside: list[int]) -> bool:
+        """Whether op ``c`` reads the ops ``inside`` with ``tensor.extract``
+        only (a gather of a group norm's scale), none as an operand."""
+        if not any(self.gathers(c, m) for m in inside):
+            return False
+        return not any(self.producer(v) in inside for v in self.inputs(c))
 
     def split_after_unit_fold(self, r: int, group: list[int]) -> bool:
         """Whether batch matmul ``r`` of one row (M = 1, kept), reaches the
