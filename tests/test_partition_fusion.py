@@ -2338,3 +2338,83 @@ def test_a_root_takes_consumers_past_a_gather_of_its_result():
     SEW's feature-extractor group norm)."""
     regions = partition_dispatches(_GATHERED_SCALE)
     assert [r.kind for r in regions] == ["reduction", "elementwise"]
+
+
+_POOLED_AND_CONCATENATED = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @main(%x: tensor<1x8x16x16xf32>, %y: tensor<1x4x8x8xf32>) -> (tensor<1x8x8x8xf32>, tensor<1x12x8x8xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %four = arith.constant 4.000000e+00 : f32
+  %half = arith.constant 5.000000e-01 : f32
+  %e = tensor.empty() : tensor<1x8x8x8xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<1x8x8x8xf32>) -> tensor<1x8x8x8xf32>
+  %k = tensor.empty() : tensor<2x2xf32>
+  %p = linalg.pooling_nchw_sum {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %k : tensor<1x8x16x16xf32>, tensor<2x2xf32>) outs(%f : tensor<1x8x8x8xf32>) -> tensor<1x8x8x8xf32>
+  %d = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%p : tensor<1x8x8x8xf32>) outs(%e : tensor<1x8x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.divf %in, %four : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8x8xf32>
+  %b = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%d : tensor<1x8x8x8xf32>) outs(%e : tensor<1x8x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %half : f32
+    %1 = arith.maximumf %0, %cst : f32
+    linalg.yield %1 : f32
+  } -> tensor<1x8x8x8xf32>
+  %c = tensor.concat dim(1) %d, %y : (tensor<1x8x8x8xf32>, tensor<1x4x8x8xf32>) -> tensor<1x12x8x8xf32>
+  return %b, %c : tensor<1x8x8x8xf32>, tensor<1x12x8x8xf32>
+}
+"""
+
+
+def test_a_pool_takes_its_consumers_past_a_concat_of_its_divide():
+    """An average pool's divide is read by the batch norm after it and by
+    a concat: IREE fuses the divide into its first reader
+    (``FuseMultiUseElementwiseProducer``), and the pool's dispatch takes
+    both, storing the divide's result for the concat (iree-compile: one
+    ``conv_8x8x8x2x2``; DenseNet's transitions)."""
+    regions = partition_dispatches(_POOLED_AND_CONCATENATED)
+    assert [(r.kind, r.calls) for r in regions] == [("pooling", 1)]
+
+
+_RESHAPED_BIASES = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#map1 = affine_map<(d0, d1, d2, d3) -> (d0, d1, 0, d3)>
+func.func @main(%q0: tensor<1x4x64x32xf16>, %q1: tensor<1x4x64x32xf16>) -> (tensor<1x4x64x32xf16>, tensor<1x4x64x32xf16>) {
+  %b0 = arith.constant dense_resource<bias0> : tensor<128xf16>
+  %b1 = arith.constant dense_resource<bias1> : tensor<128xf16>
+  %e = tensor.empty() : tensor<1x4x1x32xf16>
+  %o = tensor.empty() : tensor<1x4x64x32xf16>
+  %x0 = tensor.expand_shape %b0 [[0, 1, 2, 3]] output_shape [1, 1, 4, 32] : tensor<128xf16> into tensor<1x1x4x32xf16>
+  %t0 = linalg.transpose ins(%x0 : tensor<1x1x4x32xf16>) outs(%e : tensor<1x4x1x32xf16>) permutation = [0, 2, 1, 3]
+  %a0 = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%q0, %t0 : tensor<1x4x64x32xf16>, tensor<1x4x1x32xf16>) outs(%o : tensor<1x4x64x32xf16>) {
+  ^bb0(%in: f16, %in2: f16, %out: f16):
+    %0 = arith.addf %in, %in2 : f16
+    linalg.yield %0 : f16
+  } -> tensor<1x4x64x32xf16>
+  %x1 = tensor.expand_shape %b1 [[0, 1, 2, 3]] output_shape [1, 1, 4, 32] : tensor<128xf16> into tensor<1x1x4x32xf16>
+  %t1 = linalg.transpose ins(%x1 : tensor<1x1x4x32xf16>) outs(%e : tensor<1x4x1x32xf16>) permutation = [0, 2, 1, 3]
+  %a1 = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%q1, %t1 : tensor<1x4x64x32xf16>, tensor<1x4x1x32xf16>) outs(%o : tensor<1x4x64x32xf16>) {
+  ^bb0(%in: f16, %in2: f16, %out: f16):
+    %0 = arith.addf %in, %in2 : f16
+    linalg.yield %0 : f16
+  } -> tensor<1x4x64x32xf16>
+  return %a0, %a1 : tensor<1x4x64x32xf16>, tensor<1x4x64x32xf16>
+}
+{-#
+  dialect_resources: {
+    builtin: {
+      bias0: "0x020000000038143829383D38523866387B388F38A438B838CD38E138F6380A391F39333948395C39713985399A39AE39C339D739EC39003A143A293A3D3A523A663A7B3A8F3AA43AB83ACD3AE13AF63A0A3B1F3B333B483B5C3B713B853B9A3BAE3BC33BD73BEC3B003C0A3C143C1F3C293C333C3D3C483C523C5C3C663C713C7B3C853C8F3C9A3CA43CAE3CB83CC33CCD3CD73CE13CEC3CF63C003D0A3D143D1F3D293D333D3D3D483D523D5C3D663D713D7B3D853D8F3D9A3DA43DAE3DB83DC33DCD3DD73DE13DEC3DF63D003E0A3E143E1F3E293E333E3D3E483E523E5C3E663E713E7B3E853E8F3E9A3EA43EAE3EB83EC33ECD3ED73EE13EEC3EF63E003F0A3F143F",
+      bias1: "0x02000000003C0A3C143C1F3C293C333C3D3C483C523C5C3C663C713C7B3C853C8F3C9A3CA43CAE3CB83CC33CCD3CD73CE13CEC3CF63C003D0A3D143D1F3D293D333D3D3D483D523D5C3D663D713D7B3D853D8F3D9A3DA43DAE3DB83DC33DCD3DD73DE13DEC3DF63D003E0A3E143E1F3E293E333E3D3E483E523E5C3E663E713E7B3E853E8F3E9A3EA43EAE3EB83EC33ECD3ED73EE13EEC3EF63E003F0A3F143F1F3F293F333F3D3F483F523F5C3F663F713F7B3F853F8F3F9A3FA43FAE3FB83FC33FCD3FD73FE13FEC3FF63F004005400A400F4014401A401F40244029402E40334038403D40434048404D40524057405C40614066406C40714076407B40804085408A40"
+    }
+  }
+#-}
+"""
+
+
+def test_a_reshaped_resource_constant_is_bound():
+    """A per-head query bias, a ``dense_resource`` of 256 bytes expanded to
+    heads and transposed, is not inlined: no fold reshapes a resource's data,
+    so the reshape stays outside the dispatch, which binds it, and the two
+    layers' bias adds are one executable (iree-compile:
+    ``elementwise_4x64x32_f16`` alone; DeBERTa's query and value biases)."""
+    regions = partition_dispatches(_RESHAPED_BIASES)
+    assert [(r.kind, r.calls) for r in regions] == [("elementwise", 2)]

@@ -1626,14 +1626,16 @@ class _Grouping:
                 continue  # a scan / sort / gather takes no consumer
             own = find(r)
             inside = self._inside(grouped, own)
-            # a reader that only gathers from the group (tensor.extract)
-            # fuses into nothing: the dispatch stores the value it reads
-            # (FuseMultiUseElementwiseProducer fuses a multi-use producer
-            # into its first reader before dispatches form)
+            # a reader that only gathers from the group (tensor.extract), or
+            # a concat of an elementwise op of it, fuses
+            # into nothing: the dispatch stores the value it reads
+            # (FuseMultiUseElementwiseProducer fuses a multi-use elementwise
+            # producer into its first reader before dispatches form)
             users = [
                 c
                 for c in self._outside_users(inside, own)
                 if not self.only_gathers(c, inside)
+                and not self.moves_elementwise(c, inside)
             ]
             targets = {find(c) for c in users}
             if len(targets) != 1 or any(
@@ -1666,6 +1668,17 @@ class _Grouping:
         if not any(self.gathers(c, m) for m in inside):
             return False
         return not any(self.producer(v) in inside for v in self.inputs(c))
+
+    def moves_elementwise(self, c: int, inside: list[int]) -> bool:
+        """Whether op ``c`` is a concat that reads the ops ``inside`` through
+        elementwise ones only (an average pool's divide; a pool's own result
+        has several uses and fuses nothing). A pad is none: the convolution
+        reading it takes it into its own dispatch (a FocalNet's GELU stays
+        apart from the depthwise convolution before it)."""
+        if self.fn.ops[c].name != "tensor.concat":
+            return False
+        read = [j for j in map(self.producer, self.fn.uses[c]) if j in inside]
+        return bool(read) and all(self.kinds[j] == "elementwise" for j in read)
 
     def split_after_unit_fold(self, r: int, group: list[int]) -> bool:
         """Whether batch matmul ``r`` of one row (M = 1, kept), reaches the
@@ -2709,6 +2722,28 @@ def _constant_view(fn: _Function, j: int) -> bool:
     return _view_of(fn, j, "arith.constant") is not None
 
 
+def _reshaped_resource(fn: _Function, j: int, kinds: list[str]) -> bool:
+    """Whether op ``j`` reshapes a ``dense_resource`` constant (through
+    copies: a transpose), splitting or merging non-unit dims: no fold
+    reshapes a resource's data, so the reshape stays outside the dispatch
+    and the reader binds its result (DeBERTa's per-head query bias is one
+    executable for every layer)."""
+    reshaped = False
+    while True:
+        op = fn.ops[j]
+        if op.name == "arith.constant":
+            return reshaped and "dense_resource<" in op.text
+        if op.name in _RESHAPES and op.operand_types and op.result_types:
+            before, after = op.operand_types[0], op.result_types[0]
+            reshaped = reshaped or _nonunit_dims(before) != _nonunit_dims(after)
+        elif not (kinds[j] == "view" or _is_pure_view(op, fn.bodies[j])):
+            return False
+        sources = [u for u in fn.uses[j] if u in fn.defs]
+        if not sources:
+            return False
+        j = fn.defs[sources[0]]
+
+
 def _splat_view(fn: _Function, j: int) -> bool:
     """Whether op ``j`` is a splat constant, or a reshape of one: IREE clones
     a splat into every dispatch that reads it, whatever its size
@@ -2788,7 +2823,12 @@ def _region_body(
         # a value computed from constants (not only moved) is a global
         hoisted = kinds[j] == "elementwise" and not _is_pure_view(op, fn.bodies[j])
         if (
-            (small and not hoisted and (const[j] or _constant_view(fn, j)))
+            (
+                small
+                and not hoisted
+                and (const[j] or _constant_view(fn, j))
+                and not _reshaped_resource(fn, j, kinds)
+            )
             or (
                 iota[j]
                 and kinds[j] == "elementwise"
