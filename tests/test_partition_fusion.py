@@ -7,6 +7,8 @@ The rules come from IREE's ``DispatchCreation/FusionUtils.cpp``
 iree-compile's.
 """
 
+import struct
+
 import pytest
 
 from mlircost_classic.featurize import partition_dispatches
@@ -2127,3 +2129,292 @@ def test_a_transpose_moves_into_a_convolution_through_an_expand():
     patches)."""
     regions = partition_dispatches(_TRANSPOSE_EXPANDED_INTO_CONV)
     assert [(r.kind, r.calls) for r in regions] == [("reduction", 2), ("matmul", 1)]
+
+
+_GATHER_CHECKED = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#map2 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%a: tensor<1x32xi32>, %b: tensor<1x32xi32>, %t: tensor<512x64xf32>, %u: tensor<1x32x64xf32>) -> tensor<1x32x64xf32> {
+  %c512 = arith.constant 512 : index
+  %e = tensor.empty() : tensor<1x32xi32>
+  %e64 = tensor.empty() : tensor<1x32xi64>
+  %m = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%a, %b : tensor<1x32xi32>, tensor<1x32xi32>) outs(%e : tensor<1x32xi32>) {
+  ^bb0(%in: i32, %in2: i32, %out: i32):
+    %0 = arith.muli %in, %in2 : i32
+    linalg.yield %0 : i32
+  } -> tensor<1x32xi32>
+  %x = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%m : tensor<1x32xi32>) outs(%e64 : tensor<1x32xi64>) {
+  ^bb0(%in: i32, %out: i64):
+    %0 = arith.extsi %in : i32 to i64
+    linalg.yield %0 : i64
+  } -> tensor<1x32xi64>
+  %eg = tensor.empty() : tensor<1x32x64xf32>
+  %g = linalg.generic {indexing_maps = [#map1, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x : tensor<1x32xi64>) outs(%eg : tensor<1x32x64xf32>) {
+  ^bb0(%in: i64, %out: f32):
+    %0 = arith.index_cast %in : i64 to index
+    %1 = linalg.index 2 : index
+    %2 = arith.cmpi slt, %0, %c512 : index
+    CHECK
+    %3 = tensor.extract %t[%0, %1] : tensor<512x64xf32>
+    linalg.yield %3 : f32
+  } -> tensor<1x32x64xf32>
+  %s = linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel", "parallel", "parallel"]} ins(%u, %g : tensor<1x32x64xf32>, tensor<1x32x64xf32>) outs(%eg : tensor<1x32x64xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.addf %in, %in2 : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x32x64xf32>
+  return %s : tensor<1x32x64xf32>
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "check, dispatches",
+    [('cf.assert %2, "index must be smaller than dim size"', 2), ("", 1)],
+)
+def test_a_checked_gather_keeps_its_producers_apart(check, dispatches):
+    """A gather whose body asserts its bounds (``cf.assert``, a side effect)
+    is not erased when it fuses into the add reading it, so the bit-extend it
+    reads keeps two uses and takes no producer: the multiply is a dispatch of
+    its own (iree-compile: ``elementwise_32_i32`` and
+    ``elementwise_32x64_f32xi64xf32``; ESM's and I-BERT's positions from the
+    padding mask); without the check all is one dispatch."""
+    regions = partition_dispatches(_GATHER_CHECKED.replace("CHECK", check))
+    assert len(regions) == dispatches
+
+
+_UNIT_DIM_REDUCTIONS = """#map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#map1 = affine_map<(d0, d1, d2) -> (d0, d1, 0)>
+#map2 = affine_map<(d0, d1) -> (d0, d1)>
+#map3 = affine_map<(d0, d1) -> (d0, 0)>
+func.func @main(%x: tensor<1x32x64xf32>, %y: tensor<32x64xf32>) -> (tensor<1x32x64xf32>, tensor<32x64xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %n = arith.constant 6.400000e+01 : f32
+  %e1 = tensor.empty() : tensor<1x32x1xf32>
+  %f1 = linalg.fill ins(%cst : f32) outs(%e1 : tensor<1x32x1xf32>) -> tensor<1x32x1xf32>
+  %r1 = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x : tensor<1x32x64xf32>) outs(%f1 : tensor<1x32x1xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x32x1xf32>
+  %e3 = tensor.empty() : tensor<1x32x64xf32>
+  %d1 = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x, %r1 : tensor<1x32x64xf32>, tensor<1x32x1xf32>) outs(%e3 : tensor<1x32x64xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.divf %in2, %n : f32
+    %1 = arith.subf %in, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<1x32x64xf32>
+  %e2 = tensor.empty() : tensor<32x1xf32>
+  %f2 = linalg.fill ins(%cst : f32) outs(%e2 : tensor<32x1xf32>) -> tensor<32x1xf32>
+  %r2 = linalg.generic {indexing_maps = [#map2, #map3], iterator_types = ["parallel", "reduction"]} ins(%y : tensor<32x64xf32>) outs(%f2 : tensor<32x1xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<32x1xf32>
+  %e4 = tensor.empty() : tensor<32x64xf32>
+  %d2 = linalg.generic {indexing_maps = [#map2, #map3, #map2], iterator_types = ["parallel", "parallel"]} ins(%y, %r2 : tensor<32x64xf32>, tensor<32x1xf32>) outs(%e4 : tensor<32x64xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.divf %in2, %n : f32
+    %1 = arith.subf %in, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<32x64xf32>
+  return %d1, %d2 : tensor<1x32x64xf32>, tensor<32x64xf32>
+}
+"""
+
+
+def test_reductions_that_differ_in_unit_dims_are_one_executable():
+    """A layer norm's mean over 1x32x64 rows and over 32x64 ones differ only
+    in a unit dim, which IREE drops before forming dispatches
+    (``FoldUnitExtentDims``): one executable dispatched twice (iree-compile:
+    ``reduction_32x64`` alone; OPT's layer norms)."""
+    regions = partition_dispatches(_UNIT_DIM_REDUCTIONS)
+    assert [(r.kind, r.calls) for r in regions] == [("reduction", 2)]
+
+
+def _scaled_queries(layers: int) -> str:
+    """``layers`` query projections as OPT writes them: a bias added to the
+    matmul's 2-D result, a unit-dim expand, a scale, the heads split and
+    transposed; each layer's bias a ``dense_resource`` of its own."""
+    blobs, body = [], []
+    for k in range(layers):
+        words = [struct.pack("<f", (k + 1) * 0.5 + i * 0.25).hex() for i in range(64)]
+        blobs.append(f'      bias{k}: "0x04000000{"".join(words).upper()}"')
+        body.append(
+            f"""  %b{k} = arith.constant dense_resource<bias{k}> : tensor<64xf32>
+  %m{k} = linalg.matmul ins(%x, %w : tensor<32x64xf32>, tensor<64x64xf32>) outs(%f : tensor<32x64xf32>) -> tensor<32x64xf32>
+  %a{k} = linalg.generic {{indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel"]}} ins(%m{k}, %b{k} : tensor<32x64xf32>, tensor<64xf32>) outs(%e : tensor<32x64xf32>) {{
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.addf %in, %in2 : f32
+    linalg.yield %0 : f32
+  }} -> tensor<32x64xf32>
+  %u{k} = tensor.expand_shape %a{k} [[0, 1], [2]] output_shape [1, 32, 64] : tensor<32x64xf32> into tensor<1x32x64xf32>
+  %q{k} = linalg.generic {{indexing_maps = [#map3, #map3], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%u{k} : tensor<1x32x64xf32>) outs(%e3 : tensor<1x32x64xf32>) {{
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %s : f32
+    linalg.yield %0 : f32
+  }} -> tensor<1x32x64xf32>
+  %h{k} = tensor.expand_shape %q{k} [[0], [1], [2, 3]] output_shape [1, 32, 2, 32] : tensor<1x32x64xf32> into tensor<1x32x2x32xf32>
+  %t{k} = linalg.transpose ins(%h{k} : tensor<1x32x2x32xf32>) outs(%et : tensor<1x2x32x32xf32>) permutation = [0, 2, 1, 3]
+"""
+        )
+    results = ", ".join(["tensor<1x2x32x32xf32>"] * layers)
+    values = ", ".join(f"%t{k}" for k in range(layers))
+    return (
+        f"""#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1) -> (d1)>
+#map3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%x: tensor<32x64xf32>, %w: tensor<64x64xf32>) -> ({results}) {{
+  %cst = arith.constant 0.000000e+00 : f32
+  %s = arith.constant 1.250000e-01 : f32
+  %e = tensor.empty() : tensor<32x64xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<32x64xf32>) -> tensor<32x64xf32>
+  %e3 = tensor.empty() : tensor<1x32x64xf32>
+  %et = tensor.empty() : tensor<1x2x32x32xf32>
+"""
+        + "".join(body)
+        + f"  return {values} : {results}\n}}\n"
+        + "{-#\n  dialect_resources: {\n    builtin: {\n"
+        + ",\n".join(blobs)
+        + "\n    }\n  }\n#-}\n"
+    )
+
+
+def test_a_bias_expanded_through_a_unit_reshape_is_bound():
+    """The heads' expand_shape bubbles up through the scale and, past a
+    unit-dim expand, through the bias add too, so each layer's bias (a
+    ``dense_resource``, which no fold reshapes) is expanded outside the
+    dispatch and bound, not inlined: the layers' transposes are one
+    executable (iree-compile: ``matmul_32x64x64`` and
+    ``elementwise_transpose_32x2x32``; OPT's and XGLM's queries)."""
+    regions = partition_dispatches(_scaled_queries(2))
+    assert [(r.kind, r.calls) for r in regions] == [
+        ("matmul", 2),
+        ("elementwise", 2),
+    ]
+
+
+_GATHERED_SCALE = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1) -> (d0)>
+#map2 = affine_map<(d0) -> (d0)>
+func.func @main(%x: tensor<512x799xf32>, %w: tensor<512xf32>, %idx: tensor<512xi64>) -> (tensor<512xf32>, tensor<512xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %one = arith.constant 1.000000e+00 : f32
+  %e = tensor.empty() : tensor<512xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<512xf32>) -> tensor<512xf32>
+  %r = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<512x799xf32>) outs(%f : tensor<512xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %out : f32
+    linalg.yield %0 : f32
+  } -> tensor<512xf32>
+  %s = linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%r, %w : tensor<512xf32>, tensor<512xf32>) outs(%e : tensor<512xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = math.rsqrt %in : f32
+    %1 = arith.mulf %0, %in2 : f32
+    linalg.yield %1 : f32
+  } -> tensor<512xf32>
+  %t = linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%s : tensor<512xf32>) outs(%e : tensor<512xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.addf %in, %one : f32
+    linalg.yield %0 : f32
+  } -> tensor<512xf32>
+  %g = linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%idx : tensor<512xi64>) outs(%e : tensor<512xf32>) {
+  ^bb0(%in: i64, %out: f32):
+    %0 = arith.index_cast %in : i64 to index
+    %1 = tensor.extract %s[%0] : tensor<512xf32>
+    linalg.yield %1 : f32
+  } -> tensor<512xf32>
+  return %t, %g : tensor<512xf32>, tensor<512xf32>
+}
+"""
+
+
+def test_a_root_takes_consumers_past_a_gather_of_its_result():
+    """A group norm's scale, computed in the reduction's dispatch, is read by
+    a gather (``tensor.extract``) and by an elementwise op: the gather fuses
+    into nothing, so the reduction's dispatch still takes the elementwise
+    op and stores the scale for the gather (iree-compile:
+    ``reduction_512x799`` and ``elementwise_512_i64xf32``; wav2vec2's and
+    SEW's feature-extractor group norm)."""
+    regions = partition_dispatches(_GATHERED_SCALE)
+    assert [r.kind for r in regions] == ["reduction", "elementwise"]
+
+
+_POOLED_AND_CONCATENATED = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @main(%x: tensor<1x8x16x16xf32>, %y: tensor<1x4x8x8xf32>) -> (tensor<1x8x8x8xf32>, tensor<1x12x8x8xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  %four = arith.constant 4.000000e+00 : f32
+  %half = arith.constant 5.000000e-01 : f32
+  %e = tensor.empty() : tensor<1x8x8x8xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<1x8x8x8xf32>) -> tensor<1x8x8x8xf32>
+  %k = tensor.empty() : tensor<2x2xf32>
+  %p = linalg.pooling_nchw_sum {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %k : tensor<1x8x16x16xf32>, tensor<2x2xf32>) outs(%f : tensor<1x8x8x8xf32>) -> tensor<1x8x8x8xf32>
+  %d = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%p : tensor<1x8x8x8xf32>) outs(%e : tensor<1x8x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.divf %in, %four : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8x8x8xf32>
+  %b = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%d : tensor<1x8x8x8xf32>) outs(%e : tensor<1x8x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %half : f32
+    %1 = arith.maximumf %0, %cst : f32
+    linalg.yield %1 : f32
+  } -> tensor<1x8x8x8xf32>
+  %c = tensor.concat dim(1) %d, %y : (tensor<1x8x8x8xf32>, tensor<1x4x8x8xf32>) -> tensor<1x12x8x8xf32>
+  return %b, %c : tensor<1x8x8x8xf32>, tensor<1x12x8x8xf32>
+}
+"""
+
+
+def test_a_pool_takes_its_consumers_past_a_concat_of_its_divide():
+    """An average pool's divide is read by the batch norm after it and by
+    a concat: IREE fuses the divide into its first reader
+    (``FuseMultiUseElementwiseProducer``), and the pool's dispatch takes
+    both, storing the divide's result for the concat (iree-compile: one
+    ``conv_8x8x8x2x2``; DenseNet's transitions)."""
+    regions = partition_dispatches(_POOLED_AND_CONCATENATED)
+    assert [(r.kind, r.calls) for r in regions] == [("pooling", 1)]
+
+
+_RESHAPED_BIASES = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#map1 = affine_map<(d0, d1, d2, d3) -> (d0, d1, 0, d3)>
+func.func @main(%q0: tensor<1x4x64x32xf16>, %q1: tensor<1x4x64x32xf16>) -> (tensor<1x4x64x32xf16>, tensor<1x4x64x32xf16>) {
+  %b0 = arith.constant dense_resource<bias0> : tensor<128xf16>
+  %b1 = arith.constant dense_resource<bias1> : tensor<128xf16>
+  %e = tensor.empty() : tensor<1x4x1x32xf16>
+  %o = tensor.empty() : tensor<1x4x64x32xf16>
+  %x0 = tensor.expand_shape %b0 [[0, 1, 2, 3]] output_shape [1, 1, 4, 32] : tensor<128xf16> into tensor<1x1x4x32xf16>
+  %t0 = linalg.transpose ins(%x0 : tensor<1x1x4x32xf16>) outs(%e : tensor<1x4x1x32xf16>) permutation = [0, 2, 1, 3]
+  %a0 = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%q0, %t0 : tensor<1x4x64x32xf16>, tensor<1x4x1x32xf16>) outs(%o : tensor<1x4x64x32xf16>) {
+  ^bb0(%in: f16, %in2: f16, %out: f16):
+    %0 = arith.addf %in, %in2 : f16
+    linalg.yield %0 : f16
+  } -> tensor<1x4x64x32xf16>
+  %x1 = tensor.expand_shape %b1 [[0, 1, 2, 3]] output_shape [1, 1, 4, 32] : tensor<128xf16> into tensor<1x1x4x32xf16>
+  %t1 = linalg.transpose ins(%x1 : tensor<1x1x4x32xf16>) outs(%e : tensor<1x4x1x32xf16>) permutation = [0, 2, 1, 3]
+  %a1 = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%q1, %t1 : tensor<1x4x64x32xf16>, tensor<1x4x1x32xf16>) outs(%o : tensor<1x4x64x32xf16>) {
+  ^bb0(%in: f16, %in2: f16, %out: f16):
+    %0 = arith.addf %in, %in2 : f16
+    linalg.yield %0 : f16
+  } -> tensor<1x4x64x32xf16>
+  return %a0, %a1 : tensor<1x4x64x32xf16>, tensor<1x4x64x32xf16>
+}
+{-#
+  dialect_resources: {
+    builtin: {
+      bias0: "0x020000000038143829383D38523866387B388F38A438B838CD38E138F6380A391F39333948395C39713985399A39AE39C339D739EC39003A143A293A3D3A523A663A7B3A8F3AA43AB83ACD3AE13AF63A0A3B1F3B333B483B5C3B713B853B9A3BAE3BC33BD73BEC3B003C0A3C143C1F3C293C333C3D3C483C523C5C3C663C713C7B3C853C8F3C9A3CA43CAE3CB83CC33CCD3CD73CE13CEC3CF63C003D0A3D143D1F3D293D333D3D3D483D523D5C3D663D713D7B3D853D8F3D9A3DA43DAE3DB83DC33DCD3DD73DE13DEC3DF63D003E0A3E143E1F3E293E333E3D3E483E523E5C3E663E713E7B3E853E8F3E9A3EA43EAE3EB83EC33ECD3ED73EE13EEC3EF63E003F0A3F143F",
+      bias1: "0x02000000003C0A3C143C1F3C293C333C3D3C483C523C5C3C663C713C7B3C853C8F3C9A3CA43CAE3CB83CC33CCD3CD73CE13CEC3CF63C003D0A3D143D1F3D293D333D3D3D483D523D5C3D663D713D7B3D853D8F3D9A3DA43DAE3DB83DC33DCD3DD73DE13DEC3DF63D003E0A3E143E1F3E293E333E3D3E483E523E5C3E663E713E7B3E853E8F3E9A3EA43EAE3EB83EC33ECD3ED73EE13EEC3EF63E003F0A3F143F1F3F293F333F3D3F483F523F5C3F663F713F7B3F853F8F3F9A3FA43FAE3FB83FC33FCD3FD73FE13FEC3FF63F004005400A400F4014401A401F40244029402E40334038403D40434048404D40524057405C40614066406C40714076407B40804085408A40"
+    }
+  }
+#-}
+"""
+
+
+def test_a_reshaped_resource_constant_is_bound():
+    """A per-head query bias, a ``dense_resource`` of 256 bytes expanded to
+    heads and transposed, is not inlined: no fold reshapes a resource's data,
+    so the reshape stays outside the dispatch, which binds it, and the two
+    layers' bias adds are one executable (iree-compile:
+    ``elementwise_4x64x32_f16`` alone; DeBERTa's query and value biases)."""
+    regions = partition_dispatches(_RESHAPED_BIASES)
+    assert [(r.kind, r.calls) for r in regions] == [("elementwise", 2)]

@@ -134,10 +134,18 @@ libraries or a compiler:
   identity (``maximumf`` with -inf, ``mulf`` with 1), or a max pool over a
   one-element window with unit strides from -inf, is a copy, no dispatch;
   const-eval hoists no value more than 1 MiB larger than its constants;
+- a gather whose body asserts its bounds (``cf.assert``) is not erased once
+  fused into its reader, so its producers keep a second use and stay apart
+  (a gather-like one is cloned in all the same); a root takes its consumers
+  past a reader that only gathers from its group or a concat of an
+  elementwise op of it (``FuseMultiUseElementwiseProducer`` runs first); a
+  ``dense_resource`` constant reshaped across non-unit dims is bound, not
+  inlined (no fold reshapes resource data);
 - identical regions are one executable (IREE's executable deduplication):
   :attr:`DispatchRegion.calls` counts them; regions that differ only in unit
   dims or in the reshapes between their ops are identical
-  (``FoldUnitExtentDims`` drops unit dims before dispatches form), and so are
+  (``FoldUnitExtentDims`` drops unit dims before dispatches form: reductions
+  too), and so are
   those whose elementwise ops that permute nothing differ only in shape, each
   operand read as many elements (``CollapseDimensions``: a bias added before
   or after the reshape of a matmul's result).
@@ -151,7 +159,7 @@ written by its store, i1 bound as i8); the keys that tell executables apart
 are taken before, from the module's own ops.
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 2,212 of the 2,506 bundled linalg modules (88.3%; 1,005
+the exact count on 2,241 of the 2,506 bundled linalg modules (89.4%; 960
 dispatches off in all) and 26 of the OOD suite's 28 (92.9%) (2026-12-06);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
@@ -533,6 +541,18 @@ def _storage_bytes(t: ShapedType) -> int:
 def _rank(op: Op) -> int | None:
     shape = op.result_types[0].shape if op.result_types else None
     return None if shape is None else len(shape)
+
+
+def _unit_dims_mapped(
+    dims: set[int] | None, src: ShapedType, dst: ShapedType
+) -> set[int] | None:
+    """``dims`` of shape ``src`` as dims of ``dst``, the same shape but for
+    unit dims (a unit dim of ``src`` maps to none)."""
+    if dims is None:
+        return None
+    a = [d for d, n in enumerate(src.shape) if n != 1]
+    b = [d for d, n in enumerate(dst.shape) if n != 1]
+    return {b[a.index(d)] for d in dims if d in a}
 
 
 def _numel(t: ShapedType) -> int | None:
@@ -1059,12 +1079,10 @@ class _Grouping:
     def fuse_single_users(self, refused: set[int]) -> list[tuple[int, int]]:
         """Each producer with one user (not in ``refused``) fuses into it;
         returns the (producer, consumer) pairs elementwise fusion joined."""
-        kinds, groups = self.kinds, self.groups
         joined: list[tuple[int, int]] = []
+        later: list[tuple[int, int]] = []
         for i in self.computing:
-            if i in refused:
-                continue
-            if kinds[i] != "elementwise":
+            if i in refused or self.kinds[i] != "elementwise":
                 continue
             users = self.consumers(i)
             if (
@@ -1073,39 +1091,84 @@ class _Grouping:
                 or not self.live(users[0])
             ):
                 continue
-            (c,) = users
-            if self.gathers(c, i) or self.keeps_truncate(i, c):
+            if self.asserts(users[0]) and not self.always_fuses(i):
+                later.append((i, users[0]))  # decided once the reader's fused
                 continue
-            if kinds[c] == "elementwise" and self.takes_shared_mask(c):
-                continue
-            if self.broadcasts(c) and not self.always_fuses(i):
-                continue
-            if kinds[c] == "elementwise":
-                if self.reshaped(i, c, expand=False) and (
-                    self.permuted[i] or self.permuted[c]
-                ):
-                    # IREE bubbles an expand_shape up through an elementwise
-                    # producer, and a linalg.transpose up through a collapse,
-                    # but moves no other transpose across a collapse
-                    if not self.bubbles_through_collapse(i, c):
-                        continue
-                    self.bubbled.add(c)
-                if self.absorbed(c, self.consumers(c)):
-                    # the transpose moves into the contraction's operand map
-                    # and leaves its producer behind (PropagateLinalgTranspose)
-                    continue
-                if self.into_shared_extend(i, c):
-                    continue
-                self.join(c, i)
-                joined.append((i, c))
-            elif kinds[c] == "root":
-                rk = self.root_kinds[c]
-                if rk == "reduction" or self.absorbed(i, users):
-                    if not self.has_root[groups.find(i)]:
-                        self.join(c, i)
-                        if rk == "reduction":
-                            joined.append((i, c))
+            self.fuse_single_user(i, users[0], joined)
+        for i, c in reversed(later):  # a reader decided before its producers
+            if self.gather_like(i) or not any(
+                self.same_group(c, u) for u in self.consumers(c)
+            ):
+                self.fuse_single_user(i, c, joined)
         return joined
+
+    def gather_like(self, i: int) -> bool:
+        """Whether op ``i`` is a ``linalg.generic`` yielding what a
+        ``tensor.extract`` reads (``isGatherlikeOp``): IREE clones it into
+        its reader's dispatch (``isClonableIntoDispatchOp``), whatever
+        elementwise fusion left."""
+        body = self.fn.bodies[i]
+        if self.fn.ops[i].name != "linalg.generic" or not body:
+            return False
+        extracted = {
+            _value(r) for b in body if b.name == "tensor.extract" for r in b.results
+        }
+        last = body[-1]
+        return (
+            last.name == "linalg.yield"
+            and len(last.operands) == 1
+            and _value(last.operands[0]) in extracted
+        )
+
+    def asserts(self, c: int) -> bool:
+        """Whether op ``c``'s body checks its indices (``cf.assert``, a
+        gather's bounds): a side effect, so elementwise fusion does not erase
+        ``c`` once it has fused into its consumer, and the values ``c`` reads
+        keep a second use: their producers (through a bit-extend too, which
+        then has two uses) stay apart (``areFusableAsElementwiseOps``), unless
+        they write i1, only copy or read none of their operands."""
+        return any(b.name == "cf.assert" for b in self.fn.bodies[c])
+
+    def same_group(self, a: int, b: int) -> bool:
+        return self.groups.find(a) == self.groups.find(b)
+
+    def fuse_single_user(self, i: int, c: int, joined: list[tuple[int, int]]) -> None:
+        """Fuses elementwise op ``i`` into ``c``, its only user, where IREE
+        does; appends the (producer, consumer) pair to ``joined`` where
+        elementwise fusion joined them."""
+        kinds, groups = self.kinds, self.groups
+        users = [c]
+        if self.gathers(c, i) or self.keeps_truncate(i, c):
+            return
+        if kinds[c] == "elementwise" and self.takes_shared_mask(c):
+            return
+        if self.broadcasts(c) and not self.always_fuses(i):
+            return
+        if kinds[c] == "elementwise":
+            if self.reshaped(i, c, expand=False) and (
+                self.permuted[i] or self.permuted[c]
+            ):
+                # IREE bubbles an expand_shape up through an elementwise
+                # producer, and a linalg.transpose up through a collapse,
+                # but moves no other transpose across a collapse
+                if not self.bubbles_through_collapse(i, c):
+                    return
+                self.bubbled.add(c)
+            if self.absorbed(c, self.consumers(c)):
+                # the transpose moves into the contraction's operand map
+                # and leaves its producer behind (PropagateLinalgTranspose)
+                return
+            if self.into_shared_extend(i, c):
+                return
+            self.join(c, i)
+            joined.append((i, c))
+        elif kinds[c] == "root":
+            rk = self.root_kinds[c]
+            if rk == "reduction" or self.absorbed(i, users):
+                if not self.has_root[groups.find(i)]:
+                    self.join(c, i)
+                    if rk == "reduction":
+                        joined.append((i, c))
 
     def inputs(self, i: int, inits: bool = False) -> list[str]:
         """Op ``i``'s input values (with ``inits``: its init values, the
@@ -1491,7 +1554,17 @@ class _Grouping:
                 continue  # a scan / sort / gather takes no consumer
             own = find(r)
             inside = self._inside(grouped, own)
-            users = self._outside_users(inside, own)
+            # a reader that only gathers from the group (tensor.extract), or
+            # a concat of an elementwise op of it, fuses
+            # into nothing: the dispatch stores the value it reads
+            # (FuseMultiUseElementwiseProducer fuses a multi-use elementwise
+            # producer into its first reader before dispatches form)
+            users = [
+                c
+                for c in self._outside_users(inside, own)
+                if not self.only_gathers(c, inside)
+                and not self.moves_elementwise(c, inside)
+            ]
             targets = {find(c) for c in users}
             if len(targets) != 1 or any(
                 self.kinds[c] != "elementwise"
@@ -1516,6 +1589,24 @@ class _Grouping:
             self.join(r, g)
             changed = True
         return changed
+
+    def only_gathers(self, c: int, inside: list[int]) -> bool:
+        """Whether op ``c`` reads the ops ``inside`` with ``tensor.extract``
+        only (a gather of a group norm's scale), none as an operand."""
+        if not any(self.gathers(c, m) for m in inside):
+            return False
+        return not any(self.producer(v) in inside for v in self.inputs(c))
+
+    def moves_elementwise(self, c: int, inside: list[int]) -> bool:
+        """Whether op ``c`` is a concat that reads the ops ``inside`` through
+        elementwise ones only (an average pool's divide; a pool's own result
+        has several uses and fuses nothing). A pad is none: the convolution
+        reading it takes it into its own dispatch (a FocalNet's GELU stays
+        apart from the depthwise convolution before it)."""
+        if self.fn.ops[c].name != "tensor.concat":
+            return False
+        read = [j for j in map(self.producer, self.fn.uses[c]) if j in inside]
+        return bool(read) and all(self.kinds[j] == "elementwise" for j in read)
 
     def split_after_unit_fold(self, r: int, group: list[int]) -> bool:
         """Whether batch matmul ``r`` of one row (M = 1, kept), reaches the
@@ -1636,7 +1727,8 @@ class _Grouping:
                 }
             )
         # the expand_shape bubbles up through the group's elementwise
-        # producers of the same rank too (fused first)
+        # producers of the same rank too (fused first), and through a reshape
+        # of unit dims only between them (FoldUnitExtentDims drops it first)
         for p in sorted(members, reverse=True):
             if p in out or self.kinds[p] != "elementwise":
                 continue
@@ -1644,7 +1736,29 @@ class _Grouping:
                 if u in out and _rank(fn.ops[u]) == _rank(fn.ops[p]):
                     out[p] = out[u]
                     break
+                w = self.unit_reshaped_reader(p, u, out)
+                if w is not None:
+                    out[p] = _unit_dims_mapped(
+                        out[w], fn.ops[w].result_types[0], fn.ops[p].result_types[0]
+                    )
+                    break
         return out
+
+    def unit_reshaped_reader(
+        self, p: int, u: int, out: dict[int, set[int] | None]
+    ) -> int | None:
+        """The op of ``out`` that reads ``p``'s result through view ``u``, a
+        reshape that adds or drops unit dims only; None if none."""
+        fn = self.fn
+        if fn.ops[u].name not in _RESHAPES or len(fn.users[u]) != 1:
+            return None
+        (w,) = fn.users[u]
+        if w not in out or not fn.ops[w].result_types or not fn.ops[p].result_types:
+            return None
+        a, b = fn.ops[w].result_types[0], fn.ops[p].result_types[0]
+        if a.shape is None or b.shape is None or _nonunit_dims(a) != _nonunit_dims(b):
+            return None
+        return w
 
     def reads_dims(self, m: int, v: str, dims: set[int] | None) -> bool:
         """Whether op ``m`` reads ``v`` along any of its result dims ``dims``."""
@@ -2536,6 +2650,28 @@ def _constant_view(fn: _Function, j: int) -> bool:
     return _view_of(fn, j, "arith.constant") is not None
 
 
+def _reshaped_resource(fn: _Function, j: int, kinds: list[str]) -> bool:
+    """Whether op ``j`` reshapes a ``dense_resource`` constant (through
+    copies: a transpose), splitting or merging non-unit dims: no fold
+    reshapes a resource's data, so the reshape stays outside the dispatch
+    and the reader binds its result (DeBERTa's per-head query bias is one
+    executable for every layer)."""
+    reshaped = False
+    while True:
+        op = fn.ops[j]
+        if op.name == "arith.constant":
+            return reshaped and "dense_resource<" in op.text
+        if op.name in _RESHAPES and op.operand_types and op.result_types:
+            before, after = op.operand_types[0], op.result_types[0]
+            reshaped = reshaped or _nonunit_dims(before) != _nonunit_dims(after)
+        elif not (kinds[j] == "view" or _is_pure_view(op, fn.bodies[j])):
+            return False
+        sources = [u for u in fn.uses[j] if u in fn.defs]
+        if not sources:
+            return False
+        j = fn.defs[sources[0]]
+
+
 def _splat_view(fn: _Function, j: int) -> bool:
     """Whether op ``j`` is a splat constant, or a reshape of one: IREE clones
     a splat into every dispatch that reads it, whatever its size
@@ -2615,7 +2751,12 @@ def _region_body(
         # a value computed from constants (not only moved) is a global
         hoisted = kinds[j] == "elementwise" and not _is_pure_view(op, fn.bodies[j])
         if (
-            (small and not hoisted and (const[j] or _constant_view(fn, j)))
+            (
+                small
+                and not hoisted
+                and (const[j] or _constant_view(fn, j))
+                and not _reshaped_resource(fn, j, kinds)
+            )
             or (
                 iota[j]
                 and kinds[j] == "elementwise"
@@ -3285,7 +3426,7 @@ def _collapsed(
     telling executables apart, each operand by its elements read, so that an
     op before or after a reshape inside the region (a bias added to the
     matmul's 2-D result or to its 3-D expansion) is one op."""
-    if op.name != "linalg.generic" or "reduction" in _iterators(op):
+    if op.name != "linalg.generic":
         return span
     maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", aliases)
     sizes = _loop_sizes(op, aliases)
@@ -3293,6 +3434,9 @@ def _collapsed(
         return span
     loops = [d for d, size in sizes.items() if size != 1]
     reads = [[r for r in results if r in loops] for _, results in maps]
+    if "reduction" in _iterators(op):
+        names = [_through_reshapes(fn, _value(v), inner) for v in op.operands]
+        return _unit_loops_dropped(op, span, maps[0][0], loops, reads, names)
     if any(r != sorted(r, key=loops.index) for r in reads):
         return span  # a transpose: its dims stay apart
     # an init that is an empty tensor only gives the shape
@@ -3308,6 +3452,30 @@ def _collapsed(
     body = span.split("\n")
     result = span.split("=", 1)[0].strip()
     return "\n".join([f"{result} = collapsed generic {head}", *body[1:-1]])
+
+
+def _unit_loops_dropped(
+    op: Op,
+    span: str,
+    dims: list[str],
+    loops: list[str],
+    reads: list[list[str]],
+    names: list[str],
+) -> str:
+    """A reduction's text for telling executables apart, its unit loops
+    dropped (``FoldUnitExtentDims``): a layer norm's sum over 1x32x64 rows
+    and over 32x64 ones are one executable."""
+    iterators = dict(zip(dims, _iterators(op), strict=False))
+    kept = [iterators.get(d, "?") for d in loops]
+    head = " ".join(
+        f"{v} ({','.join(str(loops.index(r)) for r in rs)})"
+        for v, rs in zip(names, reads, strict=False)
+    )
+    body = span.split("\n")
+    result = span.split("=", 1)[0].strip()
+    return "\n".join(
+        [f"{result} = reduce generic {head} [{','.join(kept)}]", *body[1:-1]]
+    )
 
 
 def _key_lines(
