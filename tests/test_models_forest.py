@@ -337,6 +337,28 @@ def test_leaves_are_xgboosts_at_thresholds_and_signed_zeros(fitted, kernels):
         np.testing.assert_array_equal(forest._leaf_values(X[i : i + 1])[0], expected[i])
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_shallow_trees_reach_xgboosts_leaves(kernels, depth):
+    # The last two levels and the leaves are walked in blocks
+    # (CompiledForest._block_bottom): trees of depth 1 and 2 are all block,
+    # depth 3 has one level above the blocks.
+    texts, Y, names = kernels
+    model = CostModel(
+        estimator=XGBRegressor(n_estimators=20, max_depth=depth, n_jobs=1),
+        prior=None,
+        random_state=0,
+    ).fit(texts[:80], Y[:80], names)
+    forest = model._compiled_forest
+    assert forest.depth == depth
+    F = model.featurizer_.transform(texts[80:100])
+    X = F.toarray().astype(np.float32)
+    X[F.toarray() == 0] = np.nan  # entries not stored are missing
+    expected = xgboost_leaves(model, X)
+    np.testing.assert_array_equal(forest._leaf_values(X), expected)
+    for i in (0, 7, len(X) - 1):  # the one-row walk
+        np.testing.assert_array_equal(forest._leaf_values(X[i : i + 1])[0], expected[i])
+
+
 def test_order_keys_order_floats_as_less_than_does():
     # xgboost's splits sit between values, none at 0: the signed zeros, the
     # infinities and subnormals are checked on the keys themselves.

@@ -154,7 +154,8 @@ class CompiledForest:
     gather of splits instead of two (column, threshold), the same comparisons
     in integers. The walk touches half the memory (4 bytes a split instead of
     8): a pass that featurizes a kernel and then predicts it keeps more of
-    both in the CPU's cache.
+    both in the CPU's cache. The last two levels and the leaves are stored
+    tree by tree instead, in blocks of 8 slots (:meth:`_block_bottom`).
     """
 
     def __init__(self, forests, n_features: int, missing: float = np.nan):
@@ -244,15 +245,54 @@ class CompiledForest:
             nodes = np.concatenate([left.take(inner), right.take(inner)])
             slots = np.concatenate([2 * inner_slots + 1, 2 * inner_slots])
         self.depth = len(columns)
-        self._leaves = np.zeros(n_trees << self.depth, dtype=np.float32)
+        leaf_values = np.zeros(n_trees << self.depth, dtype=np.float32)
         for level, leaf_slots, leaf_nodes in leaves:
-            self._leaves[leaf_slots << (self.depth - level)] = value.take(leaf_nodes)
+            leaf_values[leaf_slots << (self.depth - level)] = value.take(leaf_nodes)
         self._rank_splits(columns, thresholds)
         self.n_trees = n_trees
-        # A row's slots in the first level of the walk below the roots; int32
-        # gathers are ~1.2x faster than intp ones.
-        index = np.int32 if n_trees << self.depth < np.iinfo(np.int32).max else np.intp
-        self._first_slots = np.arange(0, 2 * n_trees, 2, dtype=index)
+        self._block_bottom(leaf_values)
+
+    def _block_bottom(self, leaf_values: np.ndarray) -> None:
+        """Lay out the last two levels and the leaves in blocks of 8 slots.
+
+        A block holds, for one split of level ``depth - 2`` (``_top``), that
+        split, its two children's splits and their four leaves, 8 slots (one
+        unused) as a heap numbered from 1: the child of slot ``k`` is
+        ``2 * k + went_left``, at ``i + (i & 7) + went_left`` for the global
+        index ``i = 8 * block + k``. The walk then reads one 32-byte block for
+        the last three of its steps instead of three arrays of 1.4-2.8 MB (the
+        kernels model's deepest level and leaves), where each step missed the
+        CPU's cache: at one kernel row the walk took 0.31 -> 0.26 ms.
+        Shallower forests keep what they have (a depth-1 tree: one split and
+        two leaves per block; depth 0: a leaf).
+        """
+        bottom = min(self.depth, 2)
+        top = self.depth - bottom
+        packed = self._splits[0].dtype if self._splits else np.dtype(np.int32)
+        # Leaves share the blocks' integers: float32 bits beside int32 splits,
+        # else float64 (exact; the leaves are summed in float64).
+        leaf_type = np.float32 if packed.itemsize == 4 else np.float64
+        size = 2 << bottom
+        n_blocks = self.n_trees << top
+        blocks = _aligned_empty(n_blocks * size, packed).reshape(n_blocks, size)
+        blocks[:, 0] = 0
+        for step in range(bottom):
+            width = 1 << step
+            level = self._splits[top + step]
+            blocks[:, width : 2 * width] = level.reshape(n_blocks, width)
+        blocks[:, size // 2 :] = (
+            leaf_values.astype(leaf_type).view(packed).reshape(n_blocks, size // 2)
+        )
+        self._splits = self._splits[:top]
+        self._top, self._bottom, self._block_mask = top, bottom, size - 1
+        self._blocks = blocks.reshape(-1)
+        self._block_leaves = self._blocks.view(leaf_type)
+        # A row's slots in the first level of the walk below the roots (or its
+        # blocks' roots when there are no top levels); int32 gathers are ~1.2x
+        # faster than intp ones.
+        index = np.int32 if self._blocks.size < np.iinfo(np.int32).max else np.intp
+        self._first_slots = np.arange(0, 2 * self.n_trees, 2, dtype=index)
+        self._block_roots = np.arange(1, self._blocks.size, size, dtype=index)
 
     def _rank_splits(self, columns: list, thresholds: list) -> None:
         """Each level's splits as one integer: column and threshold rank.
@@ -322,7 +362,8 @@ class CompiledForest:
     def _leaf_values(self, X: np.ndarray) -> np.ndarray:
         """The leaf value every row of ``X`` (float32) reaches in every tree."""
         if not self.depth:
-            return np.tile(self._leaves, (X.shape[0], 1))
+            leaves = self._block_leaves.take(self._block_roots)
+            return np.tile(leaves, (X.shape[0], 1))
         ranks = self._ranks(X)
         if X.shape[0] == 1:
             return self._walk_one(ranks[0])[None, :]
@@ -339,28 +380,46 @@ class CompiledForest:
     def _walk_one(self, ranks: np.ndarray) -> np.ndarray:
         """Leaves of one row's ranks: 1-D gathers, ~3x faster than 2-D ones."""
         shift = self._shift
-        split = self._splits[0]
-        slot = self._first_slots + (ranks.take(split >> shift) < split)
-        for level in range(1, self.depth):
-            split = self._splits[level].take(slot)
-            went_left = ranks.take(split >> shift) < split
-            slot <<= 1
-            slot += went_left
-        return self._leaves.take(slot)
+        if self._top:
+            split = self._splits[0]
+            slot = self._first_slots + (ranks.take(split >> shift) < split)
+            for level in range(1, self._top):
+                split = self._splits[level].take(slot)
+                slot <<= 1
+                slot += ranks.take(split >> shift) < split
+            slot <<= self._bottom + 1  # the block's first slot, its root's
+            slot += 1
+        else:
+            slot = self._block_roots.copy()
+        blocks, mask = self._blocks, self._block_mask
+        for _ in range(self._bottom):
+            split = blocks.take(slot)
+            slot += slot & mask
+            slot += ranks.take(split >> shift) < split
+        return self._block_leaves.take(slot)
 
     def _walk(self, ranks: np.ndarray) -> np.ndarray:
         """Leaves of several rows' ranks, (n_rows, n_trees)."""
         shift = self._shift
         flat = ranks.ravel()
         start = (np.arange(ranks.shape[0], dtype=np.int32) * ranks.shape[1])[:, None]
-        split = self._splits[0]
-        slot = self._first_slots + (flat.take(start + (split >> shift)) < split)
-        for level in range(1, self.depth):
-            split = self._splits[level].take(slot)
-            went_left = flat.take(start + (split >> shift)) < split
-            slot <<= 1
-            slot += went_left
-        return self._leaves.take(slot)
+        if self._top:
+            split = self._splits[0]
+            slot = self._first_slots + (flat.take(start + (split >> shift)) < split)
+            for level in range(1, self._top):
+                split = self._splits[level].take(slot)
+                slot <<= 1
+                slot += flat.take(start + (split >> shift)) < split
+            slot <<= self._bottom + 1
+            slot += 1
+        else:
+            slot = np.tile(self._block_roots, (ranks.shape[0], 1))
+        blocks, mask = self._blocks, self._block_mask
+        for _ in range(self._bottom):
+            split = blocks.take(slot)
+            slot += slot & mask
+            slot += flat.take(start + (split >> shift)) < split
+        return self._block_leaves.take(slot)
 
     def margins(self, X) -> np.ndarray:
         """Sum of leaves plus base score per target, before any inverse transform.
@@ -414,6 +473,18 @@ class CompiledForest:
         out = self.margins(X)
         out[:, self.log] = np.expm1(out[:, self.log])
         return out
+
+
+def _aligned_empty(n: int, dtype) -> np.ndarray:
+    """An empty 1-D array of ``n`` items whose data starts on a 64-byte boundary.
+
+    A block of the walk (:meth:`CompiledForest._block_bottom`) is then never
+    split between two cache lines.
+    """
+    dtype = np.dtype(dtype)
+    raw = np.empty(n * dtype.itemsize + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start : start + n * dtype.itemsize].view(dtype)
 
 
 def _order_keys(values: np.ndarray) -> np.ndarray:
