@@ -111,6 +111,10 @@ class _TooDeep(ValueError):
     """Trees too deep and lopsided to pad to complete trees."""
 
 
+#: Levels of each tree stored in blocks with their leaves
+#: (:meth:`CompiledForest._block_bottom`): a block is ``2 << _BLOCK_LEVELS`` slots.
+_BLOCK_LEVELS = 2
+
 #: Rows walked together: their widened features stay in the CPU's cache.
 _ROWS_PER_WALK = 32
 
@@ -266,7 +270,7 @@ class CompiledForest:
         Shallower forests keep what they have (a depth-1 tree: one split and
         two leaves per block; depth 0: a leaf).
         """
-        bottom = min(self.depth, 2)
+        bottom = min(self.depth, _BLOCK_LEVELS)
         top = self.depth - bottom
         packed = self._splits[0].dtype if self._splits else np.dtype(np.int32)
         # Leaves share the blocks' integers: float32 bits beside int32 splits,
