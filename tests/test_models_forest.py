@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import numpy as np
@@ -357,6 +358,15 @@ def test_shallow_trees_reach_xgboosts_leaves(kernels, depth):
     np.testing.assert_array_equal(forest._leaf_values(X), expected)
     for i in (0, 7, len(X) - 1):  # the one-row walk
         np.testing.assert_array_equal(forest._leaf_values(X[i : i + 1])[0], expected[i])
+
+
+def test_pickled_forest_predicts_the_same(fitted, kernels):
+    texts, _, _ = kernels
+    forest = fitted._compiled_forest
+    F = fitted.featurizer_.transform(texts[:5])
+    copy = pickle.loads(pickle.dumps(forest))
+    np.testing.assert_array_equal(copy.margins(F), forest.margins(F))
+    np.testing.assert_array_equal(copy.margins(F[:1]), forest.margins(F[:1]))
 
 
 def test_order_keys_order_floats_as_less_than_does():

@@ -290,13 +290,21 @@ class CompiledForest:
         self._splits = self._splits[:top]
         self._top, self._bottom, self._block_mask = top, bottom, size - 1
         self._blocks = blocks.reshape(-1)
-        self._block_leaves = self._blocks.view(leaf_type)
+        self._leaf_type = leaf_type
         # A row's slots in the first level of the walk below the roots (or its
         # blocks' roots when there are no top levels); int32 gathers are ~1.2x
         # faster than intp ones.
         index = np.int32 if self._blocks.size < np.iinfo(np.int32).max else np.intp
         self._first_slots = np.arange(0, 2 * self.n_trees, 2, dtype=index)
         self._block_roots = np.arange(1, self._blocks.size, size, dtype=index)
+
+    def _block_leaves(self) -> np.ndarray:
+        """The blocks read as leaf values.
+
+        A view made at each call: a stored one would be pickled as a copy, no
+        longer sharing the blocks' memory and cache lines.
+        """
+        return self._blocks.view(self._leaf_type)
 
     def _rank_splits(self, columns: list, thresholds: list) -> None:
         """Each level's splits as one integer: column and threshold rank.
@@ -366,7 +374,7 @@ class CompiledForest:
     def _leaf_values(self, X: np.ndarray) -> np.ndarray:
         """The leaf value every row of ``X`` (float32) reaches in every tree."""
         if not self.depth:
-            leaves = self._block_leaves.take(self._block_roots)
+            leaves = self._block_leaves().take(self._block_roots)
             return np.tile(leaves, (X.shape[0], 1))
         ranks = self._ranks(X)
         if X.shape[0] == 1:
@@ -400,7 +408,7 @@ class CompiledForest:
             split = blocks.take(slot)
             slot += slot & mask
             slot += ranks.take(split >> shift) < split
-        return self._block_leaves.take(slot)
+        return self._block_leaves().take(slot)
 
     def _walk(self, ranks: np.ndarray) -> np.ndarray:
         """Leaves of several rows' ranks, (n_rows, n_trees)."""
@@ -423,7 +431,7 @@ class CompiledForest:
             split = blocks.take(slot)
             slot += slot & mask
             slot += flat.take(start + (split >> shift)) < split
-        return self._block_leaves.take(slot)
+        return self._block_leaves().take(slot)
 
     def margins(self, X) -> np.ndarray:
         """Sum of leaves plus base score per target, before any inverse transform.
