@@ -108,7 +108,7 @@ def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
     monkeypatch.setattr(
         CompiledForest,
         "predict",
-        lambda self, F: calls.append(F.shape) or real(self, F),
+        lambda self, F, **kw: calls.append(F.shape) or real(self, F, **kw),
     )
     fitted.predict(texts[:3])
     assert calls == [(3, fitted.n_features_)]
@@ -116,6 +116,55 @@ def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
     fitted.predict(texts[:3])
     fitted.predict(texts[:4])
     assert len(calls) == 2
+
+
+def through_the_matrix(model, texts):
+    """``predict`` as it was before the dense rows: transform's matrix, then the trees."""
+    out = model._predict_features(model.featurizer_.transform(texts))
+    return model._shaped(clip_to_domain(out, model.target_names_))
+
+
+@pytest.mark.parametrize("n", [1, 3, 40])
+def test_few_rows_predict_from_dense_rows_as_from_the_matrix(
+    fitted, kernels, monkeypatch, n
+):
+    texts, _, _ = kernels
+    seen = []
+    real = CompiledForest.predict
+    monkeypatch.setattr(
+        CompiledForest,
+        "predict",
+        lambda self, F, **kw: seen.append((type(F), kw)) or real(self, F, **kw),
+    )
+    got = fitted.predict(texts[:n])
+    assert seen == [(np.ndarray, {"zeros_missing": True})]
+    expected = through_the_matrix(fitted, texts[:n])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_dense_featurizer_keeps_zeros_as_values(kernels, monkeypatch):
+    # Without the n-grams the features are an array whose zeros are values to
+    # xgboost: the dense-rows path (zeros missing) must not take them.
+    texts, Y, names = kernels
+    model = CostModel(
+        estimator=small_xgb(), featurizer=MLIRFeaturizer(ngrams="drop"), random_state=0
+    ).fit(texts[:80], Y[:80], names)
+    seen = []
+    real = CompiledForest.predict
+    monkeypatch.setattr(
+        CompiledForest,
+        "predict",
+        lambda self, F, **kw: seen.append(kw) or real(self, F, **kw),
+    )
+    np.testing.assert_array_equal(
+        model.predict(texts[80:83]), through_the_matrix(model, texts[80:83])
+    )
+    assert {"zeros_missing": True} not in seen
+    np.testing.assert_allclose(
+        model.predict(texts[80:83]),
+        reference(model, texts[80:83], monkeypatch),
+        rtol=2e-5,
+    )
 
 
 def test_intervals_agree_between_paths(kernels, monkeypatch):
