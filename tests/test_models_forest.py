@@ -101,17 +101,23 @@ def test_forest_matches_xgboost_without_a_prior(kernels, monkeypatch):
     )
 
 
-def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
-    texts, _, _ = kernels
+def forest_calls(monkeypatch) -> list:
+    """``(features, keywords)`` of each call of ``CompiledForest.predict`` from now on."""
     calls = []
     real = CompiledForest.predict
     monkeypatch.setattr(
         CompiledForest,
         "predict",
-        lambda self, F, **kw: calls.append(F.shape) or real(self, F, **kw),
+        lambda self, F, **kw: calls.append((F, kw)) or real(self, F, **kw),
     )
+    return calls
+
+
+def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
+    texts, _, _ = kernels
+    calls = forest_calls(monkeypatch)
     fitted.predict(texts[:3])
-    assert calls == [(3, fitted.n_features_)]
+    assert [F.shape for F, _ in calls] == [(3, fitted.n_features_)]
     monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", 3)
     fitted.predict(texts[:3])
     fitted.predict(texts[:4])
@@ -129,15 +135,9 @@ def test_few_rows_predict_from_dense_rows_as_from_the_matrix(
     fitted, kernels, monkeypatch, n
 ):
     texts, _, _ = kernels
-    seen = []
-    real = CompiledForest.predict
-    monkeypatch.setattr(
-        CompiledForest,
-        "predict",
-        lambda self, F, **kw: seen.append((type(F), kw)) or real(self, F, **kw),
-    )
+    calls = forest_calls(monkeypatch)
     got = fitted.predict(texts[:n])
-    assert seen == [(np.ndarray, {"zeros_missing": True})]
+    assert [(type(F), kw) for F, kw in calls] == [(np.ndarray, {"zeros_missing": True})]
     expected = through_the_matrix(fitted, texts[:n])
     np.testing.assert_array_equal(got, expected)
 
@@ -149,17 +149,11 @@ def test_dense_featurizer_keeps_zeros_as_values(kernels, monkeypatch):
     model = CostModel(
         estimator=small_xgb(), featurizer=MLIRFeaturizer(ngrams="drop"), random_state=0
     ).fit(texts[:80], Y[:80], names)
-    seen = []
-    real = CompiledForest.predict
-    monkeypatch.setattr(
-        CompiledForest,
-        "predict",
-        lambda self, F, **kw: seen.append(kw) or real(self, F, **kw),
-    )
+    calls = forest_calls(monkeypatch)
     np.testing.assert_array_equal(
         model.predict(texts[80:83]), through_the_matrix(model, texts[80:83])
     )
-    assert {"zeros_missing": True} not in seen
+    assert {"zeros_missing": True} not in [kw for _, kw in calls]
     np.testing.assert_allclose(
         model.predict(texts[80:83]),
         reference(model, texts[80:83], monkeypatch),

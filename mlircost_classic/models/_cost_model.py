@@ -491,8 +491,8 @@ class CostModel(PerTargetRegressor):
         feature block) featurized by a package featurizer whose ``transform``
         returns a sparse matrix (the default one) go to the compiled forest as
         the featurizer's dense rows (``_dense_rows``, zeros where the matrix
-        stores nothing), without the matrix: the same numbers, ~0.2 ms less
-        for one kernel.
+        stores nothing), without the matrix: the same numbers, 0.1-0.2 ms
+        less for one kernel.
         """
         check_is_fitted(self, "estimators_")
         forest = getattr(self, "_compiled_forest", None)
