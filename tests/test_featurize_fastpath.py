@@ -219,3 +219,52 @@ def test_opcode_counts_equal_one_by_one(normalize, log_scale, max_features):
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert got[:, -1].any()  # unseen dialects are counted
     np.testing.assert_array_equal(got, expected)  # bit for bit
+
+
+def _assert_bitwise_equal(got: np.ndarray, expected: np.ndarray):
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 40])
+@pytest.mark.parametrize(
+    "featurizer",
+    [
+        MLIRFeaturizer(),
+        MLIRFeaturizer(ngrams=OpNgramTfidf(dtype=np.float32, sublinear_tf=True)),
+        MLIRFeaturizer(ngrams="drop"),
+        OpNgramTfidf(),
+        OpcodeCounter(),
+    ],
+    ids=["default", "float32-ngrams", "dense", "ngrams", "opcodes"],
+)
+def test_dense_rows_are_transform_as_an_array(featurizer, n):
+    # The models' few-rows path reads these rows instead of transform's matrix:
+    # bit for bit its values, 0.0 where the matrix stores nothing.
+    featurizer.fit(DOCS)
+    docs = (TRANSFORM_DOCS * 6)[:n]
+    expected = featurizer.transform(docs)
+    expected = expected.toarray() if sparse.issparse(expected) else expected
+    _assert_bitwise_equal(featurizer._dense_rows(docs), expected.astype(np.float64))
+
+
+def test_dense_rows_of_unreadable_documents():
+    featurizer = MLIRFeaturizer(on_error="ignore").fit(DOCS)
+    docs = [MATMUL, "func.func @f( {", LOOPS]
+    expected = featurizer.transform(docs).toarray()
+    got = featurizer._dense_rows(docs)
+    _assert_bitwise_equal(got, expected)
+    assert got[1, -1] == 1.0 and not got[1, :-1].any()  # parse_error, zeros
+
+
+def test_dense_rows_store_no_negative_zero(monkeypatch):
+    # A sparse matrix does not store a -0.0: its array holds 0.0 there.
+    featurizer = MLIRFeaturizer().fit(DOCS)
+    real = OpcodeCounter._extract
+    monkeypatch.setattr(
+        OpcodeCounter, "_extract", lambda self, modules: -real(self, modules)
+    )
+    expected = featurizer.transform([MATMUL]).toarray()
+    got = featurizer._dense_rows([MATMUL])
+    assert np.signbit(featurizer.transformers_[0][1]._extract([parse(MATMUL)])).any()
+    _assert_bitwise_equal(got, expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import numpy as np
@@ -100,21 +101,64 @@ def test_forest_matches_xgboost_without_a_prior(kernels, monkeypatch):
     )
 
 
-def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
-    texts, _, _ = kernels
+def forest_calls(monkeypatch) -> list:
+    """``(features, keywords)`` of each call of ``CompiledForest.predict`` from now on."""
     calls = []
     real = CompiledForest.predict
     monkeypatch.setattr(
         CompiledForest,
         "predict",
-        lambda self, F: calls.append(F.shape) or real(self, F),
+        lambda self, F, **kw: calls.append((F, kw)) or real(self, F, **kw),
     )
+    return calls
+
+
+def test_fast_path_is_used_for_few_rows(fitted, kernels, monkeypatch):
+    texts, _, _ = kernels
+    calls = forest_calls(monkeypatch)
     fitted.predict(texts[:3])
-    assert calls == [(3, fitted.n_features_)]
+    assert [F.shape for F, _ in calls] == [(3, fitted.n_features_)]
     monkeypatch.setattr(_cost_model, "FAST_PATH_ROWS", 3)
     fitted.predict(texts[:3])
     fitted.predict(texts[:4])
     assert len(calls) == 2
+
+
+def through_the_matrix(model, texts):
+    """``predict`` as it was before the dense rows: transform's matrix, then the trees."""
+    out = model._predict_features(model.featurizer_.transform(texts))
+    return model._shaped(clip_to_domain(out, model.target_names_))
+
+
+@pytest.mark.parametrize("n", [1, 3, 40])
+def test_few_rows_predict_from_dense_rows_as_from_the_matrix(
+    fitted, kernels, monkeypatch, n
+):
+    texts, _, _ = kernels
+    calls = forest_calls(monkeypatch)
+    got = fitted.predict(texts[:n])
+    assert [(type(F), kw) for F, kw in calls] == [(np.ndarray, {"zeros_missing": True})]
+    expected = through_the_matrix(fitted, texts[:n])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_dense_featurizer_keeps_zeros_as_values(kernels, monkeypatch):
+    # Without the n-grams the features are an array whose zeros are values to
+    # xgboost: the dense-rows path (zeros missing) must not take them.
+    texts, Y, names = kernels
+    model = CostModel(
+        estimator=small_xgb(), featurizer=MLIRFeaturizer(ngrams="drop"), random_state=0
+    ).fit(texts[:80], Y[:80], names)
+    calls = forest_calls(monkeypatch)
+    np.testing.assert_array_equal(
+        model.predict(texts[80:83]), through_the_matrix(model, texts[80:83])
+    )
+    assert {"zeros_missing": True} not in [kw for _, kw in calls]
+    np.testing.assert_allclose(
+        model.predict(texts[80:83]),
+        reference(model, texts[80:83], monkeypatch),
+        rtol=2e-5,
+    )
 
 
 def test_intervals_agree_between_paths(kernels, monkeypatch):
@@ -335,6 +379,37 @@ def test_leaves_are_xgboosts_at_thresholds_and_signed_zeros(fitted, kernels):
     np.testing.assert_array_equal(forest._leaf_values(X), expected)
     for i in (0, 45, len(X) - 1):  # the one-row walk
         np.testing.assert_array_equal(forest._leaf_values(X[i : i + 1])[0], expected[i])
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_shallow_trees_reach_xgboosts_leaves(kernels, depth):
+    # The last two levels and the leaves are walked in blocks
+    # (CompiledForest._block_bottom): trees of depth 1 and 2 are all block,
+    # depth 3 has one level above the blocks.
+    texts, Y, names = kernels
+    model = CostModel(
+        estimator=XGBRegressor(n_estimators=20, max_depth=depth, n_jobs=1),
+        prior=None,
+        random_state=0,
+    ).fit(texts[:80], Y[:80], names)
+    forest = model._compiled_forest
+    assert forest.depth == depth
+    F = model.featurizer_.transform(texts[80:100])
+    X = F.toarray().astype(np.float32)
+    X[F.toarray() == 0] = np.nan  # entries not stored are missing
+    expected = xgboost_leaves(model, X)
+    np.testing.assert_array_equal(forest._leaf_values(X), expected)
+    for i in (0, 7, len(X) - 1):  # the one-row walk
+        np.testing.assert_array_equal(forest._leaf_values(X[i : i + 1])[0], expected[i])
+
+
+def test_pickled_forest_predicts_the_same(fitted, kernels):
+    texts, _, _ = kernels
+    forest = fitted._compiled_forest
+    F = fitted.featurizer_.transform(texts[:5])
+    copy = pickle.loads(pickle.dumps(forest))
+    np.testing.assert_array_equal(copy.margins(F), forest.margins(F))
+    np.testing.assert_array_equal(copy.margins(F[:1]), forest.margins(F[:1]))
 
 
 def test_order_keys_order_floats_as_less_than_does():

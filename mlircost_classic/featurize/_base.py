@@ -163,6 +163,11 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
     def _feature_names(self) -> list[str]:
         raise NotImplementedError
 
+    def _extract_dense(self, modules: list[ParsedModule]) -> np.ndarray:
+        """``_extract(modules)`` as a dense array (entries a sparse one leaves out: 0)."""
+        block = self._extract(modules)
+        return block.toarray() if sparse.issparse(block) else np.asarray(block)
+
     # -- template -------------------------------------------------------------
     def _read(self, X) -> list[ParsedModule | None]:
         results = self._read_results(_check_documents(X))
@@ -329,6 +334,29 @@ class BaseMLIRFeaturizer(TransformerMixin, BaseEstimator):
             return self._transform_chunks(docs)
         with _collector_paused():
             return self._transform_read(self._read(docs))
+
+    def _dense_rows(self, X) -> np.ndarray:
+        """``transform(X).toarray()`` in float64, without making a sparse matrix.
+
+        For a few documents (a model's one-query path): no sparse matrix is
+        built, converted and read back. The rows are those of ``transform``
+        bit for bit; where it returns a sparse matrix, a 0.0 stands wherever
+        the matrix stores no entry (a -0.0 included, which it does not store).
+        """
+        check_is_fitted(self, "parse_error_column_")
+        with _collector_paused():
+            modules = self._read(_check_documents(X))
+            ok = [i for i, m in enumerate(modules) if m is not None]
+            if ok:
+                block = self._extract_dense([modules[i] for i in ok])
+            else:
+                block = np.zeros((0, len(self._feature_names())))
+            rows = np.asarray(
+                self._full_rows(block, ok, len(modules)), dtype=np.float64
+            )
+        if self._sparse:
+            rows[rows == 0] = 0.0
+        return rows
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns, in order.

@@ -267,12 +267,24 @@ class OpNgramTfidf(BaseMLIRFeaturizer, auto_wrap_output_keys=None):
         row normalisation), so the result is the same matrix, bit for bit; only
         the validation sklearn repeats on every call is left out.
         """
+        arrays = self._few_row_arrays(modules)
+        if arrays is None:
+            return self.vectorizer_.transform(modules)
+        if get_config().get("sparse_interface") == "sparray":
+            return sparse.csr_array(arrays[:3], shape=arrays[3])
+        return sparse.csr_matrix(arrays[:3], shape=arrays[3])
+
+    def _few_row_arrays(self, modules: list[ParsedModule]):
+        """``(data, indices, indptr, shape)`` of :meth:`_few_rows`' matrix, or None.
+
+        None where sklearn's own ``transform`` must make the rows.
+        """
         v = self.vectorizer_
         dtype = np.dtype(v.dtype)
         if not (dtype == np.float64 or dtype == np.float32) or not hasattr(v, "_tfidf"):
             # sklearn converts or refuses other dtypes, and raises when a
             # vectorizer was rebuilt without idf_: leave those cases to it
-            return v.transform(modules)
+            return None
         analyze = v.analyzer
         vocabulary = v.vocabulary_
         get = vocabulary.get
@@ -300,9 +312,18 @@ class OpNgramTfidf(BaseMLIRFeaturizer, auto_wrap_output_keys=None):
         shape = (len(modules), len(vocabulary))
         if v.norm is not None:
             _NORMALIZE[v.norm](_Rows(data, shape, cols, rows))
-        if get_config().get("sparse_interface") == "sparray":
-            return sparse.csr_array((data, cols, rows), shape=shape)
-        return sparse.csr_matrix((data, cols, rows), shape=shape)
+        return data, cols, rows, shape
+
+    def _extract_dense(self, modules: list[ParsedModule]) -> np.ndarray:
+        """``self._extract(modules).toarray()``, without the sparse matrix for a few rows."""
+        if self.vectorizer_ is not None and len(modules) <= _FEW_DOCUMENTS:
+            arrays = self._few_row_arrays(modules)
+            if arrays is not None:
+                data, cols, rows, shape = arrays
+                dense = np.zeros(shape, dtype=data.dtype)
+                dense[np.repeat(np.arange(shape[0]), np.diff(rows)), cols] = data
+                return dense
+        return super()._extract_dense(modules)
 
     def _feature_names(self) -> list[str]:
         if self.vectorizer_ is None:

@@ -235,6 +235,11 @@ class MLIRFeaturizer(BaseMLIRFeaturizer):
             [part._extract(modules) for _, part in self.transformers_], len(modules)
         )
 
+    def _extract_dense(self, modules: list[ParsedModule]) -> np.ndarray:
+        return np.hstack(
+            [part._extract_dense(modules) for _, part in self.transformers_]
+        )
+
     @staticmethod
     def _stack(blocks: list, n: int):
         """The parts' blocks of ``n`` rows side by side."""

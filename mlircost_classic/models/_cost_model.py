@@ -18,6 +18,7 @@ from xgboost import XGBRegressor
 
 from ..datasets import clip_to_domain
 from ..featurize import MLIRFeaturizer, ShapeFeatures
+from ..featurize._base import _check_documents
 from . import _serialize
 from ._base import PerTargetRegressor, _Inputs, log_wrapped
 from ._forest import compile_forest
@@ -56,6 +57,10 @@ _SCALE_SENSITIVE = (
 #: blocks in two threads took twice the CPU time, 0.7-0.8 s wall), and
 #: batches keep xgboost's numbers.
 FAST_PATH_ROWS = 256
+
+#: ``predict`` of at most this many feature cells reads the featurizer's dense
+#: rows (``_dense_rows``) into the compiled forest, without a sparse matrix.
+_DENSE_ROWS_CELLS = 1 << 16
 
 #: Columns of the roofline prior (``prior="roofline"``): the log1p FLOP and
 #: byte estimates of :class:`~mlircost_classic.featurize.ShapeFeatures`, by name
@@ -470,11 +475,43 @@ class CostModel(PerTargetRegressor):
             out = forest.predict(F)
         if out is None:
             out = super()._predict_features(F)
+        return self._non_negative_logs(out)
+
+    def _non_negative_logs(self, out: np.ndarray) -> np.ndarray:
         # A log target was non-negative in training; expm1 of a negative margin
         # would give a cost just below 0.
         log = np.asarray(self.log_targets_, dtype=bool)
         out[:, log] = np.maximum(out[:, log], 0.0)
         return out
+
+    def predict(self, X) -> np.ndarray:
+        """Predict every target (see :meth:`PerTargetRegressor.predict`).
+
+        A few documents (up to :data:`FAST_PATH_ROWS`, and a small enough
+        feature block) featurized by a package featurizer whose ``transform``
+        returns a sparse matrix (the default one) go to the compiled forest as
+        the featurizer's dense rows (``_dense_rows``, zeros where the matrix
+        stores nothing), without the matrix: the same numbers, 0.1-0.2 ms
+        less for one kernel.
+        """
+        check_is_fitted(self, "estimators_")
+        forest = getattr(self, "_compiled_forest", None)
+        dense_rows = getattr(self.featurizer_, "_dense_rows", None)
+        if (
+            forest is None
+            or dense_rows is None
+            or getattr(self.featurizer_, "_sparse", False) is not True
+        ):
+            return super().predict(X)
+        docs = _check_documents(X)
+        if (
+            len(docs) > FAST_PATH_ROWS
+            or len(docs) * self.n_features_ > _DENSE_ROWS_CELLS
+        ):
+            return super().predict(docs)
+        out = forest.predict(dense_rows(docs), zeros_missing=True)
+        out = self._non_negative_logs(out)
+        return self._shaped(clip_to_domain(out, self.target_names_))
 
     def predict_interval(self, X, *, return_prediction: bool = False):
         """Split-conformal prediction intervals (see the class description).

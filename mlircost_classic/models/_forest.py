@@ -111,6 +111,10 @@ class _TooDeep(ValueError):
     """Trees too deep and lopsided to pad to complete trees."""
 
 
+#: Levels of each tree stored in blocks with their leaves
+#: (:meth:`CompiledForest._block_bottom`): a block is ``2 << _BLOCK_LEVELS`` slots.
+_BLOCK_LEVELS = 2
+
 #: Rows walked together: their widened features stay in the CPU's cache.
 _ROWS_PER_WALK = 32
 
@@ -154,7 +158,8 @@ class CompiledForest:
     gather of splits instead of two (column, threshold), the same comparisons
     in integers. The walk touches half the memory (4 bytes a split instead of
     8): a pass that featurizes a kernel and then predicts it keeps more of
-    both in the CPU's cache.
+    both in the CPU's cache. The last two levels and the leaves are stored
+    tree by tree instead, in blocks of 8 slots (:meth:`_block_bottom`).
     """
 
     def __init__(self, forests, n_features: int, missing: float = np.nan):
@@ -249,10 +254,62 @@ class CompiledForest:
             self._leaves[leaf_slots << (self.depth - level)] = value.take(leaf_nodes)
         self._rank_splits(columns, thresholds)
         self.n_trees = n_trees
-        # A row's slots in the first level of the walk below the roots; int32
-        # gathers are ~1.2x faster than intp ones.
-        index = np.int32 if n_trees << self.depth < np.iinfo(np.int32).max else np.intp
-        self._first_slots = np.arange(0, 2 * n_trees, 2, dtype=index)
+        self._block_bottom()
+
+    def _block_bottom(self) -> None:
+        """Lay out the last two levels and the leaves again, in blocks of 8 slots.
+
+        A block holds, for one split of level ``depth - 2`` (``_top``), that
+        split, its two children's splits and their four leaves, 8 slots (one
+        unused) as a heap numbered from 1: the child of slot ``k`` is
+        ``2 * k + went_left``, at ``i + (i & 7) + went_left`` for the global
+        index ``i = 8 * block + k``. The walk then reads one 32-byte block for
+        the last three of its steps instead of three arrays of 1.4-2.8 MB (the
+        kernels model's deepest level and leaves), where each step missed the
+        CPU's cache: at one kernel row the walk took 0.31 -> 0.26 ms.
+        Shallower forests keep what they have (a depth-1 tree: one split and
+        two leaves per block; depth 0: a leaf).
+
+        Only the one-row walk reads the blocks. Several rows walk the levels
+        and the leaves as laid out before: the rows of one tree read the same
+        slots, and the blocks' extra operation a step cost more than the cache
+        misses they save (the kernels model, 8 / 32 / 256 rows: 1.94 / 8.8 /
+        74 ms level by level, 2.3 / 10.0 / 86 ms in blocks).
+        """
+        bottom = min(self.depth, _BLOCK_LEVELS)
+        top = self.depth - bottom
+        packed = self._splits[0].dtype if self._splits else np.dtype(np.int32)
+        # Leaves share the blocks' integers: float32 bits beside int32 splits,
+        # else float64 (exact; the leaves are summed in float64).
+        leaf_type = np.float32 if packed.itemsize == 4 else np.float64
+        size = 2 << bottom
+        n_blocks = self.n_trees << top
+        blocks = _aligned_empty(n_blocks * size, packed).reshape(n_blocks, size)
+        blocks[:, 0] = 0
+        for step in range(bottom):
+            width = 1 << step
+            level = self._splits[top + step]
+            blocks[:, width : 2 * width] = level.reshape(n_blocks, width)
+        blocks[:, size // 2 :] = (
+            self._leaves.astype(leaf_type).view(packed).reshape(n_blocks, size // 2)
+        )
+        self._top, self._bottom, self._block_mask = top, bottom, size - 1
+        self._blocks = blocks.reshape(-1)
+        self._leaf_type = leaf_type
+        # A row's slots in the first level of the walk below the roots (or its
+        # blocks' roots when there are no top levels); int32 gathers are ~1.2x
+        # faster than intp ones.
+        index = np.int32 if self._blocks.size < np.iinfo(np.int32).max else np.intp
+        self._first_slots = np.arange(0, 2 * self.n_trees, 2, dtype=index)
+        self._block_roots = np.arange(1, self._blocks.size, size, dtype=index)
+
+    def _block_leaves(self) -> np.ndarray:
+        """The blocks read as leaf values.
+
+        A view made at each call: a stored one would be pickled as a copy, no
+        longer sharing the blocks' memory and cache lines.
+        """
+        return self._blocks.view(self._leaf_type)
 
     def _rank_splits(self, columns: list, thresholds: list) -> None:
         """Each level's splits as one integer: column and threshold rank.
@@ -328,9 +385,11 @@ class CompiledForest:
             return self._walk_one(ranks[0])[None, :]
         return self._walk(ranks)
 
-    def _sum_leaves(self, X, out: np.ndarray, start: int, stop: int) -> None:
+    def _sum_leaves(
+        self, X, out: np.ndarray, start: int, stop: int, zeros_missing: bool = False
+    ) -> None:
         """Each target's sum of leaves for rows ``start:stop`` of ``X``, into ``out``."""
-        dense = _float32_rows(X, start, stop, self.missing)
+        dense = _float32_rows(X, start, stop, self.missing, zeros_missing)
         leaves = self._leaf_values(dense).astype(np.float64)
         out[start:stop, self._targets_with_trees] = np.add.reduceat(
             leaves, self._first_tree, axis=1
@@ -339,14 +398,23 @@ class CompiledForest:
     def _walk_one(self, ranks: np.ndarray) -> np.ndarray:
         """Leaves of one row's ranks: 1-D gathers, ~3x faster than 2-D ones."""
         shift = self._shift
-        split = self._splits[0]
-        slot = self._first_slots + (ranks.take(split >> shift) < split)
-        for level in range(1, self.depth):
-            split = self._splits[level].take(slot)
-            went_left = ranks.take(split >> shift) < split
-            slot <<= 1
-            slot += went_left
-        return self._leaves.take(slot)
+        if self._top:
+            split = self._splits[0]
+            slot = self._first_slots + (ranks.take(split >> shift) < split)
+            for level in range(1, self._top):
+                split = self._splits[level].take(slot)
+                slot <<= 1
+                slot += ranks.take(split >> shift) < split
+            slot <<= self._bottom + 1  # the block's first slot, its root's
+            slot += 1
+        else:
+            slot = self._block_roots.copy()
+        blocks, mask = self._blocks, self._block_mask
+        for _ in range(self._bottom):
+            split = blocks.take(slot)
+            slot += slot & mask
+            slot += ranks.take(split >> shift) < split
+        return self._block_leaves().take(slot)
 
     def _walk(self, ranks: np.ndarray) -> np.ndarray:
         """Leaves of several rows' ranks, (n_rows, n_trees)."""
@@ -362,7 +430,7 @@ class CompiledForest:
             slot += went_left
         return self._leaves.take(slot)
 
-    def margins(self, X) -> np.ndarray:
+    def margins(self, X, *, zeros_missing: bool = False) -> np.ndarray:
         """Sum of leaves plus base score per target, before any inverse transform.
 
         Parameters
@@ -370,6 +438,12 @@ class CompiledForest:
         X : ndarray or sparse matrix of shape (n_rows, n_features)
             Features as the boosters saw them: for a sparse matrix, entries not
             stored are missing (xgboost's convention), not zero.
+        zeros_missing : bool, default=False
+            ``X`` is an array holding a sparse matrix's values (its
+            ``toarray()``): its zeros are the entries the matrix would not
+            store, missing to the trees (and zeros to a prior), so that the
+            margins are the matrix's. A few rows featurized straight into an
+            array skip making the matrix.
 
         Returns
         -------
@@ -397,23 +471,38 @@ class CompiledForest:
             # cache, and a large batch never holds all its leaves at once.
             n = X.shape[0]
             for start in range(0, n, _ROWS_PER_WALK):
-                self._sum_leaves(X, out, start, min(start + _ROWS_PER_WALK, n))
+                stop = min(start + _ROWS_PER_WALK, n)
+                self._sum_leaves(X, out, start, stop, zeros_missing)
         out += self._base
         if prior is not None:
             out += prior
         return out
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, *, zeros_missing: bool = False) -> np.ndarray:
         """Predict every target, (n_rows, n_targets), in the targets' units.
 
         Parameters
         ----------
         X : ndarray or sparse matrix of shape (n_rows, n_features)
             As for :meth:`margins`.
+        zeros_missing : bool, default=False
+            As for :meth:`margins`.
         """
-        out = self.margins(X)
+        out = self.margins(X, zeros_missing=zeros_missing)
         out[:, self.log] = np.expm1(out[:, self.log])
         return out
+
+
+def _aligned_empty(n: int, dtype) -> np.ndarray:
+    """An empty 1-D array of ``n`` items whose data starts on a 64-byte boundary.
+
+    A block of the walk (:meth:`CompiledForest._block_bottom`) is then never
+    split between two cache lines.
+    """
+    dtype = np.dtype(dtype)
+    raw = np.empty(n * dtype.itemsize + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start : start + n * dtype.itemsize].view(dtype)
 
 
 def _order_keys(values: np.ndarray) -> np.ndarray:
@@ -440,10 +529,14 @@ def _checked(X, n_features: int):
     return X
 
 
-def _float32_rows(X, start: int, stop: int, missing: float) -> np.ndarray:
+def _float32_rows(
+    X, start: int, stop: int, missing: float, zeros_missing: bool = False
+) -> np.ndarray:
     """Rows ``start:stop`` of a checked ``X`` as float32, NaN where missing.
 
-    Entries a sparse matrix does not store are missing, as xgboost reads them.
+    Entries a sparse matrix does not store are missing, as xgboost reads them,
+    and so are an array's zeros with ``zeros_missing`` (see
+    :meth:`CompiledForest.margins`).
     """
     if sparse.issparse(X):
         first, last = X.indptr[start], X.indptr[stop]
@@ -452,6 +545,8 @@ def _float32_rows(X, start: int, stop: int, missing: float) -> np.ndarray:
         dense[rows, X.indices[first:last]] = X.data[first:last]
     else:
         dense = np.asarray(X[start:stop], dtype=np.float32)
+        if zeros_missing:
+            dense = np.where(X[start:stop] == 0, np.float32(np.nan), dense)
     if not np.isnan(missing):
         dense = np.where(dense == np.float32(missing), np.float32(np.nan), dense)
     return dense
