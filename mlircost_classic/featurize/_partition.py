@@ -2055,6 +2055,27 @@ class _Grouping:
                     self.computing.remove(i)
                 break
 
+    def raised_reader(self, i: int, users: list[int]) -> bool:
+        """Whether transpose ``i`` is read by a raised ``rotate_half`` (which
+        reads it with ``tensor.extract``) and by one elementwise
+        ``linalg.generic`` besides, which takes it into its operand's indexing
+        map (``FuseTransposeWithLinalgOpConsumer``); not one of a slice (a
+        fused projection's heads), which it copies out."""
+        fn = self.fn
+        j = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+        while j is not None and fn.ops[j].name in _RESHAPES:
+            j = fn.defs.get(fn.uses[j][0]) if fn.uses[j] else None
+        if j is None or fn.ops[j].name == "tensor.extract_slice":
+            return False
+        live = [u for u in users if u not in fn.dead]
+        mapped = [u for u in live if u not in fn.raised]
+        return (
+            len(mapped) == 1
+            and len(live) > 1
+            and self.kinds[mapped[0]] == "elementwise"
+            and fn.ops[mapped[0]].name == "linalg.generic"
+        )
+
     def reads_reshape(self, i: int) -> bool:
         """Whether op ``i`` reads its first input through a reshape of
         non-unit dims."""
@@ -2082,8 +2103,11 @@ class _Grouping:
                 and self.permuted[i]
                 and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
                 and users
-                and all(self.index_only(u) for u in users)
-                and not self.reads_reshape(i)
+                and (
+                    all(self.index_only(u) for u in users)
+                    and not self.reads_reshape(i)
+                    or self.raised_reader(i, users)
+                )
             ):
                 # read by tensor.extract only (a flip): the extracts read
                 # the transpose's source at permuted indices
