@@ -2479,3 +2479,32 @@ def test_a_rotary_transpose_leaves_the_bias_with_its_matmul():
         ("matmul", 2),
         ("elementwise", 4),
     ]
+
+
+_SORTED_IOTA = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%x: tensor<96x4xf32>) -> (tensor<96x4xf32>, tensor<96x4xi64>) {
+  %e = tensor.empty() : tensor<96x4xi64>
+  %i = linalg.generic {indexing_maps = [#map], iterator_types = ["parallel", "parallel"]} outs(%e : tensor<96x4xi64>) {
+  ^bb0(%out: i64):
+    %0 = linalg.index 1 : index
+    %1 = arith.index_cast %0 : index to i64
+    linalg.yield %1 : i64
+  } -> tensor<96x4xi64>
+  %s:2 = tm_tensor.sort dimension(1) outs(%x, %i : tensor<96x4xf32>, tensor<96x4xi64>) {
+  ^bb0(%a: f32, %b: f32, %c: i64, %d: i64):
+    %2 = arith.cmpf oge, %a, %b : f32
+    tm_tensor.yield %2 : i1
+  } -> tensor<96x4xf32>, tensor<96x4xi64>
+  return %s#0, %s#1 : tensor<96x4xf32>, tensor<96x4xi64>
+}
+"""
+
+
+def test_an_iota_a_sort_reads_is_a_dispatch_of_its_own():
+    """A top-k's expert indices (an iota of ``linalg.index``, no tensor input)
+    sorted with the router's scores: no hoistable leaf, and a sort takes no
+    clone of it, so it is computed in a dispatch of its own (iree-compile:
+    ``elementwise_broadcast_384_i64`` and ``sort_96x4xf32``; an initializer
+    in the MoE networks: OLMoE, Qwen2-MoE, Jamba)."""
+    regions = partition_dispatches(_SORTED_IOTA)
+    assert [r.kind for r in regions] == ["initializer", "other"]

@@ -2484,6 +2484,18 @@ class _Grouping:
             if tree:
                 members[-1 - f] = tree
                 kind_of[-1 - f] = "initializer"
+        for f in range(self.n):
+            if (
+                iota[f]
+                and not hoisted[f]
+                and kinds[f] == "elementwise"
+                and self.index_only(f)
+                and any(_external(fn.ops[u]) for u in fn.users[f])
+            ):
+                # no hoistable leaf (no tensor input), and a sort / scan takes
+                # no clone of it: computed in a dispatch of its own
+                members[-1 - f] = [f]
+                kind_of[-1 - f] = "initializer"
 
     def runs_at_run_time(
         self, f: int, tree: list[int], at_run_time: dict[int, bool]
