@@ -2418,3 +2418,93 @@ def test_a_reshaped_resource_constant_is_bound():
     ``elementwise_4x64x32_f16`` alone; DeBERTa's query and value biases)."""
     regions = partition_dispatches(_RESHAPED_BIASES)
     assert [(r.kind, r.calls) for r in regions] == [("elementwise", 2)]
+
+
+_ROTARY_QUERY = """#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1) -> (d1)>
+#map4 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#map5 = affine_map<(d0, d1, d2) -> (d1, d2)>
+func.func @main(%x: tensor<32x64xf32>, %w: tensor<64x64xf32>, %b: tensor<64xf32>, %cos: tensor<32x32xf32>, %sin: tensor<32x32xf32>) -> tensor<2x32x32xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<32x64xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<32x64xf32>) -> tensor<32x64xf32>
+  %m = linalg.matmul ins(%x, %w : tensor<32x64xf32>, tensor<64x64xf32>) outs(%f : tensor<32x64xf32>) -> tensor<32x64xf32>
+  %a = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel"]} ins(%m, %b : tensor<32x64xf32>, tensor<64xf32>) outs(%e : tensor<32x64xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.addf %in, %in2 : f32
+    linalg.yield %0 : f32
+  } -> tensor<32x64xf32>
+  %h = tensor.expand_shape %a [[0], [1, 2]] output_shape [32, 2, 32] : tensor<32x64xf32> into tensor<32x2x32xf32>
+  %et = tensor.empty() : tensor<2x32x32xf32>
+  %t = linalg.transpose ins(%h : tensor<32x2x32xf32>) outs(%et : tensor<2x32x32xf32>) permutation = [1, 0, 2]
+  %c = linalg.generic {indexing_maps = [#map4, #map5, #map4], iterator_types = ["parallel", "parallel", "parallel"]} ins(%t, %cos : tensor<2x32x32xf32>, tensor<32x32xf32>) outs(%et : tensor<2x32x32xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.mulf %in, %in2 : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x32x32xf32>
+  %lo = tensor.extract_slice %t[0, 0, 0] [2, 32, 16] [1, 1, 1] : tensor<2x32x32xf32> to tensor<2x32x16xf32>
+  %hi = tensor.extract_slice %t[0, 0, 16] [2, 32, 16] [1, 1, 1] : tensor<2x32x32xf32> to tensor<2x32x16xf32>
+  %eh = tensor.empty() : tensor<2x32x16xf32>
+  %n = linalg.generic {indexing_maps = [#map4, #map4], iterator_types = ["parallel", "parallel", "parallel"]} ins(%hi : tensor<2x32x16xf32>) outs(%eh : tensor<2x32x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.negf %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x32x16xf32>
+  %r = tensor.concat dim(2) %n, %lo : (tensor<2x32x16xf32>, tensor<2x32x16xf32>) -> tensor<2x32x32xf32>
+  %s = linalg.generic {indexing_maps = [#map4, #map5, #map4], iterator_types = ["parallel", "parallel", "parallel"]} ins(%r, %sin : tensor<2x32x32xf32>, tensor<32x32xf32>) outs(%et : tensor<2x32x32xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.mulf %in, %in2 : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x32x32xf32>
+  %o = linalg.generic {indexing_maps = [#map4, #map4, #map4], iterator_types = ["parallel", "parallel", "parallel"]} ins(%c, %s : tensor<2x32x32xf32>, tensor<2x32x32xf32>) outs(%et : tensor<2x32x32xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %0 = arith.addf %in, %in2 : f32
+    linalg.yield %0 : f32
+  } -> tensor<2x32x32xf32>
+  return %o : tensor<2x32x32xf32>
+}
+"""
+
+
+def test_a_rotary_transpose_leaves_the_bias_with_its_matmul():
+    """A query's bias add, its heads split and transposed, read by the
+    rotary's multiply and by a raised ``rotate_half`` (which reads it with
+    ``tensor.extract``): the transpose goes into both readers (the multiply's
+    indexing map, the extract's indices), so the bias add has two readers,
+    one a gather, and stays with the matmul (iree-compile: ``matmul`` with
+    the ``addf``, then one elementwise dispatch reading the untransposed
+    result; Qwen2's, OLMo2's and StarCoder2's queries)."""
+    regions = partition_dispatches(_ROTARY_QUERY)
+    assert [(r.kind, len(r.lines)) for r in regions] == [
+        ("matmul", 2),
+        ("elementwise", 4),
+    ]
+
+
+_SORTED_IOTA = """#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%x: tensor<96x4xf32>) -> (tensor<96x4xf32>, tensor<96x4xi64>) {
+  %e = tensor.empty() : tensor<96x4xi64>
+  %i = linalg.generic {indexing_maps = [#map], iterator_types = ["parallel", "parallel"]} outs(%e : tensor<96x4xi64>) {
+  ^bb0(%out: i64):
+    %0 = linalg.index 1 : index
+    %1 = arith.index_cast %0 : index to i64
+    linalg.yield %1 : i64
+  } -> tensor<96x4xi64>
+  %s:2 = tm_tensor.sort dimension(1) outs(%x, %i : tensor<96x4xf32>, tensor<96x4xi64>) {
+  ^bb0(%a: f32, %b: f32, %c: i64, %d: i64):
+    %2 = arith.cmpf oge, %a, %b : f32
+    tm_tensor.yield %2 : i1
+  } -> tensor<96x4xf32>, tensor<96x4xi64>
+  return %s#0, %s#1 : tensor<96x4xf32>, tensor<96x4xi64>
+}
+"""
+
+
+def test_an_iota_a_sort_reads_is_a_dispatch_of_its_own():
+    """A top-k's expert indices (an iota of ``linalg.index``, no tensor input)
+    sorted with the router's scores: no hoistable leaf, and a sort takes no
+    clone of it, so it is computed in a dispatch of its own (iree-compile:
+    ``elementwise_broadcast_384_i64`` and ``sort_96x4xf32``; an initializer
+    in the MoE networks: OLMoE, Qwen2-MoE, Jamba)."""
+    regions = partition_dispatches(_SORTED_IOTA)
+    assert [r.kind for r in regions] == ["initializer", "other"]

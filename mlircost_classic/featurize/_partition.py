@@ -140,7 +140,11 @@ libraries or a compiler:
   past a reader that only gathers from its group or a concat of an
   elementwise op of it (``FuseMultiUseElementwiseProducer`` runs first); a
   ``dense_resource`` constant reshaped across non-unit dims is bound, not
-  inlined (no fold reshapes resource data);
+  inlined (no fold reshapes resource data); a transpose (not of a slice)
+  read by a raised ``rotate_half`` and one elementwise op is none, both
+  reading its source (``FuseTransposeWithLinalgOpConsumer``): a query's bias
+  add, read by a gather, stays with its matmul; an iota a sort reads is a
+  dispatch of its own (no hoistable leaf, and a sort takes no clone);
 - identical regions are one executable (IREE's executable deduplication):
   :attr:`DispatchRegion.calls` counts them; regions that differ only in unit
   dims or in the reshapes between their ops are identical
@@ -159,7 +163,7 @@ written by its store, i1 bound as i8); the keys that tell executables apart
 are taken before, from the module's own ops.
 
 Measured against IREE's own dispatches (``benchmarks/partition_accuracy.py``):
-the exact count on 2,241 of the 2,506 bundled linalg modules (89.4%; 960
+the exact count on 2,261 of the 2,506 bundled linalg modules (90.2%; 916
 dispatches off in all) and 26 of the OOD suite's 28 (92.9%) (2026-12-06);
 :func:`~mlircost_classic.models.iree_regions` gives the compiler's own split
 where IREE is installed.
@@ -2055,6 +2059,27 @@ class _Grouping:
                     self.computing.remove(i)
                 break
 
+    def raised_reader(self, i: int, users: list[int]) -> bool:
+        """Whether transpose ``i`` is read by a raised ``rotate_half`` (which
+        reads it with ``tensor.extract``) and by one elementwise
+        ``linalg.generic`` besides, which takes it into its operand's indexing
+        map (``FuseTransposeWithLinalgOpConsumer``); not one of a slice (a
+        fused projection's heads), which it copies out."""
+        fn = self.fn
+        j = fn.defs.get(fn.uses[i][0]) if fn.uses[i] else None
+        while j is not None and fn.ops[j].name in _RESHAPES:
+            j = fn.defs.get(fn.uses[j][0]) if fn.uses[j] else None
+        if j is None or fn.ops[j].name == "tensor.extract_slice":
+            return False
+        live = [u for u in users if u not in fn.dead]
+        mapped = [u for u in live if u not in fn.raised]
+        return (
+            len(mapped) == 1
+            and len(live) > 1
+            and self.kinds[mapped[0]] == "elementwise"
+            and fn.ops[mapped[0]].name == "linalg.generic"
+        )
+
     def reads_reshape(self, i: int) -> bool:
         """Whether op ``i`` reads its first input through a reshape of
         non-unit dims."""
@@ -2082,8 +2107,11 @@ class _Grouping:
                 and self.permuted[i]
                 and _is_pure_view(self.fn.ops[i], self.fn.bodies[i])
                 and users
-                and all(self.index_only(u) for u in users)
-                and not self.reads_reshape(i)
+                and (
+                    all(self.index_only(u) for u in users)
+                    and not self.reads_reshape(i)
+                    or self.raised_reader(i, users)
+                )
             ):
                 # read by tensor.extract only (a flip): the extracts read
                 # the transpose's source at permuted indices
@@ -2459,6 +2487,18 @@ class _Grouping:
                 copies += [(f, v) for v in _copies(fn.ops[f], fn)]
             if tree:
                 members[-1 - f] = tree
+                kind_of[-1 - f] = "initializer"
+        for f in range(self.n):
+            if (
+                iota[f]
+                and not hoisted[f]
+                and kinds[f] == "elementwise"
+                and self.index_only(f)
+                and any(_external(fn.ops[u]) for u in fn.users[f])
+            ):
+                # no hoistable leaf (no tensor input), and a sort / scan takes
+                # no clone of it: computed in a dispatch of its own
+                members[-1 - f] = [f]
                 kind_of[-1 - f] = "initializer"
 
     def runs_at_run_time(
