@@ -130,8 +130,10 @@ def default_featurizer(kind: str = "modules") -> MLIRFeaturizer:
     :data:`~mlircost_classic.featurize.ROOT_LOOP_FEATURES`): a GPU compiler
     picks a dispatch's tiles, and so its registers, from its root op's M, N
     and K, which the default columns give only as products. On the bundled
-    kernels, by family (GroupKFold, 5 folds, 31,481 kernels), they raise the
-    Spearman of AMD VGPRs 0.949 -> 0.959 and SGPRs 0.922 -> 0.934. A whole
+    kernels, by family (GroupKFold, 5 folds, 31,481 kernels;
+    ``benchmarks/root_loops.py``), they raise the Spearman of sm_80 registers
+    0.928 -> 0.946, sm_90 0.926 -> 0.944, AMD VGPRs 0.949 -> 0.959, SGPRs
+    0.922 -> 0.933 and x86 code bytes 0.956 -> 0.964. A whole
     module's heaviest op says little of its dispatches, so the modules models
     keep the default.
 
