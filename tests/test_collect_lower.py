@@ -349,3 +349,17 @@ def test_filled_linalg_compiles_with_iree(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.stat().st_size > 0
+
+
+def test_fill_refuses_weights_over_its_budget():
+    huge = (
+        "%w = arith.constant dense_resource<__elided__> : tensor<100000x100000xf32>\n"
+    )
+    with pytest.raises(ValueError, match=r"40\.00 GB, over the 1\.07 GB budget"):
+        fill_missing_resources(huge)  # refused before any data is made
+    # LINALG's blobs take 12*4 + 10*2 + 7*8 + 9 + 6*2 = 145 bytes
+    with pytest.raises(ValueError, match="budget"):
+        fill_missing_resources(LINALG, max_bytes=144)
+    assert fill_missing_resources(LINALG, max_bytes=145) == fill_missing_resources(
+        LINALG
+    )

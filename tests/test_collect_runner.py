@@ -60,6 +60,8 @@ def fake_lower(spec, levels, timeout):
         )
     n = spec.params.get("n", 0)
     text = f"func.func @f{n}() {{ linalg.fill }} // shared={spec.params.get('shared')}"
+    if spec.family == "huge":  # 40 GB of elided f32 weights
+        text += "\n%w = arith.constant dense_resource<__elided__> : tensor<100000x100000xf32>"
     return _Lowered(
         texts={"linalg": text, "torch": f"torch.aten.mm {n}"},
         errors={"affine": "no affine"} if spec.family == "partial" else {},
@@ -730,3 +732,32 @@ def test_an_empty_input_file_is_one_clear_error(tmp_path, content):
     with pytest.raises(ValueError, match=r"empty\.mlir: the file holds no MLIR op"):
         collect_files([good, empty], ["cpu_x86_64_v3"], out, progress=False)
     assert not out.exists()  # refused before any file was compiled
+
+
+def test_weights_over_the_fill_budget_are_a_recorded_failure(tmp_path):
+    # The real fill: a program whose weights would not fit in memory gets a
+    # fill_resources failure instead of taking the run down; the next one runs.
+    import dataclasses
+
+    from mlircost_classic.collect._resources import fill_missing_resources
+
+    stages = dataclasses.replace(STAGES, fill=fill_missing_resources)
+    calls.clear()
+    _run(
+        items(FakeSpec("huge", {"n": 1}), FakeSpec("mlp", {"n": 2})),
+        ["cpu_a"],
+        tmp_path,
+        seed=0,
+        n_jobs=1,
+        timeouts=None,
+        progress=False,
+        stages=stages,
+        resume=False,
+    )
+    mods, _ = check_files(tmp_path)
+    by_family = {m["family"]: m for m in mods}
+    (failure,) = by_family["huge"]["failures"]
+    assert failure["stage"] == "fill_resources"
+    assert "40.00 GB" in failure["message"] and "budget" in failure["message"]
+    assert "cpu_a.instructions" in by_family["mlp"]["targets"]
+    assert all("@f1" not in text for _, text in calls)  # never compiled

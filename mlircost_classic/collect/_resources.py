@@ -20,7 +20,17 @@ import zlib
 
 import numpy as np
 
-__all__ = ["strip_resources", "fill_missing_resources"]
+__all__ = ["MAX_FILL_BYTES", "strip_resources", "fill_missing_resources"]
+
+#: Most bytes of weights :func:`fill_missing_resources` makes for one text
+#: (1 GiB). The filled text holds them twice over as hex, and compiling it
+#: takes several times that: the collector's process reached 14-16 GB, past
+#: the 24 GB host beside its other jobs, and was killed by the kernel (taking
+#: the whole run with it) on torchvision's vit_l_16 (304 M parameters, 1.2 GB
+#: of f32 weights); convnext_large's 0.8 GB compiled. Over the budget the
+#: text gets a clear error, which the collector records as the program's
+#: ``fill_resources`` failure.
+MAX_FILL_BYTES = 1 << 30
 
 # A resource key is a bare identifier (torch-mlir writes names such as
 # ``torch_tensor_10_torch.float32``) or a quoted string.
@@ -163,6 +173,15 @@ def _element_type(shape: str) -> tuple[int, str]:
     return math.prod(int(d) for d in dims), m.group("element")
 
 
+def _itemsize(element: str) -> int:
+    """Bytes per element of a blob of ``element`` (bf16: 2); 0 if unknown
+    (:func:`_blob` then raises)."""
+    if element == "bf16":
+        return 2
+    dtype = _FLOAT_TYPES.get(element) or _INT_TYPES.get(element)
+    return np.dtype(dtype).itemsize if dtype is not None else 0
+
+
 def _blob(key: str, count: int, element: str, seed: int) -> str:
     """Hex blob (``0x`` + alignment word + data) of deterministic values."""
     rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
@@ -188,7 +207,9 @@ def _blob(key: str, count: int, element: str, seed: int) -> str:
     )
 
 
-def fill_missing_resources(text: str, seed: int = 0) -> str:
+def fill_missing_resources(
+    text: str, seed: int = 0, max_bytes: int | None = MAX_FILL_BYTES
+) -> str:
     """Give every ``dense_resource`` reference without a blob deterministic data.
 
     Each ``dense_resource<__elided__>`` (what MLIR prints for an elided large
@@ -203,6 +224,8 @@ def fill_missing_resources(text: str, seed: int = 0) -> str:
         ``dense_resource`` references may lack their blobs.
     seed : int, default=0
         Seed of the generated data; with the resource name it fixes every value.
+    max_bytes : int or None, default=MAX_FILL_BYTES
+        Most bytes of data to make (1 GiB); None for no limit.
 
     Returns
     -------
@@ -214,8 +237,9 @@ def fill_missing_resources(text: str, seed: int = 0) -> str:
     Raises
     ------
     ValueError
-        If a reference has a dynamic shape or an unsupported element type, or
-        if one name is used with two different types.
+        If a reference has a dynamic shape or an unsupported element type, if
+        one name is used with two different types, or if the data would
+        exceed ``max_bytes``.
 
     Examples
     --------
@@ -264,6 +288,14 @@ def fill_missing_resources(text: str, seed: int = 0) -> str:
         needed[key] = (count, element)
     pieces.append(body[last:])
     body = "".join(pieces)
+    if max_bytes is not None:
+        total = sum(count * _itemsize(element) for count, element in needed.values())
+        if total > max_bytes:
+            raise ValueError(
+                f"the weights to fill take {total / 1e9:.2f} GB, over the "
+                f"{max_bytes / 1e9:.2f} GB budget (max_bytes): the filled text and "
+                "its compile would not fit in memory"
+            )
     if not needed:
         return body + section + ("" if span is None else text[span[1] :])
 
