@@ -21,6 +21,7 @@ from ._rules import (
     OpContext,
     _element_bits,
     _maps,
+    _maps_bounds,
     _output,
     _read_maps,
     conv_attributes,
@@ -408,20 +409,13 @@ def _root_loop_columns(op: Op | None, ctx: OpContext) -> list[float]:
     if not maps:
         return zeros
     dims = maps[0][0]
-    bounds: dict[str, int] = {}
-    types = list(op.operand_types)
+    types = op.operand_types
     if len(types) < len(maps):
-        types += op.result_types
-    for (_, results), t in zip(maps, types, strict=False):
-        shape = t.shape
-        if shape is None or len(shape) != len(results):
-            continue
-        for expr, size in zip(results, shape, strict=True):
-            if size is not None and expr in dims:
-                bounds.setdefault(expr, size)
-    output = [r for r in maps[-1][1] if r in dims]
-    if len(bounds) != len(dims):
+        types = (*types, *op.result_types)
+    bounds = _maps_bounds(maps, types)
+    if bounds is None:
         return zeros
+    output = [r for r in maps[-1][1] if r in dims]
     parallel = [bounds[d] for d in output]
     reduction = [d for d in dims if d not in output]
     inputs = maps[:-1]

@@ -342,6 +342,14 @@ def _domain(op: Op, ctx: OpContext) -> int | None:
 
 
 def _maps_domain(maps, operand_types) -> int | None:
+    sizes = _maps_bounds(maps, operand_types)
+    return None if sizes is None else math.prod(sizes.values())
+
+
+def _maps_bounds(maps, operand_types) -> dict[str, int] | None:
+    """Each loop's bound (in the maps' dim order), read from the first operand
+    whose map names it as a whole result and whose shape gives it; None when
+    one stays unknown (dynamic)."""
     dims = maps[0][0]
     sizes: dict[str, int] = {}
     for (_, results), t in zip(maps, operand_types, strict=False):
@@ -352,7 +360,7 @@ def _maps_domain(maps, operand_types) -> int | None:
                 sizes.setdefault(expr, size)
     if any(d not in sizes for d in dims):
         return None
-    return math.prod(sizes[d] for d in dims)
+    return {d: sizes[d] for d in dims}
 
 
 def _generic(op, p, ctx):

@@ -258,11 +258,11 @@ def cross_val_compose(
         raise ValueError(f"{len(X)} modules but {len(groups)} groups")
     kernel_groups = np.asarray(kernels.groups, dtype=object)
     kernel_target = np.asarray(kernels.target)
-    if kernel_model is None:
-        kernel_model = CostModel(
-            featurizer=default_featurizer("kernels"), random_state=0
-        )
-    base = kernel_model
+    base = (
+        CostModel(featurizer=default_featurizer("kernels"), random_state=0)
+        if kernel_model is None
+        else kernel_model
+    )
     partition = _PARTITIONERS[partitioner]
     regions = [partition(text) for text in X]
     raw = np.full((len(X), len(target_names)), np.nan)
