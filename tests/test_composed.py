@@ -6,6 +6,7 @@ the dispatch counts IREE measured; the estimator's API on a small kernels model
 fitted here (labels made up for the API tests only).
 """
 
+import collections
 import dataclasses
 import json
 
@@ -16,12 +17,15 @@ from sklearn.base import clone
 from sklearn.linear_model import Ridge
 
 from mlircost_classic.datasets import iter_dataset
-from mlircost_classic.featurize import partition_dispatches
+from mlircost_classic.featurize import _partition, partition_dispatches
+from mlircost_classic.featurize._partition import read_region
+from mlircost_classic.mlir import MLIRSyntaxError, parse
 from mlircost_classic.models import (
     AGGREGATION,
     ComposedCostModel,
     CostModel,
     PerTargetCostModel,
+    compose_regions,
     iree_regions,
     kernel_calls,
 )
@@ -180,6 +184,60 @@ def test_load_pretrained_composed():
     column = model.target_names_.index("cpu_x86_64_v3.dispatches")
     assert np.array_equal(pred[:, column], [1, 1])
     assert load_pretrained(kind="composed") is model  # loaded once per process
+
+
+def test_read_region_gives_the_records_parse_gives(monkeypatch):
+    """The first three small bundled modules of every family: each region
+    read with its wrapper read once per name is ``parse``'s module, record
+    for record, and no region's whole text is read."""
+    texts, families = [], collections.Counter()
+    for rec in iter_dataset("modules"):
+        text = rec["ir"].get("linalg") or ""
+        if 0 < len(text) < 20_000 and families[rec["family"]] < 3:
+            families[rec["family"]] += 1
+            texts += [r.text for r in partition_dispatches(text)]
+    read = []
+    monkeypatch.setattr(
+        _partition, "parse", lambda text: read.append(text) or parse(text)
+    )
+    got = [read_region(t) for t in texts]
+    monkeypatch.undo()
+    assert len(families) > 15 and len(texts) > 150
+    assert read and not set(texts) & set(read)
+    for text, records in zip(texts, got, strict=True):
+        assert records == parse(text)
+
+
+def test_read_region_parses_other_texts_whole():
+    """A text the partitioner did not write, or whose function cannot be read:
+    ``parse``'s module, or its error at the same place."""
+    text = partition_dispatches(TEXTS[0])[0].text
+    renamed = text.replace("hal.executable public", "hal.executable private")
+    for other in (TEXTS[0], renamed, text + "\n"):
+        assert read_region(other) == parse(other)
+    broken = text.replace("() {\n", "() {\n}\n", 1)
+    with pytest.raises(MLIRSyntaxError) as expected:
+        parse(broken)
+    with pytest.raises(MLIRSyntaxError) as got:
+        read_region(broken)
+    assert str(got.value) == str(expected.value)
+
+
+def test_compose_regions_predicts_the_kernels_of_the_texts():
+    """The shipped kernels model on the regions' records: its predictions on
+    their texts, bit for bit (a bundled module, and a region that cannot be
+    read, whose row the featurizer's ``on_error`` makes)."""
+    from mlircost_classic.models import load_pretrained
+
+    rec = next(r for r in iter_dataset("modules") if r["family"] == "encoder")
+    regions = partition_dispatches(rec["ir"]["linalg"])
+    model = load_pretrained(kind="composed").kernel_model_
+    _, [(_, K)] = compose_regions(model, [regions], ["cpu_x86_64_v3.instructions"])
+    assert len(regions) > 1
+    assert np.array_equal(K, model.predict([r.text for r in regions]), equal_nan=True)
+    broken = dataclasses.replace(regions[0], text=regions[0].text + "\n}")
+    with pytest.raises(MLIRSyntaxError):
+        compose_regions(model, [[broken]], ["cpu_x86_64_v3.instructions"])
 
 
 def _exact_rate(family: str, modules: int = 40) -> float:

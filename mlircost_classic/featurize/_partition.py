@@ -178,11 +178,12 @@ inside it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..mlir import Op, ParsedModule, ShapedType, parse
+from ..mlir import MLIRSyntaxError, Op, ParsedModule, ShapedType, parse
 from ._dispatch_form import (
     _ACCESS_RE,
     _SLICE_RE,
@@ -3415,31 +3416,116 @@ def _drop_identity_casts(span: str) -> str:
 
 def _wrap(name: str, body: list[str], aliases: dict[str, str]) -> str:
     head = [f"{alias} = {value}" for alias, value in aliases.items()]
-    head.append(
-        "#pipeline_layout = #hal.pipeline.layout<bindings = "
-        "[#hal.pipeline.binding<storage_buffer, ReadOnly>, "
-        "#hal.pipeline.binding<storage_buffer, Indirect>], flags = Indirect>"
-    )
-    executable = "_".join(name.split("_")[:3])
+    head.append(_PIPELINE_LAYOUT)
     return "\n".join(
-        [
-            *head,
-            f"hal.executable public @{executable} {{",
-            f"hal.executable.variant public @embedded_elf_x86_64 target({_TARGET}) {{",
-            f"hal.executable.export public @{name} ordinal(0) layout(#pipeline_layout) "
-            "count(%arg0: !hal.device) -> (index, index, index) {",
-            "%x, %y, %z = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
-            "hal.return %x, %y, %z : index, index, index",
-            "}",
-            "builtin.module {",
-            f"func.func @{name}() {{",
-            *body,
-            "}",
-            "}",
-            "}",
-            "}",
-        ]
+        [*head, *_wrapper(name), f"func.func @{name}() {{", *body, *_CLOSERS]
     )
+
+
+_PIPELINE_LAYOUT = (
+    "#pipeline_layout = #hal.pipeline.layout<bindings = "
+    "[#hal.pipeline.binding<storage_buffer, ReadOnly>, "
+    "#hal.pipeline.binding<storage_buffer, Indirect>], flags = Indirect>"
+)
+# the function's end and the wrapper's regions'
+_CLOSERS = ("}", "}", "}", "}")
+_FUNC_LINE_RE = re.compile(r"func\.func @([\w$.-]+)\(\) \{")
+
+
+def _wrapper(name: str) -> list[str]:
+    """The executable's lines between the aliases and the function ``name``."""
+    executable = "_".join(name.split("_")[:3])
+    return [
+        f"hal.executable public @{executable} {{",
+        f"hal.executable.variant public @embedded_elf_x86_64 target({_TARGET}) {{",
+        f"hal.executable.export public @{name} ordinal(0) layout(#pipeline_layout) "
+        "count(%arg0: !hal.device) -> (index, index, index) {",
+        "%x, %y, %z = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
+        "hal.return %x, %y, %z : index, index, index",
+        "}",
+        "builtin.module {",
+    ]
+
+
+@functools.lru_cache(maxsize=1024)  # export names repeat from module to module
+def _wrapper_module(name: str) -> ParsedModule:
+    """The wrapper of the function ``name`` read alone (its regions closed)."""
+    return parse("\n".join([*_wrapper(name), *_CLOSERS[1:]]))
+
+
+def read_region(text: str) -> ParsedModule:
+    """``parse(text)`` of a region's text, its wrapper not read again.
+
+    A region's text (:attr:`DispatchRegion.text`) is the function IREE would
+    compile in a fixed executable wrapper: the wrapper's ops, half the
+    reading of a median module's regions, differ from region to region only
+    in the export's name. They are read once per name; the aliases and the
+    function are read, and the ops placed where the whole text has them (the
+    function 3 regions deep, 7 lines down). The records are those of
+    ``parse(text)``, equal field for field; a text of another shape (not
+    written by the partitioner) is parsed whole.
+
+    Parameters
+    ----------
+    text : str
+        A region's text.
+
+    Returns
+    -------
+    ParsedModule
+
+    Raises
+    ------
+    MLIRSyntaxError
+        If the text cannot be read.
+    """
+    lines = text.split("\n")
+    n = 0
+    while n < len(lines) and lines[n].startswith("#"):
+        n += 1
+    at = n + _WRAPPER_LINES
+    m = _FUNC_LINE_RE.fullmatch(lines[at]) if at < len(lines) else None
+    if (
+        m is None
+        or tuple(lines[-len(_CLOSERS) :]) != _CLOSERS
+        or lines[n:at] != _wrapper(m.group(1))
+    ):
+        return parse(text)
+    try:
+        aliases = _aliases_module("\n".join(lines[:n]))
+        function = parse("\n".join(lines[at : 1 - len(_CLOSERS)]))
+    except MLIRSyntaxError:  # the whole text's error, where it has it
+        return parse(text)
+    if aliases.ops or aliases.type_aliases:  # not the aliases _wrap writes
+        return parse(text)
+    wrapper = _wrapper_module(m.group(1))
+    ops = [
+        replace(op, line=op.line + n, attributes=dict(op.attributes))
+        for op in wrapper.ops
+    ]
+    for op in function.ops:
+        op.line += at
+        op.depth += _WRAPPER_DEPTH
+    return ParsedModule(
+        ops=ops + function.ops,
+        functions=wrapper.functions + function.functions,
+        num_regions=wrapper.num_regions + function.num_regions,
+        # the block of builtin.module, which the wrapper read alone leaves empty
+        num_blocks=wrapper.num_blocks + function.num_blocks + 1,
+        max_depth=max(wrapper.max_depth, function.max_depth + _WRAPPER_DEPTH),
+        num_splits=function.num_splits,
+        attribute_aliases=dict(aliases.attribute_aliases),
+        type_aliases={},
+    )
+
+
+@functools.lru_cache(maxsize=64)  # the same for all the regions of a module
+def _aliases_module(text: str) -> ParsedModule:
+    return parse(text)
+
+
+_WRAPPER_LINES = len(_wrapper("main_dispatch_0"))
+_WRAPPER_DEPTH = 3  # executable, variant, builtin.module
 
 
 def _canonical(lines: list[str]) -> str:

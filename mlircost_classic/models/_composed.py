@@ -25,6 +25,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..datasets import TARGETS, clip_to_domain, resolve_target
 from ..featurize import DispatchRegion, dispatch_kind, partition_dispatches
+from ..featurize._base import PARALLEL_CHUNK, BaseMLIRFeaturizer, _collector_paused
+from ..featurize._partition import read_region
 from ._base import TextInputMixin, check_targets
 from ._cost_model import (
     CostModel,
@@ -107,6 +109,10 @@ def compose_regions(
     kernel_names = list(kernel_model.target_names_)
     texts = [r.text for rs in regions for r in rs]
     if texts:
+        if isinstance(getattr(kernel_model, "featurizer_", None), BaseMLIRFeaturizer):
+            # the records its featurizer would read, each region's wrapper
+            # read once per name (read_region), not once per region
+            texts = _read_regions(texts, kernel_model.featurizer_)
         K = np.asarray(kernel_model.predict(texts), float)
         K = K.reshape(len(texts), len(kernel_names))
     else:
@@ -142,6 +148,27 @@ def compose_regions(
     starts = np.concatenate([[0], np.cumsum(sizes)])
     details = [(rs, K[starts[i] : starts[i + 1]]) for i, rs in enumerate(regions)]
     return raw, details
+
+
+def _read_regions(texts: list[str], featurizer: BaseMLIRFeaturizer) -> list:
+    """The regions' texts read as ``featurizer`` would read them.
+
+    In one process only (a text is cheaper sent to a joblib worker than its
+    records); a text that cannot be read is left as it is, for the
+    featurizer's ``on_error`` to judge.
+    """
+    if featurizer.input != "content" or (
+        featurizer.n_jobs not in (None, 1) and len(texts) > PARALLEL_CHUNK
+    ):
+        return texts
+    out = []
+    with _collector_paused():
+        for text in texts:
+            try:
+                out.append(read_region(text))
+            except Exception:  # noqa: BLE001 - read again, and judged, by the featurizer
+                out.append(text)
+    return out
 
 
 def iree_regions(text: str) -> list[DispatchRegion]:
