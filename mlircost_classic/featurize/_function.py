@@ -44,9 +44,12 @@ class _Function(_Ops):
         known = self.defs.keys() | self.args
         self.uses: list[list[str]] = []
         for op, body in zip(ops, bodies, strict=True):
-            seen = dict.fromkeys(_value(v) for v in op.operands)
+            # the values read, in order, once each (_value, inlined: the
+            # payloads' operands are most of a module's)
+            seen = dict.fromkeys([v.partition("#")[0] for v in op.operands])
             for inner in body:
-                seen.update(dict.fromkeys(_value(v) for v in inner.operands))
+                for v in inner.operands:
+                    seen[v.partition("#")[0]] = None
             self.uses.append([v for v in seen if v in known])
         users: list[dict[int, None]] = [{} for _ in ops]  # ordered sets
         for i, used in enumerate(self.uses):

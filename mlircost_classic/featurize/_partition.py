@@ -255,6 +255,7 @@ _CONTRACTIONS = (
     "linalg.vecmat",
 )
 _SSA_RE = re.compile(r"%[\w$.-]+(?:#\d+)?")
+_SSA_SPLIT_RE = re.compile(f"({_SSA_RE.pattern})")
 _IDENTITY_CAST_RE = re.compile(
     r"^(%[\w$.-]+) = arith\.(?:truncf|extf) (%[\w$.-]+) : (\w+) to \3$", re.M
 )
@@ -935,8 +936,9 @@ class _Grouping:
         self.groups = _Groups(n)
         self.fused = [[i] for i in range(n)]  # group -> its ops (at its root)
         self.has_root = [kinds[i] == "root" for i in range(n)]
+        computing = set(self.computing)
         self.loops = [
-            _nonunit_loops(fn.ops[i], aliases) if i in self.computing else 0
+            _nonunit_loops(fn.ops[i], aliases) if i in computing else 0
             for i in range(n)
         ]
         # root kinds of each group, to keep contractions out of reduction fusion
@@ -3529,12 +3531,15 @@ _WRAPPER_DEPTH = 3  # executable, variant, builtin.module
 
 
 def _canonical(lines: list[str]) -> str:
+    """The lines with their SSA names numbered in order of appearance."""
+    parts = _SSA_SPLIT_RE.split("\n".join(lines))
     names: dict[str, str] = {}
-
-    def rename(m: re.Match) -> str:
-        return names.setdefault(m.group(0), f"%v{len(names)}")
-
-    return _SSA_RE.sub(rename, "\n".join(lines))
+    for k in range(1, len(parts), 2):
+        new = names.get(parts[k])
+        if new is None:
+            new = names[parts[k]] = f"%v{len(names)}"
+        parts[k] = new
+    return "".join(parts)
 
 
 def _through_reshapes(fn: _Function, v: str, inner: set[str]) -> str:

@@ -311,9 +311,27 @@ _PARSED_MAPS: dict = {}
 _PARSED_MAPS_CAP = 1 << 12
 
 
+# The aliases last resolved (a copy) and raw maps text -> resolved text under
+# them: a module's passes ask for the maps of the same ops again and again.
+# Replaced whole, never changed in place but for its texts, so that a thread
+# reads a pair that belong together.
+_RESOLVED: tuple[dict, dict] = ({}, {})
+
+
 def _parse_maps(raw: str, aliases: Mapping[str, str]):
+    global _RESOLVED
     if "#" in raw:
-        raw = _ALIAS_RE.sub(lambda m: aliases.get(m.group(0), m.group(0)), raw)
+        known, resolved = _RESOLVED
+        if known != aliases:
+            known, resolved = _RESOLVED = (dict(aliases), {})
+        text = resolved.get(raw)
+        if text is None:
+            if len(resolved) >= _PARSED_MAPS_CAP:
+                resolved.clear()
+            text = resolved[raw] = _ALIAS_RE.sub(
+                lambda m: aliases.get(m.group(0), m.group(0)), raw
+            )
+        raw = text
     maps = _PARSED_MAPS.get(raw)
     if maps is None:
         if len(_PARSED_MAPS) >= _PARSED_MAPS_CAP:
