@@ -3,10 +3,12 @@
 Prints, for the median-size bundled linalg module (and, for scale, the
 median-size module of the OOD suite, a real network), the median over 100
 calls (after 5 warm-up calls) of :class:`ComposedCostModel.predict` from text,
-of the partitioner alone (reading included) and of the shipped kernels model on
-the module's dispatch texts: wall time, and the process's CPU time, which a
-shared host's other jobs do not inflate as much. With the host CPU and load
-average. Run from the repository root::
+of the partitioner alone (reading included), of the shipped kernels model on the
+module's dispatch regions as the composed path runs it (``compose_regions``:
+reading the regions with ``read_region``, featurizing, the forest, aggregating)
+and of its reading alone: wall time, and the process's CPU time, which a shared
+host's other jobs do not inflate as much. With the host CPU and load average.
+Run from the repository root::
 
     python benchmarks/composed_latency.py
 """
@@ -18,7 +20,8 @@ import numpy as np
 
 import mlircost_classic as mc
 from mlircost_classic.featurize import partition_dispatches
-from mlircost_classic.models import ComposedCostModel
+from mlircost_classic.featurize._partition import read_region
+from mlircost_classic.models import ComposedCostModel, compose_regions
 
 
 def _medians(function, repeats: int = 100, warmup: int = 5) -> tuple[float, float]:
@@ -57,7 +60,7 @@ def _report(suite: str, repeats: int) -> None:
     text, y, names = _median_module(suite)
     model = ComposedCostModel(calibrate=False).fit([text], y, names)
     kernels = model.kernel_model_
-    regions = [r.text for r in partition_dispatches(text)]
+    regions = partition_dispatches(text)
     print(
         f"median-size {suite} module: {len(text)} characters, "
         f"{len(regions)} dispatch regions (wall / CPU ms)"
@@ -65,7 +68,11 @@ def _report(suite: str, repeats: int) -> None:
     for what, function in (
         ("composed predict from text", lambda: model.predict([text])),
         ("partition alone (parse included)", lambda: partition_dispatches(text)),
-        ("kernels model on the regions", lambda: kernels.predict(regions)),
+        (
+            "kernels model on the regions",
+            lambda: compose_regions(kernels, [regions], names),
+        ),
+        ("  of it, reading them", lambda: [read_region(r.text) for r in regions]),
     ):
         wall, used = _medians(function, repeats)
         print(f"  {what:34s} {wall * 1e3:8.2f} {used * 1e3:8.2f}")
