@@ -3013,19 +3013,22 @@ def _demoted_identity(op: Op, body: list[Op]) -> bool:
 def _value_key(fn: _Function, base: list[str], span: str, number: dict) -> str:
     """What an op computes: its text with operands numbered, locals renamed,
     its own results anonymous and f64 read as f32."""
+    text = span.split("=", 1)[1] if "=" in span else span
+    parts = _SSA_SPLIT_RE.split(text)
     local: dict[str, str] = {}
-
-    def rename(m: re.Match) -> str:
-        v = m.group(0)
+    for k in range(1, len(parts), 2):
+        v = parts[k]
         b = _value(v)
         if b in base:
-            return "%r" + v[len(b) :]
-        if b in fn.defs or b in fn.args:
-            return number.get(b, b) + v[len(b) :]
-        return local.setdefault(v, f"%l{len(local)}")
-
-    text = span.split("=", 1)[1] if "=" in span else span
-    return _F64_RE.sub("f32", _SSA_RE.sub(rename, text))
+            parts[k] = "%r" + v[len(b) :]
+        elif b in fn.defs or b in fn.args:
+            parts[k] = number.get(b, b) + v[len(b) :]
+        else:
+            new = local.get(v)
+            if new is None:
+                new = local[v] = f"%l{len(local)}"
+            parts[k] = new
+    return _F64_RE.sub("f32", "".join(parts))
 
 
 def _merge_duplicates(fn: _Function, spans: list[str]) -> None:
