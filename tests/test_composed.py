@@ -240,6 +240,23 @@ def test_compose_regions_predicts_the_kernels_of_the_texts():
         compose_regions(model, [[broken]], ["cpu_x86_64_v3.instructions"])
 
 
+def test_regions_are_read_for_the_featurizer_only_where_it_reads_text_here():
+    """Records for a featurizer that reads text in this process; texts as
+    they are for one that reads files, or sends many texts to workers, and
+    for a text that cannot be read (its featurizer's ``on_error`` decides)."""
+    from mlircost_classic.featurize import MLIRFeaturizer
+    from mlircost_classic.featurize._base import PARALLEL_CHUNK
+    from mlircost_classic.models._composed import _read_regions
+
+    texts = [r.text for t in TEXTS[:3] for r in partition_dispatches(t)]
+    read = _read_regions([*texts, "}"], MLIRFeaturizer())
+    assert read[:-1] == [parse(t) for t in texts] and read[-1] == "}"
+    assert _read_regions(texts, MLIRFeaturizer(input="filename")) is texts
+    many = texts * (PARALLEL_CHUNK // len(texts) + 1)
+    assert _read_regions(many, MLIRFeaturizer(n_jobs=2)) is many
+    assert _read_regions(texts, MLIRFeaturizer(n_jobs=2)) == read[:-1]
+
+
 def _exact_rate(family: str, modules: int = 40) -> float:
     """Share of a family's first bundled modules whose dispatch count is IREE's."""
     seen = exact = 0
