@@ -175,3 +175,27 @@ def test_shipped_models_still_load_and_flag_unseen_ops():
     assert shipped.training_ranges_ == {} or "ops" in shipped.training_ranges_
     (reasons,) = shipped.novelty([UNKNOWN_OP])
     assert "ops never seen in training: test.unknown" in reasons
+
+
+def test_calibrate_sets_half_widths_from_held_out_predictions():
+    """A model fitted on some groups, calibrated on the predictions of others."""
+    X, y, groups = group_shift_problem()
+    train, test = groups < 10, groups >= 10
+    fitted = model().fit(X[train], y[train])
+    narrow = fitted.conformal_quantiles_[0]
+    held_out = fitted.predict(X[test])
+    fitted.calibrate(y=y[test], predictions=held_out, calibration="group")
+    scale = np.log1p if fitted.log_targets_[0] else np.asarray
+    scores = np.sort(np.abs(scale(y[test]) - scale(held_out)))
+    k = int(np.ceil((test.sum() + 1) * 0.9))
+    assert fitted.conformal_quantiles_ == [pytest.approx(scores[k - 1])]
+    assert fitted.calibration_ == "group"
+    assert fitted.conformal_quantiles_[0] > narrow  # new groups: wider
+    lower, upper = fitted.predict_interval(X[test])
+    assert interval_coverage(y[test], lower, upper) >= 0.9
+    # from documents, the same as from their predictions
+    again = model().fit(X[train], y[train]).calibrate(X[test], y[test])
+    assert again.conformal_quantiles_ == fitted.conformal_quantiles_
+    assert again.calibration_ == "data"
+    with pytest.raises(ValueError, match="either X or predictions"):
+        again.calibrate(X[test], y[test], predictions=held_out)

@@ -21,6 +21,7 @@ _MODEL_NAMES = [
     "modules-tosa",
     "modules-affine",
     "kernels-dispatch",
+    "stacked-linalg",
 ]
 
 
@@ -34,8 +35,8 @@ def _choose_model(text: str, args):
 
     if args.kind == "kernels":
         return "kernels", "dispatch"
-    if args.kind == "composed":
-        return "composed", "linalg"
+    if args.kind in ("composed", "stacked"):
+        return args.kind, "linalg"
     return args.kind, args.level or detect_level(text)
 
 
@@ -337,13 +338,14 @@ def _model_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--kind",
-        choices=["auto", *COST_KINDS, "composed"],
+        choices=["auto", *COST_KINDS, "composed", "stacked"],
         default="auto",
         help="auto: a whole program, each target from the model that ranked "
         "held-out real networks better (for linalg, the modules or the composed "
         "model; composed-linalg.json); modules: the modules model only; kernels: the "
         "text is an IREE dispatch region; composed: a linalg module predicted "
-        "from the kernels model on its dispatch regions",
+        "from the kernels model on its dispatch regions; stacked: a linalg module "
+        "predicted from its text features and those composed aggregates together",
     )
     p.add_argument(
         "--dispatches",

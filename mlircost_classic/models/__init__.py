@@ -78,6 +78,7 @@ from ._rank import (
 )
 from ._roofline import RooflineBaseline
 from ._serialize import FORMAT_VERSION, featurizer_from_dict, featurizer_to_dict
+from ._stacked import StackedFeaturizer
 from ._unwrap import Unwrapped, shap_values, unwrap
 
 __all__ = [
@@ -85,6 +86,7 @@ __all__ = [
     "COMPOSED_NAME",
     "ComposedCostModel",
     "PerTargetCostModel",
+    "StackedFeaturizer",
     "composed_choice",
     "kernel_calls",
     "compose_regions",

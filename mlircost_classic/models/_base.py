@@ -278,7 +278,10 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
         ['ops never seen in training: arith.mulf']
         """
         check_is_fitted(self, "estimators_")
-        reader = getattr(self.featurizer_, "input", "content")
+        # A StackedFeaturizer's text featurizer makes the columns checked here
+        # (named as in the model's matrix), from the documents read once.
+        featurizer = getattr(self.featurizer_, "featurizer_", self.featurizer_)
+        reader = getattr(featurizer, "input", "content")
         modules, reasons = [], []
         for doc in _check_documents(X):
             try:
@@ -292,8 +295,8 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
             kept = [modules[i] for i in read]
             found = novelty_reasons(
                 kept,
-                self.featurizer_.transform(kept),
-                self.featurizer_,
+                featurizer.transform(kept),
+                featurizer,
                 getattr(self, "training_ranges_", {}),
             )
             for i, why in zip(read, found, strict=True):

@@ -281,9 +281,10 @@ class CostModel(PerTargetRegressor):
     conformal_quantiles_ : list of float
         Interval half-width of each target (log scale for log targets); only
         with ``intervals="conformal"``.
-    calibration_ : {"group", "random"}
-        How the intervals were calibrated: on held-out groups (cross-conformal)
-        or on a random split; only with ``intervals="conformal"``.
+    calibration_ : str
+        How the intervals were calibrated: ``"group"`` on held-out groups
+        (cross-conformal), ``"random"`` on a random split, or as
+        :meth:`calibrate` recorded it; only with ``intervals="conformal"``.
     training_ranges_ : dict of str -> [float, float]
         Range of each novelty feature over the training documents
         (:meth:`novelty`).
@@ -569,6 +570,59 @@ class CostModel(PerTargetRegressor):
             clip_to_domain(values, self.target_names_)
         bounds = self._shaped(lower), self._shaped(upper)
         return (self._shaped(point), *bounds) if return_prediction else bounds
+
+    def calibrate(self, X=None, y=None, *, predictions=None, calibration="data"):
+        """Set the 90% (``confidence``) intervals from labelled programs the model never saw.
+
+        Split conformal on a calibration set: each target's half-width is the
+        ``ceil((n + 1) * confidence)``-th smallest absolute residual of its
+        measured rows (on the log scale for log targets), and the interval
+        holds for programs exchangeable with them. Use it to calibrate a
+        fitted (or the shipped) model on programs like yours, or, with
+        ``predictions``, on out-of-group predictions made elsewhere (for
+        example by fold models whose inputs :meth:`fit`'s own calibration
+        cannot reproduce: a :class:`StackedFeaturizer`'s composed columns come
+        from a kernels model fitted on the training modules' own kernels, so
+        the cross-conformal residuals of :meth:`fit` are too small).
+
+        Parameters
+        ----------
+        X : iterable of str, optional
+            The calibration documents; predicted here unless ``predictions``
+            is given.
+        y : array-like of shape (n_samples, n_targets)
+            Their measured targets (NaN where missing), in the model's columns.
+        predictions : array-like of shape (n_samples, n_targets), optional
+            Point predictions of the same rows (what :meth:`predict` returns),
+            instead of predicting ``X``.
+        calibration : str, default="data"
+            What to record as ``calibration_`` (for example ``"group"`` for
+            out-of-group predictions).
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "estimators_")
+        if (X is None) == (predictions is None):
+            raise ValueError("give either X or predictions")
+        Y = np.asarray(y, dtype=float).reshape(-1, len(self.target_names_))
+        P = self.predict(X) if predictions is None else np.asarray(predictions, float)
+        P = P.reshape(Y.shape)
+        quantiles = []
+        for j, log in enumerate(self.log_targets_):
+            rows = ~np.isnan(Y[:, j]) & ~np.isnan(P[:, j])
+            if self.estimators_[j] is None or not rows.any():
+                quantiles.append(math.inf)
+                continue
+            t, p = Y[rows, j], P[rows, j]
+            if log:
+                t, p = np.log1p(np.maximum(t, 0.0)), np.log1p(np.maximum(p, 0.0))
+            quantiles.append(_conformal_quantile(np.abs(t - p), self.confidence))
+        self.intervals = "conformal"
+        self.conformal_quantiles_ = quantiles
+        self.calibration_ = str(calibration)
+        return self
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
         """Write the fitted model without pickle.

@@ -51,6 +51,7 @@ DEFAULT_MODELS = (
     ("modules", "tosa"),
     ("modules", "affine"),
     ("kernels", "dispatch"),
+    ("stacked", "linalg"),
 )
 
 #: Stem of the composed model's files: ``composed-linalg.json`` (its OOD
@@ -66,8 +67,10 @@ def pretrained_name(kind: str = "modules", level: str | None = None) -> str:
     """File stem of a default model: ``modules-linalg``, ``kernels-dispatch`` ..."""
     if kind == "kernels":
         level = level or "dispatch"
-    elif kind != "modules":
-        raise ValueError(f"kind must be 'modules' or 'kernels', got {kind!r}")
+    elif kind not in ("modules", "stacked"):
+        raise ValueError(
+            f"kind must be 'modules', 'kernels' or 'stacked', got {kind!r}"
+        )
     level = level or "linalg"
     if (kind, level) not in DEFAULT_MODELS:
         known = ", ".join(f"{k}-{lv}" for k, lv in DEFAULT_MODELS)
@@ -105,12 +108,15 @@ def load_pretrained(
 
     Parameters
     ----------
-    kind : {"modules", "kernels", "composed", "auto"}, default="modules"
+    kind : {"modules", "kernels", "composed", "stacked", "auto"}, default="modules"
         Whole programs, or IREE dispatch regions (``level="dispatch"``), or
         linalg modules predicted from the kernels model on their dispatch
         regions (a :class:`~mlircost_classic.models.ComposedCostModel`,
-        calibrated on held-out families), or each target from whichever
-        of the two ranked held-out real networks better (``auto``: a
+        calibrated on held-out families), or linalg modules predicted from
+        their text features and their composed aggregates together
+        (``stacked``: a :class:`CostModel` with a
+        :class:`~mlircost_classic.models.StackedFeaturizer`), or each target
+        from whichever of them ranked held-out real networks best (``auto``: a
         :class:`~mlircost_classic.models.PerTargetCostModel` for linalg, per
         :func:`composed_choice`; the modules model at other levels).
     level : str, optional
@@ -136,7 +142,8 @@ def load_pretrained(
         return _composed(folder)
     if kind == "auto":
         return _auto(level or "linalg", folder)
-    name = pretrained_name(kind, level)
+    name = pretrained_name(kind, level)  # "stacked": a CostModel whose
+    # StackedFeaturizer composes with the shipped kernels model
     return _load(name, folder)
 
 
@@ -154,7 +161,7 @@ def _composed(path: str | None):
 
 
 def composed_choice(path: str | os.PathLike | None = None) -> dict[str, str]:
-    """Target -> ``"composed"`` or ``"modules"``: which ranked held-out networks better.
+    """Target -> ``"modules"``, ``"composed"`` or ``"stacked"``: which ranked held-out networks best.
 
     Read from ``composed-linalg.json`` (``benchmarks/composed_ood.py
     --write-defaults``: GroupKFold by family / architecture over the bundled
@@ -172,11 +179,16 @@ def composed_choice(path: str | os.PathLike | None = None) -> dict[str, str]:
 def _auto(level: str, path: str | None):
     modules = _load(pretrained_name("modules", level), path)
     choice = composed_choice(path) if level == "linalg" else {}
-    if not any(v == "composed" for v in choice.values()):
+    chosen = set(choice.values()) - {"modules"}
+    if not chosen:
         return modules
     from ._choice import PerTargetCostModel
 
-    models = {"modules": modules, "composed": _composed(path)}
+    models = {"modules": modules}
+    if "composed" in chosen:
+        models["composed"] = _composed(path)
+    if "stacked" in chosen:
+        models["stacked"] = _load(pretrained_name("stacked", level), path)
     return PerTargetCostModel.from_fitted(models, choice, default="modules")
 
 
@@ -319,6 +331,7 @@ def train_pretrained(
     from .. import __version__
     from ..datasets import load_dataset
     from ._cost_model import CostModel, default_featurizer
+    from ._stacked import StackedFeaturizer
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -329,7 +342,9 @@ def train_pretrained(
         name = pretrained_name(kind, level)
         bar.set_postfix_str(name)
         start = time.perf_counter()
-        bunch = load_dataset(kind, level=level, data_home=data_home)
+        bunch = load_dataset(
+            "modules" if kind == "stacked" else kind, level=level, data_home=data_home
+        )
         index = np.arange(len(bunch.data))
         if max_rows is not None and len(index) > max_rows:
             rng = np.random.default_rng(random_state)
@@ -354,7 +369,9 @@ def train_pretrained(
         names = [bunch.target_names[j] for j in keep]
         groups = np.asarray(bunch.groups)[index]
         model = CostModel(
-            featurizer=default_featurizer(kind),
+            featurizer=StackedFeaturizer()
+            if kind == "stacked"
+            else default_featurizer(kind),
             estimator=estimator,
             intervals="conformal",
             confidence=_CONFIDENCE,
@@ -369,7 +386,9 @@ def train_pretrained(
             {
                 "model": {
                     "class": "CostModel",
-                    "featurizer": f"default_featurizer({kind!r})",
+                    "featurizer": "StackedFeaturizer() (the shipped kernels model)"
+                    if kind == "stacked"
+                    else f"default_featurizer({kind!r})",
                     "estimator": "default_estimator(n_samples)"
                     if estimator is None
                     else repr(estimator),

@@ -74,6 +74,7 @@ _FEATURIZERS = {
     for cls in (MLIRFeaturizer, OpcodeCounter, OpNgramTfidf, ShapeFeatures)
 }
 _PARTS = ("opcodes", "ngrams", "shapes")
+_STACKED = "StackedFeaturizer"
 _BOOSTER_FILE = re.compile(r"target\d{3,}\.ubj")
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -221,9 +222,12 @@ def featurizer_to_dict(featurizer, *, fitted: bool = True) -> dict:
         For another kind of featurizer, or a parameter JSON cannot hold.
     """
     name = type(featurizer).__name__
+    if name == _STACKED and type(featurizer) is _stacked_class():
+        return _stacked_to_dict(featurizer, fitted)
     if _FEATURIZERS.get(name) is not type(featurizer):
         raise TypeError(
-            f"cannot save a {name} featurizer; only {sorted(_FEATURIZERS)} can be saved"
+            f"cannot save a {name} featurizer; only "
+            f"{sorted([*_FEATURIZERS, _STACKED])} can be saved"
         )
     data = {"class": name, "params": _featurizer_params(featurizer)}
     if fitted:
@@ -285,11 +289,13 @@ def featurizer_from_dict(data: dict):
     ValueError
         For an unknown featurizer class.
     """
+    if data.get("class") == _STACKED:
+        return _stacked_from_dict(data)
     cls = _FEATURIZERS.get(data.get("class"))
     if cls is None:
         raise ValueError(
             f"unknown featurizer class {data.get('class')!r}; "
-            f"expected one of {sorted(_FEATURIZERS)}"
+            f"expected one of {sorted([*_FEATURIZERS, _STACKED])}"
         )
     params = dict(data["params"])
     if cls is OpNgramTfidf:
@@ -303,6 +309,64 @@ def featurizer_from_dict(data: dict):
     if "state" in data:
         _restore_state(featurizer, data["state"])
         featurizer.parse_error_column_ = bool(data["parse_error_column"])
+    return featurizer
+
+
+def _stacked_class():
+    from ._stacked import StackedFeaturizer  # noqa: PLC0415 - it imports CostModel
+
+    return StackedFeaturizer
+
+
+def _stacked_to_dict(featurizer, fitted: bool) -> dict:
+    """A :class:`StackedFeaturizer`: its text featurizer, and the kernels model by name.
+
+    Only the shipped kernels model (``kernel_model="pretrained"``) is saved,
+    by name: a saved model names what it loads, it does not carry it.
+    """
+    if (
+        not isinstance(featurizer.kernel_model, str)
+        or featurizer.kernel_model != "pretrained"
+    ):
+        raise TypeError(
+            "a StackedFeaturizer is saved with kernel_model='pretrained' only "
+            f"(got {type(featurizer.kernel_model).__name__} {featurizer.kernel_model!r})"
+        )
+    inner = featurizer.featurizer
+    params = {
+        "featurizer": None
+        if inner is None
+        else featurizer_to_dict(inner, fitted=False),
+        "kernel_model": "pretrained",
+        "partitioner": str(featurizer.partitioner),
+    }
+    data = {"class": _STACKED, "params": params}
+    if fitted:
+        data["state"] = {
+            "featurizer": featurizer_to_dict(featurizer.featurizer_),
+            "composed_names": [str(t) for t in featurizer.composed_names_],
+        }
+    return data
+
+
+def _stacked_from_dict(data: dict):
+    params = dict(data["params"])
+    if params["featurizer"] is not None:
+        params["featurizer"] = featurizer_from_dict(params["featurizer"])
+    featurizer = _stacked_class()(**params)
+    if "state" in data:
+        state = data["state"]
+        featurizer.featurizer_ = featurizer_from_dict(state["featurizer"])
+        featurizer.kernel_model_ = featurizer._load_kernels()
+        from ._stacked import composed_columns  # noqa: PLC0415
+
+        names = [str(t) for t in state["composed_names"]]
+        if names != composed_columns(featurizer.kernel_model_.target_names_):
+            raise ValueError(
+                "the saved model's composed columns do not match the kernels "
+                "model's targets: fit it again with this release"
+            )
+        featurizer.composed_names_ = names
     return featurizer
 
 
