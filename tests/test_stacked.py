@@ -91,7 +91,11 @@ def test_featurizer_round_trips_through_plain_data(fitted, modules):
 def test_only_the_shipped_kernels_model_is_saved_by_name(modules):
     texts, _ = modules
     kernels = mc.load_pretrained("kernels")
-    given = StackedFeaturizer(kernel_model=kernels).fit(texts[:2])
+    # a clone (as CostModel makes at fit) shares the fitted kernels model
+    given = clone(StackedFeaturizer(kernel_model=kernels))
+    assert given.kernel_model is kernels
+    given.fit(texts[:2])
+    assert given.kernel_model_ is kernels
     with pytest.raises(TypeError, match="kernel_model='pretrained'"):
         featurizer_to_dict(given)
 

@@ -121,7 +121,13 @@ def readable_feature_name(name: str) -> str:
     'log(1 + estimated matmul FLOPs)'
     >>> readable_feature_name("shapes__bytes moved conv")
     'estimated bytes moved by conv ops'
+    >>> readable_feature_name("composed nvidia_sm80.registers")
+    'log(1 + composed nvidia_sm80.registers from its dispatches)'
     """
+    if name.startswith("composed ") and "__" not in name:
+        # StackedFeaturizer: log1p of the kernels model's aggregate over the
+        # module's dispatch regions.
+        return f"log(1 + {name} from its dispatches)"
     part, sep, feature = name.partition("__")
     if not sep or part not in _PARTS:
         part, feature = None, name

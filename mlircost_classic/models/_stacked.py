@@ -88,6 +88,16 @@ class StackedFeaturizer(TransformerMixin, BaseEstimator):
         self.kernel_model = kernel_model
         self.partitioner = partitioner
 
+    def __sklearn_clone__(self):
+        # The kernels model is a fitted model used as is, never refitted: a
+        # clone shares it (sklearn's clone would return it unfitted).
+        featurizer = None if self.featurizer is None else clone(self.featurizer)
+        return type(self)(
+            featurizer=featurizer,
+            kernel_model=self.kernel_model,
+            partitioner=self.partitioner,
+        )
+
     def _load_kernels(self) -> CostModel:
         if isinstance(self.kernel_model, CostModel):
             check_is_fitted(self.kernel_model, "estimators_")
