@@ -1,9 +1,10 @@
-"""Each target from the model that predicts it best: modules or composed.
+"""Each target from the model that predicts it best: modules, composed or stacked.
 
 On programs unlike the training families the composed predictions (kernels
 model on the partitioner's dispatch regions, :class:`ComposedCostModel`) rank
-some module targets better than the modules model (code bytes, dispatches,
-CUDA registers on the OOD suite), and worse others (instructions, VGPRs).
+some module targets better than the modules model (code bytes, dispatches),
+and worse others; the stacked model (a :class:`CostModel` reading both, with a
+:class:`StackedFeaturizer`) ranks most held-out real networks best.
 :class:`PerTargetCostModel` answers each target from the model named for it;
 :func:`~mlircost_classic.models.load_pretrained` with ``kind="auto"`` builds
 one from the shipped models and the choice recorded in
@@ -51,7 +52,7 @@ class PerTargetCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
     >>> import mlircost_classic as mc
     >>> model = mc.load_pretrained("auto", "linalg")
     >>> sorted(set(model.chosen_))
-    ['composed', 'modules']
+    ['composed', 'stacked']
     """
 
     def __init__(self, models, choice, default="modules"):
@@ -196,13 +197,14 @@ class PerTargetCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         Returns
         -------
         list of list of str
-            One list per document; reasons of the non-default models are
-            prefixed with the model's name.
+            One list per document, from the models that answer a target;
+            reasons of the non-default models are prefixed with the model's
+            name.
         """
         check_is_fitted(self, "models_")
         X = _check_documents(X)
         reasons: list[list[str]] = [[] for _ in X]
-        for name in dict.fromkeys([self.default, *self.chosen_]):
+        for name in dict.fromkeys(self.chosen_):
             found = self.models_[name].novelty(X)
             prefix = "" if name == self.default else f"{name}: "
             for row, why in zip(reasons, found, strict=True):
