@@ -104,3 +104,27 @@ def test_reads_texts_only(fitted, modules):
     texts, _ = modules
     with pytest.raises(TypeError, match="MLIR texts"):
         fitted.transform([mc.parse(texts[0])])
+
+
+def test_auto_composes_each_module_once_with_the_same_numbers(modules, monkeypatch):
+    from mlircost_classic.models import _composed
+
+    texts, _ = modules
+    model = mc.load_pretrained("auto", "linalg")
+    assert {"composed", "stacked"} <= set(model.chosen_)
+    alone = {name: model.models_[name].predict(texts[:3]) for name in set(model.chosen_)}
+    calls = []
+    real = _composed._predict_regions
+
+    def counted(kernel_model, regions):
+        calls.append(len(regions))
+        return real(kernel_model, regions)
+
+    monkeypatch.setattr(_composed, "_predict_regions", counted)
+    together = model.predict(texts[:3])
+    assert calls == [3]  # the composed and the stacked answers: one composition
+    for name, pred in alone.items():
+        mine, theirs = model._columns(name)
+        assert np.array_equal(together[:, mine], pred[:, theirs])
+    model.predict(texts[:3])
+    assert calls == [3, 3]  # nothing kept between calls

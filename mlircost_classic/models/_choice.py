@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..featurize._base import _check_documents
 from ._base import TextInputMixin
+from ._composed import shared_compositions
 
 __all__ = ["PerTargetCostModel"]
 
@@ -139,6 +140,11 @@ class PerTargetCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         X = _check_documents(X)
         parts = 3 if interval else 1
         out = [np.full((len(X), len(self.target_names_)), np.nan) for _ in range(parts)]
+        with shared_compositions():  # the composed and the stacked model: once
+            self._fill(X, interval, out)
+        return out
+
+    def _fill(self, X, interval: bool, out: list[np.ndarray]) -> None:
         for name in dict.fromkeys(self.chosen_):
             mine, theirs = self._columns(name)
             model = self.models_[name]
@@ -149,7 +155,6 @@ class PerTargetCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
             # Without intervals only the point is filled; the bounds stay NaN.
             for o, g in zip(out, got, strict=False):
                 o[:, mine] = np.asarray(g).reshape(len(X), -1)[:, theirs]
-        return out
 
     def predict(self, X) -> np.ndarray:
         """Every target, each from its chosen model.

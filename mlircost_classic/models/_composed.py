@@ -11,6 +11,8 @@ programs unlike its training families; the kernels it is made of are familiar.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -106,17 +108,70 @@ def compose_regions(
         The module's regions and an array (n_regions, n kernel targets) in the
         kernels model's columns.
     """
+    return _aggregate(
+        kernel_model, regions, _predict_regions(kernel_model, regions), target_names
+    )
+
+
+def _predict_regions(kernel_model: CostModel, regions: list) -> np.ndarray:
+    """The kernels model's predictions of every region of every module, one batch."""
     kernel_names = list(kernel_model.target_names_)
     texts = [r.text for rs in regions for r in rs]
-    if texts:
-        if isinstance(getattr(kernel_model, "featurizer_", None), BaseMLIRFeaturizer):
-            # the records its featurizer would read, each region's wrapper
-            # read once per name (read_region), not once per region
-            texts = _read_regions(texts, kernel_model.featurizer_)
-        K = np.asarray(kernel_model.predict(texts), float)
-        K = K.reshape(len(texts), len(kernel_names))
+    if not texts:
+        return np.zeros((0, len(kernel_names)))
+    if isinstance(getattr(kernel_model, "featurizer_", None), BaseMLIRFeaturizer):
+        # the records its featurizer would read, each region's wrapper
+        # read once per name (read_region), not once per region
+        texts = _read_regions(texts, kernel_model.featurizer_)
+    K = np.asarray(kernel_model.predict(texts), float)
+    return K.reshape(len(texts), len(kernel_names))
+
+
+#: Inside :func:`shared_compositions`: (kernels model id, partitioner, texts)
+#: -> (the kernels model, regions, kernel predictions).
+_SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "mlircost_shared_compositions", default=None
+)
+
+
+@contextlib.contextmanager
+def shared_compositions():
+    """Compose each module once for every model that asks within this block.
+
+    The composed and the stacked answers of one
+    :class:`~mlircost_classic.models.PerTargetCostModel` call partition the
+    same modules and run the same kernels model on the same regions; inside
+    this block the second asks for what the first made (the same numbers:
+    the same batch of regions). Outside it nothing is kept.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _compose_texts(
+    kernel_model: CostModel, texts: list, partitioner: str, target_names: list[str]
+) -> tuple[np.ndarray, list]:
+    """:func:`compose_regions` of the texts' regions (shared in :func:`shared_compositions`)."""
+    memo = _SHARED.get()
+    key = (id(kernel_model), partitioner, tuple(texts))
+    hit = None if memo is None else memo.get(key)
+    if hit is not None and hit[0] is kernel_model:
+        _, regions, K = hit
     else:
-        K = np.zeros((0, len(kernel_names)))
+        partition = _PARTITIONERS[partitioner]
+        regions = [partition(text) for text in texts]
+        K = _predict_regions(kernel_model, regions)
+        if memo is not None:
+            memo[key] = (kernel_model, regions, K)
+    return _aggregate(kernel_model, regions, K, target_names)
+
+
+def _aggregate(kernel_model, regions: list, K: np.ndarray, target_names) -> tuple:
+    """``compose_regions``' aggregation of kernel predictions ``K`` by module."""
+    kernel_names = list(kernel_model.target_names_)
     sizes = np.array([len(rs) for rs in regions], int)
     owner = np.repeat(np.arange(len(regions)), sizes)
     calls = np.array([r.calls for rs in regions for r in rs], float)
@@ -466,8 +521,11 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         return [partition(text) for text in X]
 
     def _compose(self, X) -> tuple[np.ndarray, list]:
-        regions = self._regions(X)
-        return compose_regions(self.kernel_model_, regions, self.target_names_)
+        if isinstance(X, str):
+            raise TypeError("X must be an iterable of MLIR texts, not one string")
+        return _compose_texts(
+            self.kernel_model_, list(X), self.partitioner, self.target_names_
+        )
 
     # -- fitting --------------------------------------------------------------
     def fit(self, X, y, target_names=None, *, groups=None, raw=None):

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..featurize import MLIRFeaturizer
 from ..featurize._base import _check_documents
-from ._composed import _PARTITIONERS, compose_regions
+from ._composed import _PARTITIONERS, _compose_texts
 from ._cost_model import CostModel
 
 __all__ = ["COMPOSED_PREFIX", "StackedFeaturizer"]
@@ -161,9 +161,9 @@ class StackedFeaturizer(TransformerMixin, BaseEstimator):
     def _composed(self, docs: list) -> np.ndarray:
         if any(not isinstance(d, str) for d in docs):
             raise TypeError("StackedFeaturizer reads MLIR texts (str), one per module")
-        partition = _PARTITIONERS[self.partitioner]
-        regions = [partition(text) for text in docs]
-        raw = compose_regions(self.kernel_model_, regions, self.composed_names_)[0]
+        raw = _compose_texts(
+            self.kernel_model_, docs, self.partitioner, self.composed_names_
+        )[0]
         with np.errstate(invalid="ignore"):
             return np.nan_to_num(np.log1p(np.maximum(raw, 0.0)), nan=0.0)
 
