@@ -113,6 +113,18 @@ def compose_regions(
     )
 
 
+def _kernels_model(kernel_model) -> CostModel:
+    """A ``kernel_model`` parameter's fitted model: the shipped one, a saved one, or itself."""
+    if isinstance(kernel_model, CostModel):
+        check_is_fitted(kernel_model, "estimators_")
+        return kernel_model
+    if kernel_model == "pretrained":
+        from ._pretrained import load_pretrained  # noqa: PLC0415 - import cycle
+
+        return load_pretrained(kind="kernels")
+    return CostModel.load(kernel_model)
+
+
 def _predict_regions(kernel_model: CostModel, regions: list) -> np.ndarray:
     """The kernels model's predictions of every region of every module, one batch."""
     kernel_names = list(kernel_model.target_names_)
@@ -487,14 +499,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
 
     # -- composition ----------------------------------------------------------
     def _load_kernels(self) -> CostModel:
-        if isinstance(self.kernel_model, CostModel):
-            check_is_fitted(self.kernel_model, "estimators_")
-            return self.kernel_model
-        if self.kernel_model == "pretrained":
-            from ._pretrained import load_pretrained  # noqa: PLC0415 - import cycle
-
-            return load_pretrained(kind="kernels")
-        return CostModel.load(self.kernel_model)
+        return _kernels_model(self.kernel_model)
 
     def compose(self, X) -> tuple[np.ndarray, list]:
         """Raw aggregates (before calibration) and the regions behind them.

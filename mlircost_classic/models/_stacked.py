@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..featurize import MLIRFeaturizer
 from ..featurize._base import _check_documents
-from ._composed import _PARTITIONERS, _compose_texts
+from ._composed import _PARTITIONERS, _compose_texts, _kernels_model
 from ._cost_model import CostModel
 
 __all__ = ["COMPOSED_PREFIX", "StackedFeaturizer"]
@@ -99,14 +99,7 @@ class StackedFeaturizer(TransformerMixin, BaseEstimator):
         )
 
     def _load_kernels(self) -> CostModel:
-        if isinstance(self.kernel_model, CostModel):
-            check_is_fitted(self.kernel_model, "estimators_")
-            return self.kernel_model
-        if self.kernel_model == "pretrained":
-            from ._pretrained import load_pretrained  # noqa: PLC0415 - import cycle
-
-            return load_pretrained(kind="kernels")
-        return CostModel.load(self.kernel_model)
+        return _kernels_model(self.kernel_model)
 
     def _start(self) -> None:
         self._validate_params()
