@@ -298,3 +298,23 @@ def test_quickstart_command(capsys):
     head = "model stacked-linalg + composed-linalg (per target), 90% intervals"
     assert head in out
     assert "cpu_x86_64_v3.instructions" in out and "registers / thread" in out
+
+
+def test_train_the_stacked_model_without_leaky_folds(tmp_path):
+    """stacked-linalg: trained on modules, its folds left to composed_ood.py."""
+    (info,) = train_pretrained(
+        tmp_path,
+        models=[("stacked", "linalg")],
+        estimator=SMALL,
+        n_splits=2,
+        max_rows=30,
+        random_state=0,
+    )
+    assert info["name"] == "stacked-linalg" and info["dataset"]["records"] == 30
+    assert info["cv"]["metrics"] == {}  # the kernels model saw every family
+    assert info["cv"]["protocol"].startswith("none (held out by benchmarks/")
+    model = load_pretrained("stacked", "linalg", path=tmp_path)
+    assert type(model.featurizer_).__name__ == "StackedFeaturizer"
+    assert model.target_names_ == list(info["targets"])
+    pred = model.predict([MATMUL])
+    assert pred.shape == (1, len(model.target_names_)) and np.isfinite(pred).all()

@@ -602,6 +602,9 @@ class CostModel(PerTargetRegressor):
         Returns
         -------
         self
+            With ``conformal_quantiles_`` and ``calibration_`` set; a model
+            fitted without intervals gets them (``intervals`` becomes
+            ``"conformal"``). The point predictions do not change.
         """
         check_is_fitted(self, "estimators_")
         if (X is None) == (predictions is None):
