@@ -112,7 +112,9 @@ def test_auto_composes_each_module_once_with_the_same_numbers(modules, monkeypat
     texts, _ = modules
     model = mc.load_pretrained("auto", "linalg")
     assert {"composed", "stacked"} <= set(model.chosen_)
-    alone = {name: model.models_[name].predict(texts[:3]) for name in set(model.chosen_)}
+    alone = {
+        name: model.models_[name].predict(texts[:3]) for name in set(model.chosen_)
+    }
     calls = []
     real = _composed._predict_regions
 
