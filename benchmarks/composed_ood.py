@@ -63,7 +63,7 @@ from mlircost_classic.models import (
     pretrained_name,
     spearman,
 )
-from mlircost_classic.models._composed import _fold_model
+from mlircost_classic.models._composed import _kernels_model_without
 from mlircost_classic.models._pretrained import _dataset_version
 
 OOD = Path("mlircost_classic/data/ood")
@@ -97,6 +97,17 @@ def rho(y: np.ndarray, p: np.ndarray) -> float | None:
     return None if np.isnan(value) else round(value, 3)
 
 
+def kernels_base(jobs: int) -> CostModel:
+    """The folds' kernels model, unfitted: the shipped one's settings.
+
+    Its parameters are part of the key of the kept fold models
+    (``--models-cache``): every script that reads them builds it here.
+    """
+    return CostModel(
+        featurizer=default_featurizer("kernels"), random_state=0, n_jobs=jobs
+    )
+
+
 def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | None):
     """Out-of-family composed aggregates and modules-model predictions.
 
@@ -108,9 +119,7 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
     """
     modules = mc.load_dataset("modules", level="linalg", targets=names)
     ids = np.asarray(modules.ids, dtype=str)
-    kernel_model = CostModel(
-        featurizer=default_featurizer("kernels"), random_state=0, n_jobs=jobs
-    )
+    kernel_model = kernels_base(jobs)
     saved = regions = None
     if cache is not None:
         # The partition of every module and the kernels model's settings,
@@ -184,19 +193,15 @@ def held_out_stacked(modules, names, raw, folds, jobs: int, cache: Path | None, 
             print(f"stacked model's held-out predictions read from {cache}")
             return saved["stacked"]
     kernels = mc.load_dataset("kernels")
-    kernel_groups = np.asarray(kernels.groups, dtype=object)
-    kernel_target = np.asarray(kernels.target)
     groups = np.asarray(modules.groups, dtype=object)
-    base = CostModel(
-        featurizer=default_featurizer("kernels"), random_state=0, n_jobs=jobs
-    )
     data = list(modules.data)
     out = np.full(modules.target.shape, np.nan)
     for k in np.unique(folds):
         test = np.flatnonzero(folds == k)
         train = np.flatnonzero(folds != k)
-        keep = np.flatnonzero(~np.isin(kernel_groups, list(set(groups[test]))))
-        fold_kernels = _fold_model(base, kernels, keep, kernel_target, models)
+        fold_kernels, _ = _kernels_model_without(
+            kernels_base(jobs), kernels, groups[test], models
+        )
         model = CostModel(
             featurizer=StackedFeaturizer(kernel_model=fold_kernels),
             random_state=0,

@@ -22,25 +22,15 @@ root::
 
 import argparse
 import os
-import platform
 
 import numpy as np
+from composed_ood import kernels_base
 from sklearn.model_selection import GroupKFold
 
 import mlircost_classic as mc
-from mlircost_classic.models import CostModel, default_featurizer, interval_coverage
-from mlircost_classic.models._composed import _fold_model
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from mlircost_classic.models import interval_coverage
+from mlircost_classic.models._composed import _kernels_model_without
+from mlircost_classic.models._pretrained import _host
 
 
 def held_out_predictions(kernels, models_dir, jobs: int) -> np.ndarray:
@@ -48,15 +38,11 @@ def held_out_predictions(kernels, models_dir, jobs: int) -> np.ndarray:
     names = list(mc.load_pretrained("modules", "linalg").target_names_)
     modules = mc.load_dataset("modules", level="linalg", targets=names)
     groups = np.asarray(modules.groups, dtype=object)
-    kernel_groups = np.asarray(kernels.groups, dtype=object)
-    target = np.asarray(kernels.target, float)
-    base = CostModel(
-        featurizer=default_featurizer("kernels"), random_state=0, n_jobs=jobs
-    )
-    out = np.full(target.shape, np.nan)
+    out = np.full(np.shape(kernels.target), np.nan)
     for _, test in GroupKFold(n_splits=5).split(modules.data, groups=groups):
-        held = np.isin(kernel_groups, list(set(groups[test])))
-        model = _fold_model(base, kernels, np.flatnonzero(~held), target, models_dir)
+        model, held = _kernels_model_without(
+            kernels_base(jobs), kernels, groups[test], models_dir
+        )
         rows = np.flatnonzero(held)
         out[rows] = model.predict([kernels.data[i] for i in rows])
     return out
@@ -79,7 +65,7 @@ def main() -> None:
     order = sorted(set(sources))
     load = os.getloadavg()[0]
     print(
-        f"# {_cpu()}, {os.cpu_count()} logical CPUs, load {load:.1f}; "
+        f"# {_host()['cpu']}, {os.cpu_count()} logical CPUs, load {load:.1f}; "
         f"{len(kernels.data)} bundled kernels, {len(ood.data)} OOD kernels"
     )
     print(

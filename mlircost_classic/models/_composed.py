@@ -139,8 +139,8 @@ def _predict_regions(kernel_model: CostModel, regions: list) -> np.ndarray:
     return K.reshape(len(texts), len(kernel_names))
 
 
-#: Inside :func:`shared_compositions`: (kernels model id, partitioner, texts)
-#: -> (the kernels model, regions, kernel predictions).
+#: Inside :func:`shared_compositions`: (kernels model, partitioner, texts)
+#: -> (regions, kernel predictions).
 _SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
     "mlircost_shared_compositions", default=None
 )
@@ -168,17 +168,16 @@ def _compose_texts(
 ) -> tuple[np.ndarray, list]:
     """:func:`compose_regions` of the texts' regions (shared in :func:`shared_compositions`)."""
     memo = _SHARED.get()
-    key = (id(kernel_model), partitioner, tuple(texts))
+    # An estimator hashes and compares by identity: the same fitted model.
+    key = (kernel_model, partitioner, tuple(texts))
     hit = None if memo is None else memo.get(key)
-    if hit is not None and hit[0] is kernel_model:
-        _, regions, K = hit
-    else:
+    if hit is None:
         partition = _PARTITIONERS[partitioner]
         regions = [partition(text) for text in texts]
-        K = _predict_regions(kernel_model, regions)
+        hit = regions, _predict_regions(kernel_model, regions)
         if memo is not None:
-            memo[key] = (kernel_model, regions, K)
-    return _aggregate(kernel_model, regions, K, target_names)
+            memo[key] = hit
+    return _aggregate(kernel_model, *hit, target_names)
 
 
 def _aggregate(kernel_model, regions: list, K: np.ndarray, target_names) -> tuple:
@@ -350,8 +349,6 @@ def cross_val_compose(
     groups = np.asarray(groups, dtype=object)
     if len(groups) != len(X):
         raise ValueError(f"{len(X)} modules but {len(groups)} groups")
-    kernel_groups = np.asarray(kernels.groups, dtype=object)
-    kernel_target = np.asarray(kernels.target)
     base = (
         CostModel(featurizer=default_featurizer("kernels"), random_state=0)
         if kernel_model is None
@@ -363,19 +360,39 @@ def cross_val_compose(
     folds = np.full(len(X), -1)
     splitter = GroupKFold(n_splits=min(n_splits, len(set(groups))))
     for k, (_, test) in enumerate(splitter.split(X, groups=groups)):
-        keep = np.flatnonzero(~np.isin(kernel_groups, list(set(groups[test]))))
-        model = _fold_model(base, kernels, keep, kernel_target, models_dir)
+        model, _ = _kernels_model_without(base, kernels, groups[test], models_dir)
         raw[test] = compose_regions(model, [regions[i] for i in test], target_names)[0]
         folds[test] = k
     return raw, folds
 
 
-def _fold_model(base, kernels, keep, target, models_dir) -> CostModel:
+def _kernels_model_without(base, kernels, groups, models_dir=None):
+    """A clone of ``base`` fitted on the kernels of every group but ``groups``.
+
+    The kernels model of one fold of :func:`cross_val_compose` (whose
+    ``models_dir`` it shares): a kernel's group is ``kernels.groups``, the
+    family of the first module it was seen in.
+
+    Returns
+    -------
+    model : CostModel
+        Fitted, or loaded from ``models_dir`` when a fit on the same kernels
+        is kept there.
+    left_out : ndarray of bool, shape (n_kernels,)
+        The kernels of ``groups``, which the model never saw.
+    """
+    left_out = np.isin(np.asarray(kernels.groups, dtype=object), list(set(groups)))
+    keep = np.flatnonzero(~left_out)
+    return _fold_model(base, kernels, keep, models_dir), left_out
+
+
+def _fold_model(base, kernels, keep, models_dir) -> CostModel:
     """A clone of ``base`` fitted on kernels ``keep`` (see ``models_dir`` of
     :func:`cross_val_compose`)."""
     names = list(kernels.target_names)
 
     def fit():
+        target = np.asarray(kernels.target)
         return clone(base).fit(
             [kernels.data[i] for i in keep], target[keep], target_names=names
         )
@@ -519,17 +536,19 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "kernel_model_")
         return self._compose(X)
 
-    def _regions(self, X) -> list[list[DispatchRegion]]:
+    @staticmethod
+    def _texts(X) -> list:
         if isinstance(X, str):
             raise TypeError("X must be an iterable of MLIR texts, not one string")
+        return list(X)
+
+    def _regions(self, X) -> list[list[DispatchRegion]]:
         partition = _PARTITIONERS[self.partitioner]
-        return [partition(text) for text in X]
+        return [partition(text) for text in self._texts(X)]
 
     def _compose(self, X) -> tuple[np.ndarray, list]:
-        if isinstance(X, str):
-            raise TypeError("X must be an iterable of MLIR texts, not one string")
         return _compose_texts(
-            self.kernel_model_, list(X), self.partitioner, self.target_names_
+            self.kernel_model_, self._texts(X), self.partitioner, self.target_names_
         )
 
     # -- fitting --------------------------------------------------------------

@@ -139,14 +139,21 @@ def default_featurizer(kind: str = "modules") -> MLIRFeaturizer:
 
     Parameters
     ----------
-    kind : {"modules", "kernels", "variants"}, default="modules"
+    kind : {"modules", "kernels", "variants", "stacked"}, default="modules"
+        ``"stacked"``: the modules featurizer beside the module's composed
+        aggregates from the shipped kernels model
+        (:class:`~mlircost_classic.models.StackedFeaturizer`).
 
     Returns
     -------
-    MLIRFeaturizer
+    MLIRFeaturizer or StackedFeaturizer
     """
     if kind == "kernels":
         return MLIRFeaturizer(shapes=ShapeFeatures(root_loops=True))
+    if kind == "stacked":
+        from ._stacked import StackedFeaturizer  # noqa: PLC0415 - it imports CostModel
+
+        return StackedFeaturizer()
     return MLIRFeaturizer()
 
 
