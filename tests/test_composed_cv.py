@@ -133,12 +133,12 @@ def test_fit_on_held_out_aggregates_calibrates_intervals_on_held_out_groups(tmp_
     assert model.coef_[1] == pytest.approx([intercept, slope])
     assert model.coef_[2].tolist() == [0.0, 1.0]  # counts are not calibrated
     # ... and each module's score is its residual under the other group's line.
-    scores = []
+    residual = np.empty(len(TEXTS))
     for group in ("mm", "relu"):
         train, test = GROUPS != group, GROUPS == group
         b, a = np.polyfit(raw[train, 1], Y[train, 1], 1)
-        scores.append(np.abs(Y[test, 1] - (a + b * raw[test, 1])))
-    scores = np.sort(np.concatenate(scores))
+        residual[test] = np.abs(Y[test, 1] - (a + b * raw[test, 1]))
+    scores = np.sort(residual)
     expected = scores[math.ceil((len(scores) + 1) * 0.9) - 1]
     assert model.conformal_quantiles_[1] == pytest.approx(expected)
     # Calibrated on one random split instead, the half-width differs.
@@ -148,6 +148,21 @@ def test_fit_on_held_out_aggregates_calibrates_intervals_on_held_out_groups(tmp_
     split.fit(TEXTS, Y, NAMES, raw=raw)
     assert split.calibration_ == "random"
     assert split.conformal_quantiles_[1] != pytest.approx(expected)
+
+    # With strata, each stratum's quantile of the same scores, the largest
+    # finite one kept: two modules are too few for a 90% quantile of their own
+    # (inf), so stratum "b" is left out rather than making the interval unbounded.
+    strata = np.full(len(TEXTS), "a", dtype=object)
+    strata[np.argsort(residual)[-2:]] = "b"
+    by_source = ComposedCostModel(
+        kernel_model=fitted, intervals="conformal", calibration_folds=2
+    )
+    by_source.fit(TEXTS, Y, NAMES, groups=GROUPS, raw=raw, strata=strata)
+    assert by_source.calibration_ == "group, largest of the strata"
+    kept = np.sort(residual[strata == "a"])
+    assert by_source.conformal_quantiles_[1] == pytest.approx(
+        kept[math.ceil((len(kept) + 1) * 0.9) - 1]
+    )
 
     model.save(tmp_path / "m")
     loaded = ComposedCostModel.load(tmp_path / "m", kernel_model=fitted)

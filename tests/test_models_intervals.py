@@ -199,3 +199,101 @@ def test_calibrate_sets_half_widths_from_held_out_predictions():
     assert again.calibration_ == "data"
     with pytest.raises(ValueError, match="either X or predictions"):
         again.calibrate(X[test], y[test], predictions=held_out)
+
+
+def test_stratified_quantile_is_the_largest_of_the_strata():
+    from mlircost_classic.models._cost_model import (
+        _conformal_quantile,
+        _stratified_quantile,
+    )
+
+    rng = np.random.default_rng(1)
+    easy, hard = rng.uniform(0, 1, 200), rng.uniform(0, 10, 40)
+    scores = np.concatenate([easy, hard])
+    strata = np.array(["easy"] * 200 + ["hard"] * 40, dtype=object)
+    pooled = _conformal_quantile(scores, 0.9)
+    by_stratum = _stratified_quantile(scores, strata, 0.9)
+    assert by_stratum == _conformal_quantile(hard, 0.9)
+    assert by_stratum > pooled  # the easy rows hide the hard ones when pooled
+    assert _stratified_quantile(scores, None, 0.9) == pooled
+    # a stratum too small for a finite 90% quantile is left out ...
+    tiny = np.append(scores, 100.0)
+    assert _stratified_quantile(tiny, np.append(strata, "tiny"), 0.9) == by_stratum
+    # ... unless every stratum is
+    assert _stratified_quantile(hard[:5], strata[-5:], 0.9) == np.inf
+    with pytest.raises(ValueError, match="strata"):
+        _stratified_quantile(scores, strata[:-1], 0.9)
+
+
+def two_source_problem():
+    """One cost law, a quarter of the groups (one source) far noisier than the rest."""
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(N_GROUPS), PER_GROUP)
+    hard = groups % 4 == 0
+    x = rng.uniform(0, 10, groups.size)
+    noise = rng.normal(0, np.where(hard, 0.8, 0.05))
+    y = 100 * np.exp(0.3 * x + noise)
+    return x[:, None], y, groups, np.where(hard, "hard", "easy").astype(object)
+
+
+def test_strata_widen_intervals_to_the_hardest_source():
+    """Pooled, the easy source's residuals set the half-width: the hard one is under-covered."""
+    X, y, groups, strata = two_source_problem()
+    hard = strata == "hard"
+    lower = {"pooled": np.empty(y.size), "strata": np.empty(y.size)}
+    upper = {key: np.empty(y.size) for key in lower}
+    for train, test in GroupKFold(n_splits=5).split(X, y, groups):
+        fitted = {
+            key: model()
+            .set_params(log_target=True)
+            .fit(
+                X[train],
+                y[train],
+                groups=groups[train],
+                strata=strata[train] if key == "strata" else None,
+            )
+            for key in lower
+        }
+        assert fitted["pooled"].calibration_ == "group"
+        assert fitted["strata"].calibration_ == "group, largest of the strata"
+        # the same fold models, scored by stratum: wider, the same points
+        q = {key: model.conformal_quantiles_[0] for key, model in fitted.items()}
+        assert q["strata"] > q["pooled"]
+        np.testing.assert_array_equal(
+            fitted["strata"].predict(X[test]), fitted["pooled"].predict(X[test])
+        )
+        for key, model_ in fitted.items():
+            lower[key][test], upper[key][test] = model_.predict_interval(X[test])
+    coverage = {
+        key: interval_coverage(y[hard], lower[key][hard], upper[key][hard])
+        for key in lower
+    }
+    assert coverage["pooled"] < 0.75
+    assert coverage["strata"] >= 0.85
+    # the easy source is over-covered instead: the price of not knowing the source
+    assert (
+        interval_coverage(y[~hard], lower["strata"][~hard], upper["strata"][~hard])
+        > 0.97
+    )
+
+
+def test_calibrate_with_strata_keeps_the_largest_stratum_quantile():
+    X, y, groups = group_shift_problem()
+    strata = np.where(groups % 4 == 0, "hard", "easy").astype(object)
+    y = np.where(strata == "hard", y * 2.0 ** np.sign(np.sin(X[:, 0])), y)
+    train, test = groups < 10, groups >= 10
+    fitted = model().fit(X[train], y[train])
+    held_out = fitted.predict(X[test])
+    fitted.calibrate(y=y[test], predictions=held_out, strata=strata[test])
+    scale = np.log1p if fitted.log_targets_[0] else np.asarray
+    residual = np.abs(scale(y[test]) - scale(held_out))
+    per_stratum = []
+    for name in ("easy", "hard"):
+        scores = np.sort(residual[strata[test] == name])
+        per_stratum.append(scores[int(np.ceil((len(scores) + 1) * 0.9)) - 1])
+    assert fitted.conformal_quantiles_ == [pytest.approx(max(per_stratum))]
+    assert max(per_stratum) > min(per_stratum)
+    with pytest.raises(ValueError, match="strata"):
+        fitted.calibrate(y=y[test], predictions=held_out, strata=strata)
+    with pytest.raises(ValueError, match="strata"):
+        model().fit(X[train], y[train], groups=groups[train], strata=strata)

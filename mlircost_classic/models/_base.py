@@ -87,6 +87,19 @@ class TextInputMixin:
         return tags
 
 
+def _per_document(values, name: str, n: int):
+    """``values`` as an array of one entry per document (None stays None)."""
+    if values is None:
+        return None
+    values = np.asarray(values)
+    if values.shape != (n,):
+        raise ValueError(
+            f"{name} must hold one value per document ({n}), got "
+            f"an array of shape {values.shape}"
+        )
+    return values
+
+
 class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
     """Base of the per-target cost models (template method).
 
@@ -117,16 +130,17 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
     def _make_estimator(self, log: bool, seed: int | None, n_samples: int):
         raise NotImplementedError
 
-    def _fit_target(self, estimator, F, y, rng, groups=None):
+    def _fit_target(self, estimator, F, y, rng, groups=None, strata=None):
         """Fit ``estimator`` on one target's rows; returns (fitted, extra state).
 
-        ``groups`` holds the group of each of those rows, or None.
+        ``groups`` and ``strata`` hold the group and stratum of each of those
+        rows, or None.
         """
         return estimator.fit(F, y), None
 
     # -- template ---------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, target_names=None, groups=None):
+    def fit(self, X, y, target_names=None, groups=None, strata=None):
         """Featurize the documents once and fit one regressor per target.
 
         Parameters
@@ -142,6 +156,9 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
         groups : array-like of shape (n_samples,), optional
             Group of each document (its family or architecture), for
             subclasses that calibrate on held-out groups.
+        strata : array-like of shape (n_samples,), optional
+            Stratum of each document (its source), for subclasses that
+            calibrate each stratum on its own.
 
         Returns
         -------
@@ -154,13 +171,10 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"X has {F.shape[0]} documents but y has {Y.shape[0]} rows"
             )
-        if groups is not None:
-            groups = np.asarray(groups)
-            if groups.shape != (Y.shape[0],):
-                raise ValueError(
-                    f"groups must hold one value per document ({Y.shape[0]}), got "
-                    f"an array of shape {groups.shape}"
-                )
+        groups, strata = (
+            _per_document(values, name, Y.shape[0])
+            for values, name in ((groups, "groups"), (strata, "strata"))
+        )
         self.target_names_ = names
         self._y_ndim = ndim
         self.n_features_ = F.shape[1]
@@ -193,6 +207,7 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
                 Y[rows, j],
                 np.random.RandomState(seeds[j]),
                 None if groups is None else groups[rows],
+                None if strata is None else strata[rows],
             )
             for j, est, rows in tasks
         )

@@ -32,8 +32,9 @@ from ..featurize._partition import read_region
 from ._base import TextInputMixin, check_targets
 from ._cost_model import (
     CostModel,
-    _conformal_quantile,
+    _calibration_name,
     _group_conformal_quantile,
+    _stratified_quantile,
     default_featurizer,
 )
 
@@ -552,7 +553,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         )
 
     # -- fitting --------------------------------------------------------------
-    def fit(self, X, y, target_names=None, *, groups=None, raw=None):
+    def fit(self, X, y, target_names=None, *, groups=None, raw=None, strata=None):
         """Load the kernels model and calibrate each module target.
 
         Parameters
@@ -571,6 +572,9 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
             The modules' raw aggregates to calibrate on, in the columns of
             ``y`` (:func:`cross_val_compose`); default: composed here with the
             kernels model.
+        strata : array-like of shape (n_samples,), optional
+            Stratum of each module (its source): each target's half-width is
+            the largest of the strata's (as :meth:`CostModel.fit` does).
 
         Returns
         -------
@@ -587,10 +591,13 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         raw = np.asarray(raw, float).reshape(Y.shape[0], -1)
         if raw.shape != Y.shape:
             raise ValueError(f"raw has shape {raw.shape}, y has {Y.shape}")
-        if groups is not None:
-            groups = np.asarray(groups, dtype=object)
-            if len(groups) != len(X):
-                raise ValueError(f"X has {len(X)} documents but {len(groups)} groups")
+        groups, strata = (
+            None if values is None else np.asarray(values, dtype=object)
+            for values in (groups, strata)
+        )
+        for values, name in ((groups, "groups"), (strata, "strata")):
+            if values is not None and len(values) != len(X):
+                raise ValueError(f"X has {len(X)} documents but {len(values)} {name}")
         rng = np.random.default_rng(self.random_state)
         quantiles = []
         for j in range(len(names)):
@@ -602,14 +609,18 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
                 calibration, train = order[:n_cal], order[n_cal:]
                 self.coef_[j] = self._fit_line(x[train], t[train], j)
                 scores = np.abs(t[calibration] - self._line(x[calibration], j))
-                quantiles.append(_conformal_quantile(scores, self.confidence))
+                held = None if strata is None else strata[calibration]
+                quantiles.append(_stratified_quantile(scores, held, self.confidence))
                 continue
             self.coef_[j] = self._fit_line(x[rows], t[rows], j)
             if self.intervals:
-                quantiles.append(self._group_quantile(x, t, rows, groups[rows], j))
+                held = None if strata is None else strata[rows]
+                quantiles.append(
+                    self._group_quantile(x, t, rows, groups[rows], j, held)
+                )
         if self.intervals:
             self.conformal_quantiles_ = quantiles
-            self.calibration_ = "random" if groups is None else "group"
+            self.calibration_ = _calibration_name(groups, strata)
         return self
 
     def _fit_line(self, x: np.ndarray, t: np.ndarray, j: int) -> np.ndarray:
@@ -624,7 +635,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
             return np.array([intercept, slope])
         return np.array([0.0, 1.0])
 
-    def _group_quantile(self, x, t, rows, groups, j: int) -> float:
+    def _group_quantile(self, x, t, rows, groups, j: int, strata=None) -> float:
         """Cross-conformal half-width: residuals under other groups' lines."""
 
         def scores(train, test):
@@ -632,7 +643,7 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
             return np.abs(t[rows[test]] - (intercept + slope * x[rows[test]]))
 
         return _group_conformal_quantile(
-            groups, self.calibration_folds, self.confidence, scores
+            groups, self.calibration_folds, self.confidence, scores, strata
         )
 
     def _set_targets(self, names: list[str]) -> None:

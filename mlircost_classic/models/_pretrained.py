@@ -370,6 +370,7 @@ def train_pretrained(
         Y = bunch.target[np.ix_(index, keep)]
         names = [bunch.target_names[j] for j in keep]
         groups = np.asarray(bunch.groups)[index]
+        sources = np.asarray(bunch.sources, dtype=object)[index]
         model = CostModel(
             featurizer=default_featurizer(kind),
             estimator=estimator,
@@ -379,8 +380,9 @@ def train_pretrained(
             random_state=random_state,
         )
         metrics = {} if stacked else _cv_metrics(model, X, Y, names, groups, n_splits)
-        # Intervals calibrated on held-out families: what holds for a new one.
-        fitted = model.fit(X, Y, target_names=names, groups=groups)
+        # Intervals calibrated on held-out families, the largest of the
+        # sources' half-widths: what holds for a new program of any of them.
+        fitted = model.fit(X, Y, target_names=names, groups=groups, strata=sources)
         fitted.save(out / f"{name}.zip", overwrite=True)
         info.update(
             {
