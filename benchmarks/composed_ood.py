@@ -27,7 +27,8 @@ shipped models (these figures and the default of each target) and the folder
 of the bundled linalg modules (per target a line, on the log scale for sums)
 with 90% intervals cross-conformal over their families (each source's half-width,
 the largest kept), and recalibrates the shipped stacked model's intervals the
-same way on its held-out predictions; their coverage on the OOD suite (with the
+same way on its held-out predictions, and the shipped linalg modules model on its
+own; their coverage on the OOD suite (with the
 shipped kernels model) is recorded in the JSON. Run from
 the repository root (the held-out fits take ~15-30 min on 2 cores; ``--cache``
 keeps the out-of-fold aggregates for a re-run, ``--models-cache`` the folds'
@@ -333,8 +334,9 @@ def main() -> None:
 
     if args.write_defaults:
         calibrated = write_calibrated(modules, raw, ood)
+        lines += calibrate_shipped("modules", modules, names, xgb, ood)
         if "stacked" in shipped:
-            lines += calibrate_stacked(modules, names, stacked, ood)
+            lines += calibrate_shipped("stacked", modules, names, stacked, ood)
         lines += [
             "",
             "90% intervals of the shipped composed model (calibrated on "
@@ -374,38 +376,41 @@ def main() -> None:
     args.out.write_text(text, encoding="utf-8")
 
 
-def calibrate_stacked(modules, names, stacked, ood) -> list[str]:
-    """The shipped stacked model's intervals from its held-out predictions.
+def calibrate_shipped(kind, modules, names, predicted, ood) -> list[str]:
+    """A shipped modules or stacked model's intervals from its held-out predictions.
 
-    Its own fit calibrates on held-out families whose composed columns came
-    from a kernels model fitted on their kernels (too good); the held-out
-    predictions here compose with kernels models that never saw them. Saves
-    the model with those half-widths (``CostModel.calibrate``) and returns
-    lines of their coverage on the OOD suite.
+    Each source's 90% half-width of the held-out residuals (GroupKFold by
+    family / architecture), the largest kept (``CostModel.calibrate(...,
+    strata=sources)``), so that the three module answers are calibrated
+    alike. The stacked model's own fit calibrates on held-out families whose
+    composed columns came from a kernels model fitted on their kernels (too
+    good); its held-out predictions here compose with kernels models that
+    never saw them. Saves the model and returns lines of the intervals'
+    coverage on the OOD suite.
     """
-    path = PRETRAINED_DIR / f"{pretrained_name('stacked', 'linalg')}.zip"
+    path = PRETRAINED_DIR / f"{pretrained_name(kind, 'linalg')}.zip"
     model = CostModel.load(path)
     columns = [names.index(t) for t in model.target_names_]
     model.calibrate(
         y=modules.target[:, columns],
-        predictions=stacked[:, columns],
+        predictions=predicted[:, columns],
         calibration="group, largest of the strata",
         strata=modules.sources,
     )
     model.save(path, overwrite=True)
     info_path = path.with_suffix(".json")
     info = json.loads(info_path.read_text(encoding="utf-8"))
+    composing = ", each fold's kernels model composing" if kind == "stacked" else ""
     info["model"]["calibration"] = (
         "group, largest of the strata: held-out predictions of "
-        "benchmarks/composed_ood.py (GroupKFold by family / architecture, each "
-        "fold's kernels model composing), each source's 90% half-width, the "
-        "largest kept"
+        "benchmarks/composed_ood.py (GroupKFold by family / architecture"
+        f"{composing}), each source's 90% half-width, the largest kept"
     )
     info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     lower, upper = model.predict_interval(ood.data)
     lines = [
         "",
-        "90% intervals of the shipped stacked model, coverage on the OOD suite:",
+        f"90% intervals of the shipped {kind} model, coverage on the OOD suite:",
         "",
     ]
     ood_names = list(ood.target_names)

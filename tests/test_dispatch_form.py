@@ -301,3 +301,48 @@ def test_a_region_reads_alone_when_another_regions_lines_do_not_parse():
     fn, starts, aliases = read(lines)
     assert [op.name for op in fn.ops] == ["arith.constant", "func.return"]
     assert starts == [3, 4] and aliases == {"#m": "affine_map<(d0) -> (d0)>"}
+
+
+_DOWNSAMPLE = """func.func @main(%x: tensor<1x32x16x16xf32>, %w: tensor<64x32x1x1xf32>) -> tensor<1x64x8x8xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<1x64x8x8xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<1x64x8x8xf32>) -> tensor<1x64x8x8xf32>
+  %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x32x16x16xf32>, tensor<64x32x1x1xf32>) outs(%f : tensor<1x64x8x8xf32>) -> tensor<1x64x8x8xf32>
+  return %c : tensor<1x64x8x8xf32>
+}"""
+
+
+def test_a_strided_1x1_convolution_loads_a_strided_slice():
+    """IREE's ``matmul_like_64x8x8x32_f32`` of a ResNet downsample: the input
+    loaded as a ``32x8x8`` slice with strides ``[1, 2, 2]`` of the
+    ``32x16x16`` tensor and read through the plain loops, not ``d1 * 2``."""
+    (region,) = partition_dispatches(_DOWNSAMPLE)
+    body = _function(region.text)
+    assert "sizes = [32, 8, 8], strides = [1, 2, 2]" in body
+    assert "readonly:tensor<32x16x16xf32>> -> tensor<32x8x8xf32>" in body
+    assert "(d0, d1, d2, d3) -> (d3, d1, d2)" in body  # the input, plain loops
+    assert "d1 * 2" not in body and "d2 * 2" not in body
+    parse(region.text)
+    # with stride 1 nothing is sliced: the 1x1 convolution reads its input whole
+    (plain,) = partition_dispatches(
+        _DOWNSAMPLE.replace("strides = dense<2>", "strides = dense<1>").replace(
+            "1x64x8x8", "1x64x16x16"
+        )
+    )
+    assert "strides = [1, 2" not in plain.text
+    assert "-> tensor<32x256xf32>" in plain.text  # its spatial dims collapsed
+
+
+def test_bindings_sit_at_offsets_of_their_own_as_in_iree():
+    """IREE binds each operand at its own byte offset, an ``index`` constant
+    each: the region lays its bindings out one after another from 0, at
+    multiples of 64 bytes."""
+    (region,) = partition_dispatches(_DOWNSAMPLE)
+    body = _function(region.text)
+    offsets = re.findall(r"binding\((\d)\) alignment\(64\) offset\((%\w+)\)", body)
+    assert [b for b, _ in offsets] == ["0", "1", "2"]
+    values = dict(re.findall(r"(%\w+) = arith\.constant (\d+) : index", body))
+    at = [int(values[name]) for _, name in offsets]
+    # input 32x16x16 f32, weight 64x32 f32 (the filter's unit dims folded), output
+    assert at == [0, 32 * 16 * 16 * 4, 32 * 16 * 16 * 4 + 64 * 32 * 4]
+    assert len(set(name for _, name in offsets)) == 3

@@ -481,11 +481,14 @@ def _dispatch_form(text: str, swapped: dict | None, read) -> str:
         return f"%in_f{next(counter)}"
 
     generics: dict[int, _Generic] = {}
+    convs: set[int] = set()  # the generics of 2-D convolutions
     for i, op in enumerate(fn.ops):
         if op.name in _WINDOWED:
             g = _generalized(op, fresh)
             if g is not None:
                 spans[i] = g.text()
+                if op.name in _CONV_2D:
+                    convs.add(i)
         else:
             g = _generic(op, spans[i], attribute_aliases)
             if g is not None and len(set(g.ins)) < len(g.ins):
@@ -514,6 +517,7 @@ def _dispatch_form(text: str, swapped: dict | None, read) -> str:
         live = {i: g for i, g in generics.items() if i not in erased}
         if _fold_unit_dims(fn, spans, live, erased):
             _collapse_dims(fn, spans, live, erased)
+            _strided_loads(fn, spans, {i: live[i] for i in convs if i in live}, erased)
     for i, g in generics.items():  # every generic as IREE prints it
         if i not in erased:
             spans[i] = g.text()
@@ -685,6 +689,53 @@ def _slice_loads(fn, spans: list[str], erased: set[int]) -> None:
         for k in users[i]:
             spans[k] = _rename([spans[k]], name)[0]
         erased.add(i)
+
+
+_STRIDED_RE = re.compile(r"(d\d+) \* (\d+)")
+# 2-D convolutions whose 1x1-filter form IREE makes a contraction of a strided
+# slice (``Convert1X1FilterConv2DToMatmul``).
+_CONV_2D = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_ngchw_gfchw")
+
+
+def _strided_loads(fn, spans, convs: dict[int, _Generic], erased: set[int]) -> None:
+    """A 1x1-filter convolution with strides, its window loops folded: its
+    input reads ``oh * stride``, and IREE loads a strided slice instead (sizes
+    the output's, strides the convolution's) read through the plain loop
+    (``matmul_like_64x8x8x32_f32`` of a ResNet downsample: the load
+    ``sizes = [32, 8, 8], strides = [1, 2, 2]`` of a ``32x16x16`` tensor, the
+    input map ``(d3, d1, d2)``). Only where the input is a load that nothing
+    else reads, and every other result of its map is a plain loop."""
+    users = _users(fn, spans, erased)
+    for i, g in convs.items():
+        results = g.maps[0]
+        strided = {p: _STRIDED_RE.fullmatch(r) for p, r in enumerate(results)}
+        strided = {p: m for p, m in strided.items() if m is not None}
+        if not strided or any(
+            p not in strided and r not in g.dims for p, r in enumerate(results)
+        ):
+            continue
+        sizes, shape = _sizes(g), _shape(g.in_types[0])
+        j = fn.defs.get(_value(g.ins[0]))
+        if sizes is None or not shape or j is None or users[j] != [i]:
+            continue
+        if fn.ops[j].name != "iree_tensor_ext.dispatch.tensor.load":
+            continue
+        new, steps = list(shape), [1] * len(shape)
+        for p, m in strided.items():
+            new[p] = sizes[g.dims.index(m.group(1))]
+            steps[p] = int(m.group(2))
+            results[p] = m.group(1)
+        old_type = g.in_types[0]
+        element = old_type.strip()[len("tensor<") : -1].split("x")[-1]
+        g.in_types[0] = "tensor<" + "x".join([*map(str, new), element]) + ">"
+        listed = ", ".join
+        access = (
+            f"offsets = [{listed('0' for _ in new)}], sizes = [{listed(map(str, new))}], "
+            f"strides = [{listed(map(str, steps))}]"
+        )
+        load = _ACCESS_RE.sub(access, spans[j], count=1)
+        head, _, _ = load.rpartition(" -> ")
+        spans[j] = f"{head} -> {g.in_types[0]}"
 
 
 def _unpad_stores(fn, spans: list[str], erased: set[int]) -> None:

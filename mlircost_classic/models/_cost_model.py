@@ -282,7 +282,7 @@ class CostModel(PerTargetRegressor):
     easy strata hide the hard one: on the bundled kernels, held out by family,
     the pooled 90% half-width of sm_80 registers covers the families' kernels
     at 0.81 and the OOD suite's at 0.84; the largest of the three sources'
-    covers them at 0.90 and 0.91, and the networks' kernels at 0.98
+    covers them at 0.90 and 0.91, and the networks' kernels at 0.97
     (``benchmarks/kernel_intervals.py``).
 
     Parameters
