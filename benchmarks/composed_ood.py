@@ -67,7 +67,7 @@ from mlircost_classic.models import (
     spearman,
 )
 from mlircost_classic.models._composed import _kernels_model_without
-from mlircost_classic.models._pretrained import _dataset_version
+from mlircost_classic.models._pretrained import _dataset_version, _write_json
 
 OOD = Path("mlircost_classic/data/ood")
 NETWORKS = ("torchvision", "transformers")
@@ -369,7 +369,7 @@ def main() -> None:
             "calibrated": calibrated,
         }
         out = PRETRAINED_DIR / f"{COMPOSED_NAME}.json"
-        out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        _write_json(out, record)
         print(f"wrote {out}")
     text = "\n".join(lines) + "\n"
     print(text)
@@ -406,7 +406,7 @@ def calibrate_shipped(kind, modules, names, predicted, ood) -> list[str]:
         "benchmarks/composed_ood.py (GroupKFold by family / architecture"
         f"{composing}), each source's 90% half-width, the largest kept"
     )
-    info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    _write_json(info_path, info)
     lower, upper = model.predict_interval(ood.data)
     lines = [
         "",

@@ -39,7 +39,12 @@ from sklearn.model_selection import GroupKFold
 import mlircost_classic as mc
 from mlircost_classic.models import interval_coverage
 from mlircost_classic.models._composed import _kernels_model_without
-from mlircost_classic.models._pretrained import PRETRAINED_DIR, _host, pretrained_name
+from mlircost_classic.models._pretrained import (
+    PRETRAINED_DIR,
+    _host,
+    _write_json,
+    pretrained_name,
+)
 
 
 def held_out_predictions(kernels, models_dir, jobs: int) -> np.ndarray:
@@ -81,7 +86,7 @@ def write_calibrated(shipped, kernels, predicted, sources) -> None:
         "model of benchmarks/composed_ood.py that never saw its family / "
         "architecture), each source's 90% half-width, the largest kept"
     )
-    info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    _write_json(info_path, info)
     print(f"wrote {path}")
 
 
