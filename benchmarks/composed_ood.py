@@ -67,6 +67,7 @@ from mlircost_classic.models import (
     spearman,
 )
 from mlircost_classic.models._composed import _kernels_model_without
+from mlircost_classic.models._cost_model import _calibration_name
 from mlircost_classic.models._pretrained import _dataset_version, _write_json
 
 OOD = Path("mlircost_classic/data/ood")
@@ -376,6 +377,16 @@ def main() -> None:
     args.out.write_text(text, encoding="utf-8")
 
 
+def save_recalibrated(model: CostModel, path: Path, how: str) -> None:
+    """Save a shipped model whose intervals were calibrated again (``path``),
+    and record in its JSON record how: ``calibration_``, then ``how``."""
+    model.save(path, overwrite=True)
+    info_path = path.with_suffix(".json")
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info["model"]["calibration"] = f"{model.calibration_}: {how}"
+    _write_json(info_path, info)
+
+
 def calibrate_shipped(kind, modules, names, predicted, ood) -> list[str]:
     """A shipped modules or stacked model's intervals from its held-out predictions.
 
@@ -394,19 +405,16 @@ def calibrate_shipped(kind, modules, names, predicted, ood) -> list[str]:
     model.calibrate(
         y=modules.target[:, columns],
         predictions=predicted[:, columns],
-        calibration="group, largest of the strata",
+        calibration=_calibration_name(modules.groups, modules.sources),
         strata=modules.sources,
     )
-    model.save(path, overwrite=True)
-    info_path = path.with_suffix(".json")
-    info = json.loads(info_path.read_text(encoding="utf-8"))
     composing = ", each fold's kernels model composing" if kind == "stacked" else ""
-    info["model"]["calibration"] = (
-        "group, largest of the strata: held-out predictions of "
-        "benchmarks/composed_ood.py (GroupKFold by family / architecture"
-        f"{composing}), each source's 90% half-width, the largest kept"
+    save_recalibrated(
+        model,
+        path,
+        "held-out predictions of benchmarks/composed_ood.py (GroupKFold by family "
+        f"/ architecture{composing}), each source's 90% half-width, the largest kept",
     )
-    _write_json(info_path, info)
     lower, upper = model.predict_interval(ood.data)
     lines = [
         "",

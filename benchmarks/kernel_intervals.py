@@ -29,22 +29,17 @@ root::
 
 import argparse
 import copy
-import json
 import os
 
 import numpy as np
-from composed_ood import kernels_base
+from composed_ood import kernels_base, save_recalibrated
 from sklearn.model_selection import GroupKFold
 
 import mlircost_classic as mc
 from mlircost_classic.models import interval_coverage
 from mlircost_classic.models._composed import _kernels_model_without
-from mlircost_classic.models._pretrained import (
-    PRETRAINED_DIR,
-    _host,
-    _write_json,
-    pretrained_name,
-)
+from mlircost_classic.models._cost_model import _calibration_name
+from mlircost_classic.models._pretrained import PRETRAINED_DIR, _host, pretrained_name
 
 
 def held_out_predictions(kernels, models_dir, jobs: int) -> np.ndarray:
@@ -75,18 +70,16 @@ def write_calibrated(shipped, kernels, predicted, sources) -> None:
         y=kernels.target,
         predictions=predicted,
         strata=sources,
-        calibration="group, largest of the strata",
+        calibration=_calibration_name(kernels.groups, sources),
     )
-    shipped.save(path, overwrite=True)
-    info_path = path.with_suffix(".json")
-    info = json.loads(info_path.read_text(encoding="utf-8"))
-    info["model"]["calibration"] = (
-        "group, largest of the strata: held-out predictions of "
-        "benchmarks/kernel_intervals.py (each kernel under the fold kernels "
-        "model of benchmarks/composed_ood.py that never saw its family / "
-        "architecture), each source's 90% half-width, the largest kept"
+    save_recalibrated(
+        shipped,
+        path,
+        "held-out predictions of benchmarks/kernel_intervals.py (each kernel "
+        "under the fold kernels model of benchmarks/composed_ood.py that never "
+        "saw its family / architecture), each source's 90% half-width, the "
+        "largest kept",
     )
-    _write_json(info_path, info)
     print(f"wrote {path}")
 
 

@@ -661,6 +661,15 @@ def _unit_reshape(op: Op) -> bool:
 _SLICE_RE = re.compile(r"\[([^\]]*)\]\s*\[([^\]]*)\]\s*\[([^\]]*)\]")
 
 
+def _sliced_load(span: str, offsets, sizes, strides, result: str) -> str:
+    """A ``dispatch.tensor.load``'s text ``span`` reading the slice at
+    ``offsets`` / ``sizes`` / ``strides`` (lists of their texts) as ``result``."""
+    listed = [", ".join(part) for part in (offsets, sizes, strides)]
+    access = "offsets = [{}], sizes = [{}], strides = [{}]".format(*listed)
+    head, _, _ = _ACCESS_RE.sub(access, span, count=1).rpartition(" -> ")
+    return f"{head} -> {result}"
+
+
 def _slice_loads(fn, spans: list[str], erased: set[int]) -> None:
     """A ``tensor.extract_slice`` of a loaded tensor that nothing else reads:
     the load reads the slice itself (IREE folds the slice into the
@@ -680,11 +689,7 @@ def _slice_loads(fn, spans: list[str], erased: set[int]) -> None:
         lists = [[x.strip() for x in g.split(",")] for g in m.groups()]
         if not all(x.isdigit() for part in lists for x in part):
             continue
-        offsets, sizes, strides = (", ".join(part) for part in lists)
-        access = f"offsets = [{offsets}], sizes = [{sizes}], strides = [{strides}]"
-        load = _ACCESS_RE.sub(access, spans[j], count=1)
-        head, _, _ = load.rpartition(" -> ")
-        spans[j] = f"{head} -> {op.result_types[0].raw}"
+        spans[j] = _sliced_load(spans[j], *lists, op.result_types[0].raw)
         name = {_value(op.results[0]): _value(fn.ops[j].results[0])}
         for k in users[i]:
             spans[k] = _rename([spans[k]], name)[0]
@@ -725,17 +730,10 @@ def _strided_loads(fn, spans, convs: dict[int, _Generic], erased: set[int]) -> N
             new[p] = sizes[g.dims.index(m.group(1))]
             steps[p] = int(m.group(2))
             results[p] = m.group(1)
-        old_type = g.in_types[0]
-        element = old_type.strip()[len("tensor<") : -1].split("x")[-1]
-        g.in_types[0] = "tensor<" + "x".join([*map(str, new), element]) + ">"
-        listed = ", ".join
-        access = (
-            f"offsets = [{listed('0' for _ in new)}], sizes = [{listed(map(str, new))}], "
-            f"strides = [{listed(map(str, steps))}]"
+        g.in_types[0] = _retype(g.in_types[0], lambda _, dims=new: dims)
+        spans[j] = _sliced_load(
+            spans[j], ["0"] * len(new), map(str, new), map(str, steps), g.in_types[0]
         )
-        load = _ACCESS_RE.sub(access, spans[j], count=1)
-        head, _, _ = load.rpartition(" -> ")
-        spans[j] = f"{head} -> {g.in_types[0]}"
 
 
 def _unpad_stores(fn, spans: list[str], erased: set[int]) -> None:

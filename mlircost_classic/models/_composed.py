@@ -29,7 +29,7 @@ from ..datasets import TARGETS, clip_to_domain, resolve_target
 from ..featurize import DispatchRegion, dispatch_kind, partition_dispatches
 from ..featurize._base import PARALLEL_CHUNK, BaseMLIRFeaturizer, _collector_paused
 from ..featurize._partition import read_region
-from ._base import TextInputMixin, check_targets
+from ._base import TextInputMixin, _per_document, check_targets
 from ._cost_model import (
     CostModel,
     _calibration_name,
@@ -592,12 +592,9 @@ class ComposedCostModel(TextInputMixin, RegressorMixin, BaseEstimator):
         if raw.shape != Y.shape:
             raise ValueError(f"raw has shape {raw.shape}, y has {Y.shape}")
         groups, strata = (
-            None if values is None else np.asarray(values, dtype=object)
-            for values in (groups, strata)
+            _per_document(values, name, Y.shape[0])
+            for values, name in ((groups, "groups"), (strata, "strata"))
         )
-        for values, name in ((groups, "groups"), (strata, "strata")):
-            if values is not None and len(values) != len(X):
-                raise ValueError(f"X has {len(X)} documents but {len(values)} {name}")
         rng = np.random.default_rng(self.random_state)
         quantiles = []
         for j in range(len(names)):

@@ -20,7 +20,7 @@ from ..datasets import clip_to_domain
 from ..featurize import MLIRFeaturizer, ShapeFeatures
 from ..featurize._base import _check_documents
 from . import _serialize
-from ._base import PerTargetRegressor, _Inputs, log_wrapped
+from ._base import PerTargetRegressor, _Inputs, _per_document, log_wrapped
 from ._forest import compile_forest
 from ._prior import PriorRegressor
 from ._unwrap import unwrap
@@ -678,13 +678,7 @@ class CostModel(PerTargetRegressor):
         Y = np.asarray(y, dtype=float).reshape(-1, len(self.target_names_))
         P = self.predict(X) if predictions is None else np.asarray(predictions, float)
         P = P.reshape(Y.shape)
-        if strata is not None:
-            strata = np.asarray(strata, dtype=object)
-            if strata.shape != (Y.shape[0],):
-                raise ValueError(
-                    f"strata must hold one value per row ({Y.shape[0]}), got "
-                    f"an array of shape {strata.shape}"
-                )
+        strata = _per_document(strata, "strata", Y.shape[0])
         quantiles = []
         for j, log in enumerate(self.log_targets_):
             rows = ~np.isnan(Y[:, j]) & ~np.isnan(P[:, j])
