@@ -182,3 +182,58 @@ def test_subclassed_part_reads_everything(small_chunks):
     np.testing.assert_array_equal(
         _bits(X), _bits(MLIRFeaturizer(opcodes=Doubled()).fit(docs).transform(docs))
     )
+
+
+# -- in joblib workers (n_jobs) ------------------------------------------------
+@pytest.fixture
+def small_tasks(monkeypatch):
+    """Parallel fit_transform from 9 documents on, in tasks of at most 4."""
+    monkeypatch.setattr(_base, "PARALLEL_CHUNK", 4)
+
+
+@pytest.mark.parametrize("parts", PARTS[:4], ids=range(4))
+def test_parallel_fit_transform_equals_one_process(small_tasks, parts):
+    docs = _corpus(22)
+    parallel = MLIRFeaturizer(n_jobs=2, **parts)
+    X = parallel.fit_transform(docs)
+    serial = MLIRFeaturizer(**parts)
+    np.testing.assert_array_equal(_bits(X), _bits(serial.fit_transform(docs)))
+    _assert_same_fit(parallel, serial)
+    assert parallel.get_params()["n_jobs"] == 2
+    new = [*TRANSFORM_DOCS, *docs[:5]]
+    np.testing.assert_array_equal(
+        _bits(parallel.transform(new)), _bits(serial.transform(new))
+    )
+
+
+@pytest.mark.parametrize("on_error", ["ignore", "warn", "raise"])
+def test_parallel_fit_transform_unreadable_documents(small_tasks, on_error):
+    # unreadable documents in the first, third and last task (of 4)
+    texts = _corpus(14)
+    docs = [*texts[:2], JUNK, *texts[2:8], JUNK, *texts[8:], JUNK]
+    if on_error == "raise":
+        with pytest.raises(MLIRSyntaxError) as info:
+            MLIRFeaturizer(n_jobs=2).fit_transform(docs)
+        assert "while reading document 2" in info.value.__notes__
+        return
+    with warnings.catch_warnings(record=True) as parallel_warnings:
+        warnings.simplefilter("always")
+        X = MLIRFeaturizer(on_error=on_error, n_jobs=2).fit_transform(docs)
+    with warnings.catch_warnings(record=True) as serial_warnings:
+        warnings.simplefilter("always")
+        Y = MLIRFeaturizer(on_error=on_error).fit_transform(docs)
+    np.testing.assert_array_equal(_bits(X), _bits(Y))
+    assert list(np.flatnonzero(X[:, -1].toarray())) == [2, 9, len(docs) - 1]
+    messages = [str(w.message) for w in parallel_warnings]
+    assert messages == [str(w.message) for w in serial_warnings]
+    assert len(messages) == (3 if on_error == "warn" else 0)
+
+
+def test_parallel_tasks_split_by_documents_and_text(small_tasks, monkeypatch):
+    monkeypatch.setattr(_union, "_WORKER_CHARS", 10)
+    docs = ["abc"] * 6 + ["x" * 25, "ab", "ab", Path("a.mlir")] + ["a"] * 5
+    spans = list(_union._spans(docs))
+    # 3 + 3 + 3 chars fit in 10, a fourth would not; a larger document alone
+    assert spans == [(0, 3), (3, 6), (6, 7), (7, 11), (11, 15)]
+    assert [s for s, _ in spans] == [0, *[e for _, e in spans[:-1]]]
+    assert spans[-1][1] == len(docs)

@@ -24,6 +24,7 @@ from xgboost import XGBRegressor
 
 from mlircost_classic.featurize import (
     MLIRFeaturizer,
+    _union,
     OpcodeCounter,
     OpNgramTfidf,
     ShapeFeatures,
@@ -383,11 +384,38 @@ def test_default_estimator_grows_with_the_rows_of_each_target(monkeypatch):
     model = CostModel(featurizer=IDENTITY, log_target=False, random_state=0)
     model.fit(x, y)
     boosters = [unwrap(e).regressor for e in model.estimators_]
-    shapes = [(b.max_depth, b.n_estimators) for b in boosters]
-    assert shapes == [(6, 600), (4, 300)]
+    shapes = [(b.max_depth, b.n_estimators, b.max_bin) for b in boosters]
+    assert shapes == [(6, 600, 256), (4, 300, _cost_model.SHALLOW_MAX_BIN)]
     assert _cost_model.default_estimator().max_depth == 4  # rows unknown: shallow
     given = CostModel(featurizer=IDENTITY, estimator=XGBRegressor(max_depth=2))
     assert unwrap(given.fit(x, y).estimators_[0]).regressor.max_depth == 2
+
+
+def test_n_jobs_featurizes_the_training_documents_in_workers(monkeypatch):
+    # 24 documents in tasks of 8: the featurizer's fit_transform goes to
+    # joblib workers with the model's n_jobs, then gets back its own n_jobs
+    from mlircost_classic.featurize import _base as featurize_base
+
+    monkeypatch.setattr(featurize_base, "PARALLEL_CHUNK", 8)
+    seen = []
+    summarize = _union._summarize
+    monkeypatch.setattr(
+        _union, "_summarize", lambda *a: seen.append(len(a[0])) or summarize(*a)
+    )
+    y = made_up_targets()
+    parallel = CostModel(n_jobs=2, random_state=0).fit(TEXTS, y)
+    assert seen == []  # every task summarized in a worker (its copy of the spy)
+    serial = CostModel(random_state=0).fit(TEXTS, y)
+    assert seen == [24]  # one process: one chunk, read here
+    assert parallel.featurizer_.get_params()["n_jobs"] is None
+    np.testing.assert_array_equal(
+        parallel.featurizer_.transform(TEXTS).toarray(),
+        serial.featurizer_.transform(TEXTS).toarray(),
+    )
+    np.testing.assert_array_equal(parallel.predict(TEXTS), serial.predict(TEXTS))
+    given = MLIRFeaturizer(n_jobs=1)
+    fitted = CostModel(featurizer=given, n_jobs=2, random_state=0).fit(TEXTS, y)
+    assert fitted.featurizer_.get_params()["n_jobs"] == 1
 
 
 def test_version_1_files_without_priors_still_load(tmp_path):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.utils._param_validation import StrOptions
 
 from ..mlir._ir import ParsedModule
-from ._base import BaseMLIRFeaturizer, _collector_paused
+from . import _base
+from ._base import BaseMLIRFeaturizer, _collector_paused, _read_or_error
 from ._ngram import OpNgramTfidf
 from ._opcode import OpcodeCounter
 from ._shape import ShapeFeatures
@@ -26,10 +28,63 @@ _PARTS = (
 # fit_transform reads and summarises this many documents at a time.
 _FIT_CHUNK = 1024
 
+#: Text a worker of a parallel ``fit_transform`` reads at most in one task
+#: (unless one document is larger): see :func:`_spans`.
+_WORKER_CHARS = 8 << 20
+
 
 def _shared_grams(grams: list[str], shared: dict) -> list[str]:
     """``grams`` with each string the one object ``shared`` keeps for it."""
     return [shared.setdefault(g, g) for g in grams]
+
+
+def _spans(docs: list):
+    """``(start, stop)`` of consecutive chunks of ``docs`` for the workers.
+
+    At most :data:`~._base.PARALLEL_CHUNK` documents and, past the first, at most
+    :data:`_WORKER_CHARS` characters of text a chunk: a parsed module takes
+    about six times its text, and a loky worker that grows 300 MB is replaced
+    (with a warning) after its task.
+    """
+    start, chars = 0, 0
+    for i, doc in enumerate(docs):
+        size = len(doc) if isinstance(doc, (str, bytes)) else 0
+        full = i - start >= _base.PARALLEL_CHUNK or chars + size > _WORKER_CHARS
+        if i > start and full:
+            yield start, i
+            start, chars = i, 0
+        chars += size
+    if start < len(docs):
+        yield start, len(docs)
+
+
+def _summarize(docs: list, task: tuple, shared: dict | None = None) -> tuple:
+    """Read ``docs`` and keep what :meth:`MLIRFeaturizer.fit_transform` needs.
+
+    ``task`` is (whether to keep op names, the n-gram analyzer or None, the
+    shapes part or None, the ``input`` parameter). Returns the reading errors
+    ``(index in docs, exception)``, the indices read, and for the documents
+    read, in order: their op names (:class:`_OpNames`), their n-gram lists
+    and their shape rows (an array, or None without the part). Strings are
+    shared through ``shared`` (a new dict when None).
+    """
+    opcodes, analyze, shapes, input = task
+    shared = {} if shared is None else shared
+    with _collector_paused():
+        results = [_read_or_error(doc, input) for doc in docs]
+        errors = [(i, exc) for i, (_, exc) in enumerate(results) if exc is not None]
+        read = [i for i, (module, _) in enumerate(results) if module is not None]
+        modules = [results[i][0] for i in read]
+        del results  # the chunk's modules go with ``modules``
+        names = [_OpNames.of(m, shared) for m in modules] if opcodes else []
+        grams = (
+            [_shared_grams(analyze(m), shared) for m in modules]
+            if analyze is not None
+            else []
+        )
+        rows = shapes._extract(modules) if shapes is not None and read else None
+        del modules
+    return errors, read, names, grams, rows
 
 
 class _OpName(NamedTuple):
@@ -58,6 +113,11 @@ class _OpNames:
                 name = shared[key] = _OpName(*key)
             ops.append(name)
         return cls(ops)
+
+    @classmethod
+    def shared(cls, names: _OpNames, shared: dict) -> _OpNames:
+        """``names`` with each name pair the one object ``shared`` keeps."""
+        return cls([shared.setdefault(op, op) for op in names.ops])
 
 
 # Below this many output cells, blocks are stacked dense, then made sparse.
@@ -199,24 +259,16 @@ class MLIRFeaturizer(BaseMLIRFeaturizer):
         if shapes is not None:
             shapes._fit_modules([])  # its state is the catalog only
         analyze = ngrams._analyzer() if ngrams is not None else None
-        shared: dict = {}  # one object per distinct string / op name pair
         op_names, grams, shape_rows, ok = [], [], [], []
-        for start in range(0, len(docs), _FIT_CHUNK):
-            results = self._read_results(docs[start : start + _FIT_CHUNK])
-            self._on_errors((start + i, exc) for i, (_, exc) in enumerate(results))
-            read = [i for i, (module, _) in enumerate(results) if module is not None]
+        for start, (errors, read, names, analyzed, rows) in self._summaries(
+            docs, opcodes is not None, analyze, shapes
+        ):
+            self._on_errors((start + i, exc) for i, exc in errors)
             ok.extend(start + i for i in read)
-            if read:
-                with _collector_paused():
-                    modules = [results[i][0] for i in read]
-                    del results  # the chunk's modules go with ``modules``
-                    if opcodes is not None:
-                        op_names.extend(_OpNames.of(m, shared) for m in modules)
-                    if analyze is not None:
-                        grams.extend(_shared_grams(analyze(m), shared) for m in modules)
-                    if shapes is not None:
-                        shape_rows.append(shapes._extract(modules))
-                    del modules
+            op_names += names
+            grams += analyzed
+            if rows is not None:
+                shape_rows.append(rows)
         self._check_readable(len(docs), len(ok))
         self.parse_error_column_ = self.on_error != "raise"
         blocks = []
@@ -229,6 +281,31 @@ class MLIRFeaturizer(BaseMLIRFeaturizer):
             blocks.append(np.vstack(shape_rows))
         self.transformers_ = parts
         return self._full_rows(self._stack(blocks, len(ok)), ok, len(docs))
+
+    def _summaries(self, docs: list, opcodes: bool, analyze, shapes):
+        """``(start, summary)`` of each chunk of ``docs`` (see :func:`_summarize`).
+
+        With ``n_jobs``, chunks of more than one go to joblib workers, which
+        send back the summaries, not the parsed modules (those cost more to
+        send than to make); the strings are then shared between chunks here.
+        """
+        task = (opcodes, analyze, shapes, self.input)
+        if self.n_jobs in (None, 1) or len(docs) <= _base.PARALLEL_CHUNK:
+            shared: dict = {}  # one object per distinct string / op name pair
+            for start in range(0, len(docs), _FIT_CHUNK):
+                yield start, _summarize(docs[start : start + _FIT_CHUNK], task, shared)
+            return
+        spans = list(_spans(docs))
+        done = Parallel(n_jobs=self.n_jobs)(
+            delayed(_summarize)(docs[start:stop], task) for start, stop in spans
+        )
+        shared = {}
+        for (start, _), (errors, read, names, analyzed, rows) in zip(
+            spans, done, strict=True
+        ):
+            names = [_OpNames.shared(n, shared) for n in names]
+            analyzed = [_shared_grams(g, shared) for g in analyzed]
+            yield start, (errors, read, names, analyzed, rows)
 
     def _extract(self, modules: list[ParsedModule]):
         return self._stack(

@@ -166,7 +166,7 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
         """
         Y, names, ndim = check_targets(y, target_names)
         self.featurizer_ = self._make_featurizer()
-        F = self.featurizer_.fit_transform(X)
+        F = _fit_transform(self.featurizer_, X, getattr(self, "n_jobs", None))
         if F.shape[0] != Y.shape[0]:
             raise ValueError(
                 f"X has {F.shape[0]} documents but y has {Y.shape[0]} rows"
@@ -363,6 +363,24 @@ def _accepts_sparse(estimator) -> bool:
         return get_tags(estimator).input_tags.sparse
     except Exception:  # noqa: BLE001 - a third-party estimator without tags
         return False
+
+
+def _fit_transform(featurizer, X, n_jobs):
+    """``featurizer.fit_transform(X)``, its documents read in ``n_jobs`` workers
+    when the featurizer takes ``n_jobs`` and has none of its own.
+
+    The featurizer's parameters are left as they were (a saved model keeps
+    the featurizer it was given).
+    """
+    params = featurizer.get_params(deep=False) if hasattr(featurizer, "get_params") else {}
+    own = params.get("n_jobs", 1)
+    if own is not None or n_jobs in (None, 1):
+        return featurizer.fit_transform(X)
+    featurizer.set_params(n_jobs=n_jobs)
+    try:
+        return featurizer.fit_transform(X)
+    finally:
+        featurizer.set_params(n_jobs=None)
 
 
 class _Inputs:
