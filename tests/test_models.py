@@ -24,10 +24,10 @@ from xgboost import XGBRegressor
 
 from mlircost_classic.featurize import (
     MLIRFeaturizer,
-    _union,
     OpcodeCounter,
     OpNgramTfidf,
     ShapeFeatures,
+    _union,
 )
 from mlircost_classic.models import (
     FORMAT_VERSION,

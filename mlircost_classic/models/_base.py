@@ -372,7 +372,9 @@ def _fit_transform(featurizer, X, n_jobs):
     The featurizer's parameters are left as they were (a saved model keeps
     the featurizer it was given).
     """
-    params = featurizer.get_params(deep=False) if hasattr(featurizer, "get_params") else {}
+    params = (
+        featurizer.get_params(deep=False) if hasattr(featurizer, "get_params") else {}
+    )
     own = params.get("n_jobs", 1)
     if own is not None or n_jobs in (None, 1):
         return featurizer.fit_transform(X)
