@@ -19,6 +19,7 @@ from mlircost_classic.models._forest import (
     CompiledForest,
     _order_keys,
     _trees,
+    _ubjson,
     compile_forest,
 )
 from mlircost_classic.models._unwrap import unwrap
@@ -428,3 +429,112 @@ def test_order_keys_order_floats_as_less_than_does():
     np.testing.assert_array_equal(
         keys[:, None] == keys[None, :], values[:, None] == values[None, :]
     )
+
+
+# -- the boosters' UBJSON ------------------------------------------------------
+def _plain(value):
+    """A decoded model in plain Python numbers (float32 values as floats)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(np.float32(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+KINDS = [
+    {},
+    {"max_depth": 0, "max_leaves": 5, "grow_policy": "lossguide"},
+    {"n_estimators": 1, "base_score": 3.5},
+]
+
+
+@pytest.mark.parametrize("kw", KINDS, ids=range(len(KINDS)))
+def test_ubjson_of_a_booster_is_its_json(kernels, kw):
+    import json
+
+    texts, Y, _ = kernels
+    X = MLIRFeaturizer().fit_transform(texts)
+    rows = ~np.isnan(Y[:, 0])
+    params = {"n_estimators": 40, "max_depth": 5, "learning_rate": 0.2, "n_jobs": 1}
+    regressor = XGBRegressor(**{**params, **kw}).fit(X[rows], Y[rows, 0])
+    booster = regressor.get_booster()
+    decoded = _ubjson(booster.save_raw("ubj"))
+    tree = decoded["learner"]["gradient_booster"]["model"]["trees"][0]
+    assert isinstance(tree["split_conditions"], np.ndarray)
+    assert tree["split_conditions"].dtype == np.float32
+    assert tree["left_children"].dtype == np.int32
+    assert _plain(decoded) == _plain(json.loads(bytes(booster.save_raw("json"))))
+
+
+def test_ubjson_reads_every_marker_and_refuses_junk():
+    L = lambda n: b"L" + n.to_bytes(8, "big")  # noqa: E731 - an int64 length
+    doc = (
+        b"{"
+        + L(1)
+        + b"a"
+        + b"["
+        + b"T"
+        + b"F"
+        + b"Z"
+        + b"Cx"
+        + b"i\xff"
+        + b"U\xff"
+        + b"I\x01\x00"
+        + b"l\xff\xff\xff\xfe"
+        + b"d\x3f\x80\x00\x00"
+        + b"D\x40\x00\x00\x00\x00\x00\x00\x00"
+        + b"Si\x02h\xc3"
+        + b"]"
+        + L(1)
+        + b"b"
+        + b"[#U\x02"
+        + b"Si\x00"
+        + b"{}"
+        + L(1)
+        + b"c"
+        + b"[$I#U\x02\x00\x01\x01\x00"
+        + L(1)
+        + b"d"
+        + b"{#U\x01"
+        + b"U\x01k"
+        + b"i\x07"
+        + b"}"
+    )
+    decoded = _ubjson(doc.replace(b"h\xc3", b"hi"))
+    assert decoded["a"] == [True, False, None, "x", -1, 255, 256, -2, 1.0, 2.0, "hi"]
+    assert decoded["b"] == ["", {}]
+    assert decoded["c"].tolist() == [1, 256] and decoded["c"].dtype == np.int16
+    assert decoded["d"] == {"k": 7}
+    for junk in (
+        doc,  # an invalid UTF-8 string
+        doc[:-1],  # no closing brace
+        doc + b"Z",  # data after the end
+        b"{" + L(1) + b"a" + b"[$d#L" + (10**6).to_bytes(8, "big") + b"}",
+        b"{" + L(1) + b"a" + b"Q}",  # no such marker
+        b"[$U" + b"\x00",  # a typed container without a count
+        b"",
+    ):
+        with pytest.raises(ValueError):
+            _ubjson(junk)
+
+
+def test_forest_from_json_when_ubjson_fails(fitted, kernels, monkeypatch):
+    from mlircost_classic.models import _forest
+
+    texts = kernels[0][:5]
+    before = fitted.predict(texts)
+
+    def refuse(data):
+        raise ValueError("no")
+
+    monkeypatch.setattr(_forest, "_ubjson", refuse)
+    fitted._compile()
+    try:
+        np.testing.assert_array_equal(fitted.predict(texts), before)
+    finally:
+        monkeypatch.undo()
+        fitted._compile()
