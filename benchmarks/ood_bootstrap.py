@@ -7,7 +7,7 @@ answer (``auto``: what ``load_pretrained("auto")`` and ``mlircost predict``
 give; ``composed``, ``stacked`` and ``modules`` alone) with a 95% percentile
 bootstrap interval over the modules (:func:`scipy.stats.bootstrap`, paired,
 resampling the modules with replacement) and the share of resamples at or
-above the goal (0.85). Run from the repository root::
+above the goal (:data:`GOALS`). Run from the repository root::
 
     python benchmarks/ood_bootstrap.py [--resamples 2000] [--seed 0]
 """
@@ -17,22 +17,20 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from goals import _NETWORK_GOALS
 from scipy import stats
 
 import mlircost_classic as mc
 from mlircost_classic.models import ComposedCostModel
 
-#: The module targets of the module goals (issues 13 and 14) and their goal.
-TARGETS = (
-    "nvidia_sm80.registers",
-    "nvidia_sm90.registers",
-    "amd_gfx942.vgprs",
-    "amd_gfx942.sgprs",
-    "cpu_x86_64_v3.code_bytes",
-    "cpu_x86_64_v3.dispatches",
-    "cpu_x86_64_v3.instructions",
-)
-GOAL = 0.85
+#: Issue 14's module goals on the OOD suite: the real-networks issue's module
+#: targets (``goals.py``, 0.85 each) and the dispatch count (0.85); instructions
+#: ("no worse than 0.88").
+GOALS = {
+    **_NETWORK_GOALS["modules"],
+    "cpu_x86_64_v3.dispatches": 0.85,
+    "cpu_x86_64_v3.instructions": 0.88,
+}
 
 
 def _spearman(y, p, axis=-1):
@@ -47,8 +45,10 @@ def _spearman(y, p, axis=-1):
         return num / den
 
 
-def interval(y, p, resamples: int, seed: int) -> tuple[float, float, float, float]:
-    """Spearman, its 95% bootstrap interval, and the share of resamples >= GOAL."""
+def interval(
+    y, p, goal: float, resamples: int, seed: int
+) -> tuple[float, float, float, float]:
+    """Spearman, its 95% bootstrap interval, and the share of resamples >= ``goal``."""
     ok = ~np.isnan(y) & ~np.isnan(p)
     y, p = y[ok], p[ok]
     rng = np.random.default_rng(seed)
@@ -63,7 +63,7 @@ def interval(y, p, resamples: int, seed: int) -> tuple[float, float, float, floa
     )
     values = result.bootstrap_distribution
     values = values[~np.isnan(values)]
-    share = float(np.mean(values >= GOAL)) if values.size else float("nan")
+    share = float(np.mean(values >= goal)) if values.size else float("nan")
     low, high = result.confidence_interval
     return float(_spearman(y, p)), float(low), float(high), share
 
@@ -85,11 +85,11 @@ def main(argv=None) -> None:
         answers[kind] = (list(model.target_names_), model.predict(ood.data))
     print(
         f"OOD suite: {len(ood.data)} linalg modules; Spearman [95% bootstrap "
-        f"interval] (share of {args.resamples} resamples >= {GOAL})"
+        f"interval] (share of {args.resamples} resamples at or above the goal)"
     )
-    print("| target | " + " | ".join(answers) + " |")
+    print("| target (goal) | " + " | ".join(answers) + " |")
     print("|---|" + "---:|" * len(answers))
-    for target in TARGETS:
+    for target, goal in GOALS.items():
         y = ood.target[:, names.index(target)]
         cells = []
         for columns, predictions in answers.values():
@@ -97,9 +97,9 @@ def main(argv=None) -> None:
                 cells.append("-")
                 continue
             p = predictions[:, columns.index(target)]
-            rho, low, high, share = interval(y, p, args.resamples, args.seed)
+            rho, low, high, share = interval(y, p, goal, args.resamples, args.seed)
             cells.append(f"{rho:.3f} [{low:.2f}, {high:.2f}] ({share:.2f})")
-        print(f"| {target} | " + " | ".join(cells) + " |")
+        print(f"| {target} ({goal:g}) | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
