@@ -103,8 +103,8 @@ def default_estimator(n_samples: int | None = None) -> XGBRegressor:
     folds, 2026-12-06), 64 bins fit 2.2-2.6x faster with Spearman within
     +-0.006 of 256 bins on the ten main targets (sm_80 registers 0.811 ->
     0.815, AMD VGPRs 0.875 -> 0.874, SGPRs 0.752 -> 0.759, x86 code bytes
-    0.909 -> 0.912, dispatches 0.950 -> 0.947). One thread per booster; :class:`CostModel` fits targets in parallel
-    instead (``n_jobs``).
+    0.909 -> 0.912, dispatches 0.950 -> 0.947). One thread per booster;
+    :class:`CostModel` fits targets in parallel instead (``n_jobs``).
 
     Parameters
     ----------

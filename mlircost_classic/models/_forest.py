@@ -4,8 +4,8 @@ A compiler pass asks for one module at a time. xgboost's own predict costs
 ~1.5-2 ms per call and target through the estimators' ``predict``, and
 :class:`CostModel` calls it once per target; :class:`CompiledForest` evaluates
 all trees of all targets in one set of vectorised numpy steps (one per tree
-level) instead, from the boosters' own UBJSON (or JSON) dump, and gives the same numbers
-(up to float32 summation order).
+level) instead, from the boosters' own UBJSON (or JSON) dump, and gives the same
+numbers (up to float32 summation order).
 
 Only what :class:`CostModel` fits is covered: ``gbtree`` boosters with a
 ``reg:squarederror``-style identity link and numerical splits, optionally
@@ -83,20 +83,20 @@ def _base_score(param: str) -> float:
     return float(text)
 
 
-#: UBJSON scalar markers (big-endian, as xgboost writes them) and, for typed
-#: arrays (``[$d#...``), their numpy element types.
+#: UBJSON scalar markers (big-endian, as xgboost writes them); a typed array of
+#: one (``[$d#...``) is read as the numpy type of the same format.
 _UBJ_SCALARS = {
     ord(marker): struct.Struct(">" + code)
     for marker, code in zip("iUIlLdD", "bBhiqfd", strict=True)
 }
-_UBJ_ARRAYS = {
-    ord(marker): np.dtype(">" + code)
-    for marker, code in zip(
-        "iUIlLdD", ("i1", "u1", "i2", "i4", "i8", "f4", "f8"), strict=True
-    )
-}
-
+_UBJ_ARRAYS = {marker: np.dtype(s.format) for marker, s in _UBJ_SCALARS.items()}
+#: The integer markers: a count or a length is one of these.
+_UBJ_INTEGERS = {m: s for m, s in _UBJ_SCALARS.items() if m not in b"dD"}
 _UBJ_CONSTANTS = {ord("T"): True, ord("F"): False, ord("Z"): None}
+# Markers of strings (S, and H for a number as text), containers and counts.
+_S, _H, _CHAR = ord("S"), ord("H"), ord("C")
+_OBJECT, _OBJECT_END, _ARRAY, _ARRAY_END = b"{}[]"
+_TYPE, _COUNT = ord("$"), ord("#")
 
 
 def _ubjson(data: bytes):
@@ -109,14 +109,12 @@ def _ubjson(data: bytes):
     is read; anything else raises ValueError (the caller falls back to JSON).
     No UBJSON package on PyPI returns numpy arrays for typed arrays.
     """
-    # markers by code: S 83, H 72, { 123, } 125, [ 91, ] 93, $ 36, # 35, C 67,
-    # d 100, D 68
     buf = bytes(data)
     scalars, arrays = _UBJ_SCALARS, _UBJ_ARRAYS
 
     def length(pos):  # an integer with its marker at pos
-        number = scalars.get(buf[pos])
-        if number is None or buf[pos] in (100, 68):
+        number = _UBJ_INTEGERS.get(buf[pos])
+        if number is None:
             raise ValueError(f"UBJSON length without an integer marker at {pos}")
         return number.unpack_from(buf, pos + 1)[0], pos + 1 + number.size
 
@@ -124,24 +122,24 @@ def _ubjson(data: bytes):
         number = scalars.get(marker)
         if number is not None:
             return number.unpack_from(buf, pos)[0], pos + number.size
-        if marker == 83 or marker == 72:
+        if marker == _S or marker == _H:
             size, pos = length(pos)
             return buf[pos : pos + size].decode(), pos + size
-        if marker == 123 or marker == 91:
-            return container(pos, marker == 123)
+        if marker == _OBJECT or marker == _ARRAY:
+            return container(pos, marker == _OBJECT)
         if marker in _UBJ_CONSTANTS:
             return _UBJ_CONSTANTS[marker], pos
-        if marker == 67:
+        if marker == _CHAR:
             return chr(buf[pos]), pos + 1
         raise ValueError(f"UBJSON marker {bytes([marker])!r} at {pos - 1}")
 
     def container(pos, is_object):
         kind = count = None
-        if buf[pos] == 36:
+        if buf[pos] == _TYPE:
             kind, pos = buf[pos + 1], pos + 2
-            if buf[pos] != 35:
+            if buf[pos] != _COUNT:
                 raise ValueError(f"UBJSON typed container without a count at {pos}")
-        if buf[pos] == 35:
+        if buf[pos] == _COUNT:
             count, pos = length(pos + 1)
         if kind in arrays and not is_object:
             dtype = arrays[kind]
@@ -151,7 +149,7 @@ def _ubjson(data: bytes):
             flat = np.frombuffer(buf, dtype, count, pos)
             return flat.astype(dtype.newbyteorder("=")), end
         out = {} if is_object else []
-        close = 125 if is_object else 93
+        close = _OBJECT_END if is_object else _ARRAY_END
         i = 0
         while count is None or i < count:
             if count is None and buf[pos] == close:
