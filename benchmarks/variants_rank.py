@@ -38,23 +38,15 @@ from mlircost_classic.collect._variants import candidate_configs
 from mlircost_classic.datasets import iter_dataset, load_dataset
 from mlircost_classic.featurize import ShapeFeatures, VariantFeaturizer
 from mlircost_classic.mlir import read_config, write_config
-from mlircost_classic.models import VariantRanker, evaluate_spills, evaluate_variants
+from mlircost_classic.models import (
+    VARIANT_TASKS,
+    VariantRanker,
+    evaluate_spills,
+    evaluate_variants,
+)
 
 # Hardware -> (ranked target, spill metric, stack / scratch metric).
-TASKS = {
-    "nvidia_sm80": (
-        "nvidia_sm80.registers",
-        "nvidia_sm80.spill_bytes",
-        "nvidia_sm80.stack_bytes",
-    ),
-    "nvidia_sm90": (
-        "nvidia_sm90.registers",
-        "nvidia_sm90.spill_bytes",
-        "nvidia_sm90.stack_bytes",
-    ),
-    "amd_gfx942": ("amd_gfx942.vgprs", "amd_gfx942.spills", "amd_gfx942.scratch_bytes"),
-    "cpu_x86_64_v3": ("cpu_x86_64_v3.instructions", None, None),
-}
+TASKS = VARIANT_TASKS
 COLUMNS = (
     "kendall_tau",
     "pairwise_accuracy",

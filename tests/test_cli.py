@@ -101,9 +101,10 @@ def test_collect_hardware_and_its_deprecated_alias(tmp_path, capsys):
 
 def test_written_out_choices_agree_with_the_library():
     from mlircost_classic.cli import _predict
-    from mlircost_classic.models import DEFAULT_MODELS
+    from mlircost_classic.models import DEFAULT_MODELS, VARIANT_TASKS
 
     assert _predict._MODEL_NAMES == [f"{k}-{lv}" for k, lv in DEFAULT_MODELS]
+    assert _predict._VARIANT_NAMES == [f"variants-{hw}" for hw in VARIANT_TASKS]
 
 
 def test_runs_as_a_module():

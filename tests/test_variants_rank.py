@@ -767,14 +767,30 @@ def test_cli_rank_orders_the_files_of_a_folder(tmp_path, capsys):
     for i, text in enumerate(texts):
         (tmp_path / f"c{i}.mlir").write_text(text)
     assert main(["rank", str(tmp_path), "--target", "nvidia_sm80.registers"]) == 0
-    rows = capsys.readouterr().out.splitlines()[1:]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["rank", "file", "score", "nvidia_sm80.registers"]
+    assert lines[-1].startswith("P(spill): nvidia_sm80.spill_bytes > 0")
+    rows = lines[1:-1]
     assert sorted(r.split()[1] for r in rows) == sorted(
         f"c{i}.mlir" for i in range(len(texts))
     )
     scores = [float(r.split()[2]) for r in rows]
     assert scores == sorted(scores)
     assert [int(r.split()[0]) for r in rows] == list(range(1, len(texts) + 1))
+    # the estimate in registers and the spill probability of each candidate
+    registers = [float(r.split()[3]) for r in rows]
+    assert all(0 < v < 1000 for v in registers)
+    spill = [float(r.split()[4].rstrip("*")) for r in rows]
+    assert all(0 <= p <= 1 for p in spill)
     assert (
         main(["rank", str(tmp_path / "none"), "--target", "nvidia_sm80.registers"]) == 2
     )
     assert "no .mlir file" in capsys.readouterr().err
+    # a file that is not MLIR is reported and left out; the others are ranked
+    (tmp_path / "junk.mlir").write_bytes(b"\x00\x01 not mlir {")
+    assert main(["rank", str(tmp_path), "--target", "nvidia_sm80.registers"]) == 1
+    out, err = capsys.readouterr()
+    assert "junk.mlir" in err and "left out" in err
+    assert err.count(str(tmp_path / "junk.mlir")) == 1
+    assert "junk.mlir" not in out
+    assert len(out.splitlines()) == len(texts) + 2

@@ -48,7 +48,8 @@ def read_one(path: str, error_type: type[Exception] = UserError) -> tuple[str, s
             return "<stdin>", read_source(sys.stdin.buffer.read(), input="content")
         return path, read_source(path, input="filename")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise error_type(f"{path}: {exc}") from None
+        message = str(exc)  # read_source's own messages name the file already
+        raise error_type(message if path in message else f"{path}: {message}") from None
 
 
 def read_inputs(paths: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -23,6 +23,14 @@ _MODEL_NAMES = [
     "kernels-dispatch",
     "stacked-linalg",
 ]
+# mlircost_classic.models.VARIANT_TASKS, likewise: variants-<hardware>, each
+# hardware's candidate ranker and spill classifier (train_variant_models).
+_VARIANT_NAMES = [
+    "variants-nvidia_sm80",
+    "variants-nvidia_sm90",
+    "variants-amd_gfx942",
+    "variants-cpu_x86_64_v3",
+]
 
 
 class _FileError(Exception):
@@ -289,13 +297,32 @@ def _explain_composed(name: str, text: str, model, args) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mlircost_classic.models import pretrained_name, train_pretrained
+    from mlircost_classic.models import (
+        pretrained_name,
+        train_pretrained,
+        train_variant_models,
+    )
 
-    models = []
-    for name in args.models or _MODEL_NAMES:
+    models, hardware = [], []
+    for name in args.models or [*_MODEL_NAMES, *_VARIANT_NAMES]:
         kind, _, level = name.partition("-")
+        if kind == "variants":
+            hardware.append(level)
+            continue
         pretrained_name(kind, level)  # a ValueError for an unknown name
         models.append((kind, level))
+    for info in train_variant_models(
+        args.out, hardware=hardware, data_home=args.data_home
+    ):
+        spills = info["model"]["spills"]
+        print(
+            f"{info['name']}: {info['dataset']['candidates']} candidates of "
+            f"{info['dataset']['dispatches']} dispatches, ranks by {info['target']}"
+            + (f", spill threshold {spills['threshold']:.2f}" if spills else "")
+            + f", {info['seconds']} s -> {args.out}/{info['name']}.zip"
+        )
+    if not models:
+        return 0
     infos = train_pretrained(
         args.out,
         models=models,
@@ -412,16 +439,18 @@ def add_commands(sub, parents: dict) -> None:
         "intervals) per level on the bundled dataset (or --data-home) and save "
         "it without pickle as OUT/<kind>-<level>.zip, with OUT/<kind>-<level>.json "
         "recording the dataset version, the settings and GroupKFold-by-family "
-        "metrics. The shipped defaults are built with "
-        "`mlircost train --out mlircost_classic/data/pretrained`.",
+        "metrics; variants-<hardware>: the candidate ranker and spill classifier "
+        "of `mlircost rank`, fitted on the bundled variants. The shipped "
+        "defaults are built with `mlircost train --out "
+        "mlircost_classic/data/pretrained`.",
     )
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument(
         "--models",
         nargs="+",
-        choices=_MODEL_NAMES,
+        choices=[*_MODEL_NAMES, *_VARIANT_NAMES],
         metavar="NAME",
-        help=f"default: all of {', '.join(_MODEL_NAMES)}",
+        help=f"default: all of {', '.join([*_MODEL_NAMES, *_VARIANT_NAMES])}",
     )
     p.add_argument("--cv-folds", type=int, default=5, help="0 skips the evaluation")
     p.add_argument("--max-rows", type=int, metavar="N", help="a random sample of N")

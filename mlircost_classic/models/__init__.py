@@ -13,8 +13,9 @@ rebuilds them) and :func:`explain` splits a prediction into feature contribution
 their predicted dispatches; :class:`PerTargetCostModel` answers each target
 from the model that predicts it best (``load_pretrained("auto")``).
 :class:`VariantRanker` and :func:`rank` order candidate codegen configurations
-of a dispatch; :func:`evaluate_variants` is the decision benchmark and
-:func:`evaluate_spills` its spill detection.
+of a dispatch and :class:`SpillClassifier` tells which will spill
+(:func:`variant_models`: the shipped ones of a hardware); :func:`evaluate_variants`
+is the decision benchmark and :func:`evaluate_spills` its spill detection.
 """
 
 from ..datasets import resolve_target, target_unit
@@ -69,6 +70,8 @@ from ._pretrained import (
 from ._prior import PriorRegressor
 from ._rank import (
     HIGHER_IS_BETTER,
+    VARIANT_TASKS,
+    SpillClassifier,
     VariantRanker,
     evaluate_spills,
     evaluate_variants,
@@ -80,6 +83,13 @@ from ._roofline import RooflineBaseline
 from ._serialize import FORMAT_VERSION, featurizer_from_dict, featurizer_to_dict
 from ._stacked import StackedFeaturizer
 from ._unwrap import Unwrapped, shap_values, unwrap
+from ._variant_models import (
+    VariantModels,
+    load_variant_models,
+    save_variant_models,
+    train_variant_models,
+    variant_models,
+)
 
 __all__ = [
     "AGGREGATION",
@@ -96,7 +106,14 @@ __all__ = [
     "DEFAULT_MODELS",
     "Explanation",
     "HIGHER_IS_BETTER",
+    "VARIANT_TASKS",
+    "SpillClassifier",
+    "VariantModels",
     "VariantRanker",
+    "load_variant_models",
+    "save_variant_models",
+    "train_variant_models",
+    "variant_models",
     "evaluate_spills",
     "evaluate_variants",
     "group_metrics",

@@ -23,7 +23,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import stats
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.model_selection import GroupKFold
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -35,6 +35,8 @@ from ._metrics import pairwise_ranking_accuracy, spill_classification
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "SpillClassifier",
+    "VARIANT_TASKS",
     "VariantRanker",
     "evaluate_spills",
     "evaluate_variants",
@@ -46,6 +48,24 @@ __all__ = [
 #: Metrics where a larger value is the better candidate; for every other
 #: target (registers, spills, instructions, latency) smaller is better.
 HIGHER_IS_BETTER = ("occupancy", "compiles")
+
+#: Hardware -> (the target its candidates are ranked by, its spill metric,
+#: its stack / scratch metric): what the decision benchmark scores and what
+#: the shipped variant models (``variants-<hardware>.zip``) are fitted on.
+VARIANT_TASKS = {
+    "nvidia_sm80": (
+        "nvidia_sm80.registers",
+        "nvidia_sm80.spill_bytes",
+        "nvidia_sm80.stack_bytes",
+    ),
+    "nvidia_sm90": (
+        "nvidia_sm90.registers",
+        "nvidia_sm90.spill_bytes",
+        "nvidia_sm90.stack_bytes",
+    ),
+    "amd_gfx942": ("amd_gfx942.vgprs", "amd_gfx942.spills", "amd_gfx942.scratch_bytes"),
+    "cpu_x86_64_v3": ("cpu_x86_64_v3.instructions", None, None),
+}
 
 
 def _sign(target: str) -> float:
@@ -169,7 +189,8 @@ class VariantRanker(TextInputMixin, RegressorMixin, BaseEstimator):
             n_jobs=1,
             tree_method="hist",
         )
-        # Costs span orders of magnitude: fit their log where they have one.
+        # Costs span orders of magnitude: a regression fits their log where
+        # they have one (log_).
         self.log_ = bool(self.objective == "regression" and (y >= 0).all())
         if self.objective == "regression":
             self.estimator_ = XGBRegressor(**params).fit(
@@ -183,9 +204,9 @@ class VariantRanker(TextInputMixin, RegressorMixin, BaseEstimator):
             F, _group_ranks(y[order], g), qid=qid
         )
         if self.objective == "rank:pairwise+regression":
-            log = bool((y >= 0).all())
+            self.log_ = bool((y >= 0).all())
             self.regressor_ = XGBRegressor(**params).fit(
-                F, np.log1p(y[order]) if log else y[order]
+                F, np.log1p(y[order]) if self.log_ else y[order]
             )
             # Each score over its spread, the ranker's margin negated (a
             # larger margin is a better candidate, a smaller cost is).
@@ -216,6 +237,39 @@ class VariantRanker(TextInputMixin, RegressorMixin, BaseEstimator):
                 F
             )
         return -raw
+
+    def predict_target(self, X) -> np.ndarray:
+        """The regression's estimate of the target itself, per candidate.
+
+        What the ranking is read against: registers, VGPRs, instructions in
+        their units (negated for a target fitted negated, as :func:`rank` fits
+        the targets where more is better).
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+
+        Raises
+        ------
+        ValueError
+            For a ranking objective alone, which estimates no value.
+        """
+        check_is_fitted(self, "estimator_")
+        if self.objective not in ("regression", "rank:pairwise+regression"):
+            raise ValueError(
+                f"a VariantRanker with objective {self.objective!r} orders "
+                "candidates without estimating the target"
+            )
+        F = self.featurizer_.transform(list(X))
+        regressor = (
+            self.estimator_ if self.objective == "regression" else self.regressor_
+        )
+        raw = regressor.predict(F).astype(np.float64)
+        return np.maximum(np.expm1(raw), 0.0) if self.log_ else raw
 
 
 def spill_labels(target) -> np.ndarray:
@@ -481,11 +535,113 @@ def _spill_classifier(F, labels, families, n_splits: int = 4):
     return XGBClassifier(**params).fit(F, labels), threshold
 
 
+class SpillClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
+    """Does a candidate spill? An xgboost classifier of configured executables.
+
+    The classifier of :func:`evaluate_spills` as an estimator: the spilling
+    class weighted by ``sqrt(negatives / positives)``, and a spill read where
+    the probability reaches :attr:`threshold_`, the one of
+    :data:`SPILL_THRESHOLDS` with the best F1 on an inner GroupKFold by the
+    ``groups`` (dispatch families) of the training candidates (0.5 without
+    two groups).
+
+    Parameters
+    ----------
+    featurizer : transformer, default=None
+        Turns candidate texts into features; None means
+        :class:`~mlircost_classic.featurize.VariantFeaturizer`.
+    n_splits : int, default=4
+        Inner folds that choose the threshold.
+
+    Attributes
+    ----------
+    estimator_ : XGBClassifier or None
+        None when the training labels held one class (:attr:`constant_`).
+    threshold_ : float
+    classes_ : ndarray, ``[0, 1]``
+
+    Examples
+    --------
+    >>> clf = SpillClassifier().fit(texts, spill_bytes, groups=families)  # doctest: +SKIP
+    >>> clf.predict_proba(candidates)[:, 1]  # doctest: +SKIP
+    """
+
+    _parameter_constraints: dict = {
+        "featurizer": "no_validation",
+        "n_splits": [Interval(Integral, 2, None, closed="left")],
+    }
+    _multi_output = False
+
+    def __init__(self, *, featurizer=None, n_splits: int = 4):
+        self.featurizer = featurizer
+        self.n_splits = n_splits
+
+    def fit(self, X, y, groups=None):
+        """Fit on candidate texts and their spill metrics.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Configured executables.
+        y : array-like of shape (n_samples,) or (n_samples, n_metrics)
+            Spill metrics (spill bytes, spill count; several columns: a
+            candidate spills when any is > 0, :func:`spill_labels`).
+        groups : array-like of shape (n_samples,), optional
+            Dispatch family of each candidate, for the inner folds that
+            choose the threshold.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        texts = list(X)
+        labels = spill_labels(y)
+        if len(texts) != len(labels):
+            raise ValueError(f"X has {len(texts)} texts, y has {len(labels)} values")
+        featurizer = VariantFeaturizer() if self.featurizer is None else self.featurizer
+        self.featurizer_ = clone(featurizer).fit(texts)
+        F = self.featurizer_.transform(texts)
+        families = (
+            np.zeros(len(texts), dtype=object)
+            if groups is None
+            else np.asarray(groups, dtype=object)
+        )
+        self.estimator_, self.threshold_ = _spill_classifier(
+            F, labels, families, self.n_splits
+        )
+        if self.estimator_ is None:
+            self.constant_ = float(labels[0])
+            self.threshold_ = 0.5
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[P(no spill), P(spill)]`` per candidate, shape (n_samples, 2)."""
+        check_is_fitted(self, "threshold_")
+        texts = list(X)
+        if self.estimator_ is None:
+            p = np.full(len(texts), self.constant_)
+        else:
+            p = self.estimator_.predict_proba(self.featurizer_.transform(texts))[:, 1]
+        p = np.asarray(p, dtype=np.float64)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """1 where a candidate is predicted to spill (probability >= threshold_)."""
+        return (self.predict_proba(X)[:, 1] >= self.threshold_).astype(int)
+
+
 @functools.lru_cache(maxsize=8)
 def _bundled_ranker(target: str) -> VariantRanker:
+    """The default ranker of ``target``: the shipped one of its hardware where
+    it ranks by ``target``, else one fitted on the bundled variants."""
     from ..datasets import load_dataset
+    from ._variant_models import variant_models
 
     hardware = target.split(".", 1)[0]
+    if hardware in VARIANT_TASKS and VARIANT_TASKS[hardware][0] == target:
+        return variant_models(hardware).ranker
     ds = load_dataset("variants", hardware=hardware, targets=target)
     if len(ds.data) == 0:
         raise ValueError(
@@ -514,8 +670,10 @@ def rank(
         What "better" means, e.g. ``"nvidia_sm80.registers"`` (fewer is
         better) or ``"amd_gfx942.occupancy"`` (more is better).
     model : VariantRanker, optional
-        A fitted ranker whose scores are oriented for ``target``; default a
-        :class:`VariantRanker` with its default objective (ranker and
+        A fitted ranker whose scores are oriented for ``target``; default the
+        shipped :class:`VariantRanker` of the target's hardware
+        (:func:`~mlircost_classic.models.variant_models`) when it ranks by
+        ``target``, else one with its default objective (ranker and
         regression) fitted on the bundled variants of that target (once per
         process).
     return_scores : bool, default=False
