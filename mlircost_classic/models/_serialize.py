@@ -605,6 +605,16 @@ def _reader(path: Path):
     raise FileNotFoundError(f"{path}: no saved model there")
 
 
+def _read_manifest(path: Path, read_bytes, what: str):
+    """The parsed ``manifest.json`` of a model folder or zip (``_reader``)."""
+    try:
+        return json.load(io.BytesIO(read_bytes(MANIFEST)))
+    except (KeyError, FileNotFoundError):
+        raise ValueError(f"{path} has no {MANIFEST}; not {what}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from None
+
+
 def _check_manifest(manifest, path: Path) -> None:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{path} does not hold a saved mlircost_classic CostModel")
@@ -626,12 +636,7 @@ def load_cost_model(cls, path):
     path = Path(path)
     read_bytes, close = _reader(path)
     try:
-        try:
-            manifest = json.load(io.BytesIO(read_bytes(MANIFEST)))
-        except (KeyError, FileNotFoundError):
-            raise ValueError(f"{path} has no {MANIFEST}; not a saved model") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from None
+        manifest = _read_manifest(path, read_bytes, "a saved model")
         _check_manifest(manifest, path)
         params = dict(manifest["params"])
         # Version-1 files predate priors: their regressors have none.

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import io
 import json
 import os
 import tempfile
@@ -40,6 +39,7 @@ from ._serialize import (
     MANIFEST,
     _check_features,
     _names_digest,
+    _read_manifest,
     _reader,
     featurizer_from_dict,
     featurizer_to_dict,
@@ -257,14 +257,7 @@ def load_variant_models(path) -> VariantModels:
     path = Path(path)
     read_bytes, close = _reader(path)
     try:
-        try:
-            manifest = json.load(io.BytesIO(read_bytes(MANIFEST)))
-        except (KeyError, FileNotFoundError):
-            raise ValueError(
-                f"{path} has no {MANIFEST}; not saved variant models"
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from None
+        manifest = _read_manifest(path, read_bytes, "saved variant models")
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise ValueError(
                 f"{path} does not hold saved mlircost_classic variant models"
