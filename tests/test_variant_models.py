@@ -209,3 +209,25 @@ def test_shipped_model_serves_rank(monkeypatch):
     order = _rank.rank(texts, target="nvidia_sm80.registers")
     assert sorted(order) == list(range(len(texts)))
     _rank._bundled_ranker.cache_clear()
+
+
+def test_cli_rank_reads_a_model_folder(tmp_path, capsys):
+    from mlircost_classic.cli import main
+    from mlircost_classic.models import _variant_models
+
+    models, texts = _fitted_models()
+    save_variant_models(models, tmp_path / "models" / "variants-nvidia_sm80.zip")
+    for i, text in enumerate(texts):
+        (tmp_path / f"c{i:02d}.mlir").write_text(text)
+    args = ["rank", str(tmp_path), "--target", "nvidia_sm80.registers"]
+    folder = ["--model-dir", str(tmp_path / "models")]
+    assert main([*args, *folder]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:-1]
+    # this folder's ranker: its estimates, best candidate first
+    estimate = models.ranker.predict_target(texts)
+    first = int(rows[0].split()[1][1:3])
+    assert float(rows[0].split()[3]) == pytest.approx(estimate[first], rel=1e-3)
+    assert first == int(np.argmin(models.ranker.predict(texts)))
+    assert main([*args, "--model-dir", str(tmp_path / "none")]) == 2
+    assert "mlircost train" in capsys.readouterr().err
+    _variant_models._variant_models.cache_clear()
