@@ -128,7 +128,7 @@ def fit_variant_models(hardware: str, data_home=None) -> VariantModels:
             texts, column[spill][keep], groups=ds.families[keep]
         )
         # VariantFeaturizer learns nothing: the two fitted ones are alike, and
-        # one of them lets a query featurize its candidates once for both.
+        # sharing one is what a saved file holds (once, for both models).
         classifier.featurizer_ = ranker.featurizer_
     return VariantModels(
         hardware,
