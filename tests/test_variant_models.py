@@ -231,3 +231,28 @@ def test_cli_rank_reads_a_model_folder(tmp_path, capsys):
     assert main([*args, "--model-dir", str(tmp_path / "none")]) == 2
     assert "mlircost train" in capsys.readouterr().err
     _variant_models._variant_models.cache_clear()
+
+
+def test_assess_is_the_three_predictions_from_one_featurization(monkeypatch):
+    from mlircost_classic.featurize import VariantFeaturizer
+
+    models, texts = _fitted_models()
+    expected = (
+        models.ranker.predict(texts),
+        models.ranker.predict_target(texts),
+        models.spills.predict_proba(texts)[:, 1],
+    )
+    calls = []
+    original = VariantFeaturizer.transform
+    monkeypatch.setattr(
+        VariantFeaturizer,
+        "transform",
+        lambda self, X: calls.append(len(X)) or original(self, X),
+    )
+    got = models.assess(texts)
+    assert calls == [len(texts)]
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # without a spill classifier: no probability
+    models.spills = None
+    assert models.assess(texts)[2] is None

@@ -311,8 +311,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             continue
         pretrained_name(kind, level)  # a ValueError for an unknown name
         models.append((kind, level))
-    for info in train_variant_models(
-        args.out, hardware=hardware, data_home=args.data_home
+    # (called only when asked: it hashes the dataset's shards first)
+    for info in (
+        train_variant_models(args.out, hardware=hardware, data_home=args.data_home)
+        if hardware
+        else []
     ):
         spills = info["model"]["spills"]
         print(

@@ -19,9 +19,12 @@ def cmd_rank(args: argparse.Namespace) -> int:
     spills (``*`` where it reads as a spill). A file that cannot be read as
     MLIR is reported and left out (exit status 1); the others are ranked.
     """
+    import numpy as np
+
     from mlircost_classic.mlir import parse
-    from mlircost_classic.models import VARIANT_TASKS, rank, variant_models
+    from mlircost_classic.models import rank, variant_models
     from mlircost_classic.models._rank import _sign
+    from mlircost_classic.models._variant_models import shipped_hardware
 
     paths = sorted(Path(args.dir).glob("*.mlir"))
     if not paths:
@@ -29,34 +32,32 @@ def cmd_rank(args: argparse.Namespace) -> int:
     files, texts, failed = [], [], 0
     for path in paths:
         try:
-            _, text = read_one(str(path))
-            parse(text)
-        except (UserError, ValueError) as exc:  # MLIRSyntaxError is a ValueError
+            _, text = read_one(str(path))  # its message names the file
+            try:
+                parse(text)
+            except ValueError as exc:  # MLIRSyntaxError
+                raise UserError(f"{path}: {exc}") from None
+        except UserError as exc:
             failed += 1
-            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-            print(f"mlircost rank: error: {message}; left out", file=sys.stderr)
+            print(f"mlircost rank: error: {exc}; left out", file=sys.stderr)
             continue
         files.append(path)
         texts.append(text)
     if not texts:
         raise UserError(f"no readable .mlir file in {args.dir}")
-    hardware = args.target.split(".", 1)[0]
-    shipped = hardware in VARIANT_TASKS and VARIANT_TASKS[hardware][0] == args.target
-    models = variant_models(hardware, path=args.model_dir) if shipped else None
-    order, scores = rank(
-        texts,
-        target=args.target,
-        model=None if models is None else models.ranker,
-        return_scores=True,
-    )
+    hardware = shipped_hardware(args.target)
     width = max(len(f.name) for f in files)
     header = f"{'rank':>4}  {'file':<{width}}  {'score':>8}"
     estimate = spill = None
-    if models is not None:
-        estimate = _sign(args.target) * models.ranker.predict_target(texts)
+    if hardware is None:
+        order, scores = rank(texts, target=args.target, return_scores=True)
+    else:
+        models = variant_models(hardware, path=args.model_dir)
+        scores, estimate, spill = models.assess(texts)
+        order = np.argsort(scores, kind="stable")  # as rank() orders
+        estimate = _sign(args.target) * estimate
         header += f"  {args.target + ' (predicted)':>28}"
-        if models.spills is not None:
-            spill = models.spills.predict_proba(texts)[:, 1]
+        if spill is not None:
             header += "  P(spill)"
     print(header + "   (smaller score is better)")
     for place, i in enumerate(order, start=1):

@@ -228,7 +228,10 @@ class VariantRanker(TextInputMixin, RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "estimator_")
-        F = self.featurizer_.transform(list(X))
+        return self._scores(self.featurizer_.transform(list(X)))
+
+    def _scores(self, F) -> np.ndarray:
+        """:meth:`predict` of featurized candidates."""
         raw = self.estimator_.predict(F)
         if self.objective == "regression":
             return np.expm1(raw) if self.log_ else raw
@@ -264,7 +267,10 @@ class VariantRanker(TextInputMixin, RegressorMixin, BaseEstimator):
                 f"a VariantRanker with objective {self.objective!r} orders "
                 "candidates without estimating the target"
             )
-        F = self.featurizer_.transform(list(X))
+        return self._estimates(self.featurizer_.transform(list(X)))
+
+    def _estimates(self, F) -> np.ndarray:
+        """:meth:`predict_target` of featurized candidates."""
         regressor = (
             self.estimator_ if self.objective == "regression" else self.regressor_
         )
@@ -620,10 +626,16 @@ class SpillClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         """``[P(no spill), P(spill)]`` per candidate, shape (n_samples, 2)."""
         check_is_fitted(self, "threshold_")
         texts = list(X)
+        if self.estimator_ is None:  # one class: nothing to featurize
+            return self._proba(None, len(texts))
+        return self._proba(self.featurizer_.transform(texts), len(texts))
+
+    def _proba(self, F, n: int) -> np.ndarray:
+        """:meth:`predict_proba` of ``n`` featurized candidates."""
         if self.estimator_ is None:
-            p = np.full(len(texts), self.constant_)
+            p = np.full(n, self.constant_)
         else:
-            p = self.estimator_.predict_proba(self.featurizer_.transform(texts))[:, 1]
+            p = self.estimator_.predict_proba(F)[:, 1]
         p = np.asarray(p, dtype=np.float64)
         return np.column_stack([1.0 - p, p])
 
@@ -637,11 +649,12 @@ def _bundled_ranker(target: str) -> VariantRanker:
     """The default ranker of ``target``: the shipped one of its hardware where
     it ranks by ``target``, else one fitted on the bundled variants."""
     from ..datasets import load_dataset
-    from ._variant_models import variant_models
+    from ._variant_models import shipped_hardware, variant_models
 
-    hardware = target.split(".", 1)[0]
-    if hardware in VARIANT_TASKS and VARIANT_TASKS[hardware][0] == target:
+    hardware = shipped_hardware(target)
+    if hardware is not None:
         return variant_models(hardware).ranker
+    hardware = target.split(".", 1)[0]
     ds = load_dataset("variants", hardware=hardware, targets=target)
     if len(ds.data) == 0:
         raise ValueError(

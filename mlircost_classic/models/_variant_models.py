@@ -47,6 +47,7 @@ from ._serialize import (
 
 __all__ = [
     "VariantModels",
+    "shipped_hardware",
     "load_variant_models",
     "save_variant_models",
     "train_variant_models",
@@ -93,6 +94,35 @@ class VariantModels:
     candidates: int = 0
     dispatches: int = 0
 
+    def assess(self, texts) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Score, estimated target and P(spill) of each candidate, featurized once.
+
+        What ``ranker.predict``, ``ranker.predict_target`` and
+        ``spills.predict_proba(texts)[:, 1]`` give (None without a spill
+        classifier), for a third of the featurization where the two models
+        share their featurizer (as fitted and loaded ones do).
+        """
+        texts = list(texts)
+        F = self.ranker.featurizer_.transform(texts)
+        scores, estimates = self.ranker._scores(F), self.ranker._estimates(F)
+        if self.spills is None:
+            return scores, estimates, None
+        if self.spills.featurizer_ is not self.ranker.featurizer_:
+            return scores, estimates, self.spills.predict_proba(texts)[:, 1]
+        return scores, estimates, self.spills._proba(F, len(texts))[:, 1]
+
+
+def shipped_hardware(target: str) -> str | None:
+    """The hardware whose shipped ranker ranks by ``target``, or None.
+
+    >>> shipped_hardware("nvidia_sm80.registers"), shipped_hardware("nvidia_sm80.occupancy")
+    ('nvidia_sm80', None)
+    """
+    hardware = target.split(".", 1)[0]
+    if hardware in VARIANT_TASKS and VARIANT_TASKS[hardware][0] == target:
+        return hardware
+    return None
+
 
 def variant_models_name(hardware: str) -> str:
     """File stem of a hardware's shipped variant models: ``variants-<hardware>``."""
@@ -128,7 +158,7 @@ def fit_variant_models(hardware: str, data_home=None) -> VariantModels:
             texts, column[spill][keep], groups=ds.families[keep]
         )
         # VariantFeaturizer learns nothing: the two fitted ones are alike, and
-        # sharing one is what a saved file holds (once, for both models).
+        # sharing one lets assess() featurize once (a saved file holds it once).
         classifier.featurizer_ = ranker.featurizer_
     return VariantModels(
         hardware,
