@@ -21,7 +21,11 @@ from mlircost_classic.models import (
     rank,
     spill_labels,
 )
-from mlircost_classic.models._rank import SPILL_THRESHOLDS, _spill_classifier
+from mlircost_classic.models._rank import (
+    PAIRS_PER_CANDIDATE,
+    SPILL_THRESHOLDS,
+    _spill_classifier,
+)
 from tests.test_variants import CPU, GPU_MMA, GPU_THREAD
 
 
@@ -640,6 +644,19 @@ def test_variant_ranker_orders_unseen_candidates(objective):
     m = group_metrics(volume[~train], score, groups[~train])
     assert m["kendall_tau"] > 0.8
     assert m["top1_regret"] == 0.0
+
+
+def test_the_pairwise_ranker_draws_pairs_from_the_whole_group():
+    texts, volume = _thread_variants()
+    groups = np.array(["g"] * len(texts))
+    pairwise = VariantRanker(objective="rank:pairwise", n_estimators=5)
+    ndcg = VariantRanker(objective="rank:ndcg", n_estimators=5)
+    params = pairwise.fit(texts, volume, groups=groups).estimator_.get_params()
+    assert params["lambdarank_pair_method"] == "mean"
+    assert params["lambdarank_num_pair_per_sample"] == PAIRS_PER_CANDIDATE
+    # NDCG keeps xgboost's pairs around the top of the ranking.
+    params = ndcg.fit(texts, volume, groups=groups).estimator_.get_params()
+    assert params.get("lambdarank_pair_method") is None
 
 
 def test_a_ranking_objective_needs_groups():
