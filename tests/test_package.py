@@ -43,3 +43,30 @@ def test_version_has_its_own_module():
     from mlircost_classic._version import __version__
 
     assert mc.__version__ == __version__
+
+
+#: Issue 13: the wheel carries the bundled dataset and models, and stays under this.
+WHEEL_LIMIT_BYTES = 100_000_000
+
+
+def test_the_package_zips_under_the_wheel_limit(tmp_path):
+    """What a wheel would hold (the package's files, deflated as wheels are)
+    stays under the limit, so that a new batch of shards cannot pass it unseen
+    (DATASET.md says where the data goes past it)."""
+    import zipfile
+    from pathlib import Path
+
+    root = Path(mc.__file__).parent
+    files = [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    ]
+    assert any(p.name.startswith("variants-") for p in files)  # the data is there
+    wheel = tmp_path / "package.zip"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in files:
+            z.write(p, p.relative_to(root.parent))
+    assert wheel.stat().st_size < WHEEL_LIMIT_BYTES, (
+        f"the package zips to {wheel.stat().st_size / 1e6:.1f} MB"
+    )
