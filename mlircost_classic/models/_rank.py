@@ -68,6 +68,9 @@ VARIANT_TASKS = {
 }
 
 
+#: Objectives with a regression of the target (what ``predict_target`` reads).
+_REGRESSION_OBJECTIVES = ("regression", "rank:pairwise+regression")
+
 #: Pairs ``rank:pairwise`` samples for each candidate of a group
 #: (``lambdarank_pair_method="mean"``): pairs from the whole group, the
 #: question Kendall tau asks, where xgboost's default (``"topk"``) builds them
@@ -201,7 +204,7 @@ class VariantRanker(TextInputMixin, RegressorMixin, BaseEstimator):
         )
         # Costs span orders of magnitude: a regression fits their log where
         # they have one (log_).
-        self.log_ = bool(self.objective == "regression" and (y >= 0).all())
+        self.log_ = bool(self.objective in _REGRESSION_OBJECTIVES and (y >= 0).all())
         if self.objective == "regression":
             self.estimator_ = XGBRegressor(**params).fit(
                 F, np.log1p(y) if self.log_ else y[order]
@@ -222,7 +225,6 @@ class VariantRanker(TextInputMixin, RegressorMixin, BaseEstimator):
             F, _group_ranks(y[order], g), qid=qid
         )
         if self.objective == "rank:pairwise+regression":
-            self.log_ = bool((y >= 0).all())
             self.regressor_ = XGBRegressor(**params).fit(
                 F, np.log1p(y[order]) if self.log_ else y[order]
             )
@@ -280,7 +282,7 @@ class VariantRanker(TextInputMixin, RegressorMixin, BaseEstimator):
             For a ranking objective alone, which estimates no value.
         """
         check_is_fitted(self, "estimator_")
-        if self.objective not in ("regression", "rank:pairwise+regression"):
+        if self.objective not in _REGRESSION_OBJECTIVES:
             raise ValueError(
                 f"a VariantRanker with objective {self.objective!r} orders "
                 "candidates without estimating the target"

@@ -59,14 +59,6 @@ __all__ = [
 FORMAT = "mlircost_classic.VariantModels"
 FORMAT_VERSION = 1
 
-_RANKER_PARAMS = (
-    "objective",
-    "n_estimators",
-    "max_depth",
-    "learning_rate",
-    "random_state",
-)
-
 
 @dataclass
 class VariantModels:
@@ -240,7 +232,10 @@ def save_variant_models(
         "n_features": len(names),
         "feature_names_sha256": _names_digest(names),
         "ranker": {
-            "params": {k: getattr(ranker, k) for k in _RANKER_PARAMS},
+            # every parameter but the featurizer, which is the default one
+            "params": {
+                k: v for k, v in ranker.get_params().items() if k != "featurizer"
+            },
             "weights": [float(w) for w in ranker.weights_],
             "log": bool(ranker.log_),
         },
