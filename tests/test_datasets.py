@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import json
+import lzma
 import os
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from mlircost_classic.datasets import (
     pack,
     program_digest,
     read_records,
+    recompress,
+    shard_digest,
     shard_paths,
     validate_amendment,
     validate_record,
@@ -179,8 +182,8 @@ def test_pack_is_append_only(tmp_path):
     first = pack(run, home)
     assert first.added == {"modules": 3, "kernels": 1, "variants": 0}
     assert [p.name for p in first.new_shards] == [
-        "modules-00000.jsonl.gz",
-        "kernels-00000.jsonl.gz",
+        "modules-00000.jsonl.xz",
+        "kernels-00000.jsonl.xz",
     ]
     before = _digest(home.iterdir())
 
@@ -196,15 +199,48 @@ def test_pack_is_append_only(tmp_path):
     append_records(run / "modules.jsonl", [module(i) for i in range(3, 8)])
     grown = pack(run, home, shard_records=3)
     assert [p.name for p in grown.new_shards] == [
-        "modules-00001.jsonl.gz",
-        "modules-00002.jsonl.gz",
+        "modules-00001.jsonl.xz",
+        "modules-00002.jsonl.xz",
     ]
     after = _digest(home.iterdir())
     assert {k: after[k] for k in before} == before
     ids = [r["id"] for p in shard_paths("modules", home) for r in read_records(p)]
     assert len(ids) == len(set(ids)) == 8
-    with gzip.open(home / "modules-00002.jsonl.gz", "rt") as fh:
+    with lzma.open(home / "modules-00002.jsonl.xz", "rt") as fh:
         assert len(fh.readlines()) == 2
+
+
+def test_gz_shards_are_read_and_recompressed_with_the_same_records(tmp_path):
+    # Shards packed before xz (and users' data homes) are .jsonl.gz:
+    # they load beside xz ones, in number order, and recompress rewrites
+    # them as xz shards of the same lines.
+    run, home = tmp_path / "run", tmp_path / "data"
+    run.mkdir()
+    append_records(run / "modules.jsonl", [module(i) for i in range(5)])
+    pack(run, home, shard_records=2)
+    old = home / "modules-00001.jsonl.xz"
+    lines = lzma.open(old).read()
+    with gzip.open(home / "modules-00001.jsonl.gz", "wb") as fh:
+        fh.write(lines)
+    # Their records hash alike (what a model's dataset version is made of).
+    assert shard_digest(home / "modules-00001.jsonl.gz") == shard_digest(old)
+    assert shard_digest(old) == hashlib.sha256(lines).hexdigest()
+    with pytest.raises(ValueError, match="modules-00001 is in .* twice"):
+        shard_paths("modules", home)
+    old.unlink()
+    ids = [r["id"] for r in iter_dataset("modules", home)]
+    assert ids == [module(i)["id"] for i in range(5)]
+    assert [p.name for p in shard_paths("modules", home)] == [
+        "modules-00000.jsonl.xz",
+        "modules-00001.jsonl.gz",
+        "modules-00002.jsonl.xz",
+    ]
+
+    assert [p.name for p in recompress(home)] == ["modules-00001.jsonl.xz"]
+    assert not (home / "modules-00001.jsonl.gz").exists()
+    assert lzma.open(old).read() == lines
+    assert [r["id"] for r in iter_dataset("modules", home)] == ids
+    assert recompress(home) == []
 
 
 def test_pack_skips_a_module_whose_program_is_bundled(tmp_path):
@@ -253,8 +289,8 @@ def test_pack_is_reproducible(tmp_path):
     append_records(run / "modules.jsonl", [module(i) for i in range(4)])
     pack(run, tmp_path / "a")
     pack(run, tmp_path / "b")
-    assert (tmp_path / "a/modules-00000.jsonl.gz").read_bytes() == (
-        tmp_path / "b/modules-00000.jsonl.gz"
+    assert (tmp_path / "a/modules-00000.jsonl.xz").read_bytes() == (
+        tmp_path / "b/modules-00000.jsonl.xz"
     ).read_bytes()
 
 
@@ -372,7 +408,7 @@ def test_dataset_info(home):
         "max": 102.0,
     }
     assert info.counts["kernels"]["records"] == 2
-    assert info.shards["modules"] == ["modules-00000.jsonl.gz"]
+    assert info.shards["modules"] == ["modules-00000.jsonl.xz"]
     text = info.to_text()
     assert "modules: 4 records" in text and "compile:cpu_x86_64_v3 1" in text
 
@@ -483,7 +519,7 @@ def test_pack_adds_amendments_append_only(tmp_path):
     first = pack(run, home)
     assert first.amendments_added == 1
     assert first.amendments_waiting == [recs[2]["id"]]
-    assert [p.name for p in first.new_shards][-1] == "amendments-00000.jsonl.gz"
+    assert [p.name for p in first.new_shards][-1] == "amendments-00000.jsonl.xz"
     before = _digest(home.iterdir())
 
     again = pack(run, home)
@@ -498,8 +534,8 @@ def test_pack_adds_amendments_append_only(tmp_path):
     grown = pack(run, home)
     assert grown.amendments_added == 2 and grown.amendments_waiting == []
     assert [p.name for p in grown.new_shards] == [
-        "modules-00001.jsonl.gz",
-        "amendments-00001.jsonl.gz",
+        "modules-00001.jsonl.xz",
+        "amendments-00001.jsonl.xz",
     ]
     after = _digest(home.iterdir())
     assert {k: after[k] for k in before} == before
@@ -507,8 +543,8 @@ def test_pack_adds_amendments_append_only(tmp_path):
     np.testing.assert_array_equal(ds.target[:, 0], [10.0, 20.0, 30.0])
     info = dataset_info(home)
     assert info.shards["amendments"] == [
-        "amendments-00000.jsonl.gz",
-        "amendments-00001.jsonl.gz",
+        "amendments-00000.jsonl.xz",
+        "amendments-00001.jsonl.xz",
     ]
     assert info.counts["modules"]["amended"] == 3
 
@@ -557,8 +593,8 @@ def test_pack_replaces_a_bundled_record_collected_again_with_more_targets(tmp_pa
     }
     assert result.added["modules"] == 1 and result.already_bundled["modules"] == 1
     assert [p.name for p in result.new_shards] == [
-        "modules-00001.jsonl.gz",
-        "amendments-00000.jsonl.gz",
+        "modules-00001.jsonl.xz",
+        "amendments-00000.jsonl.xz",
     ]
     after = _digest(home.iterdir())
     assert {k: after[k] for k in before} == before

@@ -382,7 +382,7 @@ def test_variant_records_validate_and_load_by_group(tmp_path):
     np.testing.assert_array_equal(ds.target[:, 1], [50, 64, 40])
     assert ds.configs[1]["levels"]["thread"] == [2, 16, 0]
     packed = pack(tmp_path, tmp_path / "home")
-    assert [p.name for p in packed.new_shards] == ["variants-00000.jsonl.gz"]
+    assert [p.name for p in packed.new_shards] == ["variants-00000.jsonl.xz"]
     shards = load_dataset(
         "variants", hardware="nvidia_sm80", data_home=tmp_path / "home"
     )

@@ -142,6 +142,15 @@ def _pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recompress(args: argparse.Namespace) -> int:
+    from mlircost_classic import datasets
+
+    home = datasets.get_data_home(args.data_home, args.suite)
+    written = datasets.recompress(home)
+    print(f"{len(written)} shard(s) of {home} rewritten as {datasets.SHARD_SUFFIX}")
+    return 0
+
+
 def _gpu_export(args: argparse.Namespace) -> int:
     from mlircost_classic.collect import export_gpu_batch
 
@@ -339,6 +348,16 @@ def _add_dataset(sub, parents: dict) -> None:
     d.add_argument("run_dir", metavar="RUN_DIR")
     d.add_argument("--data-home", help="where the shards go (default: the package's)")
     d.set_defaults(func=_pack)
+    d = dsub.add_parser(
+        "recompress",
+        parents=[
+            parents["suite"]("ood: the data home's ood/ folder"),
+        ],
+        help="rewrite a data home's .jsonl.gz shards (as packed before xz shards) "
+        "as .jsonl.xz holding the same records",
+    )
+    d.add_argument("--data-home", help="the shard folder (default: the package's)")
+    d.set_defaults(func=_recompress)
     d = dsub.add_parser(
         "gpu-export",
         help="compile a run's module records for CUDA into a batch to time on a GPU host",

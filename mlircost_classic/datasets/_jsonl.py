@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import gzip
 import json
+import lzma
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -25,6 +26,8 @@ __all__ = ["append_records", "iter_records", "read_records"]
 def _open(path: Path):
     if path.suffix == ".gz":
         return gzip.open(path, "rb")
+    if path.suffix == ".xz":
+        return lzma.open(path, "rb")
     return open(path, "rb")
 
 
@@ -72,7 +75,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def iter_records(
     path: str | os.PathLike, problems: list[str] | None = None
 ) -> Iterator[dict]:
-    """Yield the records of a JSON Lines file (plain or ``.gz``).
+    """Yield the records of a JSON Lines file (plain, ``.gz`` or ``.xz``).
 
     Blank lines are ignored. A line that is not a JSON object (a torn last
     line, or damage) is skipped; a description of it is appended to

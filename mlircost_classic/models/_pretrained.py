@@ -206,15 +206,20 @@ def pretrained_info(
 
 
 def _dataset_version(data_home) -> dict:
-    """Hash and counts of the shard files a model is trained on."""
-    from ..datasets import KINDS, get_data_home, shard_paths
+    """The shard files a model is trained on and a hash of their records.
+
+    The hash covers each shard's name without its compression suffix and its
+    decompressed lines (:func:`~mlircost_classic.datasets.shard_digest`), so
+    the same records hash alike as ``.jsonl.gz`` or ``.jsonl.xz``.
+    """
+    from ..datasets import KINDS, get_data_home, shard_digest, shard_paths
 
     digest = hashlib.sha256()
     files = []
     for kind in (*KINDS, "amendments"):
         for p in shard_paths(kind, data_home):
-            digest.update(p.name.encode())
-            digest.update(hashlib.sha256(p.read_bytes()).digest())
+            digest.update(p.name.rsplit(".", 1)[0].encode())
+            digest.update(bytes.fromhex(shard_digest(p)))
             files.append(p.name)
     return {
         "data_home": "bundled" if data_home is None else str(get_data_home(data_home)),
