@@ -10,7 +10,7 @@ JSON Lines files into new shards holding only records not bundled yet.
 
 Shards are xz-compressed (:data:`SHARD_SUFFIX`): its 64 MiB window sees the
 MLIR texts that records of one shard share, which gzip's 32 KiB window does
-not, and makes shards 2-3x smaller for the same decompression time. Shards
+not, and makes shards 2-3x smaller for ~1.3x the time to read them. Shards
 written as ``.jsonl.gz`` (by earlier versions, or in a user's data home) are
 read as well; :func:`recompress` rewrites them as ``.jsonl.xz`` with the same
 records.
