@@ -24,7 +24,6 @@ into their own append-only shards ``amendments-<nnnnn>.jsonl.xz``.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import lzma
 import os
@@ -373,11 +372,11 @@ def recompress(data_home: str | os.PathLike) -> list[Path]:
         for path in shard_paths(kind, home):
             if not path.name.endswith(".gz"):
                 continue
-            with gzip.open(path, "rb") as fh:
+            with _open(path) as fh:
                 data = fh.read()
             new = path.with_name(path.name[: -len(".gz")] + ".xz")
             _write_xz(new, data)
-            with lzma.open(new, "rb") as fh:
+            with _open(new) as fh:
                 if fh.read() != data:  # pragma: no cover - an lzma defect
                     new.unlink()
                     raise OSError(f"{new}: the xz shard does not read back")
