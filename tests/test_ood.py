@@ -95,9 +95,43 @@ def test_collect_suite_ood_collects_the_ood_specs(tmp_path, monkeypatch, capsys)
     )
     monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
     argv = ["collect", "--suite", "ood", "--families", "hf_gpt2", "--out"]
-    assert main([*argv, str(tmp_path), "--resume", "--quiet"]) == 0
+    assert main([*argv, str(tmp_path), "--resume", "--quiet", "--measure-known"]) == 0
     assert seen["specs"] == ood_specs(["hf_gpt2"])
     assert seen["kwargs"]["resume"] is True
+    assert seen["kwargs"]["known_programs"] is None
+
+
+def test_collect_suite_ood_leaves_out_the_bundled_sizes(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    class Summary:
+        def to_text(self):
+            return "done"
+
+    def fake_collect_specs(specs, hardware, out_dir, **kwargs):
+        seen.update(specs=list(specs), kwargs=kwargs)
+        return Summary()
+
+    monkeypatch.setattr(
+        "mlircost_classic.collect.collect_specs", fake_collect_specs, raising=False
+    )
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
+    bundled = {
+        rec["key"]: rec["status"]
+        for rec in iter_dataset("modules", get_data_home(suite="ood"))
+        if rec["family"] == "hf_gpt2"
+    }
+    assert bundled and all(status != "failed" for status in bundled.values())
+    argv = ["collect", "--suite", "ood", "--families", "hf_gpt2", "--out"]
+    assert main([*argv, str(tmp_path)]) == 0
+    every = ood_specs(["hf_gpt2"])
+    assert seen["specs"] == [s for s in every if s.key() not in bundled]
+    assert len(seen["specs"]) == len(every) - len(bundled)
+    # the bundled programs go along, so a size that lowers to one is not measured
+    assert {key for key, _ in seen["kwargs"]["known_programs"].values()} >= set(bundled)
+    assert f"{len(bundled)} of {len(every)} OOD programs are bundled" in (
+        capsys.readouterr().out
+    )
 
 
 def test_collect_suite_ood_errors(tmp_path, monkeypatch, capsys):

@@ -33,7 +33,31 @@ def _collect_ood(args: argparse.Namespace):
         raise UserError(
             "--suite ood builds transformers models: pip install 'mlircost_classic[ood]'"
         )
-    return collect_specs(specs, args.hardware, args.out, **_collect_kwargs(args))
+    known = None
+    if not args.measure_known:
+        specs, known = _unbundled_ood_specs(specs, quiet=args.quiet)
+    return collect_specs(
+        specs, args.hardware, args.out, known_programs=known, **_collect_kwargs(args)
+    )
+
+
+def _unbundled_ood_specs(specs: list, quiet: bool) -> tuple[list, dict]:
+    """``specs`` less those the bundled OOD suite holds, and its programs.
+
+    A spec whose record is bundled and did not fail is not built again (the
+    suite grows by new sizes); the programs are for ``known_programs``.
+    """
+    from mlircost_classic.datasets import bundled_programs, get_data_home
+
+    known = bundled_programs(get_data_home(suite="ood"))
+    done = {key for key, status in known.values() if status != "failed"}
+    kept = [s for s in specs if s.key() not in done]
+    if len(kept) < len(specs) and not quiet:
+        print(
+            f"{len(specs) - len(kept)} of {len(specs)} OOD programs are bundled "
+            "already and not collected again (--measure-known collects them)"
+        )
+    return kept, known
 
 
 def _collect_source(args: argparse.Namespace):
@@ -286,10 +310,11 @@ def _add_collect(sub, parents: dict) -> None:
     p.add_argument(
         "--measure-known",
         action="store_true",
-        help="with --source: measure every program, also those that lower to a "
-        "program bundled already or recorded earlier in OUT (by default they are "
-        "listed in OUT/same_program.jsonl and not measured: dataset pack would "
-        "skip them)",
+        help="with --source or --suite ood: measure every program, also those "
+        "that lower to a program bundled already or recorded earlier in OUT (by "
+        "default they are listed in OUT/same_program.jsonl and not measured: "
+        "dataset pack would skip them; with --suite ood, sizes whose record is "
+        "bundled are not even built)",
     )
     p.add_argument("--jobs", type=int, default=1, help="parallel compiles")
     p.add_argument(
