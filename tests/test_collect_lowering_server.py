@@ -13,6 +13,12 @@ import pytest
 
 from mlircost_classic.collect._runner import _Lowered, _LoweringServer
 
+# The stderr drain thread must never die of a read racing ``close`` (it did:
+# ``communicate`` read the same pipe while the thread was reading it).
+pytestmark = pytest.mark.filterwarnings(
+    "error::pytest.PytestUnhandledThreadExceptionWarning"
+)
+
 FAKE = r"""
 import json, os, sys, time
 sys.stderr.write("x" * 200000 + "\n")  # more than a pipe holds: must not block

@@ -39,6 +39,7 @@ import platform
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,7 +65,7 @@ from ..datasets import (
     programs_of,
 )
 from ..mlir import detect_level, read_source
-from ._toolchain import Budget, _die_with_parent, _kill_group
+from ._toolchain import Budget, _die_with_parent
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -259,10 +260,24 @@ class _LoweringServer:
         self._drain.start()
 
     def close(self) -> None:
-        """Kill the child, if any; the next request starts a fresh one."""
+        """Kill the child, if any; the next request starts a fresh one.
+
+        Its stderr is the drain thread's to read to the end: reading it here
+        too (``communicate``) raced that thread for the pipe's buffer.
+        """
         proc, self.proc = self.proc, None
-        if proc is not None:
-            _kill_group(proc)  # the child leads its own process group
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the child leads its own group
+        proc.wait()
+        self._drain.join(timeout=5)
+        pipes = [proc.stdin, proc.stdout]
+        if not self._drain.is_alive():  # else a grandchild holds the pipe open
+            pipes.append(proc.stderr)
+        for pipe in pipes:
+            with contextlib.suppress(OSError):
+                pipe.close()
 
     def _read_line(self, budget: Budget) -> bytes | str:
         """The child's next line, or why none came in ``budget``; EOFError if it died."""
