@@ -1,15 +1,19 @@
 """How far the OOD suite's module Spearman figures can be trusted: bootstrap intervals.
 
-The OOD suite holds 28 linalg modules (14 architectures, two programs each).
-A Spearman rank correlation over 28 points moves a lot with a few of them;
-this prints, for the module goals' targets, the Spearman of each shipped
-answer (``auto``: what ``load_pretrained("auto")`` and ``mlircost predict``
-give; ``composed``, ``stacked`` and ``modules`` alone) with a 95% percentile
-bootstrap interval over the modules (:func:`scipy.stats.bootstrap`, paired,
-resampling the modules with replacement) and the share of resamples at or
-above the goal (:data:`GOALS`). Run from the repository root::
+The OOD suite holds 56 linalg modules (14 architectures, four programs each;
+28 before session 27). A Spearman rank correlation over a few dozen points
+moves a lot with a few of them; this prints, for the module goals' targets,
+the Spearman of each shipped answer (``auto``: what ``load_pretrained("auto")``
+and ``mlircost predict`` give; ``composed``, ``stacked`` and ``modules`` alone)
+with a 95% percentile bootstrap interval and the share of resamples at or
+above the goal (:data:`GOALS`). ``--by module`` resamples the modules with
+replacement (:func:`scipy.stats.bootstrap`, paired); ``--by architecture``
+(the default) resamples the architectures, each with all its programs (a
+cluster bootstrap: programs of one architecture are alike, so resampling them
+one by one overstates how much the suite says). Run from the repository
+root::
 
-    python benchmarks/ood_bootstrap.py [--resamples 2000] [--seed 0]
+    python benchmarks/ood_bootstrap.py [--by architecture|module] [--resamples 2000] [--seed 0]
 """
 
 from __future__ import annotations
@@ -45,26 +49,48 @@ def _spearman(y, p, axis=-1):
         return num / den
 
 
+def _cluster_distribution(y, p, clusters, resamples: int, rng) -> np.ndarray:
+    """Spearman of ``resamples`` draws of whole clusters, with replacement."""
+    names, inverse = np.unique(clusters, return_inverse=True)
+    members = [np.flatnonzero(inverse == i) for i in range(len(names))]
+    draws = rng.integers(len(names), size=(resamples, len(names)))
+    values = np.empty(resamples)
+    for r, draw in enumerate(draws):
+        rows = np.concatenate([members[i] for i in draw])
+        values[r] = _spearman(y[rows], p[rows])
+    return values
+
+
 def interval(
-    y, p, goal: float, resamples: int, seed: int
+    y, p, goal: float, resamples: int, seed: int, clusters=None
 ) -> tuple[float, float, float, float]:
-    """Spearman, its 95% bootstrap interval, and the share of resamples >= ``goal``."""
+    """Spearman, its 95% bootstrap interval, and the share of resamples >= ``goal``.
+
+    Resamples the points, or with ``clusters`` (one label per point) whole
+    clusters (percentile interval of the cluster bootstrap).
+    """
     ok = ~np.isnan(y) & ~np.isnan(p)
     y, p = y[ok], p[ok]
     rng = np.random.default_rng(seed)
-    result = stats.bootstrap(
-        (y, p),
-        _spearman,
-        paired=True,
-        vectorized=True,
-        n_resamples=resamples,
-        method="percentile",
-        random_state=rng,
-    )
-    values = result.bootstrap_distribution
+    if clusters is None:
+        result = stats.bootstrap(
+            (y, p),
+            _spearman,
+            paired=True,
+            vectorized=True,
+            n_resamples=resamples,
+            method="percentile",
+            random_state=rng,
+        )
+        values = result.bootstrap_distribution
+        low, high = result.confidence_interval
+    else:
+        values = _cluster_distribution(
+            y, p, np.asarray(clusters)[ok], resamples, rng
+        )
+        low, high = np.nanpercentile(values, [2.5, 97.5])
     values = values[~np.isnan(values)]
     share = float(np.mean(values >= goal)) if values.size else float("nan")
-    low, high = result.confidence_interval
     return float(_spearman(y, p)), float(low), float(high), share
 
 
@@ -72,8 +98,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--by",
+        choices=["architecture", "module"],
+        default="architecture",
+        help="what a resample draws: whole architectures or single modules",
+    )
     args = parser.parse_args(argv)
     ood = mc.load_dataset("modules", level="linalg", suite="ood")
+    clusters = np.asarray(ood.families) if args.by == "architecture" else None
     names = list(ood.target_names)
     answers = {}
     auto = mc.load_pretrained("auto", "linalg")
@@ -84,8 +117,10 @@ def main(argv=None) -> None:
         model = mc.load_pretrained(kind, "linalg")
         answers[kind] = (list(model.target_names_), model.predict(ood.data))
     print(
-        f"OOD suite: {len(ood.data)} linalg modules; Spearman [95% bootstrap "
-        f"interval] (share of {args.resamples} resamples at or above the goal)"
+        f"OOD suite: {len(ood.data)} linalg modules of "
+        f"{len(set(ood.families))} architectures; Spearman [95% bootstrap "
+        f"interval, resampling by {args.by}] (share of {args.resamples} "
+        "resamples at or above the goal)"
     )
     print("| target (goal) | " + " | ".join(answers) + " |")
     print("|---|" + "---:|" * len(answers))
@@ -97,7 +132,9 @@ def main(argv=None) -> None:
                 cells.append("-")
                 continue
             p = predictions[:, columns.index(target)]
-            rho, low, high, share = interval(y, p, goal, args.resamples, args.seed)
+            rho, low, high, share = interval(
+                y, p, goal, args.resamples, args.seed, clusters
+            )
             cells.append(f"{rho:.3f} [{low:.2f}, {high:.2f}] ({share:.2f})")
         print(f"| {target} ({goal:g}) | " + " | ".join(cells) + " |")
 
