@@ -10,8 +10,10 @@ above the goal (:data:`GOALS`). ``--by module`` resamples the modules with
 replacement (:func:`scipy.stats.bootstrap`, paired); ``--by architecture``
 (the default) resamples the architectures, each with all its programs (a
 cluster bootstrap: programs of one architecture are alike, so resampling them
-one by one overstates how much the suite says). Run from the repository
-root::
+one by one overstates how much the suite says). Then the coverage of each
+shipped answer's 90% intervals (``predict_interval``) on the OOD modules, per
+target (the composed answer here is uncalibrated: no intervals). Run from the
+repository root::
 
     python benchmarks/ood_bootstrap.py [--by architecture|module] [--resamples 2000] [--seed 0]
 """
@@ -25,7 +27,7 @@ from goals import _NETWORK_GOALS
 from scipy import stats
 
 import mlircost_classic as mc
-from mlircost_classic.models import ComposedCostModel
+from mlircost_classic.models import ComposedCostModel, interval_coverage
 
 #: Issue 14's module goals on the OOD suite: the real-networks issue's module
 #: targets (``goals.py``, 0.85 each) and the dispatch count (0.85); instructions
@@ -108,14 +110,23 @@ def main(argv=None) -> None:
     ood = mc.load_dataset("modules", level="linalg", suite="ood")
     clusters = np.asarray(ood.families) if args.by == "architecture" else None
     names = list(ood.target_names)
+    # answer -> (its target columns, predictions, coverage of its 90% intervals or None)
     answers = {}
-    auto = mc.load_pretrained("auto", "linalg")
-    answers["auto"] = (list(auto.target_names_), auto.predict(ood.data))
-    composed = ComposedCostModel(calibrate=False).fit(ood.data, ood.target, names)
-    answers["composed"] = (names, composed.predict(ood.data))
-    for kind in ("stacked", "modules"):
+    for kind in ("auto", "composed", "stacked", "modules"):
+        if kind == "composed":  # uncalibrated: labels only name the targets
+            model = ComposedCostModel(calibrate=False).fit(ood.data, ood.target, names)
+            columns = names
+            answers[kind] = (columns, model.predict(ood.data), None)
+            continue
         model = mc.load_pretrained(kind, "linalg")
-        answers[kind] = (list(model.target_names_), model.predict(ood.data))
+        columns = list(model.target_names_)
+        p, low, high = model.predict_interval(ood.data, return_prediction=True)
+        # targets the suite has no labels of (GPU latency) stay NaN
+        y = np.full_like(p, np.nan)
+        for j, target in enumerate(columns):
+            if target in names:
+                y[:, j] = ood.target[:, names.index(target)]
+        answers[kind] = (columns, p, interval_coverage(y, low, high))
     print(
         f"OOD suite: {len(ood.data)} linalg modules of "
         f"{len(set(ood.families))} architectures; Spearman [95% bootstrap "
@@ -127,7 +138,7 @@ def main(argv=None) -> None:
     for target, goal in GOALS.items():
         y = ood.target[:, names.index(target)]
         cells = []
-        for columns, predictions in answers.values():
+        for columns, predictions, _ in answers.values():
             if target not in columns:
                 cells.append("-")
                 continue
@@ -137,6 +148,16 @@ def main(argv=None) -> None:
             )
             cells.append(f"{rho:.3f} [{low:.2f}, {high:.2f}] ({share:.2f})")
         print(f"| {target} ({goal:g}) | " + " | ".join(cells) + " |")
+    covered = {k: v for k, v in answers.items() if v[2] is not None}
+    print(f"\nCoverage of the 90% intervals on the {len(ood.data)} OOD modules")
+    print("| target | " + " | ".join(covered) + " |")
+    print("|---|" + "---:|" * len(covered))
+    for target in GOALS:
+        cells = [
+            f"{coverage[columns.index(target)]:.2f}" if target in columns else "-"
+            for columns, _, coverage in covered.values()
+        ]
+        print(f"| {target} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
