@@ -170,6 +170,17 @@ def test_suites_are_read_apart(tmp_path, capsys):
 
     assert load_dataset(data_home=home).groups == ["mlp"]
     assert load_dataset(data_home=home, suite="ood").groups == ["hf_bert"]
+    # Records without a source field (written before it existed) are the
+    # families' in the main suite and the transformers architectures' in the
+    # OOD suite (its first 28 modules were such records).
+    assert not {"source"} & (suites["main"][0][0].keys() | suites["ood"][0][0].keys())
+    assert list(load_dataset(data_home=home).sources) == ["families"]
+    assert list(load_dataset(data_home=home, suite="ood").sources) == ["transformers"]
+    assert dataset_info(home, suite="ood").counts["modules"]["source"] == {
+        "transformers": 1
+    }
+    ood = load_dataset(data_home=home, suite="ood", source=["families"])
+    assert len(ood.data) == 0
     # The kernel met in both suites is in neither: not an OOD kernel (training
     # has it) and not a training kernel (a model fitted on it has seen part
     # of the OOD programs).

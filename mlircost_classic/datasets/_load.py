@@ -11,7 +11,14 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._schema import KERNEL_LEVEL, LEVELS, SOURCES, VARIANT_LEVEL, record_source
-from ._shards import AMENDMENTS, KINDS, get_data_home, iter_dataset, shard_paths
+from ._shards import (
+    AMENDMENTS,
+    KINDS,
+    SUITE_SOURCES,
+    get_data_home,
+    iter_dataset,
+    shard_paths,
+)
 from ._targets import select_targets
 
 __all__ = ["load_dataset", "dataset_info", "DatasetInfo"]
@@ -56,12 +63,12 @@ def _read_descr(data_home: Path, summary: str) -> str:
     return summary
 
 
-def _kept(rec: dict, level: str, kind: str) -> dict:
-    """The fields of a record that :func:`load_dataset` returns."""
+def _kept(rec: dict, level: str, kind: str, source: str) -> dict:
+    """The fields of a record that :func:`load_dataset` returns (its ``source``)."""
     kept = {
         "id": rec["id"],
         "family": rec["family"],
-        "source": record_source(rec),
+        "source": source,
         "targets": rec["targets"],
         "text": rec["ir"][level],
     }
@@ -167,14 +174,15 @@ def load_dataset(
     # Only what the Bunch is made of is kept of each record (the text of one
     # level, not the others nor the provenance): loading the bundled kernels
     # held every parsed record at once, and that was the process's peak memory.
+    default = SUITE_SOURCES[suite]
     records = [
-        _kept(rec, level, kind)
+        _kept(rec, level, kind, source)
         for rec in iter_dataset(kind, home)
         if rec.get("status") != "failed"
         and level in rec.get("ir", {})
         and rec["id"] not in seen
         and (hardware is None or hardware in rec["provenance"].get("hardware", []))
-        and record_source(rec) in sources
+        and (source := record_source(rec, default)) in sources
     ]
     available = sorted({name for rec in records for name in rec["targets"]})
     if hardware is not None and targets is None:
@@ -320,7 +328,9 @@ def dataset_info(
                 - {None}
             ),
             "status": dict(Counter(rec.get("status") for rec in records)),
-            "source": dict(Counter(record_source(rec) for rec in records)),
+            "source": dict(
+                Counter(record_source(rec, SUITE_SOURCES[suite]) for rec in records)
+            ),
             "family": dict(Counter(rec.get("family") for rec in records)),
             "level": dict(Counter(lv for rec in records for lv in rec.get("ir", {}))),
             "failures": dict(failures),

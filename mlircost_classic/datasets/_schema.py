@@ -61,8 +61,9 @@ STATUSES = ("ok", "partial", "failed")
 #: torchvision and Hugging Face transformers architectures, or a user's file.
 SOURCES = ("families", "torchvision", "transformers", "user")
 
-#: The source of a record without a ``source`` field (those collected before
-#: the field existed all came from the families).
+#: The source of a record without a ``source`` field: those collected before
+#: the field existed came from the families, or in the OOD suite from its
+#: transformers architectures (``_shards.SUITE_SOURCES``).
 DEFAULT_SOURCE = "families"
 
 #: Field name -> meaning. The datasheet (DATASET.md) quotes this table.
@@ -229,9 +230,9 @@ def complete_record(record: Mapping) -> dict:
     return rec
 
 
-def record_source(record: Mapping) -> str:
-    """The record's ``source``, :data:`DEFAULT_SOURCE` when it has none."""
-    return record.get("source", DEFAULT_SOURCE)
+def record_source(record: Mapping, default: str = DEFAULT_SOURCE) -> str:
+    """The record's ``source``, ``default`` when it has none."""
+    return record.get("source", default)
 
 
 def _is_number(value) -> bool:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ._jsonl import _open, iter_records, read_records
 from ._schema import (
+    DEFAULT_SOURCE,
     amendment_key,
     canonical_json,
     validate_amendment,
@@ -46,6 +47,7 @@ __all__ = [
     "COST_KINDS",
     "KINDS",
     "SUITES",
+    "SUITE_SOURCES",
     "SHARD_SUFFIX",
     "PackResult",
     "apply_amendments",
@@ -69,6 +71,9 @@ _RECORD_KIND = {"modules": "module", "kernels": "kernel", "variants": "variant"}
 #: families; "ood" the evaluation-only records of third-party architectures
 #: (the collector's ``ood_specs``), kept apart so that nothing trains on them.
 SUITES = {"main": "", "ood": "ood"}
+#: Suite -> the source of its records that have no ``source`` field (written
+#: before the field existed): the families, or the OOD suite's architectures.
+SUITE_SOURCES = {"main": DEFAULT_SOURCE, "ood": "transformers"}
 #: File-name suffix of the shards :func:`pack` writes (xz, see the module
 #: docstring); ``.jsonl.gz`` shards are read too.
 SHARD_SUFFIX = ".jsonl.xz"
