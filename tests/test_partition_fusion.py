@@ -2508,3 +2508,60 @@ def test_an_iota_a_sort_reads_is_a_dispatch_of_its_own():
     in the MoE networks: OLMoE, Qwen2-MoE, Jamba)."""
     regions = partition_dispatches(_SORTED_IOTA)
     assert [r.kind for r in regions] == ["initializer", "other"]
+
+
+def _split_scores(batch: int, mask: str) -> str:
+    """A batch matmul of ``batch`` x 3 heads, its scores read as batch x heads
+    and added to a mask broadcast over the heads: an argument or a constant."""
+    bh, scores = 3 * batch, f"tensor<{batch}x3x32x32xf32>"
+    mask_type = f"tensor<{batch}x1x32x32xf32>"
+    args, const = f", %m: {mask_type}", ""
+    if mask == "constant":
+        args, const = "", f"  %m = arith.constant dense<-1.0> : {mask_type}\n"
+    batch_dim = "d0" if batch != 1 else "0"
+    return f"""#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#mask = affine_map<(d0, d1, d2, d3) -> ({batch_dim}, 0, d2, d3)>
+func.func @main(%q: tensor<{bh}x32x64xf32>, %k: tensor<{bh}x64x32xf32>{args}) -> {scores} {{
+{const}  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<{bh}x32x32xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<{bh}x32x32xf32>) -> tensor<{bh}x32x32xf32>
+  %s = linalg.batch_matmul ins(%q, %k : tensor<{bh}x32x64xf32>, tensor<{bh}x64x32xf32>) outs(%f : tensor<{bh}x32x32xf32>) -> tensor<{bh}x32x32xf32>
+  %x = tensor.expand_shape %s [[0, 1], [2], [3]] output_shape [{batch}, 3, 32, 32] : tensor<{bh}x32x32xf32> into {scores}
+  %e2 = tensor.empty() : {scores}
+  %a = linalg.generic {{indexing_maps = [#map, #mask, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}} ins(%x, %m : {scores}, {mask_type}) outs(%e2 : {scores}) {{
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.addf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  }} -> {scores}
+  return %a : {scores}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("batch", "mask", "kinds"),
+    [
+        # batch 2: the mask, known only at run time, reads the batch dim but
+        # not the heads of the 6 -> 2x3 split: the expand cannot sink below
+        # the add, which stays a dispatch of its own
+        (2, "argument", ["matmul", "elementwise"]),
+        # a constant mask is reshaped at compile time: one dispatch
+        (2, "constant", ["matmul"]),
+        # batch 1: 3 -> 1x3 splits off a unit dim only
+        (1, "argument", ["matmul"]),
+        (1, "constant", ["matmul"]),
+    ],
+)
+def test_a_mask_broadcast_over_split_heads_keeps_the_batch_matmul_apart(
+    batch, mask, kinds
+):
+    """``SinkReshapes`` moves a batch x heads ``expand_shape`` below an
+    elementwise consumer only when the consumer's dims collapse back: an
+    input read along the batch but not the heads, computed at run time, keeps
+    them apart (a batch-2 GPT-2's scores and its causal mask, a global its
+    initializer computes). iree-compile 3.13 (``--compile-to=flow``):
+    ``batch_matmul_6x32x32x64`` and ``elementwise_2x3x1024`` with the mask an
+    argument, ``batch_matmul_6x32x32x64`` alone with it a constant,
+    ``batch_matmul_3x32x32x64`` alone at batch 1."""
+    regions = partition_dispatches(_split_scores(batch, mask))
+    assert [r.kind for r in regions] == kinds

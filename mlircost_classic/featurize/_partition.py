@@ -98,7 +98,11 @@ libraries or a compiler:
   collapse_shape always), nor a batch matmul of one row (M = 1 kept, batch
   and N not 1) an op whose result is read through an expand_shape of
   non-unit dims (``FoldUnitExtentDims`` puts a collapse after the batch
-  matmul, ``BubbleUpExpandShapes`` moves the expand above the op); a scan /
+  matmul, ``BubbleUpExpandShapes`` moves the expand above the op), nor a
+  group that reads the root's result through an expand_shape splitting a dim
+  and reads a value computed at run time (not a constant the compiler
+  reshapes) along some but not all of the split dims (the reshape cannot
+  sink below it: a batch-2 GPT-2's causal mask over batch x heads); a scan /
   sort / gather takes no consumer; an elementwise group that only a softmax
   reads and that, with the extend between them, widens its elements is a
   bit-extend IREE clones into the softmax's dispatch;
@@ -835,6 +839,7 @@ class _Grouping:
         self.bubbled: set[int] = set()  # transposes moved above a collapse
         n = self.n = len(fn.ops)
         self.hoisted = [False] * n  # index arithmetic made a global
+        self._runtime_globals: dict[int, list[int]] | None = None
         kinds = self.kinds = [
             "free"
             if i in fn.dead
@@ -1591,6 +1596,8 @@ class _Grouping:
                 continue  # a result broadcast into a larger consumer stays apart
             if self.split_after_unit_fold(r, grouped[g]):
                 continue
+            if self.broadcast_splits_expand(inside, grouped[g]):
+                continue
             out = self.fn.ops[r].result_types
             if out and out[0].shape is not None and _nonunit(out[0].shape) == 0:
                 continue  # a full reduction has no parallel loop to fuse along
@@ -1645,6 +1652,63 @@ class _Grouping:
             paths = self.reshapes_into([c], readers).get(c, ())
             if any(fn.ops[j].name == "tensor.expand_shape" for j in paths):
                 return True
+        return False
+
+    def broadcast_splits_expand(self, inside: list[int], group: list[int]) -> bool:
+        """Whether an ``expand_shape`` between a root's ops ``inside`` and its
+        consumer ``group`` cannot move below the group (``SinkReshapes``): an
+        op of the group over the expanded shape reads a value computed at
+        run time along some, not all, of the non-unit dims one source dim was
+        split into, so the dims do not collapse back (a constant would be
+        reshaped at compile time). Root and group stay apart: a batch-2
+        GPT-2's batch matmul of 6x32x32 and its scaled scores read as
+        2x3x32x32 with the causal mask, a 2x1x32x32 global its initializer
+        computes (IREE: ``batch_matmul_6x32x32x64`` and
+        ``elementwise_2x3x1024``); with a mask the JIT evaluates (BERT's), or
+        at batch 1 (a split of unit dims), they fuse."""
+        fn = self.fn
+        found = self.reshapes_into(inside, set(group))
+        for j in dict.fromkeys(j for js in found.values() for j in js):
+            op = fn.ops[j]
+            shape = op.result_types[0].shape if op.result_types else None
+            m = _REASSOCIATION_RE.search(op.text)
+            if op.name != "tensor.expand_shape" or shape is None or m is None:
+                continue
+            splits = [
+                g
+                for g in (
+                    [int(x) for x in text.split(",") if x.strip()]
+                    for text in _GROUP_RE.findall(m.group(1))
+                )
+                if sum(shape[p] != 1 for p in g) > 1
+            ]
+            if splits and any(self.reads_split(c, shape, splits) for c in group):
+                return True
+        return False
+
+    def reads_split(self, c: int, shape: tuple, splits: list[list[int]]) -> bool:
+        """Whether generic ``c`` over ``shape`` reads a value computed at run
+        time (an argument, an op not computed from constants, or a global of
+        :meth:`runtime_globals`) along part of one group of ``splits`` (dims of
+        ``shape``; their unit dims do not count)."""
+        op = self.fn.ops[c]
+        out = op.result_types[0].shape if op.result_types else None
+        if op.name != "linalg.generic" or out != shape:
+            return False
+        maps = _parse_maps(_attr(op, ("indexing_maps",)) or "", self.aliases) or []
+        if not maps or len(maps[-1][1]) != len(shape):
+            return False
+        loops = maps[-1][1]
+        at_run_time = {m for tree in self.runtime_globals().values() for m in tree}
+        for group in splits:
+            split = {loops[p] for p in group if shape[p] != 1}
+            for operand, (_, results) in zip(op.operands, maps[:-1], strict=False):
+                read = split & set(results)
+                if not read or read == split:
+                    continue
+                j = self.producer(_value(operand))
+                if j is None or not self.const[j] or j in at_run_time:
+                    return True
         return False
 
     def reshapes_into(
@@ -2459,33 +2523,9 @@ class _Grouping:
         embedding's cos / sin tables read it), written by one copy per input
         that is no contiguous block (``slow_memcpy``) after the initializer
         that computes its inputs; its copies go to ``copies``."""
-        fn, kinds, iota = self.fn, self.kinds, self.iota
-        hoisted = self.hoisted
-        at_run_time: dict[int, bool] = {}
-        decided: dict[int, bool] = {}
-        for f in self.analysis_order():
-            if not self.hoistable(f):
-                continue
-            decided[f] = hoisted[f] = fn.ops[f].name == "tensor.concat" or any(
-                not self.hoistable(c) or decided.get(c) is False for c in fn.users[f]
-            )
-        for f in range(self.n):
-            if not hoisted[f]:
-                continue
-            tree, stack = [], [f]
-            while stack:
-                j = stack.pop()
-                if (
-                    j not in tree
-                    and iota[j]
-                    and kinds[j] in ("elementwise", "root", "move")
-                    and (j == f or not hoisted[j])
-                ):
-                    tree.append(j)
-                    stack += fn.producers(j)
-            at_run_time[f] = self.runs_at_run_time(f, tree, at_run_time)
-            if not at_run_time[f]:
-                continue
+        fn, kinds, iota, hoisted = self.fn, self.kinds, self.iota, self.hoisted
+        for f, tree in self.runtime_globals().items():
+            tree = list(tree)
             if fn.ops[f].name == "tensor.concat":
                 tree.remove(f)
                 copies += [(f, v) for v in _copies(fn.ops[f], fn)]
@@ -2504,6 +2544,44 @@ class _Grouping:
                 # no clone of it: computed in a dispatch of its own
                 members[-1 - f] = [f]
                 kind_of[-1 - f] = "initializer"
+
+    def runtime_globals(self) -> dict[int, list[int]]:
+        """Global -> the ops of its initializer, for the globals of index
+        arithmetic computed at run time (see :meth:`add_initializers`). Decided
+        once per function, from the ops alone (it sets :attr:`hoisted`), so
+        fusion can ask before the initializers are placed."""
+        if self._runtime_globals is not None:
+            return self._runtime_globals
+        fn, kinds, iota = self.fn, self.kinds, self.iota
+        hoisted = self.hoisted
+        at_run_time: dict[int, bool] = {}
+        decided: dict[int, bool] = {}
+        for f in self.analysis_order():
+            if not self.hoistable(f):
+                continue
+            decided[f] = hoisted[f] = fn.ops[f].name == "tensor.concat" or any(
+                not self.hoistable(c) or decided.get(c) is False for c in fn.users[f]
+            )
+        found: dict[int, list[int]] = {}
+        for f in range(self.n):
+            if not hoisted[f]:
+                continue
+            tree, stack = [], [f]
+            while stack:
+                j = stack.pop()
+                if (
+                    j not in tree
+                    and iota[j]
+                    and kinds[j] in ("elementwise", "root", "move")
+                    and (j == f or not hoisted[j])
+                ):
+                    tree.append(j)
+                    stack += fn.producers(j)
+            at_run_time[f] = self.runs_at_run_time(f, tree, at_run_time)
+            if at_run_time[f]:
+                found[f] = tree
+        self._runtime_globals = found
+        return found
 
     def runs_at_run_time(
         self, f: int, tree: list[int], at_run_time: dict[int, bool]
