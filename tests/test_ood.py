@@ -79,7 +79,9 @@ def test_collect_suite_parses(tmp_path):
         parser.parse_args(["collect", "--suite", "zoo", "--out", str(tmp_path)])
 
 
-def test_collect_suite_ood_collects_the_ood_specs(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def collected(monkeypatch):
+    """What ``mlircost collect --suite ood`` hands ``collect_specs`` (faked)."""
     seen = {}
 
     class Summary:
@@ -94,28 +96,18 @@ def test_collect_suite_ood_collects_the_ood_specs(tmp_path, monkeypatch, capsys)
         "mlircost_classic.collect.collect_specs", fake_collect_specs, raising=False
     )
     monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
+    return seen
+
+
+def test_collect_suite_ood_collects_the_ood_specs(tmp_path, collected):
     argv = ["collect", "--suite", "ood", "--families", "hf_gpt2", "--out"]
     assert main([*argv, str(tmp_path), "--resume", "--quiet", "--measure-known"]) == 0
-    assert seen["specs"] == ood_specs(["hf_gpt2"])
-    assert seen["kwargs"]["resume"] is True
-    assert seen["kwargs"]["known_programs"] is None
+    assert collected["specs"] == ood_specs(["hf_gpt2"])
+    assert collected["kwargs"]["resume"] is True
+    assert collected["kwargs"]["known_programs"] is None
 
 
-def test_collect_suite_ood_leaves_out_the_bundled_sizes(tmp_path, monkeypatch, capsys):
-    seen = {}
-
-    class Summary:
-        def to_text(self):
-            return "done"
-
-    def fake_collect_specs(specs, hardware, out_dir, **kwargs):
-        seen.update(specs=list(specs), kwargs=kwargs)
-        return Summary()
-
-    monkeypatch.setattr(
-        "mlircost_classic.collect.collect_specs", fake_collect_specs, raising=False
-    )
-    monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
+def test_collect_suite_ood_leaves_out_the_bundled_sizes(tmp_path, collected, capsys):
     bundled = {
         rec["key"]: rec["status"]
         for rec in iter_dataset("modules", get_data_home(suite="ood"))
@@ -125,10 +117,11 @@ def test_collect_suite_ood_leaves_out_the_bundled_sizes(tmp_path, monkeypatch, c
     argv = ["collect", "--suite", "ood", "--families", "hf_gpt2", "--out"]
     assert main([*argv, str(tmp_path)]) == 0
     every = ood_specs(["hf_gpt2"])
-    assert seen["specs"] == [s for s in every if s.key() not in bundled]
-    assert len(seen["specs"]) == len(every) - len(bundled)
+    assert collected["specs"] == [s for s in every if s.key() not in bundled]
+    assert len(collected["specs"]) == len(every) - len(bundled)
     # the bundled programs go along, so a size that lowers to one is not measured
-    assert {key for key, _ in seen["kwargs"]["known_programs"].values()} >= set(bundled)
+    known = collected["kwargs"]["known_programs"]
+    assert {key for key, _ in known.values()} >= set(bundled)
     assert f"{len(bundled)} of {len(every)} OOD programs are bundled" in (
         capsys.readouterr().out
     )
