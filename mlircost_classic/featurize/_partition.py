@@ -703,17 +703,24 @@ def _read_order(op: Op, moved: list[list[int]]) -> list[int] | None:
     return [moved[0].index(d) for d in moved[-1]]
 
 
-def _expand_groups(op: Op) -> list[list[int]] | None:
-    """A ``tensor.expand_shape``'s groups of non-unit result dims."""
+def _reassociation(op: Op) -> list[list[int]] | None:
+    """A reshape's reassociation: its groups of dims (None if it has none)."""
     m = _REASSOCIATION_RE.search(op.text)
-    shape = op.result_types[0].shape if op.result_types else None
-    if m is None or shape is None:
+    if m is None:
         return None
-    rank = {p: k for k, p in enumerate(p for p, d in enumerate(shape) if d != 1)}
-    groups = [
+    return [
         [int(x) for x in g.split(",") if x.strip()]
         for g in _GROUP_RE.findall(m.group(1))
     ]
+
+
+def _expand_groups(op: Op) -> list[list[int]] | None:
+    """A ``tensor.expand_shape``'s groups of non-unit result dims."""
+    groups = _reassociation(op)
+    shape = op.result_types[0].shape if op.result_types else None
+    if groups is None or shape is None:
+        return None
+    rank = {p: k for k, p in enumerate(p for p, d in enumerate(shape) if d != 1)}
     return [[rank[p] for p in g if p in rank] for g in groups]
 
 
@@ -1671,17 +1678,10 @@ class _Grouping:
         for j in dict.fromkeys(j for js in found.values() for j in js):
             op = fn.ops[j]
             shape = op.result_types[0].shape if op.result_types else None
-            m = _REASSOCIATION_RE.search(op.text)
-            if op.name != "tensor.expand_shape" or shape is None or m is None:
+            groups = _reassociation(op)
+            if op.name != "tensor.expand_shape" or shape is None or groups is None:
                 continue
-            splits = [
-                g
-                for g in (
-                    [int(x) for x in text.split(",") if x.strip()]
-                    for text in _GROUP_RE.findall(m.group(1))
-                )
-                if sum(shape[p] != 1 for p in g) > 1
-            ]
+            splits = [g for g in groups if sum(shape[p] != 1 for p in g) > 1]
             if splits and any(self.reads_split(c, shape, splits) for c in group):
                 return True
         return False
@@ -1699,7 +1699,6 @@ class _Grouping:
         if not maps or len(maps[-1][1]) != len(shape):
             return False
         loops = maps[-1][1]
-        at_run_time = {m for tree in self.runtime_globals().values() for m in tree}
         for group in splits:
             split = {loops[p] for p in group if shape[p] != 1}
             for operand, (_, results) in zip(op.operands, maps[:-1], strict=False):
@@ -1707,7 +1706,11 @@ class _Grouping:
                 if not read or read == split:
                     continue
                 j = self.producer(_value(operand))
-                if j is None or not self.const[j] or j in at_run_time:
+                if (
+                    j is None
+                    or not self.const[j]
+                    or any(j in tree for tree in self.runtime_globals().values())
+                ):
                     return True
         return False
 
