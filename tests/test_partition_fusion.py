@@ -2565,3 +2565,113 @@ def test_a_mask_broadcast_over_split_heads_keeps_the_batch_matmul_apart(
     ``batch_matmul_3x32x32x64`` alone at batch 1."""
     regions = partition_dispatches(_split_scores(batch, mask))
     assert [r.kind for r in regions] == kinds
+
+
+def _class_token_concat(batch: int, token_first: bool) -> str:
+    """A ViT's embeddings: a constant class token broadcast over the batch,
+    concatenated with the patches (an argument) and added to a constant
+    position table."""
+    out, tok, x = (f"tensor<{batch}x{n}x8xf32>" for n in (5, 1, 4))
+    (a, ta), (b, tb) = ("%t", tok), ("%x", x)
+    if not token_first:
+        (a, ta), (b, tb) = (b, tb), (a, ta)
+    row = "1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0"
+    table = ", ".join(f"[{k}.5, {row}]" for k in range(5))
+    return f"""#bc = affine_map<(d0, d1, d2) -> (d1, d2)>
+#id = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#pos = affine_map<(d0, d1, d2) -> (0, d1, d2)>
+func.func @main(%x: {x}) -> {out} {{
+  %cls = arith.constant dense<[[0.0, {row}]]> : tensor<1x8xf32>
+  %p = arith.constant dense<[[{table}]]> : tensor<1x5x8xf32>
+  %e = tensor.empty() : {tok}
+  %t = linalg.generic {{indexing_maps = [#bc, #id], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%cls : tensor<1x8xf32>) outs(%e : {tok}) {{
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  }} -> {tok}
+  %c = tensor.concat dim(1) {a}, {b} : ({ta}, {tb}) -> {out}
+  %e2 = tensor.empty() : {out}
+  %r = linalg.generic {{indexing_maps = [#id, #pos, #id], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%c, %p : {out}, tensor<1x5x8xf32>) outs(%e2 : {out}) {{
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.addf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  }} -> {out}
+  return %r : {out}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("batch", "token_first", "kinds"),
+    [
+        # batch 2: the token's insert into the empty concat is constant, and
+        # const-eval writes it at compile time; the patches are copied in
+        (2, True, ["memcpy", "elementwise"]),
+        # the token last: its broadcast escapes to a global an initializer
+        # computes (the JIT evaluates no lone broadcast), and both are copied
+        (2, False, ["initializer", "memcpy", "memcpy", "elementwise"]),
+        # batch 1: both inputs are contiguous blocks (flow.tensor.update)
+        (1, True, ["elementwise"]),
+        (1, False, ["elementwise"]),
+    ],
+)
+def test_a_constant_leading_a_concat_is_written_at_compile_time(
+    batch, token_first, kinds
+):
+    """IREE decomposes a concat into inserts into an empty tensor, in the
+    order of its inputs: a constant first input makes the first insert a
+    constant, which const-eval evaluates into a global, so only the inputs
+    after it are copies (a batch-2 ViT's class token and patches: one
+    ``slow_memcpy``, not two). iree-compile 3.13 (``--compile-to=flow``):
+    ``slow_memcpy`` and ``elementwise_2x5x8`` at batch 2; only
+    ``elementwise_1x5x8`` (and ``flow.tensor.update``) at batch 1; with the
+    token last at batch 2, ``elementwise_broadcast_2x8`` in an initializer,
+    two ``slow_memcpy`` and ``elementwise_2x5x8``."""
+    regions = partition_dispatches(_class_token_concat(batch, token_first))
+    assert [r.kind for r in regions] == kinds
+
+
+def _gathered_positions(batch: int) -> str:
+    """A constant table of positions broadcast over the batch and gathered
+    by the ids (a RoBERTa's position ids)."""
+    table = ", ".join(str(k) for k in range(16))
+    ids, bc = f"tensor<{batch}x4xi64>", f"tensor<{batch}x16xi64>"
+    return f"""#row = affine_map<(d0, d1) -> (d1)>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%ids: {ids}) -> {ids} {{
+  %c16 = arith.constant 16 : index
+  %t = arith.constant dense<[[{table}]]> : tensor<1x16xi64>
+  %flat = tensor.collapse_shape %t [[0, 1]] : tensor<1x16xi64> into tensor<16xi64>
+  %e = tensor.empty() : {bc}
+  %b = linalg.generic {{indexing_maps = [#row, #id], iterator_types = ["parallel", "parallel"]}} ins(%flat : tensor<16xi64>) outs(%e : {bc}) {{
+  ^bb0(%in: i64, %out: i64):
+    linalg.yield %in : i64
+  }} -> {bc}
+  %e2 = tensor.empty() : {ids}
+  %g = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}} ins(%ids : {ids}) outs(%e2 : {ids}) {{
+  ^bb0(%in: i64, %out: i64):
+    %0 = linalg.index 0 : index
+    %1 = arith.index_cast %in : i64 to index
+    %2 = arith.cmpi slt, %1, %c16 : index
+    cf.assert %2, "index must be smaller than dim size"
+    %3 = tensor.extract %b[%0, %1] : {bc}
+    linalg.yield %3 : i64
+  }} -> {ids}
+  return %g : {ids}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("batch", "kinds"),
+    [(2, ["initializer", "elementwise"]), (1, ["elementwise"])],
+)
+def test_a_broadcast_constant_a_gather_captures_is_an_initializer(batch, kinds):
+    """A broadcast is no hoistable leaf where its reader fuses it, but a
+    gather's body captures it: it escapes to a global, and the JIT does not
+    evaluate an initializer that only broadcasts, so it is a dispatch of its
+    own. iree-compile 3.13 (``--compile-to=flow``): at batch 2
+    ``elementwise_broadcast_2x16_i64`` in an initializer and
+    ``elementwise_8_i64``; at batch 1 (no broadcast, a reshape)
+    ``elementwise_4_i64`` only."""
+    regions = partition_dispatches(_gathered_positions(batch))
+    assert [r.kind for r in regions] == kinds

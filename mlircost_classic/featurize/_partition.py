@@ -111,7 +111,9 @@ libraries or a compiler:
   reshaped (also by a collapse of a root's result that sinks below its
   consumer: a grouped convolution's); otherwise, and for every
   ``tensor.concat`` input, a copy that is not contiguous is one dispatch
-  (IREE's ``slow_memcpy``, one executable per offset), as is a returned,
+  (IREE's ``slow_memcpy``, one executable per offset), but for a concat's
+  leading inputs computed from constants (const-eval writes them into the
+  empty concat at compile time: a batch-2 ViT's class token), as is a returned,
   padded or concatenated slice that is not (any stride other than 1, even
   over a unit dim, makes a copy; but a unit-stride slice that is the only
   use of a ``linalg.generic`` moves above it, which computes the slice
@@ -120,7 +122,9 @@ libraries or a compiler:
   and a small bit-extended constant is inlined by its own size;
 - a splat constant is cloned into each dispatch that reads it, whatever its
   size (``isClonableIntoDispatchOp``), and a broadcast of a constant (no
-  hoisted leaf) is inlined by the constant's size;
+  hoisted leaf) is inlined by the constant's size; one that no reader takes
+  as an input (a gather's body captures it, a concat copies it) is a global
+  an initializer dispatch computes (the JIT evaluates no lone broadcast);
 - bit-extends are cloned into their readers, but an i1 producer fuses into
   its extend first, a scan takes no clone, and no producer fuses into an
   extend read by several ops; an op reading none of its operands (a flip) is
@@ -2276,6 +2280,8 @@ class _Grouping:
                 self.join(self.producer(producers[0]), i)
             else:
                 producers = []
+            if fn.ops[i].name == "tensor.concat":
+                producers = self.folded_inserts(i)  # written at compile time
             copies += [(i, v) for v in _copies(fn.ops[i], fn) if v not in producers]
         for i, op in enumerate(fn.ops):
             # a slice the function returns is copied out (flow.tensor.slice)
@@ -2305,6 +2311,24 @@ class _Grouping:
                 self.copied_slices.add(i)
                 copies += [(i, v) for v in _copies(op, fn)]
         return copies
+
+    def folded_inserts(self, i: int) -> list[str]:
+        """The inputs of concat ``i`` that const-eval writes at compile time:
+        IREE decomposes a concat into inserts into an empty tensor, in the
+        order of its inputs, and an insert of a constant into a constant is
+        itself constant (hoisted and evaluated by the JIT into a global the
+        later inserts write into). So the leading inputs computed from
+        constants alone (not index arithmetic an initializer computes) are
+        no copies: a batch-2 ViT's class token broadcast over the batch,
+        before its patches."""
+        fn, folded = self.fn, []
+        for operand in fn.ops[i].operands:
+            v = _value(operand)
+            j = fn.defs.get(v)
+            if j is None or not self.const[j] or self.iota[j]:
+                break
+            folded.append(v)
+        return folded
 
     def sinks_collapse(self, j: int) -> bool:
         """Whether ``j`` reads the root of its dispatch through a collapse of
@@ -2547,6 +2571,40 @@ class _Grouping:
                 # no clone of it: computed in a dispatch of its own
                 members[-1 - f] = [f]
                 kind_of[-1 - f] = "initializer"
+            elif self.hoisted_broadcast(f):
+                members[-1 - f] = [f]
+                kind_of[-1 - f] = "initializer"
+
+    def hoisted_broadcast(self, f: int) -> bool:
+        """Whether op ``f`` broadcasts a constant into a global that an
+        initializer computes at run time: a broadcast is no hoistable leaf
+        when its reader can fuse it (an input of a ``linalg`` op: it is
+        inlined there), but one a reader takes otherwise (captured by a
+        gather's body, copied by a concat or insert) escapes to a global,
+        and the JIT does not evaluate an initializer that only broadcasts
+        (iree-compile: ``elementwise_broadcast_2x514_i64`` in an initializer
+        of a batch-2 RoBERTa, its position ids for the gather). A concat's
+        leading constant inputs are written at compile time
+        (:meth:`folded_inserts`)."""
+        fn = self.fn
+        if not self.const[f] or self.iota[f] or self.kinds[f] != "elementwise":
+            return False
+        if not _broadcasts(fn.ops[f], fn.bodies[f], self.aliases):
+            return False
+        v = _value(fn.ops[f].results[0])
+        escapes = False
+        for u in fn.users[f]:
+            if self.const[u]:
+                return False  # computed with its constant reader
+            op = fn.ops[u]
+            if op.name in _MOVE_OPS:
+                folded = op.name == "tensor.concat" and v in self.folded_inserts(u)
+                escapes = escapes or not folded
+            elif op.name.startswith("linalg.") and v not in op.operands:
+                escapes = True
+            else:
+                return False  # an input it fuses into
+        return escapes and not self.grows_too_much(f)
 
     def runtime_globals(self) -> dict[int, list[int]]:
         """Global -> the ops of its initializer, for the globals of index
