@@ -2510,6 +2510,12 @@ def test_an_iota_a_sort_reads_is_a_dispatch_of_its_own():
     assert [r.kind for r in regions] == ["initializer", "other"]
 
 
+def _table(n: int) -> str:
+    """A dense literal of ``n`` distinct floats (one dim; reshaped by the
+    caller's type)."""
+    return "[" + ", ".join(f"{k / n:.4f}" for k in range(n)) + "]"
+
+
 def _split_scores(batch: int, mask: str) -> str:
     """A batch matmul of ``batch`` x 3 heads, its scores read as batch x heads
     and added to a mask broadcast over the heads: an argument or a constant."""
@@ -2518,6 +2524,26 @@ def _split_scores(batch: int, mask: str) -> str:
     args, const = f", %m: {mask_type}", ""
     if mask == "constant":
         args, const = "", f"  %m = arith.constant dense<-1.0> : {mask_type}\n"
+    elif mask.startswith("computed"):
+        # exp of a constant: const-eval evaluates it into a global
+        n = batch * 32 * 32
+        values = "-1.0" if mask == "computed splat" else _table(n)
+        args, const = (
+            "",
+            (
+                f"  %flat = arith.constant dense<{values}> : tensor<{n}xf32>\n"
+                f"  %m0 = tensor.expand_shape %flat [[0, 1, 2, 3]] output_shape "
+                f"[{batch}, 1, 32, 32] : tensor<{n}xf32> into {mask_type}\n"
+                f"  %e0 = tensor.empty() : {mask_type}\n"
+                f"  %m = linalg.generic {{indexing_maps = [#map, #map], iterator_types = "
+                f'["parallel", "parallel", "parallel", "parallel"]}} ins(%m0 : {mask_type}) '
+                f"outs(%e0 : {mask_type}) {{\n"
+                f"  ^bb0(%in: f32, %out: f32):\n"
+                f"    %x = math.exp %in : f32\n"
+                f"    linalg.yield %x : f32\n"
+                f"  }} -> {mask_type}\n"
+            ),
+        )
     batch_dim = "d0" if batch != 1 else "0"
     return f"""#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 #mask = affine_map<(d0, d1, d2, d3) -> ({batch_dim}, 0, d2, d3)>
@@ -2675,3 +2701,75 @@ def test_a_broadcast_constant_a_gather_captures_is_an_initializer(batch, kinds):
     ``elementwise_4_i64`` only."""
     regions = partition_dispatches(_gathered_positions(batch))
     assert [r.kind for r in regions] == kinds
+
+
+def _window_scores(bias: str) -> str:
+    """A Swin's window attention scores: a batch matmul of 2 windows x 3
+    heads, its scores read as 2x3x32x32 and added to a relative position
+    bias over the heads, broadcast over the windows: a table gathered by
+    constant indices and transposed, or the same values as a constant."""
+    table = ", ".join(f"[{k}.25, {k}.5, {k}.75]" for k in range(16))
+    index = ", ".join(str(k % 16) for k in range(1024))
+    if bias == "gathered":
+        make = f"""  %table = arith.constant dense<[{table}]> : tensor<16x3xf32>
+  %index = arith.constant dense<[{index}]> : tensor<1024xi64>
+  %e0 = tensor.empty() : tensor<1024x3xf32>
+  %g = linalg.generic {{indexing_maps = [#row, #id2], iterator_types = ["parallel", "parallel"]}} ins(%index : tensor<1024xi64>) outs(%e0 : tensor<1024x3xf32>) {{
+  ^bb0(%in: i64, %out: f32):
+    %i = arith.index_cast %in : i64 to index
+    %h = linalg.index 1 : index
+    %v = tensor.extract %table[%i, %h] : tensor<16x3xf32>
+    linalg.yield %v : f32
+  }} -> tensor<1024x3xf32>
+  %g3 = tensor.expand_shape %g [[0, 1], [2]] output_shape [32, 32, 3] : tensor<1024x3xf32> into tensor<32x32x3xf32>
+  %e1 = tensor.empty() : tensor<3x32x32xf32>
+  %t = linalg.transpose ins(%g3 : tensor<32x32x3xf32>) outs(%e1 : tensor<3x32x32xf32>) permutation = [2, 0, 1]
+"""
+    else:
+        rows = ", ".join(
+            "["
+            + ", ".join(
+                "["
+                + ", ".join(f"{(32 * r + c) % 16}.{25 * (h + 1)}" for c in range(32))
+                + "]"
+                for r in range(32)
+            )
+            + "]"
+            for h in range(3)
+        )
+        make = f"  %t = arith.constant dense<[{rows}]> : tensor<3x32x32xf32>\n"
+    return f"""#row = affine_map<(d0, d1) -> (d0)>
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#bias = affine_map<(d0, d1, d2, d3) -> (0, d1, d2, d3)>
+func.func @main(%q: tensor<6x32x64xf32>, %k: tensor<6x64x32xf32>) -> tensor<2x3x32x32xf32> {{
+{make}  %b = tensor.expand_shape %t [[0, 1], [2], [3]] output_shape [1, 3, 32, 32] : tensor<3x32x32xf32> into tensor<1x3x32x32xf32>
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<6x32x32xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<6x32x32xf32>) -> tensor<6x32x32xf32>
+  %s = linalg.batch_matmul ins(%q, %k : tensor<6x32x64xf32>, tensor<6x64x32xf32>) outs(%f : tensor<6x32x32xf32>) -> tensor<6x32x32xf32>
+  %x = tensor.expand_shape %s [[0, 1], [2], [3]] output_shape [2, 3, 32, 32] : tensor<6x32x32xf32> into tensor<2x3x32x32xf32>
+  %e2 = tensor.empty() : tensor<2x3x32x32xf32>
+  %a = linalg.generic {{indexing_maps = [#map, #bias, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}} ins(%x, %b : tensor<2x3x32x32xf32>, tensor<1x3x32x32xf32>) outs(%e2 : tensor<2x3x32x32xf32>) {{
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.addf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  }} -> tensor<2x3x32x32xf32>
+  return %a : tensor<2x3x32x32xf32>
+}}
+"""
+
+
+@pytest.mark.parametrize("bias", ["gathered", "constant"])
+def test_a_bound_bias_over_split_windows_keeps_the_batch_matmul_apart(bias):
+    """A relative position bias over the heads, broadcast over the windows of
+    a 6 -> 2x3 split, is a global IREE binds, not a constant it reshapes: a
+    table gathered by constant indices is evaluated into one by const-eval,
+    and a constant larger than 256 bytes that is no splat is bound as it is.
+    The expand cannot sink below the add, which stays a dispatch of its own
+    (a Swin's and a T5's scores; a splat mask is cloned and fuses, see
+    ``test_a_mask_broadcast_over_split_heads_keeps_the_batch_matmul_apart``).
+    iree-compile 3.13 (``--compile-to=flow``), both: ``batch_matmul_6x32x32x64``
+    and ``elementwise_2x3072``."""
+    regions = partition_dispatches(_window_scores(bias))
+    assert [r.kind for r in regions] == ["matmul", "elementwise"]

@@ -100,9 +100,11 @@ libraries or a compiler:
   non-unit dims (``FoldUnitExtentDims`` puts a collapse after the batch
   matmul, ``BubbleUpExpandShapes`` moves the expand above the op), nor a
   group that reads the root's result through an expand_shape splitting a dim
-  and reads a value computed at run time (not a constant the compiler
-  reshapes) along some but not all of the split dims (the reshape cannot
-  sink below it: a batch-2 GPT-2's causal mask over batch x heads); a scan /
+  and reads a value IREE binds (computed at run time, or a constant or
+  const-eval global that is no splat and over 256 bytes; not one it clones)
+  along some but not all of the split dims (the reshape cannot sink below
+  it: a batch-2 GPT-2's causal mask over batch x heads, a Swin's relative
+  position bias over windows x heads); a scan /
   sort / gather takes no consumer; an elementwise group that only a softmax
   reads and that, with the extend between them, widens its elements is a
   bit-extend IREE clones into the softmax's dispatch;
@@ -1670,8 +1672,10 @@ class _Grouping:
         consumer ``group`` cannot move below the group (``SinkReshapes``): an
         op of the group over the expanded shape reads a value computed at
         run time along some, not all, of the non-unit dims one source dim was
-        split into, so the dims do not collapse back (a constant would be
-        reshaped at compile time). Root and group stay apart: a batch-2
+        split into, so the dims do not collapse back (a value IREE clones
+        into the dispatch, a splat or a small constant, does not count; a
+        global or a large constant does, :meth:`bound_constant`). Root and
+        group stay apart: a batch-2
         GPT-2's batch matmul of 6x32x32 and its scaled scores read as
         2x3x32x32 with the causal mask, a 2x1x32x32 global its initializer
         computes (IREE: ``batch_matmul_6x32x32x64`` and
@@ -1691,10 +1695,11 @@ class _Grouping:
         return False
 
     def reads_split(self, c: int, shape: tuple, splits: list[list[int]]) -> bool:
-        """Whether generic ``c`` over ``shape`` reads a value computed at run
-        time (an argument, an op not computed from constants, or a global of
-        :meth:`runtime_globals`) along part of one group of ``splits`` (dims of
-        ``shape``; their unit dims do not count)."""
+        """Whether generic ``c`` over ``shape`` reads a value IREE binds (an
+        argument, an op not computed from constants, a global of
+        :meth:`runtime_globals`, or a :meth:`bound_constant`) along part of
+        one group of ``splits`` (dims of ``shape``; their unit dims do not
+        count)."""
         op = self.fn.ops[c]
         out = op.result_types[0].shape if op.result_types else None
         if op.name != "linalg.generic" or out != shape:
@@ -1714,8 +1719,49 @@ class _Grouping:
                     j is None
                     or not self.const[j]
                     or any(j in tree for tree in self.runtime_globals().values())
+                    or self.bound_constant(j)
                 ):
                     return True
+        return False
+
+    def bound_constant(self, j: int) -> bool:
+        """Whether value ``j``, computed from constants (or a constant), is
+        one IREE binds rather than clones into the dispatch that reads it: a
+        constant that is no splat and larger than
+        :data:`INLINE_CONSTANT_BYTES`, or a value const-eval evaluates into
+        such a global. A value computed from splat constants alone is taken
+        for a splat (a ViT's mask of positions >= 0, all true, is one; a
+        Swin's relative position bias, gathered from its table, is none);
+        one of 256 bytes or less is inlined (a SwinV2's per-head logit
+        scale). Copies (a transpose) are no hoisted leaves: a copy is read
+        as the value it copies."""
+        fn = self.fn
+        while _is_pure_view(fn.ops[j], fn.bodies[j]) or self.kinds[j] == "view":
+            operands = fn.ops[j].operands
+            k = fn.defs.get(_value(operands[0])) if operands else None
+            if k is None:
+                return False
+            j = k
+        out = fn.ops[j].result_types[0] if fn.ops[j].result_types else None
+        if out is not None and (out.nbytes or 0) <= INLINE_CONSTANT_BYTES:
+            return False
+        seen, stack = set(), [j]
+        while stack:
+            k = stack.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            op = fn.ops[k]
+            if op.name == "arith.constant":
+                t = op.result_types[0] if op.result_types else None
+                if (
+                    t is not None
+                    and t.kind == "tensor"
+                    and not _SPLAT_RE.search(op.text)
+                ):
+                    return True
+                continue
+            stack += fn.producers(k)
         return False
 
     def reshapes_into(
