@@ -2773,3 +2773,82 @@ def test_a_bound_bias_over_split_windows_keeps_the_batch_matmul_apart(bias):
     and ``elementwise_2x3072``."""
     regions = partition_dispatches(_window_scores(bias))
     assert [r.kind for r in regions] == ["matmul", "elementwise"]
+
+
+def _transposed_then_collapsed(windows: bool, reader: str) -> str:
+    """A matmul and its bias add, expanded and transposed, collapsed back and
+    read by an elementwise op: a residual add of an argument (``"add"``),
+    ``math.exp`` (``"exp"``) or nothing (``"none"``). With ``windows``, a
+    Swin's window reverse (4 -> 2x2 x 2x2 rows, the middle pair swapped,
+    collapsed whole); else 2 x 8 rows swapped with the next dim and
+    collapsed with the last (dims apart in the source)."""
+    if windows:
+        mid, expand, perm, collapse = (
+            "1x2x2x2x2x8",
+            "[[0, 1, 2, 3, 4], [5]] output_shape [1, 2, 2, 2, 2, 8]",
+            "[0, 1, 3, 2, 4, 5]",
+            "[[0], [1, 2, 3, 4], [5]]",
+        )
+        out, shape = "tensor<1x16x8xf32>", "#id3"
+        transposed = "tensor<1x2x2x2x2x8xf32>"
+    else:
+        mid, expand, perm, collapse = (
+            "2x8x8",
+            "[[0, 1], [2]] output_shape [2, 8, 8]",
+            "[1, 0, 2]",
+            "[[0], [1, 2]]",
+        )
+        out, shape = "tensor<8x16xf32>", "#id2"
+        transposed = "tensor<8x2x8xf32>"
+    iterators = ", ".join(['"parallel"'] * (3 if windows else 2))
+    args = f"%r: {out}, " if reader == "add" else ""
+    if reader == "none":
+        tail = f"  return %c : {out}"
+    else:
+        ins = f"%r, %c : {out}, {out}" if reader == "add" else f"%c : {out}"
+        maps = ", ".join([shape] * (3 if reader == "add" else 2))
+        block = "%in: f32, %in_0: f32" if reader == "add" else "%in: f32"
+        body = "arith.addf %in, %in_0" if reader == "add" else "math.exp %in"
+        tail = f"""  %e4 = tensor.empty() : {out}
+  %a = linalg.generic {{indexing_maps = [{maps}], iterator_types = [{iterators}]}} ins({ins}) outs(%e4 : {out}) {{
+  ^bb0({block}, %out: f32):
+    %0 = {body} : f32
+    linalg.yield %0 : f32
+  }} -> {out}
+  return %a : {out}"""
+    return f"""#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#col = affine_map<(d0, d1) -> (d1)>
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main({args}%x: tensor<16x8xf32>, %w: tensor<8x8xf32>) -> {out} {{
+  %bias = arith.constant dense<[0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5]> : tensor<8xf32>
+  %cst = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<16x8xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<16x8xf32>) -> tensor<16x8xf32>
+  %m = linalg.matmul ins(%x, %w : tensor<16x8xf32>, tensor<8x8xf32>) outs(%f : tensor<16x8xf32>) -> tensor<16x8xf32>
+  %b = linalg.generic {{indexing_maps = [#id2, #col, #id2], iterator_types = ["parallel", "parallel"]}} ins(%m, %bias : tensor<16x8xf32>, tensor<8xf32>) outs(%e : tensor<16x8xf32>) {{
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.addf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  }} -> tensor<16x8xf32>
+  %x6 = tensor.expand_shape %b {expand} : tensor<16x8xf32> into tensor<{mid}xf32>
+  %e6 = tensor.empty() : {transposed}
+  %t = linalg.transpose ins(%x6 : tensor<{mid}xf32>) outs(%e6 : {transposed}) permutation = {perm}
+  %c = tensor.collapse_shape %t {collapse} : {transposed} into {out}
+{tail}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("windows", "reader"),
+    [(True, "add"), (True, "none"), (False, "add"), (False, "exp")],
+)
+def test_a_collapsed_transpose_fuses_into_its_elementwise_reader(windows, reader):
+    """IREE folds the collapse of a transpose into its elementwise reader by
+    expanding the reader's loops, and the transpose fuses into it as an
+    input map: the bias add, the transpose and the reader are one dispatch
+    (a Swin's window reverse and residual add), whichever dims the collapse
+    merges. iree-compile 3.13 (``--compile-to=flow``), all four:
+    ``matmul_16x8x8`` and one ``elementwise_transpose`` dispatch."""
+    regions = partition_dispatches(_transposed_then_collapsed(windows, reader))
+    assert [r.kind for r in regions] == ["matmul", "elementwise"]

@@ -1175,9 +1175,12 @@ class _Grouping:
                 self.permuted[i] or self.permuted[c]
             ):
                 # IREE bubbles an expand_shape up through an elementwise
-                # producer, and a linalg.transpose up through a collapse,
-                # but moves no other transpose across a collapse
-                if not self.bubbles_through_collapse(i, c):
+                # producer, a linalg.transpose up through a collapse, and a
+                # collapse of a transpose into its elementwise reader, but
+                # moves no other transpose across a collapse
+                if not (
+                    self.bubbles_through_collapse(i, c) or self.expands_consumer(i, c)
+                ):
                     return
                 self.bubbled.add(c)
             if self.absorbed(c, self.consumers(c)):
@@ -1304,6 +1307,20 @@ class _Grouping:
             and fn.users[j] == [c]
             and self.producer(fn.uses[j][0]) == i
         )
+
+    def expands_consumer(self, i: int, c: int) -> bool:
+        """Whether ``c``, an elementwise op reading each operand whole (all
+        its maps identities) and no transpose, reads ``linalg.transpose``
+        ``i`` through collapses: IREE folds the collapse into ``c`` by
+        expanding ``c``'s loops (``FoldWithProducerReshapeOpByExpansion``),
+        and the transpose then fuses into it as an input map, whichever dims
+        the collapse merged (a Swin's window reverse and its residual add:
+        ``elementwise_transpose_4x4x4x4x32``)."""
+        fn = self.fn
+        if self.permuted[c] or fn.ops[i].name != "linalg.transpose":
+            return False
+        maps = _parse_maps(_attr(fn.ops[c], ("indexing_maps",)) or "", self.aliases)
+        return bool(maps) and all(results == dims for dims, results in maps)
 
     def into_shared_extend(self, i: int, c: int) -> bool:
         """Whether ``c`` reads ``i`` through a bit-extend (cloned, a view
