@@ -2852,3 +2852,58 @@ def test_a_collapsed_transpose_fuses_into_its_elementwise_reader(windows, reader
     ``matmul_16x8x8`` and one ``elementwise_transpose`` dispatch."""
     regions = partition_dispatches(_transposed_then_collapsed(windows, reader))
     assert [r.kind for r in regions] == ["matmul", "elementwise"]
+
+
+def _rotate_half(partial: bool) -> str:
+    """A rotary embedding's ``rotate_half`` (``concat(-x[..., 4:], x[...,
+    :4])``) times a cosine table; with ``partial``, of the first 8 of 32
+    channels only (GPT-NeoX, StableLM, Phi: ``x`` is itself a slice)."""
+    width = 32 if partial else 8
+    src = "%rot" if partial else "%q"
+    head = (
+        "  %rot = tensor.extract_slice %q[0, 0, 0] [4, 16, 8] [1, 1, 1] : "
+        "tensor<4x16x32xf32> to tensor<4x16x8xf32>\n"
+        if partial
+        else ""
+    )
+    half = "tensor<4x16x4xf32>"
+    return f"""#id = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @main(%q: tensor<4x16x{width}xf32>, %c: tensor<4x16x8xf32>) -> tensor<4x16x8xf32> {{
+{head}  %lo = tensor.extract_slice {src}[0, 0, 0] [4, 16, 4] [1, 1, 1] : tensor<4x16x8xf32> to {half}
+  %hi = tensor.extract_slice {src}[0, 0, 4] [4, 16, 4] [1, 1, 1] : tensor<4x16x8xf32> to {half}
+  %e = tensor.empty() : {half}
+  %n = linalg.generic {{indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%hi : {half}) outs(%e : {half}) {{
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.negf %in : f32
+    linalg.yield %0 : f32
+  }} -> {half}
+  %r = tensor.concat dim(2) %n, %lo : ({half}, {half}) -> tensor<4x16x8xf32>
+  %e2 = tensor.empty() : tensor<4x16x8xf32>
+  %m = linalg.generic {{indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel", "parallel"]}} ins(%r, %c : tensor<4x16x8xf32>, tensor<4x16x8xf32>) outs(%e2 : tensor<4x16x8xf32>) {{
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  }} -> tensor<4x16x8xf32>
+  return %m : tensor<4x16x8xf32>
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("partial", "kinds"),
+    [
+        (False, ["elementwise"]),
+        (True, ["elementwise", "memcpy", "memcpy", "elementwise"]),
+    ],
+)
+def test_a_rotate_half_of_a_slice_is_not_raised(partial, kinds):
+    """IREE raises ``concat(-x[..., h:], x[..., :h])`` to one elementwise op
+    only when the halves are slices of a tensor 2h wide; the canonicalizer
+    composes slices of a slice into slices of the whole tensor, so a partial
+    rotary embedding's halves are slices of the 32-channel queries and stay
+    a negation and a concat (two ``slow_memcpy``). iree-compile 3.13
+    (``--compile-to=flow``): ``elementwise_512`` alone for the full rotation;
+    ``elementwise_64x4``, two ``slow_memcpy`` and ``elementwise_512`` for the
+    partial one."""
+    regions = partition_dispatches(_rotate_half(partial))
+    assert [r.kind for r in regions] == kinds

@@ -3416,6 +3416,7 @@ def _raise_rotate_half(fn: _Function, spans: list[str]) -> None:
         if (
             fn.types.get(source) is None
             or fn.types[source].raw != op.result_types[0].raw
+            or _slice_of_slice(fn, source)
         ):
             continue
         for j, read in ((neg, bottom), (top, None), (bottom, None)):
@@ -3431,6 +3432,16 @@ def _raise_rotate_half(fn: _Function, spans: list[str]) -> None:
             fn.users[fn.defs[source]].append(i)
         fn.raised.add(i)
         spans[i] = _rotate_half_line(_value(op.results[0]), source, op.result_types[0])
+
+
+def _slice_of_slice(fn: _Function, v: str) -> bool:
+    """Whether ``v`` is a ``tensor.extract_slice`` of part of a tensor: the
+    canonicalizer composes the slices of it into slices of that tensor."""
+    j = fn.defs.get(v)
+    if j is None or fn.ops[j].name != "tensor.extract_slice":
+        return False
+    op = fn.ops[j]
+    return bool(op.operand_types) and op.operand_types[0].raw != fn.types[v].raw
 
 
 def _rotate_half_line(out: str, source: str, t: ShapedType) -> str:
