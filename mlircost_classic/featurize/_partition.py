@@ -1762,24 +1762,9 @@ class _Grouping:
         out = fn.ops[j].result_types[0] if fn.ops[j].result_types else None
         if out is not None and (out.nbytes or 0) <= INLINE_CONSTANT_BYTES:
             return False
-        seen, stack = set(), [j]
-        while stack:
-            k = stack.pop()
-            if k in seen:
-                continue
-            seen.add(k)
-            op = fn.ops[k]
-            if op.name == "arith.constant":
-                t = op.result_types[0] if op.result_types else None
-                if (
-                    t is not None
-                    and t.kind == "tensor"
-                    and not _SPLAT_RE.search(op.text)
-                ):
-                    return True
-                continue
-            stack += fn.producers(k)
-        return False
+        return any(
+            not _SPLAT_RE.search(fn.ops[k].text) for k in _tensor_constants(fn, j)
+        )
 
     def reshapes_into(
         self, sources: list[int], targets: set[int], units: bool = False
@@ -2486,19 +2471,9 @@ class _Grouping:
         out = fn.ops[f].result_types[0] if fn.ops[f].result_types else None
         if out is None or _numel(out) is None or _bits(out) is None:
             return False
-        seen, stack, roots = set(), [f], 0
-        while stack:
-            j = stack.pop()
-            if j in seen:
-                continue
-            seen.add(j)
-            op = fn.ops[j]
-            if op.name == "arith.constant":
-                t = op.result_types[0] if op.result_types else None
-                if t is not None and t.kind == "tensor":
-                    roots += _storage_bytes(t)
-                continue
-            stack += fn.producers(j)
+        roots = sum(
+            _storage_bytes(fn.ops[k].result_types[0]) for k in _tensor_constants(fn, f)
+        )
         return _storage_bytes(out) > roots + HOIST_MAX_SIZE_INCREASE
 
     def reads_global(self, f: int) -> bool:
@@ -2918,6 +2893,24 @@ def _view_of(fn: _Function, j: int, name: str) -> int | None:
             return None
         j = fn.defs[sources[0]]
     return j if fn.ops[j].name == name else None
+
+
+def _tensor_constants(fn: _Function, j: int) -> list[int]:
+    """The tensor ``arith.constant`` ops op ``j`` is computed from."""
+    found, seen, stack = [], set(), [j]
+    while stack:
+        k = stack.pop()
+        if k in seen:
+            continue
+        seen.add(k)
+        op = fn.ops[k]
+        if op.name == "arith.constant":
+            t = op.result_types[0] if op.result_types else None
+            if t is not None and t.kind == "tensor":
+                found.append(k)
+            continue
+        stack += fn.producers(k)
+    return found
 
 
 def _constant_view(fn: _Function, j: int) -> bool:
