@@ -43,14 +43,18 @@ libraries or a compiler:
   ``outs`` type is read), and a reduction over unit loops only (a 1x1
   depthwise convolution too) is elementwise;
 - a ``rotate_half`` (``concat(-x[..., h:], x[..., :h])``) is raised to one
-  elementwise op reading ``x`` (``RaiseSpecialOps``);
+  elementwise op reading ``x`` (``RaiseSpecialOps``), unless ``x`` is itself
+  a slice of part of a tensor (a partial rotary embedding: the slices compose
+  into slices of the whole, and the match fails);
 - elementwise ops (all-parallel ``linalg.generic``, ``linalg.transpose`` /
   ``broadcast`` / ``map`` / ``copy``) fuse with an elementwise or reduction
   consumer when it is their only user, as IREE's elementwise op fusion does
   (an expand_shape between them bubbles up; no transpose crosses a
   collapse_shape but a ``linalg.transpose`` of one nothing else reads, which
   moves above it, ``BubbleTransposeThroughCollapseShape``, leaving a pad
-  after it a copy), and a producer with several users fuses into the first
+  after it a copy, and a collapse of a ``linalg.transpose`` read by an
+  elementwise op with identity maps, which folds into that op by expanding
+  its loops: a Swin's window reverse and residual add), and a producer with several users fuses into the first
   when that is elementwise (not fused into a reduction) and all its users are
   in one group, or, in two rounds after that in which a consumer takes one
   producer at most (the one it reads first, with as many non-unit loops,
