@@ -2327,13 +2327,12 @@ class _Grouping:
                     )
                 ):
                     producers.append(v)
-            if producers and fn.ops[i].name != "tensor.concat":
-                # a concat's inserts go into an empty tensor: IREE fuses none
-                self.join(self.producer(producers[0]), i)
-            else:
-                producers = []
             if fn.ops[i].name == "tensor.concat":
-                producers = self.folded_inserts(i)  # written at compile time
+                # a concat's inserts go into an empty tensor: IREE fuses none,
+                # and its leading constant inputs are written at compile time
+                producers = self.folded_inserts(i)
+            elif producers:
+                self.join(self.producer(producers[0]), i)
             copies += [(i, v) for v in _copies(fn.ops[i], fn) if v not in producers]
         for i, op in enumerate(fn.ops):
             # a slice the function returns is copied out (flow.tensor.slice)
