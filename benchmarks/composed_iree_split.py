@@ -5,8 +5,7 @@ regions the Python partitioner gives it? Reads the cache of
 ``benchmarks/composed_ood.py`` (``--cache``: the folds and the partitioner's
 held-out aggregates) and its folds' kernels models (``--models-cache``), then
 composes each held-out module from IREE's own dispatches (its record's
-``kernels``, called as often as :func:`~mlircost_classic.models.kernel_calls`
-says) with the kernels model of the fold that never saw its group, and prints
+``kernels``, :func:`composed_ood.iree_regions`) with the kernels model of the fold that never saw its group, and prints
 the Spearman rank correlation of both aggregates with the module labels, for
 the real networks and for all modules. Both are uncalibrated aggregates of the
 same kernels models, so the difference is the partition and the region texts.
@@ -21,24 +20,16 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from composed_ood import NETWORKS, kernels_base
+from composed_ood import NETWORKS, iree_regions, kernels_base
+from ood_bootstrap import GOALS
 
 import mlircost_classic as mc
 from mlircost_classic.datasets import iter_dataset
-from mlircost_classic.featurize import DispatchRegion
-from mlircost_classic.models import compose_regions, kernel_calls, spearman
+from mlircost_classic.models import compose_regions, spearman
 from mlircost_classic.models._composed import _kernels_model_without
 
-#: The module targets issue 13 and 14 set goals for.
-TARGETS = (
-    "nvidia_sm80.registers",
-    "nvidia_sm90.registers",
-    "amd_gfx942.vgprs",
-    "amd_gfx942.sgprs",
-    "cpu_x86_64_v3.code_bytes",
-    "cpu_x86_64_v3.instructions",
-    "cpu_x86_64_v3.dispatches",
-)
+#: The module targets issues 13 and 14 set goals for (``ood_bootstrap.GOALS``).
+TARGETS = tuple(GOALS)
 
 
 def main(argv=None) -> None:
@@ -63,14 +54,7 @@ def main(argv=None) -> None:
         model, _ = _kernels_model_without(
             kernels_base(2), kernels, groups[test], args.models_cache
         )
-        regions = [
-            [
-                DispatchRegion(kid, "other", texts[kid], calls, ())
-                for kid, calls in kernel_calls(records[modules.ids[i]]).items()
-                if kid in texts
-            ]
-            for i in test
-        ]
+        regions = [iree_regions(records[modules.ids[i]], texts) for i in test]
         iree[test] = compose_regions(model, regions, names)[0]
     sources = np.asarray(modules.sources, dtype=object)
     subsets = {

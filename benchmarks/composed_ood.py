@@ -78,19 +78,23 @@ MIN_NETWORKS = 30
 CANDIDATES = ("modules", "composed", "stacked")
 
 
+def iree_regions(record: dict, texts: dict[str, str]) -> list[DispatchRegion]:
+    """A module record's own IREE dispatches as regions, each called as often
+    as :func:`~mlircost_classic.models.kernel_calls` says (``texts``: kernel
+    id -> dispatch text)."""
+    return [
+        DispatchRegion(k, "other", texts[k], n, ())
+        for k, n in kernel_calls(record).items()
+        if k in texts
+    ]
+
+
 def iree_split(names, kernels) -> np.ndarray:
     """Module targets from the kernels model on IREE's own dispatches."""
     texts = {k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels", OOD)}
     texts.update({k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels")})
     records = [r for r in iter_dataset("modules", OOD) if r["ir"].get("linalg")]
-    regions = [
-        [
-            DispatchRegion(k, "other", texts[k], n, ())
-            for k, n in kernel_calls(rec).items()
-            if k in texts
-        ]
-        for rec in records
-    ]
+    regions = [iree_regions(rec, texts) for rec in records]
     return compose_regions(kernels, regions, names)[0]
 
 
