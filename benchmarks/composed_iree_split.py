@@ -3,15 +3,16 @@
 What costs the composed answer on held-out programs: the kernels model, or the
 regions the Python partitioner gives it? Reads the cache of
 ``benchmarks/composed_ood.py`` (``--cache``: the folds and the partitioner's
-held-out aggregates) and its folds' kernels models (``--models-cache``), then
-composes each held-out module from IREE's own dispatches (its record's
-``kernels``, :func:`composed_ood.iree_regions`) with the kernels model of the fold that never saw its group, and prints
-the Spearman rank correlation of both aggregates with the module labels, for
-the real networks and for all modules. Both are uncalibrated aggregates of the
+held-out aggregates) and its folds' kernels models (``--models-cache``, kept
+under a key that includes ``--jobs``), then composes each held-out module from
+IREE's own dispatches (its record's ``kernels``,
+:func:`composed_ood.iree_regions`) with the kernels model of the fold that
+never saw its group, and prints the Spearman rank correlation of both
+aggregates with the module labels, for the real networks and for all modules. Both are uncalibrated aggregates of the
 same kernels models, so the difference is the partition and the region texts.
 Run from the repository root after ``composed_ood.py`` with the same options::
 
-    python benchmarks/composed_iree_split.py --cache C.npz --models-cache DIR
+    python benchmarks/composed_iree_split.py --cache C.npz --models-cache DIR [--jobs 2]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--models-cache", type=Path, required=True)
+    parser.add_argument("--jobs", type=int, default=2, help="as composed_ood.py's")
     args = parser.parse_args(argv)
     saved = dict(np.load(args.cache, allow_pickle=False))
     # composed_ood.py's module targets: the shipped modules model's
@@ -52,7 +54,7 @@ def main(argv=None) -> None:
     for k in np.unique(folds):
         test = np.flatnonzero(folds == k)
         model, _ = _kernels_model_without(
-            kernels_base(2), kernels, groups[test], args.models_cache
+            kernels_base(args.jobs), kernels, groups[test], args.models_cache
         )
         regions = [iree_regions(records[modules.ids[i]], texts) for i in test]
         iree[test] = compose_regions(model, regions, names)[0]
