@@ -49,7 +49,11 @@ import numpy as np
 from sklearn.model_selection import PredefinedSplit
 
 import mlircost_classic as mc
-from mlircost_classic.datasets import iter_dataset
+from mlircost_classic.datasets import (
+    architecture_clusters,
+    cluster_groups,
+    iter_dataset,
+)
 from mlircost_classic.featurize import DispatchRegion, partition_dispatches
 from mlircost_classic.models import (
     COMPOSED_NAME,
@@ -76,6 +80,34 @@ NETWORKS = ("torchvision", "transformers")
 MIN_NETWORKS = 30
 #: The answers each target's default is chosen from, in the order ties go.
 CANDIDATES = ("modules", "composed", "stacked")
+#: How the held-out folds group the modules (``--groups``): ``cluster``
+#: (default): architectures whose programs compile to the same dispatches are
+#: one group (:func:`~mlircost_classic.datasets.architecture_clusters`), so
+#: that no fold trains on a same-design twin of what it holds out;
+#: ``architecture``: each family / architecture alone.
+GROUPINGS = ("cluster", "architecture")
+GROUP_WORDS = {
+    "cluster": "cluster of same-design architectures (architecture_clusters)",
+    "architecture": "family / architecture",
+}
+
+
+def load_grouped(kind: str, grouping: str, **kwargs):
+    """``mc.load_dataset(kind, ...)`` whose ``groups`` follow ``grouping``."""
+    bunch = mc.load_dataset(kind, **kwargs)
+    if grouping == "cluster":
+        bunch.groups = cluster_groups(bunch.families, _clusters())
+    return bunch
+
+
+_CLUSTERS: dict = {}
+
+
+def _clusters() -> dict:
+    """The bundled dataset's architecture clusters, read once."""
+    if not _CLUSTERS:
+        _CLUSTERS.update(architecture_clusters())
+    return _CLUSTERS
 
 
 def iree_regions(record: dict, texts: dict[str, str]) -> list[DispatchRegion]:
@@ -116,7 +148,14 @@ def kernels_base(jobs: int) -> CostModel:
     )
 
 
-def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | None):
+def held_out(
+    names,
+    folds_n: int,
+    jobs: int,
+    cache: Path | None,
+    models: Path | None,
+    grouping: str = "cluster",
+):
     """Out-of-family composed aggregates and modules-model predictions.
 
     ``cache`` keeps both for the same modules; the aggregates only for the same
@@ -125,7 +164,7 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
     again (quickly with ``models``) and reuses the modules model's predictions,
     which do not depend on the partition.
     """
-    modules = mc.load_dataset("modules", level="linalg", targets=names)
+    modules = load_grouped("modules", grouping, level="linalg", targets=names)
     ids = np.asarray(modules.ids, dtype=str)
     kernel_model = kernels_base(jobs)
     saved = regions = None
@@ -135,6 +174,7 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
         digest = hashlib.sha256()
         params = sorted((k, repr(v)) for k, v in kernel_model.get_params().items())
         digest.update(repr([p for p in params if p[0] != "n_jobs"]).encode())
+        digest.update(repr(list(modules.groups)).encode())
         for text in modules.data:
             for region in partition_dispatches(text):
                 digest.update(f"{region.calls}:{region.text}\0".encode())
@@ -146,7 +186,7 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
     if saved is not None and str(saved.get("regions")) == regions:
         print(f"held-out aggregates read from {cache}")
         return modules, saved["raw"], saved["folds"], saved["xgboost"]
-    kernels = mc.load_dataset("kernels")
+    kernels = load_grouped("kernels", grouping)
     raw, folds = cross_val_compose(
         modules.data,
         modules.groups,
@@ -179,7 +219,16 @@ def held_out(names, folds_n: int, jobs: int, cache: Path | None, models: Path | 
     return modules, raw, folds, xgb
 
 
-def held_out_stacked(modules, names, raw, folds, jobs: int, cache: Path | None, models):
+def held_out_stacked(
+    modules,
+    names,
+    raw,
+    folds,
+    jobs: int,
+    cache: Path | None,
+    models,
+    grouping="cluster",
+):
     """Out-of-family predictions of the stacked model (text + composed columns).
 
     In each fold the :class:`StackedFeaturizer` composes with that fold's
@@ -200,7 +249,7 @@ def held_out_stacked(modules, names, raw, folds, jobs: int, cache: Path | None, 
         ):
             print(f"stacked model's held-out predictions read from {cache}")
             return saved["stacked"]
-    kernels = mc.load_dataset("kernels")
+    kernels = load_grouped("kernels", grouping)
     groups = np.asarray(modules.groups, dtype=object)
     data = list(modules.data)
     out = np.full(modules.target.shape, np.nan)
@@ -236,6 +285,14 @@ def main() -> None:
         "whose folds train on the same kernels: other partition rules)",
     )
     parser.add_argument(
+        "--groups",
+        choices=GROUPINGS,
+        default="cluster",
+        help="what a held-out fold holds out whole: clusters of architectures "
+        "whose programs compile to the same dispatches (default), or single "
+        "families / architectures",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/composed_results.md")
     )
     args = parser.parse_args()
@@ -264,10 +321,17 @@ def main() -> None:
         ood_figures[target] = {k: v for k, v in row.items() if v is not None}
 
     modules, raw, folds, xgb = held_out(
-        names, args.cv_folds, args.jobs, args.cache, args.models_cache
+        names, args.cv_folds, args.jobs, args.cache, args.models_cache, args.groups
     )
     stacked = held_out_stacked(
-        modules, names, raw, folds, args.jobs, args.cache, args.models_cache
+        modules,
+        names,
+        raw,
+        folds,
+        args.jobs,
+        args.cache,
+        args.models_cache,
+        args.groups,
     )
     sources = np.asarray(modules.sources, dtype=object)
     subsets = {"all": np.ones(len(sources), bool)}
@@ -300,13 +364,13 @@ def main() -> None:
     lines = [
         "# Composed module predictions: held-out families and the OOD suite",
         "",
-        f"Held out: GroupKFold({args.cv_folds}) by family / architecture over "
+        f"Held out: GroupKFold({args.cv_folds}) by {GROUP_WORDS[args.groups]} over "
         f"{len(modules.data)} bundled linalg modules ({len(set(modules.groups))} "
         "groups); each fold's kernels model is fitted without the held-out "
         "groups' kernels; the modules model is fitted on the same folds, and "
         "the stacked one (text and composed columns) with each fold's kernels "
         "model composing its training and held-out modules. "
-        "OOD: the suite's 28 modules, the shipped kernels and modules models. "
+        f"OOD: the suite's {len(ood.data)} modules, the shipped kernels and modules models. "
         "Spearman. **default**: the model that ranks the held-out real-network "
         f"modules (torchvision + transformers) better, where at least "
         f"{MIN_NETWORKS} are measured; all held-out modules elsewhere (*).",
@@ -358,14 +422,16 @@ def main() -> None:
             "name": "composed-linalg",
             "kind": "composed",
             "date": now.isoformat(timespec="seconds"),
-            "command": "python benchmarks/composed_ood.py --write-defaults",
+            "command": "python benchmarks/composed_ood.py --write-defaults "
+            f"--groups {args.groups}",
             "host_cpus": os.cpu_count(),
             "metric": (
-                f"Spearman on held-out groups (GroupKFold {args.cv_folds} by family "
-                f"/ architecture, {len(modules.data)} bundled linalg modules) "
+                f"Spearman on held-out groups (GroupKFold {args.cv_folds} by "
+                f"{GROUP_WORDS[args.groups]}, {len(modules.data)} bundled linalg "
+                "modules) "
                 f"decides the default: on the real-network modules where at least "
                 f"{MIN_NETWORKS} are measured, on all elsewhere; Spearman on the "
-                "OOD suite (28 modules, shipped models) beside it"
+                f"OOD suite ({len(ood.data)} modules, shipped models) beside it"
             ),
             "heldout_spearman": heldout,
             "ood_spearman": ood_figures,

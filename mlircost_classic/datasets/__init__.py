@@ -9,6 +9,12 @@ is; :func:`select_targets` is how a word (``instructions``, ``nvidia_sm80``)
 selects targets everywhere.
 """
 
+from ._clusters import (
+    architecture_clusters,
+    cluster_families,
+    cluster_groups,
+    dispatch_signature,
+)
 from ._jsonl import append_records, iter_records, read_records
 from ._load import DatasetInfo, dataset_info, load_dataset
 from ._schema import (
@@ -94,10 +100,14 @@ __all__ = [
     "amendment_key",
     "append_records",
     "apply_amendments",
+    "architecture_clusters",
     "bundled_programs",
     "canonical_json",
+    "cluster_families",
+    "cluster_groups",
     "complete_record",
     "dataset_info",
+    "dispatch_signature",
     "get_data_home",
     "iter_amendments",
     "iter_dataset",
