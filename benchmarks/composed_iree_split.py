@@ -21,7 +21,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from composed_ood import NETWORKS, iree_regions, kernels_base
+from composed_ood import GROUPINGS, NETWORKS, iree_regions, kernels_base, load_grouped
 from ood_bootstrap import GOALS
 
 import mlircost_classic as mc
@@ -38,17 +38,20 @@ def main(argv=None) -> None:
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--models-cache", type=Path, required=True)
     parser.add_argument("--jobs", type=int, default=2, help="as composed_ood.py's")
+    parser.add_argument(
+        "--groups", choices=GROUPINGS, default="cluster", help="as composed_ood.py's"
+    )
     args = parser.parse_args(argv)
     saved = dict(np.load(args.cache, allow_pickle=False))
     # composed_ood.py's module targets: the shipped modules model's
     names = list(mc.load_pretrained("modules", "linalg").target_names_)
-    modules = mc.load_dataset("modules", level="linalg", targets=names)
+    modules = load_grouped("modules", args.groups, level="linalg", targets=names)
     if not np.array_equal(np.asarray(modules.ids, dtype=str), saved["ids"]):
         raise SystemExit(f"{args.cache} holds other modules: run composed_ood.py again")
     folds, ours = saved["folds"], saved["raw"]
     records = {r["id"]: r for r in iter_dataset("modules")}
     texts = {k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels")}
-    kernels = mc.load_dataset("kernels")
+    kernels = load_grouped("kernels", args.groups)
     groups = np.asarray(modules.groups, dtype=object)
     iree = np.full(ours.shape, np.nan)
     for k in np.unique(folds):

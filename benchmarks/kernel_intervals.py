@@ -7,8 +7,10 @@ family at its fit) are applied to
 
 - held out: each bundled kernel's residual under a kernels model fitted
   without its group (the folds of :func:`~mlircost_classic.models.cross_val_compose`,
-  GroupKFold 5 over the linalg modules' families / architectures, the
-  shipped model's settings), by source;
+  GroupKFold 5 over the linalg modules' groups, the shipped model's
+  settings; ``--groups``: clusters of same-design architectures by default,
+  as ``composed_ood.py``'s), by source, with the Spearman of the kernel goals'
+  targets;
 - OOD: the shipped model's own intervals on the suite's kernels.
 
 Three half-widths per target: the shipped model's, the held-out residuals'
@@ -25,6 +27,7 @@ missing: about 7 minutes each on two idle cores). Run from the repository
 root::
 
     python benchmarks/kernel_intervals.py --models-cache composed_folds/ [--write]
+        [--groups cluster|architecture]
 """
 
 import argparse
@@ -32,20 +35,25 @@ import copy
 import os
 
 import numpy as np
-from composed_ood import kernels_base, save_recalibrated
+from composed_ood import GROUPINGS, kernels_base, load_grouped, save_recalibrated
+from goals import _NETWORK_GOALS
 from sklearn.model_selection import GroupKFold
 
 import mlircost_classic as mc
-from mlircost_classic.models import interval_coverage
+from mlircost_classic.models import interval_coverage, spearman
 from mlircost_classic.models._composed import _kernels_model_without
 from mlircost_classic.models._cost_model import _calibration_name
 from mlircost_classic.models._pretrained import PRETRAINED_DIR, _host, pretrained_name
 
 
-def held_out_predictions(kernels, models_dir, jobs: int) -> np.ndarray:
-    """Each kernel's prediction by a kernels model that never saw its group."""
+def held_out_predictions(
+    kernels, models_dir, jobs: int, grouping: str = "cluster"
+) -> np.ndarray:
+    """Each kernel's prediction by a kernels model that never saw its group
+    (``kernels.groups``, grouped as ``grouping`` says: as ``composed_ood.py``'s
+    folds)."""
     names = list(mc.load_pretrained("modules", "linalg").target_names_)
-    modules = mc.load_dataset("modules", level="linalg", targets=names)
+    modules = load_grouped("modules", grouping, level="linalg", targets=names)
     groups = np.asarray(modules.groups, dtype=object)
     out = np.full(np.shape(kernels.target), np.nan)
     for _, test in GroupKFold(n_splits=5).split(modules.data, groups=groups):
@@ -77,7 +85,7 @@ def write_calibrated(shipped, kernels, predicted, sources) -> None:
         path,
         "held-out predictions of benchmarks/kernel_intervals.py (each kernel "
         "under the fold kernels model of benchmarks/composed_ood.py that never "
-        "saw its family / architecture), each source's 90% half-width, the "
+        "saw its group), each source's 90% half-width, the "
         "largest kept",
     )
     print(f"wrote {path}")
@@ -88,6 +96,12 @@ def main() -> None:
     parser.add_argument("--models-cache", help="folder of the folds' kernels models")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(
+        "--groups",
+        choices=GROUPINGS,
+        default="cluster",
+        help="as composed_ood.py's (its --models-cache holds the folds of one)",
+    )
+    parser.add_argument(
         "--write",
         action="store_true",
         help="recalibrate the shipped kernels model (the sources' largest "
@@ -96,10 +110,10 @@ def main() -> None:
     args = parser.parse_args()
     shipped = mc.load_pretrained("kernels")
     names = list(shipped.target_names_)
-    kernels = mc.load_dataset("kernels")
+    kernels = load_grouped("kernels", args.groups)
     if list(kernels.target_names) != names:
         raise SystemExit("the bundled kernels' targets differ from the shipped model's")
-    predicted = held_out_predictions(kernels, args.models_cache, args.jobs)
+    predicted = held_out_predictions(kernels, args.models_cache, args.jobs, args.groups)
     ood = mc.load_dataset("kernels", suite="ood")
     sources = np.asarray(kernels.sources, dtype=object)
     order = sorted(set(sources))
@@ -150,6 +164,21 @@ def main() -> None:
             for lower, upper in bounds.values()
         )
         print(f"| {target} | {widths} | {held[0]} | {held[1]} | {covers} |")
+    print(
+        f"\nSpearman of the held-out predictions (groups: {args.groups}), by "
+        "source, for the kernel goals' targets\n",
+        "| target (goal) | all | " + " | ".join(order) + " |",
+        "|---|---:|" + "---:|" * len(order),
+        sep="\n",
+    )
+    for target, goal in _NETWORK_GOALS["kernels"].items():
+        j = names.index(target)
+        y, p = kernels.target[:, j], predicted[:, j]
+        cells = []
+        for rows in [np.ones(len(y), bool)] + [sources == s for s in order]:
+            ok = rows & ~np.isnan(y) & ~np.isnan(p)
+            cells.append(f"{spearman(y[ok], p[ok]):.3f}" if ok.sum() > 2 else "-")
+        print(f"| {target} ({goal:g}) | " + " | ".join(cells) + " |")
     if args.write:
         write_calibrated(shipped, kernels, predicted, sources)
 
