@@ -49,11 +49,7 @@ import numpy as np
 from sklearn.model_selection import PredefinedSplit
 
 import mlircost_classic as mc
-from mlircost_classic.datasets import (
-    architecture_clusters,
-    cluster_groups,
-    iter_dataset,
-)
+from mlircost_classic.datasets import iter_dataset
 from mlircost_classic.featurize import DispatchRegion, partition_dispatches
 from mlircost_classic.models import (
     COMPOSED_NAME,
@@ -94,20 +90,8 @@ GROUP_WORDS = {
 
 def load_grouped(kind: str, grouping: str, **kwargs):
     """``mc.load_dataset(kind, ...)`` whose ``groups`` follow ``grouping``."""
-    bunch = mc.load_dataset(kind, **kwargs)
-    if grouping == "cluster":
-        bunch.groups = cluster_groups(bunch.families, _clusters())
-    return bunch
-
-
-_CLUSTERS: dict = {}
-
-
-def _clusters() -> dict:
-    """The bundled dataset's architecture clusters, read once."""
-    if not _CLUSTERS:
-        _CLUSTERS.update(architecture_clusters())
-    return _CLUSTERS
+    groups = "cluster" if grouping == "cluster" else "family"
+    return mc.load_dataset(kind, groups=groups, **kwargs)
 
 
 def iree_regions(record: dict, texts: dict[str, str]) -> list[DispatchRegion]:

@@ -10,6 +10,7 @@ from mlircost_classic.datasets import (
     cluster_families,
     cluster_groups,
     dispatch_signature,
+    load_dataset,
 )
 
 EXPORT = (
@@ -98,3 +99,34 @@ def test_architecture_clusters_reads_a_data_home(tmp_path):
     }
     groups = cluster_groups(np.array(["hf_b", "hf_c"], dtype=object), clusters)
     assert list(groups) == ["hf_a+1", "hf_c"]
+
+
+def test_load_dataset_groups_by_cluster(tmp_path):
+    sig = EXPORT.format(n=0, sig="matmul_32x64_f32")
+    k = {**kernel(0, family="hf_a"), "id": "a" * 64}
+    k["ir"]["dispatch"] = sig
+    append_records(tmp_path / "kernels.jsonl", [k])
+    append_records(
+        tmp_path / "modules.jsonl",
+        [module(0, family="hf_a", kernels=[k["id"]]), module(1, family="hf_c")],
+    )
+    by_family = load_dataset("modules", data_home=tmp_path)
+    assert list(by_family.groups) == ["hf_a", "hf_c"]
+    assert list(
+        load_dataset("modules", data_home=tmp_path, groups="cluster").groups
+    ) == [
+        "hf_a",
+        "hf_c",
+    ]
+    # a new architecture whose program compiles to a's dispatch joins it; the
+    # kept answer follows the grown files
+    append_records(
+        tmp_path / "modules.jsonl", [module(2, family="hf_b", kernels=[k["id"]])]
+    )
+    modules = load_dataset("modules", data_home=tmp_path, groups="cluster")
+    assert list(modules.families) == ["hf_a", "hf_c", "hf_b"]
+    assert list(modules.groups) == ["hf_a+1", "hf_c", "hf_a+1"]
+    kernels = load_dataset("kernels", data_home=tmp_path, groups="cluster")
+    assert list(kernels.groups) == ["hf_a+1"]
+    with pytest.raises(ValueError, match="groups must be one of"):
+        load_dataset("modules", data_home=tmp_path, groups="architecture")

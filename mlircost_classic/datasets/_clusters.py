@@ -19,6 +19,7 @@ op, its loop extents and element type, as IREE names it.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -27,7 +28,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from ._shards import iter_dataset
+from ._shards import get_data_home, iter_dataset, shard_paths
 
 __all__ = [
     "architecture_clusters",
@@ -126,18 +127,18 @@ def architecture_clusters(
     """Family -> cluster of the dataset's module records (see the module docstring).
 
     Reads the module records (their ``kernels`` lists) and the kernel records
-    (their export names) of ``data_home`` (default: the bundled dataset).
+    (their export names) of ``data_home`` (default: the bundled dataset; the
+    answer is kept while its files stay the same).
     Families of every source take part: a program family that lowers to the
     same dispatches as a network joins it too.
 
     Use it for held-out evaluation that does not reward memorising a design
     seen under another name::
 
-        modules = load_dataset("modules")
-        clusters = architecture_clusters()
-        groups = [clusters[f] for f in modules.families]
+        modules = load_dataset("modules", groups="cluster")
 
-    and map kernels' families the same way (``clusters.get(f, f)``).
+    or, by hand, ``cluster_groups(modules.families, architecture_clusters())``
+    (kernels alike: a kernel's family is that of its first module).
 
     Parameters
     ----------
@@ -151,18 +152,36 @@ def architecture_clusters(
     dict
         family -> cluster name, for every family with a module record.
     """
-    signature = {
-        rec["id"]: dispatch_signature(rec.get("ir", {}).get("dispatch", ""))
-        for rec in iter_dataset("kernels", data_home)
-    }
+    home = get_data_home(data_home)
+    files = tuple(
+        (str(path), path.stat().st_mtime_ns, path.stat().st_size)
+        for kind in ("modules", "kernels")
+        for path in (shard_paths(kind, home) or [home / f"{kind}.jsonl"])
+        if path.is_file()
+    )
+    return dict(_clusters(str(home), files, threshold))
+
+
+@functools.lru_cache(maxsize=4)
+def _clusters(home: str, files: tuple, threshold: float) -> tuple:
+    """:func:`architecture_clusters` of ``home``, kept while its ``files``
+    (path, modification time, size) stay the same."""
+    del files  # only part of the cache key
+    try:
+        signature = {
+            rec["id"]: dispatch_signature(rec.get("ir", {}).get("dispatch", ""))
+            for rec in iter_dataset("kernels", home)
+        }
+    except FileNotFoundError:  # no kernel records: no signatures, no joins
+        signature = {}
     programs = [
         (
             rec["family"],
             [s for k in rec.get("kernels") or () if (s := signature.get(k))],
         )
-        for rec in iter_dataset("modules", data_home)
+        for rec in iter_dataset("modules", home)
     ]
-    return cluster_families(programs, threshold)
+    return tuple(sorted(cluster_families(programs, threshold).items()))
 
 
 def cluster_groups(families, clusters: Mapping[str, str]) -> np.ndarray:

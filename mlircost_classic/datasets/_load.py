@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._clusters import architecture_clusters, cluster_groups
 from ._schema import KERNEL_LEVEL, LEVELS, SOURCES, VARIANT_LEVEL, record_source
 from ._shards import (
     AMENDMENTS,
@@ -22,6 +23,10 @@ from ._shards import (
 from ._targets import select_targets
 
 __all__ = ["load_dataset", "dataset_info", "DatasetInfo"]
+
+
+#: What :func:`load_dataset`'s ``groups`` can follow.
+GROUPINGS = ("family", "cluster")
 
 
 def _default_level(kind: str, level: str | None) -> str:
@@ -88,6 +93,7 @@ def load_dataset(
     suite: str = "main",
     hardware: str | None = None,
     source=None,
+    groups: str = "family",
 ):
     """Load the MLIR cost dataset (no network access).
 
@@ -130,13 +136,20 @@ def load_dataset(
         ``"families"``, ``"torchvision"``, ``"transformers"``, ``"user"``);
         default all. A kernel's source is that of the first module it was
         seen in.
+    groups : {"family", "cluster"}, default="family"
+        What ``groups`` holds for modules and kernels: each record's family
+        (architecture), or its cluster of same-design architectures
+        (:func:`architecture_clusters` of the same data home: architectures
+        whose programs compile to nearly the same dispatches are one group),
+        for held-out evaluation that does not reward a design memorised under
+        another name. Variants always group by dispatch.
 
     Returns
     -------
     Bunch
         ``data`` (list of MLIR texts), ``target`` (2-D float array, NaN where a
-        record lacks a target), ``target_names``, ``groups`` (family of each
-        record, for ``GroupKFold``; variants: the id of their dispatch, so
+        record lacks a target), ``target_names``, ``groups`` (family or
+        cluster of each record, for ``GroupKFold``; variants: the id of their dispatch, so
         that a group holds one dispatch's candidates), ``families`` (family of
         each record), ``sources`` (source of each record), ``ids`` (content
         ids); variants add ``is_default`` (the compiler's own choice) and
@@ -156,6 +169,9 @@ def load_dataset(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if hardware is not None and kind != "variants":
         raise ValueError("hardware= selects variants; use targets= for other kinds")
+    groups_by = groups
+    if groups_by not in GROUPINGS:
+        raise ValueError(f"groups must be one of {GROUPINGS}, got {groups_by!r}")
     home = get_data_home(data_home, suite)
     level = _default_level(kind, level)
     if as_frame:
@@ -197,6 +213,8 @@ def load_dataset(
     data = [rec["text"] for rec in records]
     families = np.array([rec["family"] for rec in records], dtype=object)
     groups = families
+    if groups_by == "cluster":
+        groups = cluster_groups(families, architecture_clusters(home))
     extra = {}
     if kind == "variants":
         groups = np.array([rec["dispatch_id"] for rec in records], dtype=object)
