@@ -516,6 +516,15 @@ def test_cli_predict_says_which_model_answers_each_target(tmp_path, capsys):
     target = next(t for t, c in choice.items() if c == "composed")
     assert main(["explain", str(path), "--target", target, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "composed"
+    # a target the stacked model answers: explained by it, from the text
+    target = next(t for t, c in choice.items() if c == "stacked")
+    assert main(["explain", str(path), "--target", target, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "stacked-linalg" and out["target"] == target
+    assert any(c["feature"].startswith("log(1 + composed") for c in out["contributions"])
+    argv = ["explain", str(path), "--kind", "stacked", "--target", target]
+    assert main(argv) == 0
+    assert "stacked-linalg" in capsys.readouterr().out
 
 
 _BIAS = """    %b = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0 : tensor<16x16xf32>) outs(%e : tensor<16x16xf32>) {

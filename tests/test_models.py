@@ -362,6 +362,31 @@ def test_prior_auto_needs_the_roofline_columns():
     ]
 
 
+def test_prior_extensive_skips_the_targets_one_dispatch_sets(tmp_path):
+    # Registers are a dispatch's maximum: no power law of the program's FLOPs;
+    # instructions add up over a program: boosted from the roofline.
+    sizes = [2**i for i in range(2, 11)]
+    texts = [elementwise(n) for n in sizes]
+    y = np.c_[10.0 * np.asarray(sizes), np.full(len(sizes), 32.0)]
+    y[::2, 1] = 40.0
+    names = ["cpu_x86_64_v3.instructions", "nvidia_sm80.registers"]
+    model = CostModel(prior="extensive", random_state=0).fit(texts, y, names)
+    instructions, registers = (unwrap(e) for e in model.estimators_)
+    assert instructions.prior is not None and registers.prior is None
+    big = model.predict([elementwise(2**14)])[0]
+    assert big[0] > 5 * y[:, 0].max()  # extrapolates with size
+    assert 32.0 <= big[1] <= 40.0  # stays within what registers were
+    everywhere = CostModel(random_state=0).fit(texts, y, names)
+    assert all(unwrap(e).prior is not None for e in everywhere.estimators_)
+    # a target the table does not know keeps the prior
+    other = CostModel(prior="extensive", random_state=0).fit(texts, y, ["a", "b"])
+    assert all(unwrap(e).prior is not None for e in other.estimators_)
+    model.save(tmp_path / "m")
+    loaded = CostModel.load(tmp_path / "m")
+    assert loaded.prior == "extensive"
+    np.testing.assert_allclose(loaded.predict(texts), model.predict(texts))
+
+
 def test_prior_is_the_roofline_fit_of_the_target():
     # The prior of a log target is RooflineBaseline's least-squares fit.
     y = made_up_targets()[:, 0]

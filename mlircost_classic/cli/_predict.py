@@ -223,7 +223,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from mlircost_classic.datasets import resolve_target, target_unit
     from mlircost_classic.mlir import parse
-    from mlircost_classic.models import explain
+    from mlircost_classic.models import StackedFeaturizer, explain
 
     name, text = read_one(args.file)
     kind, level = _choose_model(text, args)
@@ -245,7 +245,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         parsed = parse(text)
     except ValueError as exc:
         raise UserError(f"{name}: {exc}") from None
-    result = explain(model, parsed, args.target, top=args.top)
+    # a stacked model composes the module from its text (its regions are
+    # printed from the text), the others read the parsed module
+    stacked = isinstance(getattr(model, "featurizer_", None), StackedFeaturizer)
+    result = explain(model, text if stacked else parsed, args.target, top=args.top)
     if args.format == "json":
         out = {"file": name, "level": level, "model": f"{kind}-{level}"}
         out.update(result.to_dict())

@@ -105,8 +105,8 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
 
     Subclasses implement ``_make_featurizer()`` (a fresh, unfitted transformer),
     ``_log_flags(Y)`` (one bool per target column) and
-    ``_make_estimator(log, seed, n_samples)`` (a fresh regressor for one target
-    of ``n_samples`` measured rows), and may
+    ``_make_estimator(log, seed, n_samples, target=None)`` (a fresh regressor
+    for one target, named ``target``, of ``n_samples`` measured rows), and may
     override ``_fit_target`` to change how one target is fitted (the default fits
     on all its rows). ``_make_estimator`` runs after the featurizer is fitted, so
     it may read ``featurizer_``. Parameters ``n_jobs`` and ``random_state`` are
@@ -127,7 +127,9 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
     def _log_flags(self, Y: np.ndarray) -> list[bool]:
         raise NotImplementedError
 
-    def _make_estimator(self, log: bool, seed: int | None, n_samples: int):
+    def _make_estimator(
+        self, log: bool, seed: int | None, n_samples: int, target: str | None = None
+    ):
         raise NotImplementedError
 
     def _fit_target(self, estimator, F, y, rng, groups=None, strata=None):
@@ -196,7 +198,7 @@ class PerTargetRegressor(TextInputMixin, RegressorMixin, BaseEstimator):
                 continue
             seed = int(seeds[j]) if random_state is not None else None
             estimator = self._make_estimator(
-                self.log_targets_[j], seed, int(rows.sum())
+                self.log_targets_[j], seed, int(rows.sum()), target=name
             )
             tasks.append((j, estimator, rows))
         # A generator, so that joblib slices the rows of one target at a time.

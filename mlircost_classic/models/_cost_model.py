@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBRegressor
 
-from ..datasets import clip_to_domain
+from ..datasets import TARGETS, clip_to_domain
 from ..featurize import MLIRFeaturizer, ShapeFeatures
 from ..featurize._base import _check_documents
 from . import _serialize
@@ -129,6 +129,19 @@ def default_estimator(n_samples: int | None = None) -> XGBRegressor:
         max_bin=256 if deep else SHALLOW_MAX_BIN,
         n_jobs=1,
     )
+
+
+#: Module aggregations of a target that one dispatch sets (its largest or
+#: smallest value): no roofline prior with ``prior="extensive"``.
+INTENSIVE_AGGREGATES = ("max", "min")
+
+
+def _takes_prior(prior, target: str | None) -> bool:
+    """Whether ``target``'s regressor is boosted from the roofline under ``prior``."""
+    if prior != "extensive" or target is None:
+        return True
+    known = TARGETS.get(target)
+    return known is None or known.aggregate not in INTENSIVE_AGGREGATES
 
 
 def default_featurizer(kind: str = "modules") -> MLIRFeaturizer:
@@ -309,11 +322,19 @@ class CostModel(PerTargetRegressor):
         Fit on ``log1p(y)``: ``"auto"`` does it for targets that are
         non-negative with a sample skewness above 1 (:data:`SKEW_THRESHOLD`),
         True for every target (all must be non-negative), False for none.
-    prior : {"auto", "roofline"} or None, default="auto"
+    prior : {"auto", "roofline", "extensive"} or None, default="auto"
         Boost every regressor from the roofline fit of its target (see above).
         ``"auto"`` does it when the featurizer has the roofline's columns
         (:data:`ROOFLINE_COLUMNS`; the default featurizer has), ``"roofline"``
         requires them, None fits the regressors on the targets alone.
+        ``"extensive"`` is ``"auto"`` for the targets that grow with a
+        program (instructions, code bytes, spills, latencies: a module's value
+        is a sum over its dispatches or has no rule) and no prior for those
+        that are the largest or smallest value of one dispatch (registers,
+        VGPRs, SGPRs, occupancy, shared / LDS / stack / scratch bytes: see
+        :data:`~mlircost_classic.datasets.TARGETS`' ``aggregate``), which a
+        power law of the program's FLOPs extrapolates wrongly: a larger
+        program does not need more registers per thread.
     intervals : {"conformal"} or None, default=None
         Whether to calibrate prediction intervals (:meth:`predict_interval`).
     confidence : float, default=0.9
@@ -372,7 +393,7 @@ class CostModel(PerTargetRegressor):
         "featurizer": [HasMethods(["fit_transform", "transform"]), None],
         "estimator": [HasMethods(["fit", "predict"]), None],
         "log_target": [StrOptions({"auto"}), "boolean"],
-        "prior": [StrOptions({"auto", "roofline"}), None],
+        "prior": [StrOptions({"auto", "roofline", "extensive"}), None],
         "intervals": [StrOptions({"conformal"}), None],
         "confidence": [Interval(Real, 0, 1, closed="neither")],
         "calibration_size": [Interval(Real, 0, 1, closed="neither")],
@@ -429,7 +450,9 @@ class CostModel(PerTargetRegressor):
                 flags.append(False)
         return flags
 
-    def _make_estimator(self, log: bool, seed: int | None, n_samples: int):
+    def _make_estimator(
+        self, log: bool, seed: int | None, n_samples: int, target: str | None = None
+    ):
         if self.estimator is None:
             base = default_estimator(n_samples)
         else:
@@ -438,7 +461,7 @@ class CostModel(PerTargetRegressor):
             base.set_params(random_state=seed)
         if _scale_sensitive(base):
             base = make_pipeline(StandardScaler(with_mean=False), base)
-        columns = self._prior_columns()
+        columns = self._prior_columns() if _takes_prior(self.prior, target) else None
         if columns is not None:
             base = PriorRegressor(base, columns)
         return log_wrapped(base) if log else base

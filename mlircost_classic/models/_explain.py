@@ -152,7 +152,8 @@ def explain(model, text, target: str, *, top: int = 10) -> Explanation:
     model : CostModel
         A fitted model with xgboost or ``sklearn.linear_model`` regressors.
     text : str or ParsedModule
-        One MLIR program.
+        One MLIR program (its text for a model whose featurizer reads texts
+        only, as :class:`~mlircost_classic.models.StackedFeaturizer` does).
     target : str
         Target name, or an unambiguous part of it (see :func:`resolve_target`).
     top : int, default=10

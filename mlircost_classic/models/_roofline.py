@@ -119,7 +119,9 @@ class RooflineBaseline(PerTargetRegressor):
             )
         return [names.index(self.flops_feature), names.index(self.bytes_feature)]
 
-    def _make_estimator(self, log: bool, seed: int | None, n_samples: int):
+    def _make_estimator(
+        self, log: bool, seed: int | None, n_samples: int, target: str | None = None
+    ):
         select = FunctionTransformer(_log_columns, kw_args={"columns": self._columns()})
         regressor = make_pipeline(select, LinearRegression())
         return log_wrapped(regressor) if log else regressor
