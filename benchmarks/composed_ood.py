@@ -67,7 +67,7 @@ from mlircost_classic.models import (
     spearman,
 )
 from mlircost_classic.models._composed import _kernels_model_without
-from mlircost_classic.models._cost_model import _calibration_name
+from mlircost_classic.models._cost_model import _calibration_name, default_prior
 from mlircost_classic.models._pretrained import _dataset_version, _write_json
 
 OOD = Path("mlircost_classic/data/ood")
@@ -296,9 +296,9 @@ def main() -> None:
     parser.add_argument(
         "--prior",
         choices=["auto", "extensive"],
-        default="auto",
+        default=default_prior("modules"),
         help="the modules and stacked models' CostModel(prior=...) in the "
-        "held-out fits (the shipped ones' is in their JSON records)",
+        "held-out fits (default: the shipped ones', default_prior)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/composed_results.md")

@@ -87,9 +87,7 @@ def interval(
         values = result.bootstrap_distribution
         low, high = result.confidence_interval
     else:
-        values = _cluster_distribution(
-            y, p, np.asarray(clusters)[ok], resamples, rng
-        )
+        values = _cluster_distribution(y, p, np.asarray(clusters)[ok], resamples, rng)
         low, high = np.nanpercentile(values, [2.5, 97.5])
     values = values[~np.isnan(values)]
     share = float(np.mean(values >= goal)) if values.size else float("nan")

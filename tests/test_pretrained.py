@@ -311,6 +311,7 @@ def test_train_the_stacked_model_without_leaky_folds(tmp_path):
         random_state=0,
     )
     assert info["name"] == "stacked-linalg" and info["dataset"]["records"] == 30
+    assert info["model"]["prior"] == "extensive"  # default_prior("stacked")
     assert info["cv"]["metrics"] == {}  # the kernels model saw every family
     assert info["cv"]["protocol"].startswith("none (held out by benchmarks/")
     model = load_pretrained("stacked", "linalg", path=tmp_path)

@@ -36,6 +36,7 @@ from ._cost_model import (
     CostModel,
     default_estimator,
     default_featurizer,
+    default_prior,
 )
 from ._evaluate import evaluate, op_templates
 from ._explain import Contribution, Explanation, explain
@@ -142,6 +143,7 @@ __all__ = [
     "RooflineBaseline",
     "default_estimator",
     "default_featurizer",
+    "default_prior",
     "evaluate",
     "featurizer_from_dict",
     "featurizer_to_dict",

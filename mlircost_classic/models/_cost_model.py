@@ -144,6 +144,22 @@ def _takes_prior(prior, target: str | None) -> bool:
     return known is None or known.aggregate not in INTENSIVE_AGGREGATES
 
 
+def default_prior(kind: str = "modules") -> str:
+    """The ``prior`` of the shipped model of ``kind`` (``mlircost train``).
+
+    Modules and stacked models: ``"extensive"`` (no roofline for a dispatch's
+    largest or smallest value). Held out by cluster of same-design
+    architectures (``benchmarks/composed_ood.py --prior``, 2,659 linalg
+    modules, 2026-12-07), the stacked model with it against the roofline on
+    every target ranked the held-out networks' sm_80 registers 0.886 -> 0.893,
+    sm_90 0.892 -> 0.896, AMD VGPRs 0.781 -> 0.797, SGPRs 0.779 -> 0.774, LDS
+    0.882 -> 0.901; the modules model's registers 0.839 -> 0.857 and 0.846 ->
+    0.864 (on the OOD suite 0.791 -> 0.881 and 0.763 -> 0.836). Kernels and
+    variants models: ``"auto"``.
+    """
+    return "extensive" if kind in ("modules", "stacked") else "auto"
+
+
 def default_featurizer(kind: str = "modules") -> MLIRFeaturizer:
     """The featurizer of the shipped models of ``kind`` (unfitted).
 

@@ -335,7 +335,7 @@ def train_pretrained(
 
     from .. import __version__
     from ..datasets import load_dataset
-    from ._cost_model import CostModel, default_featurizer
+    from ._cost_model import CostModel, default_featurizer, default_prior
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -383,6 +383,7 @@ def train_pretrained(
             confidence=_CONFIDENCE,
             n_jobs=n_jobs,
             random_state=random_state,
+            prior=default_prior(kind),
         )
         metrics = {} if stacked else _cv_metrics(model, X, Y, names, groups, n_splits)
         # Intervals calibrated on held-out families, the largest of the
@@ -397,6 +398,7 @@ def train_pretrained(
                     "estimator": "default_estimator(n_samples)"
                     if estimator is None
                     else repr(estimator),
+                    "prior": fitted.prior,
                     "intervals": "conformal",
                     "calibration": fitted.calibration_,
                     "confidence": _CONFIDENCE,
