@@ -349,6 +349,8 @@ def test_prior_auto_needs_the_roofline_columns():
     x = np.arange(12.0)[:, None]
     model = CostModel(featurizer=IDENTITY, estimator=Ridge()).fit(x, x[:, 0])
     assert not isinstance(model.estimators_[0], PriorRegressor)  # auto: no columns
+    extensive = CostModel(featurizer=IDENTITY, estimator=Ridge(), prior="extensive")
+    assert not isinstance(extensive.fit(x, x[:, 0]).estimators_[0], PriorRegressor)
     without_logs = MLIRFeaturizer(shapes=ShapeFeatures(log_scale=False))
     with pytest.raises(ValueError, match="prior='roofline' needs"):
         CostModel(featurizer=without_logs, prior="roofline").fit(TEXTS, TEXTS_Y)

@@ -493,7 +493,7 @@ class CostModel(PerTargetRegressor):
         for wanted in ROOFLINE_COLUMNS:
             if all(w in names for w in wanted):
                 return [names.index(w) for w in wanted]
-        if self.prior == "auto":
+        if self.prior in ("auto", "extensive"):
             return None
         raise ValueError(
             "prior='roofline' needs the featurizer's columns "
