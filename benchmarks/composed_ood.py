@@ -438,7 +438,7 @@ def main() -> None:
             "kind": "composed",
             "date": now.isoformat(timespec="seconds"),
             "command": "python benchmarks/composed_ood.py --write-defaults "
-            f"--groups {args.groups}",
+            f"--groups {args.groups} --prior {args.prior}",
             "host_cpus": os.cpu_count(),
             "metric": (
                 f"Spearman on held-out groups (GroupKFold {args.cv_folds} by "

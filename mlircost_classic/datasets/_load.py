@@ -213,7 +213,7 @@ def load_dataset(
     data = [rec["text"] for rec in records]
     families = np.array([rec["family"] for rec in records], dtype=object)
     groups = families
-    if groups_by == "cluster":
+    if groups_by == "cluster" and kind != "variants":  # variants: by dispatch below
         groups = cluster_groups(families, architecture_clusters(home))
     extra = {}
     if kind == "variants":
