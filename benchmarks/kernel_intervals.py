@@ -35,12 +35,12 @@ import copy
 import os
 
 import numpy as np
-from composed_ood import GROUPINGS, kernels_base, load_grouped, save_recalibrated
+from composed_ood import GROUPINGS, kernels_base, load_grouped, rho, save_recalibrated
 from goals import _NETWORK_GOALS
 from sklearn.model_selection import GroupKFold
 
 import mlircost_classic as mc
-from mlircost_classic.models import interval_coverage, spearman
+from mlircost_classic.models import interval_coverage
 from mlircost_classic.models._composed import _kernels_model_without
 from mlircost_classic.models._cost_model import _calibration_name
 from mlircost_classic.models._pretrained import PRETRAINED_DIR, _host, pretrained_name
@@ -176,8 +176,8 @@ def main() -> None:
         y, p = kernels.target[:, j], predicted[:, j]
         cells = []
         for rows in [np.ones(len(y), bool)] + [sources == s for s in order]:
-            ok = rows & ~np.isnan(y) & ~np.isnan(p)
-            cells.append(f"{spearman(y[ok], p[ok]):.3f}" if ok.sum() > 2 else "-")
+            value = rho(y[rows], p[rows])
+            cells.append("-" if value is None else f"{value:.3f}")
         print(f"| {target} ({goal:g}) | " + " | ".join(cells) + " |")
     if args.write:
         write_calibrated(shipped, kernels, predicted, sources)
