@@ -127,6 +127,61 @@ def test_collect_suite_ood_leaves_out_the_bundled_sizes(tmp_path, collected, cap
     )
 
 
+def test_collect_source_leaves_out_the_bundled_specs(tmp_path, collected, capsys):
+    # the bundled torchvision records (ok and partial): lowering their specs
+    # again only to find the program bundled costs a lowering each
+    from mlircost_classic.collect import network_specs
+
+    bundled = {
+        rec["key"]: rec["status"]
+        for rec in iter_dataset("modules", get_data_home())
+        if rec["family"] == "tv_resnet18"
+    }
+    assert bundled and "partial" not in bundled.values()
+    assert (
+        main(
+            [
+                "collect",
+                "--source",
+                "torchvision",
+                "--families",
+                "tv_resnet18",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    every = network_specs("torchvision", ["tv_resnet18"])
+    kept = [s for s in every if s.key() not in bundled]
+    assert kept and collected["specs"] == kept
+    assert {key for key, _ in collected["kwargs"]["known_programs"].values()} >= set(
+        bundled
+    )
+    assert f"{len(every) - len(kept)} of {len(every)} programs are bundled" in (
+        capsys.readouterr().out
+    )
+    # --measure-known lowers every one of them
+    assert (
+        main(
+            [
+                "collect",
+                "--source",
+                "torchvision",
+                "--families",
+                "tv_resnet18",
+                "--out",
+                str(tmp_path),
+                "--measure-known",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert collected["specs"] == every
+    assert collected["kwargs"]["known_programs"] is None
+
+
 def test_collect_suite_ood_errors(tmp_path, monkeypatch, capsys):
     out = ["--out", str(tmp_path)]
     assert main(["collect", "--suite", "ood", "--input", "x.mlir", *out]) == 2

@@ -35,26 +35,31 @@ def _collect_ood(args: argparse.Namespace):
         )
     known = None
     if not args.measure_known:
-        specs, known = _unbundled_ood_specs(specs, quiet=args.quiet)
+        specs, known = _unbundled_specs(specs, "ood", quiet=args.quiet)
     return collect_specs(
         specs, args.hardware, args.out, known_programs=known, **_collect_kwargs(args)
     )
 
 
-def _unbundled_ood_specs(specs: list, quiet: bool) -> tuple[list, dict]:
-    """``specs`` less those the bundled OOD suite holds, and its programs.
+def _unbundled_specs(specs: list, suite: str, quiet: bool) -> tuple[list, dict]:
+    """``specs`` less those the bundled ``suite`` holds, and its programs.
 
-    A spec whose record is bundled and did not fail is not built again (the
-    suite grows by new sizes); the programs are for ``known_programs``.
+    A spec whose record is bundled and did not fail is not built again: a
+    source grows by new programs, and lowering a spec only to find its
+    program bundled costs as much as a compile (a torchvision network: tens
+    of seconds). Its ``partial`` records failed at one level or one hardware,
+    the same way on every run. The programs are for ``known_programs`` (a new
+    spec that lowers to a bundled program is not measured either).
     """
     from mlircost_classic.datasets import bundled_programs, get_data_home
 
-    known = bundled_programs(get_data_home(suite="ood"))
+    known = bundled_programs(get_data_home(suite=suite))
     done = {key for key, status in known.values() if status != "failed"}
     kept = [s for s in specs if s.key() not in done]
     if len(kept) < len(specs) and not quiet:
+        what = "OOD programs" if suite == "ood" else "programs"
         print(
-            f"{len(specs) - len(kept)} of {len(specs)} OOD programs are bundled "
+            f"{len(specs) - len(kept)} of {len(specs)} {what} are bundled "
             "already and not collected again (--measure-known collects them)"
         )
     return kept, known
@@ -64,7 +69,6 @@ def _collect_source(args: argparse.Namespace):
     import importlib.util
 
     from mlircost_classic.collect import collect_specs, network_specs
-    from mlircost_classic.datasets import bundled_programs
 
     specs = network_specs(args.source, args.families or None)
     if importlib.util.find_spec(args.source) is None:
@@ -72,12 +76,11 @@ def _collect_source(args: argparse.Namespace):
             f"--source {args.source} builds {args.source} models: "
             "pip install 'mlircost_classic[collect,ood]'"
         )
+    specs, known = specs[: args.count], None
+    if not args.measure_known:
+        specs, known = _unbundled_specs(specs, "main", quiet=args.quiet)
     return collect_specs(
-        specs[: args.count],
-        args.hardware,
-        args.out,
-        known_programs=None if args.measure_known else bundled_programs(),
-        **_collect_kwargs(args),
+        specs, args.hardware, args.out, known_programs=known, **_collect_kwargs(args)
     )
 
 
