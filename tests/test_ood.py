@@ -182,6 +182,36 @@ def test_collect_source_leaves_out_the_bundled_specs(tmp_path, collected, capsys
     assert collected["kwargs"]["known_programs"] is None
 
 
+def test_unbundled_specs_retries_only_timed_out_failures(monkeypatch):
+    from mlircost_classic.cli import _collect
+
+    class Spec:
+        def __init__(self, key):
+            self._key = key
+
+        def key(self):
+            return self._key
+
+    records = [
+        {"key": "ok", "status": "ok", "failures": []},
+        {"key": "partial", "status": "partial", "failures": [{"message": "x"}]},
+        {"key": "broken", "status": "failed", "failures": [{"message": "rejected"}]},
+        {
+            "key": "slow",
+            "status": "failed",
+            "failures": [{"message": "lower timed out"}],
+        },
+    ]
+    monkeypatch.setattr(
+        "mlircost_classic.datasets.iter_dataset", lambda kind, home: iter(records)
+    )
+    monkeypatch.setattr("mlircost_classic.datasets.bundled_programs", lambda home: {})
+    specs = [Spec(k) for k in ("ok", "partial", "broken", "slow", "new")]
+    kept, known = _collect._unbundled_specs(specs, "main", quiet=True)
+    assert [s.key() for s in kept] == ["slow", "new"]
+    assert known == {}
+
+
 def test_collect_suite_ood_errors(tmp_path, monkeypatch, capsys):
     out = ["--out", str(tmp_path)]
     assert main(["collect", "--suite", "ood", "--input", "x.mlir", *out]) == 2

@@ -41,20 +41,31 @@ def _collect_ood(args: argparse.Namespace):
     )
 
 
+#: A bundled record that failed with one of these words in a message is
+#: collected again (a larger ``--timeout`` may let it through).
+RETRY_WORDS = ("timed out",)
+
+
 def _unbundled_specs(specs: list, suite: str, quiet: bool) -> tuple[list, dict]:
     """``specs`` less those the bundled ``suite`` holds, and its programs.
 
-    A spec whose record is bundled and did not fail is not built again: a
-    source grows by new programs, and lowering a spec only to find its
-    program bundled costs as much as a compile (a torchvision network: tens
-    of seconds). Its ``partial`` records failed at one level or one hardware,
-    the same way on every run. The programs are for ``known_programs`` (a new
-    spec that lowers to a bundled program is not measured either).
+    A spec with a bundled record is not built again (a source grows by new
+    programs; lowering a spec only to find its program bundled costs as much
+    as a compile, tens of seconds for a torchvision network), whatever its
+    status: ``partial`` and ``failed`` records failed at a level or a
+    hardware, the same way on every run, unless a failure timed out
+    (:data:`RETRY_WORDS`). The programs are for ``known_programs``: a new spec
+    that lowers to a bundled program is not measured either.
     """
-    from mlircost_classic.datasets import bundled_programs, get_data_home
+    from mlircost_classic.datasets import bundled_programs, get_data_home, iter_dataset
 
-    known = bundled_programs(get_data_home(suite=suite))
-    done = {key for key, status in known.values() if status != "failed"}
+    home = get_data_home(suite=suite)
+    known = bundled_programs(home)
+    done = set()
+    for rec in iter_dataset("modules", home):
+        messages = " ".join(f.get("message", "") for f in rec.get("failures", ()))
+        if rec.get("status") != "failed" or not any(w in messages for w in RETRY_WORDS):
+            done.add(rec["key"])
     kept = [s for s in specs if s.key() not in done]
     if len(kept) < len(specs) and not quiet:
         what = "OOD programs" if suite == "ood" else "programs"
@@ -316,8 +327,8 @@ def _add_collect(sub, parents: dict) -> None:
         help="with --source or --suite ood: measure every program, also those "
         "that lower to a program bundled already or recorded earlier in OUT (by "
         "default they are listed in OUT/same_program.jsonl and not measured: "
-        "dataset pack would skip them; with --suite ood, sizes whose record is "
-        "bundled are not even built)",
+        "dataset pack would skip them; specs whose record is bundled are not "
+        "even built, unless it failed and a failure timed out)",
     )
     p.add_argument("--jobs", type=int, default=1, help="parallel compiles")
     p.add_argument(
