@@ -188,6 +188,152 @@ def test_a_copied_slice_is_read_by_the_load_itself():
     assert "writeonly:tensor<128x128xf32>" in body
 
 
+def _names(body: str) -> tuple[set[str], list[str]]:
+    """Values a function body reads that it does not define, and the loaded
+    values it never reads."""
+    defined = set(re.findall(r"(%[\w.$-]+)(?::\d+)? = ", body))
+    defined |= set(re.findall(r"(%[\w.$-]+):", body))  # block arguments
+    used = set(re.findall(r"%[\w.$-]+", body))
+    loads = re.findall(r"(%[\w.$-]+) = iree_tensor_ext\.dispatch\.tensor\.load", body)
+    unread = [
+        v for v in loads if len(re.findall(re.escape(v) + r"(?![\w.$-])", body)) == 1
+    ]
+    return used - defined, unread
+
+
+_SLICE_UNIT = """#id = affine_map<(d0, d1) -> (d0, d1)>
+#col = affine_map<(d0, d1) -> (d1)>
+func.func @main(%x: tensor<1x32x64xf32>, %b: tensor<64xf32>) -> (tensor<1x64xf32>, tensor<1x64xf32>) {
+  %lo = arith.constant -1.0e+30 : f32
+  %s = tensor.extract_slice %x[0, 0, 0] [1, 1, 64] [1, 1, 1] : tensor<1x32x64xf32> to tensor<1x1x64xf32>
+  %c = tensor.collapse_shape %s [[0, 1], [2]] : tensor<1x1x64xf32> into tensor<1x64xf32>
+  %e = tensor.empty() : tensor<1x64xf32>
+  %a = linalg.generic {indexing_maps = [#id, #col, #id], iterator_types = ["parallel", "parallel"]} ins(%c, %b : tensor<1x64xf32>, tensor<64xf32>) outs(%e : tensor<1x64xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %v = arith.addf %p, %q : f32
+    linalg.yield %v : f32
+  } -> tensor<1x64xf32>
+  %m = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<1x64xf32>) outs(%e : tensor<1x64xf32>) {
+  ^bb0(%p: f32, %o: f32):
+    %v = arith.maximumf %p, %lo : f32
+    linalg.yield %v : f32
+  } -> tensor<1x64xf32>
+  return %a, %m : tensor<1x64xf32>, tensor<1x64xf32>
+}"""
+
+
+def test_a_slice_read_through_a_unit_reshape_names_its_load():
+    """RWKV's per-step slice: the load reads the slice, the unit-dim
+    collapse folds away, and the generic reads the load (it read the
+    slice's name, defined nowhere, and the load's value went unread)."""
+    (region,) = partition_dispatches(_SLICE_UNIT)
+    body = _function(region.text)
+    assert "extract_slice" not in body and "collapse_shape" not in body
+    assert _names(body) == (set(), [])
+    assert "ins(%x, %b : tensor<64xf32>, tensor<64xf32>)" in body
+
+
+_LAYER_NORM_F64 = """#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#v = affine_map<(d0) -> (d0)>
+func.func @main(%x: tensor<32x128xf32>) -> tensor<32x128xf32> {
+  %c0 = arith.constant 0.0 : f32
+  %c0d = arith.constant 0.0 : f64
+  %n = arith.constant 128.0 : f32
+  %nd = arith.constant 128.0 : f64
+  %eps = arith.constant 1.0e-5 : f32
+  %e64 = tensor.empty() : tensor<32x128xf64>
+  %e32 = tensor.empty() : tensor<32x128xf32>
+  %r64 = tensor.empty() : tensor<32xf64>
+  %r32 = tensor.empty() : tensor<32xf32>
+  %x64 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<32x128xf32>) outs(%e64 : tensor<32x128xf64>) {
+  ^bb0(%a: f32, %o: f64):
+    %v = arith.extf %a : f32 to f64
+    linalg.yield %v : f64
+  } -> tensor<32x128xf64>
+  %f64 = linalg.fill ins(%c0d : f64) outs(%r64 : tensor<32xf64>) -> tensor<32xf64>
+  %s64 = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]} ins(%x64 : tensor<32x128xf64>) outs(%f64 : tensor<32xf64>) {
+  ^bb0(%a: f64, %o: f64):
+    %v = arith.addf %a, %o : f64
+    linalg.yield %v : f64
+  } -> tensor<32xf64>
+  %m64 = linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel"]} ins(%s64 : tensor<32xf64>) outs(%r64 : tensor<32xf64>) {
+  ^bb0(%a: f64, %o: f64):
+    %v = arith.divf %a, %nd : f64
+    linalg.yield %v : f64
+  } -> tensor<32xf64>
+  %c64 = linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]} ins(%x64, %m64 : tensor<32x128xf64>, tensor<32xf64>) outs(%e64 : tensor<32x128xf64>) {
+  ^bb0(%a: f64, %b: f64, %o: f64):
+    %v = arith.subf %a, %b : f64
+    linalg.yield %v : f64
+  } -> tensor<32x128xf64>
+  %sq = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%c64, %c64 : tensor<32x128xf64>, tensor<32x128xf64>) outs(%e64 : tensor<32x128xf64>) {
+  ^bb0(%a: f64, %b: f64, %o: f64):
+    %v = arith.mulf %a, %b : f64
+    linalg.yield %v : f64
+  } -> tensor<32x128xf64>
+  %v64 = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]} ins(%sq : tensor<32x128xf64>) outs(%f64 : tensor<32xf64>) {
+  ^bb0(%a: f64, %o: f64):
+    %v = arith.addf %a, %o : f64
+    linalg.yield %v : f64
+  } -> tensor<32xf64>
+  %var64 = linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel"]} ins(%v64 : tensor<32xf64>) outs(%r64 : tensor<32xf64>) {
+  ^bb0(%a: f64, %o: f64):
+    %v = arith.divf %a, %nd : f64
+    linalg.yield %v : f64
+  } -> tensor<32xf64>
+  %var32 = linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel"]} ins(%var64 : tensor<32xf64>) outs(%r32 : tensor<32xf32>) {
+  ^bb0(%a: f64, %o: f32):
+    %v = arith.truncf %a : f64 to f32
+    linalg.yield %v : f32
+  } -> tensor<32xf32>
+  %f32 = linalg.fill ins(%c0 : f32) outs(%r32 : tensor<32xf32>) -> tensor<32xf32>
+  %s32 = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<32x128xf32>) outs(%f32 : tensor<32xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %v = arith.addf %a, %o : f32
+    linalg.yield %v : f32
+  } -> tensor<32xf32>
+  %m32 = linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel"]} ins(%s32 : tensor<32xf32>) outs(%r32 : tensor<32xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %v = arith.divf %a, %n : f32
+    linalg.yield %v : f32
+  } -> tensor<32xf32>
+  %rs = linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel"]} ins(%var32 : tensor<32xf32>) outs(%r32 : tensor<32xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %v = arith.addf %a, %eps : f32
+    %w = math.rsqrt %v : f32
+    linalg.yield %w : f32
+  } -> tensor<32xf32>
+  %c32 = linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]} ins(%x, %m32 : tensor<32x128xf32>, tensor<32xf32>) outs(%e32 : tensor<32x128xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %v = arith.subf %a, %b : f32
+    linalg.yield %v : f32
+  } -> tensor<32x128xf32>
+  %y = linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]} ins(%c32, %rs : tensor<32x128xf32>, tensor<32xf32>) outs(%e32 : tensor<32x128xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %v = arith.mulf %a, %b : f32
+    linalg.yield %v : f32
+  } -> tensor<32x128xf32>
+  return %y : tensor<32x128xf32>
+}"""
+
+
+def test_a_merged_f64_twin_is_not_loaded():
+    """torch writes a LayerNorm's centring ``x - mean`` in f64 and in f32;
+    demoted to f32, CSE keeps one (both in IREE and in the partitioner).
+    iree-compile 3.13 (``--compile-to=flow``): two dispatches, the second,
+    ``reduction_32x128_f32``, loads one ``tensor<32x128xf32>``; the region
+    also loaded the merged twin it no longer read."""
+    regions = partition_dispatches(_LAYER_NORM_F64)
+    assert len(regions) == 2
+    for region in regions:
+        assert _names(_function(region.text)) == (set(), [])
+    loads = re.findall(
+        r"dispatch\.tensor\.load .* -> (tensor<[^>]*>)", _function(regions[1].text)
+    )
+    assert loads == ["tensor<32x128xf32>"]
+
+
 def test_dynamic_shapes_are_left_as_they_are():
     text = """#map = affine_map<(d0, d1) -> (d0, d1)>
 func.func @main(%x: tensor<?x1xf32>) -> tensor<?x1xf32> {

@@ -508,14 +508,15 @@ def _dispatch_form(text: str, swapped: dict | None, read) -> str:
                 changed = True
     if erased:
         _erase_unread(fn, spans, erased)
+    renamed: dict[str, str] = {}  # slices read as their loads
     if "tensor.extract_slice" in text:
-        _slice_loads(fn, spans, erased)
+        renamed = _slice_loads(fn, spans, generics, erased)
     if "tensor.pad" in text:
         _unpad_stores(fn, spans, erased)
         _erase_unread(fn, spans, erased)
     if _reshapable(fn, spans, generics, erased):
         live = {i: g for i, g in generics.items() if i not in erased}
-        if _fold_unit_dims(fn, spans, live, erased):
+        if _fold_unit_dims(fn, spans, live, erased, renamed):
             _collapse_dims(fn, spans, live, erased)
             _strided_loads(fn, spans, {i: live[i] for i in convs if i in live}, erased)
     for i, g in generics.items():  # every generic as IREE prints it
@@ -670,10 +671,17 @@ def _sliced_load(span: str, offsets, sizes, strides, result: str) -> str:
     return f"{head} -> {result}"
 
 
-def _slice_loads(fn, spans: list[str], erased: set[int]) -> None:
+def _slice_loads(
+    fn, spans: list[str], generics: dict[int, _Generic], erased: set[int]
+) -> dict[str, str]:
     """A ``tensor.extract_slice`` of a loaded tensor that nothing else reads:
     the load reads the slice itself (IREE folds the slice into the
-    ``dispatch.tensor.load``'s offsets, sizes and strides)."""
+    ``dispatch.tensor.load``'s offsets, sizes and strides). Its readers name
+    the load's result instead of the slice's, in their text and, for
+    ``generics`` (printed again from their parts at the end), in their
+    inputs. Returns the names changed, slice -> load: the op records (shared
+    by the regions the reader read together) keep the slice's."""
+    renamed: dict[str, str] = {}
     users = _users(fn, spans, erased)
     for i, op in enumerate(fn.ops):
         if op.name != "tensor.extract_slice" or i in erased or not op.operands:
@@ -693,7 +701,11 @@ def _slice_loads(fn, spans: list[str], erased: set[int]) -> None:
         name = {_value(op.results[0]): _value(fn.ops[j].results[0])}
         for k in users[i]:
             spans[k] = _rename([spans[k]], name)[0]
+            if k in generics:
+                generics[k].ins = _rename(generics[k].ins, name)
+        renamed.update(name)
         erased.add(i)
+    return renamed
 
 
 _STRIDED_RE = re.compile(r"(d\d+) \* (\d+)")
@@ -838,10 +850,13 @@ def _retype(text: str, shapes) -> str:
     return _ACCESS_RE.sub(access, text)
 
 
-def _fold_unit_dims(fn, spans, generics: dict[int, _Generic], erased) -> bool:
+def _fold_unit_dims(
+    fn, spans, generics: dict[int, _Generic], erased, renamed: dict | None = None
+) -> bool:
     """Drop every unit dim of the region's tensors and the generics' unit
     loops (``FoldUnitExtentDims``); False, and nothing changed, where a
-    loop's size is unknown."""
+    loop's size is unknown. ``renamed``: values the rewrite renamed since
+    the ops were read (:func:`_slice_loads`), old -> new."""
     sizes = {i: _sizes(g) for i, g in generics.items()}
     if any(v is None for v in sizes.values()):
         return False
@@ -852,7 +867,8 @@ def _fold_unit_dims(fn, spans, generics: dict[int, _Generic], erased) -> bool:
     alias = {}
     for i, op in enumerate(fn.ops):
         if i not in erased and op.name in _RESHAPES and _unit_reshape(op):
-            alias[_value(op.results[0])] = op.operands[0]
+            source = op.operands[0]
+            alias[_value(op.results[0])] = (renamed or {}).get(source, source)
             erased.add(i)
     while any(v in alias for v in alias.values()):
         alias = {k: alias.get(v, v) for k, v in alias.items()}

@@ -3303,11 +3303,19 @@ def _merge_into(fn: _Function, spans: list[str], i: int, j: int) -> None:
     for r in base:
         fn.defs[r] = j
     fn.users[j] += [u for u in fn.users[i] if u not in fn.users[j]]
-    # users name the kept op, so a region reads as its twin's does
-    renames = list(zip(base, (_value(r) for r in fn.ops[j].results), strict=False))
+    # users name the kept op, so a region reads as its twin's does: in their
+    # text, in the values they use (what a region loads) and in their operands
+    # (what the region key reads); the text alone left a region loading the
+    # merged twin it no longer read
+    renames = dict(zip(base, (_value(r) for r in fn.ops[j].results), strict=False))
     for u in fn.users[i]:
-        for old, kept in renames:
+        for old, kept in renames.items():
             spans[u] = re.sub(re.escape(old) + r"(?![\w$.-])", kept, spans[u])
+        fn.uses[u] = list(dict.fromkeys(renames.get(v, v) for v in fn.uses[u]))
+        op = fn.ops[u]
+        op.operands = tuple(
+            renames.get(_value(v), _value(v)) + v[len(_value(v)) :] for v in op.operands
+        )
     fn.users[i] = []
     for v in fn.uses[i]:
         producer = fn.defs.get(v)
