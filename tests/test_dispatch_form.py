@@ -334,6 +334,70 @@ def test_a_merged_f64_twin_is_not_loaded():
     assert loads == ["tensor<32x128xf32>"]
 
 
+_EXTENDED = """#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @main(%p: tensor<64x128xf16>, %q: tensor<64x128xf16>, %w: tensor<128x128xf16>) -> (tensor<64x128xf32>, tensor<64x128xf32>) {
+  %c0 = arith.constant 0.0 : f32
+  %n = arith.constant 128.0 : f32
+  %e16 = tensor.empty() : tensor<64x128xf16>
+  %e32 = tensor.empty() : tensor<64x128xf32>
+  %r32 = tensor.empty() : tensor<64xf32>
+  %x = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%p, %q : tensor<64x128xf16>, tensor<64x128xf16>) outs(%e16 : tensor<64x128xf16>) {
+  ^bb0(%a: f16, %b: f16, %o: f16):
+    %v = arith.addf %a, %b : f16
+    linalg.yield %v : f16
+  } -> tensor<64x128xf16>
+  %xe = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<64x128xf16>) outs(%e32 : tensor<64x128xf32>) {
+  ^bb0(%a: f16, %o: f32):
+    %v = arith.extf %a : f16 to f32
+    linalg.yield %v : f32
+  } -> tensor<64x128xf32>
+  %f = linalg.fill ins(%c0 : f32) outs(%r32 : tensor<64xf32>) -> tensor<64xf32>
+  %s = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]} ins(%xe : tensor<64x128xf32>) outs(%f : tensor<64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %v = arith.addf %a, %o : f32
+    linalg.yield %v : f32
+  } -> tensor<64xf32>
+  %y = linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]} ins(%xe, %s : tensor<64x128xf32>, tensor<64xf32>) outs(%e32 : tensor<64x128xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.divf %b, %n : f32
+    %v = arith.subf %a, %m : f32
+    linalg.yield %v : f32
+  } -> tensor<64x128xf32>
+  %ew = tensor.empty() : tensor<128x128xf32>
+  %we = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%w : tensor<128x128xf16>) outs(%ew : tensor<128x128xf32>) {
+  ^bb0(%a: f16, %o: f32):
+    %v = arith.extf %a : f16 to f32
+    linalg.yield %v : f32
+  } -> tensor<128x128xf32>
+  %fm = linalg.fill ins(%c0 : f32) outs(%e32 : tensor<64x128xf32>) -> tensor<64x128xf32>
+  %mm = linalg.matmul ins(%xe, %we : tensor<64x128xf32>, tensor<128x128xf32>) outs(%fm : tensor<64x128xf32>) -> tensor<64x128xf32>
+  return %y, %mm : tensor<64x128xf32>, tensor<64x128xf32>
+}"""
+
+
+def test_a_bit_extend_is_cloned_into_its_readers_region():
+    """iree-compile 3.13 (``--compile-to=flow``) of the module: three
+    dispatches; ``reduction_64x128_f32`` loads ``tensor<64x128xf16>`` and
+    widens it itself (``isClonableIntoDispatchOp``: bit-extends are cloned),
+    ``matmul_64x128x128_f16xf16xf32`` reads the f16 operands (the extends
+    folded into the matmul, ``NamedImplicitCastOpConversion``). Both regions
+    loaded the widened f32 tensors."""
+    regions = partition_dispatches(_EXTENDED)
+    assert [r.kind for r in regions] == ["elementwise", "reduction", "matmul"]
+    reduction = _function(regions[1].text)
+    loads = re.findall(r"dispatch\.tensor\.load .* -> (tensor<[^>]*>)", reduction)
+    assert loads == ["tensor<64x128xf16>"]
+    assert "arith.extf" in reduction
+    assert _names(reduction) == (set(), [])
+    matmul = _function(regions[2].text)
+    assert "arith.extf" not in matmul
+    loads = re.findall(r"dispatch\.tensor\.load .* -> (tensor<[^>]*>)", matmul)
+    assert loads == ["tensor<64x128xf16>", "tensor<128x128xf16>"]
+    assert "ins(%x, %w : tensor<64x128xf16>, tensor<128x128xf16>)" in matmul
+    assert _names(matmul) == (set(), [])
+
+
 def test_dynamic_shapes_are_left_as_they_are():
     text = """#map = affine_map<(d0, d1) -> (d0, d1)>
 func.func @main(%x: tensor<?x1xf32>) -> tensor<?x1xf32> {

@@ -245,6 +245,21 @@ _MAX_OPERANDS = 16
 _RESHAPES = frozenset({"tensor.expand_shape", "tensor.collapse_shape"})
 # Ops copied into every dispatch that reads them.
 _CLONED = frozenset({"tensor.empty", "linalg.fill", "tensor.extract_slice"})
+# Named contractions and convolutions (their op interfaces) that take a
+# bit-extend's source as their operand (``NamedImplicitCastOpConversion`` in
+# RaiseSpecialOps: a ``matmul_..._f16xf16xf32`` dispatch).
+_CAST_FOLDING = (
+    "linalg.matmul",
+    "linalg.batch_matmul",
+    "linalg.matvec",
+    "linalg.vecmat",
+    "linalg.batch_matvec",
+    "linalg.batch_vecmat",
+    "linalg.dot",
+    "linalg.conv_",
+    "linalg.depthwise_conv_",
+    "linalg.pooling_",
+)
 _MOVE_OPS = frozenset({"tensor.pad", "tensor.concat", "tensor.insert_slice"})
 _ROOT_PREFIXES = (
     "linalg.matmul",
@@ -2952,9 +2967,25 @@ def _splat_view(fn: _Function, j: int) -> bool:
 
 
 def _region_body(
-    grouping: _Grouping, members: list[int], spans: list[str]
-) -> list[str]:
+    grouping: _Grouping,
+    members: list[int],
+    spans: list[str],
+    clone_extends: bool = False,
+) -> tuple:
     """The function body of one region: constants, loads, ops, stores.
+
+    Returns ``(lines, reshapes, at, swapped, extended)``: the body's lines,
+    which of them are reshapes between its ops, the op each op line writes,
+    the loads read transposed (:func:`_swapped_loads`), and whether the
+    region loads a bit-extend's result that ``clone_extends`` would clone.
+    IREE clones a bit-extend into each consumer's dispatch
+    (``isClonableIntoDispatchOp``): the dispatch loads the narrow tensor and
+    widens it itself. With ``clone_extends`` the body does so too, but for
+    an extend a named contraction or convolution reads (IREE folds it into
+    the op's operand, ``NamedImplicitCastOpConversion``: the body keeps
+    loading the wide tensor); without it, the body loads the wide tensor,
+    as the lines that tell executables apart read (the executables IREE
+    makes are measured with them).
 
     A small constant, or a small copy of one (a transposed weight), is
     inlined, so regions that differ only in such weights stay distinct
@@ -2995,7 +3026,11 @@ def _region_body(
                 return False
         return False
 
-    def need(v: str, inline: bool = True) -> None:
+    extended = False
+    folded: dict[int, dict] = {}  # contraction -> extended value -> source, type
+
+    def need(v: str, inline: bool = True, reader: int | None = None) -> None:
+        nonlocal extended
         j = fn.defs.get(v)
         if j in inside or j in cloned or j in inner or v in loads:
             return
@@ -3003,6 +3038,19 @@ def _region_body(
             loads.append(v)
             return
         op = fn.ops[j]
+        extend = op.name == "linalg.generic" and kinds[j] == "view"
+        if (
+            extend
+            and reader in inside
+            and fn.ops[reader].name.startswith(_CAST_FOLDING)
+        ):
+            narrow = _cast_source(fn, j)
+            if narrow is None:
+                extend = False
+            elif clone_extends:  # the contraction reads the narrow source
+                folded.setdefault(reader, {})[v] = (narrow, op.operand_types[0].raw)
+                need(narrow, inline, reader)
+                return
         t = fn.types.get(v)
         if kinds[j] == "view" and op.name == "linalg.generic" and op.operand_types:
             t = op.operand_types[0]  # a bit-extend is cloned: its input's size
@@ -3038,18 +3086,20 @@ def _region_body(
             or op.name in _CLONED
             or (j in grouping.cloned and j not in inside)
             or (op.name == "linalg.generic" and kinds[j] == "view" and sliced(j))
+            or (clone_extends and extend)
             # a view of a cloned transpose: the reader reads its source
             or (kinds[j] == "view" and source(j) in grouping.transposes_in)
             or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
         ):
             cloned.append(j)
             for u in fn.uses[j]:
-                need(u)
+                need(u, reader=j)
         elif kinds[j] == "view" and source(j) in inside:
             inner.append(j)
             for u in fn.uses[j]:
                 need(u)
         else:
+            extended = extended or extend
             loads.append(v)
 
     # a softmax is one op (RaiseSpecialOps): its ops but the last are left out
@@ -3063,7 +3113,8 @@ def _region_body(
                 [v for v in fn.uses[top] if _is_tensor(fn, v)][:1] if m == top else []
             )
         for v in uses:
-            need(v, m not in expanded or not grouping.reads_dims(m, v, expanded[m]))
+            inline = m not in expanded or not grouping.reads_dims(m, v, expanded[m])
+            need(v, inline, m)
     local = inside.union(inner)
 
     def leaves(m: int) -> bool:
@@ -3106,7 +3157,10 @@ def _region_body(
         if m in raised:
             lines.append(_softmax_line(grouping, m))
         else:
-            lines.append(_as_generic(fn.ops[m]) or spans[m])
+            line = _as_generic(fn.ops[m]) or spans[m]
+            if m in folded:
+                line = _fold_casts(line, folded[m])
+            lines.append(line)
             at[len(lines) - 1] = m
         views = [u for u in fn.users[m] if u in local and u not in inside]
         while views:
@@ -3118,7 +3172,42 @@ def _region_body(
         t[1] for t, (_, a) in zip(texts, bindings, strict=True) if a != "readonly"
     ]
     lines.append("return")
-    return lines, reshapes, at, _swapped_loads(fn, loads, inside)
+    return lines, reshapes, at, _swapped_loads(fn, loads, inside), extended
+
+
+def _cast_source(fn: _Function, j: int) -> str | None:
+    """The value bit-extend ``j`` widens, where it keeps its shape (an
+    elementwise extend a named contraction folds); None otherwise."""
+    op = fn.ops[j]
+    if not op.operands or not op.operand_types or not op.result_types:
+        return None
+    source = _value(op.operands[0])  # its input (its init is an empty)
+    narrow, wide = op.operand_types[0], op.result_types[0]
+    if source not in fn.uses[j] or narrow.shape is None or narrow.shape != wide.shape:
+        return None
+    return source
+
+
+_INS_RE = re.compile(r"\bins\(([^:()]*):([^()]*)\)")
+_LISTED_TYPE_RE = re.compile(r"tensor<[^>]*>|[^,\s]+")
+
+
+def _fold_casts(line: str, casts: dict) -> str:
+    """A named contraction's text reading the sources of bit-extends instead
+    of their results (``casts``: result -> (source, its type)), as IREE's
+    ``NamedImplicitCastOpConversion`` rewrites it."""
+    m = _INS_RE.search(line)
+    if m is None:
+        return line
+    names = [x.strip() for x in m.group(1).split(",")]
+    types = _LISTED_TYPE_RE.findall(m.group(2))
+    if len(types) != len(names):
+        return line
+    for k, name in enumerate(names):
+        if name in casts:
+            names[k], types[k] = casts[name]
+    ins = f"ins({', '.join(names)} : {', '.join(types)})"
+    return line[: m.start()] + ins + line[m.end() :]
 
 
 def _swapped_loads(fn: _Function, loads: list[str], inside: set[int]) -> dict:
@@ -3992,12 +4081,18 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             (
                 i,
                 "memcpy",
-                (_copy_body(fn, i, v, spans, copies[:k].count((i, v))), [], {}, {}),
+                (
+                    _copy_body(fn, i, v, spans, copies[:k].count((i, v))),
+                    [],
+                    {},
+                    {},
+                    False,
+                ),
                 [i],
             )
             for k, (i, v) in enumerate(copies)
         ]
-        for _, kind, (body, reshapes, at, swapped), ms in sorted(
+        for _, kind, (body, reshapes, at, swapped, extended), ms in sorted(
             found, key=lambda f: f[0]
         ):
             if "f64" in text:  # bindings of f64 values
@@ -4011,6 +4106,10 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
                 lines = [fn.ops[m].line for m in ms]
                 if origin is not None:
                     lines = sorted({origin[line - 1] for line in lines})
+                if extended:  # the text clones the extends it loaded
+                    body, _, _, swapped, _ = _region_body(grouping, ms, spans, True)
+                    if "f64" in text:
+                        body = [_F64_RE.sub("f32", line) for line in body]
                 regions[key] = [kind, 1, body, tuple(lines), swapped]
     out = []
     # every region's reader first: the reader parses their new lines at once
