@@ -2980,12 +2980,12 @@ def _region_body(
     region loads a bit-extend's result that ``clone_extends`` would clone.
     IREE clones a bit-extend into each consumer's dispatch
     (``isClonableIntoDispatchOp``): the dispatch loads the narrow tensor and
-    widens it itself. With ``clone_extends`` the body does so too, but for
-    an extend a named contraction or convolution reads (IREE folds it into
-    the op's operand, ``NamedImplicitCastOpConversion``: the body keeps
-    loading the wide tensor); without it, the body loads the wide tensor,
-    as the lines that tell executables apart read (the executables IREE
-    makes are measured with them).
+    widens it itself, and a named contraction or convolution reads the
+    narrow tensor as its operand (``NamedImplicitCastOpConversion``:
+    ``matmul_..._f16xf16xf32``). With ``clone_extends`` the body does both;
+    without it, the body loads the wide tensor, as the lines that tell
+    executables apart read (the executables IREE makes were measured with
+    them: cloned lines keep shapes the keys' collapsed op texts leave out).
 
     A small constant, or a small copy of one (a transposed weight), is
     inlined, so regions that differ only in such weights stay distinct
