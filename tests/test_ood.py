@@ -177,7 +177,6 @@ def test_unbundled_specs_retries_only_timed_out_failures(monkeypatch):
     monkeypatch.setattr(
         "mlircost_classic.datasets.iter_dataset", lambda kind, home: iter(records)
     )
-    monkeypatch.setattr("mlircost_classic.datasets.bundled_programs", lambda home: {})
     specs = [Spec(k) for k in ("ok", "partial", "broken", "slow", "new")]
     kept, known = _collect._unbundled_specs(specs, "main", quiet=True)
     assert [s.key() for s in kept] == ["slow", "new"]

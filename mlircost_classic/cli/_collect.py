@@ -57,12 +57,13 @@ def _unbundled_specs(specs: list, suite: str, quiet: bool) -> tuple[list, dict]:
     (:data:`RETRY_WORDS`). The programs are for ``known_programs``: a new spec
     that lowers to a bundled program is not measured either.
     """
-    from mlircost_classic.datasets import bundled_programs, get_data_home, iter_dataset
+    from mlircost_classic.datasets import get_data_home, iter_dataset, programs_of
 
-    home = get_data_home(suite=suite)
-    known = bundled_programs(home)
+    # the shards read once: bundled_programs(home) would read them again
+    records = list(iter_dataset("modules", get_data_home(suite=suite)))
+    known = programs_of(records)
     done = set()
-    for rec in iter_dataset("modules", home):
+    for rec in records:
         messages = " ".join(f.get("message", "") for f in rec.get("failures", ()))
         if rec.get("status") != "failed" or not any(w in messages for w in RETRY_WORDS):
             done.add(rec["key"])

@@ -3038,7 +3038,8 @@ def _region_body(
             loads.append(v)
             return
         op = fn.ops[j]
-        extend = op.name == "linalg.generic" and kinds[j] == "view"
+        extend = op.name == "linalg.generic" and kinds[j] == "view"  # a bit-extend
+        clonable = extend  # by clone_extends
         if (
             extend
             and reader in inside
@@ -3046,13 +3047,13 @@ def _region_body(
         ):
             narrow = _cast_source(fn, j)
             if narrow is None:
-                extend = False
+                clonable = False
             elif clone_extends:  # the contraction reads the narrow source
                 folded.setdefault(reader, {})[v] = (narrow, op.operand_types[0].raw)
                 need(narrow, inline, reader)
                 return
         t = fn.types.get(v)
-        if kinds[j] == "view" and op.name == "linalg.generic" and op.operand_types:
+        if extend and op.operand_types:
             t = op.operand_types[0]  # a bit-extend is cloned: its input's size
         elif (
             const[j]
@@ -3085,8 +3086,8 @@ def _region_body(
             or _splat_view(fn, j)
             or op.name in _CLONED
             or (j in grouping.cloned and j not in inside)
-            or (op.name == "linalg.generic" and kinds[j] == "view" and sliced(j))
-            or (clone_extends and extend)
+            or (extend and sliced(j))
+            or (clone_extends and clonable)
             # a view of a cloned transpose: the reader reads its source
             or (kinds[j] == "view" and source(j) in grouping.transposes_in)
             or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
@@ -3099,7 +3100,7 @@ def _region_body(
             for u in fn.uses[j]:
                 need(u)
         else:
-            extended = extended or extend
+            extended = extended or clonable
             loads.append(v)
 
     # a softmax is one op (RaiseSpecialOps): its ops but the last are left out
