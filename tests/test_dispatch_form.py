@@ -398,6 +398,156 @@ def test_a_bit_extend_is_cloned_into_its_readers_region():
     assert _names(matmul) == (set(), [])
 
 
+_BIASED = """#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#id4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+func.func @main(%x: tensor<49x32xf32>, %img: tensor<1x32x9x9xf32>) -> (tensor<49x128xf32>, tensor<1x128x7x7xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense_resource<w_mm> : tensor<32x128xf32>
+  %bias = arith.constant dense_resource<b_mm> : tensor<128xf32>
+  %e = tensor.empty() : tensor<49x128xf32>
+  %bb = linalg.broadcast ins(%bias : tensor<128xf32>) outs(%e : tensor<49x128xf32>) dimensions = [0]
+  %mm = linalg.matmul ins(%x, %w : tensor<49x32xf32>, tensor<32x128xf32>) outs(%bb : tensor<49x128xf32>) -> tensor<49x128xf32>
+  %r = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%mm : tensor<49x128xf32>) outs(%e : tensor<49x128xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %c = arith.cmpf ugt, %a, %zero : f32
+    %s = arith.select %c, %a, %zero : f32
+    linalg.yield %s : f32
+  } -> tensor<49x128xf32>
+  %cw = arith.constant dense_resource<w_cv> : tensor<128x32x3x3xf32>
+  %cb = arith.constant dense_resource<b_cv> : tensor<128xf32>
+  %e4 = tensor.empty() : tensor<1x128x7x7xf32>
+  %cbb = linalg.broadcast ins(%cb : tensor<128xf32>) outs(%e4 : tensor<1x128x7x7xf32>) dimensions = [0, 2, 3]
+  %cv = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%img, %cw : tensor<1x32x9x9xf32>, tensor<128x32x3x3xf32>) outs(%cbb : tensor<1x128x7x7xf32>) -> tensor<1x128x7x7xf32>
+  %cr = linalg.generic {indexing_maps = [#id4, #id4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%cv : tensor<1x128x7x7xf32>) outs(%e4 : tensor<1x128x7x7xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %c = arith.cmpf ugt, %a, %zero : f32
+    %s = arith.select %c, %a, %zero : f32
+    linalg.yield %s : f32
+  } -> tensor<1x128x7x7xf32>
+  return %r, %cr : tensor<49x128xf32>, tensor<1x128x7x7xf32>
+}"""
+
+_SQUEEZE_EXCITE = """#m4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#m4b = affine_map<(d0, d1, d2, d3) -> (d0, d1, 0, 0)>
+func.func @main(%p: tensor<1x12x1x1xf32>, %x: tensor<1x96x4x4xf32>) -> tensor<1x96x4x4xf32> {
+  %one = arith.constant 1.0 : f32
+  %w = arith.constant dense_resource<w_fc> : tensor<96x12x1x1xf32>
+  %bias = arith.constant dense_resource<b_fc> : tensor<96xf32>
+  %e = tensor.empty() : tensor<1x96x1x1xf32>
+  %bb = linalg.broadcast ins(%bias : tensor<96xf32>) outs(%e : tensor<1x96x1x1xf32>) dimensions = [0, 2, 3]
+  %fc = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%p, %w : tensor<1x12x1x1xf32>, tensor<96x12x1x1xf32>) outs(%bb : tensor<1x96x1x1xf32>) -> tensor<1x96x1x1xf32>
+  %sg = linalg.generic {indexing_maps = [#m4, #m4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%fc : tensor<1x96x1x1xf32>) outs(%e : tensor<1x96x1x1xf32>) {
+  ^bb0(%s: f32, %o: f32):
+    %n = arith.negf %s : f32
+    %ex = math.exp %n : f32
+    %d = arith.addf %ex, %one : f32
+    %r = arith.divf %one, %d : f32
+    linalg.yield %r : f32
+  } -> tensor<1x96x1x1xf32>
+  %e4 = tensor.empty() : tensor<1x96x4x4xf32>
+  %y = linalg.generic {indexing_maps = [#m4, #m4b, #m4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x, %sg : tensor<1x96x4x4xf32>, tensor<1x96x1x1xf32>) outs(%e4 : tensor<1x96x4x4xf32>) {
+  ^bb0(%a: f32, %s: f32, %o: f32):
+    %v = arith.mulf %a, %s : f32
+    linalg.yield %v : f32
+  } -> tensor<1x96x4x4xf32>
+  return %y : tensor<1x96x4x4xf32>
+}"""
+
+
+def _loads(text: str) -> list[str]:
+    return re.findall(r"dispatch\.tensor\.load .* -> (tensor<[^>]*>)", _function(text))
+
+
+def test_a_broadcast_bias_init_is_detached_and_the_bias_bound():
+    """iree-compile 3.13 (``--compile-to=flow``): ``matmul_49x128x32_f32``
+    loads x, the weight and the bias ``tensor<128xf32>``, fills zero, and adds
+    the bias in its ReLU's generic (``DetachElementwiseFromNamedOps``, then
+    elementwise fusion); ``conv_128x7x7x32x3x3_f32`` the same. The regions
+    loaded the broadcast bias (``tensor<49x128xf32>``) as the init."""
+    regions = partition_dispatches(_BIASED)
+    assert [r.kind for r in regions] == ["matmul", "conv"]
+    matmul, conv = (_function(r.text) for r in regions)
+    assert _loads(matmul) == [
+        "tensor<49x32xf32>",
+        "tensor<32x128xf32>",
+        "tensor<128xf32>",
+    ]
+    assert _loads(conv) == [
+        "tensor<32x9x9xf32>",
+        "tensor<128x32x3x3xf32>",
+        "tensor<128xf32>",
+    ]
+    for text in (matmul, conv):
+        assert "linalg.fill" in text
+        assert "linalg.broadcast" not in text
+        assert text.count("linalg.generic") == 1 + (text is conv)
+        assert _names(text) == (set(), [])
+    assert "linalg.matmul" in matmul and "outs(%bb" not in matmul
+
+
+def test_a_squeeze_excite_bias_moves_to_the_scaling_dispatch():
+    """iree-compile 3.13: ``matvec_like_96x12_f32`` loads the input and the
+    weight only; ``elementwise_96x16_f32`` loads x, the matvec's result and
+    the bias ``tensor<96xf32>`` and computes bias, sigmoid and scale in one
+    generic: the detached add's consumer reads it broadcast (more non-unit
+    loops than the root), so it does not join the root's dispatch."""
+    matvec, scale = partition_dispatches(_SQUEEZE_EXCITE)
+    assert _loads(matvec.text) == ["tensor<12xf32>", "tensor<96x12xf32>"]
+    assert sorted(_loads(scale.text)) == sorted(
+        ["tensor<96x16xf32>", "tensor<96xf32>", "tensor<96xf32>"]
+    )
+    body = _function(scale.text)
+    assert body.count("linalg.generic") == 1  # the sigmoid fused into the scale
+    assert _names(body) == (set(), [])
+
+
+_WIDENED_BN = """#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#map1 = affine_map<(d0) -> (d0)>
+#map2 = affine_map<(d0, d1, d2, d3) -> (d1, 0, 0)>
+func.func @main(%x: tensor<1x96x12x12xf16>, %mean: tensor<192xf16>) -> tensor<1x192x12x12xf16> {
+  %w = arith.constant dense_resource<w> : tensor<192x96x1x1xf16>
+  %m = arith.constant dense_resource<m> : tensor<192xf16>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x192x12x12xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x192x12x12xf32>) -> tensor<1x192x12x12xf32>
+  %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x96x12x12xf16>, tensor<192x96x1x1xf16>) outs(%f : tensor<1x192x12x12xf32>) -> tensor<1x192x12x12xf32>
+  %e1 = tensor.empty() : tensor<192xf32>
+  %me = linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel"]} ins(%m : tensor<192xf16>) outs(%e1 : tensor<192xf32>) {
+  ^bb0(%in: f16, %out: f32):
+    %v = arith.extf %in : f16 to f32
+    linalg.yield %v : f32
+  } -> tensor<192xf32>
+  %ex = tensor.expand_shape %me [[0, 1, 2]] output_shape [192, 1, 1] : tensor<192xf32> into tensor<192x1x1xf32>
+  %e2 = tensor.empty() : tensor<1x192x12x12xf16>
+  %y = linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%c, %ex : tensor<1x192x12x12xf32>, tensor<192x1x1xf32>) outs(%e2 : tensor<1x192x12x12xf16>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f16):
+    %s = arith.subf %in, %in_0 : f32
+    %t = arith.truncf %s : f32 to f16
+    linalg.yield %t : f16
+  } -> tensor<1x192x12x12xf16>
+  return %y : tensor<1x192x12x12xf16>
+}"""
+
+
+def test_an_extend_behind_a_reshape_is_cloned_and_fused():
+    """A BatchNorm's f16 constant widened, then expanded to ``192x1x1``.
+    iree-compile 3.13 (``--compile-to=flow``): one dispatch,
+    ``matmul_like_192x144x96_f16xf16xf32``, loads the constant as
+    ``tensor<192xf16>`` and widens it in the consumer's generic (the reshape
+    propagated above the extend, the extend cloned and fused). The region
+    loaded the widened ``tensor<192xf32>``."""
+    (region,) = partition_dispatches(_WIDENED_BN)
+    assert _loads(region.text) == [
+        "tensor<96x144xf16>",
+        "tensor<192x96xf16>",
+        "tensor<192xf16>",
+    ]
+    body = _function(region.text)
+    assert body.count("linalg.generic") == 2  # the extend fused into its reader
+    assert "tensor.expand_shape" not in body
+    assert _names(body) == (set(), [])
+
+
 def test_dynamic_shapes_are_left_as_they_are():
     text = """#map = affine_map<(d0, d1) -> (d0, d1)>
 func.func @main(%x: tensor<?x1xf32>) -> tensor<?x1xf32> {

@@ -236,7 +236,10 @@ def _fuse(producer: _Generic, consumer: _Generic, k: int, fresh) -> _Generic | N
     # sibling payloads reuse value names (MLIR numbers each region anew)
     names |= {v: fresh() for v in _payload_values(producer.body)}
     own = {v: fresh() for v in _payload_values(consumer.body)}
-    if producer.args[-1] in "\n".join([*producer.body, producer.yielded]):
+    if re.search(
+        re.escape(producer.args[-1]) + r"(?![\w$.-])",
+        "\n".join([*producer.body, producer.yielded]),
+    ):
         return None  # the payload reads its init
     body = _rename(producer.body, names)
     if index:
@@ -498,15 +501,7 @@ def _dispatch_form(text: str, swapped: dict | None, read) -> str:
             generics[i] = g
 
     erased: set[int] = set()
-    users = _users(fn, spans, erased)
-    changed = True
-    while changed:
-        changed = False
-        for c in sorted(generics):
-            while c not in erased and _fuse_one(fn, generics, users, erased, c, fresh):
-                spans[c] = generics[c].text()
-                changed = True
-    if erased:
+    if _fuse_generics(fn, spans, generics, erased, fresh):
         _erase_unread(fn, spans, erased)
     renamed: dict[str, str] = {}  # slices read as their loads
     if "tensor.extract_slice" in text:
@@ -517,6 +512,14 @@ def _dispatch_form(text: str, swapped: dict | None, read) -> str:
     if _reshapable(fn, spans, generics, erased):
         live = {i: g for i, g in generics.items() if i not in erased}
         if _fold_unit_dims(fn, spans, live, erased, renamed):
+            # IREE folds unit dims before it fuses: an elementwise producer
+            # behind a unit reshape (a widened BatchNorm constant) fuses now
+            for i, g in live.items():
+                spans[i] = g.text()
+            if _fuse_generics(fn, spans, live, erased, fresh):
+                generics.update(live)
+                live = {i: g for i, g in live.items() if i not in erased}
+                _erase_unread(fn, spans, erased)
             _collapse_dims(fn, spans, live, erased)
             _strided_loads(fn, spans, {i: live[i] for i in convs if i in live}, erased)
     for i, g in generics.items():  # every generic as IREE prints it
@@ -525,6 +528,21 @@ def _dispatch_form(text: str, swapped: dict | None, read) -> str:
     body = [s for i, s in enumerate(spans) if i not in erased]
     head = [*whole[:at], *lines[len(aliases) : first - 1]]
     return "\n".join([*head, *body, *lines[last:], *whole[end + 2 :]])
+
+
+def _fuse_generics(fn, spans, generics, erased: set[int], fresh) -> bool:
+    """Fuse elementwise producers into their generic consumers until none
+    fuses (``ElementwiseOpFusion``); False where none did."""
+    users = _users(fn, spans, erased)
+    fused = False
+    changed = True
+    while changed:
+        changed = False
+        for c in sorted(generics):
+            while c not in erased and _fuse_one(fn, generics, users, erased, c, fresh):
+                spans[c] = generics[c].text()
+                changed = fused = True
+    return fused
 
 
 def _fuse_one(fn, generics, users, erased: set[int], c: int, fresh) -> bool:

@@ -14,6 +14,12 @@ libraries or a compiler:
   the batch is a ``linalg.matmul`` over batch x rows
   (``ConvertBatchMatmulToMatmul``), the same executable as a
   ``torch.nn.Linear`` on the collapsed input;
+- a named contraction or convolution whose init a linalg op other than a
+  fill computes (torch-mlir's convolution starts from its broadcast bias)
+  accumulates into a zero fill, and an elementwise add of the old init
+  follows it (``DetachElementwiseFromNamedOps``): the bias fuses into the
+  add, the add into the root's dispatch or the next one, and a dispatch
+  binds the bias, not its broadcast;
 - ops whose inputs are all constants are evaluated at compile time
   (``--iree-opt-const-eval``) and form no dispatch, except index arithmetic
   (from ``linalg.index``) that IREE's hoisting policy makes a global: a
@@ -245,9 +251,11 @@ _MAX_OPERANDS = 16
 _RESHAPES = frozenset({"tensor.expand_shape", "tensor.collapse_shape"})
 # Ops copied into every dispatch that reads them.
 _CLONED = frozenset({"tensor.empty", "linalg.fill", "tensor.extract_slice"})
-# Named contractions and convolutions (their op interfaces) that take a
-# bit-extend's source as their operand (``NamedImplicitCastOpConversion`` in
-# RaiseSpecialOps: a ``matmul_..._f16xf16xf32`` dispatch).
+# Named contractions and convolutions (their op interfaces: pooling ops are
+# convolutions too). They take a bit-extend's source as their operand
+# (``NamedImplicitCastOpConversion`` in RaiseSpecialOps: a
+# ``matmul_..._f16xf16xf32`` dispatch), and an init other than a fill is
+# detached from them (:func:`_detach_inits`).
 _CAST_FOLDING = (
     "linalg.matmul",
     "linalg.batch_matmul",
@@ -1387,7 +1395,17 @@ class _Grouping:
             n = len(op.results)
             for v in op.operands[: len(op.operands) - n] if n else op.operands:
                 t = fn.types.get(_value(v))
-                if self.producer(_value(v)) not in inside and t is not None:
+                j = self.producer(_value(v))
+                if (
+                    j is not None
+                    and self.const[j]
+                    and fn.ops[j].operand_types
+                    and _broadcasts(fn.ops[j], fn.bodies[j], self.aliases)
+                ):
+                    # a constant's broadcast fuses into its reader, which
+                    # reads the constant (a detached bias)
+                    t = fn.ops[j].operand_types[0]
+                if j not in inside and t is not None:
                     inputs[_value(v)] = t
         shaped = [t for t in inputs.values() if t.kind == "tensor" and t.shape]
         result = fn.ops[max(members)].result_types
@@ -3026,6 +3044,21 @@ def _region_body(
                 return False
         return False
 
+    def reshaped_extend(j: int) -> bool:
+        """Whether view ``j`` reshapes a bit-extend (through views): IREE
+        moves the reshape above the extend (a BatchNorm's f16 constant,
+        widened, then expanded), so the extend is cloned as any other."""
+        if fn.ops[j].name not in _RESHAPE_TEXT:
+            return False
+        while kinds[j] == "view":
+            if fn.ops[j].name == "linalg.generic":
+                return True
+            sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
+            j = fn.defs.get(sources[0]) if sources else None
+            if j is None:
+                return False
+        return False
+
     extended = False
     folded: dict[int, dict] = {}  # contraction -> extended value -> source, type
 
@@ -3039,7 +3072,7 @@ def _region_body(
             return
         op = fn.ops[j]
         extend = op.name == "linalg.generic" and kinds[j] == "view"  # a bit-extend
-        clonable = extend  # by clone_extends
+        clonable = extend or reshaped_extend(j)  # by clone_extends
         if (
             extend
             and reader in inside
@@ -3053,13 +3086,14 @@ def _region_body(
                 need(narrow, inline, reader)
                 return
         t = fn.types.get(v)
+        broadcast = (
+            const[j]
+            and bool(op.operand_types)
+            and _broadcasts(op, fn.bodies[j], grouping.aliases)
+        )
         if extend and op.operand_types:
             t = op.operand_types[0]  # a bit-extend is cloned: its input's size
-        elif (
-            const[j]
-            and op.operand_types
-            and _broadcasts(op, fn.bodies[j], grouping.aliases)
-        ):
+        elif broadcast:
             # a broadcast is no hoisted leaf: it fuses into its reader with
             # the constant it broadcasts (inlined by that constant's size)
             t = op.operand_types[0]
@@ -3088,6 +3122,9 @@ def _region_body(
             or (j in grouping.cloned and j not in inside)
             or (extend and sliced(j))
             or (clone_extends and clonable)
+            # elementwise fusion takes a constant's broadcast into its
+            # reader, which binds the constant (a detached bias)
+            or (broadcast and reader in inside and kinds[reader] == "elementwise")
             # a view of a cloned transpose: the reader reads its source
             or (kinds[j] == "view" and source(j) in grouping.transposes_in)
             or _view_of(fn, j, "tensor.extract_slice") not in (None, *copied)
@@ -3143,12 +3180,14 @@ def _region_body(
     lines += [
         t[1] for t, (_, a) in zip(texts, bindings, strict=True) if a == "readonly"
     ]
-    # empties first (the module defines one for all layers: where, must not
-    # tell regions apart), then constants, fills, slices and extends, then
-    # each op followed by the reshapes of its result
+    # empties first, then constants, fills of them, and the rest (slices,
+    # extends, broadcasts) in op order, then each op followed by the
+    # reshapes of its result: where the module defines what a region clones
+    # (one empty for all layers, a fill merged with its twin) must not tell
+    # regions apart
     lines += [
-        spans[j]
-        for j in sorted(cloned, key=lambda j: (fn.ops[j].name != "tensor.empty", j))
+        _as_generic(fn.ops[j]) or spans[j]
+        for j in sorted(cloned, key=lambda j: _clone_order(fn, spans, j))
     ]
     reshapes: list[int] = []
     at: dict[int, int] = {}  # line -> the op it writes
@@ -3174,6 +3213,25 @@ def _region_body(
     ]
     lines.append("return")
     return lines, reshapes, at, _swapped_loads(fn, loads, inside), extended
+
+
+_CLONE_RANKS = {"tensor.empty": 0, "arith.constant": 1}
+
+
+def _clone_order(fn: _Function, spans: list[str], j: int) -> tuple:
+    """Where a cloned op's line goes among a region's cloned lines: empties
+    and constants by their text (they read nothing), then fills of them and
+    the rest in op order."""
+    name = fn.ops[j].name
+    if name in _CLONE_RANKS:  # by the text that tells executables apart
+        text = _TENSOR_RE.sub(_flat, spans[j].split("=", 1)[-1])
+        return _CLONE_RANKS[name], text, j
+    if name == "linalg.fill" and all(
+        fn.defs.get(v) is None or fn.ops[fn.defs[v]].name in _CLONE_RANKS
+        for v in fn.uses[j]
+    ):
+        return 2, "", j
+    return 3, "", j
 
 
 def _cast_source(fn: _Function, j: int) -> str | None:
@@ -3752,6 +3810,89 @@ def _batch_matmul_to_matmul(
     return "\n".join(out), origin
 
 
+def _detach_inits(text: str, module: ParsedModule) -> tuple[str, list[int]] | None:
+    """Detach the init of each named contraction / convolution that a linalg
+    op other than a fill, or a non-splat constant, computes (torch-mlir's
+    convolution starts from its broadcast bias).
+
+    IREE's global optimization does so before dispatch formation
+    (``DetachElementwiseFromNamedOps``): the op accumulates into a zero fill
+    and an elementwise ``add`` of the old init follows it, under its result's
+    name. The bias then fuses into the add (and the add into the root's
+    dispatch, or into the next one where its consumer has more non-unit
+    loops: a squeeze-and-excitation block's scale), so a dispatch binds the
+    bias itself, not its broadcast. Returns the new text and, per new line,
+    its line in ``text`` (None if nothing matched).
+    """
+    ops = module.ops
+    defs = {_value(r): op for op in ops for r in op.results}
+    lines = text.splitlines()
+    edits: dict[int, list[str]] = {}  # 0-based line -> replacement lines
+    for op in ops:
+        types = op.operand_types
+        if (
+            not op.name.startswith(_CAST_FOLDING)
+            or len(op.operands) < 3
+            or len(types) != len(op.operands)
+            or len(op.results) != 1
+            or types[-1].shape is None
+            or None in types[-1].shape
+            or not types[-1].element
+            or not types[-1].element.startswith(("f", "bf", "i"))
+        ):
+            continue
+        init, t = _value(op.operands[-1]), types[-1]
+        line = lines[op.line - 1]
+        outs = f"outs({init} : {t.raw})"
+        if line.count(outs) != 1 or not line.rstrip().endswith(f"-> {t.raw}"):
+            continue  # an op over several lines, or one we do not read
+        source = defs.get(init)
+        if source is None:
+            continue  # a function argument
+        if source.name == "arith.constant":
+            if _SPLAT_RE.search(source.text):
+                continue  # a splat is filled (DetachSplatConstantOutsOperands)
+        elif not source.name.startswith("linalg.") or source.name == "linalg.fill":
+            continue
+        tag, e, rank = f"%detach{op.line}", t.element, len(t.shape)
+        result = _value(op.results[0])
+        is_float = not e.startswith("i")
+        zero = "0.000000e+00" if is_float else "0"
+        loops = ", ".join(f"d{k}" for k in range(rank))
+        same = f"affine_map<({loops}) -> ({loops})>"
+        parallel = ", ".join(['"parallel"'] * rank)
+        add = "arith.addf" if is_float else "arith.addi"
+        indent = line[: len(line) - len(line.lstrip())]
+        head = line.lstrip()
+        head = head[head.index("=") + 1 :].replace(outs, f"outs({tag}_fill : {t.raw})")
+        edits[op.line - 1] = [
+            indent + x
+            for x in (
+                f"{tag}_empty = tensor.empty() : {t.raw}",
+                f"{tag}_zero = arith.constant {zero} : {e}",
+                f"{tag}_fill = linalg.fill ins({tag}_zero : {e}) "
+                f"outs({tag}_empty : {t.raw}) -> {t.raw}",
+                f"{tag}_acc ={head}",
+                f"{result} = linalg.generic {{indexing_maps = [{same}, {same}, "
+                f"{same}], iterator_types = [{parallel}]}} ins({tag}_acc, {init} "
+                f": {t.raw}, {t.raw}) outs({tag}_fill : {t.raw}) {{",
+                f"^bb0(%in: {e}, %in_0: {e}, %out: {e}):",
+                f"  {tag}_sum = {add} %in, %in_0 : {e}",
+                f"  linalg.yield {tag}_sum : {e}",
+                f"}} -> {t.raw}",
+            )
+        ]
+    if not edits:
+        return None
+    out: list[str] = []
+    origin: list[int] = []
+    for number, line in enumerate(lines):
+        replaced = edits.get(number, [line])
+        out += replaced
+        origin += [number + 1] * len(replaced)
+    return "\n".join(out), origin
+
+
 def _drop_identity_casts(span: str) -> str:
     """Drop ``arith.truncf`` / ``extf`` that cast a type to itself (f64 demoted
     to f32), their uses reading the source, as IREE's folding leaves them."""
@@ -4049,10 +4190,14 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
         )
     module = parse(text)
     origin = None
-    if "linalg.batch_matmul" in text:
-        rewritten = _batch_matmul_to_matmul(text, module)
+    for rewrite, word in (
+        (_batch_matmul_to_matmul, "linalg.batch_matmul"),
+        (_detach_inits, "outs("),
+    ):
+        rewritten = rewrite(text, module) if word in text else None
         if rewritten is not None:
-            text, origin = rewritten
+            text, lines = rewritten
+            origin = lines if origin is None else [origin[k - 1] for k in lines]
             module = parse(text)
     text_lines = text.splitlines()
     regions: dict[str, list] = {}
