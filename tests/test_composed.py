@@ -666,8 +666,9 @@ def test_a_bit_extended_slice_is_cloned_with_its_offsets():
     )
     regions = partition_dispatches(text)
     assert [(r.kind, r.calls) for r in regions] == [("matmul", 1), ("matmul", 1)]
-    # each step's load reads its slice (IREE folds the slice into the load)
-    for k, r in enumerate(regions):
+    # each step's load reads its slice (IREE folds the slice into the load);
+    # the step whose dispatch adds the other's result comes second
+    for k, r in zip((1, 0), regions, strict=True):
         assert "tensor.extract_slice" not in r.text
         assert f"offsets = [{k}, 0, 0], sizes = [1, 16, 16]" in r.text
 
@@ -1315,10 +1316,54 @@ def test_a_consumer_takes_two_shared_producers_at_most(k):
     producer a round: of ``k`` producers ``%c`` reads first and others read
     later, two fuse into it and the rest stay their own dispatches (the
     counts iree-compile gives: 2, 3 and 4; the ``%d`` ops are one
-    executable)."""
+    executable). A producer left out is dispatched before the consumer
+    that reads it (iree-compile, ``k = 3``: ``dispatch_0`` loads one tensor,
+    ``%m2``'s input, ``dispatch_1`` three: ``%arg0``, ``%arg1``, ``%m2``)."""
     regions = partition_dispatches(_shared_producers(k))
     assert len(regions) == k
-    assert regions[0].lines == (5, 10, 5 + 5 * k)  # %m0, %m1 and %c
+    fused = (5, 10, 5 + 5 * k)  # %m0, %m1 and %c
+    assert [r.lines for r in regions[: k - 1]] == [
+        *((5 + 5 * j,) for j in range(2, k)),
+        fused,
+    ]
+
+
+_SWIGLU = """#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @main(%x: tensor<32x64xf32>, %wg: tensor<64x256xf32>, %wu: tensor<64x256xf32>) -> tensor<32x256xf32> {
+  %z = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  %e = tensor.empty() : tensor<32x256xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<32x256xf32>) -> tensor<32x256xf32>
+  %g = linalg.matmul ins(%x, %wg : tensor<32x64xf32>, tensor<64x256xf32>) outs(%f : tensor<32x256xf32>) -> tensor<32x256xf32>
+  %s = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%g : tensor<32x256xf32>) outs(%e : tensor<32x256xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %n = arith.negf %a : f32
+    %ex = math.exp %n : f32
+    %d = arith.addf %ex, %one : f32
+    %r = arith.divf %a, %d : f32
+    linalg.yield %r : f32
+  } -> tensor<32x256xf32>
+  %u = linalg.matmul ins(%x, %wu : tensor<32x64xf32>, tensor<64x256xf32>) outs(%f : tensor<32x256xf32>) -> tensor<32x256xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%s, %u : tensor<32x256xf32>, tensor<32x256xf32>) outs(%e : tensor<32x256xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %v = arith.mulf %a, %b : f32
+    linalg.yield %v : f32
+  } -> tensor<32x256xf32>
+  return %y : tensor<32x256xf32>
+}"""
+
+
+def test_a_fused_consumers_other_producer_is_dispatched_first():
+    """A SwiGLU: the gate matmul's dispatch takes the SiLU and the product
+    with the ``up`` matmul, which is its own dispatch. iree-compile 3.13
+    (``--compile-to=flow``): ``dispatch_0`` is the ``up`` matmul,
+    ``dispatch_1`` the gate matmul that loads its result; the regions came in
+    the order of their first ops, the gate's region loading a value the
+    region after it computes."""
+    up, gate = partition_dispatches(_SWIGLU)
+    assert up.lines == (16,) and gate.lines == (7, 8, 17)
+    assert up.name == "main_dispatch_0_matmul"
+    assert "%wu" in up.text and "%wu" not in gate.text
 
 
 @pytest.mark.parametrize(("order", "count"), [([0, 1, 2], 4), ([2, 1, 0], 3)])

@@ -4150,6 +4150,49 @@ def _unit_free(key: str) -> str:
     )
 
 
+def _producers_first(grouping: _Grouping, found: list[tuple]) -> list[tuple]:
+    """The regions ``found`` (first op, kind, body, ops) in IREE's order:
+    by their first op, but each after the regions it reads from. IREE moves
+    the ops a fused consumer reads above its dispatch (a SwiGLU's ``up``
+    matmul is dispatched before the ``gate`` matmul whose dispatch multiplies
+    them)."""
+    fn = grouping.fn
+    holds: dict[int, list[int]] = {}  # op -> the regions computing it
+    for k, (_, _, _, ms) in enumerate(found):
+        for m in ms:
+            holds.setdefault(m, []).append(k)
+    first = sorted(range(len(found)), key=lambda k: found[k][0])
+    rank = {k: r for r, k in enumerate(first)}
+    reads: list[list[int]] = []
+    for k, (_, kind, _, ms) in enumerate(found):
+        sources = {
+            r
+            for m in ms
+            for v in fn.uses[m]
+            for r in holds.get(grouping.producer(v), ())
+            if r != k and found[r][1] != "initializer"
+        }
+        # initializers keep their order (hoisting's, not the program's)
+        reads.append([] if kind == "initializer" else sorted(sources, key=rank.get))
+    order: list[int] = []
+    placed: set[int] = set()
+    for k in first:  # depth first, without recursion
+        if k in placed:
+            continue
+        stack = [(k, iter(reads[k]))]
+        placed.add(k)
+        while stack:
+            top, pending = stack[-1]
+            nxt = next((r for r in pending if r not in placed), None)
+            if nxt is None:
+                stack.pop()
+                order.append(top)
+            else:
+                placed.add(nxt)
+                stack.append((nxt, iter(reads[nxt])))
+    return [found[k] for k in order]
+
+
 def partition_dispatches(text: str) -> list[DispatchRegion]:
     """Predict the dispatches IREE forms for a linalg-on-tensors module.
 
@@ -4238,8 +4281,8 @@ def partition_dispatches(text: str) -> list[DispatchRegion]:
             )
             for k, (i, v) in enumerate(copies)
         ]
-        for _, kind, (body, reshapes, at, swapped, extended), ms in sorted(
-            found, key=lambda f: f[0]
+        for _, kind, (body, reshapes, at, swapped, extended), ms in _producers_first(
+            grouping, found
         ):
             if "f64" in text:  # bindings of f64 values
                 body = [_F64_RE.sub("f32", line) for line in body]
