@@ -1076,14 +1076,34 @@ class _Grouping:
             j = fn.defs.get(fn.uses[j][0])
         return False
 
-    def producer(self, v: str) -> int | None:
-        """The op computing ``v``, looking through views; None for arguments."""
-        fn = self.fn
-        j = fn.defs.get(v)
-        while j is not None and self.kinds[j] == "view":
+    def views(self, j: int | None):
+        """Op ``j`` and, while the last one is a view, the op computing the
+        tensor it views, ending at the first op that is no view (or at a
+        function argument)."""
+        fn, kinds = self.fn, self.kinds
+        while j is not None:
+            yield j
+            if kinds[j] != "view":
+                return
             sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
             j = fn.defs.get(sources[0]) if sources else None
-        return j
+
+    def producer(self, v: str) -> int | None:
+        """The op computing ``v``, looking through views; None for arguments."""
+        return next(
+            (j for j in self.views(self.fn.defs.get(v)) if self.kinds[j] != "view"),
+            None,
+        )
+
+    def broadcast_constant(self, j: int) -> bool:
+        """Whether op ``j`` broadcasts a constant: elementwise fusion takes it
+        into its reader, which then reads the constant (a detached bias)."""
+        op = self.fn.ops[j]
+        return (
+            self.const[j]
+            and bool(op.operand_types)
+            and _broadcasts(op, self.fn.bodies[j], self.aliases)
+        )
 
     def first_operand_source(self, v: str) -> int | None:
         """The op computing ``v``, looking through views by their first
@@ -1396,15 +1416,8 @@ class _Grouping:
             for v in op.operands[: len(op.operands) - n] if n else op.operands:
                 t = fn.types.get(_value(v))
                 j = self.producer(_value(v))
-                if (
-                    j is not None
-                    and self.const[j]
-                    and fn.ops[j].operand_types
-                    and _broadcasts(fn.ops[j], fn.bodies[j], self.aliases)
-                ):
-                    # a constant's broadcast fuses into its reader, which
-                    # reads the constant (a detached bias)
-                    t = fn.ops[j].operand_types[0]
+                if j is not None and self.broadcast_constant(j):
+                    t = fn.ops[j].operand_types[0]  # read as the constant
                 if j not in inside and t is not None:
                     inputs[_value(v)] = t
         shaped = [t for t in inputs.values() if t.kind == "tensor" and t.shape]
@@ -3024,40 +3037,33 @@ def _region_body(
     loads: list[str] = []
 
     def source(j: int) -> int | None:
-        while kinds[j] == "view":
-            sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
-            j = fn.defs.get(sources[0]) if sources else None
-            if j is None:
-                return None
-        return j
+        return next((k for k in grouping.views(j) if kinds[k] != "view"), None)
+
+    def viewed(j: int, name: str) -> int | None:
+        """The first ``name`` op among view ``j`` and the views it reads."""
+        return next(
+            (
+                k
+                for k in grouping.views(j)
+                if kinds[k] == "view" and fn.ops[k].name == name
+            ),
+            None,
+        )
 
     def sliced(j: int) -> bool:
         """Whether view ``j`` (a bit-extend) reads a slice through views: the
         extend is cloned in with the slice, whose offsets tell executables
         apart (an RNN's steps)."""
-        while kinds[j] == "view":
-            if fn.ops[j].name == "tensor.extract_slice":
-                return j not in copied
-            sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
-            j = fn.defs.get(sources[0]) if sources else None
-            if j is None:
-                return False
-        return False
+        k = viewed(j, "tensor.extract_slice")
+        return k is not None and k not in copied
 
     def reshaped_extend(j: int) -> bool:
         """Whether view ``j`` reshapes a bit-extend (through views): IREE
         moves the reshape above the extend (a BatchNorm's f16 constant,
         widened, then expanded), so the extend is cloned as any other."""
-        if fn.ops[j].name not in _RESHAPE_TEXT:
-            return False
-        while kinds[j] == "view":
-            if fn.ops[j].name == "linalg.generic":
-                return True
-            sources = [u for u in fn.uses[j] if _is_tensor(fn, u)]
-            j = fn.defs.get(sources[0]) if sources else None
-            if j is None:
-                return False
-        return False
+        return (
+            fn.ops[j].name in _RESHAPE_TEXT and viewed(j, "linalg.generic") is not None
+        )
 
     extended = False
     folded: dict[int, dict] = {}  # contraction -> extended value -> source, type
@@ -3086,11 +3092,7 @@ def _region_body(
                 need(narrow, inline, reader)
                 return
         t = fn.types.get(v)
-        broadcast = (
-            const[j]
-            and bool(op.operand_types)
-            and _broadcasts(op, fn.bodies[j], grouping.aliases)
-        )
+        broadcast = grouping.broadcast_constant(j)
         if extend and op.operand_types:
             t = op.operand_types[0]  # a bit-extend is cloned: its input's size
         elif broadcast:
@@ -3681,6 +3683,25 @@ def _collapsed_batch_broadcast(
     return op
 
 
+def _edited(
+    lines: list[str],
+    edits: dict[int, list[str]],
+    dropped: frozenset | set = frozenset(),
+) -> tuple[str, list[int]]:
+    """The text of ``lines`` with line ``k`` (0-based) replaced by ``edits[k]``
+    and the ``dropped`` ones left out, and per new line its 1-based line in
+    the old text."""
+    out: list[str] = []
+    origin: list[int] = []
+    for number, line in enumerate(lines):
+        if number in dropped:
+            continue
+        replaced = edits.get(number, [line])
+        out += replaced
+        origin += [number + 1] * len(replaced)
+    return "\n".join(out), origin
+
+
 def _batch_matmul_to_matmul(
     text: str, module: ParsedModule
 ) -> tuple[str, list[int]] | None:
@@ -3797,17 +3818,7 @@ def _batch_matmul_to_matmul(
         end = j + 1 + len(body)  # the broadcast is dead
         last = ops[end].line - 1 if end < len(ops) else broadcast.line
         dropped.update(range(broadcast.line - 1, last))
-    if not edits:
-        return None
-    out: list[str] = []
-    origin: list[int] = []
-    for number, line in enumerate(lines):
-        if number in dropped:
-            continue
-        replaced = edits.get(number, [line])
-        out += replaced
-        origin += [number + 1] * len(replaced)
-    return "\n".join(out), origin
+    return _edited(lines, edits, dropped) if edits else None
 
 
 def _detach_inits(text: str, module: ParsedModule) -> tuple[str, list[int]] | None:
@@ -3882,15 +3893,7 @@ def _detach_inits(text: str, module: ParsedModule) -> tuple[str, list[int]] | No
                 f"}} -> {t.raw}",
             )
         ]
-    if not edits:
-        return None
-    out: list[str] = []
-    origin: list[int] = []
-    for number, line in enumerate(lines):
-        replaced = edits.get(number, [line])
-        out += replaced
-        origin += [number + 1] * len(replaced)
-    return "\n".join(out), origin
+    return _edited(lines, edits) if edits else None
 
 
 def _drop_identity_casts(span: str) -> str:
