@@ -45,6 +45,11 @@ def _function(text: str) -> str:
     return text[text.index("func.func") :]
 
 
+def _loads(text: str) -> list[str]:
+    """The tensor types a region's function loads, in order."""
+    return re.findall(r"dispatch\.tensor\.load .* -> (tensor<[^>]*>)", _function(text))
+
+
 def test_an_i1_reduction_is_one_generic_over_collapsed_dims_stored_as_i8():
     """IREE's ``main_dispatch_9_reduction_128x64_f32xi1`` of BERT's mask."""
     (region,) = partition_dispatches(_MASK)
@@ -328,10 +333,7 @@ def test_a_merged_f64_twin_is_not_loaded():
     assert len(regions) == 2
     for region in regions:
         assert _names(_function(region.text)) == (set(), [])
-    loads = re.findall(
-        r"dispatch\.tensor\.load .* -> (tensor<[^>]*>)", _function(regions[1].text)
-    )
-    assert loads == ["tensor<32x128xf32>"]
+    assert _loads(regions[1].text) == ["tensor<32x128xf32>"]
 
 
 _EXTENDED = """#id = affine_map<(d0, d1) -> (d0, d1)>
@@ -386,14 +388,12 @@ def test_a_bit_extend_is_cloned_into_its_readers_region():
     regions = partition_dispatches(_EXTENDED)
     assert [r.kind for r in regions] == ["elementwise", "reduction", "matmul"]
     reduction = _function(regions[1].text)
-    loads = re.findall(r"dispatch\.tensor\.load .* -> (tensor<[^>]*>)", reduction)
-    assert loads == ["tensor<64x128xf16>"]
+    assert _loads(reduction) == ["tensor<64x128xf16>"]
     assert "arith.extf" in reduction
     assert _names(reduction) == (set(), [])
     matmul = _function(regions[2].text)
     assert "arith.extf" not in matmul
-    loads = re.findall(r"dispatch\.tensor\.load .* -> (tensor<[^>]*>)", matmul)
-    assert loads == ["tensor<64x128xf16>", "tensor<128x128xf16>"]
+    assert _loads(matmul) == ["tensor<64x128xf16>", "tensor<128x128xf16>"]
     assert "ins(%x, %w : tensor<64x128xf16>, tensor<128x128xf16>)" in matmul
     assert _names(matmul) == (set(), [])
 
@@ -452,10 +452,6 @@ func.func @main(%p: tensor<1x12x1x1xf32>, %x: tensor<1x96x4x4xf32>) -> tensor<1x
   } -> tensor<1x96x4x4xf32>
   return %y : tensor<1x96x4x4xf32>
 }"""
-
-
-def _loads(text: str) -> list[str]:
-    return re.findall(r"dispatch\.tensor\.load .* -> (tensor<[^>]*>)", _function(text))
 
 
 def test_a_broadcast_bias_init_is_detached_and_the_bias_bound():
