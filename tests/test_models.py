@@ -402,7 +402,7 @@ def test_prior_is_the_roofline_fit_of_the_target():
 
 # -- default estimator ---------------------------------------------------------
 def test_default_estimator_grows_with_the_rows_of_each_target(monkeypatch):
-    # Deeper, longer boosters for targets with many measured rows (kernels),
+    # Deeper boosters for targets with many measured rows (kernels),
     # the shallow ones below DEEP_ROWS (modules); rows without the target
     # (NaN) do not count.
     monkeypatch.setattr(_cost_model, "DEEP_ROWS", 40)
@@ -412,7 +412,8 @@ def test_default_estimator_grows_with_the_rows_of_each_target(monkeypatch):
     model.fit(x, y)
     boosters = [unwrap(e).regressor for e in model.estimators_]
     shapes = [(b.max_depth, b.n_estimators, b.max_bin) for b in boosters]
-    assert shapes == [(6, 600, 256), (4, 300, _cost_model.SHALLOW_MAX_BIN)]
+    assert shapes == [(8, 300, 256), (4, 300, _cost_model.SHALLOW_MAX_BIN)]
+    assert [b.learning_rate for b in boosters] == [0.1, 0.05]
     assert _cost_model.default_estimator().max_depth == 4  # rows unknown: shallow
     given = CostModel(featurizer=IDENTITY, estimator=XGBRegressor(max_depth=2))
     assert unwrap(given.fit(x, y).estimators_[0]).regressor.max_depth == 2

@@ -35,6 +35,7 @@ from ._cost_model import (
     _calibration_name,
     _group_conformal_quantile,
     _stratified_quantile,
+    default_estimator,
     default_featurizer,
 )
 
@@ -404,6 +405,12 @@ def _fold_model(base, kernels, keep, models_dir) -> CostModel:
         raise TypeError(f"models_dir keeps CostModel fits, not {type(base).__name__}")
     ids = sorted(str(kernels.ids[i]) for i in keep)
     params = sorted((k, repr(v)) for k, v in base.get_params().items())
+    if base.estimator is None:
+        # the boosters it stands for: a change of default_estimator is a new fit
+        params += [
+            (f"default_estimator({n})", repr(sorted(default_estimator(n).get_params().items())))
+            for n in (None, len(keep))
+        ]
     key = json.dumps([ids, names, params])
     path = Path(models_dir) / f"kernels-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
     if path.exists():
