@@ -66,8 +66,12 @@ from mlircost_classic.models import (
     pretrained_name,
     spearman,
 )
-from mlircost_classic.models._composed import _kernels_model_without
-from mlircost_classic.models._cost_model import _calibration_name, default_prior
+from mlircost_classic.models._composed import _kernels_model_without, fit_settings
+from mlircost_classic.models._cost_model import (
+    DEEP_ROWS,
+    _calibration_name,
+    default_prior,
+)
 from mlircost_classic.models._pretrained import _dataset_version, _write_json
 
 OOD = Path("mlircost_classic/data/ood")
@@ -158,7 +162,7 @@ def held_out(
         # The partition of every module and the kernels model's settings,
         # only to key the cached aggregates.
         digest = hashlib.sha256()
-        params = sorted((k, repr(v)) for k, v in kernel_model.get_params().items())
+        params = fit_settings(kernel_model, DEEP_ROWS)
         digest.update(repr([p for p in params if p[0] != "n_jobs"]).encode())
         digest.update(repr(list(modules.groups)).encode())
         for text in modules.data:

@@ -108,6 +108,29 @@ def test_fold_models_are_kept_and_reused_for_the_same_training_kernels(
         cross_val_compose(*args, kernel_model=Ridge(), models_dir=kept)
 
 
+def test_kept_fits_are_keyed_by_the_boosters_the_default_estimator_stands_for(
+    monkeypatch,
+):
+    # estimator=None stands for default_estimator's boosters: another default
+    # booster is another key (a kept fold model of the old one is not read),
+    # while a given estimator is keyed by its own parameters alone.
+    from xgboost import XGBRegressor
+
+    from mlircost_classic.models import _composed
+
+    default, given = CostModel(), _ridge()
+    before = (
+        _composed.fit_settings(default, 10_000),
+        _composed.fit_settings(given, 10_000),
+    )
+    assert any(name.startswith("default_estimator(") for name, _ in before[0])
+    monkeypatch.setattr(
+        _composed, "default_estimator", lambda n=None: XGBRegressor(max_depth=3)
+    )
+    assert _composed.fit_settings(default, 10_000) != before[0]
+    assert _composed.fit_settings(given, 10_000) == before[1]
+
+
 def test_fit_on_held_out_aggregates_calibrates_intervals_on_held_out_groups(tmp_path):
     kernels = _kernels()
     fitted = _ridge().fit(kernels.data, kernels.target, target_names=KERNEL_NAMES)

@@ -388,6 +388,25 @@ def _kernels_model_without(base, kernels, groups, models_dir=None):
     return _fold_model(base, kernels, keep, models_dir), left_out
 
 
+def fit_settings(model: CostModel, n_rows: int) -> list[tuple[str, str]]:
+    """``model``'s parameters as sorted ``(name, repr)`` pairs, for keys of kept fits.
+
+    With ``estimator=None`` also the boosters that stands for
+    (:func:`default_estimator` below and at ``n_rows`` rows), so that a change
+    of the default booster is a new fit, not a kept one.
+    """
+    params = sorted((k, repr(v)) for k, v in model.get_params().items())
+    if model.estimator is None:
+        params += [
+            (
+                f"default_estimator({n})",
+                repr(sorted(default_estimator(n).get_params().items())),
+            )
+            for n in (None, n_rows)
+        ]
+    return params
+
+
 def _fold_model(base, kernels, keep, models_dir) -> CostModel:
     """A clone of ``base`` fitted on kernels ``keep`` (see ``models_dir`` of
     :func:`cross_val_compose`)."""
@@ -404,14 +423,7 @@ def _fold_model(base, kernels, keep, models_dir) -> CostModel:
     if type(base) is not CostModel:
         raise TypeError(f"models_dir keeps CostModel fits, not {type(base).__name__}")
     ids = sorted(str(kernels.ids[i]) for i in keep)
-    params = sorted((k, repr(v)) for k, v in base.get_params().items())
-    if base.estimator is None:
-        # the boosters it stands for: a change of default_estimator is a new fit
-        params += [
-            (f"default_estimator({n})", repr(sorted(default_estimator(n).get_params().items())))
-            for n in (None, len(keep))
-        ]
-    key = json.dumps([ids, names, params])
+    key = json.dumps([ids, names, fit_settings(base, len(keep))])
     path = Path(models_dir) / f"kernels-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
     if path.exists():
         return CostModel.load(path)
