@@ -391,9 +391,10 @@ def _kernels_model_without(base, kernels, groups, models_dir=None):
 def fit_settings(model: CostModel, n_rows: int) -> list[tuple[str, str]]:
     """``model``'s parameters as sorted ``(name, repr)`` pairs, for keys of kept fits.
 
-    With ``estimator=None`` also the boosters that stands for
-    (:func:`default_estimator` below and at ``n_rows`` rows), so that a change
-    of the default booster is a new fit, not a kept one.
+    With ``estimator=None`` also the boosters it stands for
+    (:func:`default_estimator` below :data:`DEEP_ROWS` rows and at ``n_rows``
+    rows), so that a change of the default booster is a new fit, not a kept
+    one.
     """
     params = sorted((k, repr(v)) for k, v in model.get_params().items())
     if model.estimator is None:

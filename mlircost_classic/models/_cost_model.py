@@ -101,9 +101,10 @@ def default_estimator(n_samples: int | None = None) -> XGBRegressor:
     sm_80 registers 0.944 -> 0.953 (600 trees), SGPRs 0.936 -> 0.941 (600
     trees); the top 5% of VGPR labels predicted at a median 0.82 -> 0.88 of
     their value; the largest predicted VGPRs of an OOD module's own IREE
-    dispatches rank the modules at 0.55 -> 0.61. Half the trees keep the fit
-    time (x1.26) and the compiled forest's walk (5,400 trees of 8 levels
-    instead of 10,800 of 6) about where they were. Session 20 went from depth
+    dispatches rank the modules at 0.55 -> 0.61. With half the trees the fit
+    takes 1.26x as long and a row is fewer tree steps (5,400 trees of 8
+    levels instead of 10,800 of 6: one kernel's ``predict`` 1.00 -> 0.91 ms
+    with the shipped models, old then new in one process). Session 20 went from depth
     4 to 6 for the same reason (sm_80 registers 0.868 -> 0.897 then). The
     shallow booster bins each feature into at most 64 histogram bins
     (:data:`SHALLOW_MAX_BIN`; xgboost's default of 256 for the deep one):
