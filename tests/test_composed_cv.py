@@ -11,11 +11,13 @@ import pytest
 from linalg_modules import matmul, module, relu
 from sklearn.linear_model import Ridge
 from sklearn.utils import Bunch
+from xgboost import XGBRegressor
 
 from mlircost_classic.featurize import partition_dispatches
 from mlircost_classic.models import (
     ComposedCostModel,
     CostModel,
+    _composed,
     compose_regions,
     cross_val_compose,
 )
@@ -114,10 +116,6 @@ def test_kept_fits_are_keyed_by_the_boosters_the_default_estimator_stands_for(
     # estimator=None stands for default_estimator's boosters: another default
     # booster is another key (a kept fold model of the old one is not read),
     # while a given estimator is keyed by its own parameters alone.
-    from xgboost import XGBRegressor
-
-    from mlircost_classic.models import _composed
-
     default, given = CostModel(), _ridge()
     before = (
         _composed.fit_settings(default, 10_000),
