@@ -98,6 +98,32 @@ def test_draws_are_not_degenerate():
     assert all(p["steps"] >= 2 for p in by["rnn"])
     assert all(p["length"] >= 8 for p in by["embedding"])
     assert all(min(p["widths"]) >= 8 for p in by["mlp"])
+    skinny = by["skinny_gemm"]
+    assert all(1 <= p["rows"] <= 16 and min(p["widths"]) >= 8 for p in skinny)
+    reductions = [w for p in skinny for w in p["widths"][:1] + p["widths"][2:]]
+    # widths on both sides of the 64-lane subgroup's multiples, short ones too
+    assert any(w % 64 for w in reductions) and any(w % 64 == 0 for w in reductions)
+    assert any(w < 128 and w % 64 for w in reductions)
+    assert {p["weight_kn"] for p in skinny} == {True, False}
+
+
+def test_skinny_gemm_builds_both_weight_layouts():
+    family = FAMILIES["skinny_gemm"]
+    for weight_kn in (True, False):
+        params = {
+            "rows": 4,
+            "widths": [96, 192, 40],
+            "activation": "silu",
+            "bias": True,
+            "weight_kn": weight_kn,
+            "dtype": "f32",
+        }
+        module, (x,) = family.build(params)
+        assert tuple(x.shape) == (4, 96)
+        assert tuple(module(x).shape) == (4, 40)
+        shapes = sorted(tuple(t.shape) for t in module.parameters())
+        weights = [(96, 192), (192, 40)] if weight_kn else [(192, 96), (40, 192)]
+        assert shapes == sorted(weights + [(192,), (40,)])
 
 
 def test_draw_sizes_span_orders_of_magnitude():

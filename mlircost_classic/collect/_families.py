@@ -333,6 +333,83 @@ def _make_mlp(p: dict):
 
 
 # ----------------------------------------------------------------------------
+# skinny_gemm
+
+# Rows of a skinny product: decode steps, pooled features, small batches.
+_SKINNY_ROWS = (1, 2, 3, 4, 4, 5, 6, 8, 8, 12, 16)
+
+
+def _skinny_width(d: _Draw, hi: int) -> int:
+    """A reduction or output width in [8, hi], log-uniform, snapped to a step
+    of 4 to 32 rather than to powers of two: where GPU compilers switch
+    strategy (a gfx942 matmul over 4 rows takes IREE's warp reduction when K
+    is a multiple of the 64-lane subgroup, 27 VGPRs at K = 64 or 128, and
+    TileAndFuse with the K loop unrolled when it is not, 392-494 VGPRs at
+    K = 80-100)."""
+    if d.small:
+        return 8
+    unit = int(d.choice((4, 8, 16, 32)))
+    value = math.exp(d.rng.uniform(math.log(8), math.log(hi + 1)))
+    return int(min(hi // unit, max(1, round(value / unit))) * unit)
+
+
+def _draw_skinny_gemm(d: _Draw) -> dict | None:
+    widths = [_skinny_width(d, 512)]
+    widths += [
+        d.dim(16, 4096) if i == 0 else _skinny_width(d, 512)
+        for i in range(d.count(1, 2))
+    ]
+    rows = int(d.choice(_SKINNY_ROWS))
+    if not _fits(
+        rows * sum(a * b for a, b in itertools.pairwise(widths)),
+        *(a * b for a, b in itertools.pairwise(widths)),
+    ):
+        return None
+    return {
+        "rows": rows,
+        "widths": widths,
+        "activation": d.choice(
+            ("none", "relu", "gelu", "silu", "sigmoid", "hardswish")
+        ),
+        "bias": d.flag(0.8),
+        # x @ W with W stored K x N, instead of nn.Linear's N x K
+        "weight_kn": d.flag(0.3),
+    }
+
+
+def _make_skinny_gemm(p: dict):
+    import torch.nn as nn
+
+    pairs = list(itertools.pairwise(p["widths"]))
+    if p["weight_kn"]:
+        modules = {
+            "weights": nn.ParameterList(
+                nn.Parameter(_randn(a, b) / a**0.5) for a, b in pairs
+            ),
+            "biases": nn.ParameterList(
+                nn.Parameter(_randn(b)) for _, b in (pairs if p["bias"] else [])
+            ),
+        }
+    else:
+        linears = (nn.Linear(a, b, bias=p["bias"]) for a, b in pairs)
+        modules = {"linears": nn.ModuleList(linears)}
+
+    def forward(m, x):
+        for i in range(len(pairs)):
+            if p["weight_kn"]:
+                x = x @ m.weights[i]
+                if p["bias"]:
+                    x = x + m.biases[i]
+            else:
+                x = m.linears[i](x)
+            x = m.act(x)
+        return x
+
+    act = _activation(p["activation"])
+    return _program(forward, act=act, **modules), (_randn(p["rows"], p["widths"][0]),)
+
+
+# ----------------------------------------------------------------------------
 # conv2d
 
 
@@ -1285,6 +1362,13 @@ def _family_list() -> list[Family]:
     return [
         Family(
             "mlp", "stack of Linear layers with an activation", _draw_mlp, _make_mlp
+        ),
+        Family(
+            "skinny_gemm",
+            "Linear layers over 1-16 rows (decode steps, pooled features, small "
+            "batches), widths in steps of 4-32, fused bias and activation",
+            _draw_skinny_gemm,
+            _make_skinny_gemm,
         ),
         Family(
             "conv2d",
