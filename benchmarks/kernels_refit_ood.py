@@ -1,0 +1,117 @@
+"""Refit the kernels model's recipe on a few targets and score it out of distribution.
+
+What a change of the bundled kernels (a new family, another collection)
+would do to the shipped kernels model, without refitting all of it: fits the
+recipe of ``mlircost train --models kernels-dispatch`` (the default
+featurizer, booster and prior; no intervals) on the bundled kernels for the
+given targets, then prints the Spearman rank correlation on
+
+- the OOD suite's kernels whose text is not bundled (as
+  ``benchmarks/ood_kernels.py`` does for saved models);
+- the OOD suite's modules composed from their own IREE dispatches by the
+  collector's aggregation rules (``composed_ood.iree_split``: the kernels
+  model alone, no partitioner);
+- with ``--hold-out FAMILY``, that family's kernels under a second fit
+  without them (how far the rest of the bundle is from it);
+
+and the OOD kernels with the largest labels of ``--show`` against their
+predictions. Run from the repository root::
+
+    python benchmarks/kernels_refit_ood.py --targets amd_gfx942.vgprs --hold-out skinny_gemm
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import numpy as np
+from composed_ood import OOD, iree_regions
+
+from mlircost_classic.datasets import iter_dataset, load_dataset
+from mlircost_classic.models import CostModel, compose_regions, spearman
+from mlircost_classic.models._cost_model import default_featurizer, default_prior
+from mlircost_classic.models._pretrained import _host
+
+_EXPORT = re.compile(r"@(\w+_dispatch_\d+\w*)\(")
+
+
+def _fit(texts, y, names, jobs: int, seed: int) -> CostModel:
+    model = CostModel(
+        featurizer=default_featurizer("kernels"),
+        prior=default_prior("kernels"),
+        n_jobs=jobs,
+        random_state=seed,
+    )
+    return model.fit(texts, y, target_names=names)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", nargs="+", default=["amd_gfx942.vgprs"])
+    parser.add_argument("--hold-out", metavar="FAMILY")
+    parser.add_argument("--show", metavar="TARGET", help="default: the first target")
+    parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the booster's (row and column sampling)"
+    )
+    args = parser.parse_args(argv)
+    bunch = load_dataset("kernels", level="dispatch", targets=args.targets)
+    names = list(bunch.target_names)
+    print(f"host: {_host()}; {len(bunch.data)} bundled kernels")
+    model = _fit(bunch.data, bunch.target, names, args.jobs, args.seed)
+
+    ood = load_dataset("kernels", level="dispatch", suite="ood", targets=names)
+    seen = set(bunch.data)
+    keep = [i for i, t in enumerate(ood.data) if t not in seen]
+    texts = [ood.data[i] for i in keep]
+    truth = ood.target[keep]
+    pred = np.asarray(model.predict(texts))
+    texts_by_id = {k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels", OOD)}
+    texts_by_id.update({k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels")})
+    records = [r for r in iter_dataset("modules", OOD) if r["ir"].get("linalg")]
+    regions = [iree_regions(r, texts_by_id) for r in records]
+    modules = compose_regions(model, regions, names)[0]
+    print(f"\n| target | OOD kernels ({len(texts)}) | OOD modules on IREE's split |")
+    print("|---|---:|---:|")
+    for j, target in enumerate(names):
+        ok = ~np.isnan(truth[:, j])
+        labels = np.array([r["targets"].get(target, np.nan) for r in records], float)
+        okm = ~np.isnan(labels) & ~np.isnan(modules[:, j])
+        print(
+            f"| {target} | {spearman(truth[ok, j], pred[ok, j]):.3f} "
+            f"| {spearman(labels[okm], modules[okm, j]):.3f} ({okm.sum()}) |"
+        )
+
+    show = names.index(args.show or names[0])
+    order = np.argsort(-np.nan_to_num(truth[:, show], nan=-1))[: args.top]
+    print(f"\nOOD kernels with the largest {names[show]}: label, prediction, export")
+    for i in order:
+        export = _EXPORT.search(texts[i])
+        name = export.group(1) if export else "?"
+        print(f"  {truth[i, show]:.0f}\t{pred[i, show]:.0f}\t{name}")
+
+    if args.hold_out:
+        held = np.array([g == args.hold_out for g in bunch.groups])
+        if not held.any():
+            raise SystemExit(f"no bundled kernels of family {args.hold_out!r}")
+        rest = np.flatnonzero(~held)
+        without = _fit(
+            [bunch.data[i] for i in rest],
+            bunch.target[rest],
+            names,
+            args.jobs,
+            args.seed,
+        )
+        rows = np.flatnonzero(held)
+        guess = np.asarray(without.predict([bunch.data[i] for i in rows]))
+        print(f"\n{args.hold_out} held out ({held.sum()} kernels):")
+        for j, target in enumerate(names):
+            y = bunch.target[rows, j]
+            ok = ~np.isnan(y)
+            print(f"  {target}: {spearman(y[ok], guess[ok, j]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
