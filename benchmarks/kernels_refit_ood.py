@@ -15,7 +15,10 @@ given targets, then prints the Spearman rank correlation on
   without them (how far the rest of the bundle is from it);
 
 and the OOD kernels with the largest labels of ``--show`` against their
-predictions. Run from the repository root::
+predictions. With several ``--seeds`` it fits one booster per seed (their
+row and column sampling) and prints each seed's module figures, then scores
+their bag (the geometric mean of the seeds' predictions) as above. Run from
+the repository root::
 
     python benchmarks/kernels_refit_ood.py --targets amd_gfx942.vgprs --hold-out skinny_gemm
 """
@@ -46,6 +49,30 @@ def _fit(texts, y, names, jobs: int, seed: int) -> CostModel:
     return model.fit(texts, y, target_names=names)
 
 
+class _Bag:
+    """The geometric mean of fitted models' predictions (a composable kernels model)."""
+
+    def __init__(self, models):
+        self.models = models
+        self.target_names_ = models[0].target_names_
+
+    def predict(self, texts):
+        logs = [
+            np.log1p(np.maximum(np.asarray(m.predict(texts)), 0)) for m in self.models
+        ]
+        return np.expm1(np.mean(logs, axis=0))
+
+
+def _module_scores(model, regions, records, names) -> list[str]:
+    modules = compose_regions(model, regions, names)[0]
+    cells = []
+    for j, target in enumerate(names):
+        labels = np.array([r["targets"].get(target, np.nan) for r in records], float)
+        ok = ~np.isnan(labels) & ~np.isnan(modules[:, j])
+        cells.append(f"{spearman(labels[ok], modules[ok, j]):.3f} ({ok.sum()})")
+    return cells
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", default=["amd_gfx942.vgprs"])
@@ -54,13 +81,18 @@ def main(argv=None) -> None:
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument(
-        "--seed", type=int, default=0, help="the booster's (row and column sampling)"
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="the boosters' (row and column sampling); several: their bag",
     )
     args = parser.parse_args(argv)
     bunch = load_dataset("kernels", level="dispatch", targets=args.targets)
     names = list(bunch.target_names)
     print(f"host: {_host()}; {len(bunch.data)} bundled kernels")
-    model = _fit(bunch.data, bunch.target, names, args.jobs, args.seed)
+    fits = [_fit(bunch.data, bunch.target, names, args.jobs, s) for s in args.seeds]
+    model = fits[0] if len(fits) == 1 else _Bag(fits)
 
     ood = load_dataset("kernels", level="dispatch", suite="ood", targets=names)
     seen = set(bunch.data)
@@ -72,17 +104,19 @@ def main(argv=None) -> None:
     texts_by_id.update({k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels")})
     records = [r for r in iter_dataset("modules", OOD) if r["ir"].get("linalg")]
     regions = [iree_regions(r, texts_by_id) for r in records]
-    modules = compose_regions(model, regions, names)[0]
+    if len(fits) > 1:
+        print("\nOOD modules on IREE's split, seed by seed")
+        for seed, fit in zip(args.seeds, fits, strict=True):
+            cells = _module_scores(fit, regions, records, names)
+            pairs = zip(names, cells, strict=True)
+            print(f"  seed {seed}: " + ", ".join(f"{t} {c}" for t, c in pairs))
+    modules = _module_scores(model, regions, records, names)
     print(f"\n| target | OOD kernels ({len(texts)}) | OOD modules on IREE's split |")
     print("|---|---:|---:|")
     for j, target in enumerate(names):
         ok = ~np.isnan(truth[:, j])
-        labels = np.array([r["targets"].get(target, np.nan) for r in records], float)
-        okm = ~np.isnan(labels) & ~np.isnan(modules[:, j])
-        print(
-            f"| {target} | {spearman(truth[ok, j], pred[ok, j]):.3f} "
-            f"| {spearman(labels[okm], modules[okm, j]):.3f} ({okm.sum()}) |"
-        )
+        kernels = spearman(truth[ok, j], pred[ok, j])
+        print(f"| {target} | {kernels:.3f} | {modules[j]} |")
 
     show = names.index(args.show or names[0])
     order = np.argsort(-np.nan_to_num(truth[:, show], nan=-1))[: args.top]
