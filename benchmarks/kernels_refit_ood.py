@@ -131,13 +131,9 @@ def main(argv=None) -> None:
         if not held.any():
             raise SystemExit(f"no bundled kernels of family {args.hold_out!r}")
         rest = np.flatnonzero(~held)
-        without = _fit(
-            [bunch.data[i] for i in rest],
-            bunch.target[rest],
-            names,
-            args.jobs,
-            args.seed,
-        )
+        texts, y = [bunch.data[i] for i in rest], bunch.target[rest]
+        without = [_fit(texts, y, names, args.jobs, s) for s in args.seeds]
+        without = without[0] if len(without) == 1 else _Bag(without)
         rows = np.flatnonzero(held)
         guess = np.asarray(without.predict([bunch.data[i] for i in rows]))
         print(f"\n{args.hold_out} held out ({held.sum()} kernels):")
