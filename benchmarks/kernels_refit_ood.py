@@ -17,7 +17,7 @@ given targets, then prints the Spearman rank correlation on
 and the OOD kernels with the largest labels of ``--show`` against their
 predictions. With several ``--seeds`` it fits one booster per seed (their
 row and column sampling) and prints each seed's module figures, then scores
-their bag (the geometric mean of the seeds' predictions) as above. Run from
+their bag (the mean of the seeds' predictions in log1p space) as above. Run from
 the repository root::
 
     python benchmarks/kernels_refit_ood.py --targets amd_gfx942.vgprs --hold-out skinny_gemm
@@ -50,7 +50,7 @@ def _fit(texts, y, names, jobs: int, seed: int) -> CostModel:
 
 
 class _Bag:
-    """The geometric mean of fitted models' predictions (a composable kernels model)."""
+    """Fitted models' mean prediction in log1p space (a composable kernels model)."""
 
     def __init__(self, models):
         self.models = models
