@@ -36,6 +36,7 @@ from mlircost_classic.report import (
     permutation_importances,
     shap_values,
 )
+from mlircost_classic.report._report import _split
 
 pytest.importorskip("matplotlib")
 
@@ -154,6 +155,18 @@ def test_linear_coefficients_are_per_standard_deviation():
     np.testing.assert_allclose(coef, [3, 0.03] * X.std(axis=0), rtol=1e-4)
     with pytest.raises(TypeError, match="linear"):
         linear_coefficients(make_pipeline(XGBRegressor(n_estimators=2)).fit(X, y))
+
+
+def test_split_holds_out_families_near_the_test_share_of_records():
+    # one family as large as a third of the records, forty small ones
+    groups = np.array(
+        ["large"] * 300 + [f"small{i}" for i in range(40) for _ in range(15)]
+    )
+    for seed in range(10):
+        train, test = _split(groups, 0.25, seed)
+        assert not set(groups[train]) & set(groups[test])
+        assert len(train) + len(test) == len(groups)
+        assert abs(len(test) / len(groups) - 0.25) < 0.1, seed
 
 
 # -- the report -------------------------------------------------------------------
