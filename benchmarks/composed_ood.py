@@ -109,13 +109,18 @@ def iree_regions(record: dict, texts: dict[str, str]) -> list[DispatchRegion]:
     ]
 
 
-def iree_split(names, kernels) -> np.ndarray:
-    """Module targets from the kernels model on IREE's own dispatches."""
+def ood_iree_regions() -> tuple[list[dict], list[list[DispatchRegion]]]:
+    """The OOD suite's linalg module records and each one's own IREE
+    dispatches as regions (:func:`iree_regions`)."""
     texts = {k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels", OOD)}
     texts.update({k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels")})
     records = [r for r in iter_dataset("modules", OOD) if r["ir"].get("linalg")]
-    regions = [iree_regions(rec, texts) for rec in records]
-    return compose_regions(kernels, regions, names)[0]
+    return records, [iree_regions(rec, texts) for rec in records]
+
+
+def iree_split(names, kernels) -> np.ndarray:
+    """Module targets from the kernels model on IREE's own dispatches."""
+    return compose_regions(kernels, ood_iree_regions()[1], names)[0]
 
 
 def rho(y: np.ndarray, p: np.ndarray) -> float | None:

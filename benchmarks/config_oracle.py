@@ -3,8 +3,9 @@
 An upper bound for features that predict IREE's strategy (pipeline, tiles,
 MMA shape) from a dispatch's text: for the dispatches whose compiler-default
 tuning candidate was collected (``kind="variants"``, ``is_default``), it
-compares boosters fitted out of fold (GroupKFold(5) by family, on
-``log1p``) on the kernels featurizer's columns of the dispatch text, on
+compares the kernels model's booster (``default_estimator(DEEP_ROWS)``)
+fitted out of fold (GroupKFold(5) by family, on ``log1p``) on the kernels
+featurizer's columns of the dispatch text, on
 those plus :class:`~mlircost_classic.featurize.ConfigFeatures` of the
 default configured text (the choice IREE made, which no text-only model
 has), and on the config columns alone. Prints Spearman rank correlations
@@ -19,14 +20,17 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import xgboost as xgb
 from scipy import sparse
 from sklearn.model_selection import GroupKFold
 
 from mlircost_classic.datasets import iter_dataset
 from mlircost_classic.featurize import ConfigFeatures
 from mlircost_classic.models import spearman
-from mlircost_classic.models._cost_model import default_featurizer
+from mlircost_classic.models._cost_model import (
+    DEEP_ROWS,
+    default_estimator,
+    default_featurizer,
+)
 from mlircost_classic.models._pretrained import _host
 
 
@@ -74,16 +78,7 @@ def main(argv=None) -> None:
     ):
         oof = np.zeros(len(y))
         for train, test in GroupKFold(5).split(X, groups=families):
-            booster = xgb.XGBRegressor(
-                n_estimators=300,
-                max_depth=8,
-                learning_rate=0.1,
-                subsample=0.8,
-                colsample_bytree=0.8,
-                tree_method="hist",
-                n_jobs=1,
-                random_state=0,
-            )
+            booster = default_estimator(DEEP_ROWS).set_params(random_state=0)
             booster.fit(X[train], np.log1p(y[train]))
             oof[test] = np.expm1(booster.predict(X[test]))
         ratio = np.median(oof[large] / y[large]) if large.any() else float("nan")

@@ -6,10 +6,11 @@ recipe of ``mlircost train --models kernels-dispatch`` (the default
 featurizer, booster and prior; no intervals) on the bundled kernels for the
 given targets, then prints the Spearman rank correlation on
 
-- the OOD suite's kernels whose text is not bundled (as
-  ``benchmarks/ood_kernels.py`` does for saved models);
+- the OOD suite's kernels whose text is not bundled
+  (``ood_kernels.unseen_ood_kernels``, as ``benchmarks/ood_kernels.py`` scores
+  saved models);
 - the OOD suite's modules composed from their own IREE dispatches by the
-  collector's aggregation rules (``composed_ood.iree_split``: the kernels
+  collector's aggregation rules (``composed_ood.ood_iree_regions``: the kernels
   model alone, no partitioner);
 - with ``--hold-out FAMILY``, that family's kernels under a second fit
   without them (how far the rest of the bundle is from it);
@@ -29,9 +30,10 @@ import argparse
 import re
 
 import numpy as np
-from composed_ood import OOD, iree_regions
+from composed_ood import ood_iree_regions
+from ood_kernels import unseen_ood_kernels
 
-from mlircost_classic.datasets import iter_dataset, load_dataset
+from mlircost_classic.datasets import load_dataset
 from mlircost_classic.models import CostModel, compose_regions, spearman
 from mlircost_classic.models._cost_model import default_featurizer, default_prior
 from mlircost_classic.models._pretrained import _host
@@ -94,16 +96,10 @@ def main(argv=None) -> None:
     fits = [_fit(bunch.data, bunch.target, names, args.jobs, s) for s in args.seeds]
     model = fits[0] if len(fits) == 1 else _Bag(fits)
 
-    ood = load_dataset("kernels", level="dispatch", suite="ood", targets=names)
-    seen = set(bunch.data)
-    keep = [i for i, t in enumerate(ood.data) if t not in seen]
-    texts = [ood.data[i] for i in keep]
-    truth = ood.target[keep]
+    texts, truth, ood_names, _ = unseen_ood_kernels(names, bunch.data)
+    truth = truth[:, [ood_names.index(t) for t in names]]
     pred = np.asarray(model.predict(texts))
-    texts_by_id = {k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels", OOD)}
-    texts_by_id.update({k["id"]: k["ir"]["dispatch"] for k in iter_dataset("kernels")})
-    records = [r for r in iter_dataset("modules", OOD) if r["ir"].get("linalg")]
-    regions = [iree_regions(r, texts_by_id) for r in records]
+    records, regions = ood_iree_regions()
     if len(fits) > 1:
         print("\nOOD modules on IREE's split, seed by seed")
         for seed, fit in zip(args.seeds, fits, strict=True):

@@ -27,23 +27,32 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def unseen_ood_kernels(targets, bundled=None):
+    """The OOD suite's kernel texts that are not bundled, their labels of
+    ``targets``, the label columns' names and the suite's kernel count
+    (``bundled``: the bundled kernel texts, read when not given)."""
+    if bundled is None:
+        bundled = load_dataset("kernels", level="dispatch").data
+    seen = {_digest(t) for t in bundled}
+    ood = load_dataset("kernels", level="dispatch", suite="ood", targets=targets)
+    keep = [i for i, t in enumerate(ood.data) if _digest(t) not in seen]
+    texts = [ood.data[i] for i in keep]
+    return texts, ood.target[keep], list(ood.target_names), len(ood.data)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", help="folders holding kernels-dispatch.zip")
     args = parser.parse_args(argv)
-    seen = {_digest(t) for t in load_dataset("kernels", level="dispatch").data}
-    ood = load_dataset("kernels", level="dispatch", suite="ood", targets=TARGETS)
-    keep = [i for i, t in enumerate(ood.data) if _digest(t) not in seen]
-    texts = [ood.data[i] for i in keep]
-    y = ood.target[keep]
-    print(f"{len(texts)} OOD kernels not in the bundle (of {len(ood.data)})")
+    texts, y, names, total = unseen_ood_kernels(TARGETS)
+    print(f"{len(texts)} OOD kernels not in the bundle (of {total})")
     print("model\t" + "\t".join(TARGETS))
     for folder in args.dirs:
         model = load_pretrained("kernels", "dispatch", path=folder)
         pred = np.asarray(model.predict(texts))
         row = []
         for target in TARGETS:
-            truth = y[:, list(ood.target_names).index(target)]
+            truth = y[:, names.index(target)]
             guess = pred[:, list(model.target_names_).index(target)]
             ok = ~np.isnan(truth)
             row.append(f"{stats.spearmanr(truth[ok], guess[ok])[0]:.3f}")
