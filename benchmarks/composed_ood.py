@@ -53,6 +53,7 @@ from mlircost_classic.datasets import iter_dataset
 from mlircost_classic.featurize import DispatchRegion, partition_dispatches
 from mlircost_classic.models import (
     COMPOSED_NAME,
+    MODULE_FIT_EXCLUDED_FAMILIES,
     PRETRAINED_DIR,
     ComposedCostModel,
     CostModel,
@@ -93,8 +94,12 @@ GROUP_WORDS = {
 
 
 def load_grouped(kind: str, grouping: str, **kwargs):
-    """``mc.load_dataset(kind, ...)`` whose ``groups`` follow ``grouping``."""
+    """``mc.load_dataset(kind, ...)`` whose ``groups`` follow ``grouping``;
+    modules without the families the module-level fits leave out
+    (``MODULE_FIT_EXCLUDED_FAMILIES``, as ``mlircost train`` does)."""
     groups = "cluster" if grouping == "cluster" else "family"
+    if kind == "modules":
+        kwargs.setdefault("exclude_families", MODULE_FIT_EXCLUDED_FAMILIES)
     return mc.load_dataset(kind, groups=groups, **kwargs)
 
 

@@ -4,7 +4,9 @@ What a change of the bundled kernels (a new family, another collection)
 would do to the shipped kernels model, without refitting all of it: fits the
 recipe of ``mlircost train --models kernels-dispatch`` (the default
 featurizer, booster and prior; no intervals) on the bundled kernels for the
-given targets, then prints the Spearman rank correlation on
+given targets (``--no-root-dims``: the featurizer without the heaviest op's
+M, N and K columns, ``ShapeFeatures(root_loops=True)``, as before session 35),
+then prints the Spearman rank correlation on
 
 - the OOD suite's kernels whose text is not bundled
   (``ood_kernels.unseen_ood_kernels``, as ``benchmarks/ood_kernels.py`` scores
@@ -34,6 +36,7 @@ from composed_ood import ood_iree_regions
 from ood_kernels import unseen_ood_kernels
 
 from mlircost_classic.datasets import load_dataset
+from mlircost_classic.featurize import MLIRFeaturizer, ShapeFeatures
 from mlircost_classic.models import CostModel, compose_regions, spearman
 from mlircost_classic.models._cost_model import default_featurizer, default_prior
 from mlircost_classic.models._pretrained import _host
@@ -41,9 +44,14 @@ from mlircost_classic.models._pretrained import _host
 _EXPORT = re.compile(r"@(\w+_dispatch_\d+\w*)\(")
 
 
-def _fit(texts, y, names, jobs: int, seed: int) -> CostModel:
+def _fit(texts, y, names, jobs: int, seed: int, root_dims: bool = True) -> CostModel:
+    featurizer = (
+        default_featurizer("kernels")
+        if root_dims
+        else MLIRFeaturizer(shapes=ShapeFeatures(root_loops=True))
+    )
     model = CostModel(
-        featurizer=default_featurizer("kernels"),
+        featurizer=featurizer,
         prior=default_prior("kernels"),
         n_jobs=jobs,
         random_state=seed,
@@ -89,11 +97,21 @@ def main(argv=None) -> None:
         default=[0],
         help="the boosters' (row and column sampling); several: their bag",
     )
+    parser.add_argument(
+        "--no-root-dims",
+        dest="root_dims",
+        action="store_false",
+        help="the kernels featurizer before the root_dims columns: "
+        "ShapeFeatures(root_loops=True) without root_dims=True",
+    )
     args = parser.parse_args(argv)
     bunch = load_dataset("kernels", level="dispatch", targets=args.targets)
     names = list(bunch.target_names)
     print(f"host: {_host()}; {len(bunch.data)} bundled kernels")
-    fits = [_fit(bunch.data, bunch.target, names, args.jobs, s) for s in args.seeds]
+    fits = [
+        _fit(bunch.data, bunch.target, names, args.jobs, s, args.root_dims)
+        for s in args.seeds
+    ]
     model = fits[0] if len(fits) == 1 else _Bag(fits)
 
     texts, truth, ood_names, _ = unseen_ood_kernels(names, bunch.data)
@@ -128,7 +146,9 @@ def main(argv=None) -> None:
             raise SystemExit(f"no bundled kernels of family {args.hold_out!r}")
         rest = np.flatnonzero(~held)
         texts, y = [bunch.data[i] for i in rest], bunch.target[rest]
-        without = [_fit(texts, y, names, args.jobs, s) for s in args.seeds]
+        without = [
+            _fit(texts, y, names, args.jobs, s, args.root_dims) for s in args.seeds
+        ]
         without = without[0] if len(without) == 1 else _Bag(without)
         rows = np.flatnonzero(held)
         guess = np.asarray(without.predict([bunch.data[i] for i in rows]))

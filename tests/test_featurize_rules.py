@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from mlircost_classic.featurize import ROOT_LOOP_FEATURES, SHAPE_FEATURES, ShapeFeatures
+from mlircost_classic.featurize import (
+    ROOT_DIM_FEATURES,
+    ROOT_LOOP_FEATURES,
+    SHAPE_FEATURES,
+    ShapeFeatures,
+)
 from mlircost_classic.featurize._rules import parse_ints
 from mlircost_classic.mlir._ir import Op, ParsedModule, ShapedType
 
@@ -426,3 +431,115 @@ def test_root_loops_are_zero_without_static_extents():
     dyn = op("linalg.matmul", [t(None, 4), t(4, 16), t(None, 16)], [t(None, 16)])
     f = root_loops(dyn)
     assert all(f[name] == 0 for name in ROOT_LOOP_FEATURES)
+
+
+def root_dims(*ops):
+    module = ParsedModule(ops=list(ops))
+    shapes = ShapeFeatures(root_loops=True, root_dims=True).fit([module])
+    row = shapes.transform([module])[0]
+    return dict(zip(shapes.get_feature_names_out(), row, strict=True))
+
+
+def test_root_dims_name_a_contractions_m_n_and_k():
+    bmm = op(
+        "linalg.batch_matmul",
+        [t(4, 128, 96), t(4, 96, 64), t(4, 128, 64)],
+        [t(4, 128, 64)],
+    )
+    f = root_dims(bmm)
+    assert f["heaviest op M"] == 128
+    assert f["heaviest op N"] == 64
+    assert f["heaviest op smaller of M and N"] == 64
+    assert f["heaviest op largest parallel dim"] == 128
+    assert f["heaviest op last reduction loop"] == 96
+    assert f["heaviest op last parallel loop"] == 64
+    assert f["heaviest op M power of two"] == 7
+    assert f["heaviest op N power of two"] == 6
+    assert f["heaviest op last reduction loop power of two"] == 5
+    assert f["log1p heaviest op N"] == pytest.approx(np.log1p(64))
+    # the other columns are those of root_loops alone, in the same order
+    before = root_loops(bmm)
+    names = list(f)
+    assert [n for n in names if n not in before] == list(ROOT_DIM_FEATURES) + [
+        f"log1p {n}" for n in ROOT_DIM_FEATURES[:6]
+    ]
+    assert all(f[k] == v for k, v in before.items())
+
+
+def test_root_dims_of_a_skinny_linear_and_a_convolution():
+    # IREE's Linear, weight transposed: M = 4 rows, N = 192, K = 96 (the
+    # MobileViT product that IREE's gfx942 config unrolls over K)
+    maps = (
+        "[affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, "
+        "affine_map<(d0, d1, d2) -> (d0, d1)>]"
+    )
+    body = [
+        op("arith.mulf", [t(), t()], [t()], depth=2),
+        op("arith.addf", [t(), t()], [t()], depth=2),
+    ]
+    linear = op(
+        "linalg.generic",
+        [t(4, 96), t(192, 96), t(4, 192)],
+        [t(4, 192)],
+        attributes={
+            "indexing_maps": maps,
+            "iterator_types": '["parallel", "parallel", "reduction"]',
+        },
+        regions=1,
+    )
+    f = root_dims(linear, *body)
+    assert (f["heaviest op M"], f["heaviest op N"]) == (4, 192)
+    assert f["heaviest op last reduction loop"] == 96
+    assert f["heaviest op last reduction loop power of two"] == 5  # not 64's 6
+    # NHWC x HWCF: the image reads oh and ow through oh + kh, ow + kw, so
+    # M = n * oh * ow and N = f, as IREE's implicit GEMM sees them
+    conv_maps = (
+        "[affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1 + d4, d2 + d5, d6)>, "
+        "affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5, d6, d3)>, "
+        "affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1, d2, d3)>]"
+    )
+    conv = op(
+        "linalg.generic",
+        [t(2, 10, 10, 8), t(3, 3, 8, 16), t(2, 8, 8, 16)],
+        [t(2, 8, 8, 16)],
+        attributes={
+            "indexing_maps": conv_maps,
+            "iterator_types": '["parallel", "parallel", "parallel", "parallel", '
+            '"reduction", "reduction", "reduction"]',
+        },
+        regions=1,
+    )
+    f = root_dims(conv, *body)
+    assert (f["heaviest op M"], f["heaviest op N"]) == (2 * 8 * 8, 16)
+    assert f["heaviest op last reduction loop"] == 8
+
+
+def test_root_dims_take_a_copy_by_its_stored_value_and_softmax_as_a_reduction():
+    store = op(
+        "iree_tensor_ext.dispatch.tensor.store",
+        [t(216, 4, 5, 8), t(216, 4, 5, 16, kind="dispatch.tensor")],
+    )
+    load = op(
+        "iree_tensor_ext.dispatch.tensor.load", [t(216, 4, 5, 8)], [t(216, 4, 5, 8)]
+    )
+    f = root_dims(load, store)
+    assert f["heaviest op outer parallel extent"] == 216 * 4 * 5
+    assert f["heaviest op last parallel loop"] == 8
+    assert f["heaviest op M"] == f["heaviest op N"] == 0  # not a contraction
+    assert all(root_loops(load, store)[n] == 0 for n in ROOT_LOOP_FEATURES)
+    softmax = op(
+        "linalg.softmax",
+        [t(8, 128, 96), t(8, 128, 96)],
+        [t(8, 128, 96)],
+        text="%0 = linalg.softmax dimension(2) ins(%a : tensor<8x128x96xf32>) "
+        "outs(%e : tensor<8x128x96xf32>) -> tensor<8x128x96xf32>",
+    )
+    f = root_dims(softmax)
+    assert f["heaviest op reduction extent"] == 96
+    assert f["heaviest op last parallel loop"] == 128
+    assert f["heaviest op outer parallel extent"] == 8
+
+
+def test_root_dims_need_root_loops():
+    with pytest.raises(ValueError, match="root_loops"):
+        ShapeFeatures(root_dims=True).fit(["func.func @f() { return }"])

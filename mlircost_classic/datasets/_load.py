@@ -94,6 +94,7 @@ def load_dataset(
     hardware: str | None = None,
     source=None,
     groups: str = "family",
+    exclude_families=None,
 ):
     """Load the MLIR cost dataset (no network access).
 
@@ -143,6 +144,10 @@ def load_dataset(
         whose programs compile to nearly the same dispatches are one group),
         for held-out evaluation that does not reward a design memorised under
         another name. Variants always group by dispatch.
+    exclude_families : str or list of str, optional
+        Leave out the records of these families (``"skinny_gemm"``: the
+        module-level fits leave out a family drawn for its kernels, see
+        :data:`~mlircost_classic.models.MODULE_FIT_EXCLUDED_FAMILIES`).
 
     Returns
     -------
@@ -165,6 +170,9 @@ def load_dataset(
         If ``kind``, ``level``, ``suite`` or a source is unknown.
     """
     sources = _select_sources(source)
+    if isinstance(exclude_families, str):
+        exclude_families = [exclude_families]
+    excluded = frozenset(exclude_families or ())
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if hardware is not None and kind != "variants":
@@ -199,6 +207,7 @@ def load_dataset(
         and rec["id"] not in seen
         and (hardware is None or hardware in rec["provenance"].get("hardware", []))
         and (source := record_source(rec, default)) in sources
+        and rec.get("family") not in excluded
     ]
     available = sorted({name for rec in records for name in rec["targets"]})
     if hardware is not None and targets is None:

@@ -9,7 +9,12 @@ reads the codegen decisions (``lowering_config``, ``translation_info``) of
 configured executables, for ranking candidates of one dispatch.
 """
 
-from ._analysis import LOG_FEATURES, ROOT_LOOP_FEATURES, SHAPE_FEATURES
+from ._analysis import (
+    LOG_FEATURES,
+    ROOT_DIM_FEATURES,
+    ROOT_LOOP_FEATURES,
+    SHAPE_FEATURES,
+)
 from ._base import BaseMLIRFeaturizer, MLIRReadWarning
 from ._catalog import (
     BYTE_RULES,
@@ -41,6 +46,7 @@ __all__ = [
     "FLOP_RULES",
     "LOG_FEATURES",
     "ROOT_LOOP_FEATURES",
+    "ROOT_DIM_FEATURES",
     "SHAPE_FEATURES",
     "BaseMLIRFeaturizer",
     "Catalog",

@@ -30,7 +30,13 @@ from ._rules import (
     op_flops,
 )
 
-__all__ = ["SHAPE_FEATURES", "LOG_FEATURES", "ROOT_LOOP_FEATURES", "analyze"]
+__all__ = [
+    "SHAPE_FEATURES",
+    "LOG_FEATURES",
+    "ROOT_LOOP_FEATURES",
+    "ROOT_DIM_FEATURES",
+    "analyze",
+]
 
 _FLOP_FAMILIES = (
     "matmul",
@@ -194,6 +200,38 @@ reduction dim``, the reduction loop innermost in the first input; and the
 (``log2`` of the largest power of two dividing them, at most 12). All 0 when
 there is no heaviest op, no maps, or a dynamic extent.
 """
+
+ROOT_DIM_FEATURES: tuple[str, ...] = (
+    "heaviest op M",
+    "heaviest op N",
+    "heaviest op smaller of M and N",
+    "heaviest op largest parallel dim",
+    "heaviest op last reduction loop",
+    "heaviest op last parallel loop",
+    "heaviest op M power of two",
+    "heaviest op N power of two",
+    "heaviest op last reduction loop power of two",
+    "heaviest op last parallel loop power of two",
+)
+"""The heaviest op's loops as a contraction's M, N and K: the optional columns
+of ``ShapeFeatures(root_dims=True)``, after :data:`ROOT_LOOP_FEATURES`.
+
+IREE's GPU configuration picks a strategy from a contraction's M, N and K, not
+from the output's outer and innermost extents: an MMA tile when M and N fill
+its intrinsic, a subgroup reduction for a matrix-vector product whose K is a
+multiple of the subgroup, a per-thread tile unrolled over K otherwise (a
+4-row f32 product with K = 96 for gfx942: 472 VGPRs, with K = 128: 30).
+``M`` is the product of the output loops the second input does not read
+(a loop read inside a compound index such as a convolution's ``oh + kh``
+counts as read), ``N`` of those the first input does not read; both 0 without
+a reduction loop, with one input, or when every output loop is read by both
+(an elementwise-like op). ``largest parallel dim``: the largest output loop;
+``power of two`` columns: ``log2`` of the largest power of two dividing M, N
+and the innermost reduction dim (at most 12; 0 for 0).
+"""
+
+ROOT_DIM_LOG_FEATURES: tuple[str, ...] = ROOT_DIM_FEATURES[:6]
+"""Of :data:`ROOT_DIM_FEATURES`, the extents that also get a ``log1p`` column."""
 
 ROOT_LOOP_LOG_FEATURES: tuple[str, ...] = ROOT_LOOP_FEATURES[:6]
 """Of :data:`ROOT_LOOP_FEATURES`, the extents that also get a ``log1p`` column."""
@@ -400,16 +438,29 @@ def _power_of_two(value: int) -> int:
     return min((value & -value).bit_length() - 1, 12) if value > 0 else 0
 
 
-def _root_loop_columns(op: Op | None, ctx: OpContext) -> list[float]:
-    """The :data:`ROOT_LOOP_FEATURES` of the heaviest op (zeros when unknown)."""
-    zeros = [0.0] * len(ROOT_LOOP_FEATURES)
+def _root_loop_columns(
+    op: Op | None, ctx: OpContext, root_dims: bool = False
+) -> list[float]:
+    """The :data:`ROOT_LOOP_FEATURES` of the heaviest op (zeros when unknown),
+    followed by its :data:`ROOT_DIM_FEATURES` when ``root_dims``."""
+    width = len(ROOT_LOOP_FEATURES) + (len(ROOT_DIM_FEATURES) if root_dims else 0)
+    zeros = [0.0] * width
     if op is None:
         return zeros
-    maps = _maps(op, ctx) or _NAMED_MAPS.get(op.name)
+    if op.name.endswith("dispatch.tensor.store"):
+        # a copy: IREE's root is a copy over the stored value's loops
+        types = op.operand_types[:1] * 2
+        rank = len(types[0].shape) if types and types[0].shape is not None else 0
+        loops = [f"d{i}" for i in range(rank)]
+        maps = [(loops, loops), (loops, loops)] if rank else None
+    else:
+        maps = _maps(op, ctx) or _NAMED_MAPS.get(op.name)
+        types = op.operand_types
+        if maps is None and root_dims and op.name == "linalg.softmax":
+            maps = _softmax_maps(op)
     if not maps:
         return zeros
     dims = maps[0][0]
-    types = op.operand_types
     if len(types) < len(maps):
         types = (*types, *op.result_types)
     bounds = _maps_bounds(maps, types)
@@ -429,7 +480,7 @@ def _root_loop_columns(op: Op | None, ctx: OpContext) -> list[float]:
     outer = math.prod(parallel[:-1])
     second = parallel[-2] if len(parallel) > 1 else 1
     extent = math.prod(bounds[d] for d in reduction)
-    return [
+    row = [
         outer,
         second,
         min((p for p in parallel if p > 1), default=1),
@@ -440,6 +491,71 @@ def _root_loop_columns(op: Op | None, ctx: OpContext) -> list[float]:
         _power_of_two(second),
         _power_of_two(extent),
     ]
+    if root_dims:
+        row += _root_dim_columns(bounds, output, inputs, reduction)
+    return row
+
+
+_DIM_TOKEN = re.compile(r"[A-Za-z_]\w*")
+
+
+def _root_dim_columns(bounds, output, inputs, reduction):
+    """The :data:`ROOT_DIM_FEATURES` of an op's loops (see there)."""
+    m = n = 0
+    if reduction and len(inputs) > 1:
+        read = [
+            {t for r in results for t in _DIM_TOKEN.findall(r)}
+            for _, results in inputs[:2]
+        ]
+        m = math.prod(bounds[d] for d in output if d not in read[1])
+        n = math.prod(bounds[d] for d in output if d not in read[0])
+        if m == 1 and n == 1:
+            m = n = 0
+    loops = list(bounds)
+    last_reduction = next((bounds[d] for d in reversed(loops) if d in reduction), 0)
+    last_parallel = next((bounds[d] for d in reversed(loops) if d not in reduction), 0)
+    return [
+        m,
+        n,
+        min(m, n),
+        max((bounds[d] for d in output), default=0),
+        last_reduction,
+        last_parallel,
+        _power_of_two(m),
+        _power_of_two(n),
+        _power_of_two(last_reduction),
+        _power_of_two(last_parallel),
+    ]
+
+
+_SOFTMAX_DIM = re.compile(r"dimension\s*\(\s*(\d+)\s*\)")
+
+
+def _softmax_maps(op: Op):
+    """``linalg.softmax`` as the reduction IREE decomposes it into: the input's
+    loops, its ``dimension`` reduced (None when the text does not say)."""
+    found = _SOFTMAX_DIM.search(op.text)
+    shape = op.operand_types[0].shape if op.operand_types else None
+    if found is None or shape is None or int(found.group(1)) >= len(shape):
+        return None
+    loops = [f"d{i}" for i in range(len(shape))]
+    kept = [d for i, d in enumerate(loops) if i != int(found.group(1))]
+    return [(loops, loops), (loops, kept)]
+
+
+def _fallback_root(module: ParsedModule, ctx: OpContext) -> Op | None:
+    """The root IREE gives a dispatch without FLOPs: its last ``linalg`` op
+    with indexing maps (a transpose, a broadcast), else its last store of a
+    dispatch tensor (a copy, which IREE's configuration makes a copy op)."""
+    store = None
+    for op in reversed(module.ops):
+        if op.name.startswith("linalg.") and (
+            _maps(op, ctx) or _NAMED_MAPS.get(op.name)
+        ):
+            return op
+        if store is None and op.name.endswith("dispatch.tensor.store"):
+            store = op
+    return store
 
 
 def _nesting(ops: list[Op], specs: list) -> tuple[list[int], list[float]]:
@@ -678,14 +794,21 @@ _IN_COLUMN_ORDER = operator.itemgetter(*SHAPE_FEATURES)
 
 
 def analyze(
-    module: ParsedModule, catalog: Catalog, root_loops: bool = False
+    module: ParsedModule,
+    catalog: Catalog,
+    root_loops: bool = False,
+    root_dims: bool = False,
 ) -> np.ndarray:
     """The :data:`SHAPE_FEATURES` row of one module (without log-scaled columns),
-    followed by the :data:`ROOT_LOOP_FEATURES` when ``root_loops``."""
+    followed by the :data:`ROOT_LOOP_FEATURES` when ``root_loops`` and the
+    :data:`ROOT_DIM_FEATURES` after them when ``root_dims`` too."""
     walk = _walk(module, catalog)
     row = _IN_COLUMN_ORDER(_columns(module, walk))
     if root_loops:
-        row = (*row, *_root_loop_columns(walk.heaviest, walk.ctx))
+        root = walk.heaviest
+        if root is None and root_dims:
+            root = _fallback_root(module, walk.ctx)
+        row = (*row, *_root_loop_columns(root, walk.ctx, root_dims))
     return np.array(row, dtype=float)
 
 

@@ -9,6 +9,8 @@ import numpy as np
 from ..mlir._ir import ParsedModule
 from ._analysis import (
     LOG_FEATURES,
+    ROOT_DIM_FEATURES,
+    ROOT_DIM_LOG_FEATURES,
     ROOT_LOOP_FEATURES,
     ROOT_LOOP_LOG_FEATURES,
     SHAPE_FEATURES,
@@ -24,6 +26,11 @@ _LOG_INDEX = [SHAPE_FEATURES.index(name) for name in LOG_FEATURES]
 _ROOT_LOG_INDEX = _LOG_INDEX + [
     len(SHAPE_FEATURES) + ROOT_LOOP_FEATURES.index(name)
     for name in ROOT_LOOP_LOG_FEATURES
+]
+# with root_dims too: the log-scaled columns of the longest row
+_DIMS_LOG_INDEX = _ROOT_LOG_INDEX + [
+    len(SHAPE_FEATURES) + len(ROOT_LOOP_FEATURES) + ROOT_DIM_FEATURES.index(name)
+    for name in ROOT_DIM_LOG_FEATURES
 ]
 
 
@@ -63,6 +70,13 @@ class ShapeFeatures(BaseMLIRFeaturizer):
         kernels model uses them; on the bundled kernels, by family
         (GroupKFold, 5 folds), they raise the Spearman of sm_80 and sm_90
         registers by about 0.018, of AMD VGPRs and SGPRs by about 0.01.
+    root_dims : bool, default=False
+        With ``root_loops``, add the heaviest op's loops as a contraction's
+        M, N and K (:data:`~mlircost_classic.featurize.ROOT_DIM_FEATURES`:
+        what IREE picks an MMA, subgroup-reduction or per-thread strategy
+        from) after them, and take a dispatch without FLOPs (a copy, a
+        transpose) by its last ``linalg`` op or its stored value's loops, and
+        ``linalg.softmax`` as the reduction IREE decomposes it into.
     input : {"content", "filename"}, default="content"
         Whether documents are MLIR texts or file names.
     on_error : {"raise", "warn", "ignore"}, default="raise"
@@ -97,6 +111,7 @@ class ShapeFeatures(BaseMLIRFeaturizer):
         "catalog": [str, os.PathLike, list, tuple, None],
         "log_scale": ["boolean"],
         "root_loops": ["boolean"],
+        "root_dims": ["boolean"],
     }
 
     def __init__(
@@ -105,6 +120,7 @@ class ShapeFeatures(BaseMLIRFeaturizer):
         catalog=None,
         log_scale=True,
         root_loops=False,
+        root_dims=False,
         input="content",
         on_error="raise",
         n_jobs=None,
@@ -112,21 +128,30 @@ class ShapeFeatures(BaseMLIRFeaturizer):
         self.catalog = catalog
         self.log_scale = log_scale
         self.root_loops = root_loops
+        self.root_dims = root_dims
         self.input = input
         self.on_error = on_error
         self.n_jobs = n_jobs
 
     def _fit_modules(self, modules: list[ParsedModule]) -> None:
+        if self.root_dims and not self.root_loops:
+            raise ValueError("root_dims=True needs root_loops=True")
         self.catalog_ = load_catalog(self.catalog)
 
     def _extract(self, modules: list[ParsedModule]) -> np.ndarray:
-        root = self.root_loops
-        width = len(SHAPE_FEATURES) + (len(ROOT_LOOP_FEATURES) if root else 0)
+        root, dims = self.root_loops, self.root_loops and self.root_dims
+        width = (
+            len(SHAPE_FEATURES)
+            + (len(ROOT_LOOP_FEATURES) if root else 0)
+            + (len(ROOT_DIM_FEATURES) if dims else 0)
+        )
         rows = np.array(
-            [analyze(m, self.catalog_, root) for m in modules], dtype=float
+            [analyze(m, self.catalog_, root, dims) for m in modules], dtype=float
         ).reshape(len(modules), width)
         if self.log_scale:
-            logged = _ROOT_LOG_INDEX if root else _LOG_INDEX
+            logged = (
+                _DIMS_LOG_INDEX if dims else _ROOT_LOG_INDEX if root else _LOG_INDEX
+            )
             rows = np.hstack([rows, np.log1p(rows[:, logged])])
         return rows
 
@@ -136,6 +161,9 @@ class ShapeFeatures(BaseMLIRFeaturizer):
         if self.root_loops:
             names += ROOT_LOOP_FEATURES
             logged += ROOT_LOOP_LOG_FEATURES
+            if self.root_dims:
+                names += ROOT_DIM_FEATURES
+                logged += ROOT_DIM_LOG_FEATURES
         if self.log_scale:
             names += [f"log1p {name}" for name in logged]
         return names

@@ -61,6 +61,7 @@ from ._novelty import NOVELTY_FEATURES
 from ._pretrained import (
     COMPOSED_NAME,
     DEFAULT_MODELS,
+    MODULE_FIT_EXCLUDED_FAMILIES,
     PRETRAINED_DIR,
     composed_choice,
     load_pretrained,
@@ -96,6 +97,7 @@ __all__ = [
     "AGGREGATION",
     "COMPOSED_NAME",
     "ComposedCostModel",
+    "MODULE_FIT_EXCLUDED_FAMILIES",
     "PerTargetCostModel",
     "StackedFeaturizer",
     "composed_choice",

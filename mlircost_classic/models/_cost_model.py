@@ -197,7 +197,7 @@ def default_featurizer(kind: str = "modules") -> MLIRFeaturizer:
     MLIRFeaturizer or StackedFeaturizer
     """
     if kind == "kernels":
-        return MLIRFeaturizer(shapes=ShapeFeatures(root_loops=True))
+        return MLIRFeaturizer(shapes=ShapeFeatures(root_loops=True, root_dims=True))
     if kind == "stacked":
         from ._stacked import StackedFeaturizer  # noqa: PLC0415 - it imports CostModel
 
