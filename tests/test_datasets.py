@@ -356,6 +356,17 @@ def test_load_dataset_levels_and_targets(home):
         load_dataset(kind="programs", data_home=home)
 
 
+def test_load_dataset_leaves_out_families(home):
+    ds = load_dataset(data_home=home, exclude_families="conv")
+    assert list(ds.families) == ["mlp"] and ds.target.shape[0] == 1
+    both = load_dataset(data_home=home, exclude_families=["conv", "mlp"])
+    assert len(both.data) == 0
+    assert list(load_dataset(data_home=home, exclude_families=[]).families) == [
+        "mlp",
+        "conv",
+    ]
+
+
 def test_load_dataset_kernels(home):
     ds = load_dataset("kernels", data_home=home)
     assert ds.data == ["hal.executable @e0 {}", "hal.executable @e1 {}"]

@@ -14,6 +14,7 @@ import mlircost_classic as mc
 from mlircost_classic.cli import main
 from mlircost_classic.mlir import detect_level
 from mlircost_classic.models import (
+    MODULE_FIT_EXCLUDED_FAMILIES,
     CostModel,
     explain,
     load_pretrained,
@@ -311,6 +312,8 @@ def test_train_the_stacked_model_without_leaky_folds(tmp_path):
         random_state=0,
     )
     assert info["name"] == "stacked-linalg" and info["dataset"]["records"] == 30
+    # a module-level fit leaves out the families drawn for their kernels
+    assert not set(info["families"]) & set(MODULE_FIT_EXCLUDED_FAMILIES)
     assert info["model"]["prior"] == "extensive"  # default_prior("stacked")
     assert info["cv"]["metrics"] == {}  # the kernels model saw every family
     assert info["cv"]["protocol"].startswith("none (held out by benchmarks/")
