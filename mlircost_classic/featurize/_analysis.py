@@ -226,8 +226,13 @@ multiple of the subgroup, a per-thread tile unrolled over K otherwise (a
 counts as read), ``N`` of those the first input does not read; both 0 without
 a reduction loop, with one input, or when every output loop is read by both
 (an elementwise-like op). ``largest parallel dim``: the largest output loop;
-``power of two`` columns: ``log2`` of the largest power of two dividing M, N
-and the innermost reduction dim (at most 12; 0 for 0).
+``last reduction loop`` and ``last parallel loop``: the last loop of each kind
+in the op's loop order (0 without one); ``power of two`` columns: ``log2`` of
+the largest power of two dividing M, N and those two loops (at most 12; 0 for
+0). With them, a dispatch without FLOPs takes as root its last ``linalg`` op
+with maps or else the value it stores (a copy: IREE configures a copy over its
+loops), and ``linalg.softmax`` counts as the reduction over its ``dimension``
+that IREE decomposes it into; without them those stay zeros, as before.
 """
 
 ROOT_DIM_LOG_FEATURES: tuple[str, ...] = ROOT_DIM_FEATURES[:6]
