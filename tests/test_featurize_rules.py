@@ -368,9 +368,9 @@ def test_analysis_names_every_column_once(with_flops):
     assert len(set(SHAPE_FEATURES)) == len(SHAPE_FEATURES)
 
 
-def root_loops(*ops):
+def root_loops(*ops, dims=False):
     module = ParsedModule(ops=list(ops))
-    shapes = ShapeFeatures(root_loops=True).fit([module])
+    shapes = ShapeFeatures(root_loops=True, root_dims=dims).fit([module])
     row = shapes.transform([module])[0]
     return dict(zip(shapes.get_feature_names_out(), row, strict=True))
 
@@ -434,10 +434,7 @@ def test_root_loops_are_zero_without_static_extents():
 
 
 def root_dims(*ops):
-    module = ParsedModule(ops=list(ops))
-    shapes = ShapeFeatures(root_loops=True, root_dims=True).fit([module])
-    row = shapes.transform([module])[0]
-    return dict(zip(shapes.get_feature_names_out(), row, strict=True))
+    return root_loops(*ops, dims=True)
 
 
 def test_root_dims_name_a_contractions_m_n_and_k():
