@@ -375,13 +375,17 @@ def root_loops(*ops, dims=False):
     return dict(zip(shapes.get_feature_names_out(), row, strict=True))
 
 
-def test_root_loops_of_a_named_batch_matmul():
+def batch_matmul():
     # batch 4, M 128, N 64, K 96: linalg's batch_matmul maps, no indexing_maps in the text
-    bmm = op(
+    return op(
         "linalg.batch_matmul",
         [t(4, 128, 96), t(4, 96, 64), t(4, 128, 64)],
         [t(4, 128, 64)],
     )
+
+
+def test_root_loops_of_a_named_batch_matmul():
+    bmm = batch_matmul()
     f = root_loops(bmm)
     assert f["heaviest op outer parallel extent"] == 4 * 128
     assert f["heaviest op second innermost dim"] == 128
@@ -438,11 +442,7 @@ def root_dims(*ops):
 
 
 def test_root_dims_name_a_contractions_m_n_and_k():
-    bmm = op(
-        "linalg.batch_matmul",
-        [t(4, 128, 96), t(4, 96, 64), t(4, 128, 64)],
-        [t(4, 128, 64)],
-    )
+    bmm = batch_matmul()
     f = root_dims(bmm)
     assert f["heaviest op M"] == 128
     assert f["heaviest op N"] == 64
