@@ -322,3 +322,22 @@ def test_train_the_stacked_model_without_leaky_folds(tmp_path):
     assert model.target_names_ == list(info["targets"])
     pred = model.predict([MATMUL])
     assert pred.shape == (1, len(model.target_names_)) and np.isfinite(pred).all()
+
+
+def test_training_clears_every_cache_of_loaded_models(tmp_path):
+    """After train_pretrained, the auto model's composed and stacked answers
+    share one kernels model again (else each module is composed twice)."""
+    before = load_pretrained("auto", "linalg")
+    train_pretrained(
+        tmp_path,
+        models=[("modules", "linalg")],
+        estimator=SMALL,
+        n_splits=0,
+        max_rows=30,
+        random_state=0,
+    )
+    after = load_pretrained("auto", "linalg")
+    assert after is not before
+    composed = after.models_["composed"].kernel_model_
+    stacked = after.models_["stacked"].featurizer_.kernel_model_
+    assert composed is stacked

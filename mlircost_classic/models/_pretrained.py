@@ -443,5 +443,9 @@ def train_pretrained(
         _write_json(out / f"{name}.json", info)
         written.append(info)
     bar.close()
-    _load.cache_clear()
+    # Every cache that holds loaded models: a composed or auto model kept from
+    # before would pair its kernels model with a stacked model's new one (two
+    # objects of one file: each module composed twice).
+    for cache in (_load, _composed, _auto):
+        cache.cache_clear()
     return written
