@@ -459,10 +459,7 @@ def _root_loop_columns(
         loops = [f"d{i}" for i in range(rank)]
         maps = [(loops, loops), (loops, loops)] if rank else None
     else:
-        maps = _maps(op, ctx) or _NAMED_MAPS.get(op.name)
-        types = op.operand_types
-        if maps is None and root_dims and op.name == "linalg.softmax":
-            maps = _softmax_maps(op)
+        maps, types = _op_maps(op, ctx, root_dims), op.operand_types
     if not maps:
         return zeros
     dims = maps[0][0]
@@ -533,6 +530,16 @@ def _root_dim_columns(bounds, output, inputs, reduction):
     ]
 
 
+def _op_maps(op: Op, ctx: OpContext, root_dims: bool = False):
+    """An op's indexing maps: from its text, else linalg's definition of a
+    named contraction, else (with ``root_dims``) a softmax's reduction; None
+    when none of them gives any."""
+    maps = _maps(op, ctx) or _NAMED_MAPS.get(op.name)
+    if maps is None and root_dims and op.name == "linalg.softmax":
+        maps = _softmax_maps(op)
+    return maps
+
+
 _SOFTMAX_DIM = re.compile(r"dimension\s*\(\s*(\d+)\s*\)")
 
 
@@ -554,9 +561,7 @@ def _fallback_root(module: ParsedModule, ctx: OpContext) -> Op | None:
     dispatch tensor (a copy, which IREE's configuration makes a copy op)."""
     store = None
     for op in reversed(module.ops):
-        if op.name.startswith("linalg.") and (
-            _maps(op, ctx) or _NAMED_MAPS.get(op.name)
-        ):
+        if op.name.startswith("linalg.") and _op_maps(op, ctx):
             return op
         if store is None and op.name.endswith("dispatch.tensor.store"):
             store = op
